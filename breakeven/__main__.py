@@ -1,0 +1,5 @@
+import sys
+
+from breakeven.cli import main
+
+sys.exit(main())

@@ -1,0 +1,44 @@
+"""In-process benchmark: full estimates per second on one core, over a grid like an optimizer's."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from cost import catalog
+from cost.deployment import Deployment
+from cost.errors import InputError
+from cost.estimate import estimate
+from cost.workload import Workload
+
+
+def configurations() -> list[tuple[Deployment, Workload]]:
+    """Every model x GPU x count x precision x pricing that fits, with a few workload shapes."""
+    out = []
+    shapes = [(600, 400), (2000, 300), (200, 800)]
+    for mid, gid, n, prec, pricing in itertools.product(
+        catalog.models(), ("L4", "L40S", "A100-80GB", "H100", "H200"), (1, 2, 4, 8), ("bf16", "fp8", "int4-awq"),
+        ("on-demand", "spot", "reserved-1y"),
+    ):
+        for i, o in shapes:
+            d = Deployment.build(model=mid, gpu=gid, gpus_per_replica=n, replicas=2, redundancy=1, precision=prec, pricing=pricing)
+            w = Workload.build(2e9, avg_input_tokens=i, avg_output_tokens=o)
+            try:
+                estimate(d, w)
+            except InputError:
+                continue  # does not fit, or no price for that capacity type
+            out.append((d, w))
+    return out
+
+
+def run(seconds: float = 2.0) -> str:
+    """Run estimates for about `seconds` and report the rate."""
+    configs = configurations()
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for d, w in configs:
+            estimate(d, w)
+        done += len(configs)
+    elapsed = time.perf_counter() - start
+    return (f"{done / elapsed:,.0f} estimates/s (one core, in-process; {done:,} estimates of {len(configs):,} "
+            f"distinct fitting configurations in {elapsed:.2f} s)")

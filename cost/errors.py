@@ -1,0 +1,21 @@
+"""The one error type for bad input, shared by the CLI, the Pulumi program and the policy pack."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """A bad input value: names the key, the value given and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str, detail: str = "") -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        self.detail = detail
+        message = f"{key}: got {value!r}; allowed: {allowed}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+    def under(self, prefix: str) -> "InputError":
+        """The same error with its key placed under a prefix (e.g. a config path)."""
+        return InputError(f"{prefix}{self.key}", self.value, self.allowed, self.detail)

@@ -1,0 +1,110 @@
+"""How replicas pack onto billed hardware, and what an hour of it costs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cost import catalog
+from cost.deployment import Deployment
+from cost.errors import InputError
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """The hardware a deployment is billed for.
+
+    billing: "instance" (whole AWS instances) or "gpu" (per GPU-hour: a marketplace rental or a
+      per-GPU price from --hourly-usd / a price book with no instance named).
+    unit_usd_hr: price of one billed unit (an instance, or a GPU) and unit_source where it comes from.
+    serving_units / failover_units: units carrying the planned replicas, and the extra units the
+      redundancy replicas need.
+    """
+
+    billing: str
+    instance_type: str | None
+    gpus_per_instance: int
+    instances_per_replica: int
+    replicas_per_instance: int
+    serving_units: int
+    failover_units: int
+    unit_usd_hr: float
+    unit_source: str
+
+    @property
+    def units(self) -> int:
+        return self.serving_units + self.failover_units
+
+    @property
+    def nodes(self) -> int:
+        """Machines: instances, or for per-GPU billing one rented machine per replica."""
+        return self.units if self.billing == "instance" else self.units // self.gpus_per_instance
+
+    @property
+    def gpus(self) -> int:
+        return self.units * (self.gpus_per_instance if self.billing == "instance" else 1)
+
+
+def _instance_for(d: Deployment) -> catalog.Instance | None:
+    if d.instance_type:
+        return catalog.instance(d.instance_type, "instance_type")
+    found = catalog.instances_for(d.gpu)
+    if not found:
+        return None
+    fitting = [i for i in found if i.gpus >= d.gpus_per_replica]
+    return fitting[0] if fitting else found[-1]
+
+
+def _instance_price(inst: catalog.Instance, pricing: str, reserved_discount: dict[str, float]) -> tuple[float, str]:
+    od = inst.on_demand_usd_hr
+    if pricing == "spot":
+        if inst.spot_usd_hr is None:
+            raise InputError("pricing", pricing, "on-demand or reserved-1y/3y", f"{inst.type} has no spot price in the catalog")
+        low, high = inst.spot_usd_hr_range
+        return inst.spot_usd_hr, f"{inst.type} spot, midpoint of ${low}-${high}/h; {inst.source}"
+    if od is None:
+        raise InputError("instance_type", inst.type, "an instance with an on-demand price (or give hourly_usd_per_gpu)",
+                         f"{inst.type} has no on-demand price in the catalog")
+    if pricing == "on-demand":
+        return od, f"{inst.type} on-demand; {inst.source}"
+    discount = reserved_discount[pricing]
+    return od * (1 - discount), f"{inst.type} on-demand ${od}/h less {discount:.0%} {pricing} discount (assumption); {inst.source}"
+
+
+def plan_nodes(d: Deployment, book=None, reserved_discount: dict[str, float] | None = None) -> NodePlan:
+    """Pack a deployment's replicas onto instances (or GPUs) and price one unit.
+
+    Price precedence: hourly_usd_per_gpu, then the price book's per-GPU price, then the AWS catalog.
+    Per-GPU prices bill GPUs; without an instance named they bill exactly the replicas' GPUs.
+    """
+    if reserved_discount is None:
+        reserved_discount = {k: v for k, v in catalog.assumptions()["reserved_discount"].items() if k != "source"}
+    inst = _instance_for(d)
+    per_gpu: tuple[float, str] | None = None
+    if d.hourly_usd_per_gpu is not None:
+        per_gpu = (d.hourly_usd_per_gpu, f"hourly_usd_per_gpu override ${d.hourly_usd_per_gpu}/GPU-h")
+    elif book is not None:
+        per_gpu = book.gpu_hourly(d.gpu, d.pricing)
+
+    if per_gpu is not None and (d.instance_type is None or inst is None):
+        # A per-GPU rental: bill the replicas' GPUs, nothing rounds up to an instance.
+        return NodePlan("gpu", None, d.gpus_per_replica, 1, 1, d.replicas * d.gpus_per_replica,
+                        d.redundancy * d.gpus_per_replica, per_gpu[0], per_gpu[1])
+    if inst is None:
+        raise InputError("gpu", d.gpu, "a GPU sold on AWS (" + ", ".join(sorted({i.gpu for i in catalog.instances().values()}))
+                         + ") or give hourly_usd_per_gpu / a price book", "no AWS instance carries it")
+
+    if d.gpus_per_replica <= inst.gpus:
+        rpi, ipr = inst.gpus // d.gpus_per_replica, 1
+        serving = math.ceil(d.replicas / rpi)
+        total = math.ceil(d.total_replicas / rpi)
+    else:
+        if d.gpus_per_replica % inst.gpus:
+            raise InputError("gpus_per_replica", d.gpus_per_replica, f"a multiple of {inst.gpus} (GPUs per {inst.type}) for a multi-node replica")
+        rpi, ipr = 1, d.gpus_per_replica // inst.gpus
+        serving, total = d.replicas * ipr, d.total_replicas * ipr
+    if per_gpu is not None:
+        usd, source = per_gpu[0] * inst.gpus, f"{per_gpu[1]} x {inst.gpus} GPUs per {inst.type}"
+    else:
+        usd, source = _instance_price(inst, d.pricing, reserved_discount)
+    return NodePlan("instance", inst.type, inst.gpus, ipr, rpi, serving, total - serving, usd, source)

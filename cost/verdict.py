@@ -1,0 +1,108 @@
+"""Breakeven volumes and the self-host / API / hybrid verdict, after the source articles' rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cost.units import format_tokens, format_usd
+
+UTILIZATION_FLOOR = 0.60  # the seeds: "self-hosting only saves money ... at 60%+ utilization"
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    """The monthly volume at which self-hosting costs the same as one API, and the utilization it needs."""
+
+    api: str
+    api_usd_per_mtok: float
+    tokens_per_month: float
+    utilization_needed: float  # of the deployment's full (100 %) capacity
+
+    @property
+    def reachable(self) -> bool:
+        return self.utilization_needed <= 1.0
+
+    def to_dict(self) -> dict:
+        return {"api": self.api, "api_usd_per_mtok": round(self.api_usd_per_mtok, 4),
+                "tokens_per_month": round(self.tokens_per_month), "utilization_needed": round(self.utilization_needed, 4),
+                "reachable": self.reachable}
+
+
+def breakeven(self_monthly_usd: float, full_capacity_tokens: float, api: str, api_usd_per_mtok: float) -> Breakeven:
+    """Self-hosting is a fixed monthly cost; an API costs per token. They meet at cost / price."""
+    tokens = float("inf") if api_usd_per_mtok <= 0 else self_monthly_usd / api_usd_per_mtok * 1e6
+    need = float("inf") if full_capacity_tokens <= 0 else tokens / full_capacity_tokens
+    return Breakeven(api, api_usd_per_mtok, tokens, need)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    choice: str  # "self-host" | "api" | "hybrid"
+    reasons: tuple[str, ...]
+    cheapest_api: str | None
+    cheapest_api_monthly_usd: float | None
+
+    def to_dict(self) -> dict:
+        return {"choice": self.choice, "reasons": list(self.reasons), "cheapest_api": self.cheapest_api,
+                "cheapest_api_monthly_usd": None if self.cheapest_api_monthly_usd is None else round(self.cheapest_api_monthly_usd, 2)}
+
+
+def decide(
+    *,
+    self_monthly_usd: float,
+    capacity_tokens: float,
+    full_capacity_tokens: float,
+    tokens_per_month: float,
+    equivalent: list[tuple[str, float, float]],
+    exemptions: list[str],
+) -> Verdict:
+    """Apply the rules.
+
+    equivalent: (api id, monthly USD for the workload, blended USD per 1M tokens) for APIs that serve
+    the same model (or the quality tier when none does). Exemptions (fine-tuned weights, private
+    data, custom inference, TTFT under 50 ms) mean self-host regardless; otherwise volume and
+    utilization decide.
+    """
+    reasons: list[str] = []
+    cheapest = min(equivalent, key=lambda e: e[1]) if equivalent else None
+    used = tokens_per_month / full_capacity_tokens if full_capacity_tokens else float("inf")
+    self_per_mtok = self_monthly_usd / capacity_tokens * 1e6 if capacity_tokens else float("inf")
+    if cheapest:
+        api_id, api_monthly, api_per_mtok = cheapest
+        compare = (f"self-hosting costs {format_usd(self_monthly_usd)}/month against {format_usd(api_monthly)}/month "
+                   f"on {api_id} for {format_tokens(tokens_per_month)} tokens/month")
+    else:
+        api_id = api_monthly = api_per_mtok = None
+        compare = f"self-hosting costs {format_usd(self_monthly_usd)}/month; no API serves this model"
+
+    if exemptions:
+        reasons.append(f"exemption claimed ({', '.join(exemptions)}): self-host regardless of price")
+        reasons.append(compare)
+        if cheapest and self_monthly_usd > api_monthly:
+            reasons.append(f"the exemption costs a premium of {format_usd(self_monthly_usd - api_monthly)}/month")
+        return Verdict("self-host", tuple(reasons), api_id, api_monthly)
+    if cheapest is None:
+        return Verdict("self-host", (compare,), None, None)
+
+    reasons.append(compare)
+    be = breakeven(self_monthly_usd, full_capacity_tokens, api_id, api_per_mtok)
+    if tokens_per_month > capacity_tokens and self_per_mtok < api_per_mtok:
+        overflow = tokens_per_month - capacity_tokens
+        reasons.append(f"the workload exceeds the planned capacity of {format_tokens(capacity_tokens)} tokens/month; "
+                       f"self-host the base load at {format_usd(self_per_mtok)}/1M tokens and send the "
+                       f"{format_tokens(overflow)} overflow to {api_id} at {format_usd(api_per_mtok)}/1M, or add replicas")
+        return Verdict("hybrid", tuple(reasons), api_id, api_monthly)
+    if self_monthly_usd <= api_monthly:
+        reasons.append(f"the workload uses {used:.0%} of full capacity; breakeven is {format_tokens(be.tokens_per_month)} tokens/month")
+        if used < UTILIZATION_FLOOR:
+            reasons.append(f"utilization below the {UTILIZATION_FLOOR:.0%} the articles call the floor: idle GPUs burn money")
+        return Verdict("self-host", tuple(reasons), api_id, api_monthly)
+    if be.reachable:
+        reasons.append(f"breakeven with {api_id} is {format_tokens(be.tokens_per_month)} tokens/month "
+                       f"({be.tokens_per_month / max(tokens_per_month, 1):.1f}x the declared volume), "
+                       f"{be.utilization_needed:.0%} utilization of this deployment")
+    else:
+        reasons.append(f"even at 100% utilization this deployment costs {format_usd(self_monthly_usd / full_capacity_tokens * 1e6)}"
+                       f"/1M tokens against {format_usd(api_per_mtok)}/1M on {api_id}: it never breaks even "
+                       f"(breakeven {format_tokens(be.tokens_per_month)} tokens/month needs {be.utilization_needed:.0%} of its capacity)")
+    return Verdict("api", tuple(reasons), api_id, api_monthly)

@@ -1,0 +1,106 @@
+"""What a deployment is asked to serve: the workload, priced identically on both sides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cost.errors import InputError
+
+DEFAULT_REQUEST_TOKENS = 1000
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A monthly token volume and the shape of an average request.
+
+    tokens_per_month: input plus output tokens per month.
+    avg_input_tokens / avg_output_tokens: the average request; their ratio is the input share.
+    utilization: the share of the self-hosted capacity the plan expects to use (0..1].
+    ttft_target_s / tpot_target_s: latency targets; None means none declared.
+    """
+
+    tokens_per_month: float
+    avg_input_tokens: int = 600
+    avg_output_tokens: int = 400
+    utilization: float = 0.8
+    ttft_target_s: float | None = None
+    tpot_target_s: float | None = None
+
+    @property
+    def input_share(self) -> float:
+        return self.avg_input_tokens / (self.avg_input_tokens + self.avg_output_tokens)
+
+    @property
+    def tokens_per_request(self) -> int:
+        return self.avg_input_tokens + self.avg_output_tokens
+
+    @property
+    def requests_per_month(self) -> float:
+        return self.tokens_per_month / self.tokens_per_request
+
+    @property
+    def input_tokens_per_month(self) -> float:
+        return self.tokens_per_month * self.input_share
+
+    @property
+    def output_tokens_per_month(self) -> float:
+        return self.tokens_per_month * (1 - self.input_share)
+
+    @classmethod
+    def build(
+        cls,
+        tokens_per_month: float,
+        *,
+        input_share: float | None = None,
+        avg_input_tokens: int | None = None,
+        avg_output_tokens: int | None = None,
+        utilization: float = 0.8,
+        ttft_target_s: float | None = None,
+        tpot_target_s: float | None = None,
+    ) -> "Workload":
+        """Validate and complete a workload.
+
+        Give the request size (average input and output tokens), or an input share (the request
+        is then 1,000 tokens split by it), or both when they agree within 1 %.
+        """
+        if tokens_per_month < 0:
+            raise InputError("tokens_per_month", tokens_per_month, "a non-negative token volume")
+        if input_share is not None and not 0 < input_share < 1:
+            raise InputError("input_share", input_share, "a fraction strictly between 0 and 1")
+        for key, val in (("avg_input_tokens", avg_input_tokens), ("avg_output_tokens", avg_output_tokens)):
+            if val is not None and (int(val) != val or val < 1):
+                raise InputError(key, val, "a whole number of tokens, at least 1")
+        if not 0 < utilization <= 1:
+            raise InputError("utilization", utilization, "a fraction in (0, 1]")
+        for key, val in (("ttft_target_s", ttft_target_s), ("tpot_target_s", tpot_target_s)):
+            if val is not None and val <= 0:
+                raise InputError(key, val, "a positive number of seconds")
+
+        if avg_input_tokens is None and avg_output_tokens is None:
+            share = 0.6 if input_share is None else input_share
+            avg_input_tokens = max(1, round(DEFAULT_REQUEST_TOKENS * share))
+            avg_output_tokens = max(1, DEFAULT_REQUEST_TOKENS - avg_input_tokens)
+        elif avg_input_tokens is None or avg_output_tokens is None:
+            known, known_key = (avg_input_tokens, "avg_input_tokens") if avg_input_tokens else (avg_output_tokens, "avg_output_tokens")
+            if input_share is None:
+                missing = "avg_output_tokens" if known_key == "avg_input_tokens" else "avg_input_tokens"
+                raise InputError(missing, None, f"a whole number of tokens (or give input_share with {known_key})")
+            share = input_share if known_key == "avg_input_tokens" else 1 - input_share
+            other = max(1, round(known * (1 - share) / share))
+            avg_input_tokens, avg_output_tokens = (known, other) if known_key == "avg_input_tokens" else (other, known)
+        elif input_share is not None:
+            implied = avg_input_tokens / (avg_input_tokens + avg_output_tokens)
+            if abs(implied - input_share) > 0.01:
+                raise InputError(
+                    "input_share", input_share,
+                    f"the share the request size implies ({implied:.3f}), or leave it out",
+                    f"avg_input_tokens={avg_input_tokens}, avg_output_tokens={avg_output_tokens}",
+                )
+        return cls(
+            tokens_per_month=float(tokens_per_month),
+            avg_input_tokens=int(avg_input_tokens),
+            avg_output_tokens=int(avg_output_tokens),
+            utilization=float(utilization),
+            ttft_target_s=ttft_target_s,
+            tpot_target_s=tpot_target_s,
+        )
