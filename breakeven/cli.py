@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         err = InputError(key, err.value, err.allowed, err.detail)
         print(f"breakeven: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ def _heading(text: str, markdown: bool, level: int = 2) -> str:
     return f"{'#' * level} {text}" if markdown else f"{text}\n{'=' * len(text)}"
 
 
+def _unit_price(item) -> str:
+    if item.unit.startswith("USD"):
+        return f"{item.unit_usd:.0%}"
+    return format_usd(item.unit_usd) if item.unit_usd >= 0.01 else f"${item.unit_usd:g}"
+
+
 def estimate_text(e: Estimate, markdown: bool = False) -> str:
     """One deployment: line items, capacity, API comparison, breakeven and verdict."""
     d, w, t, p = e.deployment, e.workload, e.throughput, e.plan
@@ -33,10 +39,15 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     out = [_heading(title, markdown)]
     out.append(f"Workload: {format_tokens(w.tokens_per_month)} tokens/month, {w.avg_input_tokens} in / {w.avg_output_tokens} out per request "
                f"({w.input_share:.0%} input), planned utilization {w.utilization:.0%}")
-    rows = [[i.name, f"{i.quantity:,.2f} {i.unit}", format_usd(i.unit_usd) if i.unit_usd >= 0.01 else f"{i.unit_usd:g}",
-             format_usd(i.monthly_usd), i.source] for i in e.line_items]
+    sources: list[str] = []
+    rows = []
+    for i in e.line_items:
+        if i.source not in sources:
+            sources.append(i.source)
+        rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd), f"[{sources.index(i.source) + 1}]"])
     rows.append(["Total self-hosted", "", "", format_usd(e.monthly_usd), ""])
     out += ["", _grid(["Line item", "Quantity", "Unit price", "Monthly", "Source"], rows, markdown)]
+    out += [""] + [f"[{n}] {src}" for n, src in enumerate(sources, 1)]
     if t is not None:
         cap = (f"Capacity (model): {t.output_tok_s:,.0f} output tok/s per replica at {t.concurrency} concurrent requests "
                f"(max {t.max_concurrency}, limited by {t.limited_by}); TTFT {t.ttft_s * 1000:,.0f} ms, TPOT {t.tpot_s * 1000:,.1f} ms")

@@ -24,12 +24,12 @@ def with_(flag, value):
 @pytest.mark.parametrize("args,needle", [
     (with_("--model", "gpt-9"), "--model: got 'gpt-9'; allowed: llama-3.1-8b"),
     (with_("--gpu", "V100"), "--gpu: got 'V100'; allowed:"),
-    (with_("--tokens-per-month", "-5M"), "--tokens-per-month: got '-5M'"),
+    (BASE[:-2] + ["--tokens-per-month=-5M"], "--tokens-per-month: got '-5M'"),
     (with_("--tokens-per-month", "lots"), "--tokens-per-month: got 'lots'"),
     (with_("--input-share", "1.5"), "--input-share: got 1.5; allowed: a fraction strictly between 0 and 1"),
     (with_("--replicas", "two"), "--replicas: got 'two'"),
     (with_("--price-book", "no-such-book"), "no-such-book"),
-    (["estimate", "--model", "llama-3.1-70b", "--gpu", "L4", "--tokens-per-month", "1B"], "--gpus: got 1"),
+    (["estimate", "--model", "llama-3.1-70b", "--gpu", "L4", "--tokens-per-month", "1B"], "--gpus: got '1x L4'"),
 ])
 def test_bad_input_exits_2_without_traceback(args, needle):
     r = run(args)

@@ -29,7 +29,7 @@ def api(report: dict, label_part: str) -> dict:
 
 
 def test_api_spend_for_100m_tokens_at_60_40(on_demand):
-    assert api(on_demand, "claude-3.5-sonnet")["monthly_usd"] == pytest.approx(780, abs=0.01)
+    assert api(on_demand, "claude-3-5-sonnet")["monthly_usd"] == pytest.approx(780, abs=0.01)
     assert api(on_demand, "gpt-4o")["monthly_usd"] == pytest.approx(900, abs=0.01)
     assert round(api(on_demand, "groq")["monthly_usd"]) == 67
 
