@@ -88,16 +88,36 @@ def _estimate(args: argparse.Namespace) -> int:
 
 def _calibration(args: argparse.Namespace) -> int:
     import json
+    from dataclasses import asdict
 
     from cost import calibration
-    from cost.report import _grid
+    from cost.report import grid
 
-    rows = calibration.calibration_rows()
-    summary = calibration.summary()
+    rows, summary = calibration.calibration_rows(), calibration.summary()
     if args.format == "json":
-        print(json.dumps({"rows": [r.to_dict() for r in rows], "summary": summary}, indent=2, default=str))
+        print(json.dumps({"rows": [asdict(r) for r in rows], "summary": summary}, indent=2))
         return 0
-    print(calibration.table(markdown=args.format == "markdown"))
+    md = args.format == "markdown"
+    table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",
+              f"{r.predicted:,.0f}", f"{r.ratio:.2f}", f"{r.error:.0%}"] for r in rows]
+    print(grid(["Kind", "Engine", "Model", "GPUs", "Precision", "In/Out", "Concurrency", "Measured tok/s",
+                "Predicted", "Pred/meas", "Error"], table, md))
+    print()
+    for kind in ("fit", "validation"):
+        s = summary[kind]
+        print(f"{kind}: {s['rows']} vLLM rows, median error {s['median_error']:.1%}, max error {s['max_error']:.1%}")
+    ub = summary["upper-bound"]
+    print(f"upper-bound (TensorRT-LLM / MLPerf): {ub['rows']} rows, max predicted/measured {ub['max_ratio']:.2f} "
+          f"({'vLLM prediction at or below every one' if ub['all_at_or_below'] else 'ABOVE an optimised engine somewhere'})")
+    print("errors are max(pred/meas, meas/pred) - 1; factors: "
+          + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
+    return 0
+
+
+def _seeds(args: argparse.Namespace) -> int:
+    from cost.seeds import report
+
+    print(report(), end="")
     return 0
 
 
@@ -120,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _estimate_parser(sub)
     p = sub.add_parser("calibration", help="capacity model vs published vLLM measurements")
     p.add_argument("--format", default="table", choices=FORMATS)
+    sub.add_parser("seeds", help="what the source articles' figures imply physically (markdown)")
     p = sub.add_parser("bench", help="estimates per second, in-process, one core")
     p.add_argument("--seconds", type=_number(float, "--seconds"), default=2.0)
     p = sub.add_parser("preview", help="offline preview of a stack: resources, cost report, policies")
@@ -128,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"estimate": _estimate, "calibration": _calibration, "bench": _bench, "preview": _preview}
+COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,8 @@ PRICINGS = ("on-demand", "spot", "reserved-1y", "reserved-3y")
 @dataclass(frozen=True)
 class Gpu:
     id: str
-    memory_gb: float
+    memory_gb: float   # datasheet
+    memory_gib: float  # as the driver reports it: what vLLM sizes the KV cache from
     hbm_gb_s: float
     bf16_tflops: float
     fp8_tflops: float | None
@@ -82,7 +83,7 @@ def gpus() -> dict[str, Gpu]:
     doc = _load("gpus.yaml")
     src = f"{doc['source']} (checked {doc['checked']})"
     return {
-        gid: Gpu(gid, float(g["memory_gb"]), float(g["hbm_gb_s"]), float(g["bf16_tflops"]),
+        gid: Gpu(gid, float(g["memory_gb"]), float(g["memory_gib"]), float(g["hbm_gb_s"]), float(g["bf16_tflops"]),
                  None if g.get("fp8_tflops") is None else float(g["fp8_tflops"]), src)
         for gid, g in doc["gpus"].items()
     }

@@ -11,7 +11,7 @@ from cost.units import format_tokens, format_usd
 FORMATS = ("table", "json", "markdown")
 
 
-def _grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+def grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -46,7 +46,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             sources.append(i.source)
         rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd), f"[{sources.index(i.source) + 1}]"])
     rows.append(["Total self-hosted", "", "", format_usd(e.monthly_usd), ""])
-    out += ["", _grid(["Line item", "Quantity", "Unit price", "Monthly", "Source"], rows, markdown)]
+    out += ["", grid(["Line item", "Quantity", "Unit price", "Monthly", "Source"], rows, markdown)]
     out += [""] + [f"[{n}] {src}" for n, src in enumerate(sources, 1)]
     if t is not None:
         cap = (f"Capacity (model): {t.output_tok_s:,.0f} output tok/s per replica at {t.concurrency} concurrent requests "
@@ -64,7 +64,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
         b = be[q.offer.id]
         rows.append([q.offer.label or q.offer.id, q.offer.tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd),
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
-    out += ["", _grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
+    out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
     return "\n".join(out)
 
@@ -75,7 +75,7 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
     if f.routed_workload is not None:
         rows = [[t.tier.name, f"{t.tier.share:.0%}", t.tier.deployment or t.tier.api, format_tokens(t.tokens_per_month),
                  format_usd(t.monthly_usd)] for t in f.tiers]
-        text = [_heading("Routing blend", markdown), _grid(["Tier", "Share", "Target", "Tokens/mo", "Monthly"], rows, markdown),
+        text = [_heading("Routing blend", markdown), grid(["Tier", "Share", "Target", "Tokens/mo", "Monthly"], rows, markdown),
                 f"Blend: {format_usd(f.monthly_usd)}/month for {format_tokens(f.routed_workload.tokens_per_month)} tokens"]
         text += [f"  All traffic on {q.offer.id}: {format_usd(q.monthly_usd)}/month" for q in f.all_api]
         parts.append("\n".join(text))

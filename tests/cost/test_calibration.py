@@ -1,0 +1,90 @@
+"""The efficiency factors and their errors against published measurements."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from cost import calibration, capacity
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "throughput-calibration.csv"
+BASE_COLUMNS = ("engine", "engine_version", "model", "precision", "gpu", "gpus", "tp", "input_tokens",
+                "output_tokens", "concurrency", "output_tok_s", "source")
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+def test_calibration_csv_is_the_shared_file_plus_columns():
+    ours = _rows(calibration.DATA / "calibration.csv")
+    assert {r["kind"] for r in ours} == {"fit", "upper-bound"}
+    assert all(r["kind"] == ("fit" if r["engine"] == "vllm" else "upper-bound") for r in ours)
+    if not SHARED.exists():
+        pytest.skip("shared/ not beside the checkout")
+    shared = _rows(SHARED)
+    assert [tuple(r[c] for c in BASE_COLUMNS) for r in ours] == [tuple(r[c] for c in BASE_COLUMNS) for r in shared]
+
+
+def test_every_row_is_predicted_with_its_kind():
+    rows = calibration.calibration_rows()
+    assert {r.kind for r in rows} == {"fit", "upper-bound", "validation"}
+    for r in rows:
+        assert r.predicted > 0 and r.measured > 0
+        assert r.error == pytest.approx(max(r.predicted / r.measured, r.measured / r.predicted) - 1)
+        assert r.source
+
+
+def test_fit_rows_median_error_at_most_20_percent():
+    s = calibration.summary()
+    assert s["fit"]["rows"] == 3
+    assert s["fit"]["median_error"] <= 0.20
+    assert s["fit"]["max_error"] <= 0.40
+
+
+def test_held_out_validation_rows_are_reported_separately_and_within_target():
+    s = calibration.summary()
+    assert s["validation"]["rows"] >= 8
+    assert s["validation"]["median_error"] <= 0.20
+    assert s["validation"]["max_error"] <= 0.40
+    validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
+    assert all(r.engine.startswith("vllm") for r in validation)
+
+
+def test_vllm_is_predicted_at_or_below_the_faster_engines():
+    s = calibration.summary()
+    assert s["upper-bound"]["rows"] == 8
+    assert s["upper-bound"]["all_at_or_below"], [
+        (r.model, r.gpu_x_tp, r.ratio) for r in calibration.calibration_rows() if r.kind == "upper-bound"]
+
+
+def test_ramp_down_only_for_finite_unbounded_runs():
+    closed = next(r for r in calibration.measurements() if r.num_prompts is None)
+    assert calibration.ramp_down_factor(1000.0, 0.01, 256, closed) == 1.0
+    finite = next(r for r in calibration.measurements() if r.num_prompts)
+    f = calibration.ramp_down_factor(4000.0, 0.012, 256, finite)
+    assert 0.8 < f < 1.0
+
+
+def test_recorded_factors_are_what_the_offline_fit_gives():
+    recorded = {name: getattr(calibration, name) for name in calibration.FITTED}
+    try:
+        fitted = calibration.fit_factors()
+    finally:
+        for name, value in recorded.items():
+            setattr(calibration, name, value)
+        capacity._config.cache_clear()
+    for name in calibration.FITTED:
+        assert fitted[name] == pytest.approx(recorded[name], rel=0.03), name
+
+
+def test_factors_are_named_and_physically_bounded():
+    f = calibration.factors()
+    assert set(f) == set(calibration.FACTOR_NAMES)
+    assert 0.6 <= f["HBM_EFFICIENCY"] <= 0.95
+    assert 0.3 <= f["GEMM_MFU"] <= 0.86
+    assert 0.5 <= f["TP_EFFICIENCY_PER_DOUBLING"] < 1.0
+    assert 0 < f["PER_SEQ_OVERHEAD_S"] < 1e-4
