@@ -37,7 +37,7 @@ __all__ = [
 
 TIERS = ("equivalent", "quality", "custom-hosting")
 APIS_MODES = ("replace", "override")
-BOOK_PRICINGS = catalog.PRICINGS + ("marketplace",)
+BOOK_PRICINGS = catalog.PRICINGS
 PRICEBOOKS = catalog.DATA / "pricebooks"
 _TIER_ORDER = {tier: i for i, tier in enumerate(TIERS)}
 _REQUEST_CACHE_MAX = 200_000

@@ -18,7 +18,7 @@ DATA = Path(__file__).parent / "data"
 
 PRECISIONS = ("bf16", "fp16", "fp8", "int4-awq")
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4-awq": 0.5}
-PRICINGS = ("on-demand", "spot", "reserved-1y", "reserved-3y")
+PRICINGS = ("on-demand", "spot", "reserved-1y", "reserved-3y", "marketplace")  # marketplace: a per-GPU rental, priced by a price book
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,6 @@ def models() -> dict[str, Model]:
 def assumptions() -> dict:
     """Stated assumptions: hours per month, reserved discounts, overhead defaults."""
     return _load("assumptions.yaml")
-
-
-@cache
-def marketplace() -> dict:
-    """GPU rental prices and ranges named in the source articles."""
-    return _load("marketplace.yaml")
 
 
 def gpu(name: str, key: str = "gpu") -> Gpu:

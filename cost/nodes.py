@@ -57,6 +57,9 @@ def _instance_for(d: Deployment) -> catalog.Instance | None:
 
 def _instance_price(inst: catalog.Instance, pricing: str, reserved_discount: dict[str, float]) -> tuple[float, str]:
     od = inst.on_demand_usd_hr
+    if pricing == "marketplace":
+        raise InputError("pricing", pricing, "on-demand, spot, reserved-1y or reserved-3y for an AWS instance",
+                         "marketplace needs a per-GPU price: hourly_usd_per_gpu or a price book (seed-2025 has RTX-4090 and H100)")
     if pricing == "spot":
         if inst.spot_usd_hr is None:
             raise InputError("pricing", pricing, "on-demand or reserved-1y/3y", f"{inst.type} has no spot price in the catalog")
