@@ -15,9 +15,8 @@ Physics first, then named efficiency factors (fitted in `cost.calibration`, each
   longer), so the KV read per step and the KV held per sequence use ``O x (1 + cv^2) / 2``, not
   ``O / 2``. ``length_cv=0`` models fixed-length benchmark traffic.
 
-Units: "GB" in this module is GiB (2**30 bytes), the unit vLLM logs and nvidia-smi report; the GPU
-catalog's memory figures are read as GiB (exact for the HBM parts; GDDR parts such as L40S show
-~3-6% less to CUDA, which is inside the runtime-overhead allowance only in part).
+Units: "GB" in this module is GiB (2**30 bytes), the unit vLLM logs and nvidia-smi report; memory
+per GPU is the catalog's driver-reported `memory_gib` (L4 and A10G show 22.35 GiB, L40S 44.7 GiB).
 
 Everything here is closed-form or a bounded bisection (TPOT target); catalog-derived constants are
 cached per (model, gpu, tp, precision).
@@ -44,17 +43,8 @@ TP_SIZES = (1, 2, 4, 8)
 # (16 + 4) / (128 x 4) = 3.9 % on top of 0.5 byte/param.
 AWQ_GROUP_SIZE = 128
 AWQ_SCALE_OVERHEAD = (16 + 4) / (AWQ_GROUP_SIZE * 4)
-# Quantized checkpoints (fp8, AWQ) keep the token embedding and the LM head in 16-bit. The catalog
-# has no vocabulary size yet, so it is taken from each model's Hugging Face config.json here
-# (vocab_size, tie_word_embeddings); a `vocab_size` field on catalog.Model takes precedence.
-_VOCAB = {  # hf-repo prefix -> (vocab_size, tied embeddings)
-    "meta-llama/Llama-3": (128256, False), "meta-llama/Meta-Llama-3": (128256, False),
-    "meta-llama/Llama-2": (32000, False),
-    "mistralai/Mistral-7B-Instruct-v0.3": (32768, False), "mistralai/Mistral-7B-v0.3": (32768, False),
-    "mistralai/Mixtral-8x7B": (32000, False),
-    "Qwen/Qwen2.5-7B": (152064, False), "Qwen/Qwen2.5-72B": (152064, False),
-    "google/gemma-2": (256000, True),
-}
+# Quantized checkpoints (fp8, AWQ) keep the token embedding and the LM head in 16-bit
+# (catalog: vocab_size, tie_word_embeddings).
 
 # --- runtime overhead per GPU (inside the gpu_memory_utilization budget) ----------------------
 # CUDA context + cuBLAS/cuDNN workspaces + CUDA-graph pools + sampler buffers: vLLM reports this as
@@ -140,23 +130,12 @@ class _Config:
     hidden: int
 
 
-def _vocab(model: Model) -> tuple[int, bool]:
-    vocab = getattr(model, "vocab_size", None)
-    if vocab:
-        return int(vocab), bool(getattr(model, "tie_word_embeddings", False))
-    for prefix, value in _VOCAB.items():
-        if model.hf.startswith(prefix):
-            return value
-    return 0, False
-
-
 def weight_bytes(model: Model, precision: str) -> float:
     """Bytes of weights for the whole model at a precision (quantized layers + 16-bit embeddings)."""
     params = model.params_b * 1e9
     if precision in ("bf16", "fp16"):
         return params * 2.0
-    vocab, tied = _vocab(model)
-    embed = vocab * model.hidden_size * (1 if tied else 2)
+    embed = model.vocab_size * model.hidden_size * (1 if model.tie_word_embeddings else 2)
     bpp = BYTES_PER_PARAM[precision]
     if precision == "int4-awq":
         bpp *= 1 + AWQ_SCALE_OVERHEAD

@@ -65,6 +65,8 @@ class Model:
     kv_heads: int
     head_dim: int
     context: int
+    vocab_size: int
+    tie_word_embeddings: bool
     source: str
 
     @property
@@ -112,7 +114,7 @@ def models() -> dict[str, Model]:
     return {
         mid: Model(mid, m["hf"], tuple(m.get("aliases", [])), float(m["params_b"]), float(m["active_params_b"]),
                    int(m["layers"]), int(m["hidden_size"]), int(m["attention_heads"]), int(m["kv_heads"]),
-                   int(m["head_dim"]), int(m["context"]), src)
+                   int(m["head_dim"]), int(m["context"]), int(m["vocab_size"]), bool(m["tie_word_embeddings"]), src)
         for mid, m in doc["models"].items()
     }
 
