@@ -1,0 +1,5 @@
+"""breakeven's Pulumi program. Thin: infra.program loads the stack spec, prices it, builds it, exports."""
+
+from infra.program import main
+
+main()

@@ -1,0 +1,561 @@
+{{/*
+Helpers for the vllm chart. Numbers from values files arrive as float64, so every
+number printed into a manifest goes through int/int64 first.
+*/}}
+
+{{- define "vllm.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "vllm.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vllm.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "vllm.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "vllm.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "vllm.labels" -}}
+helm.sh/chart: {{ include "vllm.chart" . }}
+{{ include "vllm.selectorLabels" . }}
+app: {{ .Values.model.name }}
+app.kubernetes.io/component: inference
+app.kubernetes.io/part-of: breakeven
+app.kubernetes.io/version: {{ include "vllm.imageTag" . | trunc 63 | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/*
+Pod template labels: no chart version or image tag, so upgrading the chart alone never
+restarts GPU pods (a changed image restarts them anyway, through the pod spec).
+*/}}
+{{- define "vllm.podLabels" -}}
+{{ include "vllm.selectorLabels" . }}
+app: {{ .Values.model.name }}
+app.kubernetes.io/component: inference
+app.kubernetes.io/part-of: breakeven
+{{- end -}}
+
+{{- define "vllm.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "vllm.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vllm.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag -}}
+{{- end -}}
+
+{{- define "vllm.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "vllm.imageTag" .) -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- topology */}}
+
+{{/* GPUs one replica needs: tensor x pipeline. */}}
+{{- define "vllm.worldSize" -}}
+{{- mul (int .Values.parallelism.tensor) (int .Values.parallelism.pipeline) -}}
+{{- end -}}
+
+{{/* "true" when one replica needs more GPUs than a node has: a LeaderWorkerSet group. */}}
+{{- define "vllm.multiNode" -}}
+{{- if and .Values.gpu.enabled (gt (int (include "vllm.worldSize" .)) (int .Values.gpu.gpusPerNode)) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* Pods per replica (LeaderWorkerSet size); 1 for a Deployment. */}}
+{{- define "vllm.groupSize" -}}
+{{- if include "vllm.multiNode" . -}}
+{{- div (int (include "vllm.worldSize" .)) (int .Values.gpu.gpusPerNode) -}}
+{{- else -}}
+1
+{{- end -}}
+{{- end -}}
+
+{{/* GPUs requested by each pod. */}}
+{{- define "vllm.gpusPerPod" -}}
+{{- if include "vllm.multiNode" . -}}
+{{- int .Values.gpu.gpusPerNode -}}
+{{- else -}}
+{{- include "vllm.worldSize" . -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vllm.workloadKind" -}}
+{{- if include "vllm.multiNode" . -}}LeaderWorkerSet{{- else -}}Deployment{{- end -}}
+{{- end -}}
+
+{{- define "vllm.workloadApiVersion" -}}
+{{- if include "vllm.multiNode" . -}}leaderworkerset.x-k8s.io/v1{{- else -}}apps/v1{{- end -}}
+{{- end -}}
+
+{{/* ------------------------------------------------------------ derived sizes */}}
+
+{{/* Startup window (s) = baseSeconds + secondsPerGiB x weightsGiB, rounded up. */}}
+{{- define "vllm.startupWindowSeconds" -}}
+{{- $p := .Values.probes.startup -}}
+{{- $perGiB := mulf (float64 $p.secondsPerGiB) (float64 .Values.model.weightsGiB) -}}
+{{- add (int $p.baseSeconds) (int (ceil $perGiB)) -}}
+{{- end -}}
+
+{{- define "vllm.startupFailureThreshold" -}}
+{{- $window := int (include "vllm.startupWindowSeconds" .) -}}
+{{- $period := int .Values.probes.startup.periodSeconds -}}
+{{- max 1 (div (add $window $period -1) $period) -}}
+{{- end -}}
+
+{{/*
+/dev/shm in GiB. NCCL keeps per-peer buffers in shared memory when GPUs of one pod
+talk to each other (tensor parallelism inside a node); PyTorch uses it between worker
+processes too. Auto: 1 GiB, plus 2 GiB for every GPU of the pod when tensor > 1.
+*/}}
+{{- define "vllm.shmSizeGiB" -}}
+{{- if .Values.shm.sizeGiB -}}
+{{- .Values.shm.sizeGiB -}}
+{{- else if gt (int .Values.parallelism.tensor) 1 -}}
+{{- add 1 (mul 2 (int (include "vllm.gpusPerPod" .))) -}}
+{{- else -}}
+1
+{{- end -}}
+{{- end -}}
+
+{{/* Cache PVC size: 1.25 x weights + 10 GiB (room for a second revision's download). */}}
+{{- define "vllm.cacheSize" -}}
+{{- if .Values.modelCache.pvc.size -}}
+{{- .Values.modelCache.pvc.size -}}
+{{- else -}}
+{{- printf "%dGi" (add 10 (int (ceil (mulf 1.25 (float64 .Values.model.weightsGiB))))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Grace period: preStop drain + vLLM's --shutdown-timeout + 30 s for process exit. */}}
+{{- define "vllm.terminationGracePeriodSeconds" -}}
+{{- add (int .Values.shutdown.drainSeconds) (int .Values.engine.shutdownTimeoutSeconds) 30 -}}
+{{- end -}}
+
+{{- define "vllm.autoscalingMinReplicas" -}}
+{{- if .Values.autoscaling.minReplicas -}}
+{{- int .Values.autoscaling.minReplicas -}}
+{{- else -}}
+{{- int .Values.replicaCount -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ------------------------------------------------------------- validation */}}
+{{/*
+Arithmetic the JSON schema cannot express. Each message names the keys and the fix.
+*/}}
+{{- define "vllm.validate" -}}
+{{- $world := int (include "vllm.worldSize" .) -}}
+{{- $g := int .Values.gpu.gpusPerNode -}}
+{{- if .Values.gpu.enabled -}}
+{{- if and (gt $world $g) (ne (mod $world $g) 0) -}}
+{{- fail (printf "parallelism: tensor (%d) x pipeline (%d) = %d GPUs per replica spans nodes of gpu.gpusPerNode=%d GPUs but is not a multiple of %d; use a multiple so every node of the group is filled" (int .Values.parallelism.tensor) (int .Values.parallelism.pipeline) $world $g $g) -}}
+{{- end -}}
+{{- if and (le $world $g) (ne (mod $g $world) 0) -}}
+{{- fail (printf "parallelism: tensor (%d) x pipeline (%d) = %d GPUs per replica does not divide gpu.gpusPerNode=%d; pick a divisor so no GPU of a node is stranded" (int .Values.parallelism.tensor) (int .Values.parallelism.pipeline) $world $g) -}}
+{{- end -}}
+{{- end -}}
+{{- $gmu := float64 .Values.engine.gpuMemoryUtilization -}}
+{{- if or (le $gmu 0.0) (gt $gmu 1.0) -}}
+{{- fail (printf "engine.gpuMemoryUtilization=%v must be in (0, 1]" .Values.engine.gpuMemoryUtilization) -}}
+{{- end -}}
+{{- if le (float64 .Values.model.weightsGiB) 0.0 -}}
+{{- fail (printf "model.weightsGiB=%v must be > 0 (it sizes the startup window and the cache)" .Values.model.weightsGiB) -}}
+{{- end -}}
+{{- if and (eq (int .Values.rollout.maxSurge) 0) (eq (int .Values.rollout.maxUnavailable) 0) -}}
+{{- fail "rollout: maxSurge and maxUnavailable cannot both be 0 (a rollout could never progress); keep maxSurge 0, maxUnavailable 1" -}}
+{{- end -}}
+{{- if and (eq .Values.modelCache.type "pvc") (not .Values.modelCache.pvc.existingClaim) (has .Values.modelCache.pvc.accessMode (list "ReadWriteOnce" "ReadWriteOncePod")) (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled (include "vllm.multiNode" .)) -}}
+{{- fail (printf "modelCache.pvc.accessMode=%s cannot be mounted by %d replicas on different nodes; use ReadWriteMany (e.g. EFS), modelCache.type=hostPath, or replicaCount=1" .Values.modelCache.pvc.accessMode (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int (include "vllm.autoscalingMinReplicas" .))) -}}
+{{- fail (printf "autoscaling.maxReplicas (%d) is below autoscaling.minReplicas (%d)" (int .Values.autoscaling.maxReplicas) (int (include "vllm.autoscalingMinReplicas" .))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ------------------------------------------------------------ annotations */}}
+{{/*
+Economics contract: breakeven.dev/<kebab-case key> for every economics key, plus
+tensor-parallel, on the workload and its pod template(s). Values are always strings.
+*/}}
+{{- define "vllm.economicsAnnotations" -}}
+{{- range $k, $v := .Values.economics }}
+breakeven.dev/{{ kebabcase $k }}: {{ $v | toString | quote }}
+{{- end }}
+breakeven.dev/tensor-parallel: {{ int .Values.parallelism.tensor | toString | quote }}
+{{- end -}}
+
+{{/*
+The workload also carries breakeven.dev/replicas. It is deliberately not on the pod
+template: there it would restart every GPU pod whenever replicaCount changes.
+*/}}
+{{- define "vllm.workloadAnnotations" -}}
+{{ include "vllm.economicsAnnotations" . | trim }}
+breakeven.dev/replicas: {{ int .Values.replicaCount | toString | quote }}
+{{- end -}}
+
+{{/* ---------------------------------------------------------- container bits */}}
+
+{{- define "vllm.precisionArgs" -}}
+{{- $p := .Values.model.precision -}}
+{{- if eq $p "bf16" }}
+- --dtype=bfloat16
+{{- else if eq $p "fp16" }}
+- --dtype=float16
+{{- else if eq $p "fp8" }}
+- --quantization=fp8
+{{- else if eq $p "int4-awq" }}
+{{- /* AWQ runs with fp16 activations; vLLM reads the AWQ config from the checkpoint
+       and picks the fastest kernel (awq_marlin where the GPU supports it). */}}
+- --dtype=float16
+{{- end }}
+{{- end -}}
+
+{{/*
+vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
+"worker" (LeaderWorkerSet worker: same engine, no HTTP server).
+*/}}
+{{- define "vllm.args" -}}
+{{- $ := .root -}}
+{{- $v := $.Values -}}
+- --model={{ $v.model.source }}
+- --served-model-name={{ $v.model.name }}
+- --host={{ $v.server.host }}
+- --port={{ int $v.server.port }}
+{{- if $v.model.revision }}
+- --revision={{ $v.model.revision }}
+{{- end }}
+{{- include "vllm.precisionArgs" $ }}
+- --max-model-len={{ int $v.model.maxModelLen }}
+- --tensor-parallel-size={{ int $v.parallelism.tensor }}
+- --pipeline-parallel-size={{ int $v.parallelism.pipeline }}
+- --gpu-memory-utilization={{ $v.engine.gpuMemoryUtilization }}
+- --max-num-seqs={{ int $v.engine.maxNumSeqs }}
+{{- if gt (int64 $v.engine.kvCacheMemoryBytes) 0 }}
+- --kv-cache-memory-bytes={{ int64 $v.engine.kvCacheMemoryBytes }}
+{{- end }}
+{{- if $v.engine.enforceEager }}
+- --enforce-eager
+{{- end }}
+{{- if $v.model.trustRemoteCode }}
+- --trust-remote-code
+{{- end }}
+- --shutdown-timeout={{ int $v.engine.shutdownTimeoutSeconds }}
+{{- if include "vllm.multiNode" $ }}
+- --distributed-executor-backend=mp
+- --nnodes={{ include "vllm.groupSize" $ }}
+- --master-addr=$(LWS_LEADER_ADDRESS)
+{{- if eq .role "worker" }}
+- --node-rank=$(LWS_WORKER_INDEX)
+- --headless
+{{- else }}
+- --node-rank=0
+{{- end }}
+{{- end }}
+{{- range $v.model.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "vllm.env" -}}
+{{- $v := .Values -}}
+{{- if $v.secrets.apiKey.secretName }}
+- name: VLLM_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.secrets.apiKey.secretName }}
+      key: {{ $v.secrets.apiKey.key }}
+{{- end }}
+{{- if $v.secrets.huggingFace.secretName }}
+- name: HF_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.secrets.huggingFace.secretName }}
+      key: {{ $v.secrets.huggingFace.key }}
+{{- end }}
+- name: HF_HOME
+  value: {{ printf "%s/huggingface" (trimSuffix "/" $v.modelCache.mountPath) | quote }}
+- name: HOME
+  value: {{ $v.scratch.mountPath | quote }}
+- name: TMPDIR
+  value: {{ $v.scratch.mountPath | quote }}
+- name: VLLM_NO_USAGE_STATS
+  value: "1"
+- name: DO_NOT_TRACK
+  value: "1"
+{{- if $v.model.offline }}
+- name: HF_HUB_OFFLINE
+  value: "1"
+{{- end }}
+{{- with $v.server.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "vllm.resources" -}}
+{{- $res := deepCopy (default (dict) .Values.resources) -}}
+{{- if .Values.gpu.enabled -}}
+{{- $gpus := include "vllm.gpusPerPod" . -}}
+{{- $req := default (dict) (get $res "requests") -}}
+{{- $lim := default (dict) (get $res "limits") -}}
+{{- $_ := set $req .Values.gpu.resourceName (int $gpus) -}}
+{{- $_ := set $lim .Values.gpu.resourceName (int $gpus) -}}
+{{- $_ := set $res "requests" $req -}}
+{{- $_ := set $res "limits" $lim -}}
+{{- end -}}
+{{- toYaml $res -}}
+{{- end -}}
+
+{{- define "vllm.volumeMounts" -}}
+- name: dshm
+  mountPath: /dev/shm
+- name: model-cache
+  mountPath: {{ .Values.modelCache.mountPath }}
+- name: scratch
+  mountPath: {{ .Values.scratch.mountPath }}
+{{- end -}}
+
+{{- define "vllm.volumes" -}}
+- name: dshm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ printf "%vGi" (include "vllm.shmSizeGiB" .) }}
+- name: model-cache
+{{- if eq .Values.modelCache.type "pvc" }}
+  persistentVolumeClaim:
+    claimName: {{ default (printf "%s-model-cache" (include "vllm.fullname" .)) .Values.modelCache.pvc.existingClaim }}
+{{- else if eq .Values.modelCache.type "hostPath" }}
+  hostPath:
+    path: {{ .Values.modelCache.hostPath.path }}
+    type: Directory
+{{- else }}
+  emptyDir:
+    sizeLimit: {{ .Values.modelCache.emptyDir.sizeLimit }}
+{{- end }}
+- name: scratch
+  emptyDir:
+    sizeLimit: {{ .Values.scratch.sizeLimit }}
+{{- end -}}
+
+{{- define "vllm.nodeSelector" -}}
+{{- $sel := deepCopy (default (dict) .Values.nodeSelector) -}}
+{{- if .Values.gpu.enabled -}}
+{{- $sel = merge $sel (deepCopy (default (dict) .Values.gpu.nodeSelector)) -}}
+{{- end -}}
+{{- if $sel -}}
+{{- toYaml $sel -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vllm.tolerations" -}}
+{{- $t := list -}}
+{{- if .Values.gpu.enabled -}}
+{{- $t = concat $t (default (list) .Values.gpu.tolerations) -}}
+{{- end -}}
+{{- $t = concat $t (default (list) .Values.tolerations) -}}
+{{- if $t -}}
+{{- toYaml $t -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Topology spread. Zones: required (DoNotSchedule, minDomains) in production, best
+effort otherwise. Nodes: availability.nodeSpread. matchLabelKeys keeps a rollout's
+new pods spreading among themselves instead of counting the pods being replaced.
+`selector` is the label set the spread counts (Deployment pods, or LWS leaders).
+*/}}
+{{- define "vllm.topologySpread" -}}
+{{- $ := .root -}}
+{{- $v := $.Values -}}
+- maxSkew: 1
+  topologyKey: {{ $v.availability.zoneTopologyKey }}
+{{- if $v.availability.production }}
+  whenUnsatisfiable: DoNotSchedule
+  minDomains: {{ int $v.availability.minZones }}
+{{- else }}
+  whenUnsatisfiable: ScheduleAnyway
+{{- end }}
+  nodeAffinityPolicy: Honor
+  nodeTaintsPolicy: Honor
+  labelSelector:
+    matchLabels:
+      {{- toYaml .selector | nindent 6 }}
+{{- with .matchLabelKeys }}
+  matchLabelKeys:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+- maxSkew: 1
+  topologyKey: kubernetes.io/hostname
+  whenUnsatisfiable: {{ $v.availability.nodeSpread }}
+  nodeTaintsPolicy: Honor
+  labelSelector:
+    matchLabels:
+      {{- toYaml .selector | nindent 6 }}
+{{- with .matchLabelKeys }}
+  matchLabelKeys:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Pod spec shared by the Deployment and the LeaderWorkerSet templates.
+Arguments: root (top context), role ("server" | "worker"), selector (spread labels;
+empty = no spread constraints), matchLabelKeys (list), affinity (dict).
+*/}}
+{{- define "vllm.podSpec" -}}
+{{- $ := .root -}}
+{{- $v := $.Values -}}
+{{- $window := int (include "vllm.startupWindowSeconds" $) -}}
+serviceAccountName: {{ include "vllm.serviceAccountName" $ }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+terminationGracePeriodSeconds: {{ include "vllm.terminationGracePeriodSeconds" $ }}
+{{- with $v.availability.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $v.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml $v.podSecurityContext | nindent 2 }}
+{{- with (include "vllm.nodeSelector" $) }}
+nodeSelector:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- with (include "vllm.tolerations" $) }}
+tolerations:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .selector }}
+topologySpreadConstraints:
+  {{- include "vllm.topologySpread" . | nindent 2 }}
+{{- end }}
+containers:
+  - name: vllm
+    image: {{ include "vllm.image" $ }}
+    imagePullPolicy: {{ $v.image.pullPolicy }}
+    command:
+      {{- toYaml $v.server.command | nindent 6 }}
+    args:
+      {{- include "vllm.args" (dict "root" $ "role" .role) | nindent 6 }}
+    env:
+      {{- include "vllm.env" $ | trim | nindent 6 }}
+{{- if ne .role "worker" }}
+    ports:
+      - name: http
+        containerPort: {{ int $v.server.port }}
+        protocol: TCP
+    # /health answers 200 only once the engine has loaded the weights and can serve,
+    # and 503 if the engine dies.
+    startupProbe:
+      httpGet:
+        path: /health
+        port: http
+      periodSeconds: {{ int $v.probes.startup.periodSeconds }}
+      timeoutSeconds: 5
+      failureThreshold: {{ include "vllm.startupFailureThreshold" $ }}
+    readinessProbe:
+      httpGet:
+        path: /health
+        port: http
+      periodSeconds: {{ int $v.probes.readiness.periodSeconds }}
+      timeoutSeconds: {{ int $v.probes.readiness.timeoutSeconds }}
+      failureThreshold: {{ int $v.probes.readiness.failureThreshold }}
+    livenessProbe:
+      httpGet:
+        path: /health
+        port: http
+      periodSeconds: {{ int $v.probes.liveness.periodSeconds }}
+      timeoutSeconds: {{ int $v.probes.liveness.timeoutSeconds }}
+      failureThreshold: {{ int $v.probes.liveness.failureThreshold }}
+{{- end }}
+{{- if gt (int $v.shutdown.drainSeconds) 0 }}
+    # Keep serving while the endpoint removal propagates, then SIGTERM: vLLM stops
+    # taking requests and finishes in-flight ones within --shutdown-timeout.
+    lifecycle:
+      preStop:
+        sleep:
+          seconds: {{ int $v.shutdown.drainSeconds }}
+{{- end }}
+    resources:
+      {{- include "vllm.resources" $ | nindent 6 }}
+    securityContext:
+      {{- toYaml $v.containerSecurityContext | nindent 6 }}
+    volumeMounts:
+      {{- include "vllm.volumeMounts" $ | nindent 6 }}
+volumes:
+  {{- include "vllm.volumes" $ | nindent 2 }}
+{{- end -}}
+
+{{/* Labels that select the pods answering HTTP: all Deployment pods, or LWS leaders. */}}
+{{- define "vllm.servingSelectorLabels" -}}
+{{ include "vllm.selectorLabels" . }}
+{{- if include "vllm.multiNode" . }}
+leaderworkerset.sigs.k8s.io/worker-index: "0"
+{{- end }}
+{{- end -}}
+
+{{/*
+PodDisruptionBudget budget (one line). See README "Disruptions":
+  availability.minAvailable set            -> minAvailable: <that>
+  LeaderWorkerSet                          -> maxUnavailable: 1 (one pod, so one group, at a time)
+  autoscaling enabled                      -> maxUnavailable: 1 (one pod at a time at any scale)
+  replicaCount == 1                        -> maxUnavailable: 1 (never blocks a drain; no redundancy)
+  otherwise                                -> minAvailable: replicaCount - 1 (planned load, N+1)
+*/}}
+{{- define "vllm.pdbBudget" -}}
+{{- $m := .Values.availability.minAvailable -}}
+{{- if not (kindIs "invalid" $m) -}}
+{{- if kindIs "string" $m -}}
+minAvailable: {{ $m | quote }}
+{{- else -}}
+minAvailable: {{ int $m }}
+{{- end -}}
+{{- else if or (include "vllm.multiNode" .) .Values.autoscaling.enabled (le (int .Values.replicaCount) 1) -}}
+maxUnavailable: 1
+{{- else -}}
+minAvailable: {{ sub (int .Values.replicaCount) 1 }}
+{{- end -}}
+{{- end -}}
+
+{{/* HPA behaviour, shared by the HPA and KEDA's generated HPA. */}}
+{{- define "vllm.hpaBehavior" -}}
+scaleUp:
+  # A new replica needs its startup window before it helps; add one at a time.
+  stabilizationWindowSeconds: {{ int .Values.autoscaling.scaleUpStabilizationSeconds }}
+  selectPolicy: Max
+  policies:
+    - type: Pods
+      value: 1
+      periodSeconds: 60
+scaleDown:
+  stabilizationWindowSeconds: {{ int .Values.autoscaling.scaleDownStabilizationSeconds }}
+  selectPolicy: Min
+  policies:
+    - type: Pods
+      value: 1
+      periodSeconds: 300
+{{- end -}}

@@ -1,0 +1,160 @@
+"""The EKS cluster: IAM roles, KMS secrets encryption, a restricted endpoint, OIDC, add-ons, system nodes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws.eks as eks
+import pulumi_aws.iam as iam
+import pulumi_aws.kms as kms
+import pulumi_kubernetes as k8s
+
+from infra.spec import ClusterSpec
+
+SYSTEM_POOL_LABEL = "breakeven.dev/pool"
+NODE_POLICIES = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+)
+LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+def assume_role(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def irsa_trust(oidc_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
+    """Trust policy letting one Kubernetes service account assume a role through the cluster's OIDC provider."""
+    host = issuer_url.removeprefix("https://")
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": oidc_arn}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                                       f"{host}:aud": "sts.amazonaws.com"}}}]})
+
+
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no static credentials in state)."""
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": cluster_name,
+        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "users": [{"name": cluster_name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region]}}}],
+    })
+
+
+@dataclass
+class EksClusterArgs:
+    cluster: ClusterSpec
+    """Name, Kubernetes version, endpoint access, system node group."""
+    private_subnet_ids: list[pulumi.Input[str]]
+    """Subnets of the nodes (and the control plane's network interfaces)."""
+    public_subnet_ids: list[pulumi.Input[str]]
+    """Subnets for internet-facing load balancers."""
+    tags: dict[str, str]
+
+
+class EksCluster(pulumi.ComponentResource):
+    """An EKS control plane with secrets encrypted by its own KMS key, OIDC for service-account roles,
+    the core add-ons and a small on-demand system node group for them."""
+
+    cluster: eks.Cluster
+    node_role: iam.Role
+    oidc_provider: iam.OpenIdConnectProvider
+    system_nodes: eks.NodeGroup
+    provider: k8s.Provider
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("breakeven:cluster:EksCluster", name, None, opts)
+        c = args.cluster
+        child = pulumi.ResourceOptions(parent=self)
+
+        cluster_role = iam.Role(f"{name}-cluster-role", assume_role_policy=assume_role("eks.amazonaws.com"),
+                                tags=args.tags, opts=child)
+        cluster_policy = iam.RolePolicyAttachment(f"{name}-cluster-policy", role=cluster_role.name,
+                                                  policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy", opts=child)
+        key = kms.Key(f"{name}-secrets-key", description=f"EKS secrets envelope encryption for {c.name}",
+                      enable_key_rotation=True, deletion_window_in_days=30, tags=args.tags, opts=child)
+        kms.Alias(f"{name}-secrets-key", name=f"alias/{c.name}-eks-secrets", target_key_id=key.key_id, opts=child)
+
+        self.cluster = eks.Cluster(
+            f"{name}-eks",
+            name=c.name,
+            version=c.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config=eks.ClusterVpcConfigArgs(
+                subnet_ids=[*args.private_subnet_ids, *args.public_subnet_ids],
+                endpoint_private_access=c.endpoint.private_access,
+                endpoint_public_access=c.endpoint.public_access,
+                public_access_cidrs=list(c.endpoint.public_access_cidrs) if c.endpoint.public_access else None,
+            ),
+            encryption_config=eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"], provider=eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)),
+            access_config=eks.ClusterAccessConfigArgs(authentication_mode="API",
+                                                      bootstrap_cluster_creator_admin_permissions=True),
+            enabled_cluster_log_types=LOG_TYPES,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+        )
+        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        self.oidc_provider = iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
+                                                       tags=args.tags, opts=child)
+
+        self.node_role = iam.Role(f"{name}-node-role", assume_role_policy=assume_role("ec2.amazonaws.com"),
+                                  tags=args.tags, opts=child)
+        node_policies = [
+            iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[-1]}", role=self.node_role.name, policy_arn=arn, opts=child)
+            for arn in NODE_POLICIES
+        ]
+
+        # Networking add-ons come before any node; the rest need a node to run on.
+        early = [eks.Addon(f"{name}-{addon}", cluster_name=self.cluster.name, addon_name=addon,
+                           resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", opts=child)
+                 for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")]
+        self.system_nodes = eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=self.cluster.name,
+            node_group_name=f"{c.name}-system",
+            node_role_arn=self.node_role.arn,
+            subnet_ids=args.private_subnet_ids,
+            instance_types=[c.system_instance_type],
+            capacity_type="ON_DEMAND",
+            ami_type="AL2023_x86_64_STANDARD",
+            disk_size=50,
+            scaling_config=eks.NodeGroupScalingConfigArgs(desired_size=c.system_nodes, min_size=c.system_nodes,
+                                                          max_size=c.system_nodes + 1),
+            update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels={SYSTEM_POOL_LABEL: "system"},
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, *early]),
+        )
+        ebs_role = iam.Role(
+            f"{name}-ebs-csi-role",
+            assume_role_policy=pulumi.Output.all(self.oidc_provider.arn, issuer).apply(
+                lambda a: irsa_trust(a[0], a[1], "kube-system", "ebs-csi-controller-sa")),
+            tags=args.tags, opts=child)
+        ebs_policy = iam.RolePolicyAttachment(f"{name}-ebs-csi-policy", role=ebs_role.name,
+                                              policy_arn="arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+                                              opts=child)
+        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes])
+        eks.Addon(f"{name}-coredns", cluster_name=self.cluster.name, addon_name="coredns",
+                  resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", opts=after_nodes)
+        eks.Addon(f"{name}-aws-ebs-csi-driver", cluster_name=self.cluster.name, addon_name="aws-ebs-csi-driver",
+                  service_account_role_arn=ebs_role.arn, resolve_conflicts_on_create="OVERWRITE",
+                  resolve_conflicts_on_update="OVERWRITE",
+                  opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes, ebs_policy]))
+
+        self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
+                                            self.cluster.certificate_authority.apply(lambda ca: ca.data)).apply(
+            lambda a: kubeconfig(a[0], a[1], a[2], c.region))
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]))
+        self.register_outputs({"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint,
+                               "oidcProviderArn": self.oidc_provider.arn})

@@ -1,0 +1,308 @@
+"""`breakeven preview`: the stack's planned resources and cost report, offline.
+
+Loads Pulumi.yaml defaults and stacks/Pulumi.<stack>.yaml (placeholders for secrets), runs the real
+program (`infra.program.main`) under the Pulumi SDK's mock engine, renders every Helm chart the
+program declares with the real helm binary and the same values (as the Kubernetes provider would),
+and prints the resources followed by the cost report.
+
+What it does not do: talk to AWS or Kubernetes (no credentials, no refresh, no diff against state),
+run provider-side validation (AWS API checks, Kubernetes admission), or decrypt `secure:` values.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cost.errors import InputError
+from infra import stackconfig
+from infra.stackconfig import ROOT
+
+FORMATS = ("table", "json", "markdown")
+CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+
+
+@dataclass
+class Plan:
+    """Everything the preview knows about a stack.
+
+    resources: every registered resource as {type, name, inputs, parent?}, in registration order,
+      followed (after each chart) by the chart's helm-rendered Kubernetes objects, registered the
+      way the Kubernetes provider registers them: type `kubernetes:<group>/<version>:<Kind>`,
+      name `<chart>:<namespace>/<name>`, inputs = the manifest, parent = the chart.
+    cost: the program's exported `cost` (cost.fleet.Fleet.to_dict()).
+    outputs: every stack output (secret outputs shown as "[secret]").
+    spec: the validated StackSpec; manifests: chart resource name -> helm's rendered text.
+    logs: (severity, message) the program logged; timings: seconds per phase.
+    """
+
+    stack: str
+    project: str
+    resources: list[dict]
+    cost: dict
+    outputs: dict
+    spec: object
+    manifests: dict[str, str]
+    logs: list[tuple[str, str]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def report(self) -> str:
+        """The cost report the program logged (pulumi.log.info)."""
+        return next((m for s, m in self.logs if s == "info" and m.startswith("breakeven cost report")), "")
+
+    def of_type(self, type_: str) -> list[dict]:
+        return [r for r in self.resources if r["type"] == type_]
+
+    def to_dict(self) -> dict:
+        return {
+            "stack": self.stack, "project": self.project, "offline": True,
+            "resources": self.resources, "cost": self.cost,
+            "outputs": {k: v for k, v in self.outputs.items() if k != "cost"},
+            "spec": self.spec.to_dict() if hasattr(self.spec, "to_dict") else self.spec,
+            "manifests": self.manifests,
+            "logs": [{"severity": s, "message": m} for s, m in self.logs],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+class PreviewError(RuntimeError):
+    """The program failed for a reason other than a bad config value."""
+
+
+def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None,
+         overrides: dict[str, object] | None = None) -> Plan:
+    """Run the stack's program offline. Raises InputError (a bad config value; nothing registered),
+    helmrender.HelmNotFound / HelmFailed, or PreviewError.
+
+    secrets: values to use instead of the random placeholders (`breakeven:hfToken` -> value).
+    overrides: config values to replace (`breakeven:models` -> a list, as it would read in YAML),
+      to preview a variant of an example stack.
+    """
+    t0 = time.perf_counter()
+    cfg = stackconfig.load(stack, root, secrets)
+    if overrides:
+        cfg = cfg.with_values(overrides)
+    t_cfg = time.perf_counter()
+
+    from infra import helmrender, mocks
+    from infra import program as prog
+    from infra import spec as spec_mod
+
+    t_imp = time.perf_counter()
+    region = cfg.values.get("aws:region", "us-east-1")
+    run = mocks.run(prog.main, cfg.values, list(cfg.secret_keys), project=cfg.project, stack=stack, region=region)
+    t_run = time.perf_counter()
+    if run.error is not None:
+        if isinstance(run.error, InputError):
+            if run.resources:  # the contract: a bad value registers nothing
+                raise PreviewError(f"{run.error} (but {len(run.resources)} resources were registered first)") from run.error
+            raise run.error
+        raise PreviewError(f"the program failed: {type(run.error).__name__}: {run.error}") from run.error
+    spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
+                         project=cfg.project, stack=stack)
+
+    charts = [r for r in run.resources if r.type == CHART_TYPE]
+    jobs = [{"resource": r.name, "chart": r.inputs["chart"], "release": r.inputs.get("name", r.name),
+             "namespace": r.inputs.get("namespace", "default"), "values": r.inputs.get("values", {})} for r in charts]
+    rendered = {x.chart_resource: x for x in helmrender.render_all(jobs, spec.cluster.kubernetes_version, root)}
+    t_helm = time.perf_counter()
+
+    resources: list[dict] = []
+    for r in tree_order(run.resources):
+        resources.append(r.to_dict() | {"urn": r.urn})
+        if r.type == CHART_TYPE:
+            out = rendered[r.name]
+            for obj in out.objects:
+                resources.append({"type": helmrender.resource_type(obj), "name": helmrender.resource_name(r.name, obj, out.namespace),
+                                  "inputs": obj, "parent": r.urn})
+    timings = {"config": t_cfg - t0, "imports": t_imp - t_cfg, "program": t_run - t_imp, "helm": t_helm - t_run,
+               "total": time.perf_counter() - t0}
+    return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, spec,
+                {k: v.text for k, v in rendered.items()}, run.logs, timings)
+
+
+_ROOT_RANK = ("pulumi:providers:", "breakeven:network:", "breakeven:cluster:", "breakeven:nodepools:", "breakeven:serving:")
+
+
+def tree_order(registered: list) -> list:
+    """Resources in a stable order (registration order varies with async scheduling): each component
+    followed by its children; top-level resources by concern (providers, network, cluster, GPU pools,
+    serving), siblings by type then name."""
+    children: dict[str | None, list] = {}
+    urns = {r.urn for r in registered}
+    for r in registered:
+        children.setdefault(r.parent if r.parent in urns else None, []).append(r)
+
+    def rank(r) -> tuple:
+        top = next((i for i, prefix in enumerate(_ROOT_RANK) if r.type.startswith(prefix)), len(_ROOT_RANK))
+        return (top, r.type, r.name)
+
+    out: list = []
+
+    def walk(parent: str | None) -> None:
+        for r in sorted(children.get(parent, []), key=rank):
+            out.append(r)
+            walk(r.urn)
+
+    walk(None)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Presentation
+# ---------------------------------------------------------------------------------------------
+
+def _gpu_requests(pod_spec: dict) -> int:
+    total = 0
+    for c in pod_spec.get("containers", []):
+        res = c.get("resources") or {}
+        for part in ("limits", "requests"):
+            if "nvidia.com/gpu" in (res.get(part) or {}):
+                total += int(res[part]["nvidia.com/gpu"])
+                break
+    return total
+
+
+def key_inputs(r: dict) -> str:
+    """The few inputs that matter for cost and capacity, per resource type."""
+    t, i = r["type"], r.get("inputs") or {}
+    if t == "aws:eks/nodeGroup:NodeGroup":
+        sc = i.get("scalingConfig", {})
+        taints = ",".join(f"{x['key']}={x.get('value', '')}:{x['effect']}" for x in i.get("taints", []))
+        pool = (i.get("labels") or {}).get("breakeven.dev/gpu-pool") or (i.get("labels") or {}).get("breakeven.dev/pool", "")
+        return (f"{','.join(i.get('instanceTypes', []))} x{sc.get('desiredSize')} (min {sc.get('minSize')}, max {sc.get('maxSize')}) "
+                f"{i.get('capacityType', '')} {i.get('amiType', '')} disk {i.get('diskSize', '')}GiB"
+                + (f" taint {taints}" if taints else "") + (f" pool={pool}" if pool else ""))
+    if t == "aws:eks/cluster:Cluster":
+        vc = i.get("vpcConfig", {})
+        enc = "secrets->KMS" if i.get("encryptionConfig") else "no encryption"
+        return (f"k8s {i.get('version')} public={vc.get('endpointPublicAccess')} {','.join(vc.get('publicAccessCidrs') or [])} "
+                f"private={vc.get('endpointPrivateAccess')} {enc}")
+    if t == "aws:ec2/vpc:Vpc":
+        return i.get("cidrBlock", "")
+    if t == "aws:ec2/subnet:Subnet":
+        return f"{i.get('availabilityZone', '')} {i.get('cidrBlock', '')}"
+    if t == "aws:eks/addon:Addon":
+        return i.get("addonName", "")
+    if t == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+        return i.get("policyArn", "").rsplit("/", 1)[-1]
+    if t == CHART_TYPE:
+        v = i.get("values", {})
+        return (f"{i.get('chart')} release={i.get('name')} replicas={v.get('replicaCount')} model={v.get('model', {}).get('source')} "
+                f"tp={v.get('parallelism', {}).get('tensor')}")
+    if t in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"):
+        spec = i.get("spec", {})
+        pod = spec.get("template", {}).get("spec", {})
+        gpus = _gpu_requests(pod)
+        images = ",".join(c.get("image", "") for c in pod.get("containers", []))
+        rep = "" if t.endswith("DaemonSet") else f"replicas={spec.get('replicas')} "
+        sel = pod.get("nodeSelector") or {}
+        return rep + (f"nvidia.com/gpu={gpus}/pod " if gpus else "") + images + (f" nodeSelector={sel}" if sel else "")
+    if t == "kubernetes:core/v1:Secret":
+        data = i.get("stringData", i.get("data"))
+        keys = "[secret]" if not isinstance(data, dict) else ",".join(sorted(data))
+        return f"type={i.get('type', '')} data={keys}"
+    if t == "kubernetes:policy/v1:PodDisruptionBudget":
+        s = i.get("spec", {})
+        return " ".join(f"{k}={s[k]}" for k in ("minAvailable", "maxUnavailable") if k in s)
+    if t == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler":
+        s = i.get("spec", {})
+        return f"min={s.get('minReplicas')} max={s.get('maxReplicas')}"
+    return ""
+
+
+def _name(r: dict) -> str:
+    return r["name"]
+
+
+def render_table(p: Plan, markdown: bool = False) -> str:
+    from cost import report as cost_report
+
+    rows = [[r["type"], _name(r), key_inputs(r)] for r in p.resources]
+    heading = f"breakeven preview - stack {p.stack}"
+    note = ("Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
+            "nothing was created and no cloud API was called.")
+    if markdown:
+        out = [f"# {heading}", "", note, "", f"## Planned resources ({len(rows)})", "",
+               "| Type | Name | Key inputs |", "|---|---|---|"]
+        out += [f"| `{a}` | `{b}` | {c.replace('|', '/')} |" for a, b, c in rows]
+        out += ["", "## Cost report", ""]
+        out.append(_markdown_cost(p, cost_report))
+    else:
+        widths = [max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)]
+        out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(rows)})", ""]
+        out.append(f"{'TYPE'.ljust(widths[0])}  {'NAME'.ljust(widths[1])}  KEY INPUTS")
+        out += [f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c}".rstrip() for a, b, c in rows]
+        out += ["", p.report or "(no cost report logged)"]
+    warnings = [m for s, m in p.logs if s in ("warning", "error")]
+    if warnings:
+        out += ["", "Warnings:"] + [f"- {w}" for w in warnings]
+    t = p.timings
+    out += ["", f"Preview took {t.get('total', 0):.2f} s (config {t.get('config', 0):.2f}, imports {t.get('imports', 0):.2f}, "
+                f"program {t.get('program', 0):.2f}, helm {t.get('helm', 0):.2f}"
+                + (f", policies {t['policies']:.2f}" if "policies" in t else "") + ")."]
+    return "\n".join(out)
+
+
+def _markdown_cost(p: Plan, cost_report) -> str:
+    """The cost report in markdown: the program logs it as a table, so price the same spec again
+    and check that it is the figure the program exported."""
+    from infra import pricing
+
+    fleet = pricing.price(p.spec)
+    if fleet.to_dict() != p.cost:
+        raise PreviewError("the exported cost differs from pricing the spec again")
+    return cost_report.render(fleet, "markdown")
+
+
+def render(p: Plan, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(p.to_dict(), indent=2, default=str)
+    return render_table(p, markdown=fmt == "markdown")
+
+
+def main(stack: str, fmt: str = "table") -> int:
+    """Print the offline preview of a stack. 0: shown; 2: a bad config value; 1: anything else."""
+    from infra.helmrender import HelmFailed, HelmNotFound
+
+    if fmt not in FORMATS:
+        print(f"error: --format: got {fmt!r}; allowed: {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    try:
+        p = plan(stack)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)
+        return 2
+    except (HelmNotFound, HelmFailed, PreviewError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    policy_text, code = run_policies(p, fmt)  # first, so the timings printed below include it
+    if fmt == "json":
+        doc = p.to_dict()
+        if policy_text is not None:
+            doc["policies"] = json.loads(policy_text)
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print(render(p, fmt))
+        if policy_text is not None:
+            print("\n## Policies\n\n```\n" + policy_text + "\n```" if fmt == "markdown" else "\n" + policy_text)
+    return code
+
+
+def run_policies(p: Plan, fmt: str) -> tuple[str | None, int]:
+    """The policy pack (policies/) over the plan's resources, as CI runs it: (report, exit code:
+    1 when a mandatory policy is violated). (None, 0) where the pack is not installed."""
+    try:
+        from policies.runner import gate
+    except ImportError:
+        return None, 0
+    t0 = time.perf_counter()
+    text, code = gate(p, fmt="json" if fmt == "json" else "table")
+    p.timings["policies"] = time.perf_counter() - t0
+    p.timings["total"] += p.timings["policies"]
+    return text, code

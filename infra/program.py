@@ -1,0 +1,129 @@
+"""The Pulumi program: stack config -> typed spec -> price -> resources -> report and exports.
+
+`__main__.py` calls `main()`. Tests and the offline preview run the same `main()` under the SDK's
+mock engine (infra/mocks.py), so what they show is what `pulumi preview` registers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from cost.errors import InputError
+from cost.fleet import Fleet
+from infra.spec import NS, SECRET_KEYS, StackSpec, load
+
+NOT_PRICED = ("EKS control plane", "NAT gateways and data transfer", "system node group", "KMS key", "CloudWatch logs")
+
+
+class ConfigError(InputError, pulumi.RunError):
+    """A bad stack config value. A RunError, so the Pulumi CLI prints the message without a traceback."""
+
+
+def raw_config() -> dict[str, str]:
+    """Every config value the engine passed to this program (`ns:key` -> raw string), secrets masked.
+
+    The engine passes config in the PULUMI_CONFIG environment variable (the language host) or, under
+    the mock engine, through `pulumi.runtime.set_all_config`; both are read here. Secret values are
+    replaced by a marker: the spec only needs to know they are set, and must never hold them.
+    """
+    merged = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    env_secrets = set(runtime_config.get_config_secret_keys_env())
+    out = {}
+    for key, value in merged.items():
+        short = key.partition(":")[2]
+        secret = (runtime_config.is_config_secret(key) or key in env_secrets
+                  or (key.startswith(f"{NS}:") and short in SECRET_KEYS))
+        out[key] = "[secret]" if secret and value not in (None, "") else value
+    return out
+
+
+def load_spec() -> StackSpec:
+    """The validated spec of the running stack; a bad value raises ConfigError before any resource exists."""
+    try:
+        return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
+    except InputError as e:
+        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
+
+
+def price(spec: StackSpec) -> Fleet:
+    from infra import pricing
+
+    try:
+        return pricing.price(spec)
+    except InputError as e:
+        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
+
+
+def report(spec: StackSpec, fleet: Fleet) -> str:
+    from cost import report as cost_report
+
+    text = cost_report.render(fleet, "table")
+    infra_note = "serving only (existing cluster)" if spec.cluster.existing else ", ".join(NOT_PRICED)
+    return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nNot in the price above: {infra_note}."
+
+
+def build(spec: StackSpec, fleet: Fleet) -> dict:
+    """Register every resource of the spec. Returns the stack outputs."""
+    import pulumi_aws as aws
+    import pulumi_kubernetes as k8s
+
+    from infra.serving import Serving, ServingArgs
+
+    c = spec.cluster
+    cfg = pulumi.Config(NS)
+    hf_token = cfg.get_secret("hfToken")
+    api_key = cfg.get_secret("vllmApiKey")
+    tags = {"breakeven.dev/project": spec.project, "breakeven.dev/stack": spec.stack, "breakeven.dev/cluster": c.name}
+    outputs: dict = {}
+    node_pools: dict[str, pulumi.Resource] = {}
+
+    if c.existing is not None:
+        provider = k8s.Provider("existing-cluster", kubeconfig=c.existing.kubeconfig, context=c.existing.context,
+                                enable_server_side_apply=True)
+        outputs["cluster"] = {"existing": True, "context": c.existing.context}
+    else:
+        from infra.cluster import EksCluster, EksClusterArgs
+        from infra.network import Network, NetworkArgs
+        from infra.nodepools import GpuNodePool, GpuNodePoolArgs
+
+        aws_provider = aws.Provider("aws", region=c.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
+        aws_opts = pulumi.ResourceOptions(providers=[aws_provider])
+        net = Network("network", NetworkArgs(c, tags), opts=aws_opts)
+        eks = EksCluster("cluster", EksClusterArgs(c, net.private_subnet_ids, net.public_subnet_ids, tags), opts=aws_opts)
+        for m in spec.models:
+            node_pools[m.name] = GpuNodePool(f"gpu-{m.name}", GpuNodePoolArgs(
+                model=m, cluster_name=eks.cluster.name, node_role_arn=eks.node_role.arn,
+                subnet_by_zone=net.private_subnet_by_zone, ami_type=c.gpu_ami_type, kubernetes_version=c.kubernetes_version,
+                disk_gib=m.disk_gib(spec.pricing.overheads), cluster_label=c.name, tags=tags,
+            ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
+        provider = eks.provider
+        outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,
+                              "oidcProviderArn": eks.oidc_provider.arn}
+        outputs["kubeconfig"] = pulumi.Output.secret(eks.kubeconfig)
+
+    Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
+                                   node_pools=node_pools, device_plugin=c.device_plugin))
+    outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
+                                    "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}
+    outputs["cost"] = fleet.to_dict()
+    return outputs
+
+
+def main() -> None:
+    """The whole program: nothing is registered unless the spec is valid and priced."""
+    spec = load_spec()
+    fleet = price(spec)
+    pulumi.log.info(report(spec, fleet))
+    for warning in spec.warnings():
+        pulumi.log.warn(f"breakeven: {warning}")
+    if fleet.budget_usd_per_month is not None and fleet.monthly_usd > fleet.budget_usd_per_month:
+        pulumi.log.warn(f"breakeven: the stack costs ${fleet.monthly_usd:,.2f}/month, over its budget of "
+                        f"${fleet.budget_usd_per_month:,.2f} (breakeven:pricing.budgetUsdPerMonth)")
+    outputs = build(spec, fleet)
+    for name, value in outputs.items():
+        pulumi.export(name, value)
+    pulumi.export("spec", json.loads(json.dumps(spec.to_dict())))

@@ -1,0 +1,236 @@
+"""The serving layer: namespace, secrets, the NVIDIA device plugin and one vLLM chart per model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_kubernetes.apps.v1 as apps
+import pulumi_kubernetes.core.v1 as core
+import pulumi_kubernetes.helm.v4 as helm
+
+from cost import catalog
+from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
+
+CHART_PATH = "./charts/vllm"  # relative to the project root, where Pulumi runs the program
+HF_SECRET = "hf-token"
+HF_SECRET_KEY = "token"
+API_KEY_SECRET = "vllm-api-key"
+API_KEY_SECRET_KEY = "api-key"
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "breakeven"}
+
+
+@dataclass(frozen=True)
+class SecretNames:
+    """Names (never values) of the Kubernetes Secrets the chart mounts; "" when not created."""
+
+    hugging_face: str
+    api_key: str
+
+
+def price_source(spec: StackSpec) -> str:
+    return f"price-book:{spec.pricing.price_book}" if spec.pricing.price_book else "aws-catalog"
+
+
+def pod_resources(m: ModelSpec) -> dict:
+    """CPU and memory of one vLLM pod: its share of the instance, leaving room for the kubelet and
+    daemons. /dev/shm (NCCL buffers with tensor parallelism) counts against the memory limit."""
+    inst = catalog.instance(m.instance_type)
+    rpi = m.plan.replicas_per_instance
+    cpu = max(1, int(inst.vcpus * 0.75 / rpi))
+    request = max(4, int(inst.memory_gib * 0.8 / rpi) - 1)
+    limit = max(request, int(inst.memory_gib * 0.9 / rpi) - 1)
+    return {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
+
+
+def _share(x: float) -> str:
+    return f"{x:.4f}".rstrip("0").rstrip(".") or "0"
+
+
+def stack_economics(spec: StackSpec) -> dict[str, str]:
+    """Stack-wide pricing inputs, repeated on every model's workload as `breakeven.dev/*` annotations, so
+    the policy pack can price the stack from the rendered resources alone (overheads, budget, routing)."""
+    p, o = spec.pricing, spec.pricing.overheads
+    values = {
+        "stack": spec.stack,
+        "production": "true" if spec.production else "false",
+        "overheads": json.dumps({"storageGibPerNode": o.storage_gib_per_node, "storageUsdPerGibMonth": o.storage_usd_per_gib_month,
+                                 "opsTaxShare": o.ops_tax_share, "mlopsFte": o.mlops_fte, "usdPerFteMonth": o.usd_per_fte_month,
+                                 "monitoringUsdPerMonth": o.monitoring_usd_per_month}),
+    }
+    if p.price_book:
+        values["priceBook"] = p.price_book
+    if p.budget_usd_per_month is not None:
+        values["budgetUsdPerMonth"] = f"{p.budget_usd_per_month:g}"
+    if spec.routing is not None:
+        w = spec.routing.workload
+        values["routing"] = json.dumps({
+            "tokensPerMonth": w.tokens_per_month, "avgInputTokens": w.avg_input_tokens, "avgOutputTokens": w.avg_output_tokens,
+            "utilization": w.utilization,
+            "tiers": [{"name": t.name, "share": t.share, **({"model": t.model} if t.model else {"api": t.api})}
+                      for t in spec.routing.tiers]})
+    return values
+
+
+def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
+    """The chart's values for one model, computed from the spec (the values contract of charts/vllm)."""
+    w, ex = m.workload, m.exemptions
+    return {
+        "replicaCount": m.total_replicas,
+        "model": {
+            "name": m.model,
+            "source": m.hf,
+            "precision": m.precision,
+            "maxModelLen": m.max_model_len,
+            "weightsGiB": m.weights_gib,
+            "extraArgs": list(m.extra_args),
+        },
+        "parallelism": {"tensor": m.tensor_parallel, "pipeline": 1},
+        "gpu": {
+            "enabled": True,
+            "gpusPerNode": m.plan.gpus_per_instance,   # the node's GPUs; each pod requests tensor x pipeline
+            "nodeSelector": {GPU_POOL_LABEL: m.pool_label},
+        },
+        "engine": {"gpuMemoryUtilization": m.gpu_memory_utilization, "maxNumSeqs": m.max_num_seqs},
+        "resources": pod_resources(m),
+        # Weights cached on the node's own disk (sized and priced per node): no shared RWX volume to provision.
+        "modelCache": {"type": "emptyDir", "mountPath": "/models", "emptyDir": {"sizeLimit": f"{m.cache_gib}Gi"}},
+        "secrets": {
+            "huggingFace": {"secretName": secrets.hugging_face, "key": HF_SECRET_KEY},
+            "apiKey": {"required": spec.production, "secretName": secrets.api_key, "key": API_KEY_SECRET_KEY},
+        },
+        "availability": {"production": spec.production},
+        "economics": {
+            "model": m.model,
+            "precision": m.precision,
+            "gpu": m.gpu,
+            "instanceType": m.instance_type,
+            "capacityType": m.capacity_type,
+            "gpuPriceSource": price_source(spec),
+            "tokensPerMonth": str(round(w.tokens_per_month)),
+            "inputShare": _share(w.input_share),
+            "avgInputTokens": str(w.avg_input_tokens),
+            "avgOutputTokens": str(w.avg_output_tokens),
+            "exemptions": ",".join(ex.claimed(w.ttft_target_s)),
+            **({"ttftTargetMs": f"{w.ttft_target_s * 1000:g}"} if w.ttft_target_s is not None else {}),
+            **({"tpotTargetMs": f"{w.tpot_target_s * 1000:g}"} if w.tpot_target_s is not None else {}),
+            "utilization": f"{w.utilization:g}",
+            "redundancy": str(m.spares),
+            **stack_economics(spec),
+        },
+    }
+
+
+def device_plugin_manifest() -> dict:
+    """NVIDIA's k8s-device-plugin DaemonSet, on the GPU pools only (they carry the taint it tolerates)."""
+    labels = {"app.kubernetes.io/name": "nvidia-device-plugin", **MANAGED_BY}
+    return {
+        "metadata": {"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "nvidia-device-plugin"}},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": GPU_POOL_LABEL, "operator": "Exists"}]}]}}},
+                    "containers": [{
+                        "name": "nvidia-device-plugin",
+                        "image": DEVICE_PLUGIN_IMAGE,
+                        "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
+                    }],
+                    "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}}],
+                },
+            },
+        },
+    }
+
+
+@dataclass
+class ServingArgs:
+    spec: StackSpec
+    provider: k8s.Provider
+    hf_token: pulumi.Output[str] | None
+    """Secret output from `breakeven:hfToken` (None: no token, public weights only)."""
+    api_key: pulumi.Output[str] | None
+    """Secret output from `breakeven:vllmApiKey`."""
+    node_pools: dict[str, pulumi.Resource]
+    """Model name -> the resource its GPU nodes come from (the chart waits for it)."""
+    device_plugin: bool
+
+
+class Serving(pulumi.ComponentResource):
+    """Namespace, the two Secrets, the device plugin and a `VllmService` per model."""
+
+    services: dict[str, "VllmService"]
+
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("breakeven:serving:Serving", name, None, opts)
+        spec = args.spec
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        ns = core.Namespace(f"{name}-namespace", metadata={"name": spec.namespace, "labels": MANAGED_BY}, opts=k8s_opts)
+        deps: list[pulumi.Resource] = [ns]
+        hf_name = api_name = ""
+        if args.hf_token is not None:
+            deps.append(core.Secret(f"{name}-{HF_SECRET}", metadata={"name": HF_SECRET, "namespace": spec.namespace,
+                                                                    "labels": MANAGED_BY},
+                                    type="Opaque", string_data={HF_SECRET_KEY: pulumi.Output.secret(args.hf_token)},
+                                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])))
+            hf_name = HF_SECRET
+        if args.api_key is not None:
+            deps.append(core.Secret(f"{name}-{API_KEY_SECRET}", metadata={"name": API_KEY_SECRET, "namespace": spec.namespace,
+                                                                         "labels": MANAGED_BY},
+                                    type="Opaque", string_data={API_KEY_SECRET_KEY: pulumi.Output.secret(args.api_key)},
+                                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])))
+            api_name = API_KEY_SECRET
+        if args.device_plugin:
+            manifest = device_plugin_manifest()
+            deps.append(apps.DaemonSet(f"{name}-nvidia-device-plugin", metadata=manifest["metadata"], spec=manifest["spec"],
+                                       opts=k8s_opts))
+        names = SecretNames(hf_name, api_name)
+        self.services = {}
+        for m in spec.models:
+            pool = args.node_pools.get(m.name)
+            self.services[m.name] = VllmService(
+                f"{name}-{m.name}",
+                VllmServiceArgs(values=chart_values(spec, m, names), release=m.name, namespace=spec.namespace),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                            depends_on=deps + ([pool] if pool is not None else [])),
+            )
+        self.register_outputs({"namespace": spec.namespace, "releases": [m.name for m in spec.models]})
+
+
+@dataclass
+class VllmServiceArgs:
+    values: dict
+    """Chart values (see `chart_values`)."""
+    release: str
+    """Helm release name (the model's name)."""
+    namespace: str
+
+
+class VllmService(pulumi.ComponentResource):
+    """One model served by charts/vllm through `kubernetes.helm.v4.Chart`."""
+
+    chart: helm.Chart
+
+    def __init__(self, name: str, args: VllmServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("breakeven:serving:VllmService", name, None, opts)
+        provider = opts.provider if opts else None
+        self.chart = helm.Chart(
+            f"{name}-chart",
+            chart=CHART_PATH,
+            name=args.release,
+            namespace=args.namespace,
+            values=args.values,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=opts.depends_on if opts else None),
+        )
+        self.register_outputs({"release": args.release})

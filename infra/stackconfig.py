@@ -1,0 +1,131 @@
+"""Read a stack's config the way the Pulumi CLI does, without the CLI: Pulumi.yaml + stacks/Pulumi.<stack>.yaml.
+
+The CLI merges the project's config declarations (`default:` for project keys, `value:` for others)
+under the stack file's values and hands the program every value as a string (objects as JSON).
+`secure:` values cannot be decrypted here (that needs the stack's secrets provider), so every
+secret - a `secure:` value in the stack file or a key Pulumi.yaml declares `secret: true` - gets a
+placeholder, marked secret like the CLI marks it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as _secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cost.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    path: Path
+    values: dict[str, str]          # `ns:key` -> raw string, as the engine passes it
+    secret_keys: tuple[str, ...]
+    placeholders: dict[str, str]    # secret key -> the placeholder used offline
+
+    def with_values(self, overrides: dict[str, Any]) -> "StackConfig":
+        """A copy with some values replaced (given as they would read in YAML) or, for None, removed."""
+        values = dict(self.values)
+        for key, value in overrides.items():
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = _engine_string(value)
+        secret_keys = tuple(k for k in self.secret_keys if k in values)
+        return StackConfig(self.project, self.stack, self.path, values, secret_keys, self.placeholders)
+
+
+def _engine_string(value: Any) -> str:
+    """How the CLI passes a config value to the program: scalars as text, objects and lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "secure" in value and len(value) == 1 or any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
+
+
+def _replace_secure(value: Any, placeholder: str) -> Any:
+    if isinstance(value, dict):
+        if "secure" in value and len(value) == 1:
+            return placeholder
+        return {k: _replace_secure(v, placeholder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_secure(v, placeholder) for v in value]
+    return value
+
+
+def stacks(root: Path = ROOT) -> list[str]:
+    """Stack names with a config file under the project's stackConfigDir."""
+    project = _project(root)
+    cfg_dir = root / project.get("stackConfigDir", ".")
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in cfg_dir.glob("Pulumi.*.yaml"))
+
+
+def _project(root: Path) -> dict:
+    path = root / "Pulumi.yaml"
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def load(stack: str, root: Path = ROOT, secrets: dict[str, str] | None = None) -> StackConfig:
+    """Merged, engine-shaped config of a stack. `secrets` overrides the placeholder of a secret key."""
+    project = _project(root)
+    name = project["name"]
+    cfg_dir = root / project.get("stackConfigDir", ".")
+    path = cfg_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(stacks(root)) or "none"
+        raise InputError("--stack", stack, f"a stack with a config file in {cfg_dir.relative_to(root)}/ ({known})")
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    stack_cfg = doc.get("config") or {}
+    if not isinstance(stack_cfg, dict):
+        raise InputError(f"{path.name}: config", stack_cfg, "a mapping of `namespace:key` to values")
+
+    values: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    declared_secret: set[str] = set()
+    for key, decl in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{name}:{key}"
+        if isinstance(decl, dict) and ({"type", "default", "value", "description", "secret", "items"} >= set(decl)):
+            if decl.get("secret"):
+                declared_secret.add(full)
+            if "value" in decl:
+                values[full] = decl["value"]
+            elif "default" in decl:
+                values[full] = decl["default"]
+        else:  # shorthand: `key: value`
+            values[full] = decl
+
+    for key, value in stack_cfg.items():
+        if ":" not in key:
+            raise InputError(f"{path.name}: {key}", value, f"a namespaced key such as {name}:{key}")
+        if _has_secure(value):
+            secret_keys.add(key)
+        values[key] = value
+
+    placeholders: dict[str, str] = {}
+    for key in sorted(secret_keys | declared_secret):
+        ph = (secrets or {}).get(key) or f"offline-placeholder-{key.partition(':')[2]}-{_secrets.token_hex(6)}"
+        placeholders[key] = ph
+        values[key] = _replace_secure(values[key], ph) if key in values and key in secret_keys else ph
+        secret_keys.add(key)
+
+    return StackConfig(name, stack, path, {k: _engine_string(v) for k, v in values.items()}, tuple(sorted(secret_keys)),
+                       placeholders)

@@ -1,0 +1,178 @@
+"""The typed stack spec: example stacks load, bad values name their key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from cost.errors import InputError
+from infra import stackconfig
+from infra.spec import P
+from tests.infra.conftest import STACKS, load_spec, stack_value
+
+
+def test_every_config_file_is_an_example_stack():
+    assert set(stackconfig.stacks()) >= set(STACKS)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_example_stacks_load(stack):
+    spec = load_spec(stack)
+    assert spec.models and spec.stack == stack
+    assert len(spec.cluster.zones) >= 2
+    for m in spec.models:
+        # nodes follow cost's packing of replicas (plus redundancy) onto instances
+        assert m.nodes == m.plan.units
+        assert sum(p.nodes for p in m.pools) == m.plan.units
+        assert m.zones <= len(spec.cluster.zones)
+
+
+def test_dev_is_one_spot_l4_replica():
+    m = load_spec("dev").models[0]
+    assert (m.model, m.instance_type, m.gpu, m.capacity_type) == ("llama-3.1-8b", "g6.xlarge", "L4", "spot")
+    assert (m.replicas, m.spares, m.nodes) == (1, 0, 1)
+
+
+def test_prod_spreads_n_plus_one_over_zones():
+    spec = load_spec("prod")
+    m = spec.models[0]
+    assert spec.production and m.spares >= 1 and m.zones >= 2
+    assert [p.nodes for p in m.pools] == [1, 1] and len({p.zones for p in m.pools}) == 2
+    # a spare *node*: the spares cover every replica one instance holds
+    assert m.spares >= m.plan.replicas_per_instance
+    assert spec.warnings() == []
+
+
+def test_hybrid_model_workload_is_its_tier_share():
+    spec = load_spec("hybrid")
+    m = spec.models[0]
+    tier = next(t for t in spec.routing.tiers if t.model == m.name)
+    assert m.workload.tokens_per_month == pytest.approx(spec.routing.workload.tokens_per_month * tier.share)
+    assert sum(t.share for t in spec.routing.tiers) == pytest.approx(1)
+
+
+def test_private_70b_differs_from_uneconomic_only_by_the_exemption():
+    a, b = load_spec("uneconomic").to_dict(), load_spec("private-70b").to_dict()
+    assert b["models"][0]["exemptions"]["privateData"] is True
+    assert a["models"][0]["exemptions"]["privateData"] is False
+    for key in ("model", "instanceType", "tensorParallel", "replicas", "redundancy", "capacityType", "workload", "nodes"):
+        assert a["models"][0][key] == b["models"][0][key], key
+
+
+def _models(stack="prod"):
+    return copy.deepcopy(stack_value(stack, "breakeven:models"))
+
+
+def _bad(stack, key, value):
+    with pytest.raises(InputError) as info:
+        load_spec(stack, {key: value})
+    return info.value
+
+
+def _model_with(**changes):
+    models = _models()
+    models[0].update(changes)
+    return models
+
+
+@pytest.mark.parametrize("changes,key,allowed", [
+    ({"model": "llama-9-1t"}, f"{P}models[0].model", "llama-3.1-8b"),
+    ({"replicas": 0}, f"{P}models[0].replicas", "a whole number, from 1 to 64"),
+    ({"replicas": 2.5}, f"{P}models[0].replicas", "a whole number"),
+    ({"tensorParallel": 3}, f"{P}models[0].tensorParallel", "1, 2, 4 or 8"),
+    ({"tensorParallel": 1}, f"{P}models[0].tensorParallel", "smallest fitting configurations"),
+    ({"instanceType": "g6.xlarge", "tensorParallel": 2}, f"{P}models[0].tensorParallel", "at most 1"),
+    ({"capacityType": "preemptible"}, f"{P}models[0].capacityType", "on-demand, spot, reserved-1y, reserved-3y"),
+    ({"precision": "fp4"}, f"{P}models[0].precision", "bf16"),
+    ({"redundancy": {"spares": 2, "zones": 4}}, f"{P}models[0].redundancy.zones", "at most 3"),
+    ({"redundancy": "N plus one"}, f"{P}models[0].redundancy", '"N+1"'),
+    ({"workload": {"tokensPerMonth": "3.2 billion"}}, f"{P}models[0].workload.tokensPerMonth", "100M, 3.2B"),
+    ({"workload": {"tokensPerMonth": "-5M"}}, f"{P}models[0].workload.tokensPerMonth", "token volume"),
+    ({"workload": {"tokensPerMonth": "1B", "inputShare": 1.5}}, f"{P}models[0].workload.inputShare", "at most 1"),
+    ({"workload": {"tokensPerMonth": "1B", "tokensPerMonht": "1B"}}, f"{P}models[0].workload.tokensPerMonht", "a known key"),
+    ({"replicaz": 2}, f"{P}models[0].replicaz", "a known key"),
+    ({"name": "Chat_70B"}, f"{P}models[0].name", "a lowercase DNS label"),
+    ({"source": "not a repo"}, f"{P}models[0].source", "a Hugging Face repo id"),
+    ({"maxModelLen": 10_000_000}, f"{P}models[0].maxModelLen", "from 256 to 131072"),
+])
+def test_bad_model_values(changes, key, allowed):
+    err = _bad("prod", f"{P}models", _model_with(**changes))
+    assert err.key == key
+    assert allowed in err.allowed
+    assert f"{key}: got " in str(err)
+
+
+def test_zones_fewer_than_the_redundancy_needs():
+    cluster = stack_value("uneconomic", f"{P}cluster")
+    cluster["zones"] = ["us-east-1a", "us-east-1b"]   # the model asks for 3
+    err = _bad("uneconomic", f"{P}cluster", cluster)
+    assert err.key == f"{P}models[0].redundancy.zones" and err.value == 3
+    assert "at most 2" in err.allowed
+
+
+def test_a_model_that_cannot_fit_its_gpus_says_what_would():
+    err = _bad("dev", f"{P}models", [{**_models("dev")[0], "model": "llama-3.1-70b"}])
+    assert err.key == f"{P}models[0].tensorParallel"
+    assert "1x L4" in str(err.value) and "GB short" in err.detail
+
+
+@pytest.mark.parametrize("cluster_change,key", [
+    ({"zones": ["us-east-1a"]}, f"{P}cluster.zones"),
+    ({"zones": ["us-east-1a", "us-west-2b"]}, f"{P}cluster.zones[1]"),
+    ({"endpoint": {"publicAccess": True, "publicAccessCidrs": []}}, f"{P}cluster.endpoint.publicAccessCidrs"),
+    ({"endpoint": {"publicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}, f"{P}cluster.endpoint.publicAccessCidrs[0]"),
+    ({"endpoint": {"publicAccess": True, "publicAccessCidrs": ["10.0.0.300/32"]}}, f"{P}cluster.endpoint.publicAccessCidrs[0]"),
+    ({"kubernetesVersion": 1.3}, f"{P}cluster.kubernetesVersion"),
+    ({"vpcCidr": "10.0.0.0/24"}, f"{P}cluster.vpcCidr"),
+    ({"gpuAmiType": "AL2_x86_64_GPU"}, f"{P}cluster.gpuAmiType"),
+    ({"region": "us-west-2"}, f"{P}cluster.region"),
+])
+def test_bad_cluster_values(cluster_change, key):
+    cluster = {**stack_value("prod", f"{P}cluster"), **cluster_change}
+    assert _bad("prod", f"{P}cluster", cluster).key == key
+
+
+def test_routing_shares_must_sum_to_one_and_name_known_targets():
+    routing = stack_value("hybrid", f"{P}routing")
+    bad_share = copy.deepcopy(routing)
+    bad_share["tiers"][0]["share"] = 0.5
+    assert _bad("hybrid", f"{P}routing", bad_share).key == f"{P}routing.tiers"
+    bad_model = copy.deepcopy(routing)
+    bad_model["tiers"][0]["model"] = "nobody"
+    assert _bad("hybrid", f"{P}routing", bad_model).key == f"{P}routing.tiers[0].model"
+    bad_api = copy.deepcopy(routing)
+    bad_api["tiers"][1]["api"] = "groq:gpt-7"
+    assert _bad("hybrid", f"{P}routing", bad_api).key == f"{P}routing.tiers[1].api"
+
+
+def test_unknown_top_level_key_and_missing_api_key():
+    err = _bad("prod", f"{P}modles", "[]")
+    assert err.key == f"{P}modles" and "a known key" in err.allowed
+    with pytest.raises(InputError) as info:
+        load_spec("prod", {f"{P}vllmApiKey": ""})
+    assert info.value.key == f"{P}vllmApiKey"
+
+
+def test_pricing_overheads_and_budget_are_validated():
+    assert _bad("prod", f"{P}pricing", {"overheads": {"opsTax": 0.1}}).key == f"{P}pricing.overheads.opsTax"
+    assert _bad("prod", f"{P}pricing", {"budgetUsdPerMonth": -1}).key == f"{P}pricing.budgetUsdPerMonth"
+    assert _bad("prod", f"{P}pricing", {"priceBook": "no-such-book"}).key == f"{P}pricing.priceBook"
+
+
+def test_node_disk_must_hold_the_weights():
+    err = _bad("prod", f"{P}pricing", {"overheads": {"storageGibPerNode": 100}})
+    assert err.key == f"{P}pricing.overheads.storageGibPerNode" and "at least" in err.allowed
+
+
+def test_a_spare_that_does_not_cover_a_node_is_a_warning():
+    models = _model_with(redundancy={"spares": 1, "zones": 2})
+    spec = load_spec("prod", {f"{P}models": models})
+    assert any("redundancy.spares" in w for w in spec.warnings())
+
+
+def test_source_overrides_the_weights_not_the_architecture():
+    m = load_spec("prod").models[0]
+    assert m.model == "llama-3.3-70b" and m.hf == "your-org/llama-3.3-70b-support-ft"
+    assert m.exemptions.fine_tuned
+    assert load_spec("dev").models[0].hf == "meta-llama/Llama-3.1-8B-Instruct"
