@@ -1,0 +1,698 @@
+"""breakeven's CrossGuard policies: uneconomic, unfit and fragile stacks fail at preview time.
+
+Every policy has a description, a config schema with defaults, and an enforcement level that a
+policy config file (`pulumi preview --policy-pack-config`) can override. Stack policies price the
+resources they are shown with `policies.pricing` (which uses `cost`), so their figures are the
+offline preview's. `PACK` holds what `policies/__main__.py` builds the pack from.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
+    StackValidationArgs, StackValidationPolicy,
+)
+
+from cost import capacity, catalog
+from cost.errors import InputError
+from cost.estimate import estimate as estimate_one
+from cost.units import format_tokens, format_usd
+from cost.verdict import breakeven as pricing_breakeven
+from policies import pricing
+from policies.pricing import Model, Stack
+
+PACK_NAME = "breakeven"
+ADVISORY, MANDATORY = EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY
+PRODUCTION_STACKS = ["prod", "production", "prod-.*", ".*-prod"]
+EXEMPTION_TEXT = "fine-tuned weights, private data, custom inference, or a TTFT target under 50 ms"
+
+# -------------------------------------------------------------------------------------------------
+# Config: schema properties with defaults, and the defaults applied again in code so that a pack
+# run without any Configure call behaves the same.
+# -------------------------------------------------------------------------------------------------
+
+FAIL_CLOSED = {"type": "boolean", "default": True,
+               "description": "When the pack cannot price what this policy checks (an instance type outside the catalog, "
+                              "a value unknown during preview), report a violation (true) or let it pass (false). "
+                              "The advisory `pricing-coverage` policy says what could not be priced either way."}
+PRODUCTION = {"type": "array", "items": {"type": "string"}, "default": PRODUCTION_STACKS,
+              "description": "Regular expressions of stack names treated as production when the workloads do not say "
+                             "(breakeven.dev/environment or breakeven.dev/production)."}
+
+
+def _schema(**props: dict) -> PolicyConfigSchema:
+    return PolicyConfigSchema(properties=props)
+
+
+def config(args: Any, schema: PolicyConfigSchema | None) -> dict:
+    """The policy's config: schema defaults, overridden by what the engine configured."""
+    out = {k: v.get("default") for k, v in (schema.properties if schema else {}).items() if "default" in v}
+    out.update({k: v for k, v in (args.get_config() or {}).items() if v is not None})
+    return out
+
+
+def _stack(args: StackValidationArgs, cfg: Mapping) -> Stack:
+    return pricing.stack_for(args.resources, stack=os.environ.get("PULUMI_STACK", ""),
+                             production_stacks=cfg.get("productionStacks") or PRODUCTION_STACKS)
+
+
+def _who(m: Model) -> str:
+    d = m.deployment
+    if d is None:
+        return m.name
+    return (f"{m.name} ({d.model} {d.precision} on {d.replicas}+{d.redundancy} replica(s) x {d.gpus_per_replica}x {d.gpu}"
+            f"{' on ' + d.instance_type if d.instance_type else ''}, {d.pricing})")
+
+
+def _unpriced(m: Model, stack: Stack) -> str:
+    reasons = [p.message for p in m.problems] or [p.message for p in stack.problems] or ["it could not be priced"]
+    return "; ".join(reasons)
+
+
+def _fail_closed(cfg: Mapping, m: Model, stack: Stack, report: ReportViolation, what: str) -> None:
+    if cfg.get("failClosed", True):
+        report(f"{m.name}: cannot {what}: {_unpriced(m, stack)}. Failing closed (set failClosed: false in the policy "
+               "config to let unpriceable stacks pass).", m.urn)
+
+
+def _share(stack: Stack, m: Model) -> float:
+    """The model's share of the per-stack overheads, as price_fleet splits them (by GPU spend)."""
+    spend = {x.name: x.estimate.plan.unit_usd_hr * x.estimate.plan.units for x in stack.models if x.estimate}
+    total = sum(spend.values()) or 1.0
+    return spend.get(m.name, 0.0) / total
+
+
+# -------------------------------------------------------------------------------------------------
+# 1. Self-hosting must beat the cheapest equivalent API (mandatory)
+# -------------------------------------------------------------------------------------------------
+
+ECONOMICS_SCHEMA = _schema(
+    scope={"type": "string", "enum": ["production", "all"], "default": "production",
+           "description": "Which stacks must beat the API: production stacks only (a dev stack exists to test the "
+                          "deployment, not to save money; utilization-floor still flags it), or all."},
+    productionStacks=PRODUCTION,
+    maxPremiumPct={"type": "number", "minimum": 0, "default": 0,
+                   "description": "How much more than the cheapest equivalent API a self-hosted model may cost per month, "
+                                  "in percent of the API's monthly cost (0: it must cost no more)."},
+    failClosed=FAIL_CLOSED,
+)
+
+
+def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, ECONOMICS_SCHEMA)
+    stack = _stack(args, cfg)
+    if cfg["scope"] == "production" and not stack.production:
+        return
+    premium = float(cfg.get("maxPremiumPct", 0)) / 100
+    for m in stack.models:
+        if m.exemptions:
+            continue  # the seeds: self-host regardless of price
+        if not m.priced:
+            _fail_closed(cfg, m, stack, report, "compare self-hosting with the APIs")
+            continue
+        v = m.estimate.verdict
+        if v.cheapest_api is None:
+            continue  # no API serves this model: nothing to compare against
+        self_usd, api_usd = m.monthly_usd, v.cheapest_api_monthly_usd
+        if self_usd <= api_usd * (1 + premium):
+            continue
+        report(economics_message(stack, m, premium), m.urn)
+
+
+def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
+    e, v, w = m.estimate, m.estimate.verdict, m.workload
+    self_usd, api_usd = m.monthly_usd, v.cheapest_api_monthly_usd
+    quote = next(q for q in e.apis if q.offer.id == v.cheapest_api)
+    # Breakeven on what the stack pays (the estimate plus any idle node-group nodes): a fixed monthly cost
+    # against a per-token price.
+    be = pricing_breakeven(self_usd, e.full_capacity_tokens_per_month, v.cheapest_api, quote.usd_per_mtok)
+    allowed = f" (more than the {premium:.0%} premium allowed)" if premium else ""
+    which = ("the cheapest equivalent API" if quote.offer.tier == "equivalent"
+             else "no API serves this model; the cheapest API of the quality class it is compared with")
+    lines = [
+        f"{_who(m)}: self-hosting costs {format_usd(self_usd)}/month; {which}, {v.cheapest_api}, "
+        f"costs {format_usd(api_usd)}/month for the declared {format_tokens(w.tokens_per_month)} tokens/month: "
+        f"{format_usd(self_usd - api_usd)}/month more{allowed}."
+        + (f" ({format_usd(m.idle_usd)}/month of it is {m.idle_nodes} node-group node(s) no replica uses.)" if m.idle_usd else "")
+    ]
+    full = e.full_capacity_tokens_per_month
+    if be.reachable:
+        lines.append(f"Breakeven with {v.cheapest_api} at {format_usd(quote.usd_per_mtok)}/1M tokens: "
+                     f"{format_tokens(be.tokens_per_month)} tokens/month ({be.tokens_per_month / max(w.tokens_per_month, 1):.1f}x "
+                     f"the declared volume, {be.utilization_needed:.0%} of this deployment's full capacity of "
+                     f"{format_tokens(full)}).")
+    else:
+        lines.append(f"Breakeven with {v.cheapest_api} would be {format_tokens(be.tokens_per_month)} tokens/month, "
+                     f"{be.utilization_needed:.0%} of this deployment's full capacity of {format_tokens(full)}: "
+                     f"at 100% utilization it costs {format_usd(self_usd / full * 1e6)}/1M tokens against "
+                     f"{format_usd(quote.usd_per_mtok)}/1M, so it never breaks even as configured.")
+    fixes, notes = [], []
+    if be.reachable:
+        fixes.append(f"declare (and serve) at least {format_tokens(be.tokens_per_month / (1 + premium))} tokens/month")
+    alt = pricing.cheapest_alternative(m.deployment, w, stack.book, m.context_tokens)
+    if alt is not None:
+        try:
+            alt_total = estimate_one(alt.deployment, w, book=stack.book, overheads=stack.overheads,
+                                     stack_share=_share(stack, m)).monthly_usd
+        except InputError:
+            alt_total = None
+        latency = ", meets its latency targets" if (w.ttft_target_s or w.tpot_target_s) else ""
+        d, a = m.deployment, alt.deployment
+        same = (a.instance_type, a.gpus_per_replica, a.replicas, a.redundancy) == \
+            (d.instance_type, d.gpus_per_replica, d.replicas, d.redundancy)
+        if alt_total is not None and alt_total <= api_usd * (1 + premium):
+            fixes.append(f"serve it on {alt.describe()}, about {format_usd(alt_total)}/month with the same overheads")
+        elif same:
+            notes.append(f"It already runs the cheapest catalog configuration that fits{latency} and serves the volume: "
+                         "no hardware change beats the API.")
+        elif alt_total is not None:
+            notes.append(f"No catalog configuration beats the API at this volume: the cheapest that fits{latency} and "
+                         f"serves it, {alt.describe()}, costs about {format_usd(alt_total)}/month with the same overheads.")
+    fixes.append(f"send this model's traffic to {v.cheapest_api} ({format_usd(api_usd)}/month)")
+    fixes.append(f"declare an exemption if one truly applies ({EXEMPTION_TEXT})")
+    lines += notes
+    lines.append("To pass: " + "; or ".join(fixes) + ".")
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------------------
+# 2. Planned utilization at or above a floor (advisory)
+# -------------------------------------------------------------------------------------------------
+
+UTILIZATION_SCHEMA = _schema(
+    minUtilization={"type": "number", "minimum": 0, "maximum": 1, "default": 0.6,
+                    "description": "The least share of a model's full serving capacity (tokens/month at 100%, serving "
+                                   "replicas only) that its declared volume must use. The seeds: self-hosting only saves "
+                                   "money at 60%+ utilization."},
+    maxUtilization={"type": "number", "exclusiveMinimum": 0, "default": 1.0,
+                    "description": "The most: a declared volume above the full capacity of the serving replicas cannot be "
+                                   "served (1.0 = 100%)."},
+)
+
+
+def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, UTILIZATION_SCHEMA)
+    floor, ceiling = float(cfg["minUtilization"]), float(cfg["maxUtilization"])
+    stack = _stack(args, cfg)
+    for m in stack.models:
+        if not m.priced:
+            continue  # pricing-coverage says why
+        e, w = m.estimate, m.workload
+        full = e.full_capacity_tokens_per_month
+        used = w.tokens_per_month / full if full else math.inf
+        per_replica = full / m.deployment.replicas
+        if used > ceiling:
+            need = math.ceil(w.tokens_per_month / (per_replica * ceiling))
+            report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month need {used:.0%} of its full "
+                   f"capacity of {format_tokens(full)} tokens/month; at most {ceiling:.0%} can be served. To pass: serve it "
+                   f"with {need} replica(s), or send the overflow to an API (a hybrid routing tier).", m.urn)
+            continue
+        if used >= floor:
+            continue
+        fit_replicas = math.floor(w.tokens_per_month / (per_replica * floor)) if per_replica else 0
+        fixes = []
+        if 1 <= fit_replicas < m.deployment.replicas:
+            fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%})")
+        elif fit_replicas < 1:
+            d = m.deployment
+            alt = pricing.cheapest_alternative(d, w, stack.book, m.context_tokens)
+            if alt is not None and alt.gpu_monthly_usd < pricing.gpu_monthly_usd(d, stack.book) - 0.005:
+                fixes.append(f"use a smaller configuration, e.g. {alt.describe()} (see right-sized-gpus)")
+            else:
+                fixes.append("no smaller catalog configuration exists: even one replica of the cheapest is more than the "
+                             "volume needs, so at this volume an API is the economical choice")
+        fixes.append(f"declare at least {format_tokens(floor * full)} tokens/month")
+        report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month use {used:.1%} of its full capacity "
+               f"of {format_tokens(full)} tokens/month ({m.deployment.replicas} serving replica(s)); the floor is {floor:.0%}. "
+               f"Idle GPUs burn money. To pass: " + "; or ".join(fixes) + ".", m.urn)
+
+
+# -------------------------------------------------------------------------------------------------
+# 3. The model fits its GPUs with room for KV cache at the declared context (mandatory)
+# -------------------------------------------------------------------------------------------------
+
+FIT_SCHEMA = _schema(
+    minSequencesAtContext={"type": "integer", "minimum": 1, "default": 1,
+                           "description": "Full-context sequences the KV cache must hold at once, after the weights and "
+                                          "runtime overhead (vLLM refuses to start below 1)."},
+    failClosed=FAIL_CLOSED,
+)
+
+
+def _fit(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, FIT_SCHEMA)
+    stack = _stack(args, cfg)
+    need = int(cfg["minSequencesAtContext"])
+    for m in stack.models:
+        d, ctx = m.deployment, m.context_tokens
+        if d is None or ctx is None:
+            _fail_closed(cfg, m, stack, report, "check that the model fits its GPUs")
+            continue
+        model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
+        try:
+            fit = capacity.memory_fit(model, gpu, d.gpus_per_replica, d.precision, ctx, d.gpu_memory_utilization)
+        except InputError as err:
+            report(f"{m.name}: {err}", m.urn)
+            continue
+        if fit.fits and fit.max_sequences_at_context >= need:
+            continue
+        if not fit.fits:
+            try:
+                capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, ctx, d.gpu_memory_utilization)
+                detail = ""
+            except InputError as err:
+                detail = f"{err.detail}. Smallest fitting configurations — {err.allowed.split('— ', 1)[-1]}"
+            report(f"{_who(m)} does not fit at its declared {ctx:,}-token context: {detail}.", m.urn)
+        else:
+            report(f"{_who(m)}: after {fit.weights_gb:.1f} GB of weights and {fit.runtime_overhead_gb:.1f} GB of runtime, the "
+                   f"KV cache ({fit.kv_budget_gb:.1f} GB, {fit.kv_capacity_tokens:,} tokens) holds "
+                   f"{fit.max_sequences_at_context} sequence(s) of the declared {ctx:,}-token context; at least {need} "
+                   f"required. Use more or larger GPUs, a lower precision, or a shorter --max-model-len.", m.urn)
+
+
+# -------------------------------------------------------------------------------------------------
+# 4. Production: two replicas across two zones, a PodDisruptionBudget, load served one replica down
+# -------------------------------------------------------------------------------------------------
+
+HA_SCHEMA = _schema(
+    minReplicas={"type": "integer", "minimum": 1, "default": 2,
+                 "description": "Replicas (vLLM servers, counting spares) each production model runs."},
+    minZones={"type": "integer", "minimum": 1, "default": 2,
+              "description": "Availability zones a production model's GPU nodes span, with its pods spread over them "
+                             "(a topology spread constraint on topology.kubernetes.io/zone)."},
+    requirePodDisruptionBudget={"type": "boolean", "default": True,
+                                "description": "A PodDisruptionBudget must select each production model's pods and keep "
+                                               "at least one available."},
+    failureUnit={"type": "string", "enum": ["replica", "node"], "default": "replica",
+                 "description": "What goes down in the capacity check: one replica, or one node with every replica it "
+                                "carries (stricter when replicas pack several per instance)."},
+    maxUtilizationOneReplicaDown={"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0,
+                                  "description": "With one replica down, the declared volume may use at most this share "
+                                                 "of the remaining replicas' full capacity."},
+    productionStacks=PRODUCTION,
+    failClosed=FAIL_CLOSED,
+)
+
+
+def _pdb_for(stack: Stack, m: Model) -> tuple[pricing.Res | None, str]:
+    """A PodDisruptionBudget selecting the model's pods, and why a found one does not protect them."""
+    why = ""
+    for r in stack.resources:
+        if not r.type.startswith("kubernetes:") or r.kind != "PodDisruptionBudget":
+            continue
+        meta, spec = r.props.get("metadata") or {}, r.props.get("spec") or {}
+        if str(meta.get("namespace") or "default") != m.namespace:
+            continue
+        sel = (spec.get("selector") or {}).get("matchLabels") or {}
+        if not sel or any(str(m.pod_labels.get(k)) != str(v) for k, v in sel.items()):
+            continue
+        total = m.total_replicas or 1
+        min_av, max_un = spec.get("minAvailable"), spec.get("maxUnavailable")
+        if pricing.is_unknown(min_av) or pricing.is_unknown(max_un):
+            return r, ""
+        def count(v):
+            if isinstance(v, str) and v.endswith("%"):
+                return math.ceil(float(v[:-1]) / 100 * total)
+            return int(float(v))
+        if min_av is not None and count(min_av) < 1:
+            why = f"PodDisruptionBudget {meta.get('name', r.name)} allows every pod to be evicted (minAvailable {min_av})"
+            continue
+        if max_un is not None and count(max_un) >= total:
+            why = f"PodDisruptionBudget {meta.get('name', r.name)} allows every pod to be evicted (maxUnavailable {max_un})"
+            continue
+        return r, ""
+    return None, why
+
+
+def _zone_spread(m: Model) -> bool:
+    """A zone topology spread (or zone anti-affinity) on the replicas' pods; a LeaderWorkerSet spreads its
+    groups through the leaders (the workers follow their leader's zone)."""
+    for spec in m.pod_specs or [m.pod_spec]:
+        if any(c.get("topologyKey") == pricing.ZONE_KEY for c in spec.get("topologySpreadConstraints") or []):
+            return True
+        anti = pricing.get(spec, "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+                           default=[]) or []
+        if any(t.get("topologyKey") == pricing.ZONE_KEY for t in anti):
+            return True
+    return False
+
+
+def _node_zone_count(m: Model) -> int | None:
+    """Zones the model's GPU nodes are sure to occupy: each single-zone group with nodes adds its zone; a group
+    spanning k zones with n nodes covers at least min(n, k) of them (EKS balances a group's nodes across its
+    subnets). None when a group's zones cannot be resolved."""
+    single: set[str] = set()
+    spread = 0
+    for g in m.node_groups:
+        if not g.is_gpu or not (g.desired or 0):
+            continue
+        if g.zones is None:
+            return None
+        if len(g.zones) == 1:
+            single.add(g.zones[0])
+        else:
+            spread = max(spread, min(g.desired, len(g.zones)))
+    return max(len(single), spread)
+
+
+def _production(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, HA_SCHEMA)
+    stack = _stack(args, cfg)
+    if not stack.production:
+        return
+    min_replicas, min_zones = int(cfg["minReplicas"]), int(cfg["minZones"])
+    cap = float(cfg["maxUtilizationOneReplicaDown"])
+    for m in stack.models:
+        problems = []
+        total = m.total_replicas
+        if total is None:
+            _fail_closed(cfg, m, stack, report, "count its replicas")
+            continue
+        if total < min_replicas:
+            problems.append(f"it runs {total} replica(s); production needs at least {min_replicas} (add a spare: redundancy N+1)")
+        if min_zones > 1:
+            zones = _node_zone_count(m)
+            if zones is None:
+                if cfg.get("failClosed", True):
+                    problems.append("the zones of its GPU node groups cannot be resolved during preview (their subnets are "
+                                    "unknown); failing closed")
+            elif zones < min_zones:
+                problems.append(f"its GPU nodes span {zones} availability zone(s); production needs {min_zones}")
+            if not _zone_spread(m):
+                problems.append(f"its pods carry no topology spread constraint on {pricing.ZONE_KEY}, so the scheduler "
+                                "may put every replica in one zone")
+        if cfg.get("requirePodDisruptionBudget", True):
+            pdb, why = _pdb_for(stack, m)
+            if pdb is None:
+                problems.append(why or "no PodDisruptionBudget selects its pods: a node drain can evict every replica at once")
+        if m.priced:
+            e, w = m.estimate, m.workload
+            per_replica = e.full_capacity_tokens_per_month / m.deployment.replicas
+            lost = e.plan.replicas_per_instance if cfg.get("failureUnit") == "node" else 1
+            what = "one replica" if lost == 1 else f"one node ({lost} replicas)"
+            down = max(0, total - lost) * per_replica * cap
+            if w.tokens_per_month > down:
+                need = math.ceil(w.tokens_per_month / (per_replica * cap)) + lost - total
+                problems.append(f"with {what} of its {total} down the rest serve {format_tokens(down)} tokens/month"
+                                f"{'' if cap == 1 else f' at {cap:.0%} utilization'}, less than the declared "
+                                f"{format_tokens(w.tokens_per_month)} (add {need} replica(s))")
+        elif cfg.get("failClosed", True):
+            problems.append(f"its capacity with one replica down cannot be checked: {_unpriced(m, stack)}; failing closed")
+        if problems:
+            report(f"{_who(m)} is not production-ready: " + "; ".join(problems) + ".", m.urn)
+
+
+# -------------------------------------------------------------------------------------------------
+# 5. Spot-only GPU capacity in production needs an on-demand fallback (advisory)
+# -------------------------------------------------------------------------------------------------
+
+SPOT_SCHEMA = _schema(productionStacks=PRODUCTION)
+
+
+def _spot(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, SPOT_SCHEMA)
+    stack = _stack(args, cfg)
+    if not stack.production:
+        return
+    for m in stack.models:
+        gpu = [g for g in m.node_groups if g.is_gpu]
+        if not gpu:
+            continue
+        fallback = [g for g in gpu if g.capacity_type != "SPOT" and (g.max_size or g.desired or 0) > 0]
+        if all(g.capacity_type == "SPOT" for g in gpu) or not fallback:
+            names = ", ".join(g.res.name for g in gpu)
+            report(f"{m.name}: every GPU node group its pods can use ({names}) buys SPOT capacity; a spot reclaim can take "
+                   "every replica at once. Add an ON_DEMAND node group with the same labels and taints (minSize 0 is "
+                   "enough) so the replicas can fall back to it.", m.urn)
+
+
+# -------------------------------------------------------------------------------------------------
+# 6. A monthly budget cap, when configured (mandatory)
+# -------------------------------------------------------------------------------------------------
+
+BUDGET_SCHEMA = _schema(
+    maxMonthlyUsd={"type": ["number", "null"], "minimum": 0, "default": None,
+                   "description": "The most the stack may cost per month in USD (self-hosted models with their overheads "
+                                  "plus routed API tiers). Null: the stack's own breakeven.dev/budget-usd-per-month, and no "
+                                  "cap when it declares none."},
+    failClosed=FAIL_CLOSED,
+)
+
+
+def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, BUDGET_SCHEMA)
+    stack = _stack(args, cfg)
+    cap = cfg.get("maxMonthlyUsd")
+    source = "the policy config's maxMonthlyUsd"
+    if cap is None:
+        cap, source = stack.budget_usd_per_month, "the stack's budget (breakeven.dev/budget-usd-per-month)"
+    if cap is None:
+        return
+    cap = float(cap)
+    if not stack.complete and cfg.get("failClosed", True):
+        missing = [f"{m.name}: {_unpriced(m, stack)}" for m in stack.models if not m.priced]
+        missing += [p.message for p in stack.problems]
+        report(f"the stack's monthly cost cannot be checked against {source} of {format_usd(cap)}: "
+               + "; ".join(missing) + ". Failing closed.")
+        return
+    total = stack.monthly_usd
+    if total <= cap:
+        return
+    parts = sorted(((m.monthly_usd, m.name) for m in stack.models if m.priced), reverse=True)
+    detail = ", ".join(f"{n} {format_usd(u)}" for u, n in parts)
+    if stack.api_tiers_monthly_usd:
+        detail += f", API tiers {format_usd(stack.api_tiers_monthly_usd)}"
+    report(f"the stack costs {format_usd(total)}/month, {format_usd(total - cap)} over {source} of {format_usd(cap)} "
+           f"({detail}).")
+
+
+# -------------------------------------------------------------------------------------------------
+# 7. Secrets only through Secret references (mandatory, per resource)
+# -------------------------------------------------------------------------------------------------
+
+# Names are matched word by word (snake_case, kebab-case and camelCase words), so HF_TOKEN, VLLM_API_KEY,
+# hfToken and apiKey match while TOKENIZERS_PARALLELISM and maxTokens do not.
+SECRET_NAME = (r"(?i)(^|[_.-])(hf[_-]?token|token|api[_-]?key|apikey|secret|secret[_-]?key|passw(or)?d|credentials?"
+               r"|private[_-]?key|access[_-]?key)([_.-]|$)")
+CREDENTIAL_VALUE = r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_\-]{20,}|AKIA[0-9A-Z]{16}|gsk_[A-Za-z0-9]{20,})"
+REFERENCE_KEYS = {"name", "key", "secretname", "existingsecret", "secretkey", "secretkeyref", "secretref", "valuefrom",
+                  "keyref", "optional", "required", "enabled", "mountpath", "path", "resourcename"}
+REFERENCE_PARTS = {"secretkeyref", "secretref", "valuefrom", "existingsecret", "secretname"}
+
+SECRETS_SCHEMA = _schema(
+    secretNamePattern={"type": "string", "default": SECRET_NAME,
+                       "description": "Regular expression of environment variable names and values keys (camelCase split "
+                                      "into words) that hold credentials."},
+    credentialValuePattern={"type": "string", "default": CREDENTIAL_VALUE,
+                            "description": "Regular expression of literal values that are credentials wherever they appear "
+                                           "(Hugging Face, OpenAI/Anthropic, AWS, Groq keys)."},
+)
+
+
+def _words(key: str) -> str:
+    """camelCase -> camel_Case, so the name pattern sees word boundaries."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
+
+
+def _walk(value: Any, path: str = ""):
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _walk(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def secret_findings(r: pricing.Res, name_re: str = SECRET_NAME, value_re: str = CREDENTIAL_VALUE) -> list[str]:
+    """Where a resource carries a credential as a plain value instead of a Secret reference.
+
+    Kubernetes Secrets are where credentials belong, and provider configurations take them as Pulumi
+    secrets (which the policy SDK unwraps, so they cannot be told from plain values): both are skipped.
+    """
+    if (r.type.startswith("kubernetes:") and r.kind == "Secret") or r.type.startswith("pulumi:providers:"):
+        return []
+    names, values = re.compile(name_re), re.compile(value_re)
+    found: list[str] = []
+    if r.type.startswith("kubernetes:") and r.kind in pricing.POD_TEMPLATE_KINDS:
+        for _, t in pricing.pod_templates(r):
+            spec = t.get("spec") or {}
+            for group in ("initContainers", "containers"):
+                for c in spec.get(group) or []:
+                    cname = c.get("name", "?")
+                    for env in c.get("env") or []:
+                        n, v = str(env.get("name", "")), env.get("value")
+                        if v in (None, "") or env.get("valueFrom"):
+                            continue
+                        if names.search(_words(n)) or (isinstance(v, str) and values.search(v)):
+                            found.append(f"container {cname} sets env {n} to a plain value; use "
+                                         "valueFrom.secretKeyRef (a Kubernetes Secret)")
+                    argv = [a for a in (c.get("command") or []) + (c.get("args") or []) if isinstance(a, str)]
+                    tokens = [x for a in argv for x in a.split()]
+                    for i, a in enumerate(tokens):
+                        flag, _, inline = a.partition("=")
+                        if re.fullmatch(r"--(api-key|hf-token|token)", flag):
+                            val = inline or (tokens[i + 1] if i + 1 < len(tokens) else "")
+                            if val and not re.fullmatch(r"\$\(?[A-Za-z_][A-Za-z0-9_]*\)?|\$\{[A-Za-z_][A-Za-z0-9_]*\}", val):
+                                found.append(f"container {cname} passes {flag} a literal on its command line; pass an "
+                                             "environment variable set from a Secret, e.g. $(VLLM_API_KEY)")
+                        elif values.search(a):
+                            found.append(f"container {cname} has a credential in its command line")
+        return found
+    for path, v in _walk(r.props):
+        if not isinstance(v, str) or not v or pricing.is_unknown(v):
+            continue
+        parts = [p for p in re.split(r"[.\[\]]", path) if p and not p.isdigit()]
+        if values.search(v):
+            found.append(f"{path} holds a credential as a plain value")
+        elif (r.type.startswith("kubernetes:") and parts and names.search(_words(parts[-1]))
+              and parts[-1].lower() not in REFERENCE_KEYS and not REFERENCE_PARTS & {p.lower() for p in parts}):
+            found.append(f"{path} is a credential-named key with a plain value; reference a Kubernetes Secret instead")
+    return found
+
+
+def _secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, SECRETS_SCHEMA)
+    r = pricing.normalize([{"type": args.resource_type, "name": args.name, "urn": args.urn,
+                            "inputs": pricing.plain(args.props)}])[0]
+    for finding in secret_findings(r, cfg["secretNamePattern"], cfg["credentialValuePattern"]):
+        report(f"{args.name}: {finding}.")
+
+
+# -------------------------------------------------------------------------------------------------
+# 8. Oversized GPUs (advisory)
+# -------------------------------------------------------------------------------------------------
+
+SIZE_SCHEMA = _schema(
+    maxPremiumPct={"type": "number", "minimum": 0, "default": 25,
+                   "description": "How much more a model's GPU hours may cost than the cheapest catalog configuration that "
+                                  "fits it at the same context and precision, meets the same TTFT/TPOT targets and serves "
+                                  "the declared volume at the planned utilization (same capacity type and spares), in %."},
+)
+
+
+def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, SIZE_SCHEMA)
+    stack = _stack(args, cfg)
+    margin = float(cfg["maxPremiumPct"]) / 100
+    for m in stack.models:
+        if not m.priced or m.deployment.capacity_tokens_per_month is not None:
+            continue
+        d, w = m.deployment, m.workload
+        chosen = pricing.gpu_monthly_usd(d, stack.book) + m.idle_usd
+        alt = pricing.cheapest_alternative(d, w, stack.book, m.context_tokens)
+        if alt is None or chosen <= alt.gpu_monthly_usd * (1 + margin):
+            continue
+        targets = []
+        if w.ttft_target_s is not None:
+            targets.append(f"TTFT {w.ttft_target_s * 1000:g} ms")
+        if w.tpot_target_s is not None:
+            targets.append(f"TPOT {w.tpot_target_s * 1000:g} ms")
+        target = " and meets " + " and ".join(targets) if targets else ""
+        report(f"{_who(m)}: its GPUs cost {format_usd(chosen)}/month; the cheapest catalog configuration that fits at the "
+               f"{m.context_tokens:,}-token context{target} and serves the declared {format_tokens(w.tokens_per_month)} "
+               f"tokens/month at {w.utilization:.0%} utilization is {alt.describe()} at {format_usd(alt.gpu_monthly_usd)}/month "
+               f"(TTFT {alt.ttft_s * 1000:.0f} ms, TPOT {alt.tpot_s * 1000:.1f} ms): the chosen one costs "
+               f"{chosen / alt.gpu_monthly_usd - 1:.0%} more, over the {margin:.0%} allowed.", m.urn)
+
+
+# -------------------------------------------------------------------------------------------------
+# 9. What the pack could not price (advisory)
+# -------------------------------------------------------------------------------------------------
+
+COVERAGE_SCHEMA = _schema(
+    reportUnknowns={"type": "boolean", "default": True,
+                    "description": "Report values unknown during preview (a first preview of a new stack has many)."},
+    reportDisagreements={"type": "boolean", "default": True,
+                         "description": "Report where the resources and the economics annotations disagree, and node "
+                                        "groups with more or fewer nodes than the replicas need."},
+)
+
+
+def _coverage(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, COVERAGE_SCHEMA)
+    stack = _stack(args, cfg)
+    seen: set[str] = set()
+    for p in stack.all_problems:
+        if p.message in seen or (p.unknown and not cfg["reportUnknowns"]):
+            continue
+        seen.add(p.message)
+        prefix = "unknown during preview" if p.unknown else "cannot price"
+        report(f"{prefix}: {p.message}.", p.urn or None)
+    if not cfg["reportDisagreements"]:
+        return
+    for m in stack.models:
+        for n in m.notes:
+            if n not in seen:
+                seen.add(n)
+                report(f"{m.name}: {n}.", m.urn)
+        if m.idle_usd:
+            report(f"{m.name}: its node groups run {m.idle_nodes} node(s) more than its replicas need, "
+                   f"{format_usd(m.idle_usd)}/month for idle GPUs (included in its monthly figure).", m.urn)
+
+
+# -------------------------------------------------------------------------------------------------
+# The pack
+# -------------------------------------------------------------------------------------------------
+
+def _policy(cls, name: str, description: str, fn: Callable, level: EnforcementLevel, schema: PolicyConfigSchema | None,
+            remediation: str):
+    return cls(name=name, description=description, validate=fn, enforcement_level=level, config_schema=schema,
+               remediation_steps=remediation)
+
+
+POLICIES = [
+    _policy(StackValidationPolicy, "self-hosting-beats-api",
+            "Self-hosting must cost no more than the cheapest equivalent API for the declared workload, unless the model "
+            "declares one of the seeds' exemptions (fine-tuned weights, private data, custom inference, TTFT under 50 ms).",
+            _economics, MANDATORY, ECONOMICS_SCHEMA,
+            "Raise the declared volume past breakeven, serve the model on a cheaper configuration, route it to the API, "
+            "or declare an exemption that applies."),
+    _policy(StackValidationPolicy, "utilization-floor",
+            "Each self-hosted model's declared volume must use at least a floor share of its full serving capacity.",
+            _utilization, ADVISORY, UTILIZATION_SCHEMA, "Remove replicas or use smaller GPUs until the volume fills them."),
+    _policy(StackValidationPolicy, "model-fits-gpus",
+            "Each model must fit its GPUs with room for KV cache at the declared context (--max-model-len).",
+            _fit, MANDATORY, FIT_SCHEMA, "Use more or larger GPUs per replica, a lower precision, or a shorter context."),
+    _policy(StackValidationPolicy, "production-redundancy",
+            "Production models run at least two replicas across at least two zones, behind a PodDisruptionBudget, and "
+            "still serve the declared load with one replica down.",
+            _production, MANDATORY, HA_SCHEMA, "Set redundancy N+1 across two zones; keep the chart's PodDisruptionBudget."),
+    _policy(StackValidationPolicy, "spot-needs-on-demand-fallback",
+            "Production GPU capacity bought only as spot needs an on-demand node group to fall back to.",
+            _spot, ADVISORY, SPOT_SCHEMA, "Add an ON_DEMAND node group with the same labels and taints (minSize 0)."),
+    _policy(StackValidationPolicy, "monthly-budget",
+            "The stack's monthly cost (self-hosted models with overheads plus routed API tiers) must stay within its "
+            "budget cap, when one is configured.",
+            _budget, MANDATORY, BUDGET_SCHEMA, "Cut replicas or GPU size, move traffic to an API, or raise the budget."),
+    _policy(ResourceValidationPolicy, "secrets-via-references",
+            "Credentials (Hugging Face token, API keys) reach pods only through Kubernetes Secret references, never as "
+            "plain values in manifests, chart values or command lines.",
+            _secrets, MANDATORY, SECRETS_SCHEMA, "Create a Kubernetes Secret and reference it with valueFrom.secretKeyRef."),
+    _policy(StackValidationPolicy, "right-sized-gpus",
+            "A model's GPUs may cost at most a margin more than the cheapest catalog configuration that fits it and meets "
+            "the same latency targets for the same workload.",
+            _right_size, ADVISORY, SIZE_SCHEMA, "Switch to the configuration the message names."),
+    _policy(StackValidationPolicy, "pricing-coverage",
+            "The pack says what it could not price or verify (instance types outside the catalog, values unknown during "
+            "preview, node groups no workload uses, resources that disagree with the economics annotations).",
+            _coverage, ADVISORY, COVERAGE_SCHEMA, "Use catalog instance types and keep the economics annotations in step."),
+]
+
+PACK = dict(
+    name=PACK_NAME,
+    policies=POLICIES,
+    enforcement_level=ADVISORY,
+    description="breakeven: blocks self-hosted LLM inference stacks that are uneconomic against hosted APIs, that do not "
+                "fit their GPUs, or that are fragile in production; priced with the preview's own numbers.",
+    display_name="breakeven cost guardrails",
+    provider="aws",
+    tags=["cost", "llm", "vllm", "eks"],
+)

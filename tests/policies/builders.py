@@ -1,0 +1,345 @@
+"""Resource dicts shaped exactly like `infra.preview.plan(stack).resources`, for focused policy tests.
+
+`model_stack(...)` builds one stack around one or more vLLM models: the subnets and GPU node groups
+the program registers (infra/nodepools.py: one node group per zone, tainted, labelled with the
+model's pool) and the objects charts/vllm renders for each model (a Deployment whose metadata and
+pod template carry the `breakeven.dev/*` economics annotations, a PodDisruptionBudget, a Service),
+each a dict `{type, name, inputs, urn?, parent?, propertyDependencies?}`.
+
+`spec_stack(name)` builds the same for an example stack from its validated spec (infra.spec), so a
+test can compare the pack's figures with the preview's (`infra.pricing.price(spec)`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+
+from cost import catalog
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+SERVICE = "kubernetes:core/v1:Service"
+SECRET = "kubernetes:core/v1:Secret"
+CHART = "kubernetes:helm.sh/v4:Chart"
+STACK = "test"
+
+
+def urn(type_: str, name: str) -> str:
+    return f"urn:pulumi:{STACK}::breakeven::{type_}::{name}"
+
+
+@dataclass
+class M:
+    """One model as a stack declares it (the spec's ModelSpec, flattened)."""
+
+    name: str = "chat-8b"
+    model: str = "llama-3.1-8b"
+    precision: str = "bf16"
+    instance_type: str = "g6.xlarge"
+    tp: int = 1
+    replicas: int = 1
+    spares: int = 0
+    zones: tuple[str, ...] = ("us-east-1a",)
+    pools: tuple | None = None   # ((suffix, zones, nodes), ...); None: the plan's units, one pool per zone
+    capacity_type: str = "on-demand"
+    max_model_len: int = 8192
+    gmu: float = 0.9
+    max_num_seqs: int = 256
+    tokens_per_month: float = 100e6
+    avg_in: int = 600
+    avg_out: int = 400
+    utilization: float | None = None
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    exemptions: tuple[str, ...] = ()
+    extra_annotations: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.replicas + self.spares
+
+
+def _units(m: M) -> int:
+    inst = catalog.instance(m.instance_type)
+    if m.tp <= inst.gpus:
+        per = inst.gpus // m.tp
+        return -(-m.total // per)
+    return m.total * (m.tp // inst.gpus)
+
+
+def _pools(m: M) -> list[tuple[str, tuple[str, ...], int]]:
+    if m.pools is not None:
+        return [(s, tuple(z), n) for s, z, n in m.pools]
+    units = _units(m)
+    if len(m.zones) == 1:
+        return [("all", m.zones, units)]
+    base, extra = divmod(units, len(m.zones))
+    return [(z[-1], (z,), base + (1 if i < extra else 0)) for i, z in enumerate(m.zones)]
+
+
+def annotations(m: M, stack_values: dict) -> dict:
+    """The economics annotations charts/vllm renders from values.economics (plus the stack-wide keys)."""
+    a = {
+        "model": m.model, "precision": m.precision, "gpu": catalog.instance(m.instance_type).gpu,
+        "instance-type": m.instance_type, "capacity-type": m.capacity_type,
+        "gpu-price-source": stack_values.get("gpu-price-source", "aws-catalog"),
+        "tokens-per-month": f"{m.tokens_per_month:.0f}", "input-share": f"{m.avg_in / (m.avg_in + m.avg_out):.4g}",
+        "avg-input-tokens": str(m.avg_in), "avg-output-tokens": str(m.avg_out), "exemptions": ",".join(m.exemptions),
+        "tensor-parallel": str(m.tp), "replicas": str(m.replicas), "redundancy": str(m.spares), "name": m.name,
+    }
+    if m.utilization is not None:
+        a["utilization"] = str(m.utilization)
+    if m.ttft_ms is not None:
+        a["ttft-target-ms"] = f"{m.ttft_ms:g}"
+    if m.tpot_ms is not None:
+        a["tpot-target-ms"] = f"{m.tpot_ms:g}"
+    a.update({k: v for k, v in stack_values.items() if k != "gpu-price-source"})
+    a.update(m.extra_annotations)
+    return {f"breakeven.dev/{k}": v for k, v in a.items()}
+
+
+def vllm_objects(m: M, namespace: str, stack_values: dict, *, pdb: bool = True, zone_spread: bool = True,
+                 chart_urn: str = "") -> list[dict]:
+    """What charts/vllm renders for one model (Deployment, PDB, Service), as plan.resources entries."""
+    labels = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": m.name}
+    ann = annotations(m, stack_values)
+    pod = {
+        "nodeSelector": {"breakeven.dev/gpu-pool": m.name},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "containers": [{
+            "name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
+            "args": ["--model", catalog.model(m.model).hf, "--served-model-name", m.model,
+                     "--tensor-parallel-size", str(m.tp), "--max-model-len", str(m.max_model_len),
+                     "--gpu-memory-utilization", str(m.gmu), "--max-num-seqs", str(m.max_num_seqs),
+                     "--api-key", "$(VLLM_API_KEY)"],
+            "env": [
+                {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}},
+                {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key"}}},
+                {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"},
+            ],
+            "resources": {"limits": {"nvidia.com/gpu": m.tp}, "requests": {"nvidia.com/gpu": m.tp, "cpu": "4"}},
+            "ports": [{"name": "http", "containerPort": 8000}],
+        }],
+    }
+    if zone_spread:
+        pod["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                             "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}]
+    out = [{
+        "type": DEPLOYMENT, "name": f"{m.name}-chart:{namespace}/{m.name}", "parent": chart_urn,
+        "inputs": {"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": m.name, "namespace": namespace, "labels": labels, "annotations": ann},
+                   "spec": {"replicas": m.total, "selector": {"matchLabels": labels},
+                            "template": {"metadata": {"labels": labels, "annotations": ann}, "spec": pod}}},
+    }, {
+        "type": SERVICE, "name": f"{m.name}-chart:{namespace}/{m.name}", "parent": chart_urn,
+        "inputs": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": m.name, "namespace": namespace, "labels": labels},
+                   "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
+    }]
+    if pdb:
+        out.append({
+            "type": PDB, "name": f"{m.name}-chart:{namespace}/{m.name}", "parent": chart_urn,
+            "inputs": {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                       "metadata": {"name": m.name, "namespace": namespace, "labels": labels},
+                       "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}},
+        })
+    return out
+
+
+def node_groups(m: M, subnet_urns: dict, *, capacity_type: str | None = None, name_suffix: str = "",
+                desired: int | None = None) -> list[dict]:
+    """infra/nodepools.py: one node group per zone pool, tainted and labelled with the model's pool."""
+    eks_cap = capacity_type or ("SPOT" if m.capacity_type == "spot" else "ON_DEMAND")
+    out = []
+    for suffix, zones, nodes in _pools(m):
+        n = nodes if desired is None else desired
+        name = f"gpu-{m.name}-{suffix}{name_suffix}"
+        out.append({
+            "type": NODE_GROUP, "name": name, "urn": urn(NODE_GROUP, name),
+            "inputs": {"clusterName": "breakeven", "nodeGroupName": name, "instanceTypes": [m.instance_type],
+                       "capacityType": eks_cap, "amiType": "AL2023_x86_64_NVIDIA",
+                       "scalingConfig": {"desiredSize": n, "minSize": n, "maxSize": n + 1},
+                       "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
+                       "labels": {"breakeven.dev/gpu-pool": m.name, "breakeven.dev/model": m.model,
+                                  "nvidia.com/gpu.present": "true"},
+                       "subnetIds": [f"network-private-{z[-1]}-id" for z in zones]},
+            "propertyDependencies": {"subnetIds": [subnet_urns[z] for z in zones]},
+        })
+    return out
+
+
+def subnets(zones) -> tuple[list[dict], dict]:
+    res, urns = [], {}
+    for i, z in enumerate(zones):
+        name = f"network-private-{z[-1]}"
+        u = urn(SUBNET, name)
+        urns[z] = u
+        res.append({"type": SUBNET, "name": name, "urn": u,
+                    "inputs": {"vpcId": "network-vpc-id", "availabilityZone": z, "cidrBlock": f"10.0.{i * 32}.0/19"}})
+    return res, urns
+
+
+def model_stack(*models: M, production: bool = True, namespace: str = "llm", stack_values: dict | None = None,
+                pdb: bool = True, zone_spread: bool = True, extra: list[dict] | None = None) -> list[dict]:
+    """A whole stack's resources around these models."""
+    models = models or (M(),)
+    values = {"stack": STACK, "production": "true" if production else "false", **(stack_values or {})}
+    zones = sorted({z for m in models for z in m.zones} | {"us-east-1a", "us-east-1b"})
+    res, urns = subnets(zones)
+    for m in models:
+        res += node_groups(m, urns)
+    for m in models:
+        chart_urn = urn(CHART, f"serving-{m.name}-chart")
+        res.append({"type": CHART, "name": f"serving-{m.name}-chart", "urn": chart_urn,
+                    "inputs": {"chart": "./charts/vllm", "name": m.name, "namespace": namespace,
+                               "values": {"replicaCount": m.total, "economics": {"model": m.model},
+                                          "secrets": {"huggingFace": {"secretName": "hf-token", "key": "token"}}}}})
+        res += vllm_objects(m, namespace, values, pdb=pdb, zone_spread=zone_spread, chart_urn=chart_urn)
+    res.append({"type": SECRET, "name": "serving-hf-token", "urn": urn(SECRET, "serving-hf-token"),
+                "inputs": {"metadata": {"name": "hf-token", "namespace": namespace}, "type": "Opaque",
+                           "stringData": {"token": "[secret]"}}})
+    return res + list(extra or [])
+
+
+def find(resources: list[dict], type_: str, name_part: str = "") -> dict:
+    return next(r for r in resources if r["type"] == type_ and name_part in r["name"])
+
+
+def deployment(resources: list[dict], name: str = "") -> dict:
+    return find(resources, DEPLOYMENT, name)
+
+
+def set_annotation(resources: list[dict], key: str, value, name: str = "") -> list[dict]:
+    """A copy with one economics annotation changed on a model's Deployment (metadata and pod template)."""
+    out = copy.deepcopy(resources)
+    d = deployment(out, name)["inputs"]
+    for meta in (d["metadata"], d["spec"]["template"]["metadata"]):
+        if value is None:
+            meta["annotations"].pop(f"breakeven.dev/{key}", None)
+        else:
+            meta["annotations"][f"breakeven.dev/{key}"] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The example stacks, from their specs
+# ---------------------------------------------------------------------------------------------
+
+def spec_of(stack: str):
+    from infra import spec as spec_mod
+    from infra import stackconfig
+
+    cfg = stackconfig.load(stack)
+    values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()}
+    return spec_mod.load(values, project=cfg.project, stack=stack)
+
+
+def spec_stack_values(spec) -> dict:
+    """The stack-wide economics annotations (the extra `economics.*` keys the pack asks the chart for)."""
+    from infra.serving import price_source
+
+    p = spec.pricing
+    o = p.overheads
+    values = {
+        "stack": spec.stack, "production": "true" if spec.production else "false", "gpu-price-source": price_source(spec),
+        "overheads": json.dumps({"storageGibPerNode": o.storage_gib_per_node, "storageUsdPerGibMonth": o.storage_usd_per_gib_month,
+                                 "opsTaxShare": o.ops_tax_share, "mlopsFte": o.mlops_fte, "usdPerFteMonth": o.usd_per_fte_month,
+                                 "monitoringUsdPerMonth": o.monitoring_usd_per_month}),
+    }
+    if p.budget_usd_per_month is not None:
+        values["budget-usd-per-month"] = f"{p.budget_usd_per_month:g}"
+    if spec.routing is not None:
+        w = spec.routing.workload
+        values["routing"] = json.dumps({
+            "tokensPerMonth": w.tokens_per_month, "avgInputTokens": w.avg_input_tokens, "avgOutputTokens": w.avg_output_tokens,
+            "utilization": w.utilization,
+            "tiers": [{"name": t.name, "share": t.share, **({"model": t.model} if t.model else {"api": t.api})}
+                      for t in spec.routing.tiers]})
+    return values
+
+
+def extra_economics(spec, m) -> dict[str, str]:
+    """The `economics.*` chart values the pack needs beyond the chart's required ones, to re-price a model
+    exactly as the preview does (each rendered as a `breakeven.dev/<kebab-case key>` annotation)."""
+    w, p, o = m.workload, spec.pricing, spec.pricing.overheads
+    out = {
+        "name": m.name,
+        "tokensPerMonth": f"{w.tokens_per_month:.0f}",          # exact, not 1.23B
+        "redundancy": str(m.spares),
+        "utilization": f"{w.utilization:g}",
+        "stack": spec.stack,
+        "production": "true" if spec.production else "false",
+        "overheads": json.dumps({"storageGibPerNode": o.storage_gib_per_node, "storageUsdPerGibMonth": o.storage_usd_per_gib_month,
+                                 "opsTaxShare": o.ops_tax_share, "mlopsFte": o.mlops_fte, "usdPerFteMonth": o.usd_per_fte_month,
+                                 "monitoringUsdPerMonth": o.monitoring_usd_per_month}, separators=(",", ":")),
+    }
+    if w.ttft_target_s is not None:
+        out["ttftTargetMs"] = f"{w.ttft_target_s * 1000:g}"
+    if w.tpot_target_s is not None:
+        out["tpotTargetMs"] = f"{w.tpot_target_s * 1000:g}"
+    if p.budget_usd_per_month is not None:
+        out["budgetUsdPerMonth"] = f"{p.budget_usd_per_month:g}"
+    if spec.routing is not None:
+        rw = spec.routing.workload
+        out["routing"] = json.dumps({
+            "tokensPerMonth": rw.tokens_per_month, "avgInputTokens": rw.avg_input_tokens, "avgOutputTokens": rw.avg_output_tokens,
+            "utilization": rw.utilization,
+            "tiers": [{"name": t.name, "share": t.share, **({"model": t.model} if t.model else {"api": t.api})}
+                      for t in spec.routing.tiers]}, separators=(",", ":"))
+    return out
+
+
+def helm_objects(spec, m, chart_urn: str) -> list[dict]:
+    """The real chart rendered by helm with the program's values for the model (infra.serving.chart_values)
+    plus `extra_economics`, registered as the preview registers rendered objects."""
+    from infra import helmrender
+    from infra.serving import SecretNames, chart_values
+
+    values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
+    values["economics"].update(extra_economics(spec, m))
+    out = helmrender.render(f"serving-{m.name}-chart", "./charts/vllm", m.name, spec.namespace, values,
+                            spec.cluster.kubernetes_version)
+    return [{"type": helmrender.resource_type(o), "name": helmrender.resource_name(out.chart_resource, o, out.namespace),
+             "inputs": o, "parent": chart_urn} for o in out.objects]
+
+
+def spec_stack(stack: str, *, helm: bool = False) -> list[dict]:
+    """An example stack's resources as the program and the chart register them (see the module doc).
+
+    helm: render the real chart with helm (else the chart's values contract is emulated here)."""
+    spec = spec_of(stack)
+    models = []
+    for m in spec.models:
+        w = m.workload
+        models.append(M(
+            name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, tp=m.tensor_parallel,
+            replicas=m.replicas, spares=m.spares, zones=tuple(dict.fromkeys(z for p in m.pools for z in p.zones)),
+            pools=tuple((p.suffix, p.zones, p.nodes) for p in m.pools),
+            capacity_type=m.capacity_type, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization,
+            max_num_seqs=m.max_num_seqs, tokens_per_month=w.tokens_per_month, avg_in=w.avg_input_tokens,
+            avg_out=w.avg_output_tokens, utilization=w.utilization,
+            ttft_ms=None if w.ttft_target_s is None else w.ttft_target_s * 1000,
+            tpot_ms=None if w.tpot_target_s is None else w.tpot_target_s * 1000,
+            exemptions=tuple(m.exemptions.claimed(w.ttft_target_s)),
+        ))
+    values = spec_stack_values(spec)
+    values["stack"] = stack
+    res = model_stack(*models, production=spec.production, namespace=spec.namespace, stack_values=values)
+    if helm:
+        emulated = {DEPLOYMENT, PDB, SERVICE}
+        charts = {r["inputs"]["name"]: r["urn"] for r in res if r["type"] == CHART}
+        res = [r for r in res if r["type"] not in emulated]
+        for m in spec.models:
+            res += helm_objects(spec, m, charts[m.name])
+    return res
+
+
+def by_policy(violations, policy: str) -> list:
+    return [v for v in violations if v.policy == policy]
+
+
+def mandatory(violations) -> list:
+    return [v for v in violations if v.mandatory]

@@ -1,0 +1,329 @@
+"""Each policy just under and just over its threshold, through the pack over gRPC (in-process servicer)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from cost import capacity, catalog
+from policies import pricing
+from tests.policies import builders as B
+
+UNDER, OVER = 0.995, 1.005
+
+
+def model(resources):
+    return pricing.build_stack(resources).models[0]
+
+
+def fires(pack, resources, policy, config=None) -> list:
+    return B.by_policy(pack.evaluate(resources, config), policy)
+
+
+def with_tokens(m: B.M, tokens: float) -> B.M:
+    return B.M(**{**m.__dict__, "tokens_per_month": tokens})
+
+
+# ---------------------------------------------------------------------------------------------
+# self-hosting-beats-api
+# ---------------------------------------------------------------------------------------------
+
+BASE = B.M(name="chat-8b", instance_type="g6.xlarge", replicas=2, spares=0, zones=("us-east-1a", "us-east-1b"),
+           capacity_type="on-demand")
+
+
+def breakeven_tokens(m: B.M) -> float:
+    """The volume at which the cheapest equivalent API costs what the stack pays for the model."""
+    x = model(B.model_stack(m))
+    quote = next(q for q in x.estimate.apis if q.offer.id == x.estimate.verdict.cheapest_api)
+    return x.monthly_usd / quote.usd_per_mtok * 1e6
+
+
+def test_self_hosting_must_cost_no_more_than_the_cheapest_equivalent_api(pack):
+    be = breakeven_tokens(BASE)
+    below = fires(pack, B.model_stack(with_tokens(BASE, be * UNDER)), "self-hosting-beats-api")
+    above = fires(pack, B.model_stack(with_tokens(BASE, be * OVER)), "self-hosting-beats-api")
+    assert len(below) == 1 and below[0].mandatory and above == []
+
+
+def test_the_allowed_premium_is_a_boundary_too(pack):
+    m = with_tokens(BASE, breakeven_tokens(BASE) / 1.5)  # self-hosting costs exactly 1.5x the API
+    res = B.model_stack(m)
+    assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * UNDER}})
+    assert not fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * OVER}})
+
+
+def test_non_production_stacks_are_not_held_to_the_api_price_unless_configured(pack):
+    res = B.model_stack(with_tokens(BASE, 1e6), production=False)
+    assert not fires(pack, res, "self-hosting-beats-api")
+    assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"scope": "all"}})
+
+
+@pytest.mark.parametrize("exemption", ["fine-tuned", "private-data", "custom-inference", "low-ttft"])
+def test_each_seed_exemption_lets_an_uneconomic_model_pass(pack, exemption):
+    m = with_tokens(BASE, 1e6)
+    assert fires(pack, B.model_stack(m), "self-hosting-beats-api")
+    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "exemptions": (exemption,)})), "self-hosting-beats-api")
+
+
+def test_a_ttft_target_just_under_50_ms_is_the_low_ttft_exemption(pack):
+    m = with_tokens(BASE, 1e6)
+    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 49.9})), "self-hosting-beats-api")
+    assert fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 50})), "self-hosting-beats-api")
+    # a low-ttft claim with a declared target of 50 ms or more does not count
+    claimed = B.M(**{**m.__dict__, "ttft_ms": 80, "exemptions": ("low-ttft",)})
+    assert fires(pack, B.model_stack(claimed), "self-hosting-beats-api")
+
+
+def test_the_message_gives_both_monthly_figures_breakeven_and_a_fix(pack):
+    # Spot L4s with no overheads, priced with the seeds' 2025 book: breakeven is within reach of the capacity.
+    m = B.M(**{**BASE.__dict__, "capacity_type": "spot", "tokens_per_month": 5e8})
+    res = B.model_stack(m, stack_values={"overheads": "none", "gpu-price-source": "price-book:seed-2025"})
+    x = model(res)
+    (v,) = fires(pack, res, "self-hosting-beats-api")
+    assert "$547.50/month" in v.detail and x.monthly_usd == 547.5          # 2 x $0.375/h x 730 h
+    assert "$100.00/month" in v.detail                                      # 500M tokens at $0.20/1M
+    assert "Breakeven with together:meta-llama/Llama-3-8b-chat-hf at $0.20/1M tokens: 2.74B tokens/month" in v.detail
+    assert "To pass: declare (and serve) at least 2.74B tokens/month" in v.detail
+    # out of reach: more volume alone cannot make it pass, and the message says so
+    (v,) = fires(pack, B.model_stack(with_tokens(BASE, 50e6)), "self-hosting-beats-api")
+    assert "never breaks even as configured" in v.detail and "declare (and serve)" not in v.detail
+
+
+# ---------------------------------------------------------------------------------------------
+# utilization-floor
+# ---------------------------------------------------------------------------------------------
+
+def test_planned_utilization_floor(pack):
+    full = model(B.model_stack(BASE)).estimate.full_capacity_tokens_per_month
+    low = fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * UNDER)), "utilization-floor")
+    ok = fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * OVER)), "utilization-floor")
+    assert len(low) == 1 and not low[0].mandatory and ok == []
+    assert "serve it with 1 replica(s)" in low[0].detail
+    cfg = {"utilization-floor": {"minUtilization": 0.5}}
+    assert not fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * UNDER)), "utilization-floor", cfg)
+
+
+def test_a_declared_volume_above_full_capacity_cannot_be_served(pack):
+    full = model(B.model_stack(BASE)).estimate.full_capacity_tokens_per_month
+    assert not fires(pack, B.model_stack(with_tokens(BASE, full * UNDER)), "utilization-floor")
+    (v,) = fires(pack, B.model_stack(with_tokens(BASE, full * OVER)), "utilization-floor")
+    assert "at most 100% can be served" in v.detail and "serve it with 3 replica(s)" in v.detail
+
+
+# ---------------------------------------------------------------------------------------------
+# model-fits-gpus
+# ---------------------------------------------------------------------------------------------
+
+def _largest_fitting_context(model_id: str, gpu: str, tp: int) -> int:
+    m, g = catalog.model(model_id), catalog.gpu(gpu)
+    lo, hi = 16, 1 << 20
+    while hi - lo > 16:
+        mid = (lo + hi) // 2 // 16 * 16
+        lo, hi = (mid, hi) if capacity.memory_fit(m, g, tp, "bf16", mid).fits else (lo, mid)
+    return lo
+
+
+def test_the_model_must_fit_with_kv_cache_for_the_declared_context(pack):
+    ctx = _largest_fitting_context("llama-3.1-8b", "L4", 1)
+    fits = fires(pack, B.model_stack(B.M(**{**BASE.__dict__, "max_model_len": ctx})), "model-fits-gpus")
+    too_long = fires(pack, B.model_stack(B.M(**{**BASE.__dict__, "max_model_len": ctx + 16})), "model-fits-gpus")
+    assert fits == [] and len(too_long) == 1 and too_long[0].mandatory
+    assert "GB short" in too_long[0].detail and "Smallest fitting configurations" in too_long[0].detail
+
+
+def test_minimum_sequences_at_the_declared_context(pack):
+    res = B.model_stack(BASE)
+    seqs = model(res)
+    fit = capacity.memory_fit(catalog.model("llama-3.1-8b"), catalog.gpu("L4"), 1, "bf16", seqs.context_tokens)
+    n = fit.max_sequences_at_context
+    assert not fires(pack, res, "model-fits-gpus", {"model-fits-gpus": {"minSequencesAtContext": n}})
+    assert fires(pack, res, "model-fits-gpus", {"model-fits-gpus": {"minSequencesAtContext": n + 1}})
+
+
+def test_a_70b_model_on_one_80gb_gpu_does_not_fit(pack):
+    m = B.M(name="big", model="llama-3.1-70b", instance_type="p5.4xlarge", tp=1, replicas=2,
+            zones=("us-east-1a", "us-east-1b"), tokens_per_month=1e9)
+    (v,) = fires(pack, B.model_stack(m), "model-fits-gpus")
+    assert "does not fit" in v.detail
+    # it cannot be served, so it is not priced either, and the mandatory pricing policies fail closed
+    assert "cannot compare" in fires(pack, B.model_stack(m), "self-hosting-beats-api")[0].detail
+
+
+# ---------------------------------------------------------------------------------------------
+# production-redundancy
+# ---------------------------------------------------------------------------------------------
+
+HA = B.M(name="chat-8b", instance_type="g6.xlarge", replicas=1, spares=1, zones=("us-east-1a", "us-east-1b"),
+         tokens_per_month=1e9)
+
+
+def test_production_needs_two_replicas(pack):
+    one = B.M(**{**HA.__dict__, "spares": 0, "zones": ("us-east-1a", "us-east-1b")})
+    (v,) = fires(pack, B.model_stack(one), "production-redundancy")
+    assert "runs 1 replica(s); production needs at least 2" in v.detail
+    assert not fires(pack, B.model_stack(HA), "production-redundancy")
+    assert not fires(pack, B.model_stack(one, production=False), "production-redundancy")
+
+
+def test_production_needs_two_zones(pack):
+    one_zone = B.M(**{**HA.__dict__, "zones": ("us-east-1a",)})
+    (v,) = fires(pack, B.model_stack(one_zone), "production-redundancy")
+    assert "span 1 availability zone(s); production needs 2" in v.detail
+    (v,) = fires(pack, B.model_stack(HA, zone_spread=False), "production-redundancy")
+    assert "no topology spread constraint" in v.detail
+
+
+def test_production_needs_a_pod_disruption_budget(pack):
+    (v,) = fires(pack, B.model_stack(HA, pdb=False), "production-redundancy")
+    assert "no PodDisruptionBudget" in v.detail
+    res = B.model_stack(HA)
+    B.find(res, B.PDB)["inputs"]["spec"] = {"maxUnavailable": 2, "selector": B.find(res, B.PDB)["inputs"]["spec"]["selector"]}
+    (v,) = fires(pack, res, "production-redundancy")
+    assert "allows every pod to be evicted" in v.detail
+
+
+def test_production_serves_the_declared_load_with_one_replica_down(pack):
+    per_replica = model(B.model_stack(HA)).estimate.full_capacity_tokens_per_month / HA.replicas
+    # 1 + 1 replicas: with one down, one replica's full capacity must carry the volume
+    assert not fires(pack, B.model_stack(with_tokens(HA, per_replica * UNDER)), "production-redundancy")
+    (v,) = fires(pack, B.model_stack(with_tokens(HA, per_replica * OVER)), "production-redundancy")
+    assert "with one replica of its 2 down" in v.detail
+
+
+def test_zones_unknown_during_preview_fail_closed_unless_configured(pack):
+    res = B.model_stack(HA)
+    for ng in [r for r in res if r["type"] == B.NODE_GROUP]:
+        ng.pop("propertyDependencies")
+        ng["inputs"]["subnetIds"] = [pricing.UNKNOWN_STRING_VALUE]
+    (v,) = fires(pack, res, "production-redundancy")
+    assert "cannot be resolved during preview" in v.detail
+    assert not fires(pack, res, "production-redundancy", {"production-redundancy": {"failClosed": False}})
+
+
+# ---------------------------------------------------------------------------------------------
+# spot-needs-on-demand-fallback
+# ---------------------------------------------------------------------------------------------
+
+def test_spot_only_production_capacity_needs_an_on_demand_fallback(pack):
+    spot = B.M(**{**HA.__dict__, "capacity_type": "spot"})
+    res = B.model_stack(spot)
+    (v,) = fires(pack, res, "spot-needs-on-demand-fallback")
+    assert not v.mandatory and "ON_DEMAND" in v.detail
+    subnet_res, urns = B.subnets(spot.zones)
+    fallback = B.node_groups(spot, urns, capacity_type="ON_DEMAND", name_suffix="-fallback", desired=0)
+    assert not fires(pack, res + fallback, "spot-needs-on-demand-fallback")
+    assert not fires(pack, B.model_stack(spot, production=False), "spot-needs-on-demand-fallback")
+
+
+# ---------------------------------------------------------------------------------------------
+# monthly-budget
+# ---------------------------------------------------------------------------------------------
+
+def test_monthly_budget_cap_from_the_policy_config(pack):
+    res = B.model_stack(HA)
+    total = pricing.build_stack(res).monthly_usd
+    assert not fires(pack, res, "monthly-budget")  # no cap configured: nothing to check
+    (v,) = fires(pack, res, "monthly-budget", {"monthly-budget": {"maxMonthlyUsd": total * UNDER}})
+    assert v.mandatory and f"${total:,.2f}/month" in v.detail
+    assert not fires(pack, res, "monthly-budget", {"monthly-budget": {"maxMonthlyUsd": total * OVER}})
+
+
+def test_monthly_budget_cap_the_stack_declares(pack):
+    res = B.model_stack(HA)
+    total = pricing.build_stack(res).monthly_usd
+    over = B.set_annotation(res, "budget-usd-per-month", f"{total * UNDER:.2f}")
+    under = B.set_annotation(res, "budget-usd-per-month", f"{total * OVER:.2f}")
+    assert fires(pack, over, "monthly-budget") and not fires(pack, under, "monthly-budget")
+
+
+def test_the_budget_counts_the_routed_api_tiers(pack):
+    routing = json.dumps({"tokensPerMonth": 1e9, "avgInputTokens": 600, "avgOutputTokens": 400,
+                          "tiers": [{"name": "simple", "share": 0.5, "model": "chat-8b"},
+                                    {"name": "hard", "share": 0.5, "api": "anthropic:claude-3-5-sonnet"}]})
+    m = with_tokens(HA, 5e8)
+    res = B.model_stack(m, stack_values={"routing": routing})
+    s = pricing.build_stack(res)
+    assert s.api_tiers_monthly_usd > 1000 and s.monthly_usd == pytest.approx(s.models[0].monthly_usd + s.api_tiers_monthly_usd)
+    cap = {"monthly-budget": {"maxMonthlyUsd": s.models[0].monthly_usd * OVER}}
+    assert "API tiers" in fires(pack, res, "monthly-budget", cap)[0].detail
+
+
+# ---------------------------------------------------------------------------------------------
+# secrets-via-references
+# ---------------------------------------------------------------------------------------------
+
+def _container(res):
+    return B.deployment(res)["inputs"]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_secret_references_pass_and_plain_values_fail(pack):
+    res = B.model_stack(HA)
+    assert not fires(pack, res, "secrets-via-references")  # secretKeyRef, $(VLLM_API_KEY), a Secret object
+    plain = copy.deepcopy(res)
+    _container(plain)["env"][0] = {"name": "HF_TOKEN", "value": "not-a-real-token"}
+    (v,) = fires(pack, plain, "secrets-via-references")
+    assert v.mandatory and "env HF_TOKEN to a plain value" in v.detail
+
+
+def test_a_literal_api_key_on_the_command_line_fails(pack):
+    res = B.model_stack(HA)
+    args = _container(res)["args"]
+    args[args.index("--api-key") + 1] = "letmein"
+    (v,) = fires(pack, res, "secrets-via-references")
+    assert "--api-key a literal" in v.detail
+
+
+def test_credentials_in_chart_values_or_configmaps_fail(pack):
+    res = B.model_stack(HA)
+    B.find(res, B.CHART)["inputs"]["values"]["secrets"]["huggingFace"]["token"] = "plain-token-value"
+    res.append({"type": "kubernetes:core/v1:ConfigMap", "name": "cfg",
+                "inputs": {"metadata": {"name": "cfg"}, "data": {"notes": "key hf_abcdefghijklmnopqrstuvwxyz0123"}}})
+    got = fires(pack, res, "secrets-via-references")
+    assert {v.urn.rsplit("::", 1)[-1] for v in got} == {"serving-chat-8b-chart", "cfg"}
+
+
+# ---------------------------------------------------------------------------------------------
+# right-sized-gpus
+# ---------------------------------------------------------------------------------------------
+
+def test_oversized_gpus_against_the_cheapest_fitting_configuration(pack):
+    big = B.M(name="chat-8b", instance_type="p5.4xlarge", replicas=1, spares=1, zones=("us-east-1a", "us-east-1b"),
+              tokens_per_month=2e8)
+    res = B.model_stack(big)
+    x = model(res)
+    alt = pricing.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
+    premium = (pricing.gpu_monthly_usd(x.deployment) / alt.gpu_monthly_usd - 1) * 100
+    assert premium > 25
+    (v,) = fires(pack, res, "right-sized-gpus")
+    assert not v.mandatory and alt.deployment.instance_type in v.detail
+    assert fires(pack, res, "right-sized-gpus", {"right-sized-gpus": {"maxPremiumPct": premium * UNDER}})
+    assert not fires(pack, res, "right-sized-gpus", {"right-sized-gpus": {"maxPremiumPct": premium * OVER}})
+
+
+def test_the_cheapest_configuration_meets_the_latency_target():
+    x = model(B.model_stack(B.M(**{**BASE.__dict__, "tpot_ms": 20})))
+    alt = pricing.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
+    assert alt is not None and alt.tpot_s <= 0.020
+    loose = model(B.model_stack(BASE))
+    assert pricing.cheapest_alternative(loose.deployment, loose.workload, None).gpu_monthly_usd <= alt.gpu_monthly_usd
+
+
+def test_secret_names_are_matched_word_by_word():
+    from policies.rules import SECRET_NAME, _words
+    import re
+
+    hits = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "hfToken", "apiKey",
+            "DB_PASSWORD"]
+    misses = ["TOKENIZERS_PARALLELISM", "maxTokens", "tokensPerMonth", "HF_HOME", "VLLM_LOGGING_LEVEL", "keyArn"]
+    assert [n for n in hits if not re.search(SECRET_NAME, _words(n))] == []
+    assert [n for n in misses if re.search(SECRET_NAME, _words(n))] == []
+
+
+def test_provider_configs_and_secrets_are_where_credentials_belong(pack):
+    res = B.model_stack(HA) + [{"type": "pulumi:providers:kubernetes", "name": "k8s",
+                                "inputs": {"kubeconfig": "{}", "token": "hf_abcdefghijklmnopqrstuvwxyz0123"}}]
+    B.find(res, B.SECRET)["inputs"]["stringData"]["token"] = "hf_abcdefghijklmnopqrstuvwxyz0123"
+    assert not fires(pack, res, "secrets-via-references")

@@ -1,0 +1,207 @@
+"""What the pack prices from the resources, and what it says when it cannot price something."""
+
+from __future__ import annotations
+
+import copy
+
+from policies import pricing
+from policies.pricing import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
+from tests.policies import builders as B
+
+HA = B.M(name="chat-8b", instance_type="g6.xlarge", replicas=1, spares=1, zones=("us-east-1a", "us-east-1b"),
+         tokens_per_month=1e9)
+ECON = "self-hosting-beats-api"
+PRICING_POLICIES = ("self-hosting-beats-api", "model-fits-gpus", "production-redundancy", "monthly-budget")
+
+
+def test_the_pack_reads_what_the_chart_renders():
+    s = pricing.build_stack(B.model_stack(HA))
+    (m,) = s.models
+    d, w = m.deployment, m.workload
+    assert (d.model, d.gpu, d.instance_type, d.gpus_per_replica, d.replicas, d.redundancy, d.pricing) == \
+        ("llama-3.1-8b", "L4", "g6.xlarge", 1, 1, 1, "on-demand")
+    assert (d.max_model_len, d.gpu_memory_utilization, d.max_num_seqs) == (8192, 0.9, 256)   # from the vLLM args
+    assert (w.tokens_per_month, w.avg_input_tokens, w.avg_output_tokens) == (1e9, 600, 400)
+    assert [g.zones for g in m.node_groups] == [["us-east-1a"], ["us-east-1b"]]               # via the subnets
+    assert s.production and m.priced and not s.all_problems
+
+
+def test_a_leaderworkerset_spans_nodes():
+    res = B.model_stack(B.M(name="big", model="llama-3.1-405b", precision="fp8", instance_type="p5.48xlarge", tp=16,
+                            replicas=1, zones=("us-east-1a",), tokens_per_month=1e9), production=False)
+    dep = B.deployment(res)
+    lws = copy.deepcopy(dep)
+    template = lws["inputs"]["spec"].pop("template")
+    template["spec"]["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": 8}}
+    lws["type"] = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+    lws["inputs"].update(apiVersion="leaderworkerset.x-k8s.io/v1", kind="LeaderWorkerSet")
+    lws["inputs"]["spec"]["leaderWorkerTemplate"] = {"size": 2, "leaderTemplate": template, "workerTemplate": template}
+    res[res.index(dep)] = lws
+    (m,) = pricing.build_stack(res).models
+    assert m.deployment.gpus_per_replica == 16 and m.estimate.plan.nodes == 2 and not m.problems
+
+
+def test_an_unknown_value_during_preview_fails_the_pricing_policies_closed(pack):
+    res = B.set_annotation(B.model_stack(HA), "tokens-per-month", UNKNOWN_NUMBER_VALUE)
+    got = pack.evaluate(res)
+    (econ,) = B.by_policy(got, ECON)
+    assert econ.mandatory and "unknown during preview" in econ.detail and "Failing closed" in econ.detail
+    assert any("unknown during preview" in v.detail for v in B.by_policy(got, "pricing-coverage"))
+    # configurable: fail open, and the advisory coverage policy still says what was not priced
+    open_cfg = {p: {"failClosed": False} for p in PRICING_POLICIES}
+    got = pack.evaluate(res, open_cfg)
+    assert not B.mandatory(got) and B.by_policy(got, "pricing-coverage")
+    quiet = pack.evaluate(res, {**open_cfg, "pricing-coverage": {"reportUnknowns": False}})
+    assert not B.by_policy(quiet, "pricing-coverage")
+
+
+def test_unknown_economics_annotations_and_node_group_inputs_are_unknown_not_wrong():
+    res = B.set_annotation(B.model_stack(HA), "model", UNKNOWN_STRING_VALUE)
+    (m,) = pricing.build_stack(res).models
+    assert not m.priced and [p.unknown for p in m.problems] == [True] and "breakeven.dev/model" in m.problems[0].message
+    res = B.model_stack(HA)
+    for ng in (r for r in res if r["type"] == B.NODE_GROUP):
+        ng["inputs"]["capacityType"] = UNKNOWN_STRING_VALUE
+    (m,) = pricing.build_stack(res).models
+    assert not m.priced and "capacityType is unknown during preview" in m.problems[0].message
+
+
+def test_an_instance_type_outside_the_catalog_cannot_be_priced(pack):
+    res = B.model_stack(HA)
+    for ng in (r for r in res if r["type"] == B.NODE_GROUP):
+        ng["inputs"]["instanceTypes"] = ["p9.96xlarge"]
+    got = pack.evaluate(res, {"monthly-budget": {"maxMonthlyUsd": 10_000}})
+    for policy in ("self-hosting-beats-api", "monthly-budget", "production-redundancy"):
+        (v,) = B.by_policy(got, policy)
+        assert v.mandatory and "p9.96xlarge is not in the catalog" in v.detail, policy
+    assert any("p9.96xlarge" in v.detail for v in B.by_policy(got, "pricing-coverage"))
+
+
+def test_an_unknown_instance_type_during_preview_is_reported_as_unknown():
+    res = B.model_stack(HA)
+    for ng in (r for r in res if r["type"] == B.NODE_GROUP):
+        ng["inputs"]["instanceTypes"] = UNKNOWN_STRING_VALUE
+    s = pricing.build_stack(res)
+    assert not s.complete and any(p.unknown for p in s.all_problems)
+
+
+def test_a_workload_no_node_group_carries_cannot_be_priced(pack):
+    res = B.model_stack(HA)
+    pod = B.deployment(res)["inputs"]["spec"]["template"]["spec"]
+    pod["nodeSelector"] = {"breakeven.dev/gpu-pool": "elsewhere"}
+    (v,) = B.by_policy(pack.evaluate(res), ECON)
+    assert "no GPU node group matches" in v.detail
+    pod["nodeSelector"] = {"breakeven.dev/gpu-pool": "chat-8b"}
+    pod["tolerations"] = []
+    assert "no GPU node group matches" in B.by_policy(pack.evaluate(res), ECON)[0].detail
+
+
+def test_node_group_nodes_no_replica_uses_are_billed_and_reported(pack):
+    base = pricing.build_stack(B.model_stack(HA)).models[0]
+    res = B.model_stack(HA)
+    ng = B.find(res, B.NODE_GROUP, "-a")
+    ng["inputs"]["scalingConfig"]["desiredSize"] = 3
+    m = pricing.build_stack(res).models[0]
+    assert m.idle_nodes == 2 and m.idle_usd == 2 * 0.8048 * 730
+    assert m.monthly_usd == base.monthly_usd + m.idle_usd
+    assert any("2 node(s) more than its replicas need" in v.detail for v in B.by_policy(pack.evaluate(res), "pricing-coverage"))
+
+
+def test_a_gpu_node_group_without_a_workload_is_reported_with_its_cost(pack):
+    res = B.model_stack(HA)
+    _, urns = B.subnets(("us-east-1a",))
+    orphan = B.node_groups(B.M(name="old", instance_type="p5.48xlarge", zones=("us-east-1a",)), urns)
+    got = B.by_policy(pack.evaluate(res + orphan), "pricing-coverage")
+    assert any("no vLLM workload is scheduled on" in v.detail and "$40,179.20/month" in v.detail for v in got)
+
+
+def test_resources_that_disagree_with_the_annotations_are_priced_as_deployed():
+    res = B.set_annotation(B.model_stack(HA), "instance-type", "g6.4xlarge")
+    (m,) = pricing.build_stack(res).models
+    assert m.deployment.instance_type == "g6.xlarge" and any("g6.4xlarge" in n for n in m.notes)
+    spot = B.model_stack(HA)
+    for ng in (r for r in spot if r["type"] == B.NODE_GROUP):
+        ng["inputs"]["capacityType"] = "SPOT"
+    (m,) = pricing.build_stack(spot).models
+    assert m.deployment.pricing == "spot" and any("on-demand" in n for n in m.notes)
+
+
+def test_stack_wide_annotations_must_agree():
+    a = B.M(name="a", instance_type="g6.xlarge", zones=("us-east-1a",))
+    b = B.M(name="b", instance_type="g6.xlarge", zones=("us-east-1b",), extra_annotations={"budget-usd-per-month": "1"})
+    s = pricing.build_stack(B.model_stack(a, b, stack_values={"budget-usd-per-month": "5000"}))
+    assert any("budget-usd-per-month differs" in p.message for p in s.problems)
+
+
+def test_a_fleet_splits_stack_overheads_like_the_preview():
+    from cost.fleet import price_fleet
+
+    a = B.M(name="a", instance_type="g6.xlarge", zones=("us-east-1a",), tokens_per_month=1e8)
+    b = B.M(name="b", model="llama-3.1-70b", instance_type="p4de.24xlarge", tp=4, zones=("us-east-1b",), tokens_per_month=1e9)
+    s = pricing.build_stack(B.model_stack(a, b))
+    direct = price_fleet([(m.deployment, m.workload) for m in s.models])
+    assert s.figures() == direct.to_dict()
+
+
+def test_the_pack_is_memoised_per_resource_set():
+    res = B.model_stack(HA)
+    assert pricing.stack_for(res) is pricing.stack_for(copy.deepcopy(res))
+    assert pricing.stack_for(res) is not pricing.stack_for(B.model_stack(HA, production=False))
+
+
+def test_a_model_the_fleet_cannot_price_is_isolated_and_the_rest_priced():
+    ok = B.M(name="a", instance_type="g6.xlarge", zones=("us-east-1a",), tokens_per_month=1e8)
+    no_spot = B.M(name="b", instance_type="p5.4xlarge", capacity_type="spot", zones=("us-east-1b",), tokens_per_month=1e8)
+    s = pricing.build_stack(B.model_stack(ok, no_spot))
+    a, b = s.models
+    assert a.priced and not b.priced and "no spot price" in b.problems[0].message
+    assert not s.complete and s.monthly_usd == a.monthly_usd
+
+
+def test_routing_tiers_that_cannot_be_priced_are_reported_and_left_out(pack):
+    import json
+
+    routing = json.dumps({"tokensPerMonth": 1e9, "avgInputTokens": 600, "avgOutputTokens": 400,
+                          "tiers": [{"name": "simple", "share": 0.5, "model": "chat-8b"},
+                                    {"name": "hard", "share": 0.5, "api": "nowhere:no-such-model"}]})
+    res = B.model_stack(HA, stack_values={"routing": routing})
+    s = pricing.build_stack(res)
+    assert s.models[0].priced and s.api_tiers_monthly_usd == 0
+    assert any("routing tiers cannot be priced" in p.message for p in s.problems)
+    # the budget cannot be checked against an incomplete total: it fails closed
+    (v,) = B.by_policy(pack.evaluate(res, {"monthly-budget": {"maxMonthlyUsd": 1e6}}), "monthly-budget")
+    assert "cannot be checked" in v.detail
+
+
+def test_the_charts_leaderworkerset_is_priced_across_nodes_and_passes_production(pack):
+    """A 405B model at TP16 on two p5.48xlarge per replica: the chart renders a LeaderWorkerSet."""
+    import pytest
+
+    from infra import helmrender
+    from infra.serving import SecretNames, chart_values
+
+    spec = B.spec_of("private-70b")
+    m = spec.models[0]
+    values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
+    values["economics"].update(B.extra_economics(spec, m))
+    values["economics"].update(model="llama-3.1-405b", precision="fp8", tokensPerMonth="2000000000", redundancy="1")
+    values["model"].update(name="llama-3.1-405b", source="meta-llama/Llama-3.1-405B-Instruct-FP8", precision="fp8",
+                           weightsGiB=380)
+    values.update(replicaCount=2)
+    values["parallelism"]["tensor"], values["gpu"]["gpusPerNode"] = 16, 8
+    try:
+        out = helmrender.render("serving-big-chart", "./charts/vllm", "chat-70b", "llm", values, "1.33")
+    except (helmrender.HelmNotFound, helmrender.HelmFailed) as e:
+        pytest.skip(f"helm cannot render the chart here: {e}")
+    objects = [{"type": helmrender.resource_type(o), "name": helmrender.resource_name(out.chart_resource, o, out.namespace),
+                "inputs": o} for o in out.objects]
+    assert any(o["type"].endswith(":LeaderWorkerSet") for o in objects)
+    subnet_res, urns = B.subnets(("us-east-1a", "us-east-1b"))
+    pools = B.node_groups(B.M(name="chat-70b", instance_type="p5.48xlarge", tp=16, replicas=1, spares=1,
+                              zones=("us-east-1a", "us-east-1b"),
+                              pools=(("a", ("us-east-1a",), 2), ("b", ("us-east-1b",), 2))), urns)
+    res = subnet_res + pools + objects
+    (x,) = pricing.build_stack(res).models
+    assert (x.deployment.gpus_per_replica, x.deployment.replicas, x.deployment.redundancy) == (16, 1, 1)
+    assert x.estimate.plan.nodes == 4 and x.idle_nodes == 0
+    assert B.mandatory(pack.evaluate(res)) == []   # private data exemption, two zones, a PDB, spread via the leaders
