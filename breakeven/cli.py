@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from cost.errors import InputError
 from cost.report import FORMATS

@@ -19,7 +19,7 @@ from pulumi_policy import (
     StackValidationArgs, StackValidationPolicy,
 )
 
-from cost import capacity, catalog
+from cost import capacity, catalog, optimize
 from cost.errors import InputError
 from cost.estimate import estimate as estimate_one
 from cost.units import format_tokens, format_usd
@@ -155,7 +155,7 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
     fixes, notes = [], []
     if be.reachable:
         fixes.append(f"declare (and serve) at least {format_tokens(be.tokens_per_month / (1 + premium))} tokens/month")
-    alt = pricing.cheapest_alternative(m.deployment, w, stack.book, m.context_tokens)
+    alt = optimize.cheapest_alternative(m.deployment, w, stack.book, m.context_tokens)
     if alt is not None:
         try:
             alt_total = estimate_one(alt.deployment, w, book=stack.book, overheads=stack.overheads,
@@ -221,8 +221,8 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
             fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%})")
         elif fit_replicas < 1:
             d = m.deployment
-            alt = pricing.cheapest_alternative(d, w, stack.book, m.context_tokens)
-            if alt is not None and alt.gpu_monthly_usd < pricing.gpu_monthly_usd(d, stack.book) - 0.005:
+            alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens)
+            if alt is not None and alt.gpu_monthly_usd < optimize.gpu_monthly_usd(d, stack.book) - 0.005:
                 fixes.append(f"use a smaller configuration, e.g. {alt.describe()} (see right-sized-gpus)")
             else:
                 fixes.append("no smaller catalog configuration exists: even one replica of the cheapest is more than the "
@@ -586,8 +586,8 @@ def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
         if not m.priced or m.deployment.capacity_tokens_per_month is not None:
             continue
         d, w = m.deployment, m.workload
-        chosen = pricing.gpu_monthly_usd(d, stack.book) + m.idle_usd
-        alt = pricing.cheapest_alternative(d, w, stack.book, m.context_tokens)
+        chosen = optimize.gpu_monthly_usd(d, stack.book) + m.idle_usd
+        alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens)
         if alt is None or chosen <= alt.gpu_monthly_usd * (1 + margin):
             continue
         targets = []

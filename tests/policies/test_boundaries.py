@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cost import capacity, catalog
+from cost import capacity, catalog, optimize
 from policies import pricing
 from tests.policies import builders as B
 
@@ -294,8 +294,8 @@ def test_oversized_gpus_against_the_cheapest_fitting_configuration(pack):
               tokens_per_month=2e8)
     res = B.model_stack(big)
     x = model(res)
-    alt = pricing.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
-    premium = (pricing.gpu_monthly_usd(x.deployment) / alt.gpu_monthly_usd - 1) * 100
+    alt = optimize.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
+    premium = (optimize.gpu_monthly_usd(x.deployment) / alt.gpu_monthly_usd - 1) * 100
     assert premium > 25
     (v,) = fires(pack, res, "right-sized-gpus")
     assert not v.mandatory and alt.deployment.instance_type in v.detail
@@ -305,10 +305,10 @@ def test_oversized_gpus_against_the_cheapest_fitting_configuration(pack):
 
 def test_the_cheapest_configuration_meets_the_latency_target():
     x = model(B.model_stack(B.M(**{**BASE.__dict__, "tpot_ms": 20})))
-    alt = pricing.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
+    alt = optimize.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
     assert alt is not None and alt.tpot_s <= 0.020
     loose = model(B.model_stack(BASE))
-    assert pricing.cheapest_alternative(loose.deployment, loose.workload, None).gpu_monthly_usd <= alt.gpu_monthly_usd
+    assert optimize.cheapest_alternative(loose.deployment, loose.workload, None).gpu_monthly_usd <= alt.gpu_monthly_usd
 
 
 def test_secret_names_are_matched_word_by_word():
