@@ -29,7 +29,7 @@ tools: .tools/bin/helm
 
 vllm: .venv-vllm/.installed
 
-.venv-vllm/.installed: scripts/install-vllm.sh
+.venv-vllm/.installed: scripts/install-vllm.sh scripts/convert-smollm2.py
 	bash scripts/install-vllm.sh
 
 clean:

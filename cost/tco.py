@@ -74,6 +74,10 @@ class Overheads:
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def to_config(self) -> dict:
+        """The config spelling (camelCase keys), the inverse of `from_dict`."""
+        return {key: getattr(self, name) for key, name in self.CONFIG_KEYS.items()}
+
 
 def deployment_items(plan: NodePlan, overheads: Overheads, label: str = "") -> list[LineItem]:
     """GPU hours, failover capacity, storage and ops tax for one deployment."""

@@ -57,9 +57,7 @@ def stack_economics(spec: StackSpec) -> dict[str, str]:
     values = {
         "stack": spec.stack,
         "production": "true" if spec.production else "false",
-        "overheads": json.dumps({"storageGibPerNode": o.storage_gib_per_node, "storageUsdPerGibMonth": o.storage_usd_per_gib_month,
-                                 "opsTaxShare": o.ops_tax_share, "mlopsFte": o.mlops_fte, "usdPerFteMonth": o.usd_per_fte_month,
-                                 "monitoringUsdPerMonth": o.monitoring_usd_per_month}),
+        "overheads": json.dumps(o.to_config()),
     }
     if p.price_book:
         values["priceBook"] = p.price_book

@@ -245,9 +245,7 @@ def spec_stack_values(spec) -> dict:
     o = p.overheads
     values = {
         "stack": spec.stack, "production": "true" if spec.production else "false", "gpu-price-source": price_source(spec),
-        "overheads": json.dumps({"storageGibPerNode": o.storage_gib_per_node, "storageUsdPerGibMonth": o.storage_usd_per_gib_month,
-                                 "opsTaxShare": o.ops_tax_share, "mlopsFte": o.mlops_fte, "usdPerFteMonth": o.usd_per_fte_month,
-                                 "monitoringUsdPerMonth": o.monitoring_usd_per_month}),
+        "overheads": json.dumps(o.to_config()),
     }
     if p.budget_usd_per_month is not None:
         values["budget-usd-per-month"] = f"{p.budget_usd_per_month:g}"
