@@ -64,12 +64,7 @@ def stack_economics(spec: StackSpec) -> dict[str, str]:
     if p.budget_usd_per_month is not None:
         values["budgetUsdPerMonth"] = f"{p.budget_usd_per_month:g}"
     if spec.routing is not None:
-        w = spec.routing.workload
-        values["routing"] = json.dumps({
-            "tokensPerMonth": w.tokens_per_month, "avgInputTokens": w.avg_input_tokens, "avgOutputTokens": w.avg_output_tokens,
-            "utilization": w.utilization,
-            "tiers": [{"name": t.name, "share": t.share, **({"model": t.model} if t.model else {"api": t.api})}
-                      for t in spec.routing.tiers]})
+        values["routing"] = json.dumps(spec.routing.to_config())
     return values
 
 
@@ -176,19 +171,16 @@ class Serving(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         ns = core.Namespace(f"{name}-namespace", metadata={"name": spec.namespace, "labels": MANAGED_BY}, opts=k8s_opts)
         deps: list[pulumi.Resource] = [ns]
-        hf_name = api_name = ""
-        if args.hf_token is not None:
-            deps.append(core.Secret(f"{name}-{HF_SECRET}", metadata={"name": HF_SECRET, "namespace": spec.namespace,
-                                                                    "labels": MANAGED_BY},
-                                    type="Opaque", string_data={HF_SECRET_KEY: pulumi.Output.secret(args.hf_token)},
+        created: set[str] = set()
+        for secret, key, value in ((HF_SECRET, HF_SECRET_KEY, args.hf_token), (API_KEY_SECRET, API_KEY_SECRET_KEY, args.api_key)):
+            if value is None:
+                continue
+            deps.append(core.Secret(f"{name}-{secret}", metadata={"name": secret, "namespace": spec.namespace, "labels": MANAGED_BY},
+                                    type="Opaque", string_data={key: pulumi.Output.secret(value)},
                                     opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])))
-            hf_name = HF_SECRET
-        if args.api_key is not None:
-            deps.append(core.Secret(f"{name}-{API_KEY_SECRET}", metadata={"name": API_KEY_SECRET, "namespace": spec.namespace,
-                                                                         "labels": MANAGED_BY},
-                                    type="Opaque", string_data={API_KEY_SECRET_KEY: pulumi.Output.secret(args.api_key)},
-                                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])))
-            api_name = API_KEY_SECRET
+            created.add(secret)
+        hf_name = HF_SECRET if HF_SECRET in created else ""
+        api_name = API_KEY_SECRET if API_KEY_SECRET in created else ""
         if args.device_plugin:
             manifest = device_plugin_manifest()
             deps.append(apps.DaemonSet(f"{name}-nvidia-device-plugin", metadata=manifest["metadata"], spec=manifest["spec"],

@@ -250,12 +250,7 @@ def spec_stack_values(spec) -> dict:
     if p.budget_usd_per_month is not None:
         values["budget-usd-per-month"] = f"{p.budget_usd_per_month:g}"
     if spec.routing is not None:
-        w = spec.routing.workload
-        values["routing"] = json.dumps({
-            "tokensPerMonth": w.tokens_per_month, "avgInputTokens": w.avg_input_tokens, "avgOutputTokens": w.avg_output_tokens,
-            "utilization": w.utilization,
-            "tiers": [{"name": t.name, "share": t.share, **({"model": t.model} if t.model else {"api": t.api})}
-                      for t in spec.routing.tiers]})
+        values["routing"] = json.dumps(spec.routing.to_config())
     return values
 
 
@@ -270,9 +265,7 @@ def extra_economics(spec, m) -> dict[str, str]:
         "utilization": f"{w.utilization:g}",
         "stack": spec.stack,
         "production": "true" if spec.production else "false",
-        "overheads": json.dumps({"storageGibPerNode": o.storage_gib_per_node, "storageUsdPerGibMonth": o.storage_usd_per_gib_month,
-                                 "opsTaxShare": o.ops_tax_share, "mlopsFte": o.mlops_fte, "usdPerFteMonth": o.usd_per_fte_month,
-                                 "monitoringUsdPerMonth": o.monitoring_usd_per_month}, separators=(",", ":")),
+        "overheads": json.dumps(o.to_config(), separators=(",", ":")),
     }
     if w.ttft_target_s is not None:
         out["ttftTargetMs"] = f"{w.ttft_target_s * 1000:g}"
@@ -281,12 +274,7 @@ def extra_economics(spec, m) -> dict[str, str]:
     if p.budget_usd_per_month is not None:
         out["budgetUsdPerMonth"] = f"{p.budget_usd_per_month:g}"
     if spec.routing is not None:
-        rw = spec.routing.workload
-        out["routing"] = json.dumps({
-            "tokensPerMonth": rw.tokens_per_month, "avgInputTokens": rw.avg_input_tokens, "avgOutputTokens": rw.avg_output_tokens,
-            "utilization": rw.utilization,
-            "tiers": [{"name": t.name, "share": t.share, **({"model": t.model} if t.model else {"api": t.api})}
-                      for t in spec.routing.tiers]}, separators=(",", ":"))
+        out["routing"] = json.dumps(spec.routing.to_config(), separators=(",", ":"))
     return out
 
 
