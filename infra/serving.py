@@ -79,7 +79,7 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
             "precision": m.precision,
             "maxModelLen": m.max_model_len,
             "weightsGiB": m.weights_gib,
-            "extraArgs": list(m.extra_args),
+            "extraArgs": [*m.checkpoint_flags, *m.extra_args],
         },
         "parallelism": {"tensor": m.tensor_parallel, "pipeline": 1},
         "gpu": {

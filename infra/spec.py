@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cost import catalog
+from cost.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.nodes import NodePlan, plan_nodes
@@ -222,7 +223,7 @@ class ModelSpec:
     index: int
     name: str                 # Kubernetes-safe name: release, node pool label, resource names
     model: str                # catalog id: the architecture the capacity model and the API comparison use
-    hf: str                   # the weights vLLM loads: the catalog's Hugging Face repo, or `source` (fine-tuned)
+    hf: str                   # the weights vLLM loads: the catalog checkpoint's repo, or `source` (fine-tuned)
     precision: str
     gpu: str
     instance_type: str
@@ -240,7 +241,8 @@ class ModelSpec:
     deployment: Deployment
     plan: NodePlan
     pools: tuple[ZonePool, ...]
-    weights_gib: int
+    weights_gib: int          # the checkpoint's bytes on disk, in GiB (rounded up): cache, disk, startup window
+    checkpoint_flags: tuple[str, ...]   # vLLM flags the checkpoint needs (cost/data/checkpoints.yaml)
 
     @property
     def key(self) -> str:
@@ -700,7 +702,7 @@ def _model(i: int, value: Any, production: bool, cluster: ClusterSpec, routing: 
         if not isinstance(a, str):
             raise InputError(f"{key}.extraArgs[{j}]", a, "a string such as --enable-prefix-caching")
 
-    source = entry.hf
+    source = None
     if m.get("source") is not None:
         source = _str(m["source"], f"{key}.source", "a Hugging Face repo id (org/name) or an absolute path in the container")
         if not (SOURCE.match(source) or source.startswith("/")):
@@ -780,10 +782,11 @@ def _model(i: int, value: Any, production: bool, cluster: ClusterSpec, routing: 
     else:
         pools = _spread(units, cluster.zones[:zones])
 
-    weights_gib = math.ceil(entry.params_b * catalog.BYTES_PER_PARAM[precision] * 1e9 / 2**30)
-    return ModelSpec(i, name, entry.id, source, precision, deployment.gpu, deployment.instance_type, tp, replicas, spares,
+    checkpoint = resolve_checkpoint(entry.id, precision, source, key)
+    weights_gib = math.ceil(checkpoint.gib)
+    return ModelSpec(i, name, entry.id, checkpoint.repo, precision, deployment.gpu, deployment.instance_type, tp, replicas, spares,
                      zones, capacity_type, max_len, gmu, max_seqs, tuple(extra), workload, exemptions, deployment, plan,
-                     pools, weights_gib)
+                     pools, weights_gib, checkpoint.flags)
 
 
 def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:

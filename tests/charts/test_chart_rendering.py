@@ -145,7 +145,7 @@ def test_multinode_group_stays_in_one_zone(render):
 @pytest.mark.parametrize("precision,expected", [
     ("bf16", {"--dtype": "bfloat16"}),
     ("fp16", {"--dtype": "float16"}),
-    ("fp8", {"--quantization": "fp8"}),
+    ("fp8", {}),
     ("int4-awq", {"--dtype": "float16"}),
 ])
 def test_precision_maps_to_vllm_flags(render, precision, expected):
@@ -153,8 +153,8 @@ def test_precision_maps_to_vllm_flags(render, precision, expected):
     a = args_of(c)
     for k, v in expected.items():
         assert a[k] == v
-    if precision != "fp8":
-        assert "--quantization" not in a
+    # Pre-quantized checkpoints declare their scheme: the precision alone never adds --quantization.
+    assert "--quantization" not in a
 
 
 def test_args_follow_values(render):
@@ -352,8 +352,8 @@ def test_model_cache_pvc_is_shared(render):
     pvc = r.one("PersistentVolumeClaim")
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert pvc["spec"]["storageClassName"] == "efs-sc"
-    # 1.25 x 40 GiB + 10 GiB
-    assert pvc["spec"]["resources"]["requests"]["storage"] == "60Gi"
+    # 1.25 x 38 GiB (the AWQ checkpoint's 39.77 GB) + 10 GiB, rounded up
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "58Gi"
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     t = r.serving_template()
     assert volume(t, "model-cache")["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
@@ -608,11 +608,56 @@ def test_notes_render(helm):
                            "--dry-run=client", "-n", "inference"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     notes = proc.stdout.split("NOTES:", 1)[1]
-    assert "840 s" in notes  # 240 + 15 x 40 GiB
+    assert "810 s" in notes  # 240 + 15 x 38 GiB
     assert "kubectl -n inference create secret generic llama-70b-api-key" in notes
     assert "helm test rel" in notes
 
 
 def test_startup_window_formula_matches_notes(render):
     c = render("prod").serving_template()["spec"]["containers"][0]
-    assert startup_window(c) == math.ceil((240 + 15 * 40) / 10) * 10
+    assert startup_window(c) == math.ceil((240 + 15 * 38) / 10) * 10
+
+
+# ---------------------------------------------------------------- Pulumi waits and entry point
+
+AWAIT = "pulumi.com/timeoutSeconds"
+
+
+def _await_s(obj) -> int:
+    return int(obj["metadata"]["annotations"][AWAIT])
+
+
+@pytest.mark.parametrize("values", ["dev", "prod", "multinode", "cpu"])
+def test_every_container_runs_vllm_serve(render, values):
+    for t in render(values).pod_templates():
+        assert render(values).container(t)["command"] == ["vllm", "serve"]
+
+
+def test_server_command_is_not_a_value(render_error):
+    # The deprecated api_server module ignores --headless: the entry point cannot be swapped.
+    err = render_error(set={"server.command": ["python3", "-m", "vllm.entrypoints.openai.api_server"]})
+    assert "command" in err
+
+
+@pytest.mark.parametrize("values", ["dev", "prod", "multinode"])
+def test_pulumi_waits_for_the_whole_rollout(render, values):
+    r = render(values)
+    w, svc = r.workload, r.one("Service")
+    c = r.container(r.serving_template())
+    startup = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
+    grace = r.serving_template()["spec"]["terminationGracePeriodSeconds"]
+    pods = w["spec"]["replicas"]
+    hpa = r.of_kind("HorizontalPodAutoscaler")
+    if hpa:
+        pods = max(pods, hpa[0]["spec"]["maxReplicas"])
+    # maxSurge 0, maxUnavailable 1: pods are replaced one after the other, each waiting for the
+    # old pod to drain and the new one to load its weights.
+    assert _await_s(w) >= pods * (grace + startup)
+    assert _await_s(svc) == _await_s(w)
+
+
+def test_a_70b_rollout_outlasts_pulumis_default_wait(render):
+    r = render(set={"model.weightsGiB": 132, "replicaCount": 4})  # Llama 70B bf16, 2 + 2 replicas
+    window = 240 + 15 * 132
+    assert window > 600                                  # Pulumi's default: 10 minutes
+    assert _await_s(r.workload) >= 4 * window

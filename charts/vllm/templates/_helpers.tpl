@@ -115,6 +115,33 @@ true
 {{- add (int $p.baseSeconds) (int (ceil $perGiB)) -}}
 {{- end -}}
 
+{{/*
+How long Pulumi waits for the workload and its Service (pulumi.com/timeoutSeconds):
+a rollout replaces maxUnavailable pods at a time (maxSurge 0: a new pod needs the GPUs
+of the pod it replaces), so it takes ceil(pods / maxUnavailable) waves, each one
+termination grace period (the old pod drains) + the startup window (image pull,
+weights download, load) + minReadySeconds; plus 10 minutes for scheduling and node
+readiness. Pods: replicaCount, or autoscaling.maxReplicas when autoscaling.
+*/}}
+{{- define "vllm.rolloutWaves" -}}
+{{- $pods := int .Values.replicaCount -}}
+{{- if .Values.autoscaling.enabled -}}
+{{- $pods = max $pods (int .Values.autoscaling.maxReplicas) -}}
+{{- end -}}
+{{- $step := max 1 (int .Values.rollout.maxUnavailable) -}}
+{{- div (add $pods $step -1) $step -}}
+{{- end -}}
+
+{{- define "vllm.awaitSeconds" -}}
+{{- $wave := add (int (include "vllm.terminationGracePeriodSeconds" .)) (int (include "vllm.startupWindowSeconds" .)) (int .Values.rollout.minReadySeconds) -}}
+{{- add (mul (int (include "vllm.rolloutWaves" .)) $wave) 600 -}}
+{{- end -}}
+
+{{/* Pulumi's await on what the chart renders: sized to the rollout, never its 10-minute default. */}}
+{{- define "vllm.awaitAnnotations" -}}
+pulumi.com/timeoutSeconds: {{ include "vllm.awaitSeconds" . | quote }}
+{{- end -}}
+
 {{- define "vllm.startupFailureThreshold" -}}
 {{- $window := int (include "vllm.startupWindowSeconds" .) -}}
 {{- $period := int .Values.probes.startup.periodSeconds -}}
@@ -220,13 +247,14 @@ breakeven.dev/replicas: {{ int .Values.replicaCount | toString | quote }}
 - --dtype=bfloat16
 {{- else if eq $p "fp16" }}
 - --dtype=float16
-{{- else if eq $p "fp8" }}
-- --quantization=fp8
 {{- else if eq $p "int4-awq" }}
-{{- /* AWQ runs with fp16 activations; vLLM reads the AWQ config from the checkpoint
-       and picks the fastest kernel (awq_marlin where the GPU supports it). */}}
+{{- /* AWQ runs with fp16 activations; the checkpoint's config declares the AWQ scheme. */}}
 - --dtype=float16
 {{- end }}
+{{- /* fp8 (and any pre-quantized checkpoint): the checkpoint's config.json declares the
+       scheme, so no --quantization flag that could contradict it. Serving a 16-bit
+       checkpoint at fp8 (online quantization) is an explicit extraArgs choice:
+       ["--quantization=fp8"], and the cache must then hold the 16-bit bytes. */}}
 {{- end -}}
 
 {{/*
@@ -457,8 +485,8 @@ containers:
   - name: vllm
     image: {{ include "vllm.image" $ }}
     imagePullPolicy: {{ $v.image.pullPolicy }}
-    command:
-      {{- toYaml $v.server.command | nindent 6 }}
+    # `vllm serve` everywhere: the deprecated api_server module ignores --headless.
+    command: ["vllm", "serve"]
     args:
       {{- include "vllm.args" (dict "root" $ "role" .role) | nindent 6 }}
     env:

