@@ -88,6 +88,8 @@ class RecordingMocks(_mocks.Mocks):
             out["name"] = inputs.get("name", f"{name}-role")
         elif t == "aws:kms/key:Key":
             out["keyId"] = f"{name}-key-id"
+        elif t == "aws:ec2/launchTemplate:LaunchTemplate":
+            out["latestVersion"] = 1
         elif t == "aws:eks/nodeGroup:NodeGroup":
             out["nodeGroupName"] = inputs.get("nodeGroupName", name)
         return rid, {**inputs, **out}

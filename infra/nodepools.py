@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws.ec2 as ec2
 import pulumi_aws.eks as eks
 
+from cost.platform import RootVolume
 from infra.spec import GPU_POOL_LABEL, ModelSpec
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
@@ -23,8 +25,9 @@ class GpuNodePoolArgs:
     ami_type: str
     """An NVIDIA EKS AMI type (AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA)."""
     kubernetes_version: str
-    disk_gib: int
-    """Node root volume: the model cache (weights) and the vLLM image."""
+    root_volume: RootVolume
+    """Node root volume (gp3): size for the model caches and the vLLM image, throughput and IOPS to
+    write the weights in time (cost.platform.root_volume)."""
     cluster_label: str
     tags: dict[str, str]
 
@@ -39,10 +42,12 @@ class GpuNodePool(pulumi.ComponentResource):
     """
 
     node_groups: list[eks.NodeGroup]
+    launch_template: ec2.LaunchTemplate
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:nodepools:GpuNodePool", name, None, opts)
         m = args.model
+        self.launch_template = gpu_launch_template(f"{name}-lt", args, pulumi.ResourceOptions(parent=self))
         self.node_groups = []
         for pool in m.pools:
             nodes = pool.nodes
@@ -57,8 +62,11 @@ class GpuNodePool(pulumi.ComponentResource):
                 capacity_type=m.eks_capacity_type,
                 ami_type=args.ami_type,
                 version=args.kubernetes_version,
-                disk_size=args.disk_gib,
+                # The disk lives in the launch template (EKS refuses disk_size together with one).
+                launch_template=eks.NodeGroupLaunchTemplateArgs(
+                    id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)),
                 scaling_config=eks.NodeGroupScalingConfigArgs(desired_size=nodes, min_size=nodes, max_size=nodes + 1),
+                # One node at a time: its pods are the PDB's budget (maxUnavailable = pods per node).
                 update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
                 taints=[eks.NodeGroupTaintArgs(**GPU_TAINT)],
                 labels={
@@ -72,3 +80,32 @@ class GpuNodePool(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             ))
         self.register_outputs({"nodeGroups": [ng.node_group_name for ng in self.node_groups]})
+
+
+def root_device(ami_type: str) -> str:
+    """The block device that holds kubelet's data (emptyDir caches, images): the root volume on AL2023,
+    the data volume on Bottlerocket (its root volume holds only the OS)."""
+    return "/dev/xvdb" if ami_type.startswith("BOTTLEROCKET") else "/dev/xvda"
+
+
+def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions) -> ec2.LaunchTemplate:
+    """The GPU nodes' launch template: IMDSv2 only with a hop limit of 1 (pods cannot reach the node
+    role's credentials through IMDS), and an encrypted gp3 volume sized for the weights. No image and
+    no instance type: the node group sets those, so EKS keeps managing the NVIDIA AMI."""
+    v = args.root_volume
+    return ec2.LaunchTemplate(
+        name,
+        description=f"breakeven GPU nodes for {args.model.name}",
+        update_default_version=True,
+        metadata_options=ec2.LaunchTemplateMetadataOptionsArgs(
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+        block_device_mappings=[ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name=root_device(args.ami_type),
+            ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_size=v.gib, volume_type="gp3", throughput=v.mibps, iops=v.iops,
+                encrypted="true", delete_on_termination="true"),
+        )],
+        tag_specifications=[ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=args.tags)
+                            for t in ("instance", "volume")],
+        opts=opts,
+    )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cost.errors import InputError
 from cost.fleet import Fleet, Tier, price_fleet
 
 from infra.spec import P, StackSpec
+
+if TYPE_CHECKING:
+    from cost.platform import RootVolume
 
 
 def price_book(spec: StackSpec):
@@ -31,5 +36,32 @@ def price(spec: StackSpec, book=None) -> Fleet:
             overheads=spec.pricing.overheads,
             budget_usd_per_month=spec.pricing.budget_usd_per_month,
         )
+    except InputError as e:
+        raise (e if e.key.startswith(P) else e.under(P)) from None
+
+
+def gpu_root_volume(spec: StackSpec, m) -> "RootVolume":
+    """The gp3 root volume of one of the model's GPU nodes: the spec's disk size, with throughput and
+    IOPS to write the weights of the replicas packed on the node (cost/platform.py)."""
+    from cost.platform import root_volume
+
+    return root_volume(m.disk_gib(spec.pricing.overheads), m.plan.replicas_per_instance * m.weights_gib * 2**30)
+
+
+def platform_bill(spec: StackSpec, on=None) -> list:
+    """Line items of everything the program creates besides the GPU nodes (empty for an existing cluster)."""
+    from cost.platform import GpuPool, Platform, bill
+
+    from infra.spec import today
+
+    c = spec.cluster
+    if c.existing is not None:
+        return []
+    pools = tuple(GpuPool(m.name, m.nodes, gpu_root_volume(spec, m),
+                          m.plan.replicas_per_instance * m.weights_gib * 2**30 / 1e9) for m in spec.models)
+    q = Platform(c.kubernetes_version, len(c.zones) if c.nat_gateways == "one-per-zone" else 1,
+                 c.system_instance_type, c.system_nodes, pools)
+    try:
+        return bill(q, on or today(), key=f"{P}cluster")
     except InputError as e:
         raise (e if e.key.startswith(P) else e.under(P)) from None

@@ -15,8 +15,6 @@ from cost.errors import InputError
 from cost.fleet import Fleet
 from infra.spec import NS, SECRET_KEYS, StackSpec, load
 
-NOT_PRICED = ("EKS control plane", "NAT gateways and data transfer", "system node group", "KMS key", "CloudWatch logs")
-
 
 class ConfigError(InputError, pulumi.RunError):
     """A bad stack config value. A RunError, so the Pulumi CLI prints the message without a traceback."""
@@ -58,12 +56,37 @@ def price(spec: StackSpec) -> Fleet:
         raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
 
 
-def report(spec: StackSpec, fleet: Fleet) -> str:
+def platform(spec: StackSpec) -> list:
+    """The platform's line items (EKS, NAT, system nodes, volumes, KMS, logs); ConfigError on a bad value."""
+    from infra import pricing
+
+    try:
+        return pricing.platform_bill(spec)
+    except InputError as e:
+        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
+
+
+def bill(fleet: Fleet, platform_items: list) -> dict:
+    """The whole monthly bill: the fleet (GPUs, their storage, overheads, API tiers) plus the platform."""
+    platform_usd = sum(i.monthly_usd for i in platform_items)
+    return {"fleet_monthly_usd": round(fleet.monthly_usd, 2), "platform_monthly_usd": round(platform_usd, 2),
+            "monthly_usd": round(fleet.monthly_usd + platform_usd, 2),
+            "platform_line_items": [i.to_dict() for i in platform_items]}
+
+
+def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
     from cost import report as cost_report
 
     text = cost_report.render(fleet, "table")
-    infra_note = "serving only (existing cluster)" if spec.cluster.existing else ", ".join(NOT_PRICED)
-    return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nNot in the price above: {infra_note}."
+    if spec.cluster.existing:
+        return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
+    rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
+            for i in platform_items]
+    b = bill(fleet, platform_items)
+    return (f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform (everything else the stack creates):\n"
+            + "\n".join(rows) + f"\n  {'Platform total':<58} ${b['platform_monthly_usd']:,.2f}/month"
+            f"\n\nWhole bill: ${b['monthly_usd']:,.2f}/month (fleet ${b['fleet_monthly_usd']:,.2f} + platform "
+            f"${b['platform_monthly_usd']:,.2f})")
 
 
 def build(spec: StackSpec, fleet: Fleet) -> dict:
@@ -71,6 +94,7 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
     import pulumi_aws as aws
     import pulumi_kubernetes as k8s
 
+    from infra import pricing
     from infra.serving import Serving, ServingArgs
 
     c = spec.cluster
@@ -98,7 +122,7 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
             node_pools[m.name] = GpuNodePool(f"gpu-{m.name}", GpuNodePoolArgs(
                 model=m, cluster_name=eks.cluster.name, node_role_arn=eks.node_role.arn,
                 subnet_by_zone=net.private_subnet_by_zone, ami_type=c.gpu_ami_type, kubernetes_version=c.kubernetes_version,
-                disk_gib=m.disk_gib(spec.pricing.overheads), cluster_label=c.name, tags=tags,
+                root_volume=pricing.gpu_root_volume(spec, m), cluster_label=c.name, tags=tags,
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,
@@ -117,13 +141,15 @@ def main() -> None:
     """The whole program: nothing is registered unless the spec is valid and priced."""
     spec = load_spec()
     fleet = price(spec)
-    pulumi.log.info(report(spec, fleet))
+    platform_items = platform(spec)
+    pulumi.log.info(report(spec, fleet, platform_items))
     for warning in spec.warnings():
         pulumi.log.warn(f"breakeven: {warning}")
     if fleet.budget_usd_per_month is not None and fleet.monthly_usd > fleet.budget_usd_per_month:
         pulumi.log.warn(f"breakeven: the stack costs ${fleet.monthly_usd:,.2f}/month, over its budget of "
                         f"${fleet.budget_usd_per_month:,.2f} (breakeven:pricing.budgetUsdPerMonth)")
     outputs = build(spec, fleet)
+    outputs["bill"] = bill(fleet, platform_items)
     for name, value in outputs.items():
         pulumi.export(name, value)
     pulumi.export("spec", json.loads(json.dumps(spec.to_dict())))

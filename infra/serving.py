@@ -95,7 +95,7 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
             "huggingFace": {"secretName": secrets.hugging_face, "key": HF_SECRET_KEY},
             "apiKey": {"required": spec.production, "secretName": secrets.api_key, "key": API_KEY_SECRET_KEY},
         },
-        "availability": {"production": spec.production},
+        "availability": {"production": spec.production, "podsPerNode": m.plan.replicas_per_instance},
         "economics": {
             "model": m.model,
             "precision": m.precision,

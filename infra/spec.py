@@ -19,6 +19,7 @@ Stack config layout (project namespace `breakeven`; full reference in stacks/REA
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import math
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cost import catalog
+from cost import eks as eks_calendar
 from cost.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
@@ -61,12 +63,10 @@ GPU_AMI_TYPES = {
 }
 CAPACITY_TYPES = catalog.PRICINGS  # on-demand, spot, reserved-1y, reserved-3y
 NAT_MODES = ("one-per-zone", "single")
-DEFAULT_K8S_VERSION = "1.33"
 DEFAULT_MAX_MODEL_LEN = 8192
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-K8S_VERSION = re.compile(r"^1\.(2[89]|3\d)$")
 SOURCE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 IMAGE_AND_RUNTIME_GIB = 40  # vLLM image (compressed layers and unpacked snapshot), logs and scratch on the node disk
 
@@ -79,6 +79,11 @@ _COST_KEYS = {
     "avg_input_tokens": "workload.avgInputTokens", "avg_output_tokens": "workload.avgOutputTokens",
     "utilization": "workload.utilization",
 }
+
+
+def today() -> dt.date:
+    """The date support calendars and prices are read for (UTC)."""
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def _rekey(err: InputError, prefix: str) -> InputError:
@@ -519,9 +524,10 @@ def _cluster(value: Any, project: str, stack: str, production: bool, aws_region:
     if len(zones) < 2 or len(zones) > 6:
         raise InputError(f"{key}.zones", zones, "from 2 to 6 availability zones",
                          "EKS needs subnets in at least two zones")
-    version = str(c.get("kubernetesVersion", DEFAULT_K8S_VERSION))
-    if not K8S_VERSION.match(version):
-        raise InputError(f"{key}.kubernetesVersion", c.get("kubernetesVersion"), 'an EKS Kubernetes version such as "1.33" (quoted)')
+    # Default: the newest EKS version in standard support today; an older one is priced at the
+    # extended-support rate (cost/platform.py); one past extended support is refused.
+    version = str(c.get("kubernetesVersion", eks_calendar.default_version(today())))
+    eks_calendar.check(version, today(), f"{key}.kubernetesVersion")
     cidr = c.get("vpcCidr", "10.40.0.0/16")
     try:
         net = ipaddress.ip_network(str(cidr))

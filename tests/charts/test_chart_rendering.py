@@ -210,10 +210,14 @@ def test_non_production_zone_spread_is_best_effort(render, values):
     assert "minDomains" not in zone
 
 
-def test_spread_counts_only_the_current_revision(render):
-    t = render("prod").serving_template()
-    for c in t["spec"]["topologySpreadConstraints"]:
-        assert c["matchLabelKeys"] == ["pod-template-hash"]
+def test_spread_counts_every_revision_so_in_place_rollouts_finish(render):
+    """maxSurge 0: a new pod can only take the GPUs its predecessor freed, in the same zone. Counting
+    only the new revision (matchLabelKeys: pod-template-hash) would force the second new pod into the
+    other zone, where no GPU is free: Pending forever."""
+    r = render("prod")
+    assert r.workload["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
+    for c in r.serving_template()["spec"]["topologySpreadConstraints"]:
+        assert "matchLabelKeys" not in c
 
 
 def test_spread_selector_matches_pod_labels(render):
@@ -242,13 +246,14 @@ def disruptions_allowed(pdb_spec: dict, healthy: int) -> int:
     return max(0, pdb_spec["maxUnavailable"] - 0)  # all pods healthy
 
 
-@pytest.mark.parametrize("replicas", [2, 3, 5, 8])
-def test_pdb_keeps_planned_load_through_one_disruption(render, replicas):
-    """replicaCount = planned load + 1: exactly one pod may be evicted, never more."""
-    r = render("dev", set={"replicaCount": replicas, "modelCache.pvc.accessMode": "ReadWriteMany"})
+@pytest.mark.parametrize("replicas,per_node", [(2, 1), (4, 2), (5, 1), (8, 4)])
+def test_pdb_lets_one_whole_node_drain(render, replicas, per_node):
+    """A drain evicts every pod of a node together: the budget allows exactly that many, never more."""
+    r = render("dev", set={"replicaCount": replicas, "availability.podsPerNode": per_node,
+                           "modelCache.pvc.accessMode": "ReadWriteMany"})
     pdb = r.one("PodDisruptionBudget")["spec"]
-    assert pdb["minAvailable"] == replicas - 1
-    assert disruptions_allowed(pdb, replicas) == 1
+    assert pdb == {**pdb, "maxUnavailable": per_node} and "minAvailable" not in pdb
+    assert disruptions_allowed(pdb, replicas) == per_node
     assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     assert pdb["selector"]["matchLabels"] == r.one("Deployment")["spec"]["selector"]["matchLabels"]
 
@@ -257,11 +262,6 @@ def test_pdb_single_replica_never_blocks_a_drain(render):
     pdb = render("dev").one("PodDisruptionBudget")["spec"]
     assert pdb["maxUnavailable"] == 1 and "minAvailable" not in pdb
     assert disruptions_allowed(pdb, 1) == 1
-
-
-def test_pdb_with_autoscaling_allows_one_at_any_scale(render):
-    pdb = render("prod").one("PodDisruptionBudget")["spec"]
-    assert pdb["maxUnavailable"] == 1 and "minAvailable" not in pdb
 
 
 def test_pdb_for_leaderworkerset_covers_every_pod(render):

@@ -133,3 +133,18 @@ def test_preview_of_the_largest_stack_takes_at_most_5_seconds(plans):
         best_wall = min(best_wall, wall)
     assert best_cpu <= 5.0, f"{largest}: {best_cpu:.2f} CPU s (wall {best_wall:.2f} s)"
     assert best_wall <= 15.0, f"{largest}: {best_wall:.2f} s wall even on a busy machine"
+
+
+def test_pulumi_waits_as_long_as_a_70b_rollout_takes(plans):
+    """prod: 4 pods of 132 GiB of weights (~37 min each to start), replaced one at a time. Pulumi's
+    default 10-minute await would fail `pulumi up`; the rendered objects carry the real window."""
+    p = plans["prod"]
+    by_kind = {r["inputs"]["kind"]: r["inputs"] for r in p.resources
+               if isinstance(r.get("inputs"), dict) and r["inputs"].get("kind") in ("Deployment", "Service")}
+    d, svc = by_kind["Deployment"], by_kind["Service"]
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    window = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
+    assert window >= 240 + 15 * 132 > 600
+    wait = int(d["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
+    assert wait >= d["spec"]["replicas"] * window
+    assert int(svc["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == wait

@@ -41,7 +41,8 @@ def test_gpu_node_groups_match_the_spec(runs, stack):
             assert sc["desiredSize"] == sc["minSize"] == pool.nodes and sc["maxSize"] == pool.nodes + 1
             assert len(i["subnetIds"]) == len(pool.zones)
             assert all("private" in s for s in i["subnetIds"])          # GPU nodes in private subnets
-            assert i["diskSize"] >= m.weights_gib
+            assert "diskSize" not in i                                  # EKS refuses it beside a launch template
+            assert i["launchTemplate"]["version"] == "1"
 
 
 def test_redundancy_spreads_node_groups_over_distinct_zones(runs):
@@ -181,3 +182,55 @@ def test_missing_secret_in_production_stops_the_program():
     _, run = run_stack("prod", drop=(f"{P}vllmApiKey",))
     assert isinstance(run.error, ConfigError) and run.error.key == f"{P}vllmApiKey"
     assert run.resources == []
+
+
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_disk(runs, stack):
+    _, run, spec = runs[stack]
+    templates = {r.urn: r for r in of_type(run, LAUNCH_TEMPLATE)}
+    for m in spec.models:
+        groups = gpu_node_groups(run, m.name)
+        lt_urns = {u for g in groups for u in g.dependencies.get("launchTemplate", [])}
+        assert len(lt_urns) == 1, lt_urns                                    # one template per model
+        lt = templates[lt_urns.pop()].inputs
+        # IMDSv2 only, one hop: a pod (one hop further) cannot read the node role's credentials.
+        assert lt["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
+                                         "httpPutResponseHopLimit": 1}
+        (bdm,) = lt["blockDeviceMappings"]
+        ebs = bdm["ebs"]
+        assert bdm["deviceName"] == ("/dev/xvdb" if "BOTTLEROCKET" in spec.cluster.gpu_ami_type else "/dev/xvda")
+        assert ebs["volumeType"] == "gp3" and ebs["encrypted"] == "true"
+        assert ebs["volumeSize"] == m.disk_gib(spec.pricing.overheads) >= m.disk_needed_gib
+        # The node's weights are written within the stated window, within gp3's limits.
+        node_weights_mib = m.plan.replicas_per_instance * m.weights_gib * 1024
+        assert 125 <= ebs["throughput"] <= 1000 and ebs["iops"] >= max(3000, 4 * ebs["throughput"])
+        assert ebs["throughput"] == 1000 or ebs["throughput"] * 600 >= node_weights_mib
+        assert "imageId" not in lt and "instanceType" not in lt                 # EKS keeps managing the AMI
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_node_group_updates_go_one_node_at_a_time_and_the_pdb_lets_that_node_drain(runs, stack):
+    _, run, spec = runs[stack]
+    charts = {c.inputs["name"]: c.inputs["values"] for c in of_type(run, CHART)}
+    for m in spec.models:
+        for g in gpu_node_groups(run, m.name):
+            assert g.inputs["updateConfig"] == {"maxUnavailable": 1}
+        assert charts[m.name]["availability"]["podsPerNode"] == m.plan.replicas_per_instance
+
+
+def test_the_bill_is_the_fleet_plus_every_platform_line(runs):
+    _, run, spec = runs["prod"]
+    b = run.outputs["bill"]
+    names = [i["name"] for i in b["platform_line_items"]]
+    for needed in ("EKS control plane", "NAT gateways", "NAT data processed", "System nodes", "System node disks",
+                   "KMS key", "Control-plane logs ingested", "Control-plane logs stored"):
+        assert any(n.startswith(needed) for n in names), (needed, names)
+    assert all(i["source"] and i["quantity"] > 0 for i in b["platform_line_items"])
+    assert b["fleet_monthly_usd"] == run.outputs["cost"]["monthly_usd"]
+    assert b["monthly_usd"] == pytest.approx(b["fleet_monthly_usd"] + b["platform_monthly_usd"], abs=0.01)
+    nat = next(i for i in b["platform_line_items"] if i["name"] == "NAT gateways")
+    assert nat["quantity"] == 730 * len(spec.cluster.zones)                   # one per zone in production
+    assert any("Control-plane logs" in msg and "Whole bill" in msg for _, msg in run.logs)

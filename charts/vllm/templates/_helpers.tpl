@@ -406,8 +406,8 @@ vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
 
 {{/*
 Topology spread. Zones: required (DoNotSchedule, minDomains) in production, best
-effort otherwise. Nodes: availability.nodeSpread. matchLabelKeys keeps a rollout's
-new pods spreading among themselves instead of counting the pods being replaced.
+effort otherwise. Nodes: availability.nodeSpread. The count covers all revisions
+(see deployment.yaml: replacing in place keeps it balanced under maxSurge 0).
 `selector` is the label set the spread counts (Deployment pods, or LWS leaders).
 */}}
 {{- define "vllm.topologySpread" -}}
@@ -548,11 +548,11 @@ leaderworkerset.sigs.k8s.io/worker-index: "0"
 
 {{/*
 PodDisruptionBudget budget (one line). See README "Disruptions":
-  availability.minAvailable set            -> minAvailable: <that>
-  LeaderWorkerSet                          -> maxUnavailable: 1 (one pod, so one group, at a time)
-  autoscaling enabled                      -> maxUnavailable: 1 (one pod at a time at any scale)
-  replicaCount == 1                        -> maxUnavailable: 1 (never blocks a drain; no redundancy)
-  otherwise                                -> minAvailable: replicaCount - 1 (planned load, N+1)
+  availability.minAvailable set  -> minAvailable: <that>
+  LeaderWorkerSet                -> maxUnavailable: 1 (one pod per node: one node, one group at a time)
+  otherwise                      -> maxUnavailable: availability.podsPerNode (a node drain evicts
+                                    every pod on the node at once; a smaller budget would make the
+                                    drain wait for replacements that cannot start until it ends)
 */}}
 {{- define "vllm.pdbBudget" -}}
 {{- $m := .Values.availability.minAvailable -}}
@@ -562,10 +562,10 @@ minAvailable: {{ $m | quote }}
 {{- else -}}
 minAvailable: {{ int $m }}
 {{- end -}}
-{{- else if or (include "vllm.multiNode" .) .Values.autoscaling.enabled (le (int .Values.replicaCount) 1) -}}
+{{- else if include "vllm.multiNode" . -}}
 maxUnavailable: 1
 {{- else -}}
-minAvailable: {{ sub (int .Values.replicaCount) 1 }}
+maxUnavailable: {{ max 1 (int .Values.availability.podsPerNode) }}
 {{- end -}}
 {{- end -}}
 
