@@ -6,11 +6,13 @@ import json
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws.cloudwatch as cloudwatch
 import pulumi_aws.eks as eks
 import pulumi_aws.iam as iam
 import pulumi_aws.kms as kms
 import pulumi_kubernetes as k8s
 
+from cost.platform import prices as platform_prices
 from infra.spec import ClusterSpec
 
 SYSTEM_POOL_LABEL = "breakeven.dev/pool"
@@ -21,6 +23,9 @@ NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 )
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+# vpc-cni enforces Kubernetes NetworkPolicy (its eBPF agent); without this the policies the chart
+# renders are accepted by the API server and enforced by nothing.
+VPC_CNI_CONFIG = {"enableNetworkPolicy": "true"}
 
 
 def assume_role(service: str) -> str:
@@ -84,6 +89,12 @@ class EksCluster(pulumi.ComponentResource):
                       enable_key_rotation=True, deletion_window_in_days=30, tags=args.tags, opts=child)
         kms.Alias(f"{name}-secrets-key", name=f"alias/{c.name}-eks-secrets", target_key_id=key.key_id, opts=child)
 
+        # EKS writes control-plane logs to this group; created first so it has a retention (priced in
+        # cost/platform.py) instead of the never-expiring group EKS would create.
+        logs = cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/eks/{c.name}/cluster",
+                                   retention_in_days=platform_prices()["assumed"]["log_retention_days"],
+                                   tags=args.tags, opts=child)
+
         self.cluster = eks.Cluster(
             f"{name}-eks",
             name=c.name,
@@ -101,7 +112,7 @@ class EksCluster(pulumi.ComponentResource):
                                                       bootstrap_cluster_creator_admin_permissions=True),
             enabled_cluster_log_types=LOG_TYPES,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, logs]),
         )
         issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         self.oidc_provider = iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
@@ -116,6 +127,7 @@ class EksCluster(pulumi.ComponentResource):
 
         # Networking add-ons come before any node; the rest need a node to run on.
         early = [eks.Addon(f"{name}-{addon}", cluster_name=self.cluster.name, addon_name=addon,
+                           configuration_values=json.dumps(VPC_CNI_CONFIG) if addon == "vpc-cni" else None,
                            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", opts=child)
                  for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")]
         self.system_nodes = eks.NodeGroup(

@@ -128,7 +128,10 @@ def test_multinode_args_leader_and_worker(render):
     assert worker["--node-rank"] == "$(LWS_WORKER_INDEX)" and "--headless" in worker
     # Only the leader serves HTTP; the Service and monitors select leaders only.
     leader_c, worker_c = (r.container(t) for t in r.pod_templates())
-    assert "ports" in leader_c and "ports" not in worker_c
+    leader_t, worker_t = r.pod_templates()
+    assert [c["name"] for c in leader_t["spec"]["containers"]] == ["vllm", "proxy"]   # the leader's HTTP
+    assert [c["name"] for c in worker_t["spec"]["containers"]] == ["vllm"]
+    assert "ports" not in worker_c
     assert "readinessProbe" in leader_c and "readinessProbe" not in worker_c
     assert r.one("Service")["spec"]["selector"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
     assert r.one("PodMonitor")["spec"]["selector"]["matchLabels"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
@@ -166,7 +169,7 @@ def test_args_follow_values(render):
     assert a["--tensor-parallel-size"] == "4"
     assert a["--gpu-memory-utilization"] == "0.92"
     assert a["--max-num-seqs"] == "128"
-    assert a["--port"] == "8000"
+    assert (a["--host"], a["--port"]) == ("127.0.0.1", "8001")    # behind the proxy, which serves 8000
     # the app label carries model.name
     assert r.workload["metadata"]["labels"]["app"] == "llama-3.1-70b-awq"
     assert r.serving_template()["metadata"]["labels"]["app"] == "llama-3.1-70b-awq"
@@ -293,7 +296,7 @@ def test_startup_window_scales_with_model_size(render, weights_gib):
     needed = 240 + 15 * weights_gib  # baseSeconds + secondsPerGiB x weights (defaults)
     window = startup_window(c)
     assert needed <= window < needed + c["startupProbe"]["periodSeconds"]
-    assert c["startupProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert c["startupProbe"]["httpGet"] == {"path": "/health", "port": 8000}    # through the proxy
 
 
 def test_startup_window_is_monotonic_in_size(render):
@@ -452,8 +455,10 @@ def test_network_policy_admits_named_callers_and_scrapers(render):
     gateway = next(p for p in peers if p.get("namespaceSelector", {}).get("matchLabels", {})
                    .get("kubernetes.io/metadata.name") == "gateway-system")
     assert gateway["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "envoy"}
-    for rule in np["ingress"]:
-        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    api, scrape = np["ingress"]
+    assert api["ports"] == [{"port": "http", "protocol": "TCP"}]            # the proxy: /v1/* and /health
+    assert scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}]      # the proxy: /metrics only
+    assert {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in scrape["from"]} == {"monitoring"}
     assert not any(p == {"podSelector": {}} for p in peers)  # same namespace not opened by default
 
 
@@ -516,7 +521,9 @@ def test_monitors(render):
     for k, v in sm["spec"]["selector"]["matchLabels"].items():
         assert svc["metadata"]["labels"][k] == v
     pm = render("multinode").one("PodMonitor")
-    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert sm["spec"]["endpoints"][0]["port"] == "metrics"
+    assert {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"} in svc["spec"]["ports"]
 
 
 # ----------------------------------------------------------------- economics
@@ -596,7 +603,10 @@ def test_helm_test_hook_sends_an_authenticated_completion(render):
 
 def test_service(render):
     svc = render("prod").one("Service")
-    assert svc["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
+    assert svc["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"},
+                                    {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+    direct = render("prod", set={"proxy.enabled": False}).one("Service")
+    assert direct["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
 
 
 def test_notes_render(helm):

@@ -266,8 +266,13 @@ vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
 {{- $v := $.Values -}}
 - --model={{ $v.model.source }}
 - --served-model-name={{ $v.model.name }}
+{{- if include "vllm.proxyEnabled" $ }}
+- --host=127.0.0.1
+- --port={{ int $v.proxy.upstreamPort }}
+{{- else }}
 - --host={{ $v.server.host }}
 - --port={{ int $v.server.port }}
+{{- end }}
 {{- if $v.model.revision }}
 - --revision={{ $v.model.revision }}
 {{- end }}
@@ -492,30 +497,32 @@ containers:
     env:
       {{- include "vllm.env" $ | trim | nindent 6 }}
 {{- if ne .role "worker" }}
+{{- if not (include "vllm.proxyEnabled" $) }}
     ports:
       - name: http
         containerPort: {{ int $v.server.port }}
         protocol: TCP
+{{- end }}
     # /health answers 200 only once the engine has loaded the weights and can serve,
-    # and 503 if the engine dies.
+    # and 503 if the engine dies. With the proxy, probes reach vLLM through it.
     startupProbe:
       httpGet:
         path: /health
-        port: http
+        port: {{ int $v.server.port }}
       periodSeconds: {{ int $v.probes.startup.periodSeconds }}
       timeoutSeconds: 5
       failureThreshold: {{ include "vllm.startupFailureThreshold" $ }}
     readinessProbe:
       httpGet:
         path: /health
-        port: http
+        port: {{ int $v.server.port }}
       periodSeconds: {{ int $v.probes.readiness.periodSeconds }}
       timeoutSeconds: {{ int $v.probes.readiness.timeoutSeconds }}
       failureThreshold: {{ int $v.probes.readiness.failureThreshold }}
     livenessProbe:
       httpGet:
         path: /health
-        port: http
+        port: {{ int $v.server.port }}
       periodSeconds: {{ int $v.probes.liveness.periodSeconds }}
       timeoutSeconds: {{ int $v.probes.liveness.timeoutSeconds }}
       failureThreshold: {{ int $v.probes.liveness.failureThreshold }}
@@ -534,8 +541,54 @@ containers:
       {{- toYaml $v.containerSecurityContext | nindent 6 }}
     volumeMounts:
       {{- include "vllm.volumeMounts" $ | nindent 6 }}
+{{- if and (ne .role "worker") (include "vllm.proxyEnabled" $) }}
+  - name: proxy
+    image: {{ $v.proxy.image }}
+    imagePullPolicy: {{ $v.image.pullPolicy }}
+    command: ["nginx", "-g", "daemon off;", "-c", "/etc/nginx/breakeven/nginx.conf"]
+    ports:
+      - name: http
+        containerPort: {{ int $v.server.port }}
+        protocol: TCP
+      - name: metrics
+        containerPort: {{ int $v.proxy.metricsPort }}
+        protocol: TCP
+    lifecycle:
+      preStop:
+        sleep:
+          # Outlive vLLM's drain: in-flight responses still flow through the proxy.
+          seconds: {{ add (int $v.shutdown.drainSeconds) (int $v.engine.shutdownTimeoutSeconds) }}
+    resources:
+      {{- toYaml $v.proxy.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml $v.containerSecurityContext | nindent 6 }}
+    volumeMounts:
+      - name: proxy-config
+        mountPath: /etc/nginx/breakeven
+        readOnly: true
+      - name: proxy-tmp
+        mountPath: /tmp
+{{- end }}
 volumes:
   {{- include "vllm.volumes" $ | nindent 2 }}
+{{- if and (ne .role "worker") (include "vllm.proxyEnabled" $) }}
+  - name: proxy-config
+    configMap:
+      name: {{ include "vllm.fullname" $ }}-proxy
+  - name: proxy-tmp
+    emptyDir:
+      sizeLimit: 1Gi
+{{- end }}
+{{- end -}}
+
+{{/* "true" when the path allow-list proxy fronts vLLM (templates/proxy-configmap.yaml). */}}
+{{- define "vllm.proxyEnabled" -}}
+{{- if .Values.proxy.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The port scrapers read /metrics on: the proxy's metrics port, or vLLM's own. */}}
+{{- define "vllm.metricsPortName" -}}
+{{- if include "vllm.proxyEnabled" . -}}metrics{{- else -}}http{{- end -}}
 {{- end -}}
 
 {{/* Labels that select the pods answering HTTP: all Deployment pods, or LWS leaders. */}}
