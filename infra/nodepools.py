@@ -9,6 +9,7 @@ import pulumi_aws.ec2 as ec2
 import pulumi_aws.eks as eks
 
 from cost.platform import RootVolume
+from cost.economics import Economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
@@ -30,6 +31,9 @@ class GpuNodePoolArgs:
     write the weights in time (cost.platform.root_volume)."""
     cluster_label: str
     tags: dict[str, str]
+    economics: Economics
+    """The model's economics, written on each node group as tags (`Economics.to_tags`): the policy pack
+    prices the GPU spend from them on a first deploy, before the chart's workloads exist."""
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -75,8 +79,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     "breakeven.dev/capacity-type": m.capacity_type,
                     "nvidia.com/gpu.present": "true",
                 },
-                tags={**args.tags, "breakeven.dev/model": m.model, "breakeven.dev/pool": m.name,
-                      "breakeven.dev/zones": " ".join(pool.zones)},
+                tags={**args.tags, **args.economics.to_tags(), "breakeven.dev/zones": " ".join(pool.zones)},
                 opts=pulumi.ResourceOptions(parent=self),
             ))
         self.register_outputs({"nodeGroups": [ng.node_group_name for ng in self.node_groups]})

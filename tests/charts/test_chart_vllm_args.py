@@ -65,7 +65,9 @@ def program_commands(helm) -> dict[str, list[str]]:
     from infra import spec as spec_mod
 
     out = {}
-    for stack in ("dev", "prod", "hybrid", "uneconomic", "private-70b"):
+    from tests.infra.conftest import STACKS
+
+    for stack in STACKS:
         cfg = stackconfig.load(stack, secrets={"breakeven:hfToken": "x", "breakeven:vllmApiKey": "y"})
         values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()}
         spec = spec_mod.load(values, project=cfg.project, stack=stack)
