@@ -261,7 +261,9 @@ def _markdown_cost(p: Plan, cost_report) -> str:
 
 def render(p: Plan, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(p.to_dict(), indent=2, default=str)
+        from cost.report import to_json
+
+        return to_json(p.to_dict())
     return render_table(p, markdown=fmt == "markdown")
 
 
@@ -286,7 +288,9 @@ def main(stack: str, fmt: str = "table") -> int:
         doc = p.to_dict()
         if policy_text is not None:
             doc["policies"] = json.loads(policy_text)
-        print(json.dumps(doc, indent=2, default=str))
+        from cost.report import to_json
+
+        print(to_json(doc))
     else:
         print(render(p, fmt))
         if policy_text is not None:
