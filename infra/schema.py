@@ -28,6 +28,18 @@ from cost.units import parse_tokens
 
 NS = "breakeven"
 P = f"{NS}:"
+# Top-level keys and how their raw (string) config value is decoded.
+CONFIG_KEYS: dict[str, str] = {
+    "production": "boolean",
+    "namespace": "string",
+    "cluster": "object",
+    "models": "array",
+    "routing": "object",
+    "pricing": "object",
+    "hfToken": "secret",
+    "vllmApiKey": "secret",
+}
+SECRET_KEYS = tuple(k for k, kind in CONFIG_KEYS.items() if kind == "secret")
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 K8S_VERSION = re.compile(r"^1\.(2[89]|3\d)$")

@@ -35,20 +35,8 @@ from cost.nodes import NodePlan, plan_nodes
 from cost.tco import Overheads
 from cost.workload import Workload, require_within_context
 from infra import schema
-from infra.schema import DNS_LABEL, NS, P
+from infra.schema import CONFIG_KEYS, DNS_LABEL, NS, P, SECRET_KEYS
 
-# Top-level keys and how their raw (string) config value is decoded.
-CONFIG_KEYS: dict[str, str] = {
-    "production": "boolean",
-    "namespace": "string",
-    "cluster": "object",
-    "models": "array",
-    "routing": "object",
-    "pricing": "object",
-    "hfToken": "secret",
-    "vllmApiKey": "secret",
-}
-SECRET_KEYS = tuple(k for k, kind in CONFIG_KEYS.items() if kind == "secret")
 
 GPU_POOL_LABEL = "breakeven.dev/gpu-pool"
 GPU_AMI_TYPES = {
