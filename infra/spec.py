@@ -35,7 +35,8 @@ from cost.nodes import NodePlan, plan_nodes
 from cost.tco import Overheads
 from cost.workload import Workload, require_within_context
 from infra import schema
-from infra.schema import CONFIG_KEYS, DNS_LABEL, NS, P, SECRET_KEYS
+from infra.schema import CONFIG_KEYS, DNS_LABEL, NS, P
+from infra.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
 
 
 GPU_POOL_LABEL = "breakeven.dev/gpu-pool"
