@@ -198,8 +198,10 @@ class Cluster(Section):
     """The EKS cluster (or an existing cluster)."""
 
     name: _dns_label(60) | None = Field(None, description="EKS cluster name; default `<project>-<stack>`.")
-    region: str | None = Field(None, description="AWS Region code from cost/data/regions.yaml; default `aws:region`.")
-    zones: list[str] | None = Field(None, min_length=2, max_length=6,
+    region: Annotated[str, Allowed("an AWS Region code from cost/data/regions.yaml, such as us-east-1")] | None = Field(
+        None, description="AWS Region code from cost/data/regions.yaml; default `aws:region`.")
+    zones: Annotated[list[str], Allowed("2 to 6 distinct Availability Zones of the region, such as us-east-1a")] | None = Field(
+        None, min_length=2, max_length=6,
                                     description="Availability Zones of the region (2-6, distinct); default "
                                                 "`<region>a,b,c` in production, else `a,b`.")
     kubernetes_version: Annotated[str, Allowed('an EKS Kubernetes version such as "1.33" (quoted)')] = Field(
@@ -265,13 +267,15 @@ class Model(Section):
     """One self-hosted model (an entry of `breakeven:models`)."""
 
     name: _dns_label(30) | None = Field(None, description="Release, node pool and label name; default from the model id.")
-    model: NonEmpty = Field(description="Catalog id or Hugging Face name: the architecture that is sized and priced.")
+    model: Annotated[NonEmpty, Allowed("a model id from cost/data/models.yaml or its Hugging Face name")] = Field(
+        description="Catalog id or Hugging Face name: the architecture that is sized and priced.")
     source: Source | None = Field(None, description="The weights vLLM loads (e.g. your fine-tune); default the "
                                                     "catalog's repo.")
     precision: Literal["bf16", "fp16", "fp8", "int4-awq"] = Field("bf16", description="Weight precision.")
-    gpu: NonEmpty | None = Field(None, description="GPU id (L4, H100, ...); the smallest AWS instance carrying the "
+    gpu: Annotated[NonEmpty, Allowed("a GPU id from cost/data/gpus.yaml")] | None = Field(None, description="GPU id (L4, H100, ...); the smallest AWS instance carrying the "
                                                    "replica is picked. Give this or instanceType.")
-    instance_type: NonEmpty | None = Field(None, description="AWS GPU instance type from cost/data/instances.yaml.")
+    instance_type: Annotated[NonEmpty, Allowed("an instance type from cost/data/instances.yaml")] | None = Field(
+        None, description="AWS GPU instance type from cost/data/instances.yaml.")
     tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per replica; must split the model's attention heads "
                                                             "evenly and fit one instance.")
     replicas: int = Field(1, ge=1, le=64, description="Replicas that carry the planned load.")
@@ -295,8 +299,9 @@ class Tier(Section):
 
     name: NonEmpty | None = Field(None, description="Tier name; default tier-<n>.")
     share: float = Field(gt=0, le=1, description="Share of the routed tokens; all shares sum to 1.")
-    model: NonEmpty | None = Field(None, description="Name of a model in breakeven:models.")
-    api: NonEmpty | None = Field(None, description="An API id from cost/data/apis.yaml (groq:llama-3.3-70b-versatile).")
+    model: Annotated[NonEmpty, Allowed("the name of a model in breakeven:models")] | None = Field(
+        None, description="Self-hosted target of the tier.")
+    api: Annotated[NonEmpty, Allowed("an API id from cost/data/apis.yaml")] | None = Field(None, description="An API id from cost/data/apis.yaml (groq:llama-3.3-70b-versatile).")
 
 
 class Routing(Workload):
@@ -329,7 +334,8 @@ def _overheads(value: Any) -> Any:
 class Pricing(Section):
     """How the stack is priced."""
 
-    price_book: NonEmpty | None = Field(None, description="A bundled price book (seed-2025) or a YAML file.")
+    price_book: Annotated[NonEmpty, Allowed("a bundled price book name or a YAML file path")] | None = Field(
+        None, description="A bundled price book (seed-2025) or a YAML file.")
     overheads: Annotated[Overheads, BeforeValidator(_overheads),
                          Allowed('"default", "none" or a mapping of opsTaxShare, mlopsFte, usdPerFteMonth, '
                                  'monitoringUsdPerMonth, storageGibPerNode, storageUsdPerGibMonth')] = Field(
