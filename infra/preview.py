@@ -267,7 +267,7 @@ def render(p: Plan, fmt: str) -> str:
     return render_table(p, markdown=fmt == "markdown")
 
 
-def main(stack: str, fmt: str = "table") -> int:
+def main(stack: str, fmt: str = "table", root: Path = ROOT) -> int:
     """Print the offline preview of a stack. 0: shown; 2: a bad config value; 1: anything else."""
     from infra.helmrender import HelmFailed, HelmNotFound
 
@@ -275,7 +275,7 @@ def main(stack: str, fmt: str = "table") -> int:
         print(f"error: --format: got {fmt!r}; allowed: {', '.join(FORMATS)}", file=sys.stderr)
         return 2
     try:
-        p = plan(stack)
+        p = plan(stack, root=root)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)

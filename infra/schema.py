@@ -479,7 +479,8 @@ def to_input_error(err: ValidationError, root: type[BaseModel] = Stack, prefix: 
         value = None
         detail = "required"
     elif kind in ("too_short", "too_long"):
-        detail = e["msg"].replace("List", "the list").replace("Input", "the value")
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        detail = f"at {'least' if kind == 'too_short' else 'most'} {bound} item(s), got {ctx.get('actual_length')}"
     elif kind == "value_error":
         text = str(ctx.get("error", e["msg"]))
     return InputError(path(loc, prefix), value, text or e["msg"], detail)
