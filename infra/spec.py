@@ -188,6 +188,12 @@ class ModelSpec:
     def pool_label(self) -> str:
         return self.name
 
+    @property
+    def k8s_name(self) -> str:
+        """Name of the chart's objects (Deployment, Service, ...) for this release: charts/vllm's
+        `vllm.fullname` -- the release name when it contains "vllm", else `<release>-vllm`, cut at 52."""
+        return (self.name if "vllm" in self.name else f"{self.name}-vllm")[:52].rstrip("-")
+
 
 @dataclass(frozen=True)
 class TierSpec:
@@ -610,11 +616,9 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
 
 def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
     """Every EKS node group name the program will create is unique and within EKS's 63 characters,
-    or the error names the key to shorten."""
-    if cluster.existing is not None:
-        return
+    and every model's Kubernetes objects have names of their own, or the error names the key to change."""
     seen = {f"{cluster.name}-system": f"{P}cluster.name"}
-    for m in models:
+    for m in models if cluster.existing is None else ():
         for pool in m.pools:
             ng = pool.node_group
             if len(ng) > NODE_GROUP_NAME_MAX:
@@ -626,6 +630,12 @@ def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
                 raise InputError(f"{m.key}.name", m.name, "a name that gives each node group its own name",
                                  f"node group {ng!r} is also generated for {seen[ng]}")
             seen[ng] = f"{m.key}.name"
+    objects: dict[str, str] = {}
+    for m in models:  # the chart's objects share one namespace
+        if m.k8s_name in objects:
+            raise InputError(f"{m.key}.name", m.name, "a name whose Kubernetes objects differ from every other model's",
+                             f"{m.name} and {objects[m.k8s_name]} would both create objects named {m.k8s_name}")
+        objects[m.k8s_name] = m.name
 
 
 def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:

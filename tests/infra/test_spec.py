@@ -279,3 +279,10 @@ def test_overheads_none_and_default():
     none = load_spec("dev", {f"{P}pricing": {"overheads": "none"}}).pricing.overheads
     assert none == Overheads.none()
     assert load_spec("dev", {f"{P}pricing": {"overheads": "default"}}).pricing.overheads == Overheads()
+
+
+def test_two_models_whose_chart_objects_would_share_a_name_are_refused():
+    m = _models("dev")[0]
+    models = [{**m, "name": "chat"}, {**m, "name": "chat-vllm"}]   # both render objects named chat-vllm
+    err = _bad("dev", f"{P}models", models)
+    assert err.key == f"{P}models[1].name" and "chat-vllm" in err.detail
