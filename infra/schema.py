@@ -189,7 +189,8 @@ class SystemNodes(Section):
 class Existing(Section):
     """Deploy only the serving layer into a cluster you already run."""
 
-    kubeconfig: NonEmpty = Field(description="Path to a kubeconfig file (or its contents).")
+    kubeconfig: Annotated[str, Allowed("a path to a kubeconfig file, or its contents")] = Field(
+        min_length=1, description="Path to a kubeconfig file (or its contents).")
     context: NonEmpty | None = Field(None, description="Context in the kubeconfig; default its current context.")
     device_plugin: bool = Field(False, description="Install the NVIDIA device plugin (false when the cluster runs it).")
 

@@ -286,3 +286,12 @@ def test_two_models_whose_chart_objects_would_share_a_name_are_refused():
     models = [{**m, "name": "chat"}, {**m, "name": "chat-vllm"}]   # both render objects named chat-vllm
     err = _bad("dev", f"{P}models", models)
     assert err.key == f"{P}models[1].name" and "chat-vllm" in err.detail
+
+
+def test_an_existing_cluster_takes_a_kubeconfig_path_or_its_contents():
+    for kubeconfig in ("~/.kube/config", "apiVersion: v1\nkind: Config\n"):
+        cluster = {"zones": ["us-east-1a", "us-east-1b"], "existing": {"kubeconfig": kubeconfig}}
+        spec = load_spec("dev", {f"{P}cluster": cluster})
+        assert spec.cluster.existing.kubeconfig == kubeconfig
+        assert [p.suffix for p in spec.models[0].pools] == ["all"]
+    assert _bad("dev", f"{P}cluster", {"existing": {"kubeconfig": ""}}).key == f"{P}cluster.existing.kubeconfig"
