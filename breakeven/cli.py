@@ -15,7 +15,7 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "instance_type": "--instance", "gpus_per_replica": "--gpus", "replicas": "--replicas", "redundancy": "--redundancy",
     "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
     "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
-    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len",
+    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "price_book": "--price-book",
 }
 
 

@@ -58,7 +58,9 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
             f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
-            f"{format_usd(e.usd_per_mtok)} per 1M tokens ({format_usd(e.usd_per_mtok_at_workload)} per 1M at the declared volume)"]
+            f"{format_usd(e.usd_per_mtok)} per 1M tokens ("
+            + (f"{format_usd(e.usd_per_mtok_at_workload)} per 1M at the declared volume)"
+               if math.isfinite(e.usd_per_mtok_at_workload) else "no tokens declared, so no price per token served)")]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:
