@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("Routing", f"{P}routing", schema.Routing),
     ("Routing tiers", f"{P}routing.tiers[i]", schema.Tier),
     ("Pricing", f"{P}pricing", schema.Pricing),
+    ("Access", f"{P}access", schema.Access),
     ("Overheads", f"{P}pricing.overheads", schema.Overheads),
 ]
 

@@ -94,7 +94,7 @@ def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceO
     """The GPU nodes' launch template: IMDSv2 only with a hop limit of 1 (pods cannot reach the node
     role's credentials through IMDS), and an encrypted gp3 volume sized for the weights. No image and
     no instance type: the node group sets those, so EKS keeps managing the NVIDIA AMI."""
-    v = args.root_volume
+    v, m = args.root_volume, args.model
     return ec2.LaunchTemplate(
         name,
         description=f"breakeven GPU nodes for {args.model.name}",
@@ -109,5 +109,12 @@ def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceO
         )],
         tag_specifications=[ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=args.tags)
                             for t in ("instance", "volume")],
+        # An On-Demand Capacity Reservation or a Capacity Block (p4/p5): launch into it, nowhere else.
+        capacity_reservation_specification=None if m.capacity_reservation_id is None else
+        ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+            capacity_reservation_target=ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                capacity_reservation_id=m.capacity_reservation_id)),
+        instance_market_options=ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+        if m.capacity_block else None,
         opts=opts,
     )

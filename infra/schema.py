@@ -36,6 +36,7 @@ CONFIG_KEYS: dict[str, str] = {
     "models": "array",
     "routing": "object",
     "pricing": "object",
+    "access": "object",
     "hfToken": "secret",
     "vllmApiKey": "secret",
 }
@@ -177,6 +178,10 @@ class Endpoint(Section):
         [], description="Networks allowed to reach the public endpoint; required when publicAccess is true. "
                         "Production refuses any set that covers all of IPv4 or IPv6.")
     private_access: bool = Field(True, description="Reachable from inside the VPC.")
+    phase: Literal[1, 2] = Field(1, description="Private endpoints are set up in two phases (README, \"Private "
+                                                "endpoint\"): phase 1 creates the cluster reachable from where Pulumi "
+                                                "runs; set 2, and publicAccess false, only after phase 1 is applied and "
+                                                "from a machine inside the VPC (or a peered network / VPN).")
 
 
 class SystemNodes(Section):
@@ -295,6 +300,12 @@ class Model(Section):
                                                                        "flag the spec sets).")
     workload: Workload | None = Field(None, description="What this model serves; omit it when a routing tier feeds it.")
     exemptions: Exemptions = Field(Exemptions(), description="Reasons to self-host regardless of price.")
+    capacity_reservation_id: Annotated[str, Field(pattern=r"^cr-[0-9a-f]{8,17}$"),
+                                       Allowed("an EC2 capacity reservation id such as cr-0123456789abcdef0")] | None = Field(
+        None, description="On-demand Capacity Reservation or Capacity Block (p4/p5) the GPU nodes launch into; "
+                          "needs capacityType on-demand or reserved-*.")
+    capacity_block: bool = Field(False, description="capacityReservationId is an EC2 Capacity Block for ML (p4/p5): "
+                                                    "the nodes launch as capacity-block instances.")
 
 
 class Tier(Section):
@@ -347,6 +358,20 @@ class Pricing(Section):
                                                                                "warns above it.")
 
 
+class Access(Section):
+    """Who may call the vLLM endpoints: the NetworkPolicy the program renders, and how clients reach them."""
+
+    client_namespaces: list[_dns_label(63)] = Field(
+        [], max_length=32, description="Namespaces whose pods may call the API port (/v1/* and /health through the "
+                                       "path allow-list; every other vLLM path is closed).")
+    same_namespace: bool = Field(False, description="Pods of the serving namespace itself may call the API.")
+    metrics_namespaces: list[_dns_label(63)] = Field(
+        ["monitoring"], max_length=8, description="Namespaces whose pods may scrape /metrics (its own port).")
+    load_balancer: Literal["none", "internal"] = Field(
+        "none", description="internal: each model's Service becomes an internal Network Load Balancer in the private "
+                            "subnets, and the NetworkPolicy admits the VPC CIDR on the API port. none: in-cluster only.")
+
+
 class Stack(Section):
     """Every non-secret `breakeven:*` key of a stack."""
 
@@ -357,8 +382,9 @@ class Stack(Section):
     models: Annotated[list[Model], Allowed("a list of one or more models to serve (see stacks/README.md)")] = Field(min_length=1, max_length=32, description="The fleet: one entry per self-hosted model.")
     routing: Routing | None = Field(None, description="Hybrid routing (optional).")
     pricing: Pricing = Field(Pricing(), description="Price book, overheads, budget.")
+    access: Access = Field(Access(), description="Callers the NetworkPolicy admits; optional internal load balancer.")
 
-    @field_validator("routing", "cluster", "pricing", mode="before")
+    @field_validator("routing", "cluster", "pricing", "access", mode="before")
     @classmethod
     def _empty_is_default(cls, value: Any, info) -> Any:
         """Pulumi.yaml declares `{}` defaults for the object keys; `{}` routing means no routing."""

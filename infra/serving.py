@@ -69,8 +69,32 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
             "apiKey": {"required": spec.production, "secretName": secrets.api_key, "key": API_KEY_SECRET_KEY},
         },
         "availability": {"production": spec.production, "podsPerNode": m.plan.replicas_per_instance},
+        **access_values(spec),
         "economics": economics(spec, m).to_json(),
     }
+
+
+INTERNAL_NLB = {
+    # Both AWS controllers read one of these: the AWS Load Balancer Controller (scheme) and the in-tree
+    # service controller EKS runs without it (type nlb, internal).
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+}
+
+
+def access_values(spec: StackSpec) -> dict:
+    """The chart's NetworkPolicy (only the callers `breakeven:access` lists, metrics scrapers on their own
+    port) and, with `loadBalancer: internal`, an internal NLB Service whose traffic the policy admits from
+    the VPC (an NLB in instance mode arrives from the nodes' addresses)."""
+    a = spec.access
+    out = {"networkPolicy": {"enabled": True, "allowSameNamespace": a.same_namespace,
+                             "allowedNamespaces": list(a.client_namespaces),
+                             "metricsNamespaces": list(a.metrics_namespaces),
+                             "allowedCidrs": [spec.cluster.vpc_cidr] if a.internal_load_balancer else []}}
+    if a.internal_load_balancer:
+        out["service"] = {"type": "LoadBalancer", "annotations": dict(INTERNAL_NLB)}
+    return out
 
 
 def device_plugin_manifest() -> dict:

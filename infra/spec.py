@@ -161,6 +161,8 @@ class ModelSpec:
     pools: tuple[ZonePool, ...]
     weights_gib: int          # the checkpoint's bytes on disk, in GiB (rounded up): cache, disk, startup window
     checkpoint_flags: tuple[str, ...]   # vLLM flags the checkpoint needs (cost/data/checkpoints.yaml)
+    capacity_reservation_id: str | None = None  # ODCR or Capacity Block the nodes launch into
+    capacity_block: bool = False
 
     @property
     def key(self) -> str:
@@ -190,7 +192,9 @@ class ModelSpec:
 
     @property
     def eks_capacity_type(self) -> str:
-        """EKS sells spot or on-demand; reserved pricing is a billing discount on on-demand nodes."""
+        """EKS sells spot or on-demand (or a Capacity Block); reserved pricing is a billing discount on on-demand nodes."""
+        if self.capacity_block:
+            return "CAPACITY_BLOCK"
         return "SPOT" if self.capacity_type == "spot" else "ON_DEMAND"
 
     @property
@@ -234,6 +238,16 @@ class PricingSpec:
 
 
 @dataclass(frozen=True)
+class AccessSpec:
+    """Callers the program's NetworkPolicy admits, and whether Services get an internal NLB."""
+
+    client_namespaces: tuple[str, ...] = ()
+    same_namespace: bool = False
+    metrics_namespaces: tuple[str, ...] = ("monitoring",)
+    internal_load_balancer: bool = False
+
+
+@dataclass(frozen=True)
 class StackSpec:
     project: str
     stack: str
@@ -244,6 +258,7 @@ class StackSpec:
     routing: RoutingSpec | None
     pricing: PricingSpec
     secrets_present: frozenset[str] = field(default_factory=frozenset)
+    access: AccessSpec = field(default_factory=AccessSpec)
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
@@ -394,7 +409,13 @@ def load(
         raise InputError(P + "vllmApiKey", None,
                          "a secret API key for the vLLM endpoints: pulumi config set --secret breakeven:vllmApiKey <key>",
                          "production stacks do not serve unauthenticated endpoints")
-    return StackSpec(project, stack, production, cfg.namespace, cluster, tuple(models), routing, pricing, secrets)
+    a = cfg.access
+    if a.load_balancer == "internal" and cluster.existing is not None:
+        raise InputError(f"{P}access.loadBalancer", "internal", "none with cluster.existing",
+                         "the kit only knows the VPC of a cluster it creates (the NetworkPolicy admits its CIDR)")
+    access = AccessSpec(tuple(a.client_namespaces), a.same_namespace, tuple(a.metrics_namespaces),
+                        a.load_balancer == "internal")
+    return StackSpec(project, stack, production, cfg.namespace, cluster, tuple(models), routing, pricing, secrets, access)
 
 
 def _load_book(name: str):
@@ -441,6 +462,11 @@ def _cluster(c: schema.Cluster, project: str, stack: str, production: bool, aws_
     if ep.public_access and not ep.public_access_cidrs and c.existing is None:
         raise InputError(f"{key}.endpoint.publicAccessCidrs", [],
                          "one or more CIDR blocks allowed to reach the public API endpoint, or endpoint.publicAccess: false")
+    if not ep.public_access and ep.phase != 2 and c.existing is None:
+        raise InputError(f"{key}.endpoint.publicAccess", False,
+                         "true for phase 1 (the first `pulumi up` must reach the new cluster's API from where it runs); "
+                         "false only with endpoint.phase: 2, after phase 1 is applied, from inside the VPC or a network "
+                         "peered with it", "README: Private endpoint")
     if not ep.public_access and not ep.private_access:
         raise InputError(f"{key}.endpoint.privateAccess", False, "true when publicAccess is false (the API must be reachable)")
     sys_count = c.system_nodes.count if c.system_nodes.count is not None else (2 if production else 1)
@@ -628,10 +654,16 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     else:
         pools = _spread(units, cluster.zones[:zones], prefix)
 
+    if m.capacity_reservation_id is not None and m.capacity_type == "spot":
+        raise InputError(f"{key}.capacityReservationId", m.capacity_reservation_id,
+                         "a reservation for on-demand or reserved-* nodes (capacityType), not spot")
+    if m.capacity_block and m.capacity_reservation_id is None:
+        raise InputError(f"{key}.capacityBlock", True, "true only with capacityReservationId (the Capacity Block's id)")
     weights_gib = math.ceil(checkpoint.gib)
     return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, m.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
-                     tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags)
+                     tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
+                     m.capacity_reservation_id, m.capacity_block)
 
 
 def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:

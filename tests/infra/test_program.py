@@ -142,9 +142,23 @@ def test_cluster_is_production_grade(runs):
     assert len(of_type(runs["dev"][1], "aws:ec2/natGateway:NatGateway")) == 1
 
 
-def test_private_endpoint_stack_has_no_public_access(runs):
+def test_private_endpoint_comes_in_two_phases(runs):
+    """Phase 1 (the example as is): public endpoint restricted to a CIDR, private on. Phase 2 (publicAccess
+    false) only with endpoint.phase 2; without it the program refuses before registering anything."""
     _, run, _ = runs["private-70b"]
     (cluster,) = of_type(run, "aws:eks/cluster:Cluster")
+    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is True
+    assert cluster.inputs["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True
+    phase1 = stack_value("private-70b", f"{P}cluster")
+    phase1["endpoint"] = {"publicAccess": False, "privateAccess": True}
+    _, refused = run_stack("private-70b", {f"{P}cluster": phase1})
+    assert isinstance(refused.error, ConfigError) and refused.error.key == f"{P}cluster.endpoint.publicAccess"
+    assert refused.resources == []
+    phase1["endpoint"]["phase"] = 2
+    _, phase2 = run_stack("private-70b", {f"{P}cluster": phase1})
+    assert phase2.error is None
+    (cluster,) = of_type(phase2, "aws:eks/cluster:Cluster")
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in cluster.inputs["vpcConfig"]
 
@@ -243,3 +257,48 @@ def test_the_bill_is_the_fleet_plus_every_platform_line(runs):
     nat = next(i for i in b["platform_line_items"] if i["name"] == "NAT gateways")
     assert nat["quantity"] == 730 * len(spec.cluster.zones)                   # one per zone in production
     assert any("Control-plane logs" in msg and "Whole bill" in msg for _, msg in run.logs)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_network_policy_admits_only_the_listed_callers(runs, stack):
+    _, run, spec = runs[stack]
+    for c in of_type(run, CHART):
+        np = c.inputs["values"]["networkPolicy"]
+        assert np["enabled"] is True
+        assert np["allowedNamespaces"] == list(spec.access.client_namespaces)
+        assert np["allowSameNamespace"] is spec.access.same_namespace
+        assert np["metricsNamespaces"] == list(spec.access.metrics_namespaces)
+    if stack == "prod":
+        assert spec.access.client_namespaces == ("apps",)
+
+
+def test_internal_load_balancer_is_an_internal_nlb_admitted_from_the_vpc(runs):
+    _, run, spec = runs["private-70b"]
+    (chart,) = of_type(run, CHART)
+    v = chart.inputs["values"]
+    assert v["service"]["type"] == "LoadBalancer"
+    assert v["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert v["networkPolicy"]["allowedCidrs"] == [spec.cluster.vpc_cidr]
+    _, _, prod = runs["prod"]
+    assert "service" not in next(iter(of_type(runs["prod"][1], CHART))).inputs["values"]
+
+
+def test_vpc_cni_enforces_network_policies(runs):
+    _, run, _ = runs["prod"]
+    cni = next(r for r in of_type(run, "aws:eks/addon:Addon") if r.inputs["addonName"] == "vpc-cni")
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+def test_capacity_reservation_and_capacity_block_reach_the_launch_template():
+    models = stack_value("prod", f"{P}models")
+    models[0].update(capacityReservationId="cr-0123456789abcdef0", capacityBlock=True, capacityType="on-demand")
+    _, run = run_stack("prod", {f"{P}models": models})
+    assert run.error is None, run.error
+    (lt,) = of_type(run, LAUNCH_TEMPLATE)
+    target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
+    assert lt.inputs["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    assert all(g.inputs["capacityType"] == "CAPACITY_BLOCK" for g in gpu_node_groups(run, models[0]["name"]))
+    models[0].update(capacityType="spot", capacityBlock=False)
+    _, refused = run_stack("prod", {f"{P}models": models})
+    assert refused.error.key == f"{P}models[0].capacityReservationId" and refused.resources == []
