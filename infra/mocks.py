@@ -64,9 +64,25 @@ class RecordingMocks(_mocks.Mocks):
 
     def __init__(self, region: str = "us-east-1") -> None:
         self.region = region
+        self.calls: list[tuple[str, dict]] = []
 
-    def call(self, args: _mocks.MockCallArgs):  # pragma: no cover - the program makes no invokes
-        return {}
+    def call(self, args: _mocks.MockCallArgs):
+        """The invokes the program makes (infra/zones.py), answered from infra/data/zones.yaml."""
+        from infra.zones import catalog
+
+        self.calls.append((args.token, dict(args.args)))
+        region = catalog()["regions"].get(args.args.get("region") or self.region)
+        if region is None:
+            raise ValueError(f"infra/data/zones.yaml has no offline answers for region {args.args.get('region')!r}")
+        names = region["zone_names"]
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"id": self.region, "names": list(names), "zoneIds": list(names.values()), "groupNames": []}
+        if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            itype = next(f["values"][0] for f in args.args.get("filters", []) if f["name"] == "instance-type")
+            zones = region["offerings"].get(itype, sorted(names.values()))  # unread types: every zone (zones.yaml)
+            return {"id": self.region, "locations": list(zones), "locationTypes": ["availability-zone-id"] * len(zones),
+                    "instanceTypes": [itype] * len(zones)}
+        raise NotImplementedError(f"the mock engine has no answer for invoke {args.token}")
 
     def new_resource(self, args: _mocks.MockResourceArgs):
         t, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -149,6 +165,7 @@ class MockRun:
     logs: list[tuple[str, str]]
     error: BaseException | None = None
     secret_outputs: list[str] = field(default_factory=list)
+    calls: list[tuple[str, dict]] = field(default_factory=list)   # invokes: (token, args)
 
 
 def run(program, config: dict[str, str], secret_keys: list[str], *, project: str, stack: str,
@@ -189,4 +206,4 @@ def run(program, config: dict[str, str], secret_keys: list[str], *, project: str
         error = e
     finally:
         runtime_config.set_all_config({}, [])
-    return MockRun(list(monitor.registered), outputs, handler.records, error, secret_outputs)
+    return MockRun(list(monitor.registered), outputs, handler.records, error, secret_outputs, list(mocks.calls))

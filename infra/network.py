@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # loading pulumi_aws.ec2 warns about a deprecat
     ec2.Vpc  # noqa: B018 - the SDK loads modules lazily: load it here, inside the filter
 
 from infra.spec import ClusterSpec
+from infra.zones import Zone
 
 
 @dataclass
@@ -23,7 +24,9 @@ class NetworkArgs:
     """What the network needs from the spec."""
 
     cluster: ClusterSpec
-    """Zones, the VPC CIDR, the cluster name (subnet discovery tags) and the NAT gateway mode."""
+    """The VPC CIDR, the cluster name (subnet discovery tags) and the NAT gateway mode."""
+    zones: list[Zone]
+    """The cluster's zones by zone ID (infra/zones.py), in the spec's order."""
     tags: dict[str, str]
     """Tags every resource carries (the AWS provider adds the stack's default tags)."""
 
@@ -58,12 +61,13 @@ class Network(pulumi.ComponentResource):
                                    routes=[ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
                                    tags={**args.tags, "Name": f"{c.name}-public"}, opts=child)
 
-        private_cidrs, public_cidrs = subnet_cidrs(c.vpc_cidr, len(c.zones))
+        private_cidrs, public_cidrs = subnet_cidrs(c.vpc_cidr, len(args.zones))
         self.public_subnet_ids, self.private_subnet_ids, self.private_subnet_by_zone = [], [], {}
         nats: list[ec2.NatGateway] = []
-        for i, zone in enumerate(c.zones):
-            z = zone[-1]
-            public = ec2.Subnet(f"{name}-public-{z}", vpc_id=self.vpc.id, cidr_block=public_cidrs[i], availability_zone=zone,
+        for i, zone in enumerate(args.zones):
+            z = zone.slot[-1]
+            public = ec2.Subnet(f"{name}-public-{z}", vpc_id=self.vpc.id, cidr_block=public_cidrs[i],
+                                availability_zone_id=zone.zone_id,
                                 map_public_ip_on_launch=False,
                                 tags={**args.tags, **cluster_tag, "Name": f"{c.name}-public-{z}", "kubernetes.io/role/elb": "1"},
                                 opts=child)
@@ -75,7 +79,8 @@ class Network(pulumi.ComponentResource):
                                            tags={**args.tags, "Name": f"{c.name}-nat-{z}"},
                                            opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))
             nat = nats[-1]
-            private = ec2.Subnet(f"{name}-private-{z}", vpc_id=self.vpc.id, cidr_block=private_cidrs[i], availability_zone=zone,
+            private = ec2.Subnet(f"{name}-private-{z}", vpc_id=self.vpc.id, cidr_block=private_cidrs[i],
+                                 availability_zone_id=zone.zone_id,
                                  tags={**args.tags, **cluster_tag, "Name": f"{c.name}-private-{z}",
                                        "kubernetes.io/role/internal-elb": "1"},
                                  opts=child)
@@ -84,7 +89,7 @@ class Network(pulumi.ComponentResource):
                                 tags={**args.tags, "Name": f"{c.name}-private-{z}"}, opts=child)
             ec2.RouteTableAssociation(f"{name}-private-{z}", subnet_id=private.id, route_table_id=rt.id, opts=child)
             self.private_subnet_ids.append(private.id)
-            self.private_subnet_by_zone[zone] = private.id
+            self.private_subnet_by_zone[zone.slot] = private.id
 
         self.register_outputs({"vpcId": self.vpc.id, "privateSubnetIds": self.private_subnet_ids,
                                "publicSubnetIds": self.public_subnet_ids})

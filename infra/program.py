@@ -89,6 +89,22 @@ def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
             f"${b['platform_monthly_usd']:,.2f})")
 
 
+def cluster_zones(spec: StackSpec) -> list:
+    """The cluster's zones by zone ID, checked against AWS's offerings (infra/zones.py); ConfigError
+    before any resource when a zone cannot take EKS or a GPU node group's instance type."""
+    from infra import zones
+
+    pools: dict[str, list] = {}
+    for m in spec.models:
+        pools.setdefault(m.instance_type, []).extend((m.key, p.zones) for p in m.pools)
+    try:
+        found = zones.resolve(spec.cluster, list(pools))
+        zones.check_pools(found, pools, spec.cluster.region)
+    except InputError as e:
+        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
+    return found
+
+
 def build(spec: StackSpec, fleet: Fleet) -> dict:
     """Register every resource of the spec. Returns the stack outputs."""
     import pulumi_aws as aws
@@ -115,9 +131,11 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
         from infra import pricing
         from infra.nodepools import GpuNodePool, GpuNodePoolArgs
 
+        zone_list = cluster_zones(spec)
         aws_provider = aws.Provider("aws", region=c.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
         aws_opts = pulumi.ResourceOptions(providers=[aws_provider])
-        net = Network("network", NetworkArgs(c, tags), opts=aws_opts)
+        net = Network("network", NetworkArgs(c, zone_list, tags), opts=aws_opts)
+        outputs["zones"] = {z.slot: {"name": z.name, "zoneId": z.zone_id} for z in zone_list}
         eks = EksCluster("cluster", EksClusterArgs(c, net.private_subnet_ids, net.public_subnet_ids, tags), opts=aws_opts)
         for m in spec.models:
             node_pools[m.name] = GpuNodePool(f"gpu-{m.name}", GpuNodePoolArgs(

@@ -115,6 +115,7 @@ class ClusterSpec:
     gpu_ami_type: str
     nat_gateways: str
     existing: ExistingCluster | None
+    zones_given: bool = True   # false: the program picks zone IDs from the offerings (infra/zones.py)
 
     @property
     def device_plugin(self) -> bool:
@@ -476,7 +477,7 @@ def _cluster(c: schema.Cluster, project: str, stack: str, production: bool, aws_
         existing = ExistingCluster(c.existing.kubeconfig, c.existing.context, c.existing.device_plugin)
     return ClusterSpec(name, region, tuple(zones), version, c.vpc_cidr,
                        Endpoint(ep.public_access, tuple(ep.public_access_cidrs), ep.private_access),
-                       c.system_nodes.instance_type, sys_count, c.gpu_ami_type, nat, existing)
+                       c.system_nodes.instance_type, sys_count, c.gpu_ami_type, nat, existing, c.zones is not None)
 
 
 def _check_public_cidrs(cidrs: list[str], key: str) -> None:

@@ -136,7 +136,7 @@ def test_cluster_is_production_grade(runs):
     assert len(of_type(run, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")) == 1
     assert len(of_type(run, "aws:ec2/natGateway:NatGateway")) == len(spec.cluster.zones)
     subnets = of_type(run, "aws:ec2/subnet:Subnet")
-    assert len({s.inputs["availabilityZone"] for s in subnets}) == len(spec.cluster.zones) >= 2
+    assert len({s.inputs["availabilityZoneId"] for s in subnets}) == len(spec.cluster.zones) >= 2
     assert len(of_type(run, "kubernetes:apps/v1:DaemonSet")) == 1      # AL2023 NVIDIA AMI: device plugin installed
     assert len(of_type(run, "aws:ec2/natGateway:NatGateway")) == 3
     assert len(of_type(runs["dev"][1], "aws:ec2/natGateway:NatGateway")) == 1
@@ -302,3 +302,39 @@ def test_capacity_reservation_and_capacity_block_reach_the_launch_template():
     models[0].update(capacityType="spot", capacityBlock=False)
     _, refused = run_stack("prod", {f"{P}models": models})
     assert refused.error.key == f"{P}models[0].capacityReservationId" and refused.resources == []
+
+
+OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
+
+
+def test_subnets_are_placed_by_zone_id_from_the_offerings_call(runs):
+    _, run, spec = runs["prod"]
+    asked = [a for t, a in run.calls if t == OFFERINGS]
+    assert asked and all(a["locationType"] == "availability-zone-id" for a in asked)
+    assert {f["values"][0] for a in asked for f in a["filters"]} == {"p4de.24xlarge"}
+    # This account's us-east-1a/b are use1-az4/az6: the only two zones that sell p4de (infra/data/zones.yaml).
+    assert run.outputs["zones"]["us-east-1a"]["zoneId"] == "use1-az4"
+    ids = {s.inputs["availabilityZoneId"] for s in of_type(run, "aws:ec2/subnet:Subnet")}
+    assert ids == {z["zoneId"] for z in run.outputs["zones"].values()}
+
+
+def test_without_named_zones_the_program_picks_zone_ids_that_sell_the_gpus_and_take_eks():
+    cluster = stack_value("private-70b", f"{P}cluster")
+    cluster.pop("zones")
+    _, run = run_stack("private-70b", {f"{P}cluster": cluster})
+    assert run.error is None, run.error
+    chosen = [z["zoneId"] for z in run.outputs["zones"].values()]
+    # p5.48xlarge is sold in use1-az1..az6, but EKS cannot use use1-az3.
+    assert chosen == ["use1-az1", "use1-az2", "use1-az4"]
+
+
+@pytest.mark.parametrize("zones,key", [
+    (["us-east-1a", "us-east-1b", "us-east-1e"], f"{P}cluster.zones[2]"),    # us-east-1e is use1-az3: no EKS
+    (["us-east-1c", "us-east-1d", "us-east-1a"], f"{P}models[0].instanceType"),  # p4de is not sold in az1/az2
+])
+def test_a_zone_that_cannot_take_the_cluster_or_its_gpus_is_refused_before_any_resource(zones, key):
+    cluster = stack_value("prod", f"{P}cluster")
+    cluster["zones"] = zones
+    _, run = run_stack("prod", {f"{P}cluster": cluster})
+    assert isinstance(run.error, ConfigError) and run.error.key == key, run.error
+    assert run.resources == []
