@@ -32,7 +32,7 @@ from cost.workload import Workload
 __all__ = [
     "ApiOffer", "ApiQuote", "PriceBook", "TIERS", "APIS_MODES", "BOOK_PRICINGS",
     "load_price_book", "shipped_price_books", "offers_for", "offer", "price_request", "quote", "quotes_for",
-    "coverage_note",
+    "coverage_note", "comparables", "retired", "in_account_providers",
 ]
 
 TIERS = ("equivalent", "quality", "custom-hosting")
@@ -142,6 +142,9 @@ class _ApiList:
     notes: dict[str, str]
     by_id: dict[str, ApiOffer]
     models_of: dict[str, tuple[str, ...]]   # equivalent offer id -> model ids it serves
+    custom_hosting: dict[str, tuple[ApiOffer, ...]]   # model id -> offers serving fine-tuned weights
+    retired: dict[str, str]                 # offer id -> "retired <date>: <source>"
+    in_account: dict[str, str]              # provider id -> why its API stays in your cloud account
 
 
 def _api_entry(entry: Any, key: str, tier: str, source: str) -> ApiOffer:
@@ -177,10 +180,65 @@ def _api_list() -> _ApiList:
             notes[model_id] = " ".join(str(spec["note"]).split())
         for offer in offers:
             models_of.setdefault(offer.id, []).append(model_id)
+    custom: dict[str, tuple[ApiOffer, ...]] = {}
+    for model_id, entries in (doc.get("custom_hosting") or {}).items():
+        offers = []
+        for i, e in enumerate(entries or []):
+            key = f"apis.yaml: custom_hosting.{model_id}[{i}]"
+            base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-hosting", "")
+            offers.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
+                                   str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok")))
+        custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(offers)
+    retired = {str(k): f"retired {v['date']}: {v['source']}" for k, v in (doc.get("retired") or {}).items()}
+    in_account = {str(k): f"{v['label']}: {v['source']}" for k, v in (doc.get("in_account") or {}).items()}
     by_id: dict[str, ApiOffer] = {}
-    for offer in quality + tuple(o for offers in equivalents.values() for o in offers):
+    for offer in quality + tuple(o for offers in equivalents.values() for o in offers) + tuple(o for v in custom.values() for o in v):
         by_id.setdefault(offer.id, offer)
-    return _ApiList(quality, equivalents, notes, by_id, {k: tuple(v) for k, v in models_of.items()})
+    return _ApiList(quality, equivalents, notes, by_id, {k: tuple(v) for k, v in models_of.items()}, custom, retired,
+                    in_account)
+
+
+def retired(offer_id: str) -> str | None:
+    """Why an offer can no longer be bought (retired/deprecated, with date and source), or None."""
+    return _api_list().retired.get(offer_id)
+
+
+def in_account_providers() -> dict[str, str]:
+    """Providers whose API runs inside your own cloud account, with the source saying so."""
+    return dict(_api_list().in_account)
+
+
+def comparables(quotes: list[ApiQuote], exemptions: list[str],
+                providers: tuple[str, ...] | None = None) -> tuple[list[ApiQuote], str]:
+    """The quotes a self-hosted deployment is compared with, and what they are.
+
+    No exemption: the APIs serving the same model (the quality class when none does). Fine-tuned
+    weights: only offers that serve your weights (custom-hosting). Private data: only APIs inside
+    your own cloud account (e.g. Bedrock) or from the `providers` allow-list. Custom inference or a
+    TTFT under 50 ms: nothing can stand in. `providers` also restricts every other case. Retired
+    offers never count.
+    """
+    live = [q for q in quotes if retired(q.offer.id) is None]
+    if providers is not None:
+        live = [q for q in live if q.offer.provider in providers]
+    what = []
+    if "custom-inference" in exemptions or "low-ttft" in exemptions:
+        return [], "alternatives that run custom inference or answer within 50 ms (no API does)"
+    if "fine-tuned" in exemptions:
+        live = [q for q in live if q.offer.tier == "custom-hosting"]
+        what.append("offers that serve your fine-tuned weights")
+    else:
+        live = [q for q in live if q.offer.tier != "custom-hosting"]
+    if "private-data" in exemptions:
+        allowed = set(_api_list().in_account) | set(providers or ())
+        live = [q for q in live if q.offer.provider in allowed]
+        what.append("APIs inside your own cloud account" + (" or allowed by --providers" if providers else ""))
+    if not what:
+        same = [q for q in live if q.offer.tier == "equivalent"]
+        if same:
+            return same, "equivalent APIs" + (" from the allowed providers" if providers else "")
+        return [q for q in live if q.offer.tier == "quality"], "quality-class APIs (no API serves this model)"
+    return live, " and ".join(what)
 
 
 def coverage_note(model_id: str) -> str | None:
@@ -256,7 +314,7 @@ def _canonical(model_id: str) -> str:
 
 def _default_offers(model_id: str) -> tuple[ApiOffer, ...]:
     apis = _api_list()
-    return apis.equivalents.get(model_id, ()) + apis.quality
+    return apis.equivalents.get(model_id, ()) + apis.quality + apis.custom_hosting.get(model_id, ())
 
 
 def _applies(book: PriceBook, offer: ApiOffer, model_id: str) -> bool:
