@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from cost import api_prices, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
+from cost.factors import Factors
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.units import format_tokens, format_usd
@@ -20,13 +21,15 @@ __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "servi
 SECONDS_PER_HOUR = 3600
 
 
-def serving_point(model: catalog.Model, gpu: catalog.Gpu, d: Deployment, w: Workload) -> capacity.Throughput:
+def serving_point(model: catalog.Model, gpu: catalog.Gpu, d: Deployment, w: Workload,
+                  factors: Factors | None = None) -> capacity.Throughput:
     """One replica's operating point: as many requests in flight as the KV cache, max_num_seqs and the
     TPOT target allow, and fewer when the TTFT target needs it (the largest concurrency meeting it)."""
     def at(concurrency: int | None) -> capacity.Throughput:
         return capacity.throughput(model, gpu, d.gpus_per_replica, d.precision, w.avg_input_tokens, w.avg_output_tokens,
                                    concurrency=concurrency, tpot_target_s=w.tpot_target_s,
-                                   gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs)
+                                   gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
+                                   factors=factors)
 
     t = at(d.concurrency)
     target = w.ttft_target_s
@@ -180,6 +183,7 @@ def estimate(
     book: PriceBook | None = None,
     overheads: Overheads = Overheads(),
     stack_share: float = 1.0,
+    factors: Factors | None = None,
     providers: tuple[str, ...] | None = None,
 ) -> Estimate:
     """Price a deployment for a workload.
@@ -187,7 +191,8 @@ def estimate(
     replicas None ("auto"): as many serving replicas as carry the volume at the planned utilization
     within the latency targets. stack_share: the part of the per-stack overheads (staff, monitoring)
     this deployment carries; a fleet splits them between its models, a single estimate carries them
-    whole. providers: an allow-list of API providers to compare with (None: all).
+    whole. factors: the capacity model's efficiency factors; None = the published fit.
+    providers: an allow-list of API providers to compare with (None: all).
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
@@ -197,7 +202,7 @@ def estimate(
     sized = d.replicas is None
     tput, need, misses = None, None, ()
     if d.capacity_tokens_per_month is None:
-        tput = serving_point(model, gpu, d, w)
+        tput = serving_point(model, gpu, d, w, factors)
         need = replicas_needed(tput, w)
         misses = tuple(target_misses(tput, w))
     if sized:
@@ -220,10 +225,10 @@ def estimate(
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
-        blockers.append(("target-unmet", _unmet_reason(d, w, tput, misses, book, overheads, providers)))
+        blockers.append(("target-unmet", _unmet_reason(d, w, tput, misses, book, overheads, factors, providers)))
     elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
         sized_usd = estimate(replace(d, replicas=need), w, book=book, overheads=overheads, stack_share=stack_share,
-                             providers=providers).monthly_usd
+                             factors=factors, providers=providers).monthly_usd
         blockers.append(("undersized",
                          f"{d.replicas} serving replica(s) carry only {full / w.tokens_per_month:.0%} of the declared "
                          f"{format_tokens(w.tokens_per_month)} tokens/month (full capacity {format_tokens(full)}); carrying it "
@@ -238,14 +243,14 @@ def estimate(
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
-                  providers) -> str:
+                  factors, providers) -> str:
     """Why a latency target rules this hardware out, the best it achieves, and the cheapest fix."""
     from cost import optimize   # optimize prices its candidates with estimate()
 
     text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
     found = optimize.optimize(d.model, w, optimize.Constraints(redundancy=d.redundancy), book=book, overheads=overheads,
-                              exemptions=d.exemptions, top=1, providers=providers)
+                              factors=factors, exemptions=d.exemptions, top=1, providers=providers)
     if found:
         c = found[0]
         return text + f". Fix: {c.describe()} meets it for {format_usd(c.monthly_usd)}/month, or relax the target"

@@ -25,6 +25,7 @@ from cost import capacity, catalog
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate, estimate, replicas_needed, serving_point, target_misses
+from cost.factors import Factors
 from cost.nodes import plan_nodes
 from cost.tco import Overheads, deployment_items, stack_items
 from cost.workload import Workload
@@ -152,7 +153,8 @@ def _spares(replicas: int, per_instance: int, c: Constraints) -> int:
     return spares
 
 
-def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, book, overheads: Overheads) -> list[_Cell]:
+def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, book, overheads: Overheads,
+           factors: Factors | None) -> list[_Cell]:
     model = catalog.model(model_id)
     ctx = max(c.max_model_len or 0, w.tokens_per_request)
     precisions = c.precisions or SEARCH_PRECISIONS
@@ -174,7 +176,7 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
                     if capacity.memory_fit(model, gpu, tp, precision, ctx, c.gpu_memory_utilization).fits:
                         probe = Deployment(model=model.id, gpu=gpu.id, gpus_per_replica=tp, precision=precision,
                                            gpu_memory_utilization=c.gpu_memory_utilization, max_num_seqs=c.max_num_seqs)
-                        t = serving_point(model, gpu, probe, w)
+                        t = serving_point(model, gpu, probe, w, factors)
                         if not target_misses(t, w):
                             points[key] = replicas_needed(t, w)
                 replicas = points[key]
@@ -197,20 +199,18 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
 
 
 def optimize(model: str, workload: Workload, constraints: Constraints = Constraints(), *,
-             book=None, overheads: Overheads = Overheads(), factors=None, exemptions: Exemptions = Exemptions(),
+             book=None, overheads: Overheads = Overheads(), factors: Factors | None = None, exemptions: Exemptions = Exemptions(),
              top: int | None = 10, providers: tuple[str, ...] | None = None) -> list[Configuration]:
     """Every feasible configuration sorted by full monthly cost (cheapest first), the first `top` of them.
 
     Feasible: the model fits at the workload's context, the latency targets are met and the serving
     replicas carry the declared volume at the planned utilization. Costs are `cost.estimate.estimate`'s.
     """
-    if factors is not None:
-        raise InputError("factors", factors, "None (capacity factors come from cost.calibration on this branch)")
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise InputError("top", top, "a whole number, at least 1, or None for every configuration")
     c = constraints.check()
     model_id = catalog.model(model).id
-    cells = _cells(model_id, workload, c, exemptions, book, overheads)
+    cells = _cells(model_id, workload, c, exemptions, book, overheads, factors)
     heap = [(cell.bound_usd, i) for i, cell in enumerate(cells)]
     heapq.heapify(heap)
     found: list[Configuration] = []
@@ -219,7 +219,7 @@ def optimize(model: str, workload: Workload, constraints: Constraints = Constrai
         if top is not None and len(found) >= top and bound > found[top - 1].monthly_usd + 1e-9:
             break   # no remaining cell can enter the top N: its bill is at least its bound
         d = cells[i].deployment
-        e = estimate(d, workload, book=book, overheads=overheads, providers=providers)
+        e = estimate(d, workload, book=book, overheads=overheads, factors=factors, providers=providers)
         found.append(Configuration(d, e, e.plan.replicas_per_instance))
         found.sort(key=_rank)
     return found if top is None else found[:top]
