@@ -88,6 +88,7 @@ class ApiQuote:
     requests_per_month: float
     monthly_usd: float
     usd_per_mtok: float         # blended over input+output at this request size
+    batch_price: bool = False   # the provider's published batch rate (genai-prices `processing: batch`) applied
 
 
 @dataclass(frozen=True)
@@ -249,18 +250,19 @@ def coverage_note(model_id: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 # Pricing one request.
 
-_MODEL_PRICES: dict[tuple[str, str], Any] = {}
-_REQUEST_CACHE: dict[tuple[str, str, int, int], float] = {}
+_MODEL_PRICES: dict[tuple[str, str, bool], Any] = {}
+_REQUEST_CACHE: dict[tuple[str, str, int, int, bool], float] = {}
+BATCH_CONTEXT = {"processing": "batch"}   # genai-prices' price variant for a provider's batch API
 
 
-def _model_price(provider: str, model_ref: str) -> Any:
-    """genai-prices' resolved price for an API, looked up once per (provider, model_ref)."""
-    key = (provider, model_ref)
+def _model_price(provider: str, model_ref: str, batch: bool = False) -> Any:
+    """genai-prices' resolved price for an API (its batch variant if asked and published), looked up once."""
+    key = (provider, model_ref, batch)
     found = _MODEL_PRICES.get(key)
     if found is None:
         try:
             calc = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model_ref, provider_id=provider,
-                              genai_request_timestamp=_priced_at())
+                              genai_request_timestamp=_priced_at(), price_context=BATCH_CONTEXT if batch else None)
         except LookupError as exc:
             raise InputError("api", f"{provider}:{model_ref}",
                              f"a provider id and model ref that genai-prices {GENAI_PRICES_VERSION} resolves",
@@ -269,18 +271,19 @@ def _model_price(provider: str, model_ref: str) -> Any:
     return found
 
 
-def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int) -> float:
-    """USD for one request of this size: flat rates if the offer has them, else genai-prices."""
+def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int, batch: bool = False) -> float:
+    """USD for one request of this size: flat rates if the offer has them, else genai-prices (at the
+    provider's batch rate when `batch` and it publishes one)."""
     if offer.input_usd_per_mtok is not None:
         if input_tokens < 0 or output_tokens < 0:
             raise InputError("tokens", (input_tokens, output_tokens), "non-negative token counts")
         return (input_tokens * offer.input_usd_per_mtok + output_tokens * offer.output_usd_per_mtok) / 1e6
-    key = (offer.provider, offer.model_ref, input_tokens, output_tokens)
+    key = (offer.provider, offer.model_ref, input_tokens, output_tokens, batch)
     usd = _REQUEST_CACHE.get(key)
     if usd is None:
         if input_tokens < 0 or output_tokens < 0 or int(input_tokens) != input_tokens or int(output_tokens) != output_tokens:
             raise InputError("tokens", (input_tokens, output_tokens), "whole, non-negative token counts")
-        model_price = _model_price(offer.provider, offer.model_ref)
+        model_price = _model_price(offer.provider, offer.model_ref, batch)
         usage = Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens))
         usd = float(model_price.calc_price(usage)["total_price"])
         if len(_REQUEST_CACHE) >= _REQUEST_CACHE_MAX:
@@ -292,9 +295,19 @@ def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int) -> flo
 def quote(offer: ApiOffer, workload: Workload) -> ApiQuote:
     """The workload priced on one API: its average request, times requests per month."""
     tokens_in, tokens_out = workload.avg_input_tokens, workload.avg_output_tokens
-    request_usd = price_request(offer, tokens_in, tokens_out)
+    request_usd, batch = _request_usd(offer, workload)
     requests = workload.tokens_per_month / (tokens_in + tokens_out)
-    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out))
+    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out), batch)
+
+
+def _request_usd(offer: ApiOffer, workload: Workload) -> tuple[float, bool]:
+    """One average request's price, and whether it is the provider's published batch rate."""
+    usd = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens)
+    if workload.batch and not offer.flat:
+        batch = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, batch=True)
+        if batch < usd:
+            return batch, True
+    return usd, False
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,8 +389,8 @@ def quotes_for(model_id: str, workload: Workload, book: PriceBook | None = None,
     per_mtok = 1e6 / per_request
     out = []
     for offer in offers:
-        usd = price_request(offer, tokens_in, tokens_out)
-        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok))
+        usd, batch = _request_usd(offer, workload)
+        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok, batch))
     return out
 
 

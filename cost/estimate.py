@@ -9,7 +9,7 @@ from cost import api_prices, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
-from cost.nodes import NodePlan, plan_nodes
+from cost.nodes import NodePlan, Rates, plan_nodes
 from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.units import format_tokens, format_usd
 from cost.verdict import Breakeven, Verdict, breakeven, decide
@@ -185,6 +185,7 @@ def estimate(
     stack_share: float = 1.0,
     factors: Factors | None = None,
     providers: tuple[str, ...] | None = None,
+    rates: Rates | None = None,
 ) -> Estimate:
     """Price a deployment for a workload.
 
@@ -192,7 +193,8 @@ def estimate(
     within the latency targets. stack_share: the part of the per-stack overheads (staff, monitoring)
     this deployment carries; a fleet splits them between its models, a single estimate carries them
     whole. factors: the capacity model's efficiency factors; None = the published fit.
-    providers: an allow-list of API providers to compare with (None: all).
+    providers: an allow-list of API providers to compare with (None: all). rates: reserved discounts
+    and the spot price point (None: assumptions.yaml).
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
@@ -207,7 +209,7 @@ def estimate(
         misses = tuple(target_misses(tput, w))
     if sized:
         d = replace(d, replicas=need or 1)
-    plan = plan_nodes(d, book)
+    plan = plan_nodes(d, book, rates)
     items = deployment_items(plan, overheads)
     for item in stack_items(overheads):
         items.append(LineItem(item.name, item.quantity * stack_share, item.unit, item.unit_usd,
@@ -225,10 +227,10 @@ def estimate(
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
-        blockers.append(("target-unmet", _unmet_reason(d, w, tput, misses, book, overheads, factors, providers)))
+        blockers.append(("target-unmet", _unmet_reason(d, w, tput, misses, book, overheads, factors, providers, rates)))
     elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
         sized_usd = estimate(replace(d, replicas=need), w, book=book, overheads=overheads, stack_share=stack_share,
-                             factors=factors, providers=providers).monthly_usd
+                             factors=factors, providers=providers, rates=rates).monthly_usd
         blockers.append(("undersized",
                          f"{d.replicas} serving replica(s) carry only {full / w.tokens_per_month:.0%} of the declared "
                          f"{format_tokens(w.tokens_per_month)} tokens/month (full capacity {format_tokens(full)}); carrying it "
@@ -243,14 +245,14 @@ def estimate(
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
-                  factors, providers) -> str:
+                  factors, providers, rates) -> str:
     """Why a latency target rules this hardware out, the best it achieves, and the cheapest fix."""
     from cost import optimize   # optimize prices its candidates with estimate()
 
     text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
     found = optimize.optimize(d.model, w, optimize.Constraints(redundancy=d.redundancy), book=book, overheads=overheads,
-                              factors=factors, exemptions=d.exemptions, top=1, providers=providers)
+                              factors=factors, exemptions=d.exemptions, top=1, providers=providers, rates=rates)
     if found:
         c = found[0]
         return text + f". Fix: {c.describe()} meets it for {format_usd(c.monthly_usd)}/month, or relax the target"

@@ -26,7 +26,7 @@ from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate, estimate, replicas_needed, serving_point, target_misses
 from cost.factors import Factors
-from cost.nodes import plan_nodes
+from cost.nodes import Rates, plan_nodes
 from cost.tco import Overheads, deployment_items, stack_items
 from cost.workload import Workload
 
@@ -154,7 +154,7 @@ def _spares(replicas: int, per_instance: int, c: Constraints) -> int:
 
 
 def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, book, overheads: Overheads,
-           factors: Factors | None) -> list[_Cell]:
+           factors: Factors | None, rates: Rates | None) -> list[_Cell]:
     model = catalog.model(model_id)
     ctx = max(c.max_model_len or 0, w.tokens_per_request)
     precisions = c.precisions or SEARCH_PRECISIONS
@@ -190,7 +190,7 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
                                    gpu_memory_utilization=c.gpu_memory_utilization, max_num_seqs=c.max_num_seqs,
                                    max_model_len=c.max_model_len, exemptions=exemptions)
                     try:
-                        plan = plan_nodes(d, book)
+                        plan = plan_nodes(d, book, rates)
                     except InputError:
                         continue   # no price for this capacity type on this instance
                     bound = sum(i.monthly_usd for i in deployment_items(plan, overheads)) + stack
@@ -200,17 +200,19 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
 
 def optimize(model: str, workload: Workload, constraints: Constraints = Constraints(), *,
              book=None, overheads: Overheads = Overheads(), factors: Factors | None = None, exemptions: Exemptions = Exemptions(),
-             top: int | None = 10, providers: tuple[str, ...] | None = None) -> list[Configuration]:
+             top: int | None = 10, providers: tuple[str, ...] | None = None,
+             rates: Rates | None = None) -> list[Configuration]:
     """Every feasible configuration sorted by full monthly cost (cheapest first), the first `top` of them.
 
     Feasible: the model fits at the workload's context, the latency targets are met and the serving
     replicas carry the declared volume at the planned utilization. Costs are `cost.estimate.estimate`'s.
+    providers: API allow-list for the comparison; rates: reserved discounts and spot price point.
     """
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise InputError("top", top, "a whole number, at least 1, or None for every configuration")
     c = constraints.check()
     model_id = catalog.model(model).id
-    cells = _cells(model_id, workload, c, exemptions, book, overheads, factors)
+    cells = _cells(model_id, workload, c, exemptions, book, overheads, factors, rates)
     heap = [(cell.bound_usd, i) for i, cell in enumerate(cells)]
     heapq.heapify(heap)
     found: list[Configuration] = []
@@ -219,7 +221,7 @@ def optimize(model: str, workload: Workload, constraints: Constraints = Constrai
         if top is not None and len(found) >= top and bound > found[top - 1].monthly_usd + 1e-9:
             break   # no remaining cell can enter the top N: its bill is at least its bound
         d = cells[i].deployment
-        e = estimate(d, workload, book=book, overheads=overheads, factors=factors, providers=providers)
+        e = estimate(d, workload, book=book, overheads=overheads, factors=factors, providers=providers, rates=rates)
         found.append(Configuration(d, e, e.plan.replicas_per_instance))
         found.sort(key=_rank)
     return found if top is None else found[:top]
