@@ -161,6 +161,7 @@ class Estimate:
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
+                 "batch_price": q.batch_price,
                  "monthly_usd": round(q.monthly_usd, 2),
                  "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8), "source": q.offer.source}
                 for q in self.apis
