@@ -138,7 +138,7 @@ class Estimate:
                 "capacity_tokens_per_month": round(self.capacity_tokens_per_month),
                 "capacity_source": "model" if t else "given (capacity_tokens_per_month)",
                 "usd_per_mtok": round(self.usd_per_mtok, 4),
-                "usd_per_mtok_at_workload": round(self.usd_per_mtok_at_workload, 4),
+                "usd_per_mtok_at_workload": round_finite(self.usd_per_mtok_at_workload, 4),
                 "usd_per_mtok_basis": {
                     "usd_per_mtok": f"capacity at the planned {w.utilization:.0%} utilization: "
                                     f"{format_tokens(self.capacity_tokens_per_month)} tokens/month",
@@ -175,6 +175,11 @@ class Estimate:
         if self.throughput is not None:
             return self.throughput.max_concurrency
         return self.fit.kv_capacity_tokens // max(1, self.workload.tokens_per_request)
+
+
+def round_finite(x: float, digits: int) -> float | None:
+    """Rounded, or None where the figure is undefined (no volume declared): reports are strict JSON."""
+    return round(x, digits) if math.isfinite(x) else None
 
 
 def estimate(
