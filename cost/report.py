@@ -84,6 +84,12 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
         text = [_heading("Routing blend", markdown), grid(["Tier", "Share", "Target", "Tokens/mo", "Monthly"], rows, markdown),
                 f"Blend: {format_usd(f.monthly_usd)}/month for {format_tokens(f.routed_workload.tokens_per_month)} tokens"]
         text += [f"  All traffic on {q.offer.id}: {format_usd(q.monthly_usd)}/month" for q in f.all_api]
+        if f.routing is not None:
+            r = f.routing
+            text.append(f"Cheapest assignment (targets serving the same model; retired APIs excluded): "
+                        f"{format_usd(r.monthly_usd)}/month against {format_usd(r.declared_monthly_usd)}/month declared, "
+                        f"saves {format_usd(r.saves_usd)}/month")
+            text += [f"  {name} -> {target} ({kind})" for name, target, kind in r.assignment]
         parts.append("\n".join(text))
     total = [_heading("Stack total", markdown),
              f"Self-hosted {format_usd(f.self_hosted_monthly_usd)} + API tiers {format_usd(f.api_monthly_usd)} = {format_usd(f.monthly_usd)}/month"]
