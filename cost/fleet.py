@@ -9,7 +9,7 @@ from cost import api_prices
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.errors import InputError
-from cost.estimate import Estimate, estimate
+from cost.estimate import Estimate, estimate, sized
 from cost.factors import Factors
 from cost.nodes import plan_nodes
 from cost.tco import Overheads, stack_items
@@ -127,8 +127,7 @@ def price_fleet(
     """Price every deployment (splitting the per-stack overheads by GPU spend) and every API tier."""
     check_tiers(list(tiers), {d.name for d, _ in deployments})
     # replicas "auto" (None): sized to carry each deployment's workload before the per-stack overheads are split
-    deployments = [(estimate(d, w, book=book, overheads=overheads).deployment if d.replicas is None else d, w)
-                   for d, w in deployments]
+    deployments = [(sized(d, w), w) for d, w in deployments]
     spend = [plan_nodes(d, book).unit_usd_hr * plan_nodes(d, book).units for d, _ in deployments]
     total = sum(spend) or 1.0
     estimates = tuple(
