@@ -175,7 +175,9 @@ class Estimate:
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
                  "batch_price": q.batch_price,
                  "monthly_usd": round(q.monthly_usd, 2),
-                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8), "source": q.offer.source}
+                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
+                 "source": q.offer.source + ("; the provider's batch rate (genai-prices price variant processing=batch)"
+                                             if q.batch_price else "")}
                 for q in self.apis
             ],
             "breakeven": [b.to_dict() for b in self.breakeven],
