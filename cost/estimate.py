@@ -95,7 +95,7 @@ class Estimate:
     apis: tuple[ApiQuote, ...]
     breakeven: tuple[Breakeven, ...]
     verdict: Verdict
-    sized: bool = False                     # replicas computed ("auto"), not given
+    replicas_auto: bool = False             # replicas computed ("auto"), not given
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
 
@@ -142,7 +142,7 @@ class Estimate:
             "self_hosted": {
                 "monthly_usd": round(self.monthly_usd, 2),
                 "replicas": d.replicas,
-                "replicas_sized": self.sized,
+                "replicas_sized": self.replicas_auto,
                 "replicas_needed": self.replicas_needed,
                 "carries_share": round(self.carries_share, 4),
                 "target_misses": list(self.misses),

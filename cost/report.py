@@ -60,7 +60,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
             f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ({format_usd(e.usd_per_mtok_at_workload) if w.tokens_per_month else 'n/a'} per 1M at the "
             f"{format_tokens(min(w.tokens_per_month, e.full_capacity_tokens_per_month))} tokens/month of the declared volume it serves)",
-            f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.sized else "")
+            f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.replicas_auto else "")
             + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
             + f"; carries {e.carries_share:.0%} of the declared volume"]
     be = {b.api: b for b in e.breakeven}
