@@ -13,7 +13,7 @@ from cost.nodes import NodePlan, Rates, plan_nodes
 from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.units import format_tokens, format_usd
 from cost.verdict import Breakeven, Verdict, breakeven, decide
-from cost.workload import Workload
+from cost.workload import Workload, require_within_context
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
            "replicas_needed", "target_misses", "sized"]
@@ -218,6 +218,7 @@ def estimate(
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
+    require_within_context(w, model.id, model.context, d.max_model_len)
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
                                key="gpus_per_replica")

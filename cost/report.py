@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from cost import api_prices
 from cost.estimate import Estimate
@@ -100,10 +101,27 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
     return "\n\n".join(parts)
 
 
+def finite(doc: object) -> object:
+    """The document with every non-finite float (a breakeven that never comes, a price per token of
+    nothing served) as None, so that it serialises as strict JSON."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: finite(v) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [finite(v) for v in doc]
+    return doc
+
+
+def to_json(doc: object) -> str:
+    """Strict JSON (RFC 8259: no NaN, no Infinity) for every `--format json` report."""
+    return json.dumps(finite(doc), indent=2, allow_nan=False, default=str)
+
+
 def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
-        return json.dumps(obj.to_dict(), indent=2, default=str)
+        return to_json(obj.to_dict())
     text = estimate_text if isinstance(obj, Estimate) else fleet_text
     return text(obj, markdown=(fmt == "markdown"))
 
