@@ -59,8 +59,11 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
             f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
-            f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ({format_usd(e.usd_per_mtok_at_workload) if w.tokens_per_month else 'n/a'} per 1M at the "
-            f"{format_tokens(min(w.tokens_per_month, e.full_capacity_tokens_per_month))} tokens/month of the declared volume it serves)",
+            f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ("
+            + (f"{format_usd(e.usd_per_mtok_at_workload)} per 1M at the "
+               f"{format_tokens(min(w.tokens_per_month, e.full_capacity_tokens_per_month))} tokens/month of the declared "
+               "volume it serves)" if math.isfinite(e.usd_per_mtok_at_workload)
+               else "no tokens declared, so no price per token served)"),
             f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.replicas_auto else "")
             + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
             + f"; carries {e.carries_share:.0%} of the declared volume"]
