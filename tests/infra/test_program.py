@@ -116,7 +116,9 @@ def test_exported_cost_equals_pricing_the_spec(runs, stack):
 def test_verdicts_of_the_examples(runs):
     verdict = {s: [m["verdict"]["choice"] for m in runs[s][1].outputs["cost"]["models"]] for s in STACKS}
     assert verdict["uneconomic"] == ["api"]
-    assert verdict["private-70b"] == ["self-host"]
+    # private data is compared with the API inside your own AWS account (Bedrock), which is far cheaper here
+    private = runs["private-70b"][1].outputs["cost"]["models"][0]["verdict"]
+    assert verdict["private-70b"] == ["api"] and private["cheapest_api"].startswith("aws:")
     assert verdict["prod"] == ["self-host"]        # fine-tuned weights
     assert verdict["dev"] == ["api"]
     u, p = runs["uneconomic"][1].outputs["cost"], runs["private-70b"][1].outputs["cost"]
