@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from breakeven import curve
 from cost.errors import InputError
 from cost.report import FORMATS
 
@@ -158,10 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-to", help="a previous `preview --format json` output: show what changes against it")
     p.add_argument("--fail-on-increase", type=_number(float, "--fail-on-increase"), metavar="PCT",
                    help="with --compare-to: exit 1 when the monthly total rises by more than PCT percent")
+    curve.add_parser(sub)
     return parser
 
 
-COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview}
+COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview,
+            "curve": curve.run}
 
 
 def main(argv: list[str] | None = None) -> int:
