@@ -18,28 +18,25 @@ MIN_SIZE = (480, 320)
 
 
 def add_parser(sub) -> None:
-    """Register `breakeven curve`."""
-    from breakeven.cli import _number
+    """Register `breakeven curve`: estimate's workload and assumption flags, optimize's constraints, the range."""
+    from breakeven.workload_flags import add_assumption_flags, add_workload_flags, number
 
     p = sub.add_parser("curve", help="self-hosted cost at every volume against each API; breakeven volumes; a chart")
     p.add_argument("--model", required=True, help="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
     p.add_argument("--from", dest="start", default="10M", help="lowest volume, tokens/month (default 10M)")
     p.add_argument("--to", dest="end", default="100B", help="highest volume, tokens/month (default 100B)")
-    p.add_argument("--points", type=_number(int, "--points"), default=48, help="sampled volumes, log-spaced (default 48)")
-    p.add_argument("--tokens-per-month", help="the planned volume, marked on the chart")
-    p.add_argument("--input-share", type=_number(float, "--input-share"), help="share of tokens that are input (0..1)")
-    p.add_argument("--avg-input-tokens", type=_number(int, "--avg-input-tokens"))
-    p.add_argument("--avg-output-tokens", type=_number(int, "--avg-output-tokens"))
-    p.add_argument("--utilization", type=_number(float, "--utilization"), default=0.8, help="planned share of capacity used")
-    p.add_argument("--ttft-target-ms", type=_number(float, "--ttft-target-ms"))
-    p.add_argument("--tpot-target-ms", type=_number(float, "--tpot-target-ms"))
-    p.add_argument("--precision", help="precisions to search, comma-separated (default: all)")
-    p.add_argument("--pricing", help="on-demand, spot, reserved-1y, reserved-3y; comma-separated (default: all)")
-    p.add_argument("--gpu", help="GPUs to search, comma-separated (default: all)")
-    p.add_argument("--instance", help="instance types to search, comma-separated (default: all)")
-    p.add_argument("--redundancy", type=_number(int, "--redundancy"), default=0, help="extra failover replicas (N+1 = 1)")
-    p.add_argument("--price-book", help="a shipped price book (seed-2025) or a YAML file")
-    p.add_argument("--overheads", default="default", choices=["default", "none"])
+    p.add_argument("--points", type=number(int, "--points"), default=48, help="sampled volumes in points[] (default 48)")
+    p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
+    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
+    p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
+    p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
+    p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
+                   help="failover replicas, each on a node of its own (N+1 = 1)")
+    p.add_argument("--zones", type=number(int, "--zones"), default=1, help="availability zones the nodes span")
+    p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
+    p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
+    add_workload_flags(p, volume_help="the planned volume, marked on the chart (optional): 100M, 3.2B")
+    add_assumption_flags(p)
     p.add_argument("--format", default="table", choices=FORMATS)
     p.add_argument("--output", help="also draw the chart: FILE.png or FILE.svg")
     p.add_argument("--size", default="1200x760", help="chart size in pixels, WIDTHxHEIGHT (default 1200x760)")
@@ -73,12 +70,12 @@ def build(args: argparse.Namespace):
     """Validate every flag (InputError naming the flag), then compute the curve."""
     from breakeven import term
     from breakeven.cli import FLAG
+    from breakeven.workload_flags import apply_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from
     from cost import catalog
     from cost.api_prices import load_price_book
-    from cost.curve import Constraints, curve, local_search
-    from cost.estimate import Overheads
+    from cost.curve import cheapest_search, curve
+    from cost.optimize import Constraints
     from cost.units import parse_tokens
-    from cost.workload import Workload
 
     try:
         start = parse_tokens(args.start, "--from")
@@ -87,33 +84,29 @@ def build(args: argparse.Namespace):
             raise InputError("--from", args.start, "a positive volume (the axis is logarithmic)")
         if end <= start:
             raise InputError("--to", args.end, f"a volume above --from ({args.start})")
-        planned = 0.0 if args.tokens_per_month is None else parse_tokens(args.tokens_per_month, "--tokens-per-month")
-        workload = Workload.build(
-            planned, input_share=args.input_share, avg_input_tokens=args.avg_input_tokens,
-            avg_output_tokens=args.avg_output_tokens, utilization=args.utilization,
-            ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
-            tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000)
-        constraints = Constraints(
-            precisions=None if args.precision is None else tuple(catalog.precision(p, "--precision") for p in _list(args.precision)),
-            pricings=None if args.pricing is None else tuple(catalog.pricing(p, "--pricing") for p in _list(args.pricing)),
-            gpus=None if args.gpu is None else tuple(catalog.gpu(g, "--gpu").id for g in _list(args.gpu)),
-            instance_types=None if args.instance is None else tuple(catalog.instance(i, "--instance").type for i in _list(args.instance)),
-            redundancy=args.redundancy)
-        if args.redundancy < 0:
-            raise InputError("--redundancy", args.redundancy, "a whole number, at least 0")
-        if args.points < 2 or args.points > 2000:
+        if not 2 <= args.points <= 2000:
             raise InputError("--points", args.points, "a whole number from 2 to 2000")
         size = _size(args.size)
         output = _output(args.output)
-        book = load_price_book(args.price_book)
-        overheads = Overheads.none() if args.overheads == "none" else Overheads()
+        pricings = _list(args.pricing)   # the capacity types to search: a profile's single choice is for `estimate`
+        args.pricing = "all"
+        apply_profile(args)
+        args.tokens_per_month = args.tokens_per_month or "0"
+        workload = workload_from(args)
+        constraints = Constraints(precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
+                                  instance_types=_list(args.instance), redundancy=args.redundancy, zones=args.zones,
+                                  production=args.production, max_model_len=args.max_model_len,
+                                  max_num_seqs=args.max_num_seqs or 256).check()
         model = catalog.model(args.model, "--model").id
-        cheapest = local_search(model, workload, constraints, book=book, overheads=overheads)
+        book, providers, exemptions = load_price_book(args.price_book), providers_from(args), exemptions_from(args)
+        cheapest = cheapest_search(model, workload, constraints, book=book, overheads=overheads_from(args),
+                                   exemptions=exemptions, providers=providers, rates=rates_from(args))
+        cheapest(start)   # fails here, before anything is drawn, when the constraints leave nothing
     except InputError as err:
         raise InputError(FLAG.get(err.key, err.key), err.value, err.allowed, err.detail) from None
     result = curve(model, workload, cheapest, start=start, end=end, points=args.points, constraints=constraints, book=book,
-                   search="local search over the catalog (stand-in for issue 9's optimizer)",
-                   progress=lambda xs, n: term.progress(xs, n, "pricing volumes"))
+                   exemptions=exemptions, providers=providers,
+                   progress=lambda steps: term.progress(steps, None, "walking the cost steps"))
     return result, output, size
 
 
@@ -160,7 +153,7 @@ def render(result, fmt: str) -> str:
            if breakeven else "none in this range"]
     if never:
         out += ["", "No breakeven in the range:", "", grid(["API", "Tier", "Cheaper throughout"], never, md)]
-    out += ["", f"Self-hosted cost steps ({len(steps)}; {data['search']}):", "",
+    out += ["", f"Self-hosted cost steps ({len(steps)}; the cheapest configuration from `breakeven optimize` at each volume):", "",
             grid(["Tokens/month", "Monthly", "Cheapest configuration"], steps, md)]
     if data["planned"]:
         p = data["planned"]

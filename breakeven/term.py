@@ -41,8 +41,8 @@ def show(text: str) -> None:
     console.print(text, markup=False, highlight=True)
 
 
-def progress(items: Iterable[T], total: int, label: str) -> Iterator[T]:
-    """Iterate with a progress bar on stderr when it is a terminal; silently otherwise."""
+def progress(items: Iterable[T], total: int | None, label: str) -> Iterator[T]:
+    """Iterate with a progress bar on stderr when it is a terminal; silently otherwise (total None: unknown)."""
     console = Console(file=sys.stderr)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cost import api_prices
 from cost.estimate import Estimate
 from cost.fleet import Fleet
 from cost.units import format_tokens, format_usd
@@ -79,12 +80,17 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
             f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
-            f"{format_usd(e.usd_per_mtok)} per 1M tokens ({format_usd(e.usd_per_mtok_at_workload)} per 1M at the declared volume)"]
+            f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ({format_usd(e.usd_per_mtok_at_workload)} per 1M at the "
+            f"{format_tokens(min(w.tokens_per_month, e.full_capacity_tokens_per_month))} tokens/month of the declared volume it serves)",
+            f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.sized else "")
+            + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
+            + f"; carries {e.carries_share:.0%} of the declared volume"]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:
         b = be[q.offer.id]
-        rows.append([q.offer.label or q.offer.id, q.offer.tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd),
+        tier = q.offer.tier + (" (retired)" if api_prices.retired(q.offer.id) else "") + (" batch rate" if q.batch_price else "")
+        rows.append([q.offer.label or q.offer.id, tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd),
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
@@ -116,3 +122,16 @@ def render(obj: Estimate | Fleet, fmt: str) -> str:
         return json.dumps(obj.to_dict(), indent=2, default=str)
     text = estimate_text if isinstance(obj, Estimate) else fleet_text
     return text(obj, markdown=(fmt == "markdown"))
+
+
+def sensitivity_text(s, markdown: bool = False) -> str:
+    """The low / base / high band: monthly cost and verdict at each end of the assumptions."""
+    rows = []
+    for b in s.bands:
+        a, e = b.assumptions, b.estimate
+        rows.append([b.name, f"{a['mlops_fte']:g}", format_usd(a["monitoring_usd_per_month"]), f"{a['utilization']:.0%}",
+                     f"{a['spot_position']:.0%}", f"{a['reserved_discount']['reserved-1y']:.0%}/{a['reserved_discount']['reserved-3y']:.0%}",
+                     str(e.deployment.replicas), format_usd(e.monthly_usd), e.verdict.choice])
+    table = grid(["Band", "MLOps FTE", "Monitoring", "Utilization", "Spot point", "Reserved 1y/3y", "Replicas", "Monthly",
+                  "Verdict"], rows, markdown)
+    return "\n".join([_heading("Sensitivity", markdown), table, "", s.note()])

@@ -12,7 +12,7 @@ import pytest
 
 from breakeven.cli import main
 
-BASE = ["curve", "--model", "llama-3.1-8b", "--from", "100M", "--to", "50B", "--points", "8", "--tokens-per-month", "1B",
+BASE = ["curve", "--model", "llama-3.1-70b", "--from", "100M", "--to", "50B", "--points", "8", "--tokens-per-month", "1B",
         "--pricing", "on-demand"]
 
 
@@ -43,7 +43,7 @@ def test_svg_parses_as_xml_with_an_svg_root_and_the_labels(drawn):
     root = ET.parse(path).getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     text = path.read_text()
-    assert "llama-3.1-8b" in text and "planned 1B/month" in text
+    assert "llama-3.1-70b" in text and "planned 1B/month" in text
     assert data["breakeven"], "the range was chosen to contain breakeven volumes"
 
 
