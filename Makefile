@@ -6,13 +6,16 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STACK   ?= prod
 
-.PHONY: preview test setup tools vllm clean
+.PHONY: preview test setup tools vllm clean docs
 
 preview: setup tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven preview --stack $(STACK)
 
 test: setup tools vllm
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest -n 2
+
+docs: setup tools
+	bash scripts/make-docs.sh
 
 setup: $(VENV)/.installed
 

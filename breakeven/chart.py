@@ -57,7 +57,7 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
     line_x = [curve.start, curve.end]
     for a in curve.apis:
         style = "-" if a.tier == "equivalent" else "--"
-        ax.plot(line_x, [curve.api_monthly_usd(a.id, x) for x in line_x], style, color=colours[a.id], linewidth=1.4,
+        ax.plot(line_x, [curve.api_monthly_usd(a.id, x) for x in line_x], style, color=colours[a.id], linewidth=1.4, zorder=2,
                 label=f"{a.label}: ${curve.usd_per_mtok[a.id]:.3g}/1M")
 
     lo_y = min(ys) / 20
@@ -79,24 +79,27 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
         placed.append((x, level))
         ax.annotate(format_tokens(x), (x, y), xytext=(0, -16 - 13 * level), textcoords="offset points", ha="center",
                     va="top", fontsize=8.5, color=colours[c["api"]], fontweight="bold", zorder=7,
+                    bbox=dict(boxstyle="square,pad=0.05", facecolor="white", edgecolor="none", alpha=0.85),
                     arrowprops=dict(arrowstyle="-", color=colours[c["api"]], lw=0.6) if level else None)
 
-    # the configuration where it changes (replica counts in between), where its label has room
+    # the configuration where it changes, the replica count at the other steps, where a label has room
     axes_px = fig.get_figwidth() * dpi * 0.9
+    pricings = {s["configuration"]["pricing"] for s in steps}
     free_from = None   # log10 volume where the last label ends
     last_unit = None
     for s in steps:
-        unit = _unit(s["configuration"])
+        c = s["configuration"]
+        unit = f"{c['instance_type']} TP{c['gpus_per_replica']} {c['precision']}" + ("" if len(pricings) == 1 else f" {c['pricing']}")
+        reps = c["replicas"]
+        text = f"{unit}\n{reps} replica{'s' if reps > 1 else ''}" if unit != last_unit else f"×{reps}"
         x = max(s["from"], curve.start)
-        reps = s["configuration"]["replicas"]
-        text = f"{unit}\n{reps} replica{'s' if reps > 1 else ''}"
-        width = len(unit) * STEP_FONT * 0.62 * dpi / 72 / axes_px * span   # in decades of volume
-        fits = math.log10(x) + width <= math.log10(curve.end) and (free_from is None or math.log10(x) >= free_from)
-        if unit == last_unit or not fits:
+        width = max(len(line) for line in text.splitlines()) * STEP_FONT * 0.62 * dpi / 72 / axes_px * span  # decades
+        if math.log10(x) + width > math.log10(curve.end) or (free_from is not None and math.log10(x) < free_from):
             continue
-        ax.annotate(text, (x, s["monthly_usd"]), xytext=(2, 5), textcoords="offset points", fontsize=STEP_FONT,
-                    color="#333333", va="bottom", ha="left", zorder=4)
-        free_from, last_unit = math.log10(x) + width * 1.05, unit
+        ax.annotate(text, (x, s["monthly_usd"]), xytext=(2, 4), textcoords="offset points", fontsize=STEP_FONT,
+                    color="#222222", va="bottom", ha="left", zorder=4,
+                    bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.85))
+        free_from, last_unit = math.log10(x) + width * 1.1, unit
 
     planned = data["planned"]
     if planned and curve.start <= planned["tokens_per_month"] <= curve.end:
@@ -109,7 +112,8 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
     w = curve.workload
     fig.suptitle(f"{curve.model}: self-hosting vs APIs, {w.avg_input_tokens} in / {w.avg_output_tokens} out tokens per request",
                  fontsize=12, fontweight="bold", x=0.01, ha="left")
-    ax.set_title(f"{w.utilization:.0%} planned utilization; circles: breakeven volumes (found by bisection); "
+    pricing = f"{pricings.pop()} pricing; " if len(pricings) == 1 else ""
+    ax.set_title(f"{pricing}{w.utilization:.0%} planned utilization; circles: breakeven volumes (found by bisection); "
                  f"dashed: quality-tier APIs", fontsize=8.5, color="#555555", loc="left")
     ax.set_xlabel("Tokens per month (input + output, log scale)")
     ax.set_ylabel("Monthly cost, USD (log scale)")

@@ -252,7 +252,7 @@ def markdown_details(p: Plan) -> str:
            "Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
            "nothing was created and no cloud API was called.", "", "| Type | Name | Key inputs |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    out += _warnings(p, markdown=True) + ["", _timings(p)]
+    out += _warnings(p, markdown=True)
     return "\n".join(out)
 
 

@@ -9,25 +9,34 @@ JSON document, so a saved `--format json` output renders the same comment.
 
 from __future__ import annotations
 
+import re
+
 from cost.units import format_tokens, format_usd
 from infra import preview_compare
 
-MESSAGE_CHARS = 180  # a policy message's first line is cut here in the summary; the details keep it whole
+MESSAGE_CHARS = 220  # a policy message's first line is cut here in the summary; the details keep it whole
+_PREFIX = re.compile(r"^(?P<name>[\w.-]+) \([^)]*\): ")  # "router-8b (llama-3.1-8b bf16 on ...): " opens a model's message
 ICON = {"mandatory": "❌", "advisory": "⚠️"}
 
 
 def _short(text: str) -> str:
-    first = text.splitlines()[0] if text else ""
-    return first if len(first) <= MESSAGE_CHARS else first[: MESSAGE_CHARS - 1].rstrip() + "…"
+    """A policy message's first line without the model's description, cut at a word near MESSAGE_CHARS."""
+    first = _PREFIX.sub("", text.splitlines()[0] if text else "")
+    if len(first) <= MESSAGE_CHARS:
+        return first
+    return first[:MESSAGE_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def _subject(urn: str) -> str:
-    """The resource a violation is about: the last part of its URN ('' for the stack)."""
-    return urn.rsplit("::", 1)[-1] if urn else "stack"
+def _subject(v: dict) -> str:
+    """What a violation is about: the model its message names, else the resource (the stack when none)."""
+    m = _PREFIX.match(v.get("message") or "")
+    if m:
+        return m.group("name")
+    return v["urn"].rsplit("::", 1)[-1] if v.get("urn") else "stack"
 
 
 def model_rows(cost: dict) -> list[list[str]]:
@@ -69,7 +78,7 @@ def _policies(policies: dict | None) -> tuple[str, list[str]]:
     violations = sorted(policies.get("violations", []), key=lambda v: v["level"] != "mandatory")
     status = ("✅ Policies passed" if policies.get("passed") else "❌ Policies failed") + \
         f": {policies.get('mandatory', 0)} mandatory, {policies.get('advisory', 0)} advisory violation(s)"
-    items = [f"- {ICON.get(v['level'], '•')} **{v['level']}** `{v['policy']}` on `{_subject(v['urn'])}`: {_short(v['message'])}"
+    items = [f"- {ICON.get(v['level'], '•')} **{v['level']}** `{v['policy']}` on `{_subject(v)}`: {_short(v['message'])}"
              for v in violations]
     return status, items
 
@@ -89,7 +98,7 @@ def comment(doc: dict, comparison: dict | None = None, details: str = "") -> str
     out += [""] + _table(["Model", "Verdict", "Self-host/mo", "Cheapest API/mo", "Tokens: declared / capacity"], model_rows(cost), 2)
     out += ["", "### Policies", "", status] + ([""] + items if items else [])
     out += ["", "### Line items", ""] + _table(["Item", "Monthly"], line_item_rows(cost), 1)
-    full = [f"#### `{v['policy']}` ({v['level']}) on `{_subject(v['urn'])}`\n\n{v['message']}"
+    full = [f"#### `{v['policy']}` ({v['level']}) on `{_subject(v)}`\n\n{v['message']}"
             for v in sorted((doc.get("policies") or {}).get("violations", []), key=lambda v: v["level"] != "mandatory")]
     body = "\n\n".join(full + ([details] if details else []))
     if body:
