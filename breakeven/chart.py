@@ -32,11 +32,6 @@ def _tokens_tick(x: float, _pos: object = None) -> str:
     return format_tokens(x)
 
 
-def _unit(c: dict) -> str:
-    """A configuration without its replica count: what changes at a configuration step."""
-    return f"{c['instance_type']} TP{c['gpus_per_replica']} {c['precision']} {c['pricing']}"
-
-
 def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 760) -> Path:
     """Write the chart to path (.png or .svg): log volume axis, the self-hosted step curve, a line per
     API, breakeven points marked and labelled, the planned volume, configurations where space allows."""

@@ -199,9 +199,9 @@ def curve(model: str, workload: Workload, cheapest: Cheapest, *, start: float, e
     progress: wraps the walk over steps (a progress bar for people).
     """
     if not 0 < start < end:
-        raise InputError("--from", start, f"a positive volume below --to ({end:g})")
-    if points < 2:
-        raise InputError("--points", points, "at least 2")
+        raise InputError("start", start, f"a positive volume below the end of the range ({end:g})")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise InputError("points", points, "a whole number, at least 2")
     steps = walk(cheapest, start, end, progress)
 
     shape = replace(workload, tokens_per_month=1e6)
