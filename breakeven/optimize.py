@@ -88,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
                      f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"
                      + (", batch rate" if cheapest["batch_price"] else "") + ")")
-    print("\n".join(lines))
+    print(("\n\n" if md else "\n").join(lines))
     return 0

@@ -32,7 +32,7 @@ from cost.workload import Workload
 __all__ = [
     "ApiOffer", "ApiQuote", "PriceBook", "TIERS", "APIS_MODES", "BOOK_PRICINGS",
     "load_price_book", "shipped_price_books", "offers_for", "offer", "price_request", "quote", "quotes_for",
-    "coverage_note", "comparables", "retired", "in_account_providers",
+    "coverage_note", "comparables", "retired", "in_account_providers", "models_served", "quality_offers",
 ]
 
 TIERS = ("equivalent", "quality", "custom-hosting")
@@ -197,6 +197,18 @@ def _api_list() -> _ApiList:
         by_id.setdefault(offer.id, offer)
     return _ApiList(quality, equivalents, notes, by_id, {k: tuple(v) for k, v in models_of.items()}, custom, retired,
                     in_account)
+
+
+def models_served(api_id: str, book: PriceBook | None = None) -> tuple[str, ...]:
+    """The catalog models an equivalent API serves (the price book's `models`, else apis.yaml)."""
+    if book is not None and api_id in book.applies_to:
+        return tuple(book.applies_to[api_id])
+    return _api_list().models_of.get(api_id, ())
+
+
+def quality_offers(book: PriceBook | None = None) -> list[ApiOffer]:
+    """The frontier (quality-class) APIs every model is compared with."""
+    return [o for o in _offers(next(iter(catalog.models())), book, False) if o.tier == "quality"]
 
 
 def retired(offer_id: str) -> str | None:

@@ -16,7 +16,7 @@ from cost.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
-           "replicas_needed", "target_misses"]
+           "replicas_needed", "target_misses", "sized"]
 
 SECONDS_PER_HOUR = 3600
 
@@ -63,6 +63,18 @@ def target_misses(t: capacity.Throughput, w: Workload) -> list[str]:
 def replica_tokens_per_month(t: capacity.Throughput, w: Workload) -> float:
     """Input + output tokens one replica serves in a month at 100 % utilization."""
     return t.output_tok_s * w.tokens_per_request / w.avg_output_tokens * SECONDS_PER_HOUR * catalog.assumptions()["hours_per_month"]
+
+
+def sized(d: Deployment, w: Workload, factors: Factors | None = None) -> Deployment:
+    """The deployment with replicas "auto" (None) resolved: as many as carry the workload (see `replicas_needed`).
+    A deployment with replicas given, or with its capacity given instead of modelled, is returned unchanged
+    (the latter with one replica when auto)."""
+    if d.replicas is not None:
+        return d
+    if d.capacity_tokens_per_month is not None:
+        return replace(d, replicas=1)
+    t = serving_point(catalog.model(d.model), catalog.gpu(d.gpu), d, w, factors)
+    return replace(d, replicas=replicas_needed(t, w))
 
 
 def replicas_needed(t: capacity.Throughput, w: Workload) -> int:
@@ -138,7 +150,7 @@ class Estimate:
                 "capacity_tokens_per_month": round(self.capacity_tokens_per_month),
                 "capacity_source": "model" if t else "given (capacity_tokens_per_month)",
                 "usd_per_mtok": round(self.usd_per_mtok, 4),
-                "usd_per_mtok_at_workload": round(self.usd_per_mtok_at_workload, 4),
+                "usd_per_mtok_at_workload": round_finite(self.usd_per_mtok_at_workload, 4),
                 "usd_per_mtok_basis": {
                     "usd_per_mtok": f"capacity at the planned {w.utilization:.0%} utilization: "
                                     f"{format_tokens(self.capacity_tokens_per_month)} tokens/month",
@@ -161,6 +173,7 @@ class Estimate:
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
+                 "batch_price": q.batch_price,
                  "monthly_usd": round(q.monthly_usd, 2),
                  "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8), "source": q.offer.source}
                 for q in self.apis
@@ -174,6 +187,11 @@ class Estimate:
         if self.throughput is not None:
             return self.throughput.max_concurrency
         return self.fit.kv_capacity_tokens // max(1, self.workload.tokens_per_request)
+
+
+def round_finite(x: float, digits: int) -> float | None:
+    """Rounded, or None where the figure is undefined (no volume declared): reports are strict JSON."""
+    return round(x, digits) if math.isfinite(x) else None
 
 
 def estimate(
@@ -201,13 +219,13 @@ def estimate(
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
                                key="gpus_per_replica")
-    sized = d.replicas is None
+    auto = d.replicas is None
     tput, need, misses = None, None, ()
     if d.capacity_tokens_per_month is None:
         tput = serving_point(model, gpu, d, w, factors)
         need = replicas_needed(tput, w)
         misses = tuple(target_misses(tput, w))
-    if sized:
+    if auto:
         d = replace(d, replicas=need or 1)
     plan = plan_nodes(d, book, rates)
     items = deployment_items(plan, overheads)
@@ -241,7 +259,7 @@ def estimate(
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
         exemptions=exemptions, compared_with=compared_with, blockers=blockers,
     )
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, sized, need, misses)
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses)
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from cost import capacity, catalog
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
-from cost.estimate import Estimate, estimate, replicas_needed, serving_point, target_misses
+from cost.estimate import Estimate, round_finite, estimate, replicas_needed, serving_point, target_misses
 from cost.factors import Factors
 from cost.nodes import Rates, plan_nodes
 from cost.tco import Overheads, deployment_items, stack_items
@@ -132,9 +132,9 @@ class Configuration:
         return {"instance_type": d.instance_type, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
                 "precision": d.precision, "pricing": d.pricing, "replicas": d.replicas, "redundancy": d.redundancy,
                 "replicas_per_instance": self.replicas_per_instance, "nodes": self.estimate.plan.nodes,
-                "monthly_usd": round(self.monthly_usd, 2), "usd_per_mtok": round(self.usd_per_mtok, 4),
+                "monthly_usd": round(self.monthly_usd, 2), "usd_per_mtok": round_finite(self.usd_per_mtok, 4),
                 "ttft_ms": round(self.ttft_ms, 1), "tpot_ms": round(self.tpot_ms, 2),
-                "utilization": round(self.utilization, 4), "headroom": round(self.headroom, 4)}
+                "utilization": round(self.utilization, 4), "headroom": round_finite(self.headroom, 4)}
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
             f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
-            f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ({format_usd(e.usd_per_mtok_at_workload)} per 1M at the "
+            f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ({format_usd(e.usd_per_mtok_at_workload) if w.tokens_per_month else 'n/a'} per 1M at the "
             f"{format_tokens(min(w.tokens_per_month, e.full_capacity_tokens_per_month))} tokens/month of the declared volume it serves)",
             f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.sized else "")
             + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
@@ -106,6 +106,12 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
         text = [_heading("Routing blend", markdown), grid(["Tier", "Share", "Target", "Tokens/mo", "Monthly"], rows, markdown),
                 f"Blend: {format_usd(f.monthly_usd)}/month for {format_tokens(f.routed_workload.tokens_per_month)} tokens"]
         text += [f"  All traffic on {q.offer.id}: {format_usd(q.monthly_usd)}/month" for q in f.all_api]
+        if f.routing is not None:
+            r = f.routing
+            text.append(f"Cheapest assignment (targets serving the same model; retired APIs excluded): "
+                        f"{format_usd(r.monthly_usd)}/month against {format_usd(r.declared_monthly_usd)}/month declared, "
+                        f"saves {format_usd(r.saves_usd)}/month")
+            text += [f"  {name} -> {target} ({kind})" for name, target, kind in r.assignment]
         parts.append("\n".join(text))
     total = [_heading("Stack total", markdown),
              f"Self-hosted {format_usd(f.self_hosted_monthly_usd)} + API tiers {format_usd(f.api_monthly_usd)} = {format_usd(f.monthly_usd)}/month"]
