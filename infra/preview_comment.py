@@ -15,7 +15,7 @@ from cost.units import format_tokens, format_usd
 from infra import preview_compare
 
 MESSAGE_CHARS = 220  # a policy message's first line is cut here in the summary; the details keep it whole
-_PREFIX = re.compile(r"^(?P<name>[\w.-]+) \([^)]*\): ")  # "router-8b (llama-3.1-8b bf16 on ...): " opens a model's message
+_PREFIX = re.compile(r"^(?P<name>[\w.-]+) \(.*?\): ")  # "router-8b (llama-3.1-8b bf16 on ...): " opens a model's message
 ICON = {"mandatory": "❌", "advisory": "⚠️"}
 
 

@@ -82,6 +82,9 @@ def test_the_comment_parses_as_markdown_with_totals_verdicts_policies_and_detail
     levels = [b.split("**")[1] for b in bullets if "**" in b]
     assert levels[0] == "mandatory" and "advisory" in levels and levels == sorted(levels, key=lambda x: x != "mandatory")
     assert "Policies failed: 1 mandatory" in md
+    name = p.cost["models"][0]["deployment"]["name"]
+    policy_lines = [b for b in bullets if b.startswith(("❌ **", "⚠️ **"))]
+    assert len(policy_lines) == 2 and all(f"on `{name}`: " in b and f"{name} (" not in b for b in policy_lines)
 
     # everything else is collapsed, and what is shown first is short
     html = [t.content for t in tokens if t.type == "html_block"]
