@@ -6,13 +6,16 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STACK   ?= prod
 
-.PHONY: preview test setup tools vllm clean docs
+.PHONY: preview test lint setup tools vllm clean docs
 
 preview: setup tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven preview --stack $(STACK)
 
-test: setup tools vllm
+test: setup tools vllm lint
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest -n 2
+
+lint: setup
+	$(BIN)/ruff check --no-cache .
 
 docs: setup tools
 	bash scripts/make-docs.sh

@@ -89,15 +89,14 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _calibration(args: argparse.Namespace) -> int:
-    import json
     from dataclasses import asdict
 
     from cost import calibration
-    from cost.report import grid
+    from cost.report import grid, to_json
 
     rows, summary = calibration.calibration_rows(), calibration.summary()
     if args.format == "json":
-        print(json.dumps({"rows": [asdict(r) for r in rows], "summary": summary}, indent=2))
+        print(to_json({"rows": [asdict(r) for r in rows], "summary": summary}))
         return 0
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",

@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
     p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
     p.add_argument("--top", type=number(int, "--top"), default=10, help="configurations to print (default 10)")
+    p.add_argument("--breakeven", action="store_true",
+                   help="also find the least volume at which the cheapest configuration beats the cheapest comparable API")
     add_workload_flags(p)
     add_assumption_flags(p)
     p.add_argument("--format", default="table", choices=("table", "json", "markdown"))
@@ -34,7 +36,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
     from cost.api_prices import load_price_book
-    from cost.optimize import Constraints, optimize
+    from cost.optimize import Constraints, breakeven_volume, optimize
     from cost.profiles import profile
     from cost.report import grid
     from cost.units import format_tokens, format_usd
@@ -46,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     c = Constraints(precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
                     instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
                     production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256)
-    found = optimize(args.model, w, c, book=load_price_book(args.price_book), overheads=overheads_from(args),
-                     exemptions=exemptions_from(args), top=args.top, providers=providers_from(args), rates=rates_from(args))
+    kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
+                  providers=providers_from(args), rates=rates_from(args))
+    found = optimize(args.model, w, c, top=args.top, **kwargs)
+    volume = breakeven_volume(args.model, w, c, **kwargs) if args.breakeven else None
     verdict = found[0].estimate.verdict if found else None
     cheapest = None
     if verdict is not None and verdict.cheapest_api is not None:
@@ -64,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                                        "ttft_target_ms": None if w.ttft_target_s is None else w.ttft_target_s * 1000,
                                        "tpot_target_ms": None if w.tpot_target_s is None else w.tpot_target_s * 1000},
                           "profile": prof, "usd_per_mtok_at": "the declared volume",
-                          "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest},
+                          "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest,
+                          "breakeven": None if volume is None else volume.to_dict()},
                          indent=2, allow_nan=False))
         return 0
     md = args.format == "markdown"
@@ -88,5 +93,14 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
                      f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"
                      + (", batch rate" if cheapest["batch_price"] else "") + ")")
+    if volume is not None:
+        if volume.tokens_per_month is None:
+            lines.append(f"Breakeven: no volume from {format_tokens(volume.searched[0])} to {format_tokens(volume.searched[1])} "
+                         "tokens/month makes the cheapest configuration beat the cheapest comparable API.")
+        else:
+            b = volume.configuration
+            lines.append(f"Breakeven: from {format_tokens(volume.tokens_per_month)} tokens/month (same request shape and "
+                         f"targets), {b.describe()} at {format_usd(b.monthly_usd)}/month costs no more than "
+                         f"{b.estimate.verdict.cheapest_api} ({format_usd(b.estimate.verdict.cheapest_api_monthly_usd)}/month).")
     print(("\n\n" if md else "\n").join(lines))
     return 0

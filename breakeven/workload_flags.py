@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 
 from cost.errors import InputError
 
 
 def number(kind: type, flag: str):
-    """An argparse type that names the flag and what is allowed when the text is not a number."""
+    """An argparse type for a finite int or float flag: `nan`, `inf` and `1e400` are refused here."""
     def parse(text: str):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'number'}")
+            value = None
+        if value is None or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'finite number'}")
+        return value
     return parse
 
 

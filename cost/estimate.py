@@ -13,7 +13,7 @@ from cost.nodes import NodePlan, Rates, plan_nodes
 from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.units import format_tokens, format_usd
 from cost.verdict import Breakeven, Verdict, breakeven, decide
-from cost.workload import Workload
+from cost.workload import Workload, require_within_context
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
            "replicas_needed", "target_misses", "sized"]
@@ -95,7 +95,7 @@ class Estimate:
     apis: tuple[ApiQuote, ...]
     breakeven: tuple[Breakeven, ...]
     verdict: Verdict
-    sized: bool = False                     # replicas computed ("auto"), not given
+    replicas_auto: bool = False             # replicas computed ("auto"), not given
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
 
@@ -142,7 +142,7 @@ class Estimate:
             "self_hosted": {
                 "monthly_usd": round(self.monthly_usd, 2),
                 "replicas": d.replicas,
-                "replicas_sized": self.sized,
+                "replicas_sized": self.replicas_auto,
                 "replicas_needed": self.replicas_needed,
                 "carries_share": round(self.carries_share, 4),
                 "target_misses": list(self.misses),
@@ -175,7 +175,9 @@ class Estimate:
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
                  "batch_price": q.batch_price,
                  "monthly_usd": round(q.monthly_usd, 2),
-                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8), "source": q.offer.source}
+                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
+                 "source": q.offer.source + ("; the provider's batch rate (genai-prices price variant processing=batch)"
+                                             if q.batch_price else "")}
                 for q in self.apis
             ],
             "breakeven": [b.to_dict() for b in self.breakeven],
@@ -216,6 +218,7 @@ def estimate(
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
+    require_within_context(w, model.id, model.context, d.max_model_len)
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
                                key="gpus_per_replica")

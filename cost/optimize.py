@@ -248,3 +248,49 @@ def gpu_monthly_usd(d: Deployment, book=None) -> float:
     p = plan_nodes(d, book)
     return p.units * p.unit_usd_hr * catalog.assumptions()["hours_per_month"]
 
+
+
+@dataclass(frozen=True)
+class BreakevenVolume:
+    """The least monthly volume at which the cheapest configuration costs no more than the cheapest comparable API."""
+
+    tokens_per_month: float | None          # None: not within the searched range
+    configuration: Configuration | None     # the cheapest configuration at that volume
+    searched: tuple[float, float]
+
+    def to_dict(self) -> dict:
+        c = self.configuration
+        return {"tokens_per_month": None if self.tokens_per_month is None else round(self.tokens_per_month),
+                "configuration": None if c is None else c.to_dict(),
+                "api": None if c is None else c.estimate.verdict.cheapest_api,
+                "api_monthly_usd": None if c is None else round(c.estimate.verdict.cheapest_api_monthly_usd, 2),
+                "searched_tokens_per_month": list(self.searched)}
+
+
+def breakeven_volume(model: str, workload: Workload, constraints: Constraints = Constraints(), *,
+                     low: float = 1e6, high: float = 1e13, rel_tol: float = 0.01, **kwargs) -> BreakevenVolume:
+    """Bisect (on a log scale, to `rel_tol`) for the least volume at which self-hosting, optimized at each volume,
+    costs no more than the cheapest API it is compared with; the workload's shape and targets are kept.
+    kwargs go to `optimize` (book, overheads, factors, exemptions, providers, rates)."""
+    def best(volume: float) -> Configuration | None:
+        found = optimize(model, replace(workload, tokens_per_month=volume), constraints, top=1, **kwargs)
+        return found[0] if found else None
+
+    def wins(c: Configuration | None) -> bool:
+        v = c.estimate.verdict if c else None
+        return v is not None and v.cheapest_api is not None and c.monthly_usd <= v.cheapest_api_monthly_usd
+
+    at_low, at_high = best(low), best(high)
+    if wins(at_low):
+        return BreakevenVolume(low, at_low, (low, high))
+    if not wins(at_high):
+        return BreakevenVolume(None, None, (low, high))
+    lo, hi, hi_cfg = low, high, at_high
+    while hi / lo > 1 + rel_tol:
+        mid = math.sqrt(lo * hi)
+        cfg = best(mid)
+        if wins(cfg):
+            hi, hi_cfg = mid, cfg
+        else:
+            lo = mid
+    return BreakevenVolume(hi, hi_cfg, (low, high))

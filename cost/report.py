@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 
 from rich import box
@@ -82,7 +83,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
             f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ({format_usd(e.usd_per_mtok_at_workload) if w.tokens_per_month else 'n/a'} per 1M at the "
             f"{format_tokens(min(w.tokens_per_month, e.full_capacity_tokens_per_month))} tokens/month of the declared volume it serves)",
-            f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.sized else "")
+            f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.replicas_auto else "")
             + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
             + f"; carries {e.carries_share:.0%} of the declared volume"]
     be = {b.api: b for b in e.breakeven}
@@ -122,10 +123,27 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
     return "\n\n".join(parts)
 
 
+def finite(doc: object) -> object:
+    """The document with every non-finite float (a breakeven that never comes, a price per token of
+    nothing served) as None, so that it serialises as strict JSON."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: finite(v) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [finite(v) for v in doc]
+    return doc
+
+
+def to_json(doc: object) -> str:
+    """Strict JSON (RFC 8259: no NaN, no Infinity) for every `--format json` report."""
+    return json.dumps(finite(doc), indent=2, allow_nan=False, default=str)
+
+
 def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
-        return json.dumps(obj.to_dict(), indent=2, default=str)
+        return to_json(obj.to_dict())
     text = estimate_text if isinstance(obj, Estimate) else fleet_text
     return text(obj, markdown=(fmt == "markdown"))
 

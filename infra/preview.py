@@ -285,7 +285,9 @@ def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict |
     from infra import preview_comment, preview_compare
 
     if fmt == "json":
-        return json.dumps(document(p, violations, comparison), indent=2, default=str, allow_nan=False)
+        from cost.report import to_json
+
+        return to_json(document(p, violations, comparison))
     if fmt == "markdown":
         return preview_comment.comment(document(p, violations, comparison), comparison, markdown_details(p))
     out = render_table(p)
@@ -298,7 +300,8 @@ def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict |
     return out
 
 
-def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_increase: float | None = None) -> int:
+def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_increase: float | None = None,
+         root: Path = ROOT) -> int:
     """Print the offline preview of a stack. 0: shown and passed; 1: a mandatory policy failed, the
     monthly cost rose past --fail-on-increase, or the program failed; 2: a bad input (nothing run)."""
     from infra import preview_compare
@@ -310,7 +313,7 @@ def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_
         if fail_on_increase is not None and (compare_to is None or fail_on_increase != fail_on_increase or fail_on_increase < 0):
             raise InputError("--fail-on-increase", fail_on_increase, "a percentage of at least 0, with --compare-to")
         baseline = preview_compare.load(compare_to) if compare_to is not None else None
-        p = plan(stack)
+        p = plan(stack, root=root)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)

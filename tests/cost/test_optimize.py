@@ -107,3 +107,23 @@ def test_constraints_narrow_the_search_and_bad_ones_name_the_key():
 def test_a_target_no_hardware_meets_gives_nothing():
     w = Workload.build(100e6, avg_input_tokens=600, avg_output_tokens=400, tpot_target_s=0.0005)
     assert optimize("llama-3.1-70b", w) == []
+
+
+def test_breakeven_volume_is_where_the_optimized_stack_starts_beating_the_api():
+    from dataclasses import replace
+
+    from cost.optimize import breakeven_volume
+
+    w = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
+    found = breakeven_volume("llama-3.1-70b", w, providers=("together",))
+    v = found.tokens_per_month
+    assert 1e9 < v < 1e12
+
+    def margin(volume):
+        best = optimize("llama-3.1-70b", replace(w, tokens_per_month=volume), top=1, providers=("together",))[0]
+        return best.estimate.verdict.cheapest_api_monthly_usd - best.monthly_usd
+
+    assert margin(v) >= 0 > margin(v / 1.03)
+    assert found.configuration.monthly_usd <= found.configuration.estimate.verdict.cheapest_api_monthly_usd
+    never = breakeven_volume("llama-3.1-70b", w, high=1e9, providers=("together",))
+    assert never.tokens_per_month is None and never.to_dict()["tokens_per_month"] is None
