@@ -19,7 +19,7 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
     "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
-    "profile": "--profile", "zones": "--zones", "top": "--top",
+    "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
 }
 
 

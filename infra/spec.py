@@ -250,6 +250,10 @@ class StackSpec:
                            f"{m.instance_type}; losing one node loses {rpi} replicas (use spares >= {rpi})")
             if self.production and m.capacity_type == "spot":
                 out.append(f"{m.key}.capacityType: spot nodes can be reclaimed at two minutes' notice")
+        priced = catalog.instances_region()
+        if self.cluster.existing is None and self.cluster.region != priced:
+            out.append(f"{P}cluster.region: GPU instances are priced at {priced} rates (cost/data/instances.yaml); "
+                       f"{self.cluster.region} rates may differ")
         return out
 
     def to_dict(self) -> dict:

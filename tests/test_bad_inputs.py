@@ -59,6 +59,7 @@ CLI_CASES = [  # (extra argv, the key the message must name)
     (["--precision", "fp4"], "--precision"),
     (["--pricing", "free"], "--pricing"),
     (["--format", "yaml"], "--format"),
+    (["--price-book", "no-such-book"], "--price-book"),
 ]
 
 
@@ -91,7 +92,10 @@ def test_json_reports_are_strict_even_when_a_figure_has_no_finite_value(capsys):
     """0 tokens/month: the price per token served is undefined; JSON says null, never Infinity."""
     assert cli.main(BASE[:-1] + ["0", "--format", "json"]) == 0
     out = capsys.readouterr().out
-    json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert doc["self_hosted"]["usd_per_mtok_at_workload"] is None
+    assert cli.main(BASE[:-1] + ["0"]) == 0
+    assert "inf" not in capsys.readouterr().out.replace("infrastructure", "")
 
 
 # --- stack files -------------------------------------------------------------------------------------

@@ -295,3 +295,12 @@ def test_an_existing_cluster_takes_a_kubeconfig_path_or_its_contents():
         assert spec.cluster.existing.kubeconfig == kubeconfig
         assert [p.suffix for p in spec.models[0].pools] == ["all"]
     assert _bad("dev", f"{P}cluster", {"existing": {"kubeconfig": ""}}).key == f"{P}cluster.existing.kubeconfig"
+
+
+def test_a_region_other_than_the_priced_one_is_a_warning_not_a_silent_price():
+    cluster = {"region": "eu-west-1", "zones": ["eu-west-1a", "eu-west-1b"],
+               "endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}
+    spec = load_spec("dev", {f"{P}cluster": cluster, "aws:region": "eu-west-1"})
+    assert spec.cluster.region == "eu-west-1"
+    assert any("priced at us-east-1 rates" in w for w in spec.warnings())
+    assert not any("priced at" in w for w in load_spec("dev").warnings())
