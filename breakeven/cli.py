@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from breakeven import curve
 from breakeven import optimize as optimize_cmd
 from breakeven.workload_flags import (add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
                                       overheads_from, providers_from, rates_from, workload_from)
@@ -83,9 +84,7 @@ def _estimate(args: argparse.Namespace) -> int:
     if prof:
         print(f"Profile {prof['name']} set: " + (", ".join(f"--{k} {v}" for k, v in prof["set"].items()) or "nothing (all given)")
               + f" [{prof['source']}]\n")
-    print(estimate_text(result, md))
-    print()
-    print(sensitivity_text(band, md))
+    _print_report(estimate_text(result, md) + "\n\n" + sensitivity_text(band, md), args.format)
     return 0
 
 
@@ -102,8 +101,8 @@ def _calibration(args: argparse.Namespace) -> int:
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",
               f"{r.predicted:,.0f}", f"{r.ratio:.2f}", f"{r.error:.0%}"] for r in rows]
-    print(grid(["Kind", "Engine", "Model", "GPUs", "Precision", "In/Out", "Concurrency", "Measured tok/s",
-                "Predicted", "Pred/meas", "Error"], table, md))
+    _print_report(grid(["Kind", "Engine", "Model", "GPUs", "Precision", "In/Out", "Concurrency", "Measured tok/s",
+                "Predicted", "Pred/meas", "Error"], table, md), args.format)
     print()
     for kind in ("fit", "validation"):
         s = summary[kind]
@@ -114,6 +113,16 @@ def _calibration(args: argparse.Namespace) -> int:
     print("errors are max(pred/meas, meas/pred) - 1; factors: "
           + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
     return 0
+
+
+def _print_report(text: str, fmt: str) -> None:
+    """Tables go through the terminal (colour where supported); markdown and JSON print verbatim."""
+    if fmt == "table":
+        from breakeven import term
+
+        term.show(text)
+    else:
+        print(text)
 
 
 def _seeds(args: argparse.Namespace) -> int:
@@ -133,7 +142,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from infra import preview
 
-    return preview.main(args.stack, args.format)
+    return preview.main(args.stack, args.format, args.compare_to, args.fail_on_increase)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,12 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="offline preview of a stack: resources, cost report, policies")
     p.add_argument("--stack", required=True, help="a stack in stacks/ (dev, prod, hybrid, ...)")
     p.add_argument("--format", default="table", choices=FORMATS)
+    p.add_argument("--compare-to", help="a previous `preview --format json` output: show what changes against it")
+    p.add_argument("--fail-on-increase", type=_number(float, "--fail-on-increase"), metavar="PCT",
+                   help="with --compare-to: exit 1 when the monthly total rises by more than PCT percent")
+    curve.add_parser(sub)
     optimize_cmd.add_parser(sub)
     return parser
 
 
 COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview,
-            "optimize": optimize_cmd.run}
+            "curve": curve.run, "optimize": optimize_cmd.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,13 +23,16 @@ def number(kind: type, flag: str):
     return parse
 
 
-def add_workload_flags(p: argparse.ArgumentParser) -> None:
-    """--profile, the volume and request shape, latency targets, vLLM's max_num_seqs, exemptions, price book."""
+def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = None) -> None:
+    """--profile, the volume and request shape, latency targets, vLLM's max_num_seqs, exemptions, price book.
+
+    volume_help: makes --tokens-per-month optional with this help text (e.g. `curve`'s planned volume)."""
     from cost.profiles import profiles
 
     p.add_argument("--profile", help="workload defaults you can override: " + ", ".join(
         f"{name} ({prof.description})" for name, prof in profiles().items()))
-    p.add_argument("--tokens-per-month", required=True, help="input + output tokens per month: 100M, 3.2B, 750000000")
+    p.add_argument("--tokens-per-month", required=volume_help is None,
+                   help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
     p.add_argument("--input-share", type=number(float, "--input-share"), help="share of tokens that are input (0..1)")
     p.add_argument("--avg-input-tokens", type=number(int, "--avg-input-tokens"))
     p.add_argument("--avg-output-tokens", type=number(int, "--avg-output-tokens"))

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from cost import api_prices
 from cost.estimate import Estimate
@@ -11,16 +18,31 @@ from cost.fleet import Fleet
 from cost.units import format_tokens, format_usd
 
 FORMATS = ("table", "json", "markdown")
+PLAIN_WIDTH = 400  # columns; tables take only the width they need
+_NUMERIC = re.compile(r"^$|^-$|^[-+]?\$?[0-9]|^never|^\[[0-9]+\]$|^\*\*\$")  # a figure, a footnote, or blank
 
 
 def grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+    """A table: GitHub markdown, or aligned plain text drawn by rich. Columns of figures align right."""
+    right = [i > 0 and all(_NUMERIC.match(str(r[i])) for r in rows) for i in range(len(headers))]
     if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        cell = lambda c: str(c).replace("|", "\\|")
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+        lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
         return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="right" if right[i] else "left", no_wrap=True)
+    for r in rows:
+        table.add_row(*(Text(str(c)) for c in r))
+    return plain(table)
+
+
+def plain(renderable: object) -> str:
+    """Render a rich object to plain text (no colour codes), wide enough that nothing wraps."""
+    console = Console(file=io.StringIO(), width=PLAIN_WIDTH, color_system=None, force_terminal=False, highlight=False)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
 
 
 def _heading(text: str, markdown: bool, level: int = 2) -> str:
