@@ -37,7 +37,8 @@ class Deployment:
     """One model served with vLLM.
 
     gpus_per_replica: tensor x pipeline parallel size of one vLLM server.
-    replicas: replicas planned to carry the load; redundancy: extra replicas for failover (N+1 = 1).
+    replicas: replicas planned to carry the load; None ("auto") lets `cost.estimate.estimate` size them
+      to carry the workload at its planned utilization within its latency targets; redundancy: extra replicas for failover (N+1 = 1).
     instance_type: the AWS instance; None prices per GPU (hourly_usd_per_gpu, the price book, or the
       smallest AWS instance carrying the GPU).
     hourly_usd_per_gpu: overrides every catalog price, billed per GPU (a marketplace rental).
@@ -52,7 +53,7 @@ class Deployment:
     model: str
     gpu: str
     gpus_per_replica: int = 1
-    replicas: int = 1
+    replicas: int | None = 1
     redundancy: int = 0
     precision: str = "bf16"
     pricing: str = "on-demand"
@@ -88,6 +89,9 @@ class Deployment:
         d["pricing"] = catalog.pricing(d.get("pricing", "on-demand"), "pricing")
         for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1)):
             val = d.get(key, cls.__dataclass_fields__[key].default)
+            if key == "replicas" and val in (None, "auto"):
+                d[key] = None
+                continue
             if not _whole(val) or not low <= val <= LIMITS[key]:
                 raise InputError(key, val, f"a whole number, from {low} to {LIMITS[key]}")
             d[key] = int(val)

@@ -24,6 +24,7 @@ class Workload:
     avg_input_tokens / avg_output_tokens: the average request; their ratio is the input share.
     utilization: the share of the self-hosted capacity the plan expects to use (0..1].
     ttft_target_s / tpot_target_s: latency targets; None means none declared.
+    batch: latency-insensitive work that a provider's batch API may serve (at its batch price).
     """
 
     tokens_per_month: float
@@ -32,6 +33,7 @@ class Workload:
     utilization: float = 0.8
     ttft_target_s: float | None = None
     tpot_target_s: float | None = None
+    batch: bool = False
 
     @property
     def input_share(self) -> float:
@@ -64,6 +66,7 @@ class Workload:
         utilization: float = 0.8,
         ttft_target_s: float | None = None,
         tpot_target_s: float | None = None,
+        batch: bool = False,
     ) -> "Workload":
         """Validate and complete a workload.
 
@@ -110,6 +113,7 @@ class Workload:
             utilization=float(utilization),
             ttft_target_s=ttft_target_s,
             tpot_target_s=tpot_target_s,
+            batch=bool(batch),
         )
 
 

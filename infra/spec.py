@@ -26,7 +26,7 @@ import ipaddress
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cost import catalog, regions
@@ -34,6 +34,7 @@ from cost import eks as eks_calendar
 from cost.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
+from cost.estimate import sized
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import Overheads
 from cost.workload import Workload, require_within_context
@@ -615,7 +616,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     gpu, itype = m.gpu, m.instance_type
     if gpu is None and itype is None:
         raise InputError(f"{key}.gpu", None, "a GPU (" + ", ".join(catalog.gpus()) + ") or an instanceType")
-    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=m.replicas, redundancy=spares,
+    auto = m.replicas == "auto"
+    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
                  precision=m.precision, pricing=m.capacity_type, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
                  name=name, max_model_len=max_len)
@@ -637,6 +639,9 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         raise InputError(f"{key}.tensorParallel", tp, f"at most {inst.gpus} (the GPUs of one {inst.type})",
                          "this kit runs each vLLM replica on one node; pick a larger instance type")
     _require_fit(key, entry, deployment, workload, max_len)
+    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
+        deployment = sized(replace(deployment, replicas=None), workload)
+        plan = plan_nodes(deployment, book)
 
     # Zones: spread the instances over `zones` zones of the cluster.
     units = plan.units
@@ -661,7 +666,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if m.capacity_block and m.capacity_reservation_id is None:
         raise InputError(f"{key}.capacityBlock", True, "true only with capacityReservationId (the Capacity Block's id)")
     weights_gib = math.ceil(checkpoint.gib)
-    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, m.replicas,
+    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, deployment.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block)

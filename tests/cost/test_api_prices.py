@@ -171,7 +171,7 @@ def test_request_prices_are_cached_and_lookups_resolved_once(monkeypatch):
     assert ap.price_request(offer, 777, 333) == first
     ap.price_request(offer, 778, 333)
     assert calls == [offer.model_ref]                              # one genai-prices lookup per API
-    assert set(ap._REQUEST_CACHE) == {("groq", offer.model_ref, 777, 333), ("groq", offer.model_ref, 778, 333)}
+    assert set(ap._REQUEST_CACHE) == {("groq", offer.model_ref, 777, 333, False), ("groq", offer.model_ref, 778, 333, False)}
 
 
 def test_cached_quotes_are_fast_enough_for_5000_estimates_per_second():
