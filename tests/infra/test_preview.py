@@ -122,3 +122,22 @@ def test_pulumi_waits_as_long_as_a_70b_rollout_takes(plans):
     wait = int(d["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
     assert wait >= d["spec"]["replicas"] * window
     assert int(svc["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == wait
+
+
+def test_prod_preview_renders_the_pdb_network_policy_and_path_allow_list(plans):
+    """What the cluster would receive for prod: a PDB that lets one whole node (2 pods) drain, a
+    NetworkPolicy admitting only `apps` on the API port and `monitoring` on the metrics port, and vLLM
+    behind the proxy on 127.0.0.1."""
+    objs = {r["inputs"]["kind"]: r["inputs"] for r in plans["prod"].resources
+            if isinstance(r.get("inputs"), dict) and r["inputs"].get("kind")
+            in ("PodDisruptionBudget", "NetworkPolicy", "ConfigMap", "Deployment")}
+    assert objs["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 2
+    api, scrape = objs["NetworkPolicy"]["spec"]["ingress"][:2]
+    names = lambda rule: {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]  # noqa: E731
+                          for p in rule["from"] if "namespaceSelector" in p}
+    assert names(api) == {"apps"} and api["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert names(scrape) == {"monitoring"} and scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert "location /v1/" in objs["ConfigMap"]["data"]["nginx.conf"]
+    vllm, proxy = objs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert vllm["command"] == ["vllm", "serve"] and "--host=127.0.0.1" in vllm["args"]
+    assert proxy["name"] == "proxy" and {p["name"] for p in proxy["ports"]} == {"http", "metrics"}
