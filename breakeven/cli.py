@@ -15,6 +15,7 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
     "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len",
+    "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
 }
 
 
@@ -35,7 +36,11 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--gpus", type=_number(int, "--gpus"), default=1, help="GPUs per replica (tensor parallel size)")
     p.add_argument("--replicas", type=_number(int, "--replicas"), default=1)
     p.add_argument("--redundancy", type=_number(int, "--redundancy"), default=0, help="extra failover replicas (N+1 = 1)")
-    p.add_argument("--precision", default="bf16", help="bf16, fp16, fp8, int4-awq")
+    p.add_argument("--precision", default="bf16", help="bf16, fp16, fp8, int4-awq, mxfp4 (gpt-oss experts)")
+    p.add_argument("--kv-cache-dtype", default="auto", help="auto (16-bit) or fp8: vLLM's --kv-cache-dtype")
+    p.add_argument("--expert-parallel", action="store_true", help="MoE: experts whole on GPUs (vLLM --enable-expert-parallel)")
+    p.add_argument("--prefix-cache-hit-rate", type=_number(float, "--prefix-cache-hit-rate"), default=0.0,
+                   help="share of prompt tokens served from vLLM's prefix cache (0..1)")
     p.add_argument("--pricing", default="on-demand", help="on-demand, spot, reserved-1y, reserved-3y")
     p.add_argument("--hourly-usd", type=_number(float, "--hourly-usd"), help="price per GPU-hour, overrides the catalog")
     p.add_argument("--tokens-per-month", required=True, help="input + output tokens per month: 100M, 3.2B, 750000000")
@@ -70,6 +75,7 @@ def _estimate(args: argparse.Namespace) -> int:
         utilization=args.utilization,
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
         tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
+        prefix_cache_hit_rate=args.prefix_cache_hit_rate,
     )
     deployment = Deployment.build(
         model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus, replicas=args.replicas,
@@ -78,6 +84,7 @@ def _estimate(args: argparse.Namespace) -> int:
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=Exemptions(args.fine_tuned, args.private_data, args.custom_inference),
+        kv_cache_dtype=args.kv_cache_dtype, expert_parallel=args.expert_parallel,
     )
     book = load_price_book(args.price_book)
     result = estimate(deployment, workload, book=book, overheads=Overheads.none() if args.overheads == "none" else Overheads())
@@ -92,9 +99,10 @@ def _calibration(args: argparse.Namespace) -> int:
     from cost import calibration
     from cost.report import grid
 
-    rows, summary = calibration.calibration_rows(), calibration.summary()
+    rows, summary, regimes = calibration.calibration_rows(), calibration.summary(), calibration.regimes()
     if args.format == "json":
-        print(json.dumps({"rows": [asdict(r) for r in rows], "summary": summary}, indent=2))
+        print(json.dumps({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
+                          "validity": calibration.validity()}, indent=2, allow_nan=False))
         return 0
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",
@@ -108,6 +116,11 @@ def _calibration(args: argparse.Namespace) -> int:
     ub = summary["upper-bound"]
     print(f"upper-bound (TensorRT-LLM / MLPerf): {ub['rows']} rows, max predicted/measured {ub['max_ratio']:.2f} "
           f"({'vLLM prediction at or below every one' if ub['all_at_or_below'] else 'ABOVE an optimised engine somewhere'})")
+    print()
+    print("validation rows by regime:")
+    print(grid(["Dimension", "Regime", "Rows", "Median error", "Max error", "Median pred/meas"],
+               [[g["dimension"], g["regime"], str(g["rows"]), f"{g['median_error']:.1%}", f"{g['max_error']:.1%}",
+                 f"{g['median_ratio']:.2f}"] for g in regimes], md))
     print("errors are max(pred/meas, meas/pred) - 1; factors: "
           + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
     return 0

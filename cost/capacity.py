@@ -223,9 +223,14 @@ def kv_bytes_per_token(model: Model, kv_cache_dtype: str = "auto") -> int:
 
 def gpus_per_node(gpu: Gpu) -> int:
     """The most GPUs of this type one AWS instance carries (8 when the catalog has none)."""
+    return _gpus_per_node(gpu.id)
+
+
+@lru_cache(maxsize=64)
+def _gpus_per_node(gpu_id: str) -> int:
     from cost.catalog import instances_for
 
-    return max((i.gpus for i in instances_for(gpu.id)), default=GPUS_PER_NODE_DEFAULT)
+    return max((i.gpus for i in instances_for(gpu_id)), default=GPUS_PER_NODE_DEFAULT)
 
 
 def _expert_touch_share(c: _Config, tokens: float, tp: int) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cost import api_prices, capacity, catalog
+from cost import api_prices, calibration, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
@@ -30,6 +30,7 @@ class Estimate:
     apis: tuple[ApiQuote, ...]
     breakeven: tuple[Breakeven, ...]
     verdict: Verdict
+    warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
 
     @property
     def monthly_usd(self) -> float:
@@ -82,7 +83,10 @@ class Estimate:
                     "weights_gb": round(self.fit.weights_gb, 2), "usable_gb": round(self.fit.usable_gb, 2),
                     "kv_bytes_per_token": self.fit.kv_bytes_per_token,
                     "kv_capacity_tokens": self.fit.kv_capacity_tokens,
+                    "kv_cache_dtype": self.fit.kv_cache_dtype,
+                    "nodes_per_replica": self.fit.nodes,
                 },
+                "validity_warnings": list(self.warnings),
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "monthly_usd": round(q.monthly_usd, 2),
@@ -119,7 +123,8 @@ def estimate(
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
-                               key="gpus_per_replica")
+                               key="gpus_per_replica", kv_cache_dtype=d.kv_cache_dtype,
+                               expert_parallel=d.expert_parallel)
     plan = plan_nodes(d, book)
     items = deployment_items(plan, overheads)
     for item in stack_items(overheads):
@@ -134,7 +139,8 @@ def estimate(
         tput = capacity.throughput(model, gpu, d.gpus_per_replica, d.precision, w.avg_input_tokens, w.avg_output_tokens,
                                    concurrency=d.concurrency, tpot_target_s=w.tpot_target_s,
                                    gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
-                                   factors=factors)
+                                   factors=factors, kv_cache_dtype=d.kv_cache_dtype, expert_parallel=d.expert_parallel,
+                                   prefix_cache_hit_rate=w.prefix_cache_hit_rate)
         tokens_per_s = tput.output_tok_s * w.tokens_per_request / w.avg_output_tokens * d.replicas
         cap = tokens_per_s * SECONDS_PER_HOUR * catalog.assumptions()["hours_per_month"] * w.utilization
     full = cap / w.utilization
@@ -147,4 +153,6 @@ def estimate(
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
         exemptions=d.exemptions.claimed(w.ttft_target_s),
     )
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict)
+    warnings = () if tput is None else tuple(calibration.validity_warnings(
+        d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, warnings)

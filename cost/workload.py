@@ -17,6 +17,8 @@ class Workload:
     avg_input_tokens / avg_output_tokens: the average request; their ratio is the input share.
     utilization: the share of the self-hosted capacity the plan expects to use (0..1].
     ttft_target_s / tpot_target_s: latency targets; None means none declared.
+    prefix_cache_hit_rate: share of prompt tokens vLLM's prefix cache serves (shared system prompts,
+      RAG documents, chat history): not recomputed by the self-hosted side; 0 = none.
     """
 
     tokens_per_month: float
@@ -25,6 +27,7 @@ class Workload:
     utilization: float = 0.8
     ttft_target_s: float | None = None
     tpot_target_s: float | None = None
+    prefix_cache_hit_rate: float = 0.0
 
     @property
     def input_share(self) -> float:
@@ -57,6 +60,7 @@ class Workload:
         utilization: float = 0.8,
         ttft_target_s: float | None = None,
         tpot_target_s: float | None = None,
+        prefix_cache_hit_rate: float = 0.0,
     ) -> "Workload":
         """Validate and complete a workload.
 
@@ -72,6 +76,8 @@ class Workload:
                 raise InputError(key, val, "a whole number of tokens, at least 1")
         if not 0 < utilization <= 1:
             raise InputError("utilization", utilization, "a fraction in (0, 1]")
+        if isinstance(prefix_cache_hit_rate, bool) or not 0 <= prefix_cache_hit_rate < 1:
+            raise InputError("prefix_cache_hit_rate", prefix_cache_hit_rate, "a fraction in [0, 1)")
         for key, val in (("ttft_target_s", ttft_target_s), ("tpot_target_s", tpot_target_s)):
             if val is not None and val <= 0:
                 raise InputError(key, val, "a positive number of seconds")
@@ -103,4 +109,5 @@ class Workload:
             utilization=float(utilization),
             ttft_target_s=ttft_target_s,
             tpot_target_s=tpot_target_s,
+            prefix_cache_hit_rate=float(prefix_cache_hit_rate),
         )
