@@ -116,3 +116,29 @@ def test_bad_factors_files_name_the_key(tmp_path, doc, key):
     with pytest.raises(InputError) as e:
         factors.load(path)
     assert e.value.key == key
+
+
+def test_validity_range_is_derived_from_the_measurement_rows():
+    v = calibration.validity()
+    rows = [r for r in calibration.measurements() if r.kind in ("fit", "validation")]
+    assert v["rows"] == len(rows)
+    assert set(v["gpus"]) == {r.gpu for r in rows} and set(v["precisions"]) == {r.precision for r in rows}
+    assert v["prompt_tokens"] == [min(r.avg_input_tokens for r in rows), max(r.avg_input_tokens for r in rows)]
+
+
+def test_validity_warnings_inside_and_outside():
+    inside = calibration.validity_warnings("llama-3.1-8b", "H100", 1, "bf16", 64, 600)
+    assert inside == []
+    outside = calibration.validity_warnings("gpt-oss-120b", "L40S", 2, "mxfp4", 1000, 30000, "fp8", nodes=2)
+    text = " | ".join(outside)
+    for needle in ("L40S", "mxfp4", "tensor parallel 2", "fp8 KV", "concurrency 1000", "30,000", "MoE", "2-node"):
+        assert needle in text, needle
+
+
+def test_error_by_regime_covers_every_validation_row_once_per_dimension():
+    groups = calibration.regimes()
+    n = sum(1 for r in calibration.measurements() if r.kind == "validation")
+    for dim in ("concurrency", "prompt", "precision", "gpu", "tp", "architecture"):
+        assert sum(g["rows"] for g in groups if g["dimension"] == dim) == n, dim
+    for g in groups:
+        assert 0 <= g["median_error"] <= g["max_error"]
