@@ -192,7 +192,7 @@ def coverage_note(model_id: str) -> str | None:
 # Pricing one request.
 
 _MODEL_PRICES: dict[tuple[str, str], Any] = {}
-_REQUEST_CACHE: dict[tuple[str, str, int, int], float] = {}
+_REQUEST_CACHE: dict[tuple[str, str, int, int, int], float] = {}
 
 
 def _model_price(provider: str, model_ref: str) -> Any:
@@ -211,19 +211,25 @@ def _model_price(provider: str, model_ref: str) -> Any:
     return found
 
 
-def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int) -> float:
-    """USD for one request of this size: flat rates if the offer has them, else genai-prices."""
+def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
+    """USD for one request of this size: flat rates if the offer has them, else genai-prices.
+
+    cached_input_tokens: the part of the input the provider serves from its prompt cache, billed at
+    genai-prices' cache-read price where the API has one (else as input); flat price-book rates have
+    no cached rate and bill it as input.
+    """
     if offer.input_usd_per_mtok is not None:
         if input_tokens < 0 or output_tokens < 0:
             raise InputError("tokens", (input_tokens, output_tokens), "non-negative token counts")
         return (input_tokens * offer.input_usd_per_mtok + output_tokens * offer.output_usd_per_mtok) / 1e6
-    key = (offer.provider, offer.model_ref, input_tokens, output_tokens)
+    key = (offer.provider, offer.model_ref, input_tokens, output_tokens, cached_input_tokens)
     usd = _REQUEST_CACHE.get(key)
     if usd is None:
         if input_tokens < 0 or output_tokens < 0 or int(input_tokens) != input_tokens or int(output_tokens) != output_tokens:
             raise InputError("tokens", (input_tokens, output_tokens), "whole, non-negative token counts")
         model_price = _model_price(offer.provider, offer.model_ref)
-        usage = Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens))
+        usage = Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens),
+                      cache_read_tokens=int(cached_input_tokens) or None)
         usd = float(model_price.calc_price(usage)["total_price"])
         if len(_REQUEST_CACHE) >= _REQUEST_CACHE_MAX:
             _REQUEST_CACHE.clear()
@@ -234,7 +240,7 @@ def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int) -> flo
 def quote(offer: ApiOffer, workload: Workload) -> ApiQuote:
     """The workload priced on one API: its average request, times requests per month."""
     tokens_in, tokens_out = workload.avg_input_tokens, workload.avg_output_tokens
-    request_usd = price_request(offer, tokens_in, tokens_out)
+    request_usd = price_request(offer, tokens_in, tokens_out, round(tokens_in * workload.prefix_cache_hit_rate))
     requests = workload.tokens_per_month / (tokens_in + tokens_out)
     return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out))
 
@@ -316,9 +322,10 @@ def quotes_for(model_id: str, workload: Workload, book: PriceBook | None = None,
     per_request = tokens_in + tokens_out
     requests = workload.tokens_per_month / per_request
     per_mtok = 1e6 / per_request
+    cached = round(tokens_in * workload.prefix_cache_hit_rate)
     out = []
     for offer in offers:
-        usd = price_request(offer, tokens_in, tokens_out)
+        usd = price_request(offer, tokens_in, tokens_out, cached)
         out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok))
     return out
 
