@@ -57,6 +57,7 @@ class Row:
     date: str = ""
     notes: str = ""
     kv_cache_dtype: str = "auto"
+    api_servers: int = 1
 
     @property
     def requested_concurrency(self) -> int | None:
@@ -80,6 +81,7 @@ def _read(name: str) -> list[Row]:
             num_prompts=int(r["num_prompts"]) if r["num_prompts"] else None, max_num_seqs=int(r["max_num_seqs"]),
             gpu_memory_utilization=float(r["gpu_memory_utilization"]), date=r.get("date", ""),
             notes=r.get("notes", ""), kv_cache_dtype=r.get("kv_cache_dtype") or "auto",
+            api_servers=int(r.get("api_servers") or 1),
         ))
     return rows
 
@@ -142,7 +144,7 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
         model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens,
         concurrency=req, gpu_memory_utilization=row.gpu_memory_utilization,
         max_num_seqs=min(row.max_num_seqs, row.num_prompts or row.max_num_seqs), length_cv=row.length_cv, factors=f,
-        kv_cache_dtype=row.kv_cache_dtype,
+        kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
     )
     tok_s = t.output_tok_s
     if row.num_prompts:

@@ -84,6 +84,21 @@ _EFA_DEFAULT_GB_S = 12.5
 INTER_NODE_LATENCY_S = 25e-6
 GPUS_PER_NODE_DEFAULT = 8
 
+# --- mixture-of-experts kernels -------------------------------------------------------------------
+# A MoE layer runs, besides its expert GEMMs, a router GEMM, a top-k softmax, the token sort/align into
+# expert blocks and the weighted combine: ~4 extra kernels per layer whose duration does not shrink with
+# the batch (~3-4 us each on Hopper under CUDA graphs). Physical prior 15 us per MoE layer per step, NOT
+# fitted (the MoE validation rows in validation.csv check it).
+MOE_LAYER_OVERHEAD_S = 15e-6
+
+# --- the OpenAI-compatible front end ------------------------------------------------------------------
+# vLLM's engine core and its API server are separate processes (V1); the API server detokenizes and
+# streams every output token in Python. One API-server process streams on the order of 10,000 output
+# tokens/s; past that the engine waits on it, whatever the GPUs (hence vLLM's --api-server-count).
+# Physical prior, NOT fitted: published unbounded ShareGPT runs on very different hardware level off at
+# 7,400-8,100 output tok/s including their ramp-down (validation.csv: 1x H100 Llama 8B, 8x B200 gpt-oss-120b).
+API_SERVER_TOKENS_S = 10_000.0
+
 
 def _gpu_link(gpu: Gpu, f: Factors) -> tuple[float, float]:
     """(unidirectional bandwidth in bytes/s, latency per all-reduce in s) for a GPU type."""
@@ -150,7 +165,9 @@ class _Config:
     kv_read_bytes_s: float       # per GPU, effective for paged-attention KV reads
     gemm_flops_s: float          # per GPU, effective (peak of the compute dtype x GEMM_MFU)
     prefill_flops_s: float       # per GPU, effective for prefill
-    flops_per_token: float       # 2 x active params (whole model)
+    flops_per_token: float       # decode: 2 x params a token multiplies (active, no embedding lookup)
+    prefill_flops_per_token: float   # prefill: the same without the LM head (logits only for the last token)
+    moe_fixed_s: float           # MoE kernels' fixed time per (micro-)step (MOE_LAYER_OVERHEAD_S x MoE layers of a stage)
     attn_flops_per_token_ctx: float   # full-attention layers: FLOPs per token per attended context token
     attn_window_flops_per_token_ctx: float   # window layers, same unit (they attend to at most `window`)
     active_fraction: float       # active / total params (1 for dense)
@@ -294,6 +311,14 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
     hop_fixed = (nodes - 1) * INTER_NODE_LATENCY_S / nodes
     hop_token = (nodes - 1) * model.hidden_size * 2 / efa / nodes if nodes > 1 else 0.0
     hbm = gpu.hbm_gb_s * 1e9
+    # GEMM parameters a token multiplies: everything but the routed experts it skips (top-k of E) and the
+    # input embedding (a row lookup); the LM head runs for sampled positions only, so prefill skips it.
+    lm_head = model.vocab_size * model.hidden_size
+    lookup = 0 if model.tie_word_embeddings else lm_head
+    skipped = model.expert_params_b * 1e9 * (1 - model.experts_per_token / model.experts) if model.experts else 0.0
+    gemm_params = model.params_b * 1e9 - skipped - lookup
+    if not model.experts and model.active_params_b < model.params_b:   # MoE without expert dims in the catalog
+        gemm_params = model.active_params_b * 1e9 - lookup
     if model.attention_kind == "mla":
         # absorbed MLA decode: q.k over (kv_lora + rope) and p.v over kv_lora, per head
         attn_layer = 2.0 * model.attention_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
@@ -315,7 +340,9 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
         kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
         gemm_flops_s=peak * f.gemm_mfu * quant_eff,
         prefill_flops_s=peak * f.gemm_mfu * quant_eff,
-        flops_per_token=2.0 * model.active_params_b * 1e9,
+        flops_per_token=2.0 * gemm_params,
+        prefill_flops_per_token=2.0 * (gemm_params - lm_head),
+        moe_fixed_s=MOE_LAYER_OVERHEAD_S * model.moe_layers / nodes if model.experts else 0.0,
         attn_flops_per_token_ctx=attn_layer * (model.layers - window_layers),
         attn_window_flops_per_token_ctx=attn_layer * window_layers,
         active_fraction=min(1.0, model.active_params_b / model.params_b),
@@ -449,9 +476,13 @@ def require_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens:
 
 # --- throughput -----------------------------------------------------------------------------------
 def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_ctx: float,
-          tp: int) -> tuple[float, tuple[tuple[str, float], ...]]:
-    """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus
+          tp: int, chunk: float | None = None) -> tuple[float, tuple[tuple[str, float], ...]]:
+    """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus on average
     `prefill_tokens` of chunked prefill whose average attention context is `prefill_ctx`.
+
+    Prompts arrive in chunks of `chunk` tokens (None: spread evenly over the steps): a share
+    prefill_tokens / chunk of the steps carries one chunk, the others none. Averaging the tokens
+    before the roofline would hide a prompt under the weight read that it does not fit under.
 
     Across nodes (pipeline parallel) the batch runs as one micro-batch per stage: each stage reads its
     weights once per micro-batch, so a step is `nodes` stage-steps of batch/nodes plus the hops.
@@ -467,13 +498,20 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
         else c.weights_bytes
     t_weights = read / tp / c.hbm_bytes_s
     eff = c.tp_efficiency
+    # Chunked prefill runs the step's prompt tokens through the same GEMMs as its decode tokens: one
+    # weight read, one roofline over all the step's tokens. `prefill` is what the prompt tokens add.
     t_decode_gemm = b * c.flops_per_token / tp / c.gemm_flops_s
+    t_lin_decode = max(t_weights, t_decode_gemm)
+    size = p if not chunk or p >= chunk else chunk     # tokens of a step that carries prefill
+    share = 1.0 if not size else p / size              # share of the steps that carry it
+    t_lin = (1.0 - share) * t_lin_decode + share * max(t_weights, t_decode_gemm + size * c.prefill_flops_per_token
+                                                       / tp / c.gemm_flops_s)
     t_kv = b * c.kv_tokens(ctx) * c.kv_bytes_token_gpu / c.kv_read_bytes_s
     t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s
-    t_prefill = p * (c.flops_per_token + c.attn_flops(prefill_ctx)) / tp / c.prefill_flops_s
-    t_gemm = n * max(t_weights, t_decode_gemm) / eff
+    t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s
+    t_gemm = n * (t_lin_decode + c.moe_fixed_s) / eff
     t_attn = n * max(t_kv, t_decode_attn_flops) / eff
-    t_prefill = n * t_prefill / eff
+    t_prefill = n * (t_lin - t_lin_decode + t_prefill_attn) / eff
     t_comm = n * (c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s + c.hop_fixed_s + tokens * c.hop_per_token_s)
     t_cpu = n * c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s
     total = t_gemm + t_attn + t_prefill + t_comm + t_cpu
@@ -487,7 +525,7 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
                length_cv: float | None = None, factors: Factors | None = None,
                kv_cache_dtype: str = "auto", expert_parallel: bool = False,
-               prefix_cache_hit_rate: float = 0.0) -> Throughput:
+               prefix_cache_hit_rate: float = 0.0, api_servers: int = 1) -> Throughput:
     """Sustained output tokens/s of one replica serving requests of the given average shape.
 
     concurrency: requests in flight (closed loop); None = as many as KV cache and max_num_seqs allow.
@@ -500,6 +538,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     prefix_cache_hit_rate: share of prompt tokens found in vLLM's prefix cache (RAG / chat reuse); they
     are not recomputed (the rest still attends to them), so prefill work and TTFT shrink. KV held is
     unchanged (sharing cached blocks between running requests is not modelled).
+    api_servers: vLLM --api-server-count; each streams at most API_SERVER_TOKENS_S output tokens/s
+    (limited_by "api-server" when that, not the GPUs, caps the replica).
     Raises InputError (key "gpus") when the model does not fit with one request's context.
     """
     inp = float(avg_input_tokens)
@@ -530,8 +570,11 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     prefill_per_out = computed / out       # prefill tokens interleaved per decode token
     prefill_ctx = inp * hit + computed / 2.0   # average context a prefilled token attends to
 
+    def chunk_at(b: float) -> float:
+        return min(computed, max(KV_BLOCK_TOKENS, ACTIVATION_TOKENS - b))
+
     def step_at(b: float) -> float:
-        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp)[0]
+        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b))[0]
 
     if tpot_target_s is not None:
         if tpot_target_s <= 0:
@@ -561,8 +604,13 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
         if conc > max_conc:
             conc, reason = max_conc, cap_reason
 
-    step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp)
+    step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc))
     tok_s = conc / step * f.serving_efficiency
+    if isinstance(api_servers, bool) or not isinstance(api_servers, int) or api_servers < 1:
+        raise InputError("api_servers", api_servers, "a positive whole number of API-server processes")
+    if tok_s > api_servers * API_SERVER_TOKENS_S:
+        tok_s, reason = api_servers * API_SERVER_TOKENS_S, "api-server"
+        step = conc / tok_s                  # the engine waits on the front end: each token takes longer
     # TTFT: the uncached part of the prompt is prefilled in chunks of the step token budget left after
     # the decodes, one chunk per step, each step also carrying the running batch.
     alone = _step(c, 0, computed, 0.0, prefill_ctx, tp)[0]
