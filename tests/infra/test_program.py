@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from cost.economics import Economics
 from cost.errors import InputError
 from infra import pricing
 from infra.program import ConfigError
@@ -75,7 +76,7 @@ def test_chart_values_carry_model_parallelism_gpus_and_replicas(runs, stack):
         assert v["gpu"]["gpusPerNode"] % m.tensor_parallel == 0
         assert v["replicaCount"] == m.replicas + m.spares
         assert v["gpu"]["nodeSelector"] == {GPU_POOL_LABEL: m.name}
-        assert v["economics"]["instanceType"] == m.instance_type
+        assert Economics.from_json(v["economics"]).deployment == m.deployment
         # the pool label the chart selects on is the one the node groups carry
         assert gpu_node_groups(run, v["gpu"]["nodeSelector"][GPU_POOL_LABEL])
         # secrets by name only
