@@ -268,7 +268,7 @@ def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurre
     lo, hi = v["prompt_tokens"]
     if not lo <= avg_input_tokens <= hi:
         out.append(f"prompts of {avg_input_tokens:,.0f} tokens are outside the checked {lo:,.0f}-{hi:,.0f}")
-    model = catalog.model(model_id)
+    model = catalog.models().get(model_id) or catalog.model(model_id)
     if model.is_moe and model_id not in v["moe_models"]:
         out.append("MoE expert-routing physics not checked against a published run of this model"
                    + (f" (checked: {', '.join(v['moe_models'])})" if v["moe_models"] else ""))
