@@ -146,4 +146,5 @@ def test_fitted_factors_agree_with_the_h200_measurements():
     decode = [r["weight_gb_s"] for r in m["decode_gemm_5120x25600_bf16"] if r["tokens"] <= 128]
     assert min(decode) / h200.hbm_gb_s <= f.hbm_efficiency <= m["hbm_read_gb_s"] / h200.hbm_gb_s
     assert f.gemm_mfu <= m["bf16_gemm_tflops_8192"] / h200.bf16_tflops
-    assert f.fp8_gemm_efficiency <= m["fp8_gemm_tflops_8192"] / h200.fp8_tflops
+    fp8_relative = (m["fp8_gemm_tflops_8192"] / h200.fp8_tflops) / (m["bf16_gemm_tflops_8192"] / h200.bf16_tflops)
+    assert f.fp8_gemm_efficiency <= fp8_relative      # fp8 MFU relative to bf16 MFU: 0.92 measured
