@@ -261,7 +261,7 @@ def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurre
     if tp not in v["tp"]:
         out.append(f"tensor parallel {tp} was not checked (checked: {', '.join(map(str, v['tp']))})")
     if kv_cache_dtype not in v["kv_cache_dtypes"]:
-        out.append(f"a {kv_cache_dtype} KV cache was not checked")
+        out.append(f"KV cache dtype {kv_cache_dtype} was not checked")
     lo, hi = v["concurrency"]
     if not lo <= concurrency <= hi:
         out.append(f"concurrency {concurrency} is outside the checked {lo}-{hi}")

@@ -142,7 +142,7 @@ def test_validity_warnings_inside_and_outside():
     assert inside == []
     outside = calibration.validity_warnings("qwen3-30b-a3b", "L40S", 2, "int4-awq", 5000, 30000, "fp8", nodes=2)
     text = " | ".join(outside)
-    for needle in ("L40S", "int4-awq", "tensor parallel 2", "fp8 KV", "concurrency 5000", "30,000", "MoE", "2-node"):
+    for needle in ("L40S", "int4-awq", "tensor parallel 2", "KV cache dtype fp8", "concurrency 5000", "30,000", "MoE", "2-node"):
         assert needle in text, needle
 
 
