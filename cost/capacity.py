@@ -425,8 +425,9 @@ def smallest_fits(model: Model, precision: str, context_tokens: int,
                   kv_cache_dtype: str = "auto") -> list[tuple[str, int]]:
     """For every catalog GPU, the smallest group in 1, 2, 4, 8 GPUs (then 2 or 4 nodes of 8) that fits.
 
-    Only tensor-parallel sizes that divide the attention heads are tried (vLLM's requirement). Sorted
-    by total GPU memory of the configuration, then by count.
+    Only tensor-parallel sizes that divide the attention heads are tried (vLLM's requirement); groups
+    across nodes only for NVLink GPUs (PCIe cards in several nodes are not a serving setup worth
+    suggesting). Sorted by total GPU memory of the configuration, then by count.
     """
     from cost.catalog import gpus
 
@@ -434,7 +435,7 @@ def smallest_fits(model: Model, precision: str, context_tokens: int,
     for g in gpus().values():
         node = gpus_per_node(g)
         for tp in TP_SIZES:
-            if not _tp_allowed(model, tp, node) or (tp > node and tp % node):
+            if not _tp_allowed(model, tp, node) or (tp > node and (tp % node or g.id not in _NVLINK_GB_S)):
                 continue
             if memory_fit(model, g, tp, precision, context_tokens, gpu_memory_utilization, kv_cache_dtype).fits:
                 out.append((g.id, tp, tp * g.memory_gib))
