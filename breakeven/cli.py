@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from cost.errors import InputError
@@ -14,17 +15,22 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "instance_type": "--instance", "gpus_per_replica": "--gpus", "replicas": "--replicas", "redundancy": "--redundancy",
     "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
     "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
-    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len",
+    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "price_book": "--price-book",
     "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
 }
 
 
 def _number(kind: type, flag: str):
+    """An argparse type for a finite int or float flag: `nan`, `inf` and `1e400` are refused here."""
     def parse(text: str):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'number'}")
+            value = None
+        if value is None or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'finite number'}")
+        return value
     return parse
 
 
@@ -93,16 +99,15 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _calibration(args: argparse.Namespace) -> int:
-    import json
     from dataclasses import asdict
 
     from cost import calibration
-    from cost.report import grid
+    from cost.report import grid, to_json
 
     rows, summary, regimes = calibration.calibration_rows(), calibration.summary(), calibration.regimes()
     if args.format == "json":
-        print(json.dumps({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
-                          "validity": calibration.validity()}, indent=2, allow_nan=False))
+        print(to_json({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
+                       "validity": calibration.validity()}))
         return 0
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",

@@ -202,6 +202,12 @@ def _model(mid: str, m: dict, default_source: str) -> Model:
 
 
 @cache
+def instances_region() -> str:
+    """The AWS Region whose prices the instance catalog carries."""
+    return _load("instances.yaml")["region"]
+
+
+@cache
 def models() -> dict[str, Model]:
     """All models, keyed by breakeven id (`llama-3.1-70b`)."""
     doc = _load("models.yaml")

@@ -50,11 +50,10 @@ class GpuNodePool(pulumi.ComponentResource):
         self.node_groups = []
         for pool in m.pools:
             nodes = pool.nodes
-            ng_name = f"{args.cluster_label}-{m.name}-{pool.suffix}"[:63]
             self.node_groups.append(eks.NodeGroup(
                 f"{name}-{pool.suffix}",
                 cluster_name=args.cluster_name,
-                node_group_name=ng_name,
+                node_group_name=pool.node_group,  # unique and within EKS's limit: checked by the spec
                 node_role_arn=args.node_role_arn,
                 subnet_ids=[args.subnet_by_zone[z] for z in pool.zones],
                 instance_types=[m.instance_type],

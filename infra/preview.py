@@ -261,11 +261,13 @@ def _markdown_cost(p: Plan, cost_report) -> str:
 
 def render(p: Plan, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(p.to_dict(), indent=2, default=str)
+        from cost.report import to_json
+
+        return to_json(p.to_dict())
     return render_table(p, markdown=fmt == "markdown")
 
 
-def main(stack: str, fmt: str = "table") -> int:
+def main(stack: str, fmt: str = "table", root: Path = ROOT) -> int:
     """Print the offline preview of a stack. 0: shown; 2: a bad config value; 1: anything else."""
     from infra.helmrender import HelmFailed, HelmNotFound
 
@@ -273,7 +275,7 @@ def main(stack: str, fmt: str = "table") -> int:
         print(f"error: --format: got {fmt!r}; allowed: {', '.join(FORMATS)}", file=sys.stderr)
         return 2
     try:
-        p = plan(stack)
+        p = plan(stack, root=root)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)
@@ -286,7 +288,9 @@ def main(stack: str, fmt: str = "table") -> int:
         doc = p.to_dict()
         if policy_text is not None:
             doc["policies"] = json.loads(policy_text)
-        print(json.dumps(doc, indent=2, default=str))
+        from cost.report import to_json
+
+        print(to_json(doc))
     else:
         print(render(p, fmt))
         if policy_text is not None:

@@ -40,7 +40,7 @@ from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import Estimate
 from cost.fleet import Fleet
-from cost.nodes import plan_nodes
+from cost.nodes import instance_hourly_usd
 from cost.workload import Workload
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -220,13 +220,8 @@ class NodeGroup:
     def hourly_usd(self, book=None) -> float | None:
         """What one node costs per hour (its first catalog instance type at its capacity type)."""
         itype = next((t for t in self.instance_types if t in catalog.instances()), None)
-        if itype is None:
-            return None
-        inst = catalog.instance(itype)
-        one_node = Deployment(model="", gpu=inst.gpu, gpus_per_replica=inst.gpus, instance_type=itype,
-                              pricing=EKS_TO_PRICING.get(self.capacity_type or "ON_DEMAND", "on-demand"))
         try:
-            return plan_nodes(one_node, book).unit_usd_hr
+            return None if itype is None else instance_hourly_usd(itype, EKS_TO_PRICING.get(self.capacity_type, "on-demand"), book)
         except InputError:
             return None
 

@@ -37,6 +37,7 @@ def test_rendered_workloads_match_the_spec(plans, stack):
         workloads = [r for r in children if r["type"] in WORKLOADS]
         assert len(workloads) == 1
         obj = workloads[0]["inputs"]
+        assert obj["metadata"]["name"] == m.k8s_name   # the spec checks these names are unique
         assert obj["spec"]["replicas"] == m.replicas + m.spares
         pod = obj["spec"]["template"]["spec"]
         gpus = [_gpu_limit(c) for c in pod["containers"] if _gpu_limit(c)]

@@ -43,6 +43,14 @@ def test_gpu_node_groups_match_the_spec(runs, stack):
             assert len(i["subnetIds"]) == len(pool.zones)
             assert all("private" in s for s in i["subnetIds"])          # GPU nodes in private subnets
             assert i["diskSize"] >= m.weights_gib
+            assert i["nodeGroupName"] == pool.node_group and len(pool.node_group) <= 63
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_node_group_name_is_unique_and_within_the_eks_limit(runs, stack):
+    _, run, _ = runs[stack]
+    names = [r.inputs["nodeGroupName"] for r in of_type(run, NODE_GROUP)]
+    assert len(names) == len(set(names)) and all(len(n) <= 63 for n in names)
 
 
 def test_redundancy_spreads_node_groups_over_distinct_zones(runs):
