@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -190,3 +191,22 @@ def test_missing_secret_in_production_stops_the_program():
     _, run = run_stack("prod", drop=(f"{P}vllmApiKey",))
     assert isinstance(run.error, ConfigError) and run.error.key == f"{P}vllmApiKey"
     assert run.resources == []
+
+
+# AWS tag limits (EKS and EC2 user guides, "Tagging your resources"): at most 50 tags per resource,
+# keys up to 128 and values up to 256 characters of letters, digits, spaces and + - = . _ : / @.
+AWS_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_node_group_economics_tags_decode_and_fit_aws_tag_limits(runs, stack):
+    _, run, spec = runs[stack]
+    default_tags = {"breakeven.dev/project", "breakeven.dev/stack", "breakeven.dev/cluster"}   # the provider's
+    for m in spec.models:
+        for ng in gpu_node_groups(run, m.name):
+            tags = ng.inputs["tags"]
+            assert len(set(tags) | default_tags) <= 50
+            assert all(len(k) <= 128 and AWS_TAG_CHARS.match(k) for k in tags), tags
+            assert all(len(v) <= 256 and AWS_TAG_CHARS.match(v) for v in tags.values()), tags
+            e = Economics.from_tags(tags)
+            assert (e.deployment, e.workload) == (m.deployment, m.workload)
