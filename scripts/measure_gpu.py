@@ -27,11 +27,21 @@ def timed(fn, reps=20):
 def main():
     d = torch.device("cuda")
     o = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    o.update(_bandwidth(d))
+    o.update(_gemms(d))
+    o["decode_gemm_5120x25600_bf16"] = _decode_gemms(d)
+    return o
+
+
+def _bandwidth(d):
     x = torch.empty(2 * 2**30, dtype=torch.bfloat16, device=d).normal_()          # 4 GiB
-    o["hbm_read_gb_s"] = x.numel() * 2 / timed(lambda: x.sum(dtype=torch.float32)) / 1e9
     y = torch.empty_like(x)
-    o["hbm_copy_gb_s"] = 2 * x.numel() * 2 / timed(lambda: y.copy_(x)) / 1e9
-    del x, y
+    return {"hbm_read_gb_s": x.numel() * 2 / timed(lambda: x.sum(dtype=torch.float32)) / 1e9,
+            "hbm_copy_gb_s": 2 * x.numel() * 2 / timed(lambda: y.copy_(x)) / 1e9}
+
+
+def _gemms(d):
+    o = {}
     a = torch.randn(8192, 8192, dtype=torch.bfloat16, device=d)
     b = torch.randn(8192, 8192, dtype=torch.bfloat16, device=d)
     o["bf16_gemm_tflops_8192"] = 2 * 8192**3 / timed(lambda: a @ b) / 1e12
@@ -43,7 +53,10 @@ def main():
             lambda: torch._scaled_mm(a8, b8, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)) / 1e12
     except Exception as exc:   # no fp8 tensor cores (A100, A10G)
         o["fp8_error"] = str(exc)[:200]
-    del a, b
+    return o
+
+
+def _decode_gemms(d):
     w = torch.randn(25600, 5120, dtype=torch.bfloat16, device=d)
     rows = []
     for n in (1, 8, 32, 64, 128, 256, 512, 2048, 8192):
@@ -51,8 +64,7 @@ def main():
         t = timed(lambda: h @ w.t(), 50)
         rows.append({"tokens": n, "us": round(t * 1e6, 2), "weight_gb_s": round(w.numel() * 2 / t / 1e9),
                      "tflops": round(2 * n * w.numel() / t / 1e12, 1)})
-    o["decode_gemm_5120x25600_bf16"] = rows
-    return o
+    return rows
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@ window KV, the KV-cache dtype, multi-node groups and the prefix cache."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from cost import capacity, catalog
