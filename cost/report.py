@@ -78,8 +78,10 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     else:
         cap = "Capacity: given (capacity_tokens_per_month), not modelled"
     out += ["", cap,
-            f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
-            f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
+            f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable"
+            + (f" across {e.fit.nodes} nodes of {e.fit.gpus_per_node} GPUs (multi-node replica)" if e.fit.nodes > 1 else "")
+            + f"; KV {e.fit.kv_bytes_per_token:,} B/token" + (" (fp8 KV cache)" if e.fit.kv_cache_dtype == "fp8" else "")
+            + f", {e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
             f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ("
             + (f"{format_usd(e.usd_per_mtok_at_workload)} per 1M at the "
@@ -89,6 +91,13 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.replicas_auto else "")
             + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
             + f"; carries {e.carries_share:.0%} of the declared volume"]
+    if t is not None:
+        from cost.calibration import validity
+        v = validity()
+        out.append(f"Capacity model checked on {v['rows']} published vLLM runs: {', '.join(v['gpus'])}; "
+                   f"{', '.join(v['precisions'])}; TP {', '.join(map(str, v['tp']))}; concurrency {v['concurrency'][0]}-"
+                   f"{v['concurrency'][1]}; prompts {v['prompt_tokens'][0]:,.0f}-{v['prompt_tokens'][1]:,.0f} tokens")
+        out += [f"  WARNING outside that range: {msg}" for msg in e.warnings]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:

@@ -171,7 +171,7 @@ def test_request_prices_are_cached_and_lookups_resolved_once(monkeypatch):
     assert ap.price_request(offer, 777, 333) == first
     ap.price_request(offer, 778, 333)
     assert calls == [offer.model_ref]                              # one genai-prices lookup per API
-    assert set(ap._REQUEST_CACHE) == {("groq", offer.model_ref, 777, 333, False), ("groq", offer.model_ref, 778, 333, False)}
+    assert set(ap._REQUEST_CACHE) == {("groq", offer.model_ref, 777, 333, False, 0), ("groq", offer.model_ref, 778, 333, False, 0)}
 
 
 def test_cached_quotes_are_fast_enough_for_5000_estimates_per_second():
@@ -325,3 +325,17 @@ def test_offer_by_id_prefers_the_book(seed):
     with pytest.raises(InputError) as err:
         ap.offer("acme:nothing", seed)
     assert err.value.key == "api" and "groq:llama3-70b-8192" in err.value.allowed
+
+
+def test_prefix_cache_hits_bill_at_the_cache_read_price_where_genai_prices_has_one():
+    """Groq lists a cached-input price for gpt-oss-120b ($0.075 vs $0.15); Together lists none (billed as input)."""
+    from cost.workload import Workload
+
+    cold = Workload.build(1e9, avg_input_tokens=4000, avg_output_tokens=500)
+    warm = Workload.build(1e9, avg_input_tokens=4000, avg_output_tokens=500, prefix_cache_hit_rate=0.8)
+    q = {x.offer.id: x for x in ap.quotes_for("gpt-oss-120b", cold)}
+    w = {x.offer.id: x for x in ap.quotes_for("gpt-oss-120b", warm)}
+    groq, together = "groq:openai/gpt-oss-120b", "together:openai/gpt-oss-120b"
+    saved = 3200 * (0.15 - 0.075) / 1e6
+    assert q[groq].request_usd - w[groq].request_usd == pytest.approx(saved, rel=1e-6)
+    assert w[together].request_usd == pytest.approx(q[together].request_usd)
