@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import yaml
@@ -172,19 +171,6 @@ def test_request_prices_are_cached_and_lookups_resolved_once(monkeypatch):
     ap.price_request(offer, 778, 333)
     assert calls == [offer.model_ref]                              # one genai-prices lookup per API
     assert set(ap._REQUEST_CACHE) == {("groq", offer.model_ref, 777, 333, False, 0), ("groq", offer.model_ref, 778, 333, False, 0)}
-
-
-def test_cached_quotes_are_fast_enough_for_5000_estimates_per_second():
-    ap.quotes_for("llama-3.3-70b", SEED_WORKLOAD)
-    n = 2000
-    start = time.perf_counter()
-    for _ in range(n):
-        ap.quotes_for("llama-3.3-70b", SEED_WORKLOAD)
-    per_call = (time.perf_counter() - start) / n
-    assert per_call < 150e-6, f"{per_call * 1e6:.1f} us per quotes_for"   # ~13 us measured; budget 200 us per estimate
-
-
-# --- price books -------------------------------------------------------------------------------
 
 def test_override_book_replaces_one_price_and_extends(tmp_path):
     path = write_book(tmp_path, """
