@@ -183,13 +183,13 @@ def _api_list() -> _ApiList:
             models_of.setdefault(offer.id, []).append(model_id)
     custom: dict[str, tuple[ApiOffer, ...]] = {}
     for model_id, entries in (doc.get("custom_hosting") or {}).items():
-        offers = []
+        hosted: list[ApiOffer] = []
         for i, e in enumerate(entries or []):
             key = f"apis.yaml: custom_hosting.{model_id}[{i}]"
             base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-hosting", "")
-            offers.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
+            hosted.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
                                    str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok")))
-        custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(offers)
+        custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(hosted)
     retired = {str(k): f"retired {v['date']}: {v['source']}" for k, v in (doc.get("retired") or {}).items()}
     in_account = {str(k): f"{v['label']}: {v['source']}" for k, v in (doc.get("in_account") or {}).items()}
     by_id: dict[str, ApiOffer] = {}

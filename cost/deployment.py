@@ -133,7 +133,7 @@ def _finite(value: object) -> bool:
 
 
 def _whole(value: object) -> bool:
-    return _finite(value) and int(value) == value
+    return _finite(value) and int(value) == value  # type: ignore[call-overload]  # _finite: a real number
 
 
 def tensor_parallel_ok(model: catalog.Model, tp: int) -> bool:

@@ -40,9 +40,10 @@ def grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
 
 def plain(renderable: object) -> str:
     """Render a rich object to plain text (no colour codes), wide enough that nothing wraps."""
-    console = Console(file=io.StringIO(), width=PLAIN_WIDTH, color_system=None, force_terminal=False, highlight=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=PLAIN_WIDTH, color_system=None, force_terminal=False, highlight=False)
     console.print(renderable)
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
 def _heading(text: str, markdown: bool, level: int = 2) -> str:
@@ -156,8 +157,9 @@ def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
         return to_json(obj.to_dict())
-    text = estimate_text if isinstance(obj, Estimate) else fleet_text
-    return text(obj, markdown=(fmt == "markdown"))
+    if isinstance(obj, Estimate):
+        return estimate_text(obj, markdown=(fmt == "markdown"))
+    return fleet_text(obj, markdown=(fmt == "markdown"))
 
 
 def sensitivity_text(s, markdown: bool = False) -> str:

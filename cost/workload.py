@@ -81,7 +81,8 @@ class Workload:
             raise InputError("tokens_per_month", tokens_per_month, TOKENS_ALLOWED)
         if input_share is not None and not (_finite(input_share) and 0 < input_share < 1):
             raise InputError("input_share", input_share, "a fraction strictly between 0 and 1")
-        for key, val in (("avg_input_tokens", avg_input_tokens), ("avg_output_tokens", avg_output_tokens)):
+        sizes: tuple[tuple[str, float | None], ...] = (("avg_input_tokens", avg_input_tokens), ("avg_output_tokens", avg_output_tokens))
+        for key, val in sizes:
             if val is not None and not (_finite(val) and int(val) == val and 1 <= val <= MAX_REQUEST_TOKENS):
                 raise InputError(key, val, f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")
         if not (_finite(utilization) and 0 < utilization <= 1):
