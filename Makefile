@@ -16,6 +16,7 @@ test: setup tools vllm lint
 
 lint: setup
 	$(BIN)/ruff check --no-cache .
+	$(BIN)/mypy --no-incremental
 
 docs: setup tools
 	bash scripts/make-docs.sh

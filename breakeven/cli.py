@@ -20,6 +20,7 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
     "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
+    "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
 }
 
 
@@ -35,7 +36,9 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--replicas", type=_number(int, "--replicas"),
                    help="serving replicas; default: as many as carry the volume at the planned utilization")
     p.add_argument("--redundancy", type=_number(int, "--redundancy"), default=0, help="extra failover replicas (N+1 = 1)")
-    p.add_argument("--precision", default="bf16", help="bf16, fp16, fp8, int4-awq")
+    p.add_argument("--precision", default="bf16", help="bf16, fp16, fp8, int4-awq, mxfp4 (gpt-oss experts)")
+    p.add_argument("--kv-cache-dtype", default="auto", help="auto (16-bit) or fp8: vLLM's --kv-cache-dtype")
+    p.add_argument("--expert-parallel", action="store_true", help="MoE: experts whole on GPUs (vLLM --enable-expert-parallel)")
     p.add_argument("--pricing", help="on-demand (default), spot, reserved-1y, reserved-3y")
     p.add_argument("--hourly-usd", type=_number(float, "--hourly-usd"), help="price per GPU-hour, overrides the catalog")
     p.add_argument("--concurrency", type=_number(int, "--concurrency"), help="concurrent requests per replica")
@@ -67,6 +70,7 @@ def _estimate(args: argparse.Namespace) -> int:
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=exemptions_from(args),
+        kv_cache_dtype=args.kv_cache_dtype, expert_parallel=args.expert_parallel,
     )
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), rates=rates_from(args),
                   providers=providers_from(args))
@@ -94,9 +98,10 @@ def _calibration(args: argparse.Namespace) -> int:
     from cost import calibration
     from cost.report import grid, to_json
 
-    rows, summary = calibration.calibration_rows(), calibration.summary()
+    rows, summary, regimes = calibration.calibration_rows(), calibration.summary(), calibration.regimes()
     if args.format == "json":
-        print(to_json({"rows": [asdict(r) for r in rows], "summary": summary}))
+        print(to_json({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
+                       "validity": calibration.validity()}))
         return 0
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",
@@ -110,6 +115,11 @@ def _calibration(args: argparse.Namespace) -> int:
     ub = summary["upper-bound"]
     print(f"upper-bound (TensorRT-LLM / MLPerf): {ub['rows']} rows, max predicted/measured {ub['max_ratio']:.2f} "
           f"({'vLLM prediction at or below every one' if ub['all_at_or_below'] else 'ABOVE an optimised engine somewhere'})")
+    print()
+    print("validation rows by regime:")
+    print(grid(["Dimension", "Regime", "Rows", "Median error", "Max error", "Median pred/meas"],
+               [[g["dimension"], g["regime"], str(g["rows"]), f"{g['median_error']:.1%}", f"{g['max_error']:.1%}",
+                 f"{g['median_ratio']:.2f}"] for g in regimes], md))
     print("errors are max(pred/meas, meas/pred) - 1; factors: "
           + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
     return 0

@@ -39,6 +39,8 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
     p.add_argument("--utilization", type=number(float, "--utilization"), help="planned share of capacity used (default 0.8)")
     p.add_argument("--ttft-target-ms", type=number(float, "--ttft-target-ms"))
     p.add_argument("--tpot-target-ms", type=number(float, "--tpot-target-ms"))
+    p.add_argument("--prefix-cache-hit-rate", type=number(float, "--prefix-cache-hit-rate"), default=0.0,
+                   help="share of prompt tokens served from vLLM's prefix cache (0..1)")
     p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), help="vLLM --max-num-seqs (default 256)")
     p.add_argument("--batch-api-prices", action="store_true", default=None,
                    help="compare with the providers' batch API rates where they publish them")
@@ -85,7 +87,7 @@ def workload_from(args: argparse.Namespace):
         utilization=0.8 if args.utilization is None else args.utilization,
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
         tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
-        batch=bool(args.batch_api_prices),
+        batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
     )
 
 

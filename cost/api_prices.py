@@ -183,13 +183,13 @@ def _api_list() -> _ApiList:
             models_of.setdefault(offer.id, []).append(model_id)
     custom: dict[str, tuple[ApiOffer, ...]] = {}
     for model_id, entries in (doc.get("custom_hosting") or {}).items():
-        offers = []
+        hosted: list[ApiOffer] = []
         for i, e in enumerate(entries or []):
             key = f"apis.yaml: custom_hosting.{model_id}[{i}]"
             base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-hosting", "")
-            offers.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
+            hosted.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
                                    str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok")))
-        custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(offers)
+        custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(hosted)
     retired = {str(k): f"retired {v['date']}: {v['source']}" for k, v in (doc.get("retired") or {}).items()}
     in_account = {str(k): f"{v['label']}: {v['source']}" for k, v in (doc.get("in_account") or {}).items()}
     by_id: dict[str, ApiOffer] = {}
@@ -263,7 +263,7 @@ def coverage_note(model_id: str) -> str | None:
 # Pricing one request.
 
 _MODEL_PRICES: dict[tuple[str, str, bool], Any] = {}
-_REQUEST_CACHE: dict[tuple[str, str, int, int, bool], float] = {}
+_REQUEST_CACHE: dict[tuple[str, str, int, int, bool, int], float] = {}
 BATCH_CONTEXT = {"processing": "batch"}   # genai-prices' price variant for a provider's batch API
 
 
@@ -283,20 +283,27 @@ def _model_price(provider: str, model_ref: str, batch: bool = False) -> Any:
     return found
 
 
-def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int, batch: bool = False) -> float:
+def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int, batch: bool = False,
+                  cached_input_tokens: int = 0) -> float:
     """USD for one request of this size: flat rates if the offer has them, else genai-prices (at the
-    provider's batch rate when `batch` and it publishes one)."""
+    provider's batch rate when `batch` and it publishes one).
+
+    cached_input_tokens: the part of the input the provider serves from its prompt cache, billed at
+    genai-prices' cache-read price where the API has one (else as input); flat price-book rates have
+    no cached rate and bill it as input.
+    """
     if offer.input_usd_per_mtok is not None:
         if input_tokens < 0 or output_tokens < 0:
             raise InputError("tokens", (input_tokens, output_tokens), "non-negative token counts")
         return (input_tokens * offer.input_usd_per_mtok + output_tokens * offer.output_usd_per_mtok) / 1e6
-    key = (offer.provider, offer.model_ref, input_tokens, output_tokens, batch)
+    key = (offer.provider, offer.model_ref, input_tokens, output_tokens, batch, cached_input_tokens)
     usd = _REQUEST_CACHE.get(key)
     if usd is None:
         if input_tokens < 0 or output_tokens < 0 or int(input_tokens) != input_tokens or int(output_tokens) != output_tokens:
             raise InputError("tokens", (input_tokens, output_tokens), "whole, non-negative token counts")
         model_price = _model_price(offer.provider, offer.model_ref, batch)
-        usage = Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens))
+        usage = Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens),
+                      cache_read_tokens=int(cached_input_tokens) or None)
         usd = float(model_price.calc_price(usage)["total_price"])
         if len(_REQUEST_CACHE) >= _REQUEST_CACHE_MAX:
             _REQUEST_CACHE.clear()
@@ -314,9 +321,11 @@ def quote(offer: ApiOffer, workload: Workload) -> ApiQuote:
 
 def _request_usd(offer: ApiOffer, workload: Workload) -> tuple[float, bool]:
     """One average request's price, and whether it is the provider's published batch rate."""
-    usd = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens)
+    cached = round(workload.avg_input_tokens * workload.prefix_cache_hit_rate)
+    usd = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, cached_input_tokens=cached)
     if workload.batch and not offer.flat:
-        batch = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, batch=True)
+        batch = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, batch=True,
+                              cached_input_tokens=cached)
         if batch < usd:
             return batch, True
     return usd, False

@@ -21,12 +21,13 @@ def configurations() -> list[tuple[Deployment, Workload]]:
         ("on-demand", "spot", "reserved-1y"),
     ):
         for i, o in shapes:
-            d = Deployment.build(model=mid, gpu=gid, gpus_per_replica=n, replicas=2, redundancy=1, precision=prec, pricing=pricing)
-            w = Workload.build(2e9, avg_input_tokens=i, avg_output_tokens=o)
             try:
+                d = Deployment.build(model=mid, gpu=gid, gpus_per_replica=n, replicas=2, redundancy=1, precision=prec,
+                                     pricing=pricing)
+                w = Workload.build(2e9, avg_input_tokens=i, avg_output_tokens=o)
                 estimate(d, w)
             except InputError:
-                continue  # does not fit, or no price for that capacity type
+                continue  # not a valid TP size, does not fit, or no price for that capacity type
             out.append((d, w))
     return out
 

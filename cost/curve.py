@@ -210,11 +210,14 @@ def curve(model: str, workload: Workload, cheapest: Cheapest, *, start: float, e
     rate = {q.offer.id: q.usd_per_mtok for q in quotes}
     crossings: list[Crossing] = []
     for q in quotes:
-        api = lambda v, r=rate[q.offer.id]: r * v / 1e6
+        def api(v: float, r: float = rate[q.offer.id]) -> float:
+            return r * v / 1e6
+
         for s in steps:
             # S is flat on a step and the API line rises: at most one sign change, from above to below
             if s.monthly_usd > api(s.start) and s.monthly_usd <= api(s.end):
-                v = bisect(s.start, s.end, lambda x, s=s: s.monthly_usd > api(x))
+                usd = s.monthly_usd
+                v = bisect(s.start, s.end, lambda x: usd > api(x))
                 e = cheapest(v)
                 crossings.append(Crossing(q.offer, v, e, api(v)))
     crossings.sort(key=lambda c: (c.tokens_per_month, c.api.id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from cost import api_prices, capacity, catalog
+from cost import api_prices, calibration, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
@@ -29,7 +29,8 @@ def serving_point(model: catalog.Model, gpu: catalog.Gpu, d: Deployment, w: Work
         return capacity.throughput(model, gpu, d.gpus_per_replica, d.precision, w.avg_input_tokens, w.avg_output_tokens,
                                    concurrency=concurrency, tpot_target_s=w.tpot_target_s,
                                    gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
-                                   factors=factors)
+                                   factors=factors, kv_cache_dtype=d.kv_cache_dtype, expert_parallel=d.expert_parallel,
+                                   prefix_cache_hit_rate=w.prefix_cache_hit_rate)
 
     t = at(d.concurrency)
     target = w.ttft_target_s
@@ -98,6 +99,7 @@ class Estimate:
     replicas_auto: bool = False             # replicas computed ("auto"), not given
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
+    warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
 
     @property
     def monthly_usd(self) -> float:
@@ -169,7 +171,10 @@ class Estimate:
                     "weights_gb": round(self.fit.weights_gb, 2), "usable_gb": round(self.fit.usable_gb, 2),
                     "kv_bytes_per_token": self.fit.kv_bytes_per_token,
                     "kv_capacity_tokens": self.fit.kv_capacity_tokens,
+                    "kv_cache_dtype": self.fit.kv_cache_dtype,
+                    "nodes_per_replica": self.fit.nodes,
                 },
+                "validity_warnings": list(self.warnings),
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
@@ -221,9 +226,10 @@ def estimate(
     require_within_context(w, model.id, model.context, d.max_model_len)
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
-                               key="gpus_per_replica")
+                               key="gpus_per_replica", kv_cache_dtype=d.kv_cache_dtype,
+                               expert_parallel=d.expert_parallel)
     auto = d.replicas is None
-    tput, need, misses = None, None, ()
+    tput, need, misses = None, None, tuple[str, ...]()
     if d.capacity_tokens_per_month is None:
         tput = serving_point(model, gpu, d, w, factors)
         need = replicas_needed(tput, w)
@@ -262,7 +268,9 @@ def estimate(
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
         exemptions=exemptions, compared_with=compared_with, blockers=blockers,
     )
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses)
+    warnings = () if tput is None else tuple(calibration.validity_warnings(
+        d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings)
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,

@@ -56,7 +56,7 @@ class Constraints:
 
     def check(self) -> "Constraints":
         """Validate and normalise (canonical ids); InputError naming the constraint otherwise."""
-        norm = {}
+        norm: dict[str, object] = {}
         if self.precisions is not None:
             norm["precisions"] = tuple(catalog.precision(p, "precision") for p in self.precisions)
         if self.pricings is not None:
@@ -71,7 +71,7 @@ class Constraints:
                 raise InputError(key, val, f"a whole number, at least {low}")
         if self.production and self.zones < 2:
             raise InputError("zones", self.zones, "2 or more for a production deployment")
-        return replace(self, **norm)
+        return replace(self, **norm)  # type: ignore[arg-type]  # each key normalised to its field's type
 
 
 @dataclass(frozen=True)

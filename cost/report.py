@@ -40,9 +40,10 @@ def grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
 
 def plain(renderable: object) -> str:
     """Render a rich object to plain text (no colour codes), wide enough that nothing wraps."""
-    console = Console(file=io.StringIO(), width=PLAIN_WIDTH, color_system=None, force_terminal=False, highlight=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=PLAIN_WIDTH, color_system=None, force_terminal=False, highlight=False)
     console.print(renderable)
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
 def _heading(text: str, markdown: bool, level: int = 2) -> str:
@@ -78,8 +79,10 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     else:
         cap = "Capacity: given (capacity_tokens_per_month), not modelled"
     out += ["", cap,
-            f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
-            f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
+            f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable"
+            + (f" across {e.fit.nodes} nodes of {e.fit.gpus_per_node} GPUs (multi-node replica)" if e.fit.nodes > 1 else "")
+            + f"; KV {e.fit.kv_bytes_per_token:,} B/token" + (" (fp8 KV cache)" if e.fit.kv_cache_dtype == "fp8" else "")
+            + f", {e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
             f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ("
             + (f"{format_usd(e.usd_per_mtok_at_workload)} per 1M at the "
@@ -89,6 +92,13 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.replicas_auto else "")
             + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
             + f"; carries {e.carries_share:.0%} of the declared volume"]
+    if t is not None:
+        from cost.calibration import validity
+        v = validity()
+        out.append(f"Capacity model checked on {v['rows']} published vLLM runs: {', '.join(v['gpus'])}; "
+                   f"{', '.join(v['precisions'])}; TP {', '.join(map(str, v['tp']))}; concurrency {v['concurrency'][0]}-"
+                   f"{v['concurrency'][1]}; prompts {v['prompt_tokens'][0]:,.0f}-{v['prompt_tokens'][1]:,.0f} tokens")
+        out += [f"  WARNING outside that range: {msg}" for msg in e.warnings]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:
@@ -147,8 +157,9 @@ def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
         return to_json(obj.to_dict())
-    text = estimate_text if isinstance(obj, Estimate) else fleet_text
-    return text(obj, markdown=(fmt == "markdown"))
+    if isinstance(obj, Estimate):
+        return estimate_text(obj, markdown=(fmt == "markdown"))
+    return fleet_text(obj, markdown=(fmt == "markdown"))
 
 
 def sensitivity_text(s, markdown: bool = False) -> str:

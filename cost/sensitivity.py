@@ -45,7 +45,7 @@ class Sensitivity:
         return f"the verdict holds across the band ({text})"
 
     def to_dict(self) -> dict:
-        out = {b.name: b.to_dict() for b in self.bands}
+        out: dict[str, object] = {b.name: b.to_dict() for b in self.bands}
         out["flips"] = self.flips
         out["note"] = self.note()
         out["source"] = catalog.assumptions()["sensitivity"]
@@ -70,4 +70,5 @@ def sensitivity(deployment, workload, *, book=None, overheads: Overheads = Overh
         out.append(Band(name, e, {"mlops_fte": o.mlops_fte, "monitoring_usd_per_month": o.monitoring_usd_per_month,
                                   "utilization": w.utilization, "spot_position": r.spot_position,
                                   "reserved_discount": r.reserved_discount}))
-    return Sensitivity(tuple(out))
+    low, base, high = out
+    return Sensitivity((low, base, high))

@@ -101,14 +101,12 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         return
     premium = float(cfg.get("maxPremiumPct", 0)) / 100
     for m in stack.models:
-        if m.exemptions:
-            continue  # the seeds: self-host regardless of price
         if not m.priced:
             _fail_closed(m, stack, report, "compare self-hosting with the APIs")
             continue
         v = m.estimate.verdict
         if v.cheapest_api is None:
-            continue  # no API serves this model: nothing to compare against
+            continue  # nothing can stand in (no API serves it, or its exemption rules every alternative out)
         self_usd, api_usd = m.monthly_usd, v.cheapest_api_monthly_usd
         if self_usd <= api_usd * (1 + premium):
             continue
@@ -123,8 +121,10 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
     # against a per-token price.
     be = pricing_breakeven(self_usd, e.full_capacity_tokens_per_month, v.cheapest_api, quote.usd_per_mtok)
     allowed = f" (more than the {premium:.0%} premium allowed)" if premium else ""
-    which = ("the cheapest equivalent API" if quote.offer.tier == "equivalent"
+    which = (f"the cheapest of the {v.compared_with}" if quote.offer.tier != "quality"
              else "no API serves this model; the cheapest API of the quality class it is compared with")
+    if m.exemptions:
+        which += f" (what can serve it despite its {', '.join(m.exemptions)} exemption)"
     lines = [
         f"{_who(m)}: self-hosting costs {format_usd(self_usd)}/month; {which}, {v.cheapest_api}, "
         f"costs {format_usd(api_usd)}/month for the declared {format_tokens(w.tokens_per_month)} tokens/month: "
@@ -165,7 +165,8 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
             notes.append(f"No catalog configuration beats the API at this volume: the cheapest that fits{latency} and "
                          f"serves it, {alt.describe()}, costs about {format_usd(alt_total)}/month with the same overheads.")
     fixes.append(f"send this model's traffic to {v.cheapest_api} ({format_usd(api_usd)}/month)")
-    fixes.append(f"declare an exemption if one truly applies ({EXEMPTION_TEXT})")
+    if not m.exemptions:
+        fixes.append(f"declare an exemption if one truly applies ({EXEMPTION_TEXT})")
     lines += notes
     lines.append("To pass: " + "; or ".join(fixes) + ".")
     return "\n".join(lines)
@@ -631,8 +632,9 @@ def _policy(cls, name: str, description: str, fn: Callable, level: EnforcementLe
 
 POLICIES = [
     _policy(StackValidationPolicy, "self-hosting-beats-api",
-            "Self-hosting must cost no more than the cheapest equivalent API for the declared workload, unless the model "
-            "declares one of the seeds' exemptions (fine-tuned weights, private data, custom inference, TTFT under 50 ms).",
+            "Self-hosting must cost no more than the cheapest alternative that can serve the model: the equivalent APIs, "
+            "or for a declared exemption the alternatives that still can (offers that serve fine-tuned weights, APIs "
+            "inside your own cloud account for private data); custom inference or a TTFT under 50 ms leave none.",
             _economics, MANDATORY, ECONOMICS_SCHEMA,
             "Raise the declared volume past breakeven, serve the model on a cheaper configuration, route it to the API, "
             "or declare an exemption that applies."),

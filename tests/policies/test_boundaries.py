@@ -64,11 +64,20 @@ def test_non_production_stacks_are_not_held_to_the_api_price_unless_configured(p
     assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"scope": "all"}})
 
 
-@pytest.mark.parametrize("exemption", ["fine-tuned", "private-data", "custom-inference"])
-def test_each_seed_exemption_lets_an_uneconomic_model_pass(pack, exemption):
+def test_custom_inference_leaves_no_alternative_so_an_uneconomic_model_passes(pack):
     m = with_tokens(BASE, 1e6)
     assert fires(pack, B.model_stack(m), "self-hosting-beats-api")
-    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "exemptions": (exemption,)})), "self-hosting-beats-api")
+    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "exemptions": ("custom-inference",)})), "self-hosting-beats-api")
+
+
+@pytest.mark.parametrize("exemption, comparator", [("fine-tuned", "offers that serve your fine-tuned weights"),
+                                                   ("private-data", "APIs inside your own cloud account")])
+def test_an_exemption_is_compared_with_what_can_still_serve_it(pack, exemption, comparator):
+    """Fine-tuned Llama 3.1 8B: LoRA hosting serves the weights; private data: Bedrock in your own account.
+    Both cost less than the GPUs, so the exemption does not make the stack pass."""
+    m = B.M(**{**with_tokens(BASE, 1e6).__dict__, "exemptions": (exemption,)})
+    (v,) = fires(pack, B.model_stack(m), "self-hosting-beats-api")
+    assert v.mandatory and comparator in v.detail and f"despite its {exemption} exemption" in v.detail
 
 
 def test_a_ttft_target_just_under_50_ms_is_the_low_ttft_exemption(pack):
