@@ -1,6 +1,8 @@
 """The checkpoint vLLM loads for a model at a precision: repo, bytes on disk, flags.
 
-Data: cost/data/checkpoints.yaml (format documented there). Pure Python, no Pulumi.
+Data: cost/data/checkpoints.yaml (format documented there), and the `checkpoints:` that
+cost/data/models.yaml lists for the 2025-26 models (repo and size; no flags: their configs declare
+their schemes). checkpoints.yaml wins where both name one. Pure Python, no Pulumi.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class Checkpoint:
     precision: str
     repo: str           # the Hugging Face repo (or container path) passed as --model
     bytes: int          # weight files on disk
-    bytes_from: str     # files | estimate | user-source (catalog size of the same architecture)
+    bytes_from: str     # files | estimate | models.yaml | user-source (catalog size of the same architecture)
     flags: tuple[str, ...]
     source: str
 
@@ -51,10 +53,21 @@ def checkpoints() -> dict[tuple[str, str], Checkpoint]:
     return out
 
 
+def known(model_id: str, precision: str) -> Checkpoint | None:
+    """The catalog checkpoint of a model at a precision (a 16-bit one serves bf16 and fp16), or None."""
+    lookup = "bf16" if precision in SIXTEEN_BIT else precision
+    found = checkpoints().get((model_id, lookup))
+    if found is not None:
+        return found
+    listed = catalog.model(model_id).checkpoint(lookup)
+    if listed is None:
+        return None
+    return Checkpoint(model_id, precision, listed.repo, round(listed.size_gb * 1e9), "models.yaml", (), listed.source)
+
+
 def precisions(model_id: str) -> list[str]:
     """Precisions with a known checkpoint for a model (fp16 wherever bf16 is)."""
-    have = [p for (m, p) in checkpoints() if m == model_id]
-    return [p for p in catalog.PRECISIONS if p in have or (p == "fp16" and "bf16" in have)]
+    return [p for p in catalog.PRECISIONS if known(model_id, p) is not None]
 
 
 def resolve(model_id: str, precision: str, source: str | None, key: str) -> Checkpoint:
@@ -62,20 +75,20 @@ def resolve(model_id: str, precision: str, source: str | None, key: str) -> Chec
     the repo and takes the size and flags of the catalog checkpoint of the same architecture and
     precision. A quantized precision without a catalog checkpoint needs `source`; `key` is the
     config key of the model entry, so the error names `<key>.source`."""
-    lookup = "bf16" if precision in SIXTEEN_BIT else precision
-    known = checkpoints().get((model_id, lookup))
-    if known is None and source is None:
+    found = known(model_id, precision)
+    if found is None and source is None:
         if precision in SIXTEEN_BIT:
-            raise InputError(f"{key}.model", model_id, "a model with a 16-bit checkpoint in cost/data/checkpoints.yaml")
+            raise InputError(f"{key}.precision", precision, ", ".join(precisions(model_id)),
+                             f"{model_id} has no 16-bit checkpoint (cost/data/checkpoints.yaml, models.yaml)")
         raise InputError(f"{key}.source", None,
                          f"a Hugging Face repo of a pre-quantized {precision} checkpoint of {model_id}, or a precision "
                          f"with a known checkpoint: {', '.join(precisions(model_id))}",
                          f"no pre-quantized {precision} checkpoint of {model_id} in cost/data/checkpoints.yaml; "
                          f"serving the 16-bit weights would quantize nothing or download twice the bytes")
     if source is None:
-        return known
-    if known is not None:
-        return Checkpoint(model_id, precision, source, known.bytes, "user-source", known.flags, known.source)
+        return found
+    if found is not None:
+        return Checkpoint(model_id, precision, source, found.bytes, "user-source", found.flags, found.source)
     m = catalog.model(model_id)
     size = math.ceil(m.params_b * 1e9 * catalog.BYTES_PER_PARAM[precision])
     return Checkpoint(model_id, precision, source, size, "user-source", (), "params_b x bytes per parameter")

@@ -8,10 +8,22 @@ from cost import catalog, checkpoints
 from cost.errors import InputError
 
 
-def test_every_catalog_model_has_a_16_bit_checkpoint():
-    have = checkpoints.checkpoints()
-    for mid in catalog.models():
-        assert (mid, "bf16") in have, mid
+def test_every_catalog_model_has_a_checkpoint_vllm_can_load():
+    for mid, m in catalog.models().items():
+        precisions = checkpoints.precisions(mid)
+        assert precisions, mid
+        for p in precisions:
+            c = checkpoints.known(mid, p)
+            assert c.repo and c.bytes > 0, (mid, p)
+
+
+def test_models_yaml_checkpoints_are_read_where_checkpoints_yaml_has_none():
+    gpt = checkpoints.resolve("gpt-oss-20b", "mxfp4", None, "m")
+    assert (gpt.repo, gpt.bytes, gpt.flags, gpt.bytes_from) == ("openai/gpt-oss-20b", 13_740_000_000, (), "models.yaml")
+    # DeepSeek-V3 ships FP8 only: bf16 would download the FP8 repo, so it is refused naming the precision.
+    with pytest.raises(InputError) as info:
+        checkpoints.resolve("deepseek-v3", "bf16", None, "breakeven:models[0]")
+    assert info.value.key == "breakeven:models[0].precision" and info.value.allowed == "fp8"
 
 
 @pytest.mark.parametrize("key", sorted(checkpoints.checkpoints()), ids=lambda k: f"{k[0]}-{k[1]}")
