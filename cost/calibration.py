@@ -1,12 +1,13 @@
-"""The capacity model's efficiency factors, and how well they reproduce published measurements.
+"""How well a set of capacity factors reproduces published measurements, and how the fit is made.
 
-Every factor is a named constant with what it stands for and how it was set. Two kinds:
+The factors themselves are data (`cost/data/factors.yaml`, loaded as a `cost.factors.Factors`).
+Two kinds, each stated there with what it stands for:
 
-* physical priors, set from microbenchmarks / engine documentation and NOT fitted (stated source);
-* fitted factors, set by `fit_factors()` (a bounded coordinate search, no scipy) on the vLLM rows of
-  `cost/data/calibration.csv` only — minimising the mean squared log error over the three fit rows
-  plus a penalty whenever vLLM would be predicted above a TensorRT-LLM / MLPerf upper bound. The
-  values below are the result of that search, recorded (nothing is refitted at import or run time).
+* physical priors, set from microbenchmarks / engine documentation and NOT fitted;
+* fitted factors (FITTED), found by `fit_factors()` (a bounded coordinate search, no scipy) on the
+  vLLM rows of `cost/data/calibration.csv` only — minimising the mean squared log error over the fit
+  rows plus a penalty whenever vLLM would be predicted above a TensorRT-LLM / MLPerf upper bound.
+  `fit_factors` returns a new value; the published one is recorded in factors.yaml.
 
 `cost/data/validation.csv` holds other published vLLM measurements; they are never fitted on and
 `summary()` reports their error separately. Errors are max(pred/meas, meas/pred) - 1.
@@ -23,73 +24,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from cost import capacity, catalog
+from cost.factors import Factors, published
+
 DATA = Path(__file__).parent / "data"
 
-# --- memory-bound decode ---------------------------------------------------------------------------
-# Fraction of datasheet HBM bandwidth that weight streaming reaches in decode GEMVs/GEMMs.
-# Fitted (the batch-1 row, 75 tok/s on A100-40GB, pins it; stream benchmarks give 0.85-0.92).
-HBM_EFFICIENCY = 0.854
-# Paged-attention KV reads relative to weight streaming (scattered 16-token blocks, small per-head
-# tiles). Physical prior 0.8 (FlashAttention/FlashInfer decode kernels reach ~70-85 % of stream BW).
-KV_READ_EFFICIENCY = 0.8
-
-# --- compute-bound work ----------------------------------------------------------------------------
-# Model FLOPs utilisation of the GEMMs once they are compute-bound: batched decode (>= ~150 tokens a
-# step on A100/H100) and the prefill chunks interleaved into the steps (attention FLOPs included).
-# Fitted (the batched ShareGPT row on A100 pins it; bounded by the ~86 % of peak that the best
-# A100/H100 matmul shapes reach in maximum-achievable-matmul-FLOPS measurements).
-GEMM_MFU = 0.72
-# FP8 W8A8 GEMMs relative to their (2x) fp8 peak: per-tensor scaling and the bf16 epilogue keep them
-# at ~60-70 % of the bf16 utilisation. Physical prior 0.65 (vLLM/CUTLASS fp8 GEMM benchmarks report
-# 1.5-1.7x over bf16, not 2x); checked against the fp8 upper-bound rows.
-FP8_GEMM_EFFICIENCY = 0.65
-# Weight-only quantized GEMMs (AWQ/GPTQ int4, fp8 on GPUs without fp8 tensor cores; Marlin kernels)
-# at large batch relative to bf16 GEMMs: dequantisation in the main loop. Physical prior 0.7.
-WEIGHT_ONLY_QUANT_GEMM_EFFICIENCY = 0.7
-
-# --- engine overheads --------------------------------------------------------------------------------
-# Scheduler/CPU time per engine step that the GPU waits on (input preparation, kernel launches
-# outside CUDA graphs, sampling launch). Physical prior 0.5 ms, NOT fitted: the batch-1 row cannot
-# separate it from HBM_EFFICIENCY.
-STEP_OVERHEAD_S = 0.0005
-# CPU time per running sequence per step on the critical path (scheduling, block tables and slot
-# mappings, sampling metadata, output processing). Physical prior 40 us, NOT fitted (the three fit
-# rows cannot separate it from GEMM_MFU): vLLM's own v0.6.0 profile of Llama-3-8B on one H100 put
-# 29 % of step time in scheduling and 33 % in the API server before multi-step scheduling; with
-# ~10x amortisation tens of microseconds per sequence remain. At 256 sequences it is ~10 ms a
-# step: this, not HBM bandwidth, is what caps batched vLLM on fast GPUs with small models.
-PER_SEQ_OVERHEAD_S = 40e-6
-# Multiplier on all GPU work per doubling of tensor parallelism (smaller per-GPU GEMMs, kernel
-# launch skew between ranks, synchronisation at every all-reduce). Fitted on the TP4 ShareGPT row.
-TP_EFFICIENCY_PER_DOUBLING = 0.809
-# Latency of one all-reduce (two per layer per step). Physical priors: vLLM's custom all-reduce over
-# NVLink ~8-12 µs per call for decode-sized messages; NCCL over PCIe ~30-50 µs.
-ALLREDUCE_LATENCY_NVLINK_S = 10e-6
-ALLREDUCE_LATENCY_PCIE_S = 40e-6
-
-# --- traffic ----------------------------------------------------------------------------------------
-# Coefficient of variation of output lengths assumed for real traffic (ShareGPT-like chat). It
-# length-biases the KV each running sequence holds and reads: O x (1 + cv^2) / 2 instead of O / 2.
-REAL_TRAFFIC_LENGTH_CV = 1.0
-# Share of the KV capacity the scheduler can keep occupied with variable lengths before it must
-# preempt (vLLM keeps a watermark and must leave room for running sequences to grow). Prior 0.9.
-KV_ADMISSION_FILL = 0.9
-# Overall multiplier on sustained throughput for what the step model leaves out (request arrival
-# jitter, stragglers, preemption/recompute). 1.0 = none; kept as a named hook, not fitted.
-SERVING_EFFICIENCY = 1.0
-
-FACTOR_NAMES = (
-    "HBM_EFFICIENCY", "KV_READ_EFFICIENCY", "GEMM_MFU", "FP8_GEMM_EFFICIENCY",
-    "WEIGHT_ONLY_QUANT_GEMM_EFFICIENCY", "STEP_OVERHEAD_S", "PER_SEQ_OVERHEAD_S", "TP_EFFICIENCY_PER_DOUBLING",
-    "ALLREDUCE_LATENCY_NVLINK_S", "ALLREDUCE_LATENCY_PCIE_S", "REAL_TRAFFIC_LENGTH_CV", "KV_ADMISSION_FILL",
-    "SERVING_EFFICIENCY",
-)
-FITTED = ("HBM_EFFICIENCY", "GEMM_MFU", "TP_EFFICIENCY_PER_DOUBLING")
-
-
-def factors() -> dict[str, float]:
-    """The current factor values by name."""
-    return {name: globals()[name] for name in FACTOR_NAMES}
+FITTED = ("hbm_efficiency", "gemm_mfu", "tp_efficiency_per_doubling")
 
 
 # --- measurement rows -----------------------------------------------------------------------------
@@ -187,23 +127,22 @@ class Prediction:
     limited_by: str = ""
 
 
-def predict(row: Row) -> tuple[float, int, str]:
+def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
     """The capacity model's prediction for one measurement row: (tok/s, concurrency used, limit)."""
-    from cost import capacity, catalog
-
+    f = factors or published()
     model = catalog.model(row.model_id)
     gpu = catalog.gpu(row.gpu)
     req = row.requested_concurrency   # None: every prompt offered at once, the engine's admission limit
     t = capacity.throughput(
         model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens,
         concurrency=req, gpu_memory_utilization=row.gpu_memory_utilization,
-        max_num_seqs=min(row.max_num_seqs, row.num_prompts or row.max_num_seqs), length_cv=row.length_cv,
+        max_num_seqs=min(row.max_num_seqs, row.num_prompts or row.max_num_seqs), length_cv=row.length_cv, factors=f,
     )
     tok_s = t.output_tok_s
     if row.num_prompts:
         one = capacity.throughput(
             model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens, concurrency=1,
-            gpu_memory_utilization=row.gpu_memory_utilization, length_cv=row.length_cv,
+            gpu_memory_utilization=row.gpu_memory_utilization, length_cv=row.length_cv, factors=f,
         )
         tok_s *= ramp_down_factor(tok_s, one.decode_step_s, t.concurrency, row)
     return tok_s, t.concurrency, t.limited_by
@@ -213,11 +152,11 @@ def _error(pred: float, meas: float) -> float:
     return max(pred / meas, meas / pred) - 1.0
 
 
-def calibration_rows() -> list[Prediction]:
+def calibration_rows(factors: Factors | None = None) -> list[Prediction]:
     """Predicted vs measured for every row: fit, upper-bound and validation."""
     out = []
     for row in measurements():
-        pred, conc, limit = predict(row)
+        pred, conc, limit = predict(row, factors)
         out.append(Prediction(
             engine=f"{row.engine} {row.engine_version}".strip(), model=row.model,
             gpu_x_tp=f"{row.tp}x {row.gpu}", precision=row.precision,
@@ -236,10 +175,11 @@ def _median(values: list[float]) -> float:
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-def summary() -> dict:
+def summary(factors: Factors | None = None) -> dict:
     """Median and max absolute error over the vLLM rows (fit and validation separately), and the
     worst prediction/upper-bound ratio (must stay at or below 1)."""
-    rows = calibration_rows()
+    f = factors or published()
+    rows = calibration_rows(f)
     out: dict = {}
     for kind in ("fit", "validation"):
         errs = [r.error for r in rows if r.kind == kind]
@@ -247,25 +187,20 @@ def summary() -> dict:
     ratios = [r.ratio for r in rows if r.kind == "upper-bound"]
     out["upper-bound"] = {"rows": len(ratios), "max_ratio": max(ratios) if ratios else float("nan"),
                           "all_at_or_below": all(x <= 1.0 for x in ratios)}
-    out["factors"] = factors()
+    out["factors"] = f.values()
     return out
 
 
 # --- offline refit -----------------------------------------------------------------------------------
-_BOUNDS = {
-    "HBM_EFFICIENCY": (0.6, 0.95), "GEMM_MFU": (0.3, 0.86), "TP_EFFICIENCY_PER_DOUBLING": (0.5, 1.0),
-}
+_BOUNDS = {"hbm_efficiency": (0.6, 0.95), "gemm_mfu": (0.3, 0.86), "tp_efficiency_per_doubling": (0.5, 1.0)}
 
 
-def _objective() -> float:
-    from cost import capacity
-
-    capacity._config.cache_clear()
+def _objective(f: Factors) -> float:
     loss = 0.0
     for row in measurements():
         if row.kind == "validation":
             continue
-        pred, _, _ = predict(row)
+        pred, _, _ = predict(row, f)
         if row.kind == "fit":
             loss += math.log(pred / row.measured) ** 2
         elif pred > row.measured:     # upper bound violated
@@ -273,34 +208,25 @@ def _objective() -> float:
     return loss
 
 
-def fit_factors(rounds: int = 6, steps: int = 16) -> dict[str, float]:
+def fit_factors(start: Factors | None = None, rounds: int = 6, steps: int = 16) -> Factors:
     """Bounded coordinate search over FITTED factors on the fit and upper-bound rows (never the
-    validation rows). Mutates this module's constants; returns the fitted values. Offline use only:
-    run it, then record the values above."""
-    from cost import capacity
-
-    g = globals()
-    best = _objective()
+    validation rows), from `start` (default: the published fit). Returns a new Factors value."""
+    best_f = start or published()
+    best = _objective(best_f)
     for _ in range(rounds):
         for name in FITTED:
             lo, hi = _BOUNDS[name]
-            current = g[name]
-            span = (hi - lo)
-            for i in range(steps + 1):
-                cand = lo + span * i / steps
-                g[name] = cand
-                val = _objective()
+            span = hi - lo
+            grid = [lo + span * i / steps for i in range(steps + 1)]
+            for cand in grid:
+                trial = best_f.replace(**{name: cand})
+                val = _objective(trial)
                 if val < best - 1e-12:
-                    best, current = val, cand
-            g[name] = current
-            # local refinement around the best value
-            width = span / steps
-            for i in range(-8, 9):
-                cand = min(hi, max(lo, current + width * i / 8))
-                g[name] = cand
-                val = _objective()
+                    best, best_f = val, trial
+            centre, width = getattr(best_f, name), span / steps
+            for i in range(-8, 9):   # local refinement around the best value
+                trial = best_f.replace(**{name: min(hi, max(lo, centre + width * i / 8))})
+                val = _objective(trial)
                 if val < best - 1e-12:
-                    best, current = val, cand
-            g[name] = current
-    capacity._config.cache_clear()
-    return {name: g[name] for name in FITTED}
+                    best, best_f = val, trial
+    return best_f.replace(source="fit_factors() on calibration.csv vLLM rows")

@@ -1,6 +1,7 @@
 """Capacity of one vLLM replica: does the model fit, and how many tokens per second does it serve.
 
-Physics first, then named efficiency factors (fitted in `cost.calibration`, each stated there):
+Physics first, then named efficiency factors: a `cost.factors.Factors` value passed in (the published
+fit in cost/data/factors.yaml by default, or a live calibration), never module state:
 
 * Memory: weights + runtime overhead + KV cache must fit ``tp x GPU memory x gpu_memory_utilization``.
   KV bytes per token = ``2 x layers x kv_heads x head_dim x kv_dtype_bytes`` (KV in the model dtype;
@@ -28,9 +29,9 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cost import calibration as cal
 from cost.catalog import BYTES_PER_PARAM, PRECISIONS, Gpu, Model
 from cost.errors import InputError
+from cost.factors import Factors, published
 
 GIB = float(2**30)
 KV_BLOCK_TOKENS = 16            # vLLM paged-attention block size (tokens per KV block)
@@ -65,11 +66,11 @@ _NVLINK_GB_S = {"A100-40GB": 300.0, "A100-80GB": 300.0, "H100": 450.0, "H200": 4
 _PCIE_GB_S = 25.0   # achievable unidirectional bandwidth over PCIe Gen4 x16
 
 
-def _gpu_link(gpu: Gpu) -> tuple[float, float]:
+def _gpu_link(gpu: Gpu, f: Factors) -> tuple[float, float]:
     """(unidirectional bandwidth in bytes/s, latency per all-reduce in s) for a GPU type."""
     if gpu.id in _NVLINK_GB_S:
-        return _NVLINK_GB_S[gpu.id] * 1e9, cal.ALLREDUCE_LATENCY_NVLINK_S
-    return _PCIE_GB_S * 1e9, cal.ALLREDUCE_LATENCY_PCIE_S
+        return _NVLINK_GB_S[gpu.id] * 1e9, f.allreduce_latency_nvlink_s
+    return _PCIE_GB_S * 1e9, f.allreduce_latency_pcie_s
 
 
 # --- public results ---------------------------------------------------------------------------
@@ -128,6 +129,7 @@ class _Config:
     ar_per_step_fixed_s: float   # all-reduce latency per step (2 per layer)
     ar_bytes_per_token_s: float  # all-reduce transfer time per token in the step
     hidden: int
+    factors: Factors
 
 
 def weight_bytes(model: Model, precision: str) -> float:
@@ -153,7 +155,7 @@ def kv_bytes_per_token(model: Model, precision: str = "bf16") -> int:
 
 
 @lru_cache(maxsize=4096)
-def _config(model: Model, gpu: Gpu, tp: int, precision: str) -> _Config:
+def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors) -> _Config:
     weights = weight_bytes(model, precision)
     kv_tok = kv_bytes_per_token(model, precision)
     kv_heads_gpu = max(1, math.ceil(model.kv_heads / tp))
@@ -167,13 +169,13 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str) -> _Config:
     if precision == "fp8":
         if gpu.fp8_tflops:
             peak = gpu.fp8_tflops * 1e12
-            quant_eff = cal.FP8_GEMM_EFFICIENCY
+            quant_eff = f.fp8_gemm_efficiency
         else:
-            quant_eff = cal.WEIGHT_ONLY_QUANT_GEMM_EFFICIENCY
+            quant_eff = f.weight_only_quant_gemm_efficiency
     elif precision == "int4-awq":
-        quant_eff = cal.WEIGHT_ONLY_QUANT_GEMM_EFFICIENCY
-    tp_eff = cal.TP_EFFICIENCY_PER_DOUBLING ** math.log2(tp)
-    link_bytes_s, ar_latency = _gpu_link(gpu)
+        quant_eff = f.weight_only_quant_gemm_efficiency
+    tp_eff = f.tp_efficiency_per_doubling ** math.log2(tp)
+    link_bytes_s, ar_latency = _gpu_link(gpu, f)
     ar_fixed = 2 * model.layers * ar_latency if tp > 1 else 0.0
     # ring all-reduce moves 2 (tp-1)/tp of the message per GPU; message = tokens x hidden x 2 bytes
     ar_per_token = (2 * model.layers * model.hidden_size * 2 * 2 * (tp - 1) / tp / link_bytes_s) if tp > 1 else 0.0
@@ -184,10 +186,10 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str) -> _Config:
         kv_bytes_token_gpu=kv_tok_gpu,
         usable_per_gpu_bytes_at_1=gpu.memory_gib * GIB,
         overhead_bytes=per_gpu_overhead * tp,
-        hbm_bytes_s=hbm * cal.HBM_EFFICIENCY,
-        kv_read_bytes_s=hbm * cal.HBM_EFFICIENCY * cal.KV_READ_EFFICIENCY,
-        gemm_flops_s=peak * cal.GEMM_MFU * quant_eff,
-        prefill_flops_s=peak * cal.GEMM_MFU * quant_eff,
+        hbm_bytes_s=hbm * f.hbm_efficiency,
+        kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
+        gemm_flops_s=peak * f.gemm_mfu * quant_eff,
+        prefill_flops_s=peak * f.gemm_mfu * quant_eff,
         flops_per_token=2.0 * model.active_params_b * 1e9,
         attn_flops_per_token_ctx=4.0 * model.layers * model.attention_heads * model.head_dim,
         active_fraction=min(1.0, model.active_params_b / model.params_b),
@@ -195,6 +197,7 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str) -> _Config:
         ar_per_step_fixed_s=ar_fixed,
         ar_bytes_per_token_s=ar_per_token,
         hidden=model.hidden_size,
+        factors=f,
     )
 
 
@@ -216,7 +219,7 @@ def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: 
     refuses to start otherwise: "max_model_len is larger than the KV cache can hold").
     """
     _check_common(tp, precision, gpu_memory_utilization)
-    c = _config(model, gpu, tp, precision)
+    c = _config(model, gpu, tp, precision, published())
     usable = tp * c.usable_per_gpu_bytes_at_1 * gpu_memory_utilization
     budget = usable - c.weights_bytes - c.overhead_bytes
     kv_gpu = c.kv_bytes_token_gpu
@@ -311,7 +314,7 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     t_attn = max(t_kv, t_decode_attn_flops) / eff
     t_prefill /= eff
     t_comm = c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s
-    t_cpu = cal.STEP_OVERHEAD_S + batch * cal.PER_SEQ_OVERHEAD_S
+    t_cpu = c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s
     total = t_gemm + t_attn + t_prefill + t_comm + t_cpu
     return total, (("weights/gemm", t_gemm), ("kv-attention", t_attn), ("prefill", t_prefill),
                    ("all-reduce", t_comm), ("scheduler/cpu", t_cpu))
@@ -321,13 +324,14 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                *, concurrency: int | None = None, tpot_target_s: float | None = None,
                gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
                max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
-               length_cv: float | None = None) -> Throughput:
+               length_cv: float | None = None, factors: Factors | None = None) -> Throughput:
     """Sustained output tokens/s of one replica serving requests of the given average shape.
 
     concurrency: requests in flight (closed loop); None = as many as KV cache and max_num_seqs allow.
     tpot_target_s: the largest concurrency whose time per output token meets the target.
     length_cv: coefficient of variation of output lengths; None = real-traffic default
-    (calibration.REAL_TRAFFIC_LENGTH_CV), 0 = fixed-length benchmark traffic.
+    (factors.real_traffic_length_cv), 0 = fixed-length benchmark traffic.
+    factors: the efficiency factors; None = the published fit.
     Raises InputError (key "gpus") when the model does not fit with one request's context.
     """
     inp = float(avg_input_tokens)
@@ -337,15 +341,16 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                          avg_output_tokens if out < 1 else avg_input_tokens, "a positive number of tokens")
     if max_num_seqs < 1:
         raise InputError("max_num_seqs", max_num_seqs, "a positive whole number")
-    cv = cal.REAL_TRAFFIC_LENGTH_CV if length_cv is None else max(0.0, float(length_cv))
+    f = factors or published()
+    cv = f.real_traffic_length_cv if length_cv is None else max(0.0, float(length_cv))
     fit = require_fit(model, gpu, tp, precision, int(math.ceil(inp + out)), gpu_memory_utilization)
-    c = _config(model, gpu, tp, precision)
+    c = _config(model, gpu, tp, precision, f)
 
     # KV held by a running sequence, averaged over its life and length-biased by the tail, plus
     # the half block paged attention wastes on average.
     kv_ctx = inp + out * (1.0 + cv * cv) / 2.0
     kv_held = kv_ctx + KV_BLOCK_TOKENS / 2
-    kv_limit = max(1, int(fit.kv_capacity_tokens * cal.KV_ADMISSION_FILL // kv_held))
+    kv_limit = max(1, int(fit.kv_capacity_tokens * f.kv_admission_fill // kv_held))
     max_conc = min(max_num_seqs, kv_limit)
     cap_reason = "kv-cache" if kv_limit < max_num_seqs else "max-num-seqs"
 
@@ -384,7 +389,7 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
             conc, reason = max_conc, cap_reason
 
     step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp)
-    tok_s = conc / step * cal.SERVING_EFFICIENCY
+    tok_s = conc / step * f.serving_efficiency
     # TTFT: the prompt is prefilled in chunks of the step token budget left after the decodes,
     # one chunk per step, each step also carrying the running batch.
     alone = _step(c, 0, inp, 0.0, prefill_ctx, tp)[0]
@@ -403,6 +408,6 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
 
 def hbm_roofline_tok_s(model: Model, gpu: Gpu, tp: int, precision: str) -> float:
     """Batch-1 decode ceiling: HBM bandwidth of the group / bytes of weights read per token."""
-    c = _config(model, gpu, tp, precision)
+    c = _config(model, gpu, tp, precision, published())
     read = c.weights_bytes * (c.active_fraction if c.active_fraction < 1 else 1.0)
     return tp * gpu.hbm_gb_s * 1e9 / read

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cost import api_prices, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
+from cost.factors import Factors
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.verdict import Breakeven, Verdict, breakeven, decide
@@ -106,11 +107,13 @@ def estimate(
     book: PriceBook | None = None,
     overheads: Overheads = Overheads(),
     stack_share: float = 1.0,
+    factors: Factors | None = None,
 ) -> Estimate:
     """Price a deployment for a workload.
 
     stack_share: the part of the per-stack overheads (staff, monitoring) this deployment carries;
     a fleet splits them between its models, a single estimate carries them whole.
+    factors: the capacity model's efficiency factors; None = the published fit.
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
@@ -130,7 +133,8 @@ def estimate(
     else:
         tput = capacity.throughput(model, gpu, d.gpus_per_replica, d.precision, w.avg_input_tokens, w.avg_output_tokens,
                                    concurrency=d.concurrency, tpot_target_s=w.tpot_target_s,
-                                   gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs)
+                                   gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
+                                   factors=factors)
         tokens_per_s = tput.output_tok_s * w.tokens_per_request / w.avg_output_tokens * d.replicas
         cap = tokens_per_s * SECONDS_PER_HOUR * catalog.assumptions()["hours_per_month"] * w.utilization
     full = cap / w.utilization

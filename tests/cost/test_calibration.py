@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cost import calibration, capacity
+import yaml
+
+from cost import calibration, factors
+from cost.errors import InputError
+from cost.factors import published
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "throughput-calibration.csv"
 BASE_COLUMNS = ("engine", "engine_version", "model", "precision", "gpu", "gpus", "tp", "input_tokens",
@@ -70,21 +74,45 @@ def test_ramp_down_only_for_finite_unbounded_runs():
 
 
 def test_recorded_factors_are_what_the_offline_fit_gives():
-    recorded = {name: getattr(calibration, name) for name in calibration.FITTED}
-    try:
-        fitted = calibration.fit_factors()
-    finally:
-        for name, value in recorded.items():
-            setattr(calibration, name, value)
-        capacity._config.cache_clear()
+    recorded = published()
+    fitted = calibration.fit_factors()
+    assert published() is recorded and published().values() == recorded.values()   # nothing mutated
     for name in calibration.FITTED:
-        assert fitted[name] == pytest.approx(recorded[name], rel=0.03), name
+        assert getattr(fitted, name) == pytest.approx(getattr(recorded, name), rel=0.03), name
 
 
-def test_factors_are_named_and_physically_bounded():
-    f = calibration.factors()
-    assert set(f) == set(calibration.FACTOR_NAMES)
-    assert 0.6 <= f["HBM_EFFICIENCY"] <= 0.95
-    assert 0.3 <= f["GEMM_MFU"] <= 0.86
-    assert 0.5 <= f["TP_EFFICIENCY_PER_DOUBLING"] < 1.0
-    assert 0 < f["PER_SEQ_OVERHEAD_S"] < 1e-4
+def test_factors_are_data_and_physically_bounded():
+    f = published()
+    assert 0.6 <= f.hbm_efficiency <= 0.95
+    assert 0.3 <= f.gemm_mfu <= 0.86
+    assert 0.5 <= f.tp_efficiency_per_doubling < 1.0
+    assert 0 < f.per_seq_overhead_s < 1e-4
+
+
+def test_two_factor_sets_in_one_process(tmp_path):
+    """A live calibration and the published fit coexist: each prediction uses the value it is given."""
+    slow = published().replace(gemm_mfu=0.36, source="test")
+    path = tmp_path / "factors.yaml"
+    slow.save(path)
+    loaded = factors.load(path)
+    assert loaded == slow and loaded.source == "test"
+    row = next(r for r in calibration.measurements() if r.kind == "fit" and r.requested_concurrency != 1)
+    base, _, _ = calibration.predict(row)
+    lower, _, _ = calibration.predict(row, loaded)
+    assert lower < base
+    assert calibration.predict(row)[0] == base
+
+
+@pytest.mark.parametrize("doc, key", [
+    ({"factors": {**published().values(), "gemm_mfu": float("nan")}}, "factors.factors.gemm_mfu"),
+    ({"factors": {**published().values(), "gemm_mfu": 7}}, "factors.factors.gemm_mfu"),
+    ({"factors": {**published().values(), "bogus": 1}}, "factors.factors.bogus"),
+    ({"factors": {"gemm_mfu": 0.5}}, "factors.factors.hbm_efficiency"),
+    ([1, 2], "factors"),
+])
+def test_bad_factors_files_name_the_key(tmp_path, doc, key):
+    path = tmp_path / "f.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InputError) as e:
+        factors.load(path)
+    assert e.value.key == key

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from cost import calibration, capacity, catalog
+from cost import capacity, catalog
+from cost.factors import published
 from cost.errors import InputError
 
 L70 = catalog.model("llama-3.1-70b")
@@ -140,7 +141,7 @@ def test_length_tail_holds_more_kv_per_request():
     assert fixed.kv_context_tokens == pytest.approx(500 + 750)
     assert tail.max_concurrency < fixed.max_concurrency
     default = capacity.throughput(L8, A100, 1, "bf16", 500, 1500)
-    assert default.kv_context_tokens == pytest.approx(500 + 1500 * (1 + calibration.REAL_TRAFFIC_LENGTH_CV**2) / 2)
+    assert default.kv_context_tokens == pytest.approx(500 + 1500 * (1 + published().real_traffic_length_cv**2) / 2)
 
 
 def test_latency_fields_are_consistent():
