@@ -411,3 +411,11 @@ def hbm_roofline_tok_s(model: Model, gpu: Gpu, tp: int, precision: str) -> float
     c = _config(model, gpu, tp, precision, published())
     read = c.weights_bytes * (c.active_fraction if c.active_fraction < 1 else 1.0)
     return tp * gpu.hbm_gb_s * 1e9 / read
+
+
+def decode_step(model: Model, gpu: Gpu, tp: int, precision: str, batch: int, context: float,
+                factors: Factors | None = None) -> dict[str, float]:
+    """Seconds of one pure decode step (no prefill) by cause, as `throughput` models it:
+    `batch` sequences each holding `context` tokens of KV. Keys as in Throughput.step_breakdown."""
+    c = _config(model, gpu, tp, precision, factors or published())
+    return dict(_step(c, float(batch), 0.0, float(context), 0.0, tp)[1])
