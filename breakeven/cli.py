@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from breakeven import gpucheck
+from breakeven import gpucheck, observe
 from cost.errors import InputError
 from cost.report import FORMATS
 
@@ -147,11 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", required=True, help="a stack in stacks/ (dev, prod, hybrid, ...)")
     p.add_argument("--format", default="table", choices=FORMATS)
     gpucheck.add_parser(sub)
+    observe.add_parser(sub)
     return parser
 
 
 COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview,
-            "gpucheck": gpucheck.run}
+            "gpucheck": gpucheck.run, "observe": observe.run}
 
 
 def main(argv: list[str] | None = None) -> int:
