@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from breakeven import gpucheck, observe
+from breakeven import calibrate, gpucheck, observe
 from cost.errors import InputError
 from cost.report import FORMATS
 
@@ -39,7 +39,9 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--precision", default="bf16", help="bf16, fp16, fp8, int4-awq")
     p.add_argument("--pricing", default="on-demand", help="on-demand, spot, reserved-1y, reserved-3y")
     p.add_argument("--hourly-usd", type=_number(float, "--hourly-usd"), help="price per GPU-hour, overrides the catalog")
-    p.add_argument("--tokens-per-month", required=True, help="input + output tokens per month: 100M, 3.2B, 750000000")
+    p.add_argument("--tokens-per-month", help="input + output tokens per month: 100M, 3.2B, 750000000")
+    p.add_argument("--usage", help="a usage file (breakeven observe --write-usage): the measured workload instead")
+    p.add_argument("--factors", help="a factors file (breakeven calibrate): capacity with it beside the published fit")
     p.add_argument("--input-share", type=_number(float, "--input-share"), help="share of tokens that are input (0..1)")
     p.add_argument("--avg-input-tokens", type=_number(int, "--avg-input-tokens"))
     p.add_argument("--avg-output-tokens", type=_number(int, "--avg-output-tokens"))
@@ -58,6 +60,7 @@ def _estimate_parser(sub) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
+    from cost import factors
     from cost.api_prices import load_price_book
     from cost.deployment import Deployment, Exemptions
     from cost.estimate import Overheads, estimate
@@ -65,8 +68,12 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost.units import parse_tokens
     from cost.workload import Workload
 
+    from cost import usage
+
+    if args.tokens_per_month is None and args.usage is None:
+        raise InputError("tokens_per_month", None, "a monthly volume such as 100M or 3.2B, or --usage FILE")
     workload = Workload.build(
-        parse_tokens(args.tokens_per_month, "--tokens-per-month"),
+        parse_tokens(args.tokens_per_month or 0, "--tokens-per-month"),
         input_share=args.input_share, avg_input_tokens=args.avg_input_tokens, avg_output_tokens=args.avg_output_tokens,
         utilization=args.utilization,
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
@@ -80,9 +87,17 @@ def _estimate(args: argparse.Namespace) -> int:
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=Exemptions(args.fine_tuned, args.private_data, args.custom_inference),
     )
+    workload = usage.apply(workload, args.usage)
+    measured = factors.load(args.factors) if args.factors else None
     book = load_price_book(args.price_book)
-    result = estimate(deployment, workload, book=book, overheads=Overheads.none() if args.overheads == "none" else Overheads())
-    print(render(result, args.format))
+    overheads = Overheads.none() if args.overheads == "none" else Overheads()
+    result = estimate(deployment, workload, book=book, overheads=overheads, factors=measured)
+    if measured is None:
+        print(render(result, args.format))
+        return 0
+    from breakeven.calibrate import side_by_side
+
+    print(side_by_side(result, estimate(deployment, workload, book=book, overheads=overheads), measured, args.format))
     return 0
 
 
@@ -148,11 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=FORMATS)
     gpucheck.add_parser(sub)
     observe.add_parser(sub)
+    calibrate.add_parser(sub)
     return parser
 
 
 COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview,
-            "gpucheck": gpucheck.run, "observe": observe.run}
+            "gpucheck": gpucheck.run, "observe": observe.run,
+            "calibrate": calibrate.run}
 
 
 def main(argv: list[str] | None = None) -> int:
