@@ -132,11 +132,13 @@ def _table(doc: dict, md: bool) -> str:
                  ["self-hosted cost", f"{format_usd(e['monthly_usd'])}/month"],
                  ["measured $/1M tokens", "-" if e["measured_usd_per_mtok"] is None else format_usd(e["measured_usd_per_mtok"])]]
         rows += [[f"  API {a['id']}", f"{format_usd(a['usd_per_mtok'])}/1M, {format_usd(a['monthly_usd'])}/month"] for a in e["apis"]]
-        rows.append(["verdict (measured)", e["verdict"]["choice"] + " — " + "; ".join(e["verdict"]["reasons"])])
+        rows.append(["verdict (measured)", e["verdict"]["choice"]])
         if e["declared_verdict"]:
             rows.append(["verdict (declared)", e["declared_verdict"]["choice"]
                          + (" — CHANGES with the measured workload" if e["verdict_changes"] else " — unchanged")])
     out = grid(["Observed", doc["source"]], rows, md)
+    if e:
+        out += "\n" + "\n".join(f"  - {r}" for r in e["verdict"]["reasons"])
     if doc.get("usage_file"):
         out += f"\nusage file written: {doc['usage_file']}"
     return out

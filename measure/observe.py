@@ -69,8 +69,8 @@ class Observation:
     def usage(self, model: str | None = None, fallback: Workload | None = None) -> Usage:
         avg_in, avg_out = self.request_size(fallback)
         when = dt.datetime.fromtimestamp(self.started_at + self.window_s, dt.timezone.utc).isoformat(timespec="seconds")
-        return Usage(self.tokens_per_month, avg_in, avg_out, self.window_s,
-                     f"breakeven observe: {self.source}, {self.samples} samples over {self.window_s:g} s", when,
+        return Usage(self.tokens_per_month, avg_in, avg_out, round(self.window_s, 3),
+                     f"breakeven observe: {self.source}, {self.samples} samples over {self.window_s:.1f} s", when,
                      model, self.requests)
 
     def to_dict(self) -> dict:
