@@ -180,22 +180,29 @@ class PrometheusSource:
             queries.append(q)
             r = self.query(q, at)
             res[m] = int(float(r[0]["value"][1])) if r else 0
-        for m in gauges + kv:
-            agg = "avg" if m in kv else "sum"
+        def over_window(m: str, agg: str) -> dict[str, float] | None:
             stats = {}
-            for fn in ("avg", "max"):
+            for fn, key in (("avg", "mean"), ("max", "max")):
                 q = f"{fn}_over_time({agg}({m}{sel})[{rng}:])"
                 queries.append(q)
                 r = self.query(q, at)
                 if not r:
-                    if m in kv:
-                        break
-                    raise InputError("metric", m, "a metric the Prometheus server has for the selection",
-                                     f"no series for {m}{sel} in the last {rng}")
-                stats["mean" if fn == "avg" else "max"] = float(r[0]["value"][1])
-            if stats:
+                    return None
+                stats[key] = float(r[0]["value"][1])
+            return stats
+
+        for m in gauges:
+            stats = over_window(m, "sum")
+            if stats is None:
+                raise InputError("metric", m, "a metric the Prometheus server has for the selection",
+                                 f"no series for {m}{sel} in the last {rng}")
+            g[m] = stats
+        for m in kv:                      # the current name first, then the older one
+            stats = over_window(m, "avg")
+            if stats is not None:
                 g[m] = stats
-        if not any(m in g for m in kv):
+                break
+        else:
             raise InputError("metric", kv[0], "a metric the Prometheus server has for the selection",
                              f"no series for {kv[0]} (or {', '.join(kv[1:])}){sel} in the last {rng}")
         return PromWindow(inc, res, g, tuple(queries))
