@@ -106,3 +106,22 @@ def test_cli_refuses_two_sources_and_bad_windows(capsys):
     assert "window" in capsys.readouterr().err
     assert main(["observe", "--endpoint", "ftp://e"]) == 2
     assert "endpoint" in capsys.readouterr().err
+
+
+def test_cli_prices_a_stacks_model_against_its_declared_workload(prometheus, capsys):
+    url, _, _ = prometheus
+    assert main(["observe", "--prometheus", url, "--match", 'namespace="llm"', "--window", "5m",
+                 "--stack", "dev", "--model-name", "chat-8b", "--format", "json"]) == 0
+    e = json.loads(capsys.readouterr().out)["economics"]
+    from infra import spec as spec_mod
+    from infra import stackconfig
+
+    cfg = stackconfig.load("dev")
+    spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
+                         project=cfg.project, stack="dev")
+    m = spec.model("chat-8b")
+    assert (e["deployment"]["model"], e["deployment"]["gpu"], e["deployment"]["replicas"]) == (
+        m.deployment.model, m.deployment.gpu, m.deployment.replicas)
+    assert e["declared_verdict"] is not None
+    assert main(["observe", "--prometheus", url, "--stack", "dev", "--model-name", "nope"]) == 2
+    assert "model-name: got 'nope'; allowed: chat-8b" in capsys.readouterr().err
