@@ -146,7 +146,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from infra import preview
 
-    return preview.main(args.stack, args.format)
+    return preview.main(args.stack, args.format, dict(u.split("=", 1) if "=" in u else ("", u) for u in args.usage))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="offline preview of a stack: resources, cost report, policies")
     p.add_argument("--stack", required=True, help="a stack in stacks/ (dev, prod, hybrid, ...)")
     p.add_argument("--format", default="table", choices=FORMATS)
+    p.add_argument("--usage", action="append", default=[], metavar="MODEL=FILE",
+                   help="price a model on a measured usage file (breakeven observe --write-usage); repeatable")
     gpucheck.add_parser(sub)
     observe.add_parser(sub)
     calibrate.add_parser(sub)

@@ -265,15 +265,35 @@ def render(p: Plan, fmt: str) -> str:
     return render_table(p, markdown=fmt == "markdown")
 
 
-def main(stack: str, fmt: str = "table") -> int:
-    """Print the offline preview of a stack. 0: shown; 2: a bad config value; 1: anything else."""
+def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) -> dict[str, object]:
+    """`breakeven:models` with each named model's workload replaced by a measured usage file
+    (`breakeven observe --write-usage`); InputError naming the model or the file's key."""
+    from cost import usage
+
+    cfg = stackconfig.load(stack, root)
+    models = json.loads(cfg.values.get("breakeven:models", "[]"))
+    names = [m.get("name") for m in models if isinstance(m, dict)]
+    for name, path in usage_files.items():
+        if name not in names:
+            raise InputError("usage", f"{name}={path}", "MODEL=FILE with MODEL one of " + ", ".join(map(str, names)))
+        measured = usage.load(path).to_dict()["workload"]
+        m = models[names.index(name)]
+        declared = {k: v for k, v in (m.get("workload") or {}).items() if k not in ("inputShare", "tokensPerMonth")}
+        m["workload"] = declared | {k: measured[k] for k in ("tokensPerMonth", "avgInputTokens", "avgOutputTokens")}
+    return {"breakeven:models": models}
+
+
+def main(stack: str, fmt: str = "table", usage_files: dict[str, str] | None = None) -> int:
+    """Print the offline preview of a stack. 0: shown; 2: a bad config value; 1: anything else.
+
+    usage_files: model name -> usage file; that model is priced on the measured workload."""
     from infra.helmrender import HelmFailed, HelmNotFound
 
     if fmt not in FORMATS:
         print(f"error: --format: got {fmt!r}; allowed: {', '.join(FORMATS)}", file=sys.stderr)
         return 2
     try:
-        p = plan(stack)
+        p = plan(stack, overrides=usage_overrides(stack, usage_files) if usage_files else None)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)

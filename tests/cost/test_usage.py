@@ -87,3 +87,4 @@ def test_estimate_with_a_factors_file_shows_both(tmp_path, capsys):
     assert main(args + ["--factors", str(tmp_path / "f.yaml")]) == 0
     out = capsys.readouterr().out
     assert "published fit" in out and "measured factors" in out
+
