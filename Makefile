@@ -6,13 +6,16 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STACK   ?= prod
 
-.PHONY: preview test setup tools vllm clean
+.PHONY: preview test lint setup tools vllm clean
 
 preview: setup tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven preview --stack $(STACK)
 
-test: setup tools vllm
+test: setup tools vllm lint
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest -n 2
+
+lint: setup
+	$(BIN)/ruff check --no-cache .
 
 setup: $(VENV)/.installed
 

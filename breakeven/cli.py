@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from breakeven import calibrate, gpucheck, observe
@@ -15,16 +16,21 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "instance_type": "--instance", "gpus_per_replica": "--gpus", "replicas": "--replicas", "redundancy": "--redundancy",
     "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
     "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
-    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len",
+    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "price_book": "--price-book",
 }
 
 
 def _number(kind: type, flag: str):
+    """An argparse type for a finite int or float flag: `nan`, `inf` and `1e400` are refused here."""
     def parse(text: str):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'number'}")
+            value = None
+        if value is None or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'finite number'}")
+        return value
     return parse
 
 
@@ -60,15 +66,13 @@ def _estimate_parser(sub) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from cost import factors
+    from cost import factors, usage
     from cost.api_prices import load_price_book
     from cost.deployment import Deployment, Exemptions
     from cost.estimate import Overheads, estimate
     from cost.report import render
     from cost.units import parse_tokens
     from cost.workload import Workload
-
-    from cost import usage
 
     if args.tokens_per_month is None and args.usage is None:
         raise InputError("tokens_per_month", None, "a monthly volume such as 100M or 3.2B, or --usage FILE")
@@ -102,15 +106,14 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _calibration(args: argparse.Namespace) -> int:
-    import json
     from dataclasses import asdict
 
     from cost import calibration
-    from cost.report import grid
+    from cost.report import grid, to_json
 
     rows, summary = calibration.calibration_rows(), calibration.summary()
     if args.format == "json":
-        print(json.dumps({"rows": [asdict(r) for r in rows], "summary": summary}, indent=2))
+        print(to_json({"rows": [asdict(r) for r in rows], "summary": summary}))
         return 0
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",
@@ -146,7 +149,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from infra import preview
 
-    return preview.main(args.stack, args.format, dict(u.split("=", 1) if "=" in u else ("", u) for u in args.usage))
+    return preview.main(args.stack, args.format, usage_files=dict(u.split("=", 1) if "=" in u else ("", u) for u in args.usage))
 
 
 def build_parser() -> argparse.ArgumentParser:

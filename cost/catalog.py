@@ -107,6 +107,12 @@ def instances() -> dict[str, Instance]:
 
 
 @cache
+def instances_region() -> str:
+    """The AWS Region whose prices the instance catalog carries."""
+    return _load("instances.yaml")["region"]
+
+
+@cache
 def models() -> dict[str, Model]:
     """All models, keyed by breakeven id (`llama-3.1-70b`)."""
     doc = _load("models.yaml")

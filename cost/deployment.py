@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from cost import catalog
 from cost.errors import InputError
+from cost.units import MAX_TOKENS_PER_MONTH
 
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
+# Upper bounds: beyond them a value is a typo (1e11 replicas), not a plan.
+LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536}
 LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target under 50 ms needs self-hosting
 
 
@@ -84,24 +88,50 @@ class Deployment:
         d["pricing"] = catalog.pricing(d.get("pricing", "on-demand"), "pricing")
         for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1)):
             val = d.get(key, cls.__dataclass_fields__[key].default)
-            if isinstance(val, bool) or not isinstance(val, (int, float)) or int(val) != val or val < low:
-                raise InputError(key, val, f"a whole number, at least {low}")
+            if not _whole(val) or not low <= val <= LIMITS[key]:
+                raise InputError(key, val, f"a whole number, from {low} to {LIMITS[key]}")
             d[key] = int(val)
+        model = catalog.model(d["model"])
+        tp = d["gpus_per_replica"]
+        if not tensor_parallel_ok(model, tp):
+            raise InputError("gpus_per_replica", tp, "a tensor-parallel size that splits the attention heads evenly: "
+                             + ", ".join(str(n) for n in tensor_parallel_sizes(model)),
+                             f"{model.id} has {model.attention_heads} attention heads and {model.kv_heads} KV heads")
         if d.get("concurrency") is not None:
             c = d["concurrency"]
-            if isinstance(c, bool) or int(c) != c or c < 1:
-                raise InputError("concurrency", c, "a whole number of concurrent requests, at least 1")
+            if not _whole(c) or not 1 <= c <= LIMITS["max_num_seqs"]:
+                raise InputError("concurrency", c, f"a whole number of concurrent requests, from 1 to {LIMITS['max_num_seqs']}")
             d["concurrency"] = int(c)
         mml = d.get("max_model_len")
-        if mml is not None and (isinstance(mml, bool) or int(mml) != mml or mml < 16):
-            raise InputError("max_model_len", mml, "a whole number of tokens, at least 16")
+        if mml is not None and (not _whole(mml) or not 16 <= mml <= model.context):
+            raise InputError("max_model_len", mml, f"a whole number of tokens, from 16 to {model.context} ({model.id}'s context)")
         gmu = d.get("gpu_memory_utilization", 0.9)
-        if not 0.1 <= gmu <= 0.99:
+        if not _finite(gmu) or not 0.1 <= gmu <= 0.99:
             raise InputError("gpu_memory_utilization", gmu, "a fraction between 0.1 and 0.99")
         hourly = d.get("hourly_usd_per_gpu")
-        if hourly is not None and hourly <= 0:
-            raise InputError("hourly_usd_per_gpu", hourly, "a positive price per GPU-hour in USD")
+        if hourly is not None and (not _finite(hourly) or not 0 < hourly <= 1000):
+            raise InputError("hourly_usd_per_gpu", hourly, "a positive price per GPU-hour in USD, at most 1000")
         cap = d.get("capacity_tokens_per_month")
-        if cap is not None and cap <= 0:
-            raise InputError("capacity_tokens_per_month", cap, "a positive token volume")
+        if cap is not None and (not _finite(cap) or not 0 < cap <= MAX_TOKENS_PER_MONTH):
+            raise InputError("capacity_tokens_per_month", cap, "a positive token volume, at most 10000T")
         return cls(**d)
+
+
+def _finite(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _whole(value: object) -> bool:
+    return _finite(value) and int(value) == value
+
+
+def tensor_parallel_ok(model: catalog.Model, tp: int) -> bool:
+    """vLLM splits attention heads evenly over the tensor-parallel ranks (KV heads are split, or
+    replicated when there are fewer KV heads than ranks)."""
+    kv = model.kv_heads
+    return model.attention_heads % tp == 0 and (kv % tp == 0 or tp % kv == 0)
+
+
+def tensor_parallel_sizes(model: catalog.Model, most: int = 8) -> list[int]:
+    """The tensor-parallel sizes up to `most` that vLLM accepts for a model."""
+    return [n for n in range(1, most + 1) if tensor_parallel_ok(model, n)]

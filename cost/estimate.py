@@ -11,7 +11,7 @@ from cost.factors import Factors
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.verdict import Breakeven, Verdict, breakeven, decide
-from cost.workload import Workload
+from cost.workload import Workload, require_within_context
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan"]
 
@@ -117,6 +117,7 @@ def estimate(
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
+    require_within_context(w, model.id, model.context, d.max_model_len)
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
                                key="gpus_per_replica")

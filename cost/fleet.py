@@ -9,6 +9,7 @@ from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import Estimate, estimate
+from cost.factors import Factors
 from cost.nodes import plan_nodes
 from cost.tco import Overheads
 from cost.workload import Workload
@@ -96,13 +97,14 @@ def price_fleet(
     book: PriceBook | None = None,
     overheads: Overheads = Overheads(),
     budget_usd_per_month: float | None = None,
+    factors: Factors | None = None,
 ) -> Fleet:
     """Price every deployment (splitting the per-stack overheads by GPU spend) and every API tier."""
     check_tiers(list(tiers), {d.name for d, _ in deployments})
     spend = [plan_nodes(d, book).unit_usd_hr * plan_nodes(d, book).units for d, _ in deployments]
     total = sum(spend) or 1.0
     estimates = tuple(
-        estimate(d, w, book=book, overheads=overheads, stack_share=s / total) for (d, w), s in zip(deployments, spend)
+        estimate(d, w, book=book, overheads=overheads, stack_share=s / total, factors=factors) for (d, w), s in zip(deployments, spend)
     )
     costs: list[TierCost] = []
     all_api: list[ApiQuote] = []

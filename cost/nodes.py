@@ -111,3 +111,13 @@ def plan_nodes(d: Deployment, book=None, reserved_discount: dict[str, float] | N
     else:
         usd, source = _instance_price(inst, d.pricing, reserved_discount)
     return NodePlan("instance", inst.type, inst.gpus, ipr, rpi, serving, total - serving, usd, source)
+
+
+def instance_hourly_usd(instance_type: str, pricing: str, book=None) -> float:
+    """What one instance costs per hour at a capacity type (a price book's per-GPU price wins)."""
+    inst = catalog.instance(instance_type, "instance_type")
+    per_gpu = book.gpu_hourly(inst.gpu, pricing) if book is not None else None
+    if per_gpu is not None:
+        return per_gpu[0] * inst.gpus
+    discounts = {k: v for k, v in catalog.assumptions()["reserved_discount"].items() if k != "source"}
+    return _instance_price(inst, pricing, discounts)[0]

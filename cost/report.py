@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from cost.estimate import Estimate
 from cost.fleet import Fleet
@@ -57,7 +58,9 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
             f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
-            f"{format_usd(e.usd_per_mtok)} per 1M tokens ({format_usd(e.usd_per_mtok_at_workload)} per 1M at the declared volume)"]
+            f"{format_usd(e.usd_per_mtok)} per 1M tokens ("
+            + (f"{format_usd(e.usd_per_mtok_at_workload)} per 1M at the declared volume)"
+               if math.isfinite(e.usd_per_mtok_at_workload) else "no tokens declared, so no price per token served)")]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:
@@ -88,9 +91,26 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
     return "\n\n".join(parts)
 
 
+def finite(doc: object) -> object:
+    """The document with every non-finite float (a breakeven that never comes, a price per token of
+    nothing served) as None, so that it serialises as strict JSON."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: finite(v) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [finite(v) for v in doc]
+    return doc
+
+
+def to_json(doc: object) -> str:
+    """Strict JSON (RFC 8259: no NaN, no Infinity) for every `--format json` report."""
+    return json.dumps(finite(doc), indent=2, allow_nan=False, default=str)
+
+
 def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
-        return json.dumps(obj.to_dict(), indent=2, default=str)
+        return to_json(obj.to_dict())
     text = estimate_text if isinstance(obj, Estimate) else fleet_text
     return text(obj, markdown=(fmt == "markdown"))

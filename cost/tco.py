@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from cost import catalog
@@ -66,8 +67,9 @@ class Overheads:
         for k, v in values.items():
             if k not in cls.CONFIG_KEYS:
                 raise InputError(f"{key_prefix}{k}", v, "one of " + ", ".join(cls.CONFIG_KEYS))
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k == "opsTaxShare" and v > 1):
-                raise InputError(f"{key_prefix}{k}", v, "a fraction in [0, 1]" if k == "opsTaxShare" else "a non-negative number")
+            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+                    or (k == "opsTaxShare" and v > 1)):
+                raise InputError(f"{key_prefix}{k}", v, "a fraction in [0, 1]" if k == "opsTaxShare" else "a finite, non-negative number")
             kwargs[cls.CONFIG_KEYS[k]] = v
         return cls(**kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cost.units import format_tokens, format_usd
@@ -24,7 +25,9 @@ class Breakeven:
 
     def to_dict(self) -> dict:
         return {"api": self.api, "api_usd_per_mtok": round(self.api_usd_per_mtok, 4),
-                "tokens_per_month": round(self.tokens_per_month), "utilization_needed": round(self.utilization_needed, 4),
+                # null: no volume breaks even (the API is free, or the deployment has no capacity)
+                "tokens_per_month": round(self.tokens_per_month) if math.isfinite(self.tokens_per_month) else None,
+                "utilization_needed": round(self.utilization_needed, 4) if math.isfinite(self.utilization_needed) else None,
                 "reachable": self.reachable}
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cost.errors import InputError
+from cost.units import MAX_TOKENS_PER_MONTH, TOKENS_ALLOWED
 
 DEFAULT_REQUEST_TOKENS = 1000
+MAX_REQUEST_TOKENS = 10_000_000  # above every open model's context (the context check below is the real limit)
+
+
+def _finite(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -63,18 +70,18 @@ class Workload:
         Give the request size (average input and output tokens), or an input share (the request
         is then 1,000 tokens split by it), or both when they agree within 1 %.
         """
-        if tokens_per_month < 0:
-            raise InputError("tokens_per_month", tokens_per_month, "a non-negative token volume")
-        if input_share is not None and not 0 < input_share < 1:
+        if not _finite(tokens_per_month) or not 0 <= tokens_per_month <= MAX_TOKENS_PER_MONTH:
+            raise InputError("tokens_per_month", tokens_per_month, TOKENS_ALLOWED)
+        if input_share is not None and not (_finite(input_share) and 0 < input_share < 1):
             raise InputError("input_share", input_share, "a fraction strictly between 0 and 1")
         for key, val in (("avg_input_tokens", avg_input_tokens), ("avg_output_tokens", avg_output_tokens)):
-            if val is not None and (int(val) != val or val < 1):
-                raise InputError(key, val, "a whole number of tokens, at least 1")
-        if not 0 < utilization <= 1:
+            if val is not None and not (_finite(val) and int(val) == val and 1 <= val <= MAX_REQUEST_TOKENS):
+                raise InputError(key, val, f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")
+        if not (_finite(utilization) and 0 < utilization <= 1):
             raise InputError("utilization", utilization, "a fraction in (0, 1]")
         for key, val in (("ttft_target_s", ttft_target_s), ("tpot_target_s", tpot_target_s)):
-            if val is not None and val <= 0:
-                raise InputError(key, val, "a positive number of seconds")
+            if val is not None and not (_finite(val) and 0 < val <= 3600):
+                raise InputError(key, val, "a positive number of seconds, at most 3600")
 
         if avg_input_tokens is None and avg_output_tokens is None:
             share = 0.6 if input_share is None else input_share
@@ -104,3 +111,18 @@ class Workload:
             ttft_target_s=ttft_target_s,
             tpot_target_s=tpot_target_s,
         )
+
+
+def require_within_context(workload: Workload, model_id: str, context: int, max_model_len: int | None = None) -> None:
+    """A request (average input + output tokens) must fit the sequence length the server accepts:
+    `max_model_len` when set, else the model's context. Blames the request or the limit, not memory."""
+    need = workload.tokens_per_request
+    if need > context:
+        raise InputError("avg_input_tokens", workload.avg_input_tokens,
+                         f"a request (input + output tokens) of at most {context:,}, {model_id}'s context",
+                         f"a request of {workload.avg_input_tokens:,} + {workload.avg_output_tokens:,} tokens is longer "
+                         "than the model can read")
+    if max_model_len is not None and need > max_model_len:
+        raise InputError("max_model_len", max_model_len, f"at least {need:,} (the average request: "
+                         f"{workload.avg_input_tokens:,} in + {workload.avg_output_tokens:,} out), at most {context:,}",
+                         "vLLM refuses requests longer than --max-model-len")

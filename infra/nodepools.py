@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws.eks as eks
 
+from cost.economics import Economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
@@ -27,6 +28,9 @@ class GpuNodePoolArgs:
     """Node root volume: the model cache (weights) and the vLLM image."""
     cluster_label: str
     tags: dict[str, str]
+    economics: Economics
+    """The model's economics, written on each node group as tags (`Economics.to_tags`): the policy pack
+    prices the GPU spend from them on a first deploy, before the chart's workloads exist."""
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -46,11 +50,10 @@ class GpuNodePool(pulumi.ComponentResource):
         self.node_groups = []
         for pool in m.pools:
             nodes = pool.nodes
-            ng_name = f"{args.cluster_label}-{m.name}-{pool.suffix}"[:63]
             self.node_groups.append(eks.NodeGroup(
                 f"{name}-{pool.suffix}",
                 cluster_name=args.cluster_name,
-                node_group_name=ng_name,
+                node_group_name=pool.node_group,  # unique and within EKS's limit: checked by the spec
                 node_role_arn=args.node_role_arn,
                 subnet_ids=[args.subnet_by_zone[z] for z in pool.zones],
                 instance_types=[m.instance_type],
@@ -67,8 +70,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     "breakeven.dev/capacity-type": m.capacity_type,
                     "nvidia.com/gpu.present": "true",
                 },
-                tags={**args.tags, "breakeven.dev/model": m.model, "breakeven.dev/pool": m.name,
-                      "breakeven.dev/zones": " ".join(pool.zones)},
+                tags={**args.tags, **args.economics.to_tags(), "breakeven.dev/zones": " ".join(pool.zones)},
                 opts=pulumi.ResourceOptions(parent=self),
             ))
         self.register_outputs({"nodeGroups": [ng.node_group_name for ng in self.node_groups]})

@@ -261,7 +261,9 @@ def _markdown_cost(p: Plan, cost_report) -> str:
 
 def render(p: Plan, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(p.to_dict(), indent=2, default=str)
+        from cost.report import to_json
+
+        return to_json(p.to_dict())
     return render_table(p, markdown=fmt == "markdown")
 
 
@@ -283,7 +285,7 @@ def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) 
     return {"breakeven:models": models}
 
 
-def main(stack: str, fmt: str = "table", usage_files: dict[str, str] | None = None) -> int:
+def main(stack: str, fmt: str = "table", root: Path = ROOT, usage_files: dict[str, str] | None = None) -> int:
     """Print the offline preview of a stack. 0: shown; 2: a bad config value; 1: anything else.
 
     usage_files: model name -> usage file; that model is priced on the measured workload."""
@@ -293,7 +295,7 @@ def main(stack: str, fmt: str = "table", usage_files: dict[str, str] | None = No
         print(f"error: --format: got {fmt!r}; allowed: {', '.join(FORMATS)}", file=sys.stderr)
         return 2
     try:
-        p = plan(stack, overrides=usage_overrides(stack, usage_files) if usage_files else None)
+        p = plan(stack, root=root, overrides=usage_overrides(stack, usage_files, root) if usage_files else None)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)
@@ -306,7 +308,9 @@ def main(stack: str, fmt: str = "table", usage_files: dict[str, str] | None = No
         doc = p.to_dict()
         if policy_text is not None:
             doc["policies"] = json.loads(policy_text)
-        print(json.dumps(doc, indent=2, default=str))
+        from cost.report import to_json
+
+        print(to_json(doc))
     else:
         print(render(p, fmt))
         if policy_text is not None:

@@ -88,6 +88,7 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
     else:
         from infra.cluster import EksCluster, EksClusterArgs
         from infra.network import Network, NetworkArgs
+        from infra import pricing
         from infra.nodepools import GpuNodePool, GpuNodePoolArgs
 
         aws_provider = aws.Provider("aws", region=c.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
@@ -99,6 +100,7 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
                 model=m, cluster_name=eks.cluster.name, node_role_arn=eks.node_role.arn,
                 subnet_by_zone=net.private_subnet_by_zone, ami_type=c.gpu_ami_type, kubernetes_version=c.kubernetes_version,
                 disk_gib=m.disk_gib(spec.pricing.overheads), cluster_label=c.name, tags=tags,
+                economics=pricing.economics(spec, m),
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,

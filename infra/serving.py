@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -12,6 +11,7 @@ import pulumi_kubernetes.core.v1 as core
 import pulumi_kubernetes.helm.v4 as helm
 
 from cost import catalog
+from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
 
 CHART_PATH = "./charts/vllm"  # relative to the project root, where Pulumi runs the program
@@ -31,10 +31,6 @@ class SecretNames:
     api_key: str
 
 
-def price_source(spec: StackSpec) -> str:
-    return f"price-book:{spec.pricing.price_book}" if spec.pricing.price_book else "aws-catalog"
-
-
 def pod_resources(m: ModelSpec) -> dict:
     """CPU and memory of one vLLM pod: its share of the instance, leaving room for the kubelet and
     daemons. /dev/shm (NCCL buffers with tensor parallelism) counts against the memory limit."""
@@ -46,31 +42,8 @@ def pod_resources(m: ModelSpec) -> dict:
     return {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
 
 
-def _share(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".") or "0"
-
-
-def stack_economics(spec: StackSpec) -> dict[str, str]:
-    """Stack-wide pricing inputs, repeated on every model's workload as `breakeven.dev/*` annotations, so
-    the policy pack can price the stack from the rendered resources alone (overheads, budget, routing)."""
-    p, o = spec.pricing, spec.pricing.overheads
-    values = {
-        "stack": spec.stack,
-        "production": "true" if spec.production else "false",
-        "overheads": json.dumps(o.to_config()),
-    }
-    if p.price_book:
-        values["priceBook"] = p.price_book
-    if p.budget_usd_per_month is not None:
-        values["budgetUsdPerMonth"] = f"{p.budget_usd_per_month:g}"
-    if spec.routing is not None:
-        values["routing"] = json.dumps(spec.routing.to_config())
-    return values
-
-
 def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
     """The chart's values for one model, computed from the spec (the values contract of charts/vllm)."""
-    w, ex = m.workload, m.exemptions
     return {
         "replicaCount": m.total_replicas,
         "model": {
@@ -96,24 +69,7 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
             "apiKey": {"required": spec.production, "secretName": secrets.api_key, "key": API_KEY_SECRET_KEY},
         },
         "availability": {"production": spec.production},
-        "economics": {
-            "model": m.model,
-            "precision": m.precision,
-            "gpu": m.gpu,
-            "instanceType": m.instance_type,
-            "capacityType": m.capacity_type,
-            "gpuPriceSource": price_source(spec),
-            "tokensPerMonth": str(round(w.tokens_per_month)),
-            "inputShare": _share(w.input_share),
-            "avgInputTokens": str(w.avg_input_tokens),
-            "avgOutputTokens": str(w.avg_output_tokens),
-            "exemptions": ",".join(ex.claimed(w.ttft_target_s)),
-            **({"ttftTargetMs": f"{w.ttft_target_s * 1000:g}"} if w.ttft_target_s is not None else {}),
-            **({"tpotTargetMs": f"{w.tpot_target_s * 1000:g}"} if w.tpot_target_s is not None else {}),
-            "utilization": f"{w.utilization:g}",
-            "redundancy": str(m.spares),
-            **stack_economics(spec),
-        },
+        "economics": economics(spec, m).to_json(),
     }
 
 

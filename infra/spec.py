@@ -1,7 +1,9 @@
 """The typed, validated stack spec: what a stack's config asks for, checked before anything is built.
 
 Pure Python (no Pulumi import): the program, the offline preview, the policy pack and the tests all
-load a spec the same way. Every bad value raises `cost.errors.InputError` whose key is the config
+load a spec the same way. The shape of each config section (types, ranges, formats, unknown keys) is
+checked by its pydantic model in `infra/schema.py`; this module builds the typed spec from the
+validated sections and checks what spans keys or catalogs (zones of the region, fit, names). Every bad value raises `cost.errors.InputError` whose key is the config
 path the user wrote, e.g. `breakeven:models[0].replicas`, with the value and what is allowed.
 
 Stack config layout (project namespace `breakeven`; full reference in stacks/README.md):
@@ -22,34 +24,20 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cost import catalog
+from cost import catalog, regions
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import Overheads
-from cost.units import parse_tokens
-from cost.workload import Workload
+from cost.workload import Workload, require_within_context
+from infra import schema
+from infra.schema import CONFIG_KEYS, DNS_LABEL, NS, P
+from infra.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
 
-NS = "breakeven"
-P = f"{NS}:"
-
-# Top-level keys and how their raw (string) config value is decoded.
-CONFIG_KEYS: dict[str, str] = {
-    "production": "boolean",
-    "namespace": "string",
-    "cluster": "object",
-    "models": "array",
-    "routing": "object",
-    "pricing": "object",
-    "hfToken": "secret",
-    "vllmApiKey": "secret",
-}
-SECRET_KEYS = tuple(k for k, kind in CONFIG_KEYS.items() if kind == "secret")
 
 GPU_POOL_LABEL = "breakeven.dev/gpu-pool"
 GPU_AMI_TYPES = {
@@ -58,16 +46,11 @@ GPU_AMI_TYPES = {
     "AL2023_x86_64_NVIDIA": False,
     "BOTTLEROCKET_x86_64_NVIDIA": True,
 }
-CAPACITY_TYPES = catalog.PRICINGS  # on-demand, spot, reserved-1y, reserved-3y
-NAT_MODES = ("one-per-zone", "single")
-DEFAULT_K8S_VERSION = "1.33"
 DEFAULT_MAX_MODEL_LEN = 8192
-DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
-REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-K8S_VERSION = re.compile(r"^1\.(2[89]|3\d)$")
-SOURCE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 IMAGE_AND_RUNTIME_GIB = 40  # vLLM image (compressed layers and unpacked snapshot), logs and scratch on the node disk
+# AWS names the kit generates from config, and their limits (EKS CreateNodegroup: nodegroupName up to 63
+# characters; the system node group is `<cluster>-system`).
+NODE_GROUP_NAME_MAX = 63
 
 # cost's argument names -> this spec's config names, for errors raised inside `cost`.
 _COST_KEYS = {
@@ -76,86 +59,13 @@ _COST_KEYS = {
     "gpu_memory_utilization": "gpuMemoryUtilization", "max_num_seqs": "maxNumSeqs", "max_model_len": "maxModelLen",
     "tokens_per_month": "workload.tokensPerMonth", "input_share": "workload.inputShare",
     "avg_input_tokens": "workload.avgInputTokens", "avg_output_tokens": "workload.avgOutputTokens",
-    "utilization": "workload.utilization",
+    "utilization": "workload.utilization", "ttft_target_s": "workload.ttftTargetMs", "tpot_target_s": "workload.tpotTargetMs",
 }
 
 
 def _rekey(err: InputError, prefix: str) -> InputError:
     """An error raised by `cost` with its key spelled as the config path."""
     return InputError(prefix + _COST_KEYS.get(err.key, err.key), err.value, err.allowed, err.detail)
-
-
-# ---------------------------------------------------------------------------------------------
-# Small typed readers. Each names the full config key in its error.
-# ---------------------------------------------------------------------------------------------
-
-def _obj(value: Any, key: str, allowed: tuple[str, ...]) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InputError(key, value, "a mapping with keys " + ", ".join(allowed))
-    for k in value:
-        if k not in allowed:
-            raise InputError(f"{key}.{k}", value[k], "a known key: " + ", ".join(allowed), "unknown key (a typo?)")
-    return dict(value)
-
-
-def _int(value: Any, key: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value and int(value) == value
-    if not ok or value < low or (high is not None and value > high):
-        rng = f"at least {low}" if high is None else f"from {low} to {high}"
-        raise InputError(key, value, f"a whole number, {rng}")
-    return int(value)
-
-
-def _num(value: Any, key: str, low: float, high: float | None = None, *, low_open: bool = False) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
-    if not ok:
-        lo = f"above {low:g}" if low_open else f"at least {low:g}"
-        raise InputError(key, value, f"a number {lo}" + ("" if high is None else f" and at most {high:g}"))
-    return float(value)
-
-
-def _bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InputError(key, value, "true or false")
-
-
-def _str(value: Any, key: str, allowed: str = "a non-empty string") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(key, value, allowed)
-    return value.strip()
-
-
-def _choice(value: Any, key: str, choices: tuple[str, ...] | list[str]) -> str:
-    if value not in choices:
-        raise InputError(key, value, ", ".join(choices))
-    return value
-
-
-def _list(value: Any, key: str, allowed: str) -> list:
-    if not isinstance(value, list):
-        raise InputError(key, value, allowed)
-    return value
-
-
-def _dns_name(value: Any, key: str, max_len: int = 40) -> str:
-    s = _str(value, key, f"a lowercase DNS label of at most {max_len} characters (a-z, 0-9, -)")
-    if not DNS_LABEL.match(s) or len(s) > max_len:
-        raise InputError(key, value, f"a lowercase DNS label of at most {max_len} characters (a-z, 0-9, -), starting with a letter")
-    return s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +123,7 @@ class ZonePool:
     suffix: str               # "a", "b", ... or "all"
     zones: tuple[str, ...]
     nodes: int
+    node_group: str = ""      # the EKS node group name, `<cluster>-<model>-<suffix>` (checked unique and <= 63)
 
 
 @dataclass(frozen=True)
@@ -277,6 +188,12 @@ class ModelSpec:
     def pool_label(self) -> str:
         return self.name
 
+    @property
+    def k8s_name(self) -> str:
+        """Name of the chart's objects (Deployment, Service, ...) for this release: charts/vllm's
+        `vllm.fullname` -- the release name when it contains "vllm", else `<release>-vllm`, cut at 52."""
+        return (self.name if "vllm" in self.name else f"{self.name}-vllm")[:52].rstrip("-")
+
 
 @dataclass(frozen=True)
 class TierSpec:
@@ -327,14 +244,15 @@ class StackSpec:
         out = []
         for m in self.models:
             rpi = m.plan.replicas_per_instance
-            if self.production and m.spares == 0:
-                out.append(f"{m.key}.redundancy: no spare replica in a production stack; one node failure takes "
-                           f"{m.name} below its planned capacity")
-            elif self.production and 0 < m.spares < rpi:
+            if self.production and 0 < m.spares < rpi:
                 out.append(f"{m.key}.redundancy.spares: {m.spares} spare replica(s), but {rpi} replicas share each "
                            f"{m.instance_type}; losing one node loses {rpi} replicas (use spares >= {rpi})")
             if self.production and m.capacity_type == "spot":
                 out.append(f"{m.key}.capacityType: spot nodes can be reclaimed at two minutes' notice")
+        priced = catalog.instances_region()
+        if self.cluster.existing is None and self.cluster.region != priced:
+            out.append(f"{P}cluster.region: GPU instances are priced at {priced} rates (cost/data/instances.yaml); "
+                       f"{self.cluster.region} rates may differ")
         return out
 
     def to_dict(self) -> dict:
@@ -430,35 +348,24 @@ def load(
     values, secrets = decode(raw, project)
     if aws_region is None:
         aws_region = raw.get("aws:region")
-    production = _bool(values.get("production", True), P + "production")
-    namespace = _dns_name(values.get("namespace", "llm"), P + "namespace", 63)
-    cluster = _cluster(values.get("cluster"), project, stack, production, aws_region)
-    pricing = _pricing(values.get("pricing"))
+    cfg = schema.validate(values)
+    production = cfg.production
+    cluster = _cluster(cfg.cluster, project, stack, production, aws_region)
+    pricing = _pricing(cfg.pricing)
     if book is None and pricing.price_book:
         book = _load_book(pricing.price_book)
-    raw_models = values.get("models")
-    if raw_models is None:
-        raise InputError(P + "models", None, "a list of one or more models to serve (see stacks/README.md)")
-    _list(raw_models, P + "models", "a list of one or more models to serve")
-    if not raw_models:
-        raise InputError(P + "models", raw_models, "a list of one or more models to serve")
-    routing_raw = _obj(values.get("routing"), P + "routing",
-                       ("tokensPerMonth", "inputShare", "avgInputTokens", "avgOutputTokens", "utilization", "tiers"))
-    routing = _routing(routing_raw) if routing_raw else None
+    routing = _routing(cfg.routing) if cfg.routing is not None else None
     if routing is not None:  # tier targets first: a typo there would otherwise read as a missing workload
         names = set()
-        for i, m in enumerate(raw_models):
-            if isinstance(m, Mapping):
-                try:
-                    names.add(m.get("name") or catalog.model(m.get("model")).id.replace(".", "-"))
-                except InputError:
-                    pass
+        for m in cfg.models:
+            try:
+                names.add(m.name or catalog.model(m.model).id.replace(".", "-"))
+            except InputError:
+                pass
         for j, t in enumerate(routing.tiers):
             if t.model is not None and t.model not in names:
                 raise InputError(f"{P}routing.tiers[{j}].model", t.model, ", ".join(sorted(names)) or "a name from breakeven:models")
-    models = []
-    for i, m in enumerate(raw_models):
-        models.append(_model(i, m, production, cluster, routing, book))
+    models = [_model(i, m, production, cluster, routing, book) for i, m in enumerate(cfg.models)]
     names = [m.name for m in models]
     for i, n in enumerate(names):
         if names.index(n) != i:
@@ -473,11 +380,12 @@ def load(
                              f"at least {need} GiB: the GPU node disk (priced per node) holds the model cache of each of "
                              f"the {m.plan.replicas_per_instance} {m.name} replica(s) on a node ({m.cache_gib} GiB for "
                              f"{m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
+    _check_names(cluster, models)
     if production and "vllmApiKey" not in secrets:
         raise InputError(P + "vllmApiKey", None,
                          "a secret API key for the vLLM endpoints: pulumi config set --secret breakeven:vllmApiKey <key>",
                          "production stacks do not serve unauthenticated endpoints")
-    return StackSpec(project, stack, production, namespace, cluster, tuple(models), routing, pricing, secrets)
+    return StackSpec(project, stack, production, cfg.namespace, cluster, tuple(models), routing, pricing, secrets)
 
 
 def _load_book(name: str):
@@ -494,106 +402,75 @@ def _load_book(name: str):
     return book
 
 
-def _cluster(value: Any, project: str, stack: str, production: bool, aws_region: str | None) -> ClusterSpec:
+def _cluster(c: schema.Cluster, project: str, stack: str, production: bool, aws_region: str | None) -> ClusterSpec:
     key = P + "cluster"
-    c = _obj(value, key, ("name", "region", "zones", "kubernetesVersion", "vpcCidr", "endpoint", "systemNodes",
-                          "gpuAmiType", "natGateways", "existing"))
-    name = _dns_name(c.get("name", f"{project}-{stack}"), f"{key}.name", 60)
-    region = c.get("region", aws_region)
+    name = c.name or f"{project}-{stack}"
+    if c.name is None and (not DNS_LABEL.match(name) or len(name) > 60):
+        raise InputError(f"{key}.name", None, "a lowercase DNS label of at most 60 characters",
+                         f"the default <project>-<stack> ({name!r}) is not one; set breakeven:cluster.name")
+    if c.existing is None and len(f"{name}-system") > NODE_GROUP_NAME_MAX:
+        raise InputError(f"{key}.name", name, f"at most {NODE_GROUP_NAME_MAX - len('-system')} characters",
+                         f"the system node group is named {name}-system and EKS allows {NODE_GROUP_NAME_MAX}")
+    region = c.region or aws_region
     if region is None:
         raise InputError(f"{key}.region", None, "an AWS region such as us-east-1 (or set aws:region)")
-    region = _str(region, f"{key}.region", "an AWS region such as us-east-1")
-    if not REGION.match(region):
-        raise InputError(f"{key}.region", region, "an AWS region such as us-east-1")
-    if aws_region and c.get("region") and aws_region != region:
+    regions.region(region, f"{key}.region" if c.region else "aws:region")
+    if aws_region and c.region and aws_region != region:
         raise InputError(f"{key}.region", region, f"the region aws:region names ({aws_region}), or leave one of them out")
-    zones_raw = c.get("zones", [f"{region}a", f"{region}b", f"{region}c"] if production else [f"{region}a", f"{region}b"])
-    zones = _list(zones_raw, f"{key}.zones", f"a list of availability zones in {region}, at least 2")
+    zones = c.zones if c.zones is not None else [f"{region}{x}" for x in ("abc" if production else "ab")]
     for j, z in enumerate(zones):
-        if not isinstance(z, str) or not ZONE.match(z) or not z.startswith(region):
-            raise InputError(f"{key}.zones[{j}]", z, f"an availability zone of {region} such as {region}a")
+        regions.zone(z, region, f"{key}.zones[{j}]")
     if len(set(zones)) != len(zones):
         raise InputError(f"{key}.zones", zones, "distinct availability zones")
-    if len(zones) < 2 or len(zones) > 6:
-        raise InputError(f"{key}.zones", zones, "from 2 to 6 availability zones",
-                         "EKS needs subnets in at least two zones")
-    version = str(c.get("kubernetesVersion", DEFAULT_K8S_VERSION))
-    if not K8S_VERSION.match(version):
-        raise InputError(f"{key}.kubernetesVersion", c.get("kubernetesVersion"), 'an EKS Kubernetes version such as "1.33" (quoted)')
-    cidr = c.get("vpcCidr", "10.40.0.0/16")
-    try:
-        net = ipaddress.ip_network(str(cidr))
-    except ValueError:
-        raise InputError(f"{key}.vpcCidr", cidr, "an IPv4 CIDR block from /16 to /20, e.g. 10.40.0.0/16") from None
-    if net.version != 4 or not 16 <= net.prefixlen <= 20:
-        raise InputError(f"{key}.vpcCidr", cidr, "an IPv4 CIDR block from /16 to /20, e.g. 10.40.0.0/16")
-    ep = _obj(c.get("endpoint"), f"{key}.endpoint", ("publicAccess", "publicAccessCidrs", "privateAccess"))
-    public = _bool(ep.get("publicAccess", True), f"{key}.endpoint.publicAccess")
-    private = _bool(ep.get("privateAccess", True), f"{key}.endpoint.privateAccess")
-    cidrs = _list(ep.get("publicAccessCidrs", []), f"{key}.endpoint.publicAccessCidrs", "a list of IPv4 CIDR blocks")
-    for j, cb in enumerate(cidrs):
-        try:
-            ipaddress.ip_network(str(cb))
-        except ValueError:
-            raise InputError(f"{key}.endpoint.publicAccessCidrs[{j}]", cb, "an IPv4 CIDR block such as 203.0.113.0/24") from None
-        if production and str(cb) == "0.0.0.0/0":
-            raise InputError(f"{key}.endpoint.publicAccessCidrs[{j}]", cb,
-                             "the CIDR blocks of the networks that run kubectl and pulumi (a production endpoint is restricted)")
-    if public and not cidrs and c.get("existing") is None:
-        raise InputError(f"{key}.endpoint.publicAccessCidrs", cidrs,
+    ep = c.endpoint
+    if production:
+        _check_public_cidrs(ep.public_access_cidrs, f"{key}.endpoint.publicAccessCidrs")
+    if ep.public_access and not ep.public_access_cidrs and c.existing is None:
+        raise InputError(f"{key}.endpoint.publicAccessCidrs", [],
                          "one or more CIDR blocks allowed to reach the public API endpoint, or endpoint.publicAccess: false")
-    if not public and not private:
+    if not ep.public_access and not ep.private_access:
         raise InputError(f"{key}.endpoint.privateAccess", False, "true when publicAccess is false (the API must be reachable)")
-    sysn = _obj(c.get("systemNodes"), f"{key}.systemNodes", ("instanceType", "count"))
-    sys_type = _str(sysn.get("instanceType", "m6i.large"), f"{key}.systemNodes.instanceType", "an EC2 instance type such as m6i.large")
-    sys_count = _int(sysn.get("count", 2 if production else 1), f"{key}.systemNodes.count", 1, 20)
-    ami = _choice(c.get("gpuAmiType", "AL2023_x86_64_NVIDIA"), f"{key}.gpuAmiType", tuple(GPU_AMI_TYPES))
-    nat = _choice(c.get("natGateways", "one-per-zone" if production else "single"), f"{key}.natGateways", NAT_MODES)
+    sys_count = c.system_nodes.count if c.system_nodes.count is not None else (2 if production else 1)
+    nat = c.nat_gateways or ("one-per-zone" if production else "single")
     existing = None
-    if c.get("existing") is not None:
-        ex = _obj(c["existing"], f"{key}.existing", ("kubeconfig", "context", "devicePlugin"))
-        kc = _str(ex.get("kubeconfig"), f"{key}.existing.kubeconfig", "a path to a kubeconfig file (e.g. ~/.kube/config)")
-        ctx = ex.get("context")
-        if ctx is not None:
-            ctx = _str(ctx, f"{key}.existing.context", "a context name from the kubeconfig")
-        existing = ExistingCluster(kc, ctx, _bool(ex.get("devicePlugin", False), f"{key}.existing.devicePlugin"))
-    return ClusterSpec(name, region, tuple(zones), version, str(net), Endpoint(public, tuple(str(x) for x in cidrs), private),
-                       sys_type, sys_count, ami, nat, existing)
+    if c.existing is not None:
+        existing = ExistingCluster(c.existing.kubeconfig, c.existing.context, c.existing.device_plugin)
+    return ClusterSpec(name, region, tuple(zones), c.kubernetes_version, c.vpc_cidr,
+                       Endpoint(ep.public_access, tuple(ep.public_access_cidrs), ep.private_access),
+                       c.system_nodes.instance_type, sys_count, c.gpu_ami_type, nat, existing)
 
 
-def _pricing(value: Any) -> PricingSpec:
-    key = P + "pricing"
-    p = _obj(value, key, ("priceBook", "overheads", "budgetUsdPerMonth"))
-    book = p.get("priceBook")
-    if book is not None:
-        book = _str(book, f"{key}.priceBook", "a price book name (e.g. seed-2025) or a YAML file path")
-    try:
-        overheads = Overheads.from_dict(p.get("overheads"), f"{key}.overheads.")
-    except InputError as e:
-        raise e if e.key.startswith(P) else e.under(P) from None
-    budget = p.get("budgetUsdPerMonth")
-    if budget is not None:
-        budget = _num(budget, f"{key}.budgetUsdPerMonth", 0, low_open=True)
-    return PricingSpec(book, overheads, budget)
+def _check_public_cidrs(cidrs: list[str], key: str) -> None:
+    """A production endpoint is restricted: no block, and no set of blocks, that covers a whole address family."""
+    allowed = ("the CIDR blocks of the networks that run kubectl and pulumi (a production endpoint is restricted; "
+               "not all of IPv4 or IPv6)")
+    nets = [ipaddress.ip_network(c) for c in cidrs]
+    for j, n in enumerate(nets):
+        if n.prefixlen == 0:
+            raise InputError(f"{key}[{j}]", cidrs[j], allowed)
+    for version in (4, 6):
+        union = list(ipaddress.collapse_addresses(n for n in nets if n.version == version))
+        if any(n.prefixlen == 0 for n in union):
+            raise InputError(key, cidrs, allowed, f"together these blocks cover every IPv{version} address")
 
 
-def _workload_args(w: dict, key: str) -> dict:
-    args: dict[str, Any] = {}
-    if "tokensPerMonth" not in w:
+def _pricing(p: schema.Pricing) -> PricingSpec:
+    given = {k: v for k, v in p.overheads.model_dump().items() if v is not None}
+    overheads = Overheads(**given)
+    return PricingSpec(p.price_book, overheads, p.budget_usd_per_month)
+
+
+def _workload_args(w: schema.Workload, key: str) -> dict:
+    """The cost arguments of a validated workload section (only what it sets)."""
+    if w.tokens_per_month is None:
         raise InputError(f"{key}.tokensPerMonth", None, "a monthly token volume such as 100M or 3.2B")
-    args["tokens_per_month"] = parse_tokens(w["tokensPerMonth"], f"{key}.tokensPerMonth")
-    if "inputShare" in w:
-        args["input_share"] = _num(w["inputShare"], f"{key}.inputShare", 0, 1, low_open=True)
-        if args["input_share"] >= 1:
-            raise InputError(f"{key}.inputShare", w["inputShare"], "a fraction strictly between 0 and 1")
-    for src, dst in (("avgInputTokens", "avg_input_tokens"), ("avgOutputTokens", "avg_output_tokens")):
-        if src in w:
-            args[dst] = _int(w[src], f"{key}.{src}", 1, 1_000_000)
-    if "utilization" in w:
-        args["utilization"] = _num(w["utilization"], f"{key}.utilization", 0, 1, low_open=True)
-    for src, dst in (("ttftTargetMs", "ttft_target_s"), ("tpotTargetMs", "tpot_target_s")):
-        if w.get(src) is not None:
-            args[dst] = _num(w[src], f"{key}.{src}", 0, low_open=True) / 1000
+    args: dict[str, Any] = {"tokens_per_month": w.tokens_per_month}
+    for name in ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization"):
+        if getattr(w, name) is not None:
+            args[name] = getattr(w, name)
+    for src, dst in (("ttft_target_ms", "ttft_target_s"), ("tpot_target_ms", "tpot_target_s")):
+        if getattr(w, src) is not None:
+            args[dst] = getattr(w, src) / 1000
     return args
 
 
@@ -609,25 +486,16 @@ def _build_workload(args: dict, key: str) -> Workload:
         raise InputError(f"{key}.{_WORKLOAD_COST_KEYS.get(e.key, e.key)}", e.value, e.allowed, e.detail) from None
 
 
-_WORKLOAD_KEYS = ("tokensPerMonth", "inputShare", "avgInputTokens", "avgOutputTokens", "utilization", "ttftTargetMs", "tpotTargetMs")
-
-
-def _routing(r: dict) -> RoutingSpec:
+def _routing(r: schema.Routing) -> RoutingSpec:
     key = P + "routing"
-    workload = _build_workload(_workload_args({k: v for k, v in r.items() if k != "tiers"}, key), key)
-    tiers_raw = _list(r.get("tiers"), f"{key}.tiers", "a list of tiers, each {name, share, model | api}")
-    if not tiers_raw:
-        raise InputError(f"{key}.tiers", tiers_raw, "one or more tiers, each {name, share, model | api}")
+    workload = _build_workload(_workload_args(r, key), key)
     tiers = []
-    for j, t in enumerate(tiers_raw):
+    for j, t in enumerate(r.tiers):
         tk = f"{key}.tiers[{j}]"
-        t = _obj(t, tk, ("name", "share", "model", "api"))
-        name = _str(t.get("name", f"tier-{j}"), f"{tk}.name")
-        share = _num(t.get("share"), f"{tk}.share", 0, 1, low_open=True)
-        model, api = t.get("model"), t.get("api")
-        if (model is None) == (api is None):
-            raise InputError(tk, t, "exactly one of `model` (a self-hosted model's name) or `api` (an API id)")
-        tiers.append(TierSpec(name, share, model, api))
+        if (t.model is None) == (t.api is None):
+            raise InputError(tk, t.model_dump(by_alias=True, exclude_none=True),
+                             "exactly one of `model` (a self-hosted model's name) or `api` (an API id)")
+        tiers.append(TierSpec(t.name or f"tier-{j}", t.share, t.model, t.api))
     total = sum(t.share for t in tiers)
     if abs(total - 1) > 1e-6:
         raise InputError(f"{key}.tiers", [t.share for t in tiers], "shares that sum to 1", f"they sum to {total:g}")
@@ -649,103 +517,65 @@ def _check_tiers(routing: RoutingSpec, models: list[ModelSpec], book) -> None:
                 raise InputError(f"{tk}.api", t.api, e.allowed, e.detail) from None
 
 
-def _redundancy(value: Any, key: str, production: bool) -> tuple[int, int | None]:
-    """(spares, zones or None for the default). Accepts {spares, zones}, "N+1" or "none"."""
-    if isinstance(value, str):
-        s = value.strip().upper()
-        if s == "NONE":
-            return 0, 1
-        m = re.fullmatch(r"N\s*\+\s*(\d+)", s)
-        if not m:
-            raise InputError(key, value, '"N+1" (one spare replica), "none", or {spares, zones}')
-        return int(m.group(1)), None
-    if value is None:
-        return (1, None) if production else (0, None)
-    r = _obj(value, key, ("spares", "zones"))
-    spares = _int(r.get("spares", 1 if production else 0), f"{key}.spares", 0, 16)
-    zones = None if r.get("zones") is None else _int(r["zones"], f"{key}.zones", 1, 6)
-    return spares, zones
-
-
-def _spread(units: int, zones: tuple[str, ...]) -> tuple[ZonePool, ...]:
+def _spread(units: int, zones: tuple[str, ...], prefix: str) -> tuple[ZonePool, ...]:
     """Whole instances over zones, as evenly as possible (the first zones take the remainder)."""
     base, extra = divmod(units, len(zones))
-    return tuple(ZonePool(z[-1], (z,), base + (1 if i < extra else 0)) for i, z in enumerate(zones))
+    return tuple(ZonePool(z[-1], (z,), base + (1 if i < extra else 0), f"{prefix}-{z[-1]}") for i, z in enumerate(zones))
 
 
-def _model(i: int, value: Any, production: bool, cluster: ClusterSpec, routing: RoutingSpec | None, book) -> ModelSpec:
+def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, routing: RoutingSpec | None, book) -> ModelSpec:
     key = f"{P}models[{i}]"
-    m = _obj(value, key, ("name", "model", "precision", "gpu", "instanceType", "tensorParallel", "replicas", "redundancy",
-                          "capacityType", "maxModelLen", "gpuMemoryUtilization", "maxNumSeqs", "workload", "exemptions",
-                          "extraArgs", "source"))
-    if m.get("model") is None:
-        raise InputError(f"{key}.model", None, ", ".join(catalog.models()) + " (or their Hugging Face names)")
     try:
-        entry = catalog.model(m["model"], f"{key}.model")
+        entry = catalog.model(m.model, f"{key}.model")
     except InputError as e:
-        raise InputError(f"{key}.model", m["model"], e.allowed) from None
-    name = _dns_name(m.get("name", entry.id.replace(".", "-")), f"{key}.name", 30)
-    precision = _choice(m.get("precision", "bf16"), f"{key}.precision", catalog.PRECISIONS)
-    capacity_type = _choice(m.get("capacityType", "on-demand"), f"{key}.capacityType", CAPACITY_TYPES)
-    tp = _int(m.get("tensorParallel", 1), f"{key}.tensorParallel", 1, 8)
-    if tp & (tp - 1):
-        raise InputError(f"{key}.tensorParallel", tp, "1, 2, 4 or 8 (vLLM splits attention heads evenly)")
-    replicas = _int(m.get("replicas", 1), f"{key}.replicas", 1, 64)
-    spares, zones = _redundancy(m.get("redundancy"), f"{key}.redundancy", production)
-    max_len = _int(m.get("maxModelLen", min(DEFAULT_MAX_MODEL_LEN, entry.context)), f"{key}.maxModelLen", 256, entry.context)
-    gmu = _num(m.get("gpuMemoryUtilization", 0.9), f"{key}.gpuMemoryUtilization", 0.1, 0.99)
-    max_seqs = _int(m.get("maxNumSeqs", 256), f"{key}.maxNumSeqs", 1, 4096)
-    extra = _list(m.get("extraArgs", []), f"{key}.extraArgs", "a list of extra vLLM command-line arguments (strings)")
-    for j, a in enumerate(extra):
-        if not isinstance(a, str):
-            raise InputError(f"{key}.extraArgs[{j}]", a, "a string such as --enable-prefix-caching")
-
-    source = entry.hf
-    if m.get("source") is not None:
-        source = _str(m["source"], f"{key}.source", "a Hugging Face repo id (org/name) or an absolute path in the container")
-        if not (SOURCE.match(source) or source.startswith("/")):
-            raise InputError(f"{key}.source", source, "a Hugging Face repo id (org/name) or an absolute path in the container")
-    ex = _obj(m.get("exemptions"), f"{key}.exemptions", ("fineTuned", "privateData", "customInference"))
-    exemptions = Exemptions(
-        fine_tuned=_bool(ex.get("fineTuned", False), f"{key}.exemptions.fineTuned"),
-        private_data=_bool(ex.get("privateData", False), f"{key}.exemptions.privateData"),
-        custom_inference=_bool(ex.get("customInference", False), f"{key}.exemptions.customInference"),
-    )
+        raise InputError(f"{key}.model", m.model, e.allowed) from None
+    name = m.name or entry.id.replace(".", "-")
+    tp = m.tensor_parallel
+    if m.redundancy is not None and m.redundancy.spares == 0 and production:
+        raise InputError(f"{key}.redundancy", m.redundancy.model_dump(by_alias=True, exclude_none=True),
+                         'at least one spare replica in a production stack ("N+1"), or breakeven:production: false',
+                         f"without a spare, one node failure takes {name} below its planned capacity")
+    spares = (1 if production else 0) if m.redundancy is None or m.redundancy.spares is None else m.redundancy.spares
+    zones = None if m.redundancy is None else m.redundancy.zones
+    max_len = m.max_model_len if m.max_model_len is not None else min(DEFAULT_MAX_MODEL_LEN, entry.context)
+    if max_len > entry.context:
+        raise InputError(f"{key}.maxModelLen", max_len, f"a whole number, from 256 to {entry.context} ({entry.id}'s context)")
+    source = m.source or entry.hf
+    ex = m.exemptions
+    exemptions = Exemptions(fine_tuned=ex.fine_tuned, private_data=ex.private_data, custom_inference=ex.custom_inference)
 
     # Workload: declared on the model, or its tier's share of the routed workload (hybrid stacks).
     wkey = f"{key}.workload"
-    w = _obj(m.get("workload"), wkey, _WORKLOAD_KEYS)
+    w = m.workload or schema.Workload()
     tier = None if routing is None else next((t for t in routing.tiers if t.model == name), None)
     if tier is not None:
         rw = routing.workload
         routed_tokens = rw.tokens_per_month * tier.share
-        if "tokensPerMonth" in w:
-            declared = parse_tokens(w["tokensPerMonth"], f"{wkey}.tokensPerMonth")
-            if abs(declared - routed_tokens) > 0.01 * max(routed_tokens, 1):
-                raise InputError(f"{wkey}.tokensPerMonth", w["tokensPerMonth"],
-                                 f"the tier's share of the routed volume ({routed_tokens:,.0f}), or leave it out",
-                                 f"routing tier {tier.name!r} sends {tier.share:g} of {rw.tokens_per_month:,.0f} tokens/month here")
+        if w.tokens_per_month is not None and abs(w.tokens_per_month - routed_tokens) > 0.01 * max(routed_tokens, 1):
+            raise InputError(f"{wkey}.tokensPerMonth", w.tokens_per_month,
+                             f"the tier's share of the routed volume ({routed_tokens:,.0f}), or leave it out",
+                             f"routing tier {tier.name!r} sends {tier.share:g} of {rw.tokens_per_month:,.0f} tokens/month here")
         args = {"tokens_per_month": routed_tokens, "avg_input_tokens": rw.avg_input_tokens,
                 "avg_output_tokens": rw.avg_output_tokens, "utilization": rw.utilization,
                 "ttft_target_s": rw.ttft_target_s, "tpot_target_s": rw.tpot_target_s}
-        args.update({k: v for k, v in _workload_args({"tokensPerMonth": routed_tokens, **w}, wkey).items()
-                     if k != "tokens_per_month"})
-        if "inputShare" in w and not ("avgInputTokens" in w or "avgOutputTokens" in w):
+        own = _workload_args(w.model_copy(update={"tokens_per_month": routed_tokens}), wkey)
+        args.update({k: v for k, v in own.items() if k != "tokens_per_month"})
+        if w.input_share is not None and w.avg_input_tokens is None and w.avg_output_tokens is None:
             args.pop("avg_input_tokens"), args.pop("avg_output_tokens")
     else:
-        if not w:
+        if m.workload is None:
             raise InputError(wkey, None, "a workload: {tokensPerMonth, inputShare | avgInputTokens + avgOutputTokens, ...}")
         args = _workload_args(w, wkey)
     workload = _build_workload(args, wkey)
 
     # GPU or instance type: the program deploys whole AWS instances, so one is always chosen.
-    gpu, itype = m.get("gpu"), m.get("instanceType")
+    gpu, itype = m.gpu, m.instance_type
     if gpu is None and itype is None:
         raise InputError(f"{key}.gpu", None, "a GPU (" + ", ".join(catalog.gpus()) + ") or an instanceType")
-    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=replicas, redundancy=spares, precision=precision,
-                 pricing=capacity_type, instance_type=itype, gpu_memory_utilization=gmu, max_num_seqs=max_seqs,
-                 exemptions=exemptions, name=name)
-    dargs["max_model_len"] = max_len
+    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=m.replicas, redundancy=spares,
+                 precision=m.precision, pricing=m.capacity_type, instance_type=itype,
+                 gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
+                 name=name, max_model_len=max_len)
     try:
         deployment = Deployment.build(**dargs)
         if itype is None:
@@ -754,6 +584,7 @@ def _model(i: int, value: Any, production: bool, cluster: ClusterSpec, routing: 
                 raise InputError(f"{key}.gpu", gpu, "a GPU sold as an AWS instance, or name an instanceType")
             deployment = Deployment.build(**{**dargs, "gpu": deployment.gpu, "instance_type": chosen})
         plan = plan_nodes(deployment, book)
+        require_within_context(workload, entry.id, entry.context, max_len)
     except InputError as e:
         raise (e if e.key.startswith(P) else _rekey(e, f"{key}.")) from None
     inst = catalog.instance(deployment.instance_type)
@@ -775,15 +606,40 @@ def _model(i: int, value: Any, production: bool, cluster: ClusterSpec, routing: 
     if zones > units:
         raise InputError(f"{key}.redundancy.zones", zones,
                          f"at most {units} (this model runs on {units} x {inst.type}; a zone without a node holds nothing)")
+    prefix = f"{cluster.name}-{name}"
     if cluster.existing is not None or zones == 1:
-        pools = (ZonePool("all", cluster.zones, units),)
+        pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
     else:
-        pools = _spread(units, cluster.zones[:zones])
+        pools = _spread(units, cluster.zones[:zones], prefix)
 
-    weights_gib = math.ceil(entry.params_b * catalog.BYTES_PER_PARAM[precision] * 1e9 / 2**30)
-    return ModelSpec(i, name, entry.id, source, precision, deployment.gpu, deployment.instance_type, tp, replicas, spares,
-                     zones, capacity_type, max_len, gmu, max_seqs, tuple(extra), workload, exemptions, deployment, plan,
-                     pools, weights_gib)
+    weights_gib = math.ceil(entry.params_b * catalog.BYTES_PER_PARAM[m.precision] * 1e9 / 2**30)
+    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, m.replicas,
+                     spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
+                     tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib)
+
+
+def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
+    """Every EKS node group name the program will create is unique and within EKS's 63 characters,
+    and every model's Kubernetes objects have names of their own, or the error names the key to change."""
+    seen = {f"{cluster.name}-system": f"{P}cluster.name"}
+    for m in models if cluster.existing is None else ():
+        for pool in m.pools:
+            ng = pool.node_group
+            if len(ng) > NODE_GROUP_NAME_MAX:
+                room = NODE_GROUP_NAME_MAX - len(cluster.name) - len(pool.suffix) - 2
+                raise InputError(f"{m.key}.name", m.name,
+                                 f"a name of at most {max(room, 0)} characters, or a shorter breakeven:cluster.name",
+                                 f"the EKS node group {ng!r} would be {len(ng)} characters; EKS allows {NODE_GROUP_NAME_MAX}")
+            if ng in seen:
+                raise InputError(f"{m.key}.name", m.name, "a name that gives each node group its own name",
+                                 f"node group {ng!r} is also generated for {seen[ng]}")
+            seen[ng] = f"{m.key}.name"
+    objects: dict[str, str] = {}
+    for m in models:  # the chart's objects share one namespace
+        if m.k8s_name in objects:
+            raise InputError(f"{m.key}.name", m.name, "a name whose Kubernetes objects differ from every other model's",
+                             f"{m.name} and {objects[m.k8s_name]} would both create objects named {m.k8s_name}")
+        objects[m.k8s_name] = m.name
 
 
 def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from cost.errors import InputError
+from infra.schema import SECRET_KEYS, SECRET_LITERAL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +80,51 @@ def stacks(root: Path = ROOT) -> list[str]:
 
 def _project(root: Path) -> dict:
     path = root / "Pulumi.yaml"
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    doc = _read_yaml(path, root)
+    if not isinstance(doc, dict) or not doc.get("name"):
+        raise InputError(str(path.relative_to(root)), None, "a Pulumi project file with a `name:`")
+    return doc
+
+
+def _read_yaml(path: Path, root: Path) -> Any:
+    """A YAML file's document; a syntax error names the file, line and column (never a traceback)."""
+    rel = str(path.relative_to(root))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(rel, f"YAML syntax error at {where}", "a valid YAML document", problem) from None
+    except UnicodeDecodeError as e:
+        raise InputError(rel, f"bytes at offset {e.start}", "a UTF-8 text file") from None
+
+
+def _plaintext_secrets(key: str, value: Any, secret_keys: set[str], rel: str, stack: str) -> None:
+    """Refuse a secret written in plain text: a key Pulumi.yaml declares secret without `secure:`, or any
+    value that looks like a token. The value is never echoed."""
+    if key in secret_keys and not _has_secure(value):
+        raise InputError(f"{rel}: {key}", "[plaintext value, not shown]",
+                         f"an encrypted value: run `pulumi config set --secret {key} <value> --stack {stack}` "
+                         "and delete the plain line from the file",
+                         "a secret in plain text would be committed to git")
+    for text in _strings(value):
+        if SECRET_LITERAL.search(text):
+            raise InputError(f"{rel}: {key}", "[a value that looks like a token or access key, not shown]",
+                             "no secret literal in a stack file: secrets belong in " + " / ".join(sorted(secret_keys))
+                             + f", set with `pulumi config set --secret <key> <value> --stack {stack}`",
+                             "a secret in plain text would be committed to git")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k != "secure" for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def load(stack: str, root: Path = ROOT, secrets: dict[str, str] | None = None) -> StackConfig:
@@ -92,11 +136,16 @@ def load(stack: str, root: Path = ROOT, secrets: dict[str, str] | None = None) -
     if not path.is_file():
         known = ", ".join(stacks(root)) or "none"
         raise InputError("--stack", stack, f"a stack with a config file in {cfg_dir.relative_to(root)}/ ({known})")
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
-    stack_cfg = doc.get("config") or {}
-    if not isinstance(stack_cfg, dict):
-        raise InputError(f"{path.name}: config", stack_cfg, "a mapping of `namespace:key` to values")
+    rel = str(path.relative_to(root))
+    doc = _read_yaml(path, root)
+    if doc is None:
+        raise InputError(rel, None, f"a stack file with a `config:` mapping of {name}:* keys (at least {name}:models)",
+                         "the file is empty")
+    if not isinstance(doc, dict):
+        raise InputError(rel, doc, f"a mapping with a `config:` section of {name}:* keys")
+    stack_cfg = doc.get("config")
+    if not isinstance(stack_cfg, dict) or not stack_cfg:
+        raise InputError(f"{rel}: config", stack_cfg, f"a mapping of `namespace:key` to values (at least {name}:models)")
 
     values: dict[str, Any] = {}
     secret_keys: set[str] = set()
@@ -114,8 +163,9 @@ def load(stack: str, root: Path = ROOT, secrets: dict[str, str] | None = None) -
             values[full] = decl
 
     for key, value in stack_cfg.items():
-        if ":" not in key:
-            raise InputError(f"{path.name}: {key}", value, f"a namespaced key such as {name}:{key}")
+        if not isinstance(key, str) or ":" not in key:
+            raise InputError(f"{rel}: {key}", value, f"a namespaced key such as {name}:{key}")
+        _plaintext_secrets(key, value, declared_secret | {f"{name}:{k}" for k in SECRET_KEYS}, rel, stack)
         if _has_secure(value):
             secret_keys.add(key)
         values[key] = value

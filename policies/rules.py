@@ -9,7 +9,6 @@ offline preview's. `PACK` holds what `policies/__main__.py` builds the pack from
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,7 +28,6 @@ from policies.pricing import Model, Stack
 
 PACK_NAME = "breakeven"
 ADVISORY, MANDATORY = EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY
-PRODUCTION_STACKS = ["prod", "production", "prod-.*", ".*-prod"]
 EXEMPTION_TEXT = "fine-tuned weights, private data, custom inference, or a TTFT target under 50 ms"
 
 # -------------------------------------------------------------------------------------------------
@@ -37,13 +35,9 @@ EXEMPTION_TEXT = "fine-tuned weights, private data, custom inference, or a TTFT 
 # run without any Configure call behaves the same.
 # -------------------------------------------------------------------------------------------------
 
-FAIL_CLOSED = {"type": "boolean", "default": True,
-               "description": "When the pack cannot price what this policy checks (an instance type outside the catalog, "
-                              "a value unknown during preview), report a violation (true) or let it pass (false). "
-                              "The advisory `pricing-coverage` policy says what could not be priced either way."}
-PRODUCTION = {"type": "array", "items": {"type": "string"}, "default": PRODUCTION_STACKS,
-              "description": "Regular expressions of stack names treated as production when the workloads do not say "
-                             "(breakeven.dev/environment or breakeven.dev/production)."}
+PRODUCTION = {"type": "array", "items": {"type": "string"}, "default": pricing.NON_PRODUCTION_STACKS,
+              "description": "Regular expressions (full match) of stack names that are NOT production. Every other stack "
+                             "is, and so is a stack whose economics opt in; a stack cannot opt out from its own config."}
 
 
 def _schema(**props: dict) -> PolicyConfigSchema:
@@ -58,8 +52,7 @@ def config(args: Any, schema: PolicyConfigSchema | None) -> dict:
 
 
 def _stack(args: StackValidationArgs, cfg: Mapping) -> Stack:
-    return pricing.stack_for(args.resources, stack=os.environ.get("PULUMI_STACK", ""),
-                             production_stacks=cfg.get("productionStacks") or PRODUCTION_STACKS)
+    return pricing.stack_for(args.resources, non_production=cfg.get("nonProductionStacks", pricing.NON_PRODUCTION_STACKS))
 
 
 def _who(m: Model) -> str:
@@ -75,10 +68,8 @@ def _unpriced(m: Model, stack: Stack) -> str:
     return "; ".join(reasons)
 
 
-def _fail_closed(cfg: Mapping, m: Model, stack: Stack, report: ReportViolation, what: str) -> None:
-    if cfg.get("failClosed", True):
-        report(f"{m.name}: cannot {what}: {_unpriced(m, stack)}. Failing closed (set failClosed: false in the policy "
-               "config to let unpriceable stacks pass).", m.urn)
+def _fail_closed(m: Model, stack: Stack, report: ReportViolation, what: str) -> None:
+    report(f"{m.name}: cannot {what}: {_unpriced(m, stack)}. Failing closed.", m.urn)
 
 
 def _share(stack: Stack, m: Model) -> float:
@@ -96,11 +87,10 @@ ECONOMICS_SCHEMA = _schema(
     scope={"type": "string", "enum": ["production", "all"], "default": "production",
            "description": "Which stacks must beat the API: production stacks only (a dev stack exists to test the "
                           "deployment, not to save money; utilization-floor still flags it), or all."},
-    productionStacks=PRODUCTION,
+    nonProductionStacks=PRODUCTION,
     maxPremiumPct={"type": "number", "minimum": 0, "default": 0,
                    "description": "How much more than the cheapest equivalent API a self-hosted model may cost per month, "
                                   "in percent of the API's monthly cost (0: it must cost no more)."},
-    failClosed=FAIL_CLOSED,
 )
 
 
@@ -114,7 +104,7 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         if m.exemptions:
             continue  # the seeds: self-host regardless of price
         if not m.priced:
-            _fail_closed(cfg, m, stack, report, "compare self-hosting with the APIs")
+            _fail_closed(m, stack, report, "compare self-hosting with the APIs")
             continue
         v = m.estimate.verdict
         if v.cheapest_api is None:
@@ -202,7 +192,10 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
     stack = _stack(args, cfg)
     for m in stack.models:
         if not m.priced:
-            continue  # pricing-coverage says why
+            continue  # economics-readable says why
+        if m.idle_usd:
+            report(f"{m.name}: its node groups run {m.idle_nodes} node(s) more than its replicas need, "
+                   f"{format_usd(m.idle_usd)}/month for idle GPUs.", m.urn)
         e, w = m.estimate, m.workload
         full = e.full_capacity_tokens_per_month
         used = w.tokens_per_month / full if full else math.inf
@@ -241,7 +234,6 @@ FIT_SCHEMA = _schema(
     minSequencesAtContext={"type": "integer", "minimum": 1, "default": 1,
                            "description": "Full-context sequences the KV cache must hold at once, after the weights and "
                                           "runtime overhead (vLLM refuses to start below 1)."},
-    failClosed=FAIL_CLOSED,
 )
 
 
@@ -252,7 +244,7 @@ def _fit(args: StackValidationArgs, report: ReportViolation) -> None:
     for m in stack.models:
         d, ctx = m.deployment, m.context_tokens
         if d is None or ctx is None:
-            _fail_closed(cfg, m, stack, report, "check that the model fits its GPUs")
+            _fail_closed(m, stack, report, "check that the model fits its GPUs")
             continue
         model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
         try:
@@ -295,8 +287,7 @@ HA_SCHEMA = _schema(
     maxUtilizationOneReplicaDown={"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0,
                                   "description": "With one replica down, the declared volume may use at most this share "
                                                  "of the remaining replicas' full capacity."},
-    productionStacks=PRODUCTION,
-    failClosed=FAIL_CLOSED,
+    nonProductionStacks=PRODUCTION,
 )
 
 
@@ -372,16 +363,15 @@ def _production(args: StackValidationArgs, report: ReportViolation) -> None:
         problems = []
         total = m.total_replicas
         if total is None:
-            _fail_closed(cfg, m, stack, report, "count its replicas")
+            _fail_closed(m, stack, report, "count its replicas")
             continue
         if total < min_replicas:
             problems.append(f"it runs {total} replica(s); production needs at least {min_replicas} (add a spare: redundancy N+1)")
         if min_zones > 1:
             zones = _node_zone_count(m)
             if zones is None:
-                if cfg.get("failClosed", True):
-                    problems.append("the zones of its GPU node groups cannot be resolved during preview (their subnets are "
-                                    "unknown); failing closed")
+                problems.append("the zones of its GPU node groups cannot be resolved during preview (their subnets are "
+                                "unknown); failing closed")
             elif zones < min_zones:
                 problems.append(f"its GPU nodes span {zones} availability zone(s); production needs {min_zones}")
             if not _zone_spread(m):
@@ -402,7 +392,7 @@ def _production(args: StackValidationArgs, report: ReportViolation) -> None:
                 problems.append(f"with {what} of its {total} down the rest serve {format_tokens(down)} tokens/month"
                                 f"{'' if cap == 1 else f' at {cap:.0%} utilization'}, less than the declared "
                                 f"{format_tokens(w.tokens_per_month)} (add {need} replica(s))")
-        elif cfg.get("failClosed", True):
+        else:
             problems.append(f"its capacity with one replica down cannot be checked: {_unpriced(m, stack)}; failing closed")
         if problems:
             report(f"{_who(m)} is not production-ready: " + "; ".join(problems) + ".", m.urn)
@@ -412,7 +402,7 @@ def _production(args: StackValidationArgs, report: ReportViolation) -> None:
 # 5. Spot-only GPU capacity in production needs an on-demand fallback (advisory)
 # -------------------------------------------------------------------------------------------------
 
-SPOT_SCHEMA = _schema(productionStacks=PRODUCTION)
+SPOT_SCHEMA = _schema(nonProductionStacks=PRODUCTION)
 
 
 def _spot(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -441,7 +431,6 @@ BUDGET_SCHEMA = _schema(
                    "description": "The most the stack may cost per month in USD (self-hosted models with their overheads "
                                   "plus routed API tiers). Null: the stack's own breakeven.dev/budget-usd-per-month, and no "
                                   "cap when it declares none."},
-    failClosed=FAIL_CLOSED,
 )
 
 
@@ -455,7 +444,7 @@ def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
     if cap is None:
         return
     cap = float(cap)
-    if not stack.complete and cfg.get("failClosed", True):
+    if stack.all_problems or not all(m.priced for m in stack.models):
         missing = [f"{m.name}: {_unpriced(m, stack)}" for m in stack.models if not m.priced]
         missing += [p.message for p in stack.problems]
         report(f"the stack's monthly cost cannot be checked against {source} of {format_usd(cap)}: "
@@ -607,45 +596,37 @@ def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
 # 9. What the pack could not price (advisory)
 # -------------------------------------------------------------------------------------------------
 
-COVERAGE_SCHEMA = _schema(
-    reportUnknowns={"type": "boolean", "default": True,
-                    "description": "Report values unknown during preview (a first preview of a new stack has many)."},
-    reportDisagreements={"type": "boolean", "default": True,
-                         "description": "Report where the resources and the economics annotations disagree, and node "
-                                        "groups with more or fewer nodes than the replicas need."},
-)
+READABLE_SCHEMA = _schema(nonProductionStacks=PRODUCTION)
 
 
-def _coverage(args: StackValidationArgs, report: ReportViolation) -> None:
-    cfg = config(args, COVERAGE_SCHEMA)
-    stack = _stack(args, cfg)
+def _readable(args: StackValidationArgs, report: ReportViolation) -> None:
+    stack = _stack(args, config(args, READABLE_SCHEMA))
     seen: set[str] = set()
     for p in stack.all_problems:
-        if p.message in seen or (p.unknown and not cfg["reportUnknowns"]):
-            continue
-        seen.add(p.message)
-        prefix = "unknown during preview" if p.unknown else "cannot price"
-        report(f"{prefix}: {p.message}.", p.urn or None)
-    if not cfg["reportDisagreements"]:
-        return
-    for m in stack.models:
-        for n in m.notes:
-            if n not in seen:
-                seen.add(n)
-                report(f"{m.name}: {n}.", m.urn)
-        if m.idle_usd:
-            report(f"{m.name}: its node groups run {m.idle_nodes} node(s) more than its replicas need, "
-                   f"{format_usd(m.idle_usd)}/month for idle GPUs (included in its monthly figure).", m.urn)
+        if p.message not in seen:
+            seen.add(p.message)
+            prefix = "unknown during preview" if p.unknown else "cannot price"
+            report(f"{prefix}: {p.message}. Failing closed.", p.urn or None)
 
 
 # -------------------------------------------------------------------------------------------------
 # The pack
 # -------------------------------------------------------------------------------------------------
 
+def _guarded(name: str, fn: Callable) -> Callable:
+    """The policy, with any exception inside it reported as a violation (fail closed), never a crash or a pass."""
+    def validate(args: Any, report: ReportViolation) -> None:
+        try:
+            fn(args, report)
+        except Exception as e:  # noqa: BLE001 - whatever breaks, the gate must not pass
+            report(f"{name}: the policy could not evaluate this stack ({type(e).__name__}: {e}). Failing closed.")
+    return validate
+
+
 def _policy(cls, name: str, description: str, fn: Callable, level: EnforcementLevel, schema: PolicyConfigSchema | None,
             remediation: str):
-    return cls(name=name, description=description, validate=fn, enforcement_level=level, config_schema=schema,
-               remediation_steps=remediation)
+    return cls(name=name, description=description, validate=_guarded(name, fn), enforcement_level=level,
+               config_schema=schema, remediation_steps=remediation)
 
 
 POLICIES = [
@@ -680,10 +661,13 @@ POLICIES = [
             "A model's GPUs may cost at most a margin more than the cheapest catalog configuration that fits it and meets "
             "the same latency targets for the same workload.",
             _right_size, ADVISORY, SIZE_SCHEMA, "Switch to the configuration the message names."),
-    _policy(StackValidationPolicy, "pricing-coverage",
-            "The pack says what it could not price or verify (instance types outside the catalog, values unknown during "
-            "preview, node groups no workload uses, resources that disagree with the economics annotations).",
-            _coverage, ADVISORY, COVERAGE_SCHEMA, "Use catalog instance types and keep the economics annotations in step."),
+    _policy(StackValidationPolicy, "economics-readable",
+            "Every GPU workload and GPU node group carries economics the pack can read (breakeven.dev/economics), and the "
+            "resources agree with them: GPU limits, replicas, instance and capacity types, engine arguments, node counts. "
+            "Whatever cannot be read, is unknown during preview or disagrees fails the stack.",
+            _readable, MANDATORY, READABLE_SCHEMA,
+            "Deploy GPU workloads through breakeven (it writes the economics), use catalog instance types, and keep the "
+            "resources and the declared economics in step."),
 ]
 
 PACK = dict(

@@ -10,14 +10,7 @@ import pytest
 
 from chartkit import VALUES_FILES
 
-ECONOMICS_KEYS = [
-    "model", "precision", "gpu", "instance-type", "capacity-type", "gpu-price-source",
-    "tokens-per-month", "input-share", "avg-input-tokens", "avg-output-tokens", "exemptions",
-]
-# On the workload and on every pod template.
-POD_ANNOTATIONS = [f"breakeven.dev/{k}" for k in ECONOMICS_KEYS] + ["breakeven.dev/tensor-parallel"]
-# On the workload only (on a pod template it would restart every pod on a scale change).
-WORKLOAD_ANNOTATIONS = POD_ANNOTATIONS + ["breakeven.dev/replicas"]
+ECONOMICS = "breakeven.dev/economics"
 
 
 def args_of(container) -> dict[str, str]:
@@ -523,26 +516,26 @@ def test_monitors(render):
 
 
 @pytest.mark.parametrize("values", list(VALUES_FILES))
-def test_economics_annotations_on_workload_and_pod_templates(render, values):
-    r = render(values)
+def test_economics_pass_through_untouched_on_the_workload_only(render, values):
+    """One annotation, byte for byte what the values carry, on the workload object and never on a pod template
+    (there a change of the declared volume would restart every GPU pod)."""
     import yaml  # noqa: PLC0415
 
-    econ = yaml.safe_load(VALUES_FILES[values].read_text())["economics"]
-    for meta in [r.workload["metadata"]] + [t["metadata"] for t in r.pod_templates()]:
-        ann = meta["annotations"]
-        for key in POD_ANNOTATIONS:
-            assert key in ann, key
-            assert isinstance(ann[key], str)
-        assert ann["breakeven.dev/model"] == econ["model"]
-        assert ann["breakeven.dev/instance-type"] == econ["instanceType"]
-        assert ann["breakeven.dev/gpu-price-source"] == econ["gpuPriceSource"]
-        assert ann["breakeven.dev/tokens-per-month"] == econ["tokensPerMonth"]
-        assert ann["breakeven.dev/exemptions"] == econ["exemptions"]
-        tp = args_of(r.container(r.serving_template()))["--tensor-parallel-size"]
-        assert ann["breakeven.dev/tensor-parallel"] == tp
-    workload_ann = r.workload["metadata"]["annotations"]
-    assert set(WORKLOAD_ANNOTATIONS) <= set(workload_ann)
-    assert workload_ann["breakeven.dev/replicas"] == str(r.workload["spec"]["replicas"])
+    from cost.economics import Economics  # noqa: PLC0415
+
+    r = render(values)
+    declared = yaml.safe_load(VALUES_FILES[values].read_text())["economics"]
+    assert all(ECONOMICS not in (t["metadata"].get("annotations") or {}) for t in r.pod_templates())
+    ann = r.workload["metadata"].get("annotations") or {}
+    if not declared:
+        assert ECONOMICS not in ann
+        return
+    assert ann[ECONOMICS] == declared
+    d = Economics.from_json(ann[ECONOMICS]).deployment
+    args = args_of(r.container(r.serving_template()))
+    assert d.gpus_per_replica == int(args["--tensor-parallel-size"]) * int(args.get("--pipeline-parallel-size", 1))
+    assert d.total_replicas == r.workload["spec"]["replicas"]
+    assert d.max_model_len == int(args["--max-model-len"])
 
 
 def test_scaling_or_upgrading_the_chart_does_not_restart_pods(render):
@@ -556,24 +549,14 @@ def test_scaling_or_upgrading_the_chart_does_not_restart_pods(render):
     assert "helm.sh/chart" not in labels and "app.kubernetes.io/version" not in labels
 
 
-def test_economics_from_the_contract_example(render):
-    """The exact values block of the Pulumi contract renders the exact annotations."""
-    ann = render().workload["metadata"]["annotations"]
-    assert {k: v for k, v in ann.items() if k.startswith("breakeven.dev/")} == {
-        "breakeven.dev/model": "llama-3.1-8b",
-        "breakeven.dev/precision": "bf16",
-        "breakeven.dev/gpu": "L4",
-        "breakeven.dev/instance-type": "g6.xlarge",
-        "breakeven.dev/capacity-type": "spot",
-        "breakeven.dev/gpu-price-source": "aws-gpu-instances snapshot 2025",
-        "breakeven.dev/tokens-per-month": "100000000",
-        "breakeven.dev/input-share": "0.6",
-        "breakeven.dev/avg-input-tokens": "600",
-        "breakeven.dev/avg-output-tokens": "400",
-        "breakeven.dev/exemptions": "",
-        "breakeven.dev/tensor-parallel": "1",
-        "breakeven.dev/replicas": "2",
-    }
+def test_economics_from_the_default_values_decode_with_the_codec(render):
+    from cost.economics import Economics  # noqa: PLC0415
+
+    e = Economics.from_json(render().workload["metadata"]["annotations"][ECONOMICS])
+    d = e.deployment
+    assert (d.model, d.gpu, d.instance_type, d.pricing, d.replicas, d.redundancy) == ("llama-3.1-8b", "L4", "g6.xlarge",
+                                                                                      "spot", 1, 1)
+    assert (e.workload.tokens_per_month, e.workload.avg_input_tokens, e.workload.avg_output_tokens) == (1e8, 600, 400)
 
 
 # ------------------------------------------------------------------ helm test

@@ -11,7 +11,8 @@ def test_parse_tokens(text, tokens):
     assert parse_tokens(text) == pytest.approx(tokens)
 
 
-@pytest.mark.parametrize("bad", ["-5M", "lots", "3.2X", "", "1,000", -1, True, float("nan")])
+@pytest.mark.parametrize("bad", ["-5M", "lots", "3.2X", "", "1,000", -1, True, float("nan"), float("inf"), "1e400",
+                                 "2e16", 10**400, "inf", "nan"])
 def test_parse_tokens_rejects_with_key(bad):
     with pytest.raises(InputError) as err:
         parse_tokens(bad, "--tokens-per-month")
@@ -54,3 +55,64 @@ def test_negative_volume():
     with pytest.raises(InputError) as err:
         Workload.build(-1)
     assert err.value.key == "tokens_per_month"
+
+
+@pytest.mark.parametrize("kwargs,key", [
+    ({"tokens_per_month": float("nan")}, "tokens_per_month"),
+    ({"tokens_per_month": float("inf")}, "tokens_per_month"),
+    ({"tokens_per_month": 1e9, "input_share": float("nan")}, "input_share"),
+    ({"tokens_per_month": 1e9, "avg_input_tokens": float("inf"), "avg_output_tokens": 5}, "avg_input_tokens"),
+    ({"tokens_per_month": 1e9, "utilization": float("nan")}, "utilization"),
+    ({"tokens_per_month": 1e9, "ttft_target_s": float("nan")}, "ttft_target_s"),
+    ({"tokens_per_month": 1e9, "tpot_target_s": float("inf")}, "tpot_target_s"),
+])
+def test_workload_refuses_non_finite_values(kwargs, key):
+    with pytest.raises(InputError) as err:
+        Workload.build(**kwargs)
+    assert err.value.key == key
+
+
+def test_a_request_longer_than_the_context_is_blamed_on_the_request_or_max_model_len():
+    from cost.workload import require_within_context
+
+    w = Workload.build(1e9, avg_input_tokens=9000, avg_output_tokens=500)
+    require_within_context(w, "m", 131072)                      # fits the model
+    with pytest.raises(InputError) as err:
+        require_within_context(w, "m", 8192)
+    assert err.value.key == "avg_input_tokens" and "8,192" in err.value.allowed
+    with pytest.raises(InputError) as err:
+        require_within_context(w, "m", 131072, max_model_len=8192)
+    assert err.value.key == "max_model_len" and "at least 9,500" in err.value.allowed
+
+
+@pytest.mark.parametrize("model,tp,ok", [
+    ("llama-3.1-8b", 3, False),     # 32 heads
+    ("llama-3.1-8b", 8, True),
+    ("qwen2.5-7b", 8, False),       # 28 heads, 4 KV heads
+    ("qwen2.5-7b", 4, True),
+    ("llama-3.1-405b", 16, True),   # 128 heads, 8 KV heads replicated over 16 ranks
+])
+def test_tensor_parallel_must_split_the_attention_heads(model, tp, ok):
+    from cost.deployment import Deployment
+
+    build = lambda: Deployment.build(model=model, gpu="H100", gpus_per_replica=tp)
+    if ok:
+        assert build().gpus_per_replica == tp
+    else:
+        with pytest.raises(InputError) as err:
+            build()
+        assert err.value.key == "gpus_per_replica" and "attention heads" in err.value.detail
+
+
+@pytest.mark.parametrize("field,value", [
+    ("replicas", 100_000_000_000), ("replicas", float("inf")), ("redundancy", float("nan")),
+    ("hourly_usd_per_gpu", float("nan")), ("hourly_usd_per_gpu", float("inf")),
+    ("capacity_tokens_per_month", float("inf")), ("gpu_memory_utilization", float("nan")), ("concurrency", float("inf")),
+    ("max_model_len", 10_000_000),
+])
+def test_deployment_refuses_non_finite_and_absurd_values(field, value):
+    from cost.deployment import Deployment
+
+    with pytest.raises(InputError) as err:
+        Deployment.build(model="llama-3.1-8b", gpu="L4", **{field: value})
+    assert err.value.key == field

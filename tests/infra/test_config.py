@@ -8,6 +8,7 @@ import shutil
 import pytest
 import yaml
 
+from cost.errors import InputError
 from infra import program, stackconfig
 from infra.spec import CONFIG_KEYS, SECRET_KEYS, decode
 from infra.stackconfig import ROOT
@@ -74,3 +75,45 @@ def test_program_reads_config_the_way_the_cli_passes_it(monkeypatch):
     assert raw["breakeven:hfToken"] == "[secret]" and "hf_real_token_value" not in json.dumps(raw)
     values, secrets = decode(raw)
     assert secrets == {"hfToken", "vllmApiKey"} and values["models"][0]["name"] == "chat-70b"
+
+
+def _stack_file(tmp_path, text: str, stack: str = "x"):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "stacks").mkdir(exist_ok=True)
+    (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(text)
+    with pytest.raises(InputError) as info:
+        stackconfig.load(stack, tmp_path)
+    return info.value
+
+
+@pytest.mark.parametrize("text,allowed", [
+    ("", "a stack file with a `config:` mapping"),
+    ("# only a comment\n", "a stack file with a `config:` mapping"),
+    ("config:\n  breakeven:models: [\n", "a valid YAML document"),
+    ("config:\n\tbreakeven:production: true\n", "a valid YAML document"),
+    ("- a list\n", "a mapping with a `config:` section"),
+    ("config: 3\n", "a mapping of `namespace:key`"),
+])
+def test_a_broken_stack_file_is_named_not_blamed_on_a_key(tmp_path, text, allowed):
+    err = _stack_file(tmp_path, text)
+    assert err.key.startswith("stacks/Pulumi.x.yaml") and allowed in err.allowed
+
+
+def test_a_yaml_syntax_error_gives_the_line(tmp_path):
+    err = _stack_file(tmp_path, "config:\n  breakeven:production: true\n  breakeven:models: [\n")
+    assert "line 4" in err.value
+
+
+@pytest.mark.parametrize("key", ["breakeven:hfToken", "breakeven:vllmApiKey"])
+def test_a_plaintext_secret_is_refused_with_the_command_to_run_and_never_echoed(tmp_path, key):
+    err = _stack_file(tmp_path, f"config:\n  {key}: hf_PLAINTEXTvalue0123456789abcdefgh\n", stack="dev")
+    assert err.key == f"stacks/Pulumi.dev.yaml: {key}"
+    assert f"pulumi config set --secret {key} <value> --stack dev" in err.allowed
+    assert "PLAINTEXT" not in str(err)
+
+
+def test_a_token_anywhere_in_a_stack_file_is_refused_and_never_echoed(tmp_path):
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    doc["config"]["breakeven:models"][0]["extraArgs"] = ["--hf-token=hf_LEAKEDvalue0123456789abcdefghij"]
+    err = _stack_file(tmp_path, yaml.safe_dump(doc), stack="dev")
+    assert err.key == "stacks/Pulumi.dev.yaml: breakeven:models" and "LEAKED" not in str(err)

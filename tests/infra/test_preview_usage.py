@@ -19,4 +19,4 @@ def test_preview_prices_a_stack_model_on_its_usage_file(tmp_path, capsys):
     assert spec_model.workload.tokens_per_month == 2.5e9
     with pytest.raises(InputError, match="usage: got 'nope="):
         preview.usage_overrides("dev", {"nope": path})
-    assert preview.main("dev", "table", {"nope": path}) == 2
+    assert preview.main("dev", "table", usage_files={"nope": path}) == 2

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from cost.economics import Economics
 from cost.errors import InputError
 from infra import pricing
 from infra.program import ConfigError
@@ -42,6 +43,14 @@ def test_gpu_node_groups_match_the_spec(runs, stack):
             assert len(i["subnetIds"]) == len(pool.zones)
             assert all("private" in s for s in i["subnetIds"])          # GPU nodes in private subnets
             assert i["diskSize"] >= m.weights_gib
+            assert i["nodeGroupName"] == pool.node_group and len(pool.node_group) <= 63
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_node_group_name_is_unique_and_within_the_eks_limit(runs, stack):
+    _, run, _ = runs[stack]
+    names = [r.inputs["nodeGroupName"] for r in of_type(run, NODE_GROUP)]
+    assert len(names) == len(set(names)) and all(len(n) <= 63 for n in names)
 
 
 def test_redundancy_spreads_node_groups_over_distinct_zones(runs):
@@ -75,7 +84,7 @@ def test_chart_values_carry_model_parallelism_gpus_and_replicas(runs, stack):
         assert v["gpu"]["gpusPerNode"] % m.tensor_parallel == 0
         assert v["replicaCount"] == m.replicas + m.spares
         assert v["gpu"]["nodeSelector"] == {GPU_POOL_LABEL: m.name}
-        assert v["economics"]["instanceType"] == m.instance_type
+        assert Economics.from_json(v["economics"]).deployment == m.deployment
         # the pool label the chart selects on is the one the node groups carry
         assert gpu_node_groups(run, v["gpu"]["nodeSelector"][GPU_POOL_LABEL])
         # secrets by name only

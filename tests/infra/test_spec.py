@@ -8,6 +8,7 @@ import pytest
 
 from cost.errors import InputError
 from infra import stackconfig
+from cost.tco import Overheads
 from infra.spec import P
 from tests.infra.conftest import STACKS, load_spec, stack_value
 
@@ -80,7 +81,7 @@ def _model_with(**changes):
     ({"model": "llama-9-1t"}, f"{P}models[0].model", "llama-3.1-8b"),
     ({"replicas": 0}, f"{P}models[0].replicas", "a whole number, from 1 to 64"),
     ({"replicas": 2.5}, f"{P}models[0].replicas", "a whole number"),
-    ({"tensorParallel": 3}, f"{P}models[0].tensorParallel", "1, 2, 4 or 8"),
+    ({"tensorParallel": 3}, f"{P}models[0].tensorParallel", "splits the attention heads evenly: 1, 2, 4, 8"),
     ({"tensorParallel": 1}, f"{P}models[0].tensorParallel", "smallest fitting configurations"),
     ({"instanceType": "g6.xlarge", "tensorParallel": 2}, f"{P}models[0].tensorParallel", "at most 1"),
     ({"capacityType": "preemptible"}, f"{P}models[0].capacityType", "on-demand, spot, reserved-1y, reserved-3y"),
@@ -89,7 +90,7 @@ def _model_with(**changes):
     ({"redundancy": "N plus one"}, f"{P}models[0].redundancy", '"N+1"'),
     ({"workload": {"tokensPerMonth": "3.2 billion"}}, f"{P}models[0].workload.tokensPerMonth", "100M, 3.2B"),
     ({"workload": {"tokensPerMonth": "-5M"}}, f"{P}models[0].workload.tokensPerMonth", "token volume"),
-    ({"workload": {"tokensPerMonth": "1B", "inputShare": 1.5}}, f"{P}models[0].workload.inputShare", "at most 1"),
+    ({"workload": {"tokensPerMonth": "1B", "inputShare": 1.5}}, f"{P}models[0].workload.inputShare", "above 0 and below 1"),
     ({"workload": {"tokensPerMonth": "1B", "tokensPerMonht": "1B"}}, f"{P}models[0].workload.tokensPerMonht", "a known key"),
     ({"replicaz": 2}, f"{P}models[0].replicaz", "a known key"),
     ({"name": "Chat_70B"}, f"{P}models[0].name", "a lowercase DNS label"),
@@ -176,3 +177,130 @@ def test_source_overrides_the_weights_not_the_architecture():
     assert m.model == "llama-3.3-70b" and m.hf == "your-org/llama-3.3-70b-support-ft"
     assert m.exemptions.fine_tuned
     assert load_spec("dev").models[0].hf == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+# --- the input boundary: each refusal names the key the user wrote ---------------------------------
+
+def _cluster_with(stack="prod", **changes):
+    return {**stack_value(stack, f"{P}cluster"), **changes}
+
+
+@pytest.mark.parametrize("changes,key,allowed", [
+    ({"region": "us-fake-9"}, f"{P}cluster.region", "an AWS Region code"),
+    ({"zones": ["us-east-1a", "us-east-1z"]}, f"{P}cluster.zones[1]", "us-east-1f"),
+    ({"zones": ["us-east-1a", "us-east-1a"]}, f"{P}cluster.zones", "distinct"),
+    ({"endpoint": {"publicAccessCidrs": ["0.0.0.0/00"]}}, f"{P}cluster.endpoint.publicAccessCidrs[0]", "0.0.0.0/0"),
+    ({"endpoint": {"publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}}, f"{P}cluster.endpoint.publicAccessCidrs",
+     "not all of IPv4"),
+    ({"endpoint": {"publicAccessCidrs": ["203.0.113.0/24", "::/0"]}}, f"{P}cluster.endpoint.publicAccessCidrs[1]",
+     "not all of IPv4 or IPv6"),
+    ({"endpoint": {"publicAccessCidrs": ["::/1", "8000::/1"]}}, f"{P}cluster.endpoint.publicAccessCidrs", "IPv6"),
+    ({"endpoint": {"publicAccessCidrs": ["10.0.0.1/24"]}}, f"{P}cluster.endpoint.publicAccessCidrs[0]", "CIDR"),
+    ({"systemNodes": {"instanceType": "zz.bogus; rm -rf /"}}, f"{P}cluster.systemNodes.instanceType", "EC2 instance type"),
+    ({"name": "a" * 57}, f"{P}cluster.name", "at most 56 characters"),
+])
+def test_bad_cluster_inputs(changes, key, allowed):
+    err = _bad("prod", f"{P}cluster", _cluster_with(**changes))
+    assert err.key == key and allowed in err.allowed, err
+
+
+def test_a_region_outside_the_catalog_via_aws_region_is_refused():
+    cluster = stack_value("prod", f"{P}cluster")
+    with pytest.raises(InputError) as info:
+        load_spec("prod", {"aws:region": "us-fake-9", f"{P}cluster": cluster})
+    assert info.value.key == "aws:region"
+
+
+def test_half_the_address_space_twice_is_allowed_outside_production():
+    cluster = _cluster_with("dev", endpoint={"publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"]})
+    assert load_spec("dev", {f"{P}cluster": cluster}).cluster.endpoint.public_access_cidrs == ("0.0.0.0/1", "128.0.0.0/1")
+
+
+@pytest.mark.parametrize("changes,key,allowed", [
+    ({"extraArgs": ["--api-key=hunter2"]}, f"{P}models[0].extraArgs[0]", "no API key flag"),
+    ({"extraArgs": ["--api_key=hunter2"]}, f"{P}models[0].extraArgs[0]", "no API key flag"),
+    ({"extraArgs": ["--API-KEY", "hunter2"]}, f"{P}models[0].extraArgs[0]", "no API key flag"),
+    ({"extraArgs": ["--api-k", "hunter2"]}, f"{P}models[0].extraArgs[0]", "no API key flag"),   # argparse prefix
+    ({"extraArgs": ["--enable-prefix-caching", "--config", "x.yaml"]}, f"{P}models[0].extraArgs[1]", "--config"),
+    ({"extraArgs": ["--max-model-len=4096"]}, f"{P}models[0].extraArgs[0]", "maxModelLen"),
+    ({"extraArgs": ["--x 1"]}, f"{P}models[0].extraArgs[0]", "without whitespace"),
+    ({"source": "your-org/model\n--api-key=x"}, f"{P}models[0].source", "without whitespace"),
+    ({"source": "s3://Bad_Bucket/x"}, f"{P}models[0].source", "s3://bucket/prefix"),
+    ({"replicas": 100_000_000_000}, f"{P}models[0].replicas", "from 1 to 64"),
+    ({"replicas": "1e11"}, f"{P}models[0].replicas", "a whole number"),
+    ({"gpuMemoryUtilization": "NaN"}, f"{P}models[0].gpuMemoryUtilization", "finite number"),
+    ({"redundancy": "none"}, f"{P}models[0].redundancy", "at least one spare replica in a production stack"),
+    ({"workload": {"tokensPerMonth": "1e400"}}, f"{P}models[0].workload.tokensPerMonth", "token volume"),
+    ({"workload": {"tokensPerMonth": "1B", "avgInputTokens": 200_000, "avgOutputTokens": 300}},
+     f"{P}models[0].workload.avgInputTokens", "llama-3.3-70b's context"),
+    ({"workload": {"tokensPerMonth": "1B", "avgInputTokens": 9000, "avgOutputTokens": 300}},
+     f"{P}models[0].maxModelLen", "at least 9,300"),
+])
+def test_bad_model_inputs(changes, key, allowed):
+    err = _bad("prod", f"{P}models", _model_with(**changes))
+    assert err.key == key and allowed in err.allowed, err
+
+
+def test_tensor_parallel_must_split_the_attention_heads():
+    # Qwen2.5 7B has 28 attention heads and 4 KV heads: TP 8 does not split them, TP 4 does.
+    models = [{**_models("dev")[0], "model": "qwen2.5-7b", "instanceType": "g6.24xlarge", "tensorParallel": 8}]
+    err = _bad("dev", f"{P}models", models)
+    assert err.key == f"{P}models[0].tensorParallel" and "28 attention heads" in err.detail
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-public", "kube-node-lease", "default", "kube-anything"])
+def test_reserved_namespaces_are_refused(namespace):
+    err = _bad("prod", f"{P}namespace", namespace)
+    assert err.key == f"{P}namespace" and "not default or kube-*" in err.allowed
+
+
+def test_long_generated_node_group_names_name_the_key_to_shorten():
+    cluster = _cluster_with(name="c" * 55)   # breakeven-system fits; c..c-chat-70b-a does not
+    with pytest.raises(InputError) as info:
+        load_spec("prod", {f"{P}cluster": cluster})
+    err = info.value
+    assert err.key == f"{P}models[0].name" and "shorter breakeven:cluster.name" in err.allowed
+    assert "EKS allows 63" in err.detail
+
+
+def test_node_group_names_follow_cluster_model_and_zone():
+    m = load_spec("prod").models[0]
+    assert [p.node_group for p in m.pools] == ["breakeven-prod-chat-70b-a", "breakeven-prod-chat-70b-b"]
+
+
+def test_non_finite_budget_and_overheads_are_refused():
+    for value in (float("inf"), float("nan"), "1e400", 0):
+        assert _bad("prod", f"{P}pricing", {"budgetUsdPerMonth": value}).key == f"{P}pricing.budgetUsdPerMonth"
+    err = _bad("prod", f"{P}pricing", {"overheads": {"mlopsFte": float("inf")}})
+    assert err.key == f"{P}pricing.overheads.mlopsFte" and "finite" in err.allowed
+
+
+def test_overheads_none_and_default():
+    none = load_spec("dev", {f"{P}pricing": {"overheads": "none"}}).pricing.overheads
+    assert none == Overheads.none()
+    assert load_spec("dev", {f"{P}pricing": {"overheads": "default"}}).pricing.overheads == Overheads()
+
+
+def test_two_models_whose_chart_objects_would_share_a_name_are_refused():
+    m = _models("dev")[0]
+    models = [{**m, "name": "chat"}, {**m, "name": "chat-vllm"}]   # both render objects named chat-vllm
+    err = _bad("dev", f"{P}models", models)
+    assert err.key == f"{P}models[1].name" and "chat-vllm" in err.detail
+
+
+def test_an_existing_cluster_takes_a_kubeconfig_path_or_its_contents():
+    for kubeconfig in ("~/.kube/config", "apiVersion: v1\nkind: Config\n"):
+        cluster = {"zones": ["us-east-1a", "us-east-1b"], "existing": {"kubeconfig": kubeconfig}}
+        spec = load_spec("dev", {f"{P}cluster": cluster})
+        assert spec.cluster.existing.kubeconfig == kubeconfig
+        assert [p.suffix for p in spec.models[0].pools] == ["all"]
+    assert _bad("dev", f"{P}cluster", {"existing": {"kubeconfig": ""}}).key == f"{P}cluster.existing.kubeconfig"
+
+
+def test_a_region_other_than_the_priced_one_is_a_warning_not_a_silent_price():
+    cluster = {"region": "eu-west-1", "zones": ["eu-west-1a", "eu-west-1b"],
+               "endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}
+    spec = load_spec("dev", {f"{P}cluster": cluster, "aws:region": "eu-west-1"})
+    assert spec.cluster.region == "eu-west-1"
+    assert any("priced at us-east-1 rates" in w for w in spec.warnings())
+    assert not any("priced at" in w for w in load_spec("dev").warnings())

@@ -2,9 +2,10 @@
 
 `model_stack(...)` builds one stack around one or more vLLM models: the subnets and GPU node groups
 the program registers (infra/nodepools.py: one node group per zone, tainted, labelled with the
-model's pool) and the objects charts/vllm renders for each model (a Deployment whose metadata and
-pod template carry the `breakeven.dev/*` economics annotations, a PodDisruptionBudget, a Service),
-each a dict `{type, name, inputs, urn?, parent?, propertyDependencies?}`.
+model's pool and tagged with its economics) and the objects charts/vllm renders for each model (a
+Deployment carrying the `breakeven.dev/economics` annotation, a PodDisruptionBudget, a Service), each
+a dict `{type, name, inputs, urn?, parent?, propertyDependencies?}`. The economics are written with
+the same codec the program uses (`cost.economics`), never by hand.
 
 `spec_stack(name)` builds the same for an example stack from its validated spec (infra.spec), so a
 test can compare the pack's figures with the preview's (`infra.pricing.price(spec)`).
@@ -15,8 +16,12 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from cost import catalog
+from cost import economics as econ
+from cost.deployment import Deployment, Exemptions
+from cost.workload import Workload
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -56,7 +61,7 @@ class M:
     ttft_ms: float | None = None
     tpot_ms: float | None = None
     exemptions: tuple[str, ...] = ()
-    extra_annotations: dict = field(default_factory=dict)
+    stack: dict = field(default_factory=dict)   # this model's own stack-level economics (a disagreement test)
 
     @property
     def total(self) -> int:
@@ -81,32 +86,24 @@ def _pools(m: M) -> list[tuple[str, tuple[str, ...], int]]:
     return [(z[-1], (z,), base + (1 if i < extra else 0)) for i, z in enumerate(m.zones)]
 
 
-def annotations(m: M, stack_values: dict) -> dict:
-    """The economics annotations charts/vllm renders from values.economics (plus the stack-wide keys)."""
-    a = {
-        "model": m.model, "precision": m.precision, "gpu": catalog.instance(m.instance_type).gpu,
-        "instance-type": m.instance_type, "capacity-type": m.capacity_type,
-        "gpu-price-source": stack_values.get("gpu-price-source", "aws-catalog"),
-        "tokens-per-month": f"{m.tokens_per_month:.0f}", "input-share": f"{m.avg_in / (m.avg_in + m.avg_out):.4g}",
-        "avg-input-tokens": str(m.avg_in), "avg-output-tokens": str(m.avg_out), "exemptions": ",".join(m.exemptions),
-        "tensor-parallel": str(m.tp), "replicas": str(m.replicas), "redundancy": str(m.spares), "name": m.name,
-    }
-    if m.utilization is not None:
-        a["utilization"] = str(m.utilization)
-    if m.ttft_ms is not None:
-        a["ttft-target-ms"] = f"{m.ttft_ms:g}"
-    if m.tpot_ms is not None:
-        a["tpot-target-ms"] = f"{m.tpot_ms:g}"
-    a.update({k: v for k, v in stack_values.items() if k != "gpu-price-source"})
-    a.update(m.extra_annotations)
-    return {f"breakeven.dev/{k}": v for k, v in a.items()}
+def economics(m: M, stack: econ.StackEconomics) -> econ.Economics:
+    """The model's economics value, as infra.pricing.economics builds it from a spec."""
+    ex = {e.replace("-", "_"): True for e in m.exemptions if e != "low-ttft"}
+    d = Deployment.build(model=m.model, instance_type=m.instance_type, gpus_per_replica=m.tp, replicas=m.replicas,
+                         redundancy=m.spares, precision=m.precision, pricing=m.capacity_type, max_model_len=m.max_model_len,
+                         gpu_memory_utilization=m.gmu, max_num_seqs=m.max_num_seqs, exemptions=Exemptions(**ex), name=m.name)
+    w = Workload.build(m.tokens_per_month, avg_input_tokens=m.avg_in, avg_output_tokens=m.avg_out,
+                       utilization=0.8 if m.utilization is None else m.utilization,
+                       ttft_target_s=None if m.ttft_ms is None else m.ttft_ms / 1000,
+                       tpot_target_s=None if m.tpot_ms is None else m.tpot_ms / 1000)
+    return econ.Economics(d, w, stack if not m.stack else econ.StackEconomics(**{**stack.__dict__, **m.stack}))
 
 
-def vllm_objects(m: M, namespace: str, stack_values: dict, *, pdb: bool = True, zone_spread: bool = True,
+def vllm_objects(m: M, namespace: str, e: econ.Economics, *, pdb: bool = True, zone_spread: bool = True,
                  chart_urn: str = "") -> list[dict]:
     """What charts/vllm renders for one model (Deployment, PDB, Service), as plan.resources entries."""
     labels = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": m.name}
-    ann = annotations(m, stack_values)
+    ann = {econ.ANNOTATION: e.to_json()}
     pod = {
         "nodeSelector": {"breakeven.dev/gpu-pool": m.name},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -130,18 +127,21 @@ def vllm_objects(m: M, namespace: str, stack_values: dict, *, pdb: bool = True, 
                                              "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}]
     out = [{
         "type": DEPLOYMENT, "name": f"{m.name}-chart:{namespace}/{m.name}", "parent": chart_urn,
+        "urn": urn(DEPLOYMENT, f"{m.name}-chart:{namespace}/{m.name}"),
         "inputs": {"apiVersion": "apps/v1", "kind": "Deployment",
                    "metadata": {"name": m.name, "namespace": namespace, "labels": labels, "annotations": ann},
                    "spec": {"replicas": m.total, "selector": {"matchLabels": labels},
-                            "template": {"metadata": {"labels": labels, "annotations": ann}, "spec": pod}}},
+                            "template": {"metadata": {"labels": labels}, "spec": pod}}},
     }, {
         "type": SERVICE, "name": f"{m.name}-chart:{namespace}/{m.name}", "parent": chart_urn,
+        "urn": urn(SERVICE, f"{m.name}-chart:{namespace}/{m.name}"),
         "inputs": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": m.name, "namespace": namespace, "labels": labels},
                    "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
     }]
     if pdb:
         out.append({
             "type": PDB, "name": f"{m.name}-chart:{namespace}/{m.name}", "parent": chart_urn,
+            "urn": urn(PDB, f"{m.name}-chart:{namespace}/{m.name}"),
             "inputs": {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
                        "metadata": {"name": m.name, "namespace": namespace, "labels": labels},
                        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}},
@@ -149,9 +149,9 @@ def vllm_objects(m: M, namespace: str, stack_values: dict, *, pdb: bool = True, 
     return out
 
 
-def node_groups(m: M, subnet_urns: dict, *, capacity_type: str | None = None, name_suffix: str = "",
+def node_groups(m: M, subnet_urns: dict, e: econ.Economics, *, capacity_type: str | None = None, name_suffix: str = "",
                 desired: int | None = None) -> list[dict]:
-    """infra/nodepools.py: one node group per zone pool, tainted and labelled with the model's pool."""
+    """infra/nodepools.py: one node group per zone pool, tainted, labelled with the model's pool, tagged with its economics."""
     eks_cap = capacity_type or ("SPOT" if m.capacity_type == "spot" else "ON_DEMAND")
     out = []
     for suffix, zones, nodes in _pools(m):
@@ -163,8 +163,8 @@ def node_groups(m: M, subnet_urns: dict, *, capacity_type: str | None = None, na
                        "capacityType": eks_cap, "amiType": "AL2023_x86_64_NVIDIA",
                        "scalingConfig": {"desiredSize": n, "minSize": n, "maxSize": n + 1},
                        "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
-                       "labels": {"breakeven.dev/gpu-pool": m.name, "breakeven.dev/model": m.model,
-                                  "nvidia.com/gpu.present": "true"},
+                       "labels": {"breakeven.dev/gpu-pool": m.name, "nvidia.com/gpu.present": "true"},
+                       "tags": {**e.to_tags(), "breakeven.dev/zones": " ".join(zones)},
                        "subnetIds": [f"network-private-{z[-1]}-id" for z in zones]},
             "propertyDependencies": {"subnetIds": [subnet_urns[z] for z in zones]},
         })
@@ -182,22 +182,22 @@ def subnets(zones) -> tuple[list[dict], dict]:
     return res, urns
 
 
-def model_stack(*models: M, production: bool = True, namespace: str = "llm", stack_values: dict | None = None,
+def model_stack(*models: M, production: bool = True, namespace: str = "llm", stack: dict | None = None,
                 pdb: bool = True, zone_spread: bool = True, extra: list[dict] | None = None) -> list[dict]:
-    """A whole stack's resources around these models."""
+    """A whole stack's resources around these models. stack: StackEconomics fields (overheads, routing, ...)."""
     models = models or (M(),)
-    values = {"stack": STACK, "production": "true" if production else "false", **(stack_values or {})}
+    st = econ.StackEconomics(**{"stack": STACK, "production": production, **(stack or {})})
     zones = sorted({z for m in models for z in m.zones} | {"us-east-1a", "us-east-1b"})
     res, urns = subnets(zones)
     for m in models:
-        res += node_groups(m, urns)
+        res += node_groups(m, urns, economics(m, st))
     for m in models:
         chart_urn = urn(CHART, f"serving-{m.name}-chart")
         res.append({"type": CHART, "name": f"serving-{m.name}-chart", "urn": chart_urn,
                     "inputs": {"chart": "./charts/vllm", "name": m.name, "namespace": namespace,
-                               "values": {"replicaCount": m.total, "economics": {"model": m.model},
-                                          "secrets": {"huggingFace": {"secretName": "hf-token", "key": "token"}}}}})
-        res += vllm_objects(m, namespace, values, pdb=pdb, zone_spread=zone_spread, chart_urn=chart_urn)
+                               "values": {"replicaCount": m.total, "secrets": {"huggingFace": {"secretName": "hf-token",
+                                                                                                "key": "token"}}}}})
+        res += vllm_objects(m, namespace, economics(m, st), pdb=pdb, zone_spread=zone_spread, chart_urn=chart_urn)
     res.append({"type": SECRET, "name": "serving-hf-token", "urn": urn(SECRET, "serving-hf-token"),
                 "inputs": {"metadata": {"name": "hf-token", "namespace": namespace}, "type": "Opaque",
                            "stringData": {"token": "[secret]"}}})
@@ -212,15 +212,21 @@ def deployment(resources: list[dict], name: str = "") -> dict:
     return find(resources, DEPLOYMENT, name)
 
 
-def set_annotation(resources: list[dict], key: str, value, name: str = "") -> list[dict]:
-    """A copy with one economics annotation changed on a model's Deployment (metadata and pod template)."""
+def set_economics(resources: list[dict], path: str, value: Any, name: str = "") -> list[dict]:
+    """A copy with one field of a model's economics annotation changed, written raw (so a test can tamper:
+    a string where a number belongs, NaN, ...). path: dotted, e.g. "workload.tokens_per_month"; None deletes."""
     out = copy.deepcopy(resources)
-    d = deployment(out, name)["inputs"]
-    for meta in (d["metadata"], d["spec"]["template"]["metadata"]):
-        if value is None:
-            meta["annotations"].pop(f"breakeven.dev/{key}", None)
-        else:
-            meta["annotations"][f"breakeven.dev/{key}"] = value
+    ann = deployment(out, name)["inputs"]["metadata"]["annotations"]
+    doc = json.loads(ann[econ.ANNOTATION])
+    *parents, last = path.split(".")
+    node = doc
+    for p in parents:
+        node = node[p]
+    if value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    ann[econ.ANNOTATION] = json.dumps(doc)
     return out
 
 
@@ -237,90 +243,43 @@ def spec_of(stack: str):
     return spec_mod.load(values, project=cfg.project, stack=stack)
 
 
-def spec_stack_values(spec) -> dict:
-    """The stack-wide economics annotations (the extra `economics.*` keys the pack asks the chart for)."""
-    from infra.serving import price_source
-
-    p = spec.pricing
-    o = p.overheads
-    values = {
-        "stack": spec.stack, "production": "true" if spec.production else "false", "gpu-price-source": price_source(spec),
-        "overheads": json.dumps(o.to_config()),
-    }
-    if p.budget_usd_per_month is not None:
-        values["budget-usd-per-month"] = f"{p.budget_usd_per_month:g}"
-    if spec.routing is not None:
-        values["routing"] = json.dumps(spec.routing.to_config())
-    return values
-
-
-def extra_economics(spec, m) -> dict[str, str]:
-    """The `economics.*` chart values the pack needs beyond the chart's required ones, to re-price a model
-    exactly as the preview does (each rendered as a `breakeven.dev/<kebab-case key>` annotation)."""
-    w, p, o = m.workload, spec.pricing, spec.pricing.overheads
-    out = {
-        "name": m.name,
-        "tokensPerMonth": f"{w.tokens_per_month:.0f}",          # exact, not 1.23B
-        "redundancy": str(m.spares),
-        "utilization": f"{w.utilization:g}",
-        "stack": spec.stack,
-        "production": "true" if spec.production else "false",
-        "overheads": json.dumps(o.to_config(), separators=(",", ":")),
-    }
-    if w.ttft_target_s is not None:
-        out["ttftTargetMs"] = f"{w.ttft_target_s * 1000:g}"
-    if w.tpot_target_s is not None:
-        out["tpotTargetMs"] = f"{w.tpot_target_s * 1000:g}"
-    if p.budget_usd_per_month is not None:
-        out["budgetUsdPerMonth"] = f"{p.budget_usd_per_month:g}"
-    if spec.routing is not None:
-        out["routing"] = json.dumps(spec.routing.to_config(), separators=(",", ":"))
-    return out
-
-
 def helm_objects(spec, m, chart_urn: str) -> list[dict]:
-    """The real chart rendered by helm with the program's values for the model (infra.serving.chart_values)
-    plus `extra_economics`, registered as the preview registers rendered objects."""
+    """The real chart rendered by helm with the program's values for the model (infra.serving.chart_values),
+    registered as the preview registers rendered objects."""
     from infra import helmrender
     from infra.serving import SecretNames, chart_values
 
     values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
-    values["economics"].update(extra_economics(spec, m))
     out = helmrender.render(f"serving-{m.name}-chart", "./charts/vllm", m.name, spec.namespace, values,
                             spec.cluster.kubernetes_version)
-    return [{"type": helmrender.resource_type(o), "name": helmrender.resource_name(out.chart_resource, o, out.namespace),
-             "inputs": o, "parent": chart_urn} for o in out.objects]
+    objects = [(helmrender.resource_type(o), helmrender.resource_name(out.chart_resource, o, out.namespace), o)
+               for o in out.objects]
+    return [{"type": t, "name": n, "urn": urn(t, n), "inputs": o, "parent": chart_urn} for t, n, o in objects]
 
 
 def spec_stack(stack: str, *, helm: bool = False) -> list[dict]:
     """An example stack's resources as the program and the chart register them (see the module doc).
 
     helm: render the real chart with helm (else the chart's values contract is emulated here)."""
+    from infra import pricing
+
     spec = spec_of(stack)
-    models = []
+    zones = sorted({z for m in spec.models for p in m.pools for z in p.zones} | set(spec.cluster.zones))
+    res, urns = subnets(zones)
     for m in spec.models:
         w = m.workload
-        models.append(M(
-            name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, tp=m.tensor_parallel,
-            replicas=m.replicas, spares=m.spares, zones=tuple(dict.fromkeys(z for p in m.pools for z in p.zones)),
-            pools=tuple((p.suffix, p.zones, p.nodes) for p in m.pools),
-            capacity_type=m.capacity_type, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization,
-            max_num_seqs=m.max_num_seqs, tokens_per_month=w.tokens_per_month, avg_in=w.avg_input_tokens,
-            avg_out=w.avg_output_tokens, utilization=w.utilization,
-            ttft_ms=None if w.ttft_target_s is None else w.ttft_target_s * 1000,
-            tpot_ms=None if w.tpot_target_s is None else w.tpot_target_s * 1000,
-            exemptions=tuple(m.exemptions.claimed(w.ttft_target_s)),
-        ))
-    values = spec_stack_values(spec)
-    values["stack"] = stack
-    res = model_stack(*models, production=spec.production, namespace=spec.namespace, stack_values=values)
-    if helm:
-        emulated = {DEPLOYMENT, PDB, SERVICE}
-        charts = {r["inputs"]["name"]: r["urn"] for r in res if r["type"] == CHART}
-        res = [r for r in res if r["type"] not in emulated]
-        for m in spec.models:
-            res += helm_objects(spec, m, charts[m.name])
-    return res
+        flat = M(name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, tp=m.tensor_parallel,
+                 replicas=m.replicas, spares=m.spares, pools=tuple((p.suffix, p.zones, p.nodes) for p in m.pools),
+                 capacity_type=m.capacity_type, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization,
+                 max_num_seqs=m.max_num_seqs, tokens_per_month=w.tokens_per_month, avg_in=w.avg_input_tokens,
+                 avg_out=w.avg_output_tokens)
+        e = pricing.economics(spec, m)
+        res += node_groups(flat, urns, e)
+        chart_urn = urn(CHART, f"serving-{m.name}-chart")
+        res.append({"type": CHART, "name": f"serving-{m.name}-chart", "urn": chart_urn,
+                    "inputs": {"chart": "./charts/vllm", "name": m.name, "namespace": spec.namespace}})
+        res += helm_objects(spec, m, chart_urn) if helm else vllm_objects(flat, spec.namespace, e, chart_urn=chart_urn)
+    return [{**r, "urn": r.get("urn", "").replace(f"urn:pulumi:{STACK}:", f"urn:pulumi:{stack}:")} for r in res]
 
 
 def by_policy(violations, policy: str) -> list:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
 from cost import capacity, catalog, optimize
+from cost.economics import Routing
+from cost.fleet import Tier
+from cost.tco import Overheads
+from cost.workload import Workload
 from policies import pricing
 from tests.policies import builders as B
 
@@ -61,7 +64,7 @@ def test_non_production_stacks_are_not_held_to_the_api_price_unless_configured(p
     assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"scope": "all"}})
 
 
-@pytest.mark.parametrize("exemption", ["fine-tuned", "private-data", "custom-inference", "low-ttft"])
+@pytest.mark.parametrize("exemption", ["fine-tuned", "private-data", "custom-inference"])
 def test_each_seed_exemption_lets_an_uneconomic_model_pass(pack, exemption):
     m = with_tokens(BASE, 1e6)
     assert fires(pack, B.model_stack(m), "self-hosting-beats-api")
@@ -72,15 +75,14 @@ def test_a_ttft_target_just_under_50_ms_is_the_low_ttft_exemption(pack):
     m = with_tokens(BASE, 1e6)
     assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 49.9})), "self-hosting-beats-api")
     assert fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 50})), "self-hosting-beats-api")
-    # a low-ttft claim with a declared target of 50 ms or more does not count
-    claimed = B.M(**{**m.__dict__, "ttft_ms": 80, "exemptions": ("low-ttft",)})
-    assert fires(pack, B.model_stack(claimed), "self-hosting-beats-api")
+    # low-ttft is not a claim: it is a declared TTFT target under 50 ms, or nothing
+    assert "low_ttft" not in B.economics(m, pricing.econ.StackEconomics()).to_dict()["deployment"]["exemptions"]
 
 
 def test_the_message_gives_both_monthly_figures_breakeven_and_a_fix(pack):
     # Spot L4s with no overheads, priced with the seeds' 2025 book: breakeven is within reach of the capacity.
     m = B.M(**{**BASE.__dict__, "capacity_type": "spot", "tokens_per_month": 5e8})
-    res = B.model_stack(m, stack_values={"overheads": "none", "gpu-price-source": "price-book:seed-2025"})
+    res = B.model_stack(m, stack={"overheads": Overheads.none(), "price_book": "seed-2025"})
     x = model(res)
     (v,) = fires(pack, res, "self-hosting-beats-api")
     assert "$547.50/month" in v.detail and x.monthly_usd == 547.5          # 2 x $0.375/h x 730 h
@@ -193,14 +195,14 @@ def test_production_serves_the_declared_load_with_one_replica_down(pack):
     assert "with one replica of its 2 down" in v.detail
 
 
-def test_zones_unknown_during_preview_fail_closed_unless_configured(pack):
+def test_zones_unknown_during_preview_fail_closed(pack):
     res = B.model_stack(HA)
     for ng in [r for r in res if r["type"] == B.NODE_GROUP]:
         ng.pop("propertyDependencies")
         ng["inputs"]["subnetIds"] = [pricing.UNKNOWN_STRING_VALUE]
+        del ng["inputs"]["tags"]["breakeven.dev/zones"]
     (v,) = fires(pack, res, "production-redundancy")
-    assert "cannot be resolved during preview" in v.detail
-    assert not fires(pack, res, "production-redundancy", {"production-redundancy": {"failClosed": False}})
+    assert v.mandatory and "cannot be resolved during preview" in v.detail
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +215,8 @@ def test_spot_only_production_capacity_needs_an_on_demand_fallback(pack):
     (v,) = fires(pack, res, "spot-needs-on-demand-fallback")
     assert not v.mandatory and "ON_DEMAND" in v.detail
     subnet_res, urns = B.subnets(spot.zones)
-    fallback = B.node_groups(spot, urns, capacity_type="ON_DEMAND", name_suffix="-fallback", desired=0)
+    fallback = B.node_groups(spot, urns, B.economics(spot, pricing.econ.StackEconomics()), capacity_type="ON_DEMAND",
+                             name_suffix="-fallback", desired=0)
     assert not fires(pack, res + fallback, "spot-needs-on-demand-fallback")
     assert not fires(pack, B.model_stack(spot, production=False), "spot-needs-on-demand-fallback")
 
@@ -234,17 +237,15 @@ def test_monthly_budget_cap_from_the_policy_config(pack):
 def test_monthly_budget_cap_the_stack_declares(pack):
     res = B.model_stack(HA)
     total = pricing.build_stack(res).monthly_usd
-    over = B.set_annotation(res, "budget-usd-per-month", f"{total * UNDER:.2f}")
-    under = B.set_annotation(res, "budget-usd-per-month", f"{total * OVER:.2f}")
+    over, under = (B.model_stack(HA, stack={"budget_usd_per_month": round(total * f, 2)}) for f in (UNDER, OVER))
     assert fires(pack, over, "monthly-budget") and not fires(pack, under, "monthly-budget")
 
 
 def test_the_budget_counts_the_routed_api_tiers(pack):
-    routing = json.dumps({"tokensPerMonth": 1e9, "avgInputTokens": 600, "avgOutputTokens": 400,
-                          "tiers": [{"name": "simple", "share": 0.5, "model": "chat-8b"},
-                                    {"name": "hard", "share": 0.5, "api": "anthropic:claude-3-5-sonnet"}]})
+    routing = Routing(Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400),
+                      (Tier("simple", 0.5, deployment="chat-8b"), Tier("hard", 0.5, api="anthropic:claude-3-5-sonnet")))
     m = with_tokens(HA, 5e8)
-    res = B.model_stack(m, stack_values={"routing": routing})
+    res = B.model_stack(m, stack={"routing": routing})
     s = pricing.build_stack(res)
     assert s.api_tiers_monthly_usd > 1000 and s.monthly_usd == pytest.approx(s.models[0].monthly_usd + s.api_tiers_monthly_usd)
     cap = {"monthly-budget": {"maxMonthlyUsd": s.models[0].monthly_usd * OVER}}

@@ -5,7 +5,7 @@ Three sources of resources:
 - `plan`: `infra.preview.plan(stack).resources`, what the offline preview registers (the real program
   under the mock engine, the real chart rendered by helm); skipped where the preview cannot run;
 - `helm`: the stack's node groups as the program registers them and the real chart rendered by helm
-  with the program's values plus the extra economics keys the pack asks for (`builders.extra_economics`);
+  with the program's values;
 - `spec`: the same stack built from its validated spec in the shape of the chart's values contract.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from cost.units import format_usd
 from policies import pricing
 from tests.policies import builders as B
 
-STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b")
+STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b", "fleet")
 
 
 @functools.cache
@@ -36,10 +37,20 @@ def _plan(stack: str):
         return e
 
 
+def _unavailable(e: Exception) -> None:
+    """Skip only when helm is absent on a developer machine; a chart that does not render fails, and so
+    does a missing helm in CI."""
+    from infra import helmrender
+
+    if isinstance(e, helmrender.HelmNotFound) and not os.environ.get("CI"):
+        pytest.skip(f"helm is not installed here: {str(e)[:160]}")
+    pytest.fail(f"the chart did not render: {str(e)[:2000]}")
+
+
 def plan_or_skip(stack: str):
     p = _plan(stack)
     if isinstance(p, Exception):
-        pytest.skip(f"the offline preview cannot render the chart here: {str(p)[:160]}")
+        _unavailable(p)
     return p
 
 
@@ -62,7 +73,7 @@ def _helm(stack: str):
 def helm_or_skip(stack: str) -> list[dict]:
     r = _helm(stack)
     if isinstance(r, Exception):
-        pytest.skip(f"helm cannot render the chart here: {str(r)[:160]}")
+        _unavailable(r)
     return copy.deepcopy(r)
 
 
@@ -73,12 +84,17 @@ SOURCES = {"spec": B.spec_stack, "helm": helm_or_skip, "plan": lambda s: plan_or
 # The pack's figures are the preview's
 # ---------------------------------------------------------------------------------------------
 
+def _by_name(figures: dict) -> dict:
+    """The figures with their models in name order (the pack sees workloads in registration order)."""
+    return {**figures, "models": sorted(figures["models"], key=lambda m: m["deployment"]["name"])}
+
+
 @pytest.mark.parametrize("source", ["spec", "helm"])
 @pytest.mark.parametrize("stack", STACKS)
 def test_pack_figures_equal_the_preview_for_every_example_stack(stack, source):
     stack_view = pricing.build_stack(SOURCES[source](stack))
-    assert stack_view.complete, [p.message for p in stack_view.all_problems]
-    assert stack_view.figures() == _preview_cost(stack)
+    assert [p.message for p in stack_view.all_problems] == []
+    assert _by_name(stack_view.figures()) == _by_name(_preview_cost(stack))
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -86,7 +102,7 @@ def test_pack_figures_equal_the_exported_cost_of_the_offline_preview(stack):
     p = plan_or_skip(stack)
     stack_view = pricing.build_stack(p.resources)
     assert [x.message for x in stack_view.all_problems] == []
-    got, want = stack_view.figures(), p.cost
+    got, want = (_by_name(x) for x in (stack_view.figures(), p.cost))
     assert got["monthly_usd"] == want["monthly_usd"]
     for g, w in zip(got["models"], want["models"], strict=True):
         assert g["self_hosted"]["monthly_usd"] == w["self_hosted"]["monthly_usd"]
@@ -103,7 +119,7 @@ def test_pack_figures_equal_the_exported_cost_of_the_offline_preview(stack):
 def test_dev_passes_with_advisories_allowed(cli_pack, source):
     v = cli_pack.evaluate(SOURCES[source]("dev"))
     assert B.mandatory(v) == []
-    assert {x.policy for x in v} <= {"utilization-floor", "right-sized-gpus", "pricing-coverage"}
+    assert {x.policy for x in v} <= {"utilization-floor", "right-sized-gpus"}
     assert B.by_policy(v, "utilization-floor")  # 20M tokens/month on a GPU that serves ~2B
 
 
@@ -133,7 +149,7 @@ def test_private_70b_passes_because_of_its_exemption(cli_pack, source):
     v = cli_pack.evaluate(resources)
     assert B.mandatory(v) == []
     # the same hardware and volume without the exemption is the uneconomic stack's failure
-    stripped = B.set_annotation(resources, "exemptions", "", name="chat-70b")
+    stripped = B.set_economics(resources, "deployment.exemptions.private_data", False, name="chat-70b")
     assert B.by_policy(cli_pack.evaluate(stripped), "self-hosting-beats-api")
 
 

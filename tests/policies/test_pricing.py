@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import copy
+import os
 
 from policies import pricing
-from policies.pricing import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
+from policies.pricing import UNKNOWN_STRING_VALUE
 from tests.policies import builders as B
 
 HA = B.M(name="chat-8b", instance_type="g6.xlarge", replicas=1, spares=1, zones=("us-east-1a", "us-east-1b"),
          tokens_per_month=1e9)
 ECON = "self-hosting-beats-api"
-PRICING_POLICIES = ("self-hosting-beats-api", "model-fits-gpus", "production-redundancy", "monthly-budget")
+READABLE = "economics-readable"
 
 
 def test_the_pack_reads_what_the_chart_renders():
@@ -20,7 +21,7 @@ def test_the_pack_reads_what_the_chart_renders():
     d, w = m.deployment, m.workload
     assert (d.model, d.gpu, d.instance_type, d.gpus_per_replica, d.replicas, d.redundancy, d.pricing) == \
         ("llama-3.1-8b", "L4", "g6.xlarge", 1, 1, 1, "on-demand")
-    assert (d.max_model_len, d.gpu_memory_utilization, d.max_num_seqs) == (8192, 0.9, 256)   # from the vLLM args
+    assert (d.max_model_len, d.gpu_memory_utilization, d.max_num_seqs) == (8192, 0.9, 256)   # checked against the vLLM args
     assert (w.tokens_per_month, w.avg_input_tokens, w.avg_output_tokens) == (1e9, 600, 400)
     assert [g.zones for g in m.node_groups] == [["us-east-1a"], ["us-east-1b"]]               # via the subnets
     assert s.production and m.priced and not s.all_problems
@@ -41,29 +42,21 @@ def test_a_leaderworkerset_spans_nodes():
     assert m.deployment.gpus_per_replica == 16 and m.estimate.plan.nodes == 2 and not m.problems
 
 
-def test_an_unknown_value_during_preview_fails_the_pricing_policies_closed(pack):
-    res = B.set_annotation(B.model_stack(HA), "tokens-per-month", UNKNOWN_NUMBER_VALUE)
+def test_an_unknown_value_during_preview_fails_closed(pack):
+    res = B.model_stack(HA)
+    B.deployment(res)["inputs"]["metadata"]["annotations"]["breakeven.dev/economics"] = UNKNOWN_STRING_VALUE
     got = pack.evaluate(res)
     (econ,) = B.by_policy(got, ECON)
     assert econ.mandatory and "unknown during preview" in econ.detail and "Failing closed" in econ.detail
-    assert any("unknown during preview" in v.detail for v in B.by_policy(got, "pricing-coverage"))
-    # configurable: fail open, and the advisory coverage policy still says what was not priced
-    open_cfg = {p: {"failClosed": False} for p in PRICING_POLICIES}
-    got = pack.evaluate(res, open_cfg)
-    assert not B.mandatory(got) and B.by_policy(got, "pricing-coverage")
-    quiet = pack.evaluate(res, {**open_cfg, "pricing-coverage": {"reportUnknowns": False}})
-    assert not B.by_policy(quiet, "pricing-coverage")
+    assert any(v.mandatory and "unknown during preview" in v.detail for v in B.by_policy(got, READABLE))
 
 
-def test_unknown_economics_annotations_and_node_group_inputs_are_unknown_not_wrong():
-    res = B.set_annotation(B.model_stack(HA), "model", UNKNOWN_STRING_VALUE)
-    (m,) = pricing.build_stack(res).models
-    assert not m.priced and [p.unknown for p in m.problems] == [True] and "breakeven.dev/model" in m.problems[0].message
+def test_unknown_node_group_inputs_are_unknown_not_wrong():
     res = B.model_stack(HA)
     for ng in (r for r in res if r["type"] == B.NODE_GROUP):
         ng["inputs"]["capacityType"] = UNKNOWN_STRING_VALUE
-    (m,) = pricing.build_stack(res).models
-    assert not m.priced and "capacityType is unknown during preview" in m.problems[0].message
+    s = pricing.build_stack(res)
+    assert any(p.unknown and "capacityType is unknown during preview" in p.message for p in s.all_problems)
 
 
 def test_an_instance_type_outside_the_catalog_cannot_be_priced(pack):
@@ -74,7 +67,7 @@ def test_an_instance_type_outside_the_catalog_cannot_be_priced(pack):
     for policy in ("self-hosting-beats-api", "monthly-budget", "production-redundancy"):
         (v,) = B.by_policy(got, policy)
         assert v.mandatory and "p9.96xlarge is not in the catalog" in v.detail, policy
-    assert any("p9.96xlarge" in v.detail for v in B.by_policy(got, "pricing-coverage"))
+    assert any(v.mandatory and "p9.96xlarge" in v.detail for v in B.by_policy(got, READABLE))
 
 
 def test_an_unknown_instance_type_during_preview_is_reported_as_unknown():
@@ -82,7 +75,7 @@ def test_an_unknown_instance_type_during_preview_is_reported_as_unknown():
     for ng in (r for r in res if r["type"] == B.NODE_GROUP):
         ng["inputs"]["instanceTypes"] = UNKNOWN_STRING_VALUE
     s = pricing.build_stack(res)
-    assert not s.complete and any(p.unknown for p in s.all_problems)
+    assert not s.models[0].priced and any(p.unknown for p in s.all_problems)
 
 
 def test_a_workload_no_node_group_carries_cannot_be_priced(pack):
@@ -104,33 +97,35 @@ def test_node_group_nodes_no_replica_uses_are_billed_and_reported(pack):
     m = pricing.build_stack(res).models[0]
     assert m.idle_nodes == 2 and m.idle_usd == 2 * 0.8048 * 730
     assert m.monthly_usd == base.monthly_usd + m.idle_usd
-    assert any("2 node(s) more than its replicas need" in v.detail for v in B.by_policy(pack.evaluate(res), "pricing-coverage"))
+    assert any("2 node(s) more than its replicas need" in v.detail for v in B.by_policy(pack.evaluate(res), "utilization-floor"))
 
 
-def test_a_gpu_node_group_without_a_workload_is_reported_with_its_cost(pack):
+def test_a_gpu_node_group_no_model_uses_is_a_mandatory_violation_with_its_cost(pack):
     res = B.model_stack(HA)
     _, urns = B.subnets(("us-east-1a",))
-    orphan = B.node_groups(B.M(name="old", instance_type="p5.48xlarge", zones=("us-east-1a",)), urns)
-    got = B.by_policy(pack.evaluate(res + orphan), "pricing-coverage")
-    assert any("no vLLM workload is scheduled on" in v.detail and "$40,179.20/month" in v.detail for v in got)
+    orphan = B.node_groups(B.M(name="old", instance_type="p5.48xlarge", zones=("us-east-1a",)), urns,
+                           B.economics(HA, pricing.econ.StackEconomics()))
+    orphan[0]["inputs"]["tags"] = {}
+    got = B.by_policy(pack.evaluate(res + orphan), READABLE)
+    assert any(v.mandatory and "no priced model uses" in v.detail and "$40,179.20/month" in v.detail for v in got)
 
 
-def test_resources_that_disagree_with_the_annotations_are_priced_as_deployed():
-    res = B.set_annotation(B.model_stack(HA), "instance-type", "g6.4xlarge")
+def test_resources_that_disagree_with_the_economics_are_priced_as_deployed_and_fail():
+    res = B.set_economics(B.model_stack(HA), "deployment.instance_type", "g6.4xlarge")
     (m,) = pricing.build_stack(res).models
-    assert m.deployment.instance_type == "g6.xlarge" and any("g6.4xlarge" in n for n in m.notes)
+    assert m.deployment.instance_type == "g6.xlarge" and any("g6.4xlarge" in p.message for p in m.problems)
     spot = B.model_stack(HA)
     for ng in (r for r in spot if r["type"] == B.NODE_GROUP):
         ng["inputs"]["capacityType"] = "SPOT"
     (m,) = pricing.build_stack(spot).models
-    assert m.deployment.pricing == "spot" and any("on-demand" in n for n in m.notes)
+    assert m.deployment.pricing == "spot" and any("declare on-demand" in p.message for p in m.problems)
 
 
-def test_stack_wide_annotations_must_agree():
+def test_stack_level_economics_must_agree():
     a = B.M(name="a", instance_type="g6.xlarge", zones=("us-east-1a",))
-    b = B.M(name="b", instance_type="g6.xlarge", zones=("us-east-1b",), extra_annotations={"budget-usd-per-month": "1"})
-    s = pricing.build_stack(B.model_stack(a, b, stack_values={"budget-usd-per-month": "5000"}))
-    assert any("budget-usd-per-month differs" in p.message for p in s.problems)
+    b = B.M(name="b", instance_type="g6.xlarge", zones=("us-east-1b",), stack={"budget_usd_per_month": 1.0})
+    s = pricing.build_stack(B.model_stack(a, b, stack={"budget_usd_per_month": 5000.0}))
+    assert any("disagree on stack-level economics" in p.message for p in s.problems)
 
 
 def test_a_fleet_splits_stack_overheads_like_the_preview():
@@ -155,19 +150,20 @@ def test_a_model_the_fleet_cannot_price_is_isolated_and_the_rest_priced():
     s = pricing.build_stack(B.model_stack(ok, no_spot))
     a, b = s.models
     assert a.priced and not b.priced and "no spot price" in b.problems[0].message
-    assert not s.complete and s.monthly_usd == a.monthly_usd
+    assert s.all_problems and s.monthly_usd == a.monthly_usd
 
 
 def test_routing_tiers_that_cannot_be_priced_are_reported_and_left_out(pack):
-    import json
+    from cost.economics import Routing
+    from cost.fleet import Tier
+    from cost.workload import Workload
 
-    routing = json.dumps({"tokensPerMonth": 1e9, "avgInputTokens": 600, "avgOutputTokens": 400,
-                          "tiers": [{"name": "simple", "share": 0.5, "model": "chat-8b"},
-                                    {"name": "hard", "share": 0.5, "api": "nowhere:no-such-model"}]})
-    res = B.model_stack(HA, stack_values={"routing": routing})
+    routing = Routing(Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400),
+                      (Tier("simple", 0.5, deployment="chat-8b"), Tier("hard", 0.5, api="nowhere:no-such-model")))
+    res = B.model_stack(HA, stack={"routing": routing})
     s = pricing.build_stack(res)
     assert s.models[0].priced and s.api_tiers_monthly_usd == 0
-    assert any("routing tiers cannot be priced" in p.message for p in s.problems)
+    assert any("cannot be priced as a whole" in p.message for p in s.problems)
     # the budget cannot be checked against an incomplete total: it fails closed
     (v,) = B.by_policy(pack.evaluate(res, {"monthly-budget": {"maxMonthlyUsd": 1e6}}), "monthly-budget")
     assert "cannot be checked" in v.detail
@@ -183,23 +179,27 @@ def test_the_charts_leaderworkerset_is_priced_across_nodes_and_passes_production
     spec = B.spec_of("private-70b")
     m = spec.models[0]
     values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
-    values["economics"].update(B.extra_economics(spec, m))
-    values["economics"].update(model="llama-3.1-405b", precision="fp8", tokensPerMonth="2000000000", redundancy="1")
+    big = B.M(name="chat-70b", model="llama-3.1-405b", precision="fp8", instance_type="p5.48xlarge", tp=16, replicas=1,
+              spares=1, zones=("us-east-1a", "us-east-1b"), pools=(("a", ("us-east-1a",), 2), ("b", ("us-east-1b",), 2)),
+              tokens_per_month=2e9, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
+              exemptions=("private-data",))
+    e = B.economics(big, pricing.econ.StackEconomics(stack="prod", production=True))
+    values["economics"] = e.to_json()
     values["model"].update(name="llama-3.1-405b", source="meta-llama/Llama-3.1-405B-Instruct-FP8", precision="fp8",
                            weightsGiB=380)
     values.update(replicaCount=2)
     values["parallelism"]["tensor"], values["gpu"]["gpusPerNode"] = 16, 8
     try:
         out = helmrender.render("serving-big-chart", "./charts/vllm", "chat-70b", "llm", values, "1.33")
-    except (helmrender.HelmNotFound, helmrender.HelmFailed) as e:
-        pytest.skip(f"helm cannot render the chart here: {e}")
+    except helmrender.HelmNotFound as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"helm is not installed here: {e}")
     objects = [{"type": helmrender.resource_type(o), "name": helmrender.resource_name(out.chart_resource, o, out.namespace),
                 "inputs": o} for o in out.objects]
     assert any(o["type"].endswith(":LeaderWorkerSet") for o in objects)
     subnet_res, urns = B.subnets(("us-east-1a", "us-east-1b"))
-    pools = B.node_groups(B.M(name="chat-70b", instance_type="p5.48xlarge", tp=16, replicas=1, spares=1,
-                              zones=("us-east-1a", "us-east-1b"),
-                              pools=(("a", ("us-east-1a",), 2), ("b", ("us-east-1b",), 2))), urns)
+    pools = B.node_groups(big, urns, e)
     res = subnet_res + pools + objects
     (x,) = pricing.build_stack(res).models
     assert (x.deployment.gpus_per_replica, x.deployment.replicas, x.deployment.redundancy) == (16, 1, 1)

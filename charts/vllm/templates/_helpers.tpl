@@ -193,23 +193,15 @@ Arithmetic the JSON schema cannot express. Each message names the keys and the f
 
 {{/* ------------------------------------------------------------ annotations */}}
 {{/*
-Economics contract: breakeven.dev/<kebab-case key> for every economics key, plus
-tensor-parallel, on the workload and its pod template(s). Values are always strings.
-*/}}
-{{- define "vllm.economicsAnnotations" -}}
-{{- range $k, $v := .Values.economics }}
-breakeven.dev/{{ kebabcase $k }}: {{ $v | toString | quote }}
-{{- end }}
-breakeven.dev/tensor-parallel: {{ int .Values.parallelism.tensor | toString | quote }}
-{{- end -}}
-
-{{/*
-The workload also carries breakeven.dev/replicas. It is deliberately not on the pod
-template: there it would restart every GPU pod whenever replicaCount changes.
+Economics contract: one annotation, breakeven.dev/economics, on the workload object only (on the pod
+template it would restart every GPU pod whenever a declared volume changed). The value is the JSON
+that breakeven's `cost.economics` codec writes; the chart passes it through untouched.
 */}}
 {{- define "vllm.workloadAnnotations" -}}
-{{ include "vllm.economicsAnnotations" . | trim }}
-breakeven.dev/replicas: {{ int .Values.replicaCount | toString | quote }}
+{{- with .Values.economics }}
+annotations:
+  breakeven.dev/economics: {{ . | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* ---------------------------------------------------------- container bits */}}

@@ -1,0 +1,277 @@
+"""The economics of a deployment as one versioned value, with one codec per surface.
+
+`Economics` is what breakeven prices: the self-hosted deployment (model, GPUs, precision, pricing,
+replicas, exemptions), the workload it is declared to serve, and the stack-level inputs (production,
+price book, overheads, budget, routing). Every surface reads and writes it through this module:
+
+* reports and JSON: `to_dict` / `from_dict` (snake_case field names, the dataclasses' own);
+* the workload annotation `breakeven.dev/economics`: `to_json` / `from_json` (the same dict, versioned);
+* AWS tags on the GPU node groups: `to_tags` / `from_tags` (the same dict flattened, since tag values
+  allow no JSON; routing is left out, it does not fit a tag and does not change a model's own volume);
+* stack config and CLI flags build `Deployment` / `Workload` through their validated `build` methods.
+
+Decoding validates everything (`Deployment.build`, `Workload.build`, finite numbers, known keys) and
+raises `InputError` naming the key under the surface's prefix, e.g. `breakeven.dev/economics.workload.utilization`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from cost.deployment import Deployment, Exemptions
+from cost.errors import InputError
+from cost.fleet import Tier
+from cost.tco import Overheads
+from cost.workload import Workload
+
+VERSION = 1
+ANNOTATION = "breakeven.dev/economics"
+TAG_PREFIX = "breakeven.dev/economics/"
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Hybrid routing: the routed workload and where each share of it goes (a model name or an API id)."""
+
+    workload: Workload
+    tiers: tuple[Tier, ...]
+
+
+@dataclass(frozen=True)
+class StackEconomics:
+    """Inputs priced once per stack. `production` can only opt a stack in: the policy gate decides scope."""
+
+    stack: str = ""
+    production: bool = False
+    price_book: str | None = None
+    overheads: Overheads = field(default_factory=Overheads)
+    budget_usd_per_month: float | None = None
+    routing: Routing | None = None
+
+
+@dataclass(frozen=True)
+class Economics:
+    """One model deployment's economics: what is deployed, what it serves, and the stack it belongs to."""
+
+    deployment: Deployment
+    workload: Workload
+    stack: StackEconomics = field(default_factory=StackEconomics)
+    version: int = VERSION
+
+    # --- reports and JSON -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "deployment": _plain(self.deployment), "workload": _plain(self.workload),
+                "stack": _stack_dict(self.stack)}
+
+    @classmethod
+    def from_dict(cls, doc: Any, key: str = ANNOTATION) -> Economics:
+        """Validate and build from the dict `to_dict` writes; errors name `key.<path>`."""
+        d = _mapping(doc, key, ("version", "deployment", "workload", "stack"))
+        version = d.get("version")
+        if version != VERSION:
+            raise InputError(f"{key}.version", version, f"{VERSION} (the economics version this breakeven reads)")
+        _finite(d, key)
+        for part in ("deployment", "workload"):
+            if part not in d:
+                raise InputError(f"{key}.{part}", None, f"the {part} mapping")
+        return cls(_deployment(d["deployment"], f"{key}.deployment"), _workload(d["workload"], f"{key}.workload"),
+                   _stack(d.get("stack") or {}, f"{key}.stack"))
+
+    # --- the workload annotation ---------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: Any, key: str = ANNOTATION) -> Economics:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(key, text, "a JSON object written by breakeven (the economics of the workload)")
+        try:
+            doc = json.loads(text, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, ValueError) as e:
+            raise InputError(key, text[:80], "a JSON object written by breakeven", str(e)) from None
+        return cls.from_dict(doc, key)
+
+    # --- AWS tags ------------------------------------------------------------------------------
+    def to_tags(self) -> dict[str, str]:
+        """Flattened `to_dict` without routing: {breakeven.dev/economics/<path>: value}, values tag-safe."""
+        doc = self.to_dict()
+        doc["stack"].pop("routing", None)
+        out: dict[str, str] = {}
+        _flatten(doc, "", out)
+        return {TAG_PREFIX + k: v for k, v in out.items()}
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, Any], key: str = "tags") -> Economics:
+        doc: dict[str, Any] = {}
+        for k, v in tags.items():
+            if not k.startswith(TAG_PREFIX):
+                continue
+            path = k[len(TAG_PREFIX):].split(".")
+            node = doc
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise InputError(f"{key}.{k}", v, "a tag breakeven wrote (its path clashes with another tag)")
+            node[path[-1]] = _tag_value(v)
+        if not doc:
+            raise InputError(f"{key}.{TAG_PREFIX}*", None, "the economics tags breakeven puts on its GPU node groups")
+        return cls.from_dict(doc, f"{key}.{TAG_PREFIX.rstrip('/')}")
+
+
+# --- encoding helpers ------------------------------------------------------------------------
+
+def _plain(obj: Any) -> dict[str, Any]:
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = _plain(v) if hasattr(v, "__dataclass_fields__") else v
+    return out
+
+
+def _stack_dict(s: StackEconomics) -> dict[str, Any]:
+    out = {"stack": s.stack, "production": s.production, "price_book": s.price_book, "overheads": _plain(s.overheads),
+           "budget_usd_per_month": s.budget_usd_per_month, "routing": None}
+    if s.routing is not None:
+        out["routing"] = {"workload": _plain(s.routing.workload), "tiers": [_plain(t) for t in s.routing.tiers]}
+    return out
+
+
+def _flatten(value: Any, path: str, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{path}.{k}" if path else k, out)
+    elif value is not None:
+        out[path] = json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _tag_value(v: Any) -> Any:
+    """Tags come back as strings: numbers and booleans are parsed back; everything else stays text."""
+    if not isinstance(v, str):
+        return v
+    if v in ("true", "false"):
+        return v == "true"
+    try:
+        n = float(v)
+    except ValueError:
+        return v
+    return int(n) if n.is_integer() and "." not in v and "e" not in v.lower() else n
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number breakeven accepts")
+
+
+# --- decoding helpers ------------------------------------------------------------------------
+
+def _mapping(value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InputError(key, value, "a mapping with keys " + ", ".join(allowed))
+    for k in value:
+        if k not in allowed:
+            raise InputError(f"{key}.{k}", value[k], "one of " + ", ".join(allowed))
+    return dict(value)
+
+
+def _finite(value: Any, key: str) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _finite(v, f"{key}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite(v, f"{key}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InputError(key, value, "a finite number")
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _rekeyed(key: str, fn, **kwargs) -> Any:
+    try:
+        return fn(**kwargs)
+    except InputError as e:
+        raise InputError(f"{key}.{e.key}", e.value, e.allowed, e.detail) from None
+    except (TypeError, ValueError) as e:
+        raise InputError(key, kwargs, "values of the documented types", str(e)) from None
+
+
+def _deployment(value: Any, key: str) -> Deployment:
+    d = _mapping(value, key, _names(Deployment))
+    ex = _mapping(d.get("exemptions") or {}, f"{key}.exemptions", _names(Exemptions))
+    for k, v in ex.items():
+        if not isinstance(v, bool):
+            raise InputError(f"{key}.exemptions.{k}", v, "true or false")
+    d["exemptions"] = Exemptions(**ex)
+    if "model" not in d:
+        raise InputError(f"{key}.model", None, "a catalog model id")
+    return _rekeyed(key, Deployment.build, **d)
+
+
+def _workload(value: Any, key: str) -> Workload:
+    w = _mapping(value, key, _names(Workload))
+    if "tokens_per_month" not in w:
+        raise InputError(f"{key}.tokens_per_month", None, "a monthly token volume")
+    return _rekeyed(key, Workload.build, **w)
+
+
+def _stack(value: Any, key: str) -> StackEconomics:
+    s = _mapping(value, key, _names(StackEconomics))
+    production = s.get("production", False)
+    if not isinstance(production, bool):
+        raise InputError(f"{key}.production", production, "true or false")
+    book = s.get("price_book")
+    if book is not None and (not isinstance(book, str) or not book):
+        raise InputError(f"{key}.price_book", book, "a price book name or file")
+    budget = s.get("budget_usd_per_month")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        raise InputError(f"{key}.budget_usd_per_month", budget, "a positive number of USD")
+    overheads = _mapping(s.get("overheads") or {}, f"{key}.overheads", _names(Overheads))
+    for k, v in overheads.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k == "ops_tax_share" and v > 1):
+            raise InputError(f"{key}.overheads.{k}", v, "a fraction in [0, 1]" if k == "ops_tax_share" else "a non-negative number")
+    routing = None
+    if s.get("routing") is not None:
+        r = _mapping(s["routing"], f"{key}.routing", ("workload", "tiers"))
+        tiers_raw = r.get("tiers")
+        if not isinstance(tiers_raw, list) or not tiers_raw:
+            raise InputError(f"{key}.routing.tiers", tiers_raw, "a list of tiers {name, share, deployment | api}")
+        tiers = tuple(Tier(**_mapping(t, f"{key}.routing.tiers[{i}]", _names(Tier))) for i, t in enumerate(tiers_raw))
+        routing = Routing(_workload(r.get("workload"), f"{key}.routing.workload"), tiers)
+    return StackEconomics(str(s.get("stack") or ""), production, book, Overheads(**overheads),
+                          None if budget is None else float(budget), routing)
+
+
+# --- pricing a stack -----------------------------------------------------------------------------
+
+def stack_of(values: list[Economics], key: str = ANNOTATION) -> StackEconomics:
+    """The one stack-level value a stack's models share; models that disagree are an InputError."""
+    if not values:
+        raise InputError(key, [], "one or more models' economics")
+    first = values[0].stack
+    for e in values[1:]:
+        if _stack_dict(e.stack) != _stack_dict(first):
+            raise InputError(f"{key}.stack", e.deployment.name,
+                             f"the same stack-level economics on every model (as on {values[0].deployment.name})")
+    return first
+
+
+def price(values: list[Economics], book=None, factors=None):
+    """Price a stack's models as one fleet (the per-stack overheads split by GPU spend) with its routing tiers.
+
+    book: a loaded price book (None loads the one the economics name, if any).
+    """
+    from cost import api_prices
+    from cost.fleet import price_fleet
+
+    s = stack_of(values)
+    if book is None and s.price_book:
+        book = api_prices.load_price_book(s.price_book)
+    return price_fleet([(e.deployment, e.workload) for e in values],
+                       tiers=() if s.routing is None else s.routing.tiers,
+                       routed_workload=None if s.routing is None else s.routing.workload,
+                       book=book, overheads=s.overheads, budget_usd_per_month=s.budget_usd_per_month, factors=factors)

@@ -1,0 +1,495 @@
+"""The stack config schema: one pydantic model per config section, validating and documenting in one place.
+
+These models check the *shape* of what a user wrote (types, ranges, finite numbers, enums, formats,
+unknown keys) under the camelCase names used in `stacks/Pulumi.<stack>.yaml`. What needs several
+keys or a catalog at once (zones of the region, a model that fits its GPUs, generated names) is
+checked in `infra/spec.py`, which builds the typed spec from these validated values. The config
+reference in `stacks/README.md` is generated from these models (`python -m infra.configdoc`).
+
+`validate(values)` raises `cost.errors.InputError` whose key is the config path the user wrote,
+e.g. `breakeven:models[0].replicas`, with the value and what is allowed, never a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from cost.errors import InputError
+from cost.units import parse_tokens
+
+NS = "breakeven"
+P = f"{NS}:"
+# Top-level keys and how their raw (string) config value is decoded.
+CONFIG_KEYS: dict[str, str] = {
+    "production": "boolean",
+    "namespace": "string",
+    "cluster": "object",
+    "models": "array",
+    "routing": "object",
+    "pricing": "object",
+    "hfToken": "secret",
+    "vllmApiKey": "secret",
+}
+SECRET_KEYS = tuple(k for k, kind in CONFIG_KEYS.items() if kind == "secret")
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+K8S_VERSION = re.compile(r"^1\.(2[89]|3\d)$")
+# EC2 instance types: family (letters, generation digit, attributes, optional -suffix) "." size.
+INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|[0-9]+xlarge|"
+                           r"metal(-[0-9]+xl)?)$")
+HF_REPO = re.compile(r"^[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?/[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?$")
+S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
+# Namespaces Kubernetes itself owns (kube-*) and `default`, which the kit would share with anything
+# else in the cluster; the program creates its namespace, so it must be one of its own.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# Flags the spec sets from its own keys; a second value in extraArgs would silently disagree with the price.
+SPEC_FLAGS = {"model": "model/source", "tensor-parallel-size": "tensorParallel", "max-model-len": "maxModelLen",
+              "gpu-memory-utilization": "gpuMemoryUtilization", "max-num-seqs": "maxNumSeqs", "port": "(the chart)",
+              "host": "(the chart)", "served-model-name": "name"}
+SECRET_LITERAL = re.compile(r"hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}")
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a key accepts, in words (for errors and the generated reference)."""
+
+    text: str
+
+
+def _refuse(allowed: str, detail: str = "") -> typing.NoReturn:
+    raise PydanticCustomError("breakeven", "{allowed}", {"allowed": allowed, "detail": detail})
+
+
+# --- field types ------------------------------------------------------------------------------------
+
+def _dns_label(max_len: int):
+    allowed = f"a lowercase DNS label of at most {max_len} characters (a-z, 0-9, -), starting with a letter"
+
+    def check(value: str) -> str:
+        if not DNS_LABEL.match(value) or len(value) > max_len:
+            _refuse(allowed)
+        return value
+    return Annotated[str, AfterValidator(check), Allowed(allowed)]
+
+
+def _namespace(value: str) -> str:
+    if value in RESERVED_NAMESPACES or value.startswith("kube-"):
+        _refuse("a namespace of its own (not default or kube-*)",
+                "the program creates and owns the namespace; Kubernetes reserves kube-*")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as e:
+        _refuse("a CIDR block such as 203.0.113.0/24 (network address, prefix 0-32 for IPv4, 0-128 for IPv6)", str(e))
+    if str(net) != value.strip():  # e.g. 0.0.0.0/00: ipaddress reads it, AWS does not
+        _refuse(f"a CIDR block written as AWS expects it: {net}")
+    return str(net)
+
+
+def _vpc_cidr(value: str) -> str:
+    net = ipaddress.ip_network(_cidr(value))
+    if net.version != 4 or not 16 <= net.prefixlen <= 20:
+        _refuse("an IPv4 CIDR block from /16 to /20, e.g. 10.40.0.0/16")
+    return str(net)
+
+
+def _instance_type(value: str) -> str:
+    if len(value) > 32 or not INSTANCE_TYPE.match(value):
+        _refuse("an EC2 instance type such as m6i.large")
+    return value
+
+
+def _source(value: str) -> str:
+    ok = HF_REPO.match(value) or S3_URI.match(value) or (value.startswith("/") and not re.search(r"\s", value))
+    if not ok or ".." in value or len(value) > 1024:
+        _refuse("a Hugging Face repo id (org/name), an s3://bucket/prefix URI or an absolute path in the container, "
+                "without whitespace")
+    return value
+
+
+def _engine_arg(value: str) -> str:
+    """One vLLM command-line token. vLLM's FlexibleArgumentParser reads `_` as `-` in flag names and
+    argparse accepts unambiguous prefixes (`--api-k`), so the check normalises before comparing."""
+    if not value or re.search(r"\s", value):
+        _refuse("one command-line token without whitespace, such as --enable-prefix-caching")
+    if SECRET_LITERAL.search(value):
+        _refuse("no secret literal: set the key with pulumi config set --secret breakeven:vllmApiKey",
+                "the value looks like a token or an access key")
+    if value.startswith("--"):
+        name = value[2:].split("=", 1)[0].split(".", 1)[0].lower().replace("_", "-")
+        if len(name) >= 5 and "api-key".startswith(name) or "api-key" in name or "apikey" in name:
+            _refuse("no API key flag: the kit passes the key from the secret breakeven:vllmApiKey",
+                    "a key in engine args ends up in the pod spec and the process list")
+        if name == "config":
+            _refuse("engine flags listed here, not a --config file (a file would bypass these checks)")
+        if name in SPEC_FLAGS:
+            _refuse(f"a flag the spec does not set itself; set {SPEC_FLAGS[name]} instead")
+    return value
+
+
+def _tokens(value: Any) -> float:
+    if value is None:
+        return value
+    try:
+        return parse_tokens(value, "tokensPerMonth")
+    except InputError as e:
+        _refuse(e.allowed)
+
+
+Namespace = Annotated[_dns_label(63), AfterValidator(_namespace),
+                      Allowed("a lowercase DNS label of at most 63 characters, not default or kube-*")]
+Cidr = Annotated[str, AfterValidator(_cidr), Allowed("a CIDR block such as 203.0.113.0/24")]
+VpcCidr = Annotated[str, AfterValidator(_vpc_cidr), Allowed("an IPv4 CIDR block from /16 to /20, e.g. 10.40.0.0/16")]
+InstanceType = Annotated[str, AfterValidator(_instance_type), Allowed("an EC2 instance type such as m6i.large")]
+Source = Annotated[str, AfterValidator(_source), Allowed("a Hugging Face repo id (org/name), s3://bucket/prefix or /absolute/path")]
+EngineArg = Annotated[str, AfterValidator(_engine_arg),
+                      Allowed("a vLLM flag or value such as --enable-prefix-caching (never an API key)")]
+Tokens = Annotated[Any, BeforeValidator(_tokens), Allowed("a monthly token volume such as 100M, 3.2B or 750000000")]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^\S(.*\S)?$"), Allowed("a non-empty string")]
+
+
+class Section(BaseModel):
+    """Base of every config section: camelCase keys, strict types, finite numbers, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, alias_generator=to_camel,
+                              frozen=True, validate_default=False)
+
+
+# --- sections ---------------------------------------------------------------------------------------
+
+class Endpoint(Section):
+    """The EKS API endpoint."""
+
+    public_access: bool = Field(True, description="Reachable from the internet (restricted to publicAccessCidrs).")
+    public_access_cidrs: list[Cidr] = Field(
+        [], description="Networks allowed to reach the public endpoint; required when publicAccess is true. "
+                        "Production refuses any set that covers all of IPv4 or IPv6.")
+    private_access: bool = Field(True, description="Reachable from inside the VPC.")
+
+
+class SystemNodes(Section):
+    """The small node group for cluster add-ons."""
+
+    instance_type: InstanceType = Field("m6i.large", description="EC2 instance type of the system nodes.")
+    count: int | None = Field(None, ge=1, le=20, description="Nodes; default 2 in production, else 1.")
+
+
+class Existing(Section):
+    """Deploy only the serving layer into a cluster you already run."""
+
+    kubeconfig: Annotated[str, Allowed("a path to a kubeconfig file, or its contents")] = Field(
+        min_length=1, description="Path to a kubeconfig file (or its contents).")
+    context: NonEmpty | None = Field(None, description="Context in the kubeconfig; default its current context.")
+    device_plugin: bool = Field(False, description="Install the NVIDIA device plugin (false when the cluster runs it).")
+
+
+class Cluster(Section):
+    """The EKS cluster (or an existing cluster)."""
+
+    name: _dns_label(60) | None = Field(None, description="EKS cluster name; default `<project>-<stack>`.")
+    region: Annotated[str, Allowed("an AWS Region code from cost/data/regions.yaml, such as us-east-1")] | None = Field(
+        None, description="AWS Region code from cost/data/regions.yaml; default `aws:region`.")
+    zones: Annotated[list[str], Allowed("2 to 6 distinct Availability Zones of the region, such as us-east-1a")] | None = Field(
+        None, min_length=2, max_length=6,
+                                    description="Availability Zones of the region (2-6, distinct); default "
+                                                "`<region>a,b,c` in production, else `a,b`.")
+    kubernetes_version: Annotated[str, Allowed('an EKS Kubernetes version such as "1.33" (quoted)')] = Field(
+        "1.33", pattern=K8S_VERSION.pattern,
+                                    description='EKS Kubernetes version, quoted ("1.33").')
+    vpc_cidr: VpcCidr = Field("10.40.0.0/16", description="VPC CIDR block.")
+    endpoint: Endpoint = Field(Endpoint(), description="API endpoint access.")
+    system_nodes: SystemNodes = Field(SystemNodes(), description="System node group.")
+    gpu_ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = Field(
+        "AL2023_x86_64_NVIDIA", description="GPU node AMI; Bottlerocket NVIDIA carries the device plugin, AL2023 does not "
+                                            "(the kit installs it).")
+    nat_gateways: Literal["one-per-zone", "single"] | None = Field(
+        None, description="NAT gateways; default one-per-zone in production, else single.")
+    existing: Existing | None = Field(None, description="Serve into an existing cluster instead of creating one.")
+
+
+class Workload(Section):
+    """What a model (or the routed traffic) is asked to serve."""
+
+    tokens_per_month: Tokens = Field(None, description="Input + output tokens per month (100M, 3.2B, ...); required "
+                                                       "unless a routing tier feeds the model.")
+    input_share: float | None = Field(None, gt=0, lt=1, description="Share of tokens that are input; or give the "
+                                                                    "request size below.")
+    avg_input_tokens: int | None = Field(None, ge=1, le=10_000_000, description="Average input tokens per request.")
+    avg_output_tokens: int | None = Field(None, ge=1, le=10_000_000, description="Average output tokens per request.")
+    utilization: float | None = Field(None, gt=0, le=1, description="Planned share of capacity used; default 0.8.")
+    ttft_target_ms: float | None = Field(None, gt=0, le=3_600_000, description="Time-to-first-token target (ms); "
+                                                                             "under 50 counts as the low-TTFT exemption.")
+    tpot_target_ms: float | None = Field(None, gt=0, le=3_600_000, description="Time-per-output-token target (ms).")
+
+
+class Redundancy(Section):
+    """Spare replicas and the zones a model's nodes spread over."""
+
+    spares: int | None = Field(None, ge=0, le=16, description="Extra replicas for failover; default 1 in production, "
+                                                              "else 0.")
+    zones: int | None = Field(None, ge=1, le=6, description="Zones the model's nodes spread over (one node group per "
+                                                            "zone); default 2 when there are spares.")
+
+
+def _redundancy(value: Any) -> Any:
+    """`"N+1"` / `"none"` are shorthands for {spares: 1} / {spares: 0, zones: 1}."""
+    if isinstance(value, str):
+        s = value.strip().upper()
+        if s == "NONE":
+            return {"spares": 0, "zones": 1}
+        m = re.fullmatch(r"N\s*\+\s*(\d{1,2})", s)
+        if not m:
+            _refuse('"N+1" (one spare replica), "none", or {spares, zones}')
+        return {"spares": int(m.group(1))}
+    return value
+
+
+class Exemptions(Section):
+    """The seeds' reasons to self-host regardless of price."""
+
+    fine_tuned: bool = Field(False, description="Custom weights no API serves.")
+    private_data: bool = Field(False, description="Data must not leave your infrastructure.")
+    custom_inference: bool = Field(False, description="A modified inference pipeline.")
+
+
+class Model(Section):
+    """One self-hosted model (an entry of `breakeven:models`)."""
+
+    name: _dns_label(30) | None = Field(None, description="Release, node pool and label name; default from the model id.")
+    model: Annotated[NonEmpty, Allowed("a model id from cost/data/models.yaml or its Hugging Face name")] = Field(
+        description="Catalog id or Hugging Face name: the architecture that is sized and priced.")
+    source: Source | None = Field(None, description="The weights vLLM loads (e.g. your fine-tune); default the "
+                                                    "catalog's repo.")
+    precision: Literal["bf16", "fp16", "fp8", "int4-awq"] = Field("bf16", description="Weight precision.")
+    gpu: Annotated[NonEmpty, Allowed("a GPU id from cost/data/gpus.yaml")] | None = Field(None, description="GPU id (L4, H100, ...); the smallest AWS instance carrying the "
+                                                   "replica is picked. Give this or instanceType.")
+    instance_type: Annotated[NonEmpty, Allowed("an instance type from cost/data/instances.yaml")] | None = Field(
+        None, description="AWS GPU instance type from cost/data/instances.yaml.")
+    tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per replica; must split the model's attention heads "
+                                                            "evenly and fit one instance.")
+    replicas: int = Field(1, ge=1, le=64, description="Replicas that carry the planned load.")
+    redundancy: Annotated[Redundancy | None, BeforeValidator(_redundancy),
+                          Allowed('"N+1" (one spare replica), "none", or {spares, zones}')] = Field(
+        None, description='`{spares, zones}`, "N+1" or "none"; production refuses "none".')
+    capacity_type: Literal["on-demand", "spot", "reserved-1y", "reserved-3y"] = Field(
+        "on-demand", description="Reserved = on-demand nodes billed with the discount in cost/data/assumptions.yaml.")
+    max_model_len: int | None = Field(None, ge=256, le=10_000_000, description="Longest sequence vLLM accepts; at most "
+                                                                              "the model's context; default min(8192, context).")
+    gpu_memory_utilization: float = Field(0.9, ge=0.1, le=0.99, description="Share of GPU memory vLLM may use.")
+    max_num_seqs: int = Field(256, ge=1, le=4096, description="vLLM's cap on concurrent sequences per replica.")
+    extra_args: list[EngineArg] = Field([], max_length=64, description="Extra vLLM flags (never an API key, never a "
+                                                                       "flag the spec sets).")
+    workload: Workload | None = Field(None, description="What this model serves; omit it when a routing tier feeds it.")
+    exemptions: Exemptions = Field(Exemptions(), description="Reasons to self-host regardless of price.")
+
+
+class Tier(Section):
+    """One routing tier: a share of the routed traffic to a self-hosted model or an API."""
+
+    name: NonEmpty | None = Field(None, description="Tier name; default tier-<n>.")
+    share: float = Field(gt=0, le=1, description="Share of the routed tokens; all shares sum to 1.")
+    model: Annotated[NonEmpty, Allowed("the name of a model in breakeven:models")] | None = Field(
+        None, description="Self-hosted target of the tier.")
+    api: Annotated[NonEmpty, Allowed("an API id from cost/data/apis.yaml")] | None = Field(None, description="An API id from cost/data/apis.yaml (groq:llama-3.3-70b-versatile).")
+
+
+class Routing(Workload):
+    """Hybrid routing: the routed workload and its tiers."""
+
+    tiers: list[Tier] = Field(min_length=1, max_length=16, description="`{name, share, model | api}`, shares summing to 1.")
+
+
+class Overheads(Section):
+    """Non-GPU costs, each overridable (defaults in cost/data/assumptions.yaml)."""
+
+    ops_tax_share: float | None = Field(None, ge=0, le=1, description="Ops tax as a share of GPU spend.")
+    mlops_fte: float | None = Field(None, ge=0, le=100, description="MLOps staff, full-time equivalents.")
+    usd_per_fte_month: float | None = Field(None, ge=0, le=1_000_000, description="Monthly cost of one FTE (USD).")
+    monitoring_usd_per_month: float | None = Field(None, ge=0, le=1_000_000, description="Monitoring (USD/month).")
+    storage_gib_per_node: float | None = Field(None, ge=0, le=16384, description="GPU node disk (GiB; EBS gp3 max 16384), "
+                                                                                 "also priced as storage.")
+    storage_usd_per_gib_month: float | None = Field(None, ge=0, le=100, description="Storage price (USD per GiB-month).")
+
+
+def _overheads(value: Any) -> Any:
+    """`"default"` keeps every default; `"none"` zeroes every overhead."""
+    if value == "default":
+        return {}
+    if value == "none":
+        return {to_camel(name): 0.0 for name in Overheads.model_fields}
+    return value
+
+
+class Pricing(Section):
+    """How the stack is priced."""
+
+    price_book: Annotated[NonEmpty, Allowed("a bundled price book name or a YAML file path")] | None = Field(
+        None, description="A bundled price book (seed-2025) or a YAML file.")
+    overheads: Annotated[Overheads, BeforeValidator(_overheads),
+                         Allowed('"default", "none" or a mapping of opsTaxShare, mlopsFte, usdPerFteMonth, '
+                                 'monitoringUsdPerMonth, storageGibPerNode, storageUsdPerGibMonth')] = Field(
+        Overheads(), description='"default", "none" or a mapping of the overheads below.')
+    budget_usd_per_month: float | None = Field(None, gt=0, le=1e9, description="Monthly budget (USD); the preview "
+                                                                               "warns above it.")
+
+
+class Stack(Section):
+    """Every non-secret `breakeven:*` key of a stack."""
+
+    production: bool = Field(True, description="Production defaults: N+1 over two zones, NAT per zone, two system "
+                                               "nodes, a required vLLM API key, a restricted endpoint.")
+    namespace: Namespace = Field("llm", description="Kubernetes namespace of the vLLM services (the program creates it).")
+    cluster: Cluster = Field(Cluster(), description="The EKS cluster.")
+    models: Annotated[list[Model], Allowed("a list of one or more models to serve (see stacks/README.md)")] = Field(min_length=1, max_length=32, description="The fleet: one entry per self-hosted model.")
+    routing: Routing | None = Field(None, description="Hybrid routing (optional).")
+    pricing: Pricing = Field(Pricing(), description="Price book, overheads, budget.")
+
+    @field_validator("routing", "cluster", "pricing", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any, info) -> Any:
+        """Pulumi.yaml declares `{}` defaults for the object keys; `{}` routing means no routing."""
+        if info.field_name == "routing" and value == {}:
+            return None
+        return value
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+def _strip_optional(ann: Any) -> Any:
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return ann
+
+
+def _unwrap(ann: Any) -> tuple[Any, list]:
+    """(bare type, metadata) of a possibly Annotated, possibly optional annotation."""
+    ann = _strip_optional(ann)
+    meta: list = []
+    while typing.get_origin(ann) is Annotated:
+        meta += list(ann.__metadata__)
+        ann = _strip_optional(ann.__origin__)
+    return ann, meta
+
+
+def _bound(meta: list, name: str) -> Any:
+    for m in meta:
+        if getattr(m, name, None) is not None:
+            return getattr(m, name)
+        for sub in getattr(m, "metadata", ()):
+            if getattr(sub, name, None) is not None:
+                return getattr(sub, name)
+    return None
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def allowed(ann: Any, meta: list | None = None) -> str:
+    """What an annotation accepts, in words."""
+    bare, more = _unwrap(ann)
+    meta = (meta or []) + more
+    words = [m.text for m in meta if isinstance(m, Allowed)]
+    if words:
+        return words[-1]  # the outermost: a type built on another says what it adds
+    if isinstance(bare, type) and issubclass(bare, BaseModel):
+        return "a mapping with keys " + ", ".join(f.alias or n for n, f in bare.model_fields.items())
+    if typing.get_origin(bare) is Literal:
+        return ", ".join(str(a) for a in typing.get_args(bare))
+    if typing.get_origin(bare) is list:
+        (item,) = typing.get_args(bare)
+        return "a list of: " + allowed(item)
+    if bare is bool:
+        return "true or false"
+    ge, gt, le, lt = (_bound(meta, n) for n in ("ge", "gt", "le", "lt"))
+    if bare is int:
+        if ge is not None and le is not None:
+            return f"a whole number, from {_num(ge)} to {_num(le)}"
+        return f"a whole number, at least {_num(ge)}" if ge is not None else "a whole number"
+    if bare is float:
+        low = f"at least {_num(ge)}" if ge is not None else f"above {_num(gt)}" if gt is not None else ""
+        high = f"at most {_num(le)}" if le is not None else f"below {_num(lt)}" if lt is not None else ""
+        return "a finite number" + (" " + " and ".join(x for x in (low, high) if x) if low or high else "")
+    if bare is str:
+        pattern = _bound(meta, "pattern")
+        return f"a string matching {pattern}" if pattern else "a string"
+    return str(bare)
+
+
+def _field(model: type[BaseModel], key: str):
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == key or name == key:
+            return f
+    return None
+
+
+def _at(root: type[BaseModel], loc: tuple) -> tuple[Any, list]:
+    """(annotation, field metadata) at an error location; (None, []) past the schema."""
+    ann: Any = root
+    meta: list = []
+    for part in loc:
+        bare, _ = _unwrap(ann)
+        if isinstance(part, int) and typing.get_origin(bare) is list:
+            ann, meta = typing.get_args(bare)[0], []
+        elif isinstance(part, str) and isinstance(bare, type) and issubclass(bare, BaseModel) and _field(bare, part):
+            f = _field(bare, part)
+            ann, meta = f.annotation, list(f.metadata)
+        else:
+            return None, []
+    return ann, meta
+
+
+def path(loc: tuple, prefix: str = P) -> str:
+    """`('models', 0, 'replicas')` -> `breakeven:models[0].replicas`."""
+    out = prefix + str(loc[0]) if loc else prefix.rstrip(":")
+    for part in loc[1:]:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def to_input_error(err: ValidationError, root: type[BaseModel] = Stack, prefix: str = P) -> InputError:
+    """The first error of a pydantic validation as an InputError: the config path, the value, what is allowed."""
+    e = err.errors(include_url=False)[0]
+    loc, kind = tuple(e["loc"]), e["type"]
+    ctx = e.get("ctx") or {}
+    value = e.get("input")
+    ann, meta = _at(root, loc)
+    text = "" if ann is None else allowed(ann, meta)
+    detail = ctx.get("detail", "")
+    if kind == "breakeven":
+        text = ctx["allowed"]
+    elif kind == "extra_forbidden":
+        section, _ = _unwrap(_at(root, loc[:-1])[0])
+        text = "a known key: " + ", ".join(f.alias or n for n, f in section.model_fields.items())
+        detail = "unknown key (a typo?)"
+    elif kind == "missing":
+        value = None
+        detail = "required"
+    elif kind in ("too_short", "too_long"):
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        detail = f"at {'least' if kind == 'too_short' else 'most'} {bound} item(s), got {ctx.get('actual_length')}"
+    elif kind == "value_error":
+        text = str(ctx.get("error", e["msg"]))
+    return InputError(path(loc, prefix), value, text or e["msg"], detail)
+
+
+def validate(values: dict[str, Any]) -> Stack:
+    """Validate decoded stack config (short keys -> values). Raises InputError on the first bad value."""
+    try:
+        return Stack.model_validate(values)
+    except ValidationError as err:
+        raise to_input_error(err) from None
