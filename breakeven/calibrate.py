@@ -37,7 +37,23 @@ def add_parser(sub) -> None:
     p.add_argument("--format", default="table", choices=FORMATS)
 
 
+FLAGS = ("endpoint", "model", "gpu", "gpus", "precision", "max-num-seqs", "concurrency", "requests-per-worker", "prompt-tokens", "max-tokens")
+
+
 def run(args: argparse.Namespace) -> int:
+    """Sweep, fit, print the levels (measured vs predicted) and write the factors file."""
+    from cost.errors import InputError
+
+    try:
+        return _run(args)
+    except InputError as e:   # name the flag the user typed
+        key = e.key.replace("_", "-")
+        if key in FLAGS:
+            raise InputError("--" + key, e.value, e.allowed, e.detail) from None
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     """Sweep, fit, print the levels (measured vs predicted) and write the factors file."""
     from cost import capacity
     from cost.catalog import precision

@@ -82,7 +82,23 @@ def _deployment(args: argparse.Namespace):
     return d, declared, None
 
 
+FLAGS = ("endpoint", "namespace", "selector", "prometheus", "window", "samples", "model-name", "tokens-per-month", "model", "gpu", "instance", "gpus", "replicas", "precision", "pricing", "factors")
+
+
 def run(args: argparse.Namespace) -> int:
+    """Watch the source over the window, print the observation and (with a deployment) its economics."""
+    from cost.errors import InputError
+
+    try:
+        return _run(args)
+    except InputError as e:   # name the flag the user typed
+        key = e.key.replace("_", "-")
+        if key in FLAGS:
+            raise InputError("--" + key, e.value, e.allowed, e.detail) from None
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     """Watch the source over the window, print the observation and (with a deployment) its economics."""
     from cost import factors as factors_mod
     from measure import observe
