@@ -95,3 +95,16 @@ def test_window_durations():
     for bad in ("", "-5s", "0s", "5 weeks", "abc"):
         with pytest.raises(InputError, match="window"):
             parse_duration(bad)
+
+
+def test_an_idle_window_prices_to_strict_json():
+    """No tokens served: utilization 0, $/1M served is undefined (null), never Infinity."""
+    import json
+
+    from cost.deployment import Deployment
+    from measure.observe import economics
+
+    obs = from_scrapes([scrape(0, prompt=5, gen=5), scrape(10, prompt=5, gen=5)], "t")
+    e = economics(obs, Deployment.build(model="llama-3.1-8b", gpu="L4"), None)
+    doc = json.loads(json.dumps(e, allow_nan=False))
+    assert doc["utilization"] == 0 and doc["measured_usd_per_mtok"] is None and doc["verdict_changes"] is None
