@@ -47,3 +47,12 @@ def test_every_query_reads_metrics_vllm_exposes(render):
 def test_schema_refuses_a_non_numeric_cost(render_error):
     err = render_error(set={"metrics.grafanaDashboard.enabled": True}, set_string={"metrics.grafanaDashboard.hourlyCostUsd": "lots"})
     assert "hourlyCostUsd" in err
+
+
+def test_configmap_is_a_valid_kubernetes_object(render):
+    import kubernetes_validate
+
+    from chartkit import KUBE_VERSION
+
+    (cm,) = _dashboards(render(set=ECON))
+    kubernetes_validate.validate(cm, KUBE_VERSION, strict=True)
