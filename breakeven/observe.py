@@ -127,6 +127,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resets(resets: list[dict]) -> str:
+    """How many counter resets, and in which metrics (the JSON lists each series and when)."""
+    if not resets:
+        return "none"
+    by: dict[str, int] = {}
+    for r in resets:
+        by[r["metric"]] = by.get(r["metric"], 0) + r.get("count", 1)
+    return f"{sum(by.values())}: " + ", ".join(f"{m} x{n}" for m, n in by.items()) + " (handled like increase())"
+
+
 def _table(doc: dict, md: bool) -> str:
     from cost.units import format_tokens, format_usd
 
@@ -138,7 +148,7 @@ def _table(doc: dict, md: bool) -> str:
             ["running requests (mean / max)", f"{doc['running']['mean']:.1f} / {doc['running']['max']:.0f}"],
             ["waiting requests (mean / max)", f"{doc['waiting']['mean']:.1f} / {doc['waiting']['max']:.0f}"],
             ["KV cache usage (mean / max)", f"{doc['kv_cache_usage']['mean']:.1%} / {doc['kv_cache_usage']['max']:.1%}"],
-            ["counter resets", str(len(doc["resets"])) + "".join(f"; {r['metric']} {r['series']}" for r in doc["resets"])]]
+            ["counter resets", _resets(doc["resets"])]]
     e = doc["economics"]
     if e:
         d = e["deployment"]
@@ -152,7 +162,11 @@ def _table(doc: dict, md: bool) -> str:
         if e["declared_verdict"]:
             rows.append(["verdict (declared)", e["declared_verdict"]["choice"]
                          + (" — CHANGES with the measured workload" if e["verdict_changes"] else " — unchanged")])
-    out = grid(["Observed", doc["source"]], rows, md)
+    if md:
+        out = grid(["Observed", doc["source"]], rows, md)
+    else:
+        width = max(len(r[0]) for r in rows)
+        out = "\n".join([f"Observed: {doc['source']}"] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
     if e:
         out += "\n" + "\n".join(f"  - {r}" for r in e["verdict"]["reasons"])
     if doc.get("usage_file"):
