@@ -29,12 +29,13 @@ def run(args: argparse.Namespace) -> int:
     d, m, mod = r["device"], r["measured"], r["model"]
     print(f"{r['gpu']} measured {r['checked']} ({d['name']}, driver {d['driver']}, torch {d['torch']}); {r['source']}")
     print(f"HBM: stream {m['stream_gb_s']:,.0f} GB/s vs the model's {mod['hbm_gb_s']:,.0f} "
-          f"({r['datasheet']['hbm_gb_s']:,} x hbm_efficiency). bf16 GEMM: {m['model_shaped_bf16_tflops']:,.0f} TFLOP/s on "
+          f"({r['datasheet']['hbm_gb_s']:,.0f} x hbm_efficiency). bf16 GEMM: {m['model_shaped_bf16_tflops']:,.0f} TFLOP/s on "
           f"the model's shapes (best {m['best_bf16_tflops']:,.0f}) vs the model's {mod['bf16_tflops']:,.0f} "
-          f"({r['datasheet']['bf16_tflops']:,} x gemm_mfu)")
+          f"({r['datasheet']['bf16_tflops']:,.0f} x gemm_mfu)")
     print()
-    print(grid(["Factor", "In use", "Implied", "Status", "Evidence"],
-               [[x["factor"], f"{x['in_use']:g}", f"{x['implied']:.3f}", x["status"], x["evidence"]] for x in r["factors"]], md))
+    print(grid(["Factor", "In use", "Implied", "Runs", "Status", "Evidence"],
+               [[x["factor"], f"{x['in_use']:g}", f"{x['implied']:.3f}", " ".join(f"{v:.3f}" for v in x["runs"]), x["status"],
+                 x["evidence"]] for x in r["factors"]], md))
     print()
     ms = lambda v: "-" if v is None else f"{v * 1e3:.2f}"
     print(grid(["Batch", "Context", "Step ms", "Step kind", "GEMMs ms", "Model GEMM ms", "Attention ms",

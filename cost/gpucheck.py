@@ -46,12 +46,28 @@ def _factor(name: str, implied: float, in_use: float, evidence: str) -> dict:
             "status": _status(implied, in_use), "evidence": evidence}
 
 
+def _decomposed(run: dict) -> bool:
+    return not run.get("errors") and any("gemms_only_graph_s" in r for r in run.get("decode", {}).get("rows", []))
+
+
 def check(gpu_id: str = "H200", factors: Factors | None = None) -> dict:
-    """Measured vs modelled bandwidth, GEMM rates and decode steps for one GPU, and the factors implied."""
+    """Measured vs modelled bandwidth, GEMM rates and decode steps for one GPU, and the factors implied.
+
+    The last run is reported; each implied factor also lists its value in every run that measured
+    it (`runs`), so the run-to-run spread is visible."""
     f = factors or published()
     doc = load(gpu_id)
+    results = [_check_run(doc, run, f) for run in doc["runs"] if _decomposed(run)]
+    if not results:
+        raise InputError("gpu", gpu_id, "a GPU whose measurement file has a run with the decode-step decomposition")
+    out = results[-1]
+    for x in out["factors"]:
+        x["runs"] = [next(y["implied"] for y in r["factors"] if y["factor"] == x["factor"]) for r in results]
+    return out
+
+
+def _check_run(doc: dict, run: dict, f: Factors) -> dict:
     gpu = catalog.gpu(doc["gpu"])
-    run = doc["runs"][-1]
     peak_bf16, peak_fp8, hbm = gpu.bf16_tflops * 1e12, (gpu.fp8_tflops or 0) * 1e12, gpu.hbm_gb_s * 1e9
 
     stream = max(max(r["copy_gb_s"], r["read_gb_s"]) for r in run["hbm"]) * 1e9
