@@ -83,7 +83,7 @@ class KubeSource:
     """Finds a deployment's pods by label selector and scrapes each through the API server's pod proxy."""
 
     def __init__(self, namespace: str, selector: str, api: Any = None, port: int | None = None):
-        if not selector or "=" not in selector and "in (" not in selector:
+        if not selector or not selector.strip():
             raise InputError("selector", selector, "a Kubernetes label selector such as app.kubernetes.io/name=vllm")
         self.namespace, self.selector, self.port = namespace, selector, port
         if api is None:
