@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STACK   ?= prod
 
-.PHONY: preview test lint setup tools vllm clean
+.PHONY: preview test lint setup tools vllm clean docs
 
 preview: setup tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven preview --stack $(STACK)
@@ -16,6 +16,10 @@ test: setup tools vllm lint
 
 lint: setup
 	$(BIN)/ruff check --no-cache .
+	$(BIN)/mypy --no-incremental
+
+docs: setup tools
+	bash scripts/make-docs.sh
 
 setup: $(VENV)/.installed
 

@@ -32,7 +32,7 @@ from cost.workload import Workload
 __all__ = [
     "ApiOffer", "ApiQuote", "PriceBook", "TIERS", "APIS_MODES", "BOOK_PRICINGS",
     "load_price_book", "shipped_price_books", "offers_for", "offer", "price_request", "quote", "quotes_for",
-    "coverage_note",
+    "coverage_note", "comparables", "retired", "in_account_providers", "models_served", "quality_offers",
 ]
 
 TIERS = ("equivalent", "quality", "custom-hosting")
@@ -88,6 +88,7 @@ class ApiQuote:
     requests_per_month: float
     monthly_usd: float
     usd_per_mtok: float         # blended over input+output at this request size
+    batch_price: bool = False   # the provider's published batch rate (genai-prices `processing: batch`) applied
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,9 @@ class _ApiList:
     notes: dict[str, str]
     by_id: dict[str, ApiOffer]
     models_of: dict[str, tuple[str, ...]]   # equivalent offer id -> model ids it serves
+    custom_hosting: dict[str, tuple[ApiOffer, ...]]   # model id -> offers serving fine-tuned weights
+    retired: dict[str, str]                 # offer id -> "retired <date>: <source>"
+    in_account: dict[str, str]              # provider id -> why its API stays in your cloud account
 
 
 def _api_entry(entry: Any, key: str, tier: str, source: str) -> ApiOffer:
@@ -177,10 +181,77 @@ def _api_list() -> _ApiList:
             notes[model_id] = " ".join(str(spec["note"]).split())
         for offer in offers:
             models_of.setdefault(offer.id, []).append(model_id)
+    custom: dict[str, tuple[ApiOffer, ...]] = {}
+    for model_id, entries in (doc.get("custom_hosting") or {}).items():
+        hosted: list[ApiOffer] = []
+        for i, e in enumerate(entries or []):
+            key = f"apis.yaml: custom_hosting.{model_id}[{i}]"
+            base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-hosting", "")
+            hosted.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
+                                   str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok")))
+        custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(hosted)
+    retired = {str(k): f"retired {v['date']}: {v['source']}" for k, v in (doc.get("retired") or {}).items()}
+    in_account = {str(k): f"{v['label']}: {v['source']}" for k, v in (doc.get("in_account") or {}).items()}
     by_id: dict[str, ApiOffer] = {}
-    for offer in quality + tuple(o for offers in equivalents.values() for o in offers):
+    for offer in quality + tuple(o for offers in equivalents.values() for o in offers) + tuple(o for v in custom.values() for o in v):
         by_id.setdefault(offer.id, offer)
-    return _ApiList(quality, equivalents, notes, by_id, {k: tuple(v) for k, v in models_of.items()})
+    return _ApiList(quality, equivalents, notes, by_id, {k: tuple(v) for k, v in models_of.items()}, custom, retired,
+                    in_account)
+
+
+def models_served(api_id: str, book: PriceBook | None = None) -> tuple[str, ...]:
+    """The catalog models an equivalent API serves (the price book's `models`, else apis.yaml)."""
+    if book is not None and api_id in book.applies_to:
+        return tuple(book.applies_to[api_id])
+    return _api_list().models_of.get(api_id, ())
+
+
+def quality_offers(book: PriceBook | None = None) -> list[ApiOffer]:
+    """The frontier (quality-class) APIs every model is compared with."""
+    return [o for o in _offers(next(iter(catalog.models())), book, False) if o.tier == "quality"]
+
+
+def retired(offer_id: str) -> str | None:
+    """Why an offer can no longer be bought (retired/deprecated, with date and source), or None."""
+    return _api_list().retired.get(offer_id)
+
+
+def in_account_providers() -> dict[str, str]:
+    """Providers whose API runs inside your own cloud account, with the source saying so."""
+    return dict(_api_list().in_account)
+
+
+def comparables(quotes: list[ApiQuote], exemptions: list[str],
+                providers: tuple[str, ...] | None = None) -> tuple[list[ApiQuote], str]:
+    """The quotes a self-hosted deployment is compared with, and what they are.
+
+    No exemption: the APIs serving the same model (the quality class when none does). Fine-tuned
+    weights: only offers that serve your weights (custom-hosting). Private data: only APIs inside
+    your own cloud account (e.g. Bedrock) or from the `providers` allow-list. Custom inference or a
+    TTFT under 50 ms: nothing can stand in. `providers` also restricts every other case. Retired
+    offers never count.
+    """
+    live = [q for q in quotes if retired(q.offer.id) is None]
+    if providers is not None:
+        live = [q for q in live if q.offer.provider in providers]
+    what = []
+    if "custom-inference" in exemptions or "low-ttft" in exemptions:
+        return [], "alternatives that run custom inference or answer within 50 ms (no API does)"
+    if "fine-tuned" in exemptions:
+        live = [q for q in live if q.offer.tier == "custom-hosting"]
+        what.append("offers that serve your fine-tuned weights")
+    else:
+        live = [q for q in live if q.offer.tier != "custom-hosting"]
+    if "private-data" in exemptions:
+        allowed = set(_api_list().in_account) | set(providers or ())
+        live = [q for q in live if q.offer.provider in allowed]
+        what.append("APIs inside your own cloud account" + (" or allowed by --providers" if providers else ""))
+    if not what:
+        same = [q for q in live if q.offer.tier == "equivalent"]
+        if same:
+            return same, "equivalent APIs" + (" from the allowed providers" if providers else "")
+        return [q for q in live if q.offer.tier == "quality"], "quality-class APIs (no API serves this model)"
+    return live, " and ".join(what)
 
 
 def coverage_note(model_id: str) -> str | None:
@@ -191,18 +262,19 @@ def coverage_note(model_id: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 # Pricing one request.
 
-_MODEL_PRICES: dict[tuple[str, str], Any] = {}
-_REQUEST_CACHE: dict[tuple[str, str, int, int], float] = {}
+_MODEL_PRICES: dict[tuple[str, str, bool], Any] = {}
+_REQUEST_CACHE: dict[tuple[str, str, int, int, bool, int], float] = {}
+BATCH_CONTEXT = {"processing": "batch"}   # genai-prices' price variant for a provider's batch API
 
 
-def _model_price(provider: str, model_ref: str) -> Any:
-    """genai-prices' resolved price for an API, looked up once per (provider, model_ref)."""
-    key = (provider, model_ref)
+def _model_price(provider: str, model_ref: str, batch: bool = False) -> Any:
+    """genai-prices' resolved price for an API (its batch variant if asked and published), looked up once."""
+    key = (provider, model_ref, batch)
     found = _MODEL_PRICES.get(key)
     if found is None:
         try:
             calc = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model_ref, provider_id=provider,
-                              genai_request_timestamp=_priced_at())
+                              genai_request_timestamp=_priced_at(), price_context=BATCH_CONTEXT if batch else None)
         except LookupError as exc:
             raise InputError("api", f"{provider}:{model_ref}",
                              f"a provider id and model ref that genai-prices {GENAI_PRICES_VERSION} resolves",
@@ -211,19 +283,27 @@ def _model_price(provider: str, model_ref: str) -> Any:
     return found
 
 
-def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int) -> float:
-    """USD for one request of this size: flat rates if the offer has them, else genai-prices."""
+def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int, batch: bool = False,
+                  cached_input_tokens: int = 0) -> float:
+    """USD for one request of this size: flat rates if the offer has them, else genai-prices (at the
+    provider's batch rate when `batch` and it publishes one).
+
+    cached_input_tokens: the part of the input the provider serves from its prompt cache, billed at
+    genai-prices' cache-read price where the API has one (else as input); flat price-book rates have
+    no cached rate and bill it as input.
+    """
     if offer.input_usd_per_mtok is not None:
         if input_tokens < 0 or output_tokens < 0:
             raise InputError("tokens", (input_tokens, output_tokens), "non-negative token counts")
         return (input_tokens * offer.input_usd_per_mtok + output_tokens * offer.output_usd_per_mtok) / 1e6
-    key = (offer.provider, offer.model_ref, input_tokens, output_tokens)
+    key = (offer.provider, offer.model_ref, input_tokens, output_tokens, batch, cached_input_tokens)
     usd = _REQUEST_CACHE.get(key)
     if usd is None:
         if input_tokens < 0 or output_tokens < 0 or int(input_tokens) != input_tokens or int(output_tokens) != output_tokens:
             raise InputError("tokens", (input_tokens, output_tokens), "whole, non-negative token counts")
-        model_price = _model_price(offer.provider, offer.model_ref)
-        usage = Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens))
+        model_price = _model_price(offer.provider, offer.model_ref, batch)
+        usage = Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens),
+                      cache_read_tokens=int(cached_input_tokens) or None)
         usd = float(model_price.calc_price(usage)["total_price"])
         if len(_REQUEST_CACHE) >= _REQUEST_CACHE_MAX:
             _REQUEST_CACHE.clear()
@@ -234,9 +314,21 @@ def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int) -> flo
 def quote(offer: ApiOffer, workload: Workload) -> ApiQuote:
     """The workload priced on one API: its average request, times requests per month."""
     tokens_in, tokens_out = workload.avg_input_tokens, workload.avg_output_tokens
-    request_usd = price_request(offer, tokens_in, tokens_out)
+    request_usd, batch = _request_usd(offer, workload)
     requests = workload.tokens_per_month / (tokens_in + tokens_out)
-    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out))
+    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out), batch)
+
+
+def _request_usd(offer: ApiOffer, workload: Workload) -> tuple[float, bool]:
+    """One average request's price, and whether it is the provider's published batch rate."""
+    cached = round(workload.avg_input_tokens * workload.prefix_cache_hit_rate)
+    usd = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, cached_input_tokens=cached)
+    if workload.batch and not offer.flat:
+        batch = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, batch=True,
+                              cached_input_tokens=cached)
+        if batch < usd:
+            return batch, True
+    return usd, False
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +348,7 @@ def _canonical(model_id: str) -> str:
 
 def _default_offers(model_id: str) -> tuple[ApiOffer, ...]:
     apis = _api_list()
-    return apis.equivalents.get(model_id, ()) + apis.quality
+    return apis.equivalents.get(model_id, ()) + apis.quality + apis.custom_hosting.get(model_id, ())
 
 
 def _applies(book: PriceBook, offer: ApiOffer, model_id: str) -> bool:
@@ -318,8 +410,8 @@ def quotes_for(model_id: str, workload: Workload, book: PriceBook | None = None,
     per_mtok = 1e6 / per_request
     out = []
     for offer in offers:
-        usd = price_request(offer, tokens_in, tokens_out)
-        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok))
+        usd, batch = _request_usd(offer, workload)
+        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok, batch))
     return out
 
 

@@ -21,12 +21,13 @@ def configurations() -> list[tuple[Deployment, Workload]]:
         ("on-demand", "spot", "reserved-1y"),
     ):
         for i, o in shapes:
-            d = Deployment.build(model=mid, gpu=gid, gpus_per_replica=n, replicas=2, redundancy=1, precision=prec, pricing=pricing)
-            w = Workload.build(2e9, avg_input_tokens=i, avg_output_tokens=o)
             try:
+                d = Deployment.build(model=mid, gpu=gid, gpus_per_replica=n, replicas=2, redundancy=1, precision=prec,
+                                     pricing=pricing)
+                w = Workload.build(2e9, avg_input_tokens=i, avg_output_tokens=o)
                 estimate(d, w)
             except InputError:
-                continue  # does not fit, or no price for that capacity type
+                continue  # not a valid TP size, does not fit, or no price for that capacity type
             out.append((d, w))
     return out
 
@@ -42,3 +43,29 @@ def run(seconds: float = 2.0) -> str:
     elapsed = time.perf_counter() - start
     return (f"{done / elapsed:,.0f} estimates/s (one core, in-process; {done:,} estimates of {len(configs):,} "
             f"distinct fitting configurations in {elapsed:.2f} s)")
+
+
+def run_optimize(seconds: float = 2.0) -> str:
+    """Time `optimize` over the full catalog (every instance, TP size, precision, capacity type) for a few
+    models and workloads; report the slowest and the median wall time of one search."""
+    from cost.optimize import optimize
+
+    cases = [("llama-3.1-8b", Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)),
+             ("llama-3.1-70b", Workload.build(50e9, avg_input_tokens=4500, avg_output_tokens=500)),
+             ("llama-3.1-70b", Workload.build(3e9, avg_input_tokens=600, avg_output_tokens=400, tpot_target_s=0.05)),
+             ("mixtral-8x7b", Workload.build(5e9, avg_input_tokens=2000, avg_output_tokens=300)),
+             ("llama-3.1-405b", Workload.build(2e9, avg_input_tokens=600, avg_output_tokens=400))]
+    for model, w in cases:   # warm the catalog and price caches once, as a long-lived process would be
+        optimize(model, w, top=10)
+    times: list[tuple[float, str, int]] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or not times:
+        for model, w in cases:
+            t0 = time.perf_counter()
+            found = optimize(model, w, top=10)
+            times.append((time.perf_counter() - t0, model, len(found)))
+    times.sort()
+    worst = times[-1]
+    return (f"optimize, full catalog, top 10: median {times[len(times) // 2][0] * 1000:,.0f} ms, slowest "
+            f"{worst[0] * 1000:,.0f} ms ({worst[1]}) over {len(times)} searches of {len(cases)} model/workload cases "
+            f"(one core, in-process; budget 2 s, aim 0.5 s)")

@@ -57,6 +57,8 @@ class Row:
     gpu_memory_utilization: float
     date: str = ""
     notes: str = ""
+    kv_cache_dtype: str = "auto"
+    api_servers: int = 1
 
     @property
     def requested_concurrency(self) -> int | None:
@@ -79,7 +81,8 @@ def _read(name: str) -> list[Row]:
             avg_output_tokens=float(r["avg_output_tokens"]), length_cv=float(r["length_cv"]),
             num_prompts=int(r["num_prompts"]) if r["num_prompts"] else None, max_num_seqs=int(r["max_num_seqs"]),
             gpu_memory_utilization=float(r["gpu_memory_utilization"]), date=r.get("date", ""),
-            notes=r.get("notes", ""),
+            notes=r.get("notes", ""), kv_cache_dtype=r.get("kv_cache_dtype") or "auto",
+            api_servers=int(r.get("api_servers") or 1),
         ))
     return rows
 
@@ -126,6 +129,10 @@ class Prediction:
     source: str
     concurrency_used: int = 0
     limited_by: str = ""
+    model_id: str = ""
+    gpu: str = ""
+    tp: int = 1
+    avg_input_tokens: float = 0.0
 
 
 def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
@@ -138,12 +145,14 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
         model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens,
         concurrency=req, gpu_memory_utilization=row.gpu_memory_utilization,
         max_num_seqs=min(row.max_num_seqs, row.num_prompts or row.max_num_seqs), length_cv=row.length_cv, factors=f,
+        kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
     )
     tok_s = t.output_tok_s
     if row.num_prompts:
         one = capacity.throughput(
             model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens, concurrency=1,
             gpu_memory_utilization=row.gpu_memory_utilization, length_cv=row.length_cv, factors=f,
+            kv_cache_dtype=row.kv_cache_dtype,
         )
         tok_s *= ramp_down_factor(tok_s, one.decode_step_s, t.concurrency, row)
     return tok_s, t.concurrency, t.limited_by
@@ -164,6 +173,7 @@ def calibration_rows(factors: Factors | None = None) -> list[Prediction]:
             in_out=f"{row.input_tokens}/{row.output_tokens}", concurrency=row.concurrency,
             measured=row.measured, predicted=pred, error=_error(pred, row.measured), ratio=pred / row.measured,
             kind=row.kind, source=row.source, concurrency_used=conc, limited_by=limit,
+            model_id=row.model_id, gpu=row.gpu, tp=row.tp, avg_input_tokens=row.avg_input_tokens,
         ))
     return out
 
@@ -189,6 +199,82 @@ def summary(factors: Factors | None = None) -> dict:
     out["upper-bound"] = {"rows": len(ratios), "max_ratio": max(ratios) if ratios else float("nan"),
                           "all_at_or_below": all(x <= 1.0 for x in ratios)}
     out["factors"] = f.values()
+    return out
+
+
+# --- error by regime and the validity range ------------------------------------------------------------
+CONCURRENCY_BANDS = ((1, 1, "c = 1"), (2, 8, "c 2-8"), (9, 32, "c 9-32"), (33, 128, "c 33-128"), (129, 10**9, "c > 128"))
+PROMPT_BANDS = ((0, 511, "prompt < 512"), (512, 1799, "prompt 512-1,799"), (1800, 10**9, "prompt >= 1,800"))
+
+
+def _band(value: float, bands: tuple) -> str:
+    return next(label for lo, hi, label in bands if lo <= value <= hi)
+
+
+def regimes(factors: Factors | None = None, kinds: tuple[str, ...] = ("validation",)) -> list[dict]:
+    """Error of the vLLM rows of `kinds` grouped by regime: concurrency band (the concurrency the model
+    ran, i.e. the engine's admission limit for unbounded runs), prompt length band, precision, GPU,
+    tensor-parallel size, dense or MoE. Each group: rows, median and max error, median pred/meas."""
+    groups: dict[tuple[str, str], list[Prediction]] = {}
+    for r in calibration_rows(factors):
+        if r.kind not in kinds:
+            continue
+        moe = catalog.model(r.model_id).is_moe
+        for dim, label in (("concurrency", _band(r.concurrency_used, CONCURRENCY_BANDS)),
+                           ("prompt", _band(r.avg_input_tokens, PROMPT_BANDS)),
+                           ("precision", r.precision), ("gpu", r.gpu), ("tp", f"tp {r.tp}"),
+                           ("architecture", "MoE" if moe else "dense")):
+            groups.setdefault((dim, label), []).append(r)
+    out = []
+    for (dim, label), rs in sorted(groups.items()):
+        errs = [r.error for r in rs]
+        out.append({"dimension": dim, "regime": label, "rows": len(rs), "median_error": _median(errs),
+                    "max_error": max(errs), "median_ratio": _median([r.ratio for r in rs])})
+    return out
+
+
+@cache
+def validity() -> dict:
+    """What the capacity model was checked on: the fit and validation vLLM rows' GPUs, precisions,
+    tensor-parallel sizes, KV-cache dtypes, concurrency and prompt-length ranges, and whether any was MoE.
+    Derived from the measurement files, so it grows with them."""
+    rows = [r for r in measurements() if r.kind in ("fit", "validation")]
+    conc = [r.requested_concurrency or min(r.max_num_seqs, r.num_prompts or r.max_num_seqs) for r in rows]
+    return {
+        "gpus": sorted({r.gpu for r in rows}), "precisions": sorted({r.precision for r in rows}),
+        "tp": sorted({r.tp for r in rows}), "kv_cache_dtypes": sorted({r.kv_cache_dtype for r in rows}),
+        "concurrency": [min(conc), max(conc)],
+        "prompt_tokens": [min(r.avg_input_tokens for r in rows), max(r.avg_input_tokens for r in rows)],
+        "moe_models": sorted({r.model_id for r in rows if catalog.model(r.model_id).is_moe}),
+        "rows": len(rows),
+    }
+
+
+def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurrency: int, avg_input_tokens: float,
+                      kv_cache_dtype: str = "auto", nodes: int = 1) -> list[str]:
+    """Where an estimate leaves the range the capacity model was checked on (empty when inside)."""
+    v = validity()
+    out = []
+    if gpu not in v["gpus"]:
+        out.append(f"no published vLLM run on {gpu} was checked (checked: {', '.join(v['gpus'])}): physics only")
+    if precision not in v["precisions"]:
+        out.append(f"no {precision} run was checked (checked: {', '.join(v['precisions'])})")
+    if tp not in v["tp"]:
+        out.append(f"tensor parallel {tp} was not checked (checked: {', '.join(map(str, v['tp']))})")
+    if kv_cache_dtype not in v["kv_cache_dtypes"]:
+        out.append(f"KV cache dtype {kv_cache_dtype} was not checked")
+    lo, hi = v["concurrency"]
+    if not lo <= concurrency <= hi:
+        out.append(f"concurrency {concurrency} is outside the checked {lo}-{hi}")
+    lo, hi = v["prompt_tokens"]
+    if not lo <= avg_input_tokens <= hi:
+        out.append(f"prompts of {avg_input_tokens:,.0f} tokens are outside the checked {lo:,.0f}-{hi:,.0f}")
+    model = catalog.models().get(model_id) or catalog.model(model_id)
+    if model.is_moe and model_id not in v["moe_models"]:
+        out.append("MoE expert-routing physics not checked against a published run of this model"
+                   + (f" (checked: {', '.join(v['moe_models'])})" if v["moe_models"] else ""))
+    if nodes > 1:
+        out.append(f"a {nodes}-node replica (pipeline parallel across nodes) was not checked")
     return out
 
 

@@ -4,10 +4,17 @@ Physics first, then named efficiency factors: a `cost.factors.Factors` value pas
 fit in cost/data/factors.yaml by default, or a live calibration), never module state:
 
 * Memory: weights + runtime overhead + KV cache must fit ``tp x GPU memory x gpu_memory_utilization``.
-  KV bytes per token = ``2 x layers x kv_heads x head_dim x kv_dtype_bytes`` (KV in the model dtype;
-  fp8 and int4 weights keep a bf16 KV cache). vLLM allocates KV in blocks of 16 tokens.
-* Decode step: weights read once per step (for mixture-of-experts, the experts the step's tokens
-  touch) plus ``batch x context x kv_bytes`` read by attention, both at a fraction of HBM bandwidth;
+  Weights as checkpoints ship them: bf16; fp8 and int4-AWQ with 16-bit embeddings; mxfp4 (gpt-oss)
+  on the routed experts only, the rest bf16. KV bytes per token per layer =
+  ``2 x kv_heads x head_dim x kv_dtype_bytes`` (GQA, KV heads sharded over tp) or
+  ``(kv_lora_rank + qk_rope_head_dim) x kv_dtype_bytes`` (MLA, one latent for all heads, replicated
+  on every GPU of the group); sliding-window / chunked-attention layers hold at most their window.
+  The KV dtype is its own choice (``kv_cache_dtype`` auto = 16-bit, or fp8). vLLM allocates KV in
+  blocks of 16 tokens.
+* Decode step: weights read once per step - for mixture-of-experts the always-active part plus the
+  routed experts the batch touches, ``E x (1 - (1 - k/E)^b)`` of E per MoE layer for b tokens with
+  top-k routing (with expert parallelism, the busiest GPU's share) - plus the KV the batch attends
+  to, both at a fraction of HBM bandwidth;
   the GEMMs are compute-bound once the batch is large. Prefill of new requests is interleaved into
   the decode steps (chunked prefill) and is compute-bound. Each step also pays a scheduler/CPU
   cost (fixed plus per running sequence) and, with tensor parallelism, two all-reduces per layer
@@ -19,8 +26,12 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
 Units: "GB" in this module is GiB (2**30 bytes), the unit vLLM logs and nvidia-smi report; memory
 per GPU is the catalog's driver-reported `memory_gib` (L4 and A10G show 22.35 GiB, L40S 44.7 GiB).
 
+A group larger than one node (more GPUs than the largest instance of that GPU carries, e.g.
+DeepSeek-V3 at fp8 on H100) is served tensor-parallel inside each node and pipeline-parallel across
+nodes: `MemoryFit.nodes` says how many, and the step adds one activation hop per node boundary.
+
 Everything here is closed-form or a bounded bisection (TPOT target); catalog-derived constants are
-cached per (model, gpu, tp, precision).
+cached per (model, gpu, tp, precision, kv_cache_dtype, expert_parallel, factors).
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cost.catalog import BYTES_PER_PARAM, PRECISIONS, Gpu, Model
+from cost.catalog import BYTES_PER_PARAM, KV_CACHE_DTYPES, PRECISIONS, Gpu, Model
 from cost.errors import InputError
 from cost.factors import Factors, published
 
@@ -37,7 +48,8 @@ GIB = float(2**30)
 KV_BLOCK_TOKENS = 16            # vLLM paged-attention block size (tokens per KV block)
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9   # vLLM default --gpu-memory-utilization
 DEFAULT_MAX_NUM_SEQS = 256             # vLLM default --max-num-seqs (V0, and V1 on GPUs < 70 GiB / A100)
-TP_SIZES = (1, 2, 4, 8)
+TP_SIZES = (1, 2, 4, 8, 16, 32)       # 16 and 32: two and four 8-GPU nodes (pipeline-parallel across nodes)
+KV_DTYPE_BYTES = {"auto": 2, "fp8": 1}
 
 # --- weights -------------------------------------------------------------------------------
 # AWQ int4 stores, per group of 128 weights, a 16-bit scale and a 4-bit zero point:
@@ -45,7 +57,8 @@ TP_SIZES = (1, 2, 4, 8)
 AWQ_GROUP_SIZE = 128
 AWQ_SCALE_OVERHEAD = (16 + 4) / (AWQ_GROUP_SIZE * 4)
 # Quantized checkpoints (fp8, AWQ) keep the token embedding and the LM head in 16-bit
-# (catalog: vocab_size, tie_word_embeddings).
+# (catalog: vocab_size, tie_word_embeddings). MXFP4 (gpt-oss): one 8-bit scale per 32 FP4 values on the
+# routed experts (4.25 bits/param, catalog.BYTES_PER_PARAM); attention, router, embeddings stay bf16.
 
 # --- runtime overhead per GPU (inside the gpu_memory_utilization budget) ----------------------
 # CUDA context + cuBLAS/cuDNN workspaces + CUDA-graph pools + sampler buffers: vLLM reports this as
@@ -64,6 +77,27 @@ ACTIVATION_WIDTH = 20
 # bidirectional per GPU); the PCIe cards (g5/g6/g6e, RTX 4090) all-reduce over PCIe Gen4 x16.
 _NVLINK_GB_S = {"A100-40GB": 300.0, "A100-80GB": 300.0, "H100": 450.0, "H200": 450.0, "B200": 900.0}
 _PCIE_GB_S = 25.0   # achievable unidirectional bandwidth over PCIe Gen4 x16
+# Between nodes (pipeline stages): AWS EFA, 400 Gb/s per A100 node (p4d) and 3,200 Gb/s per H100/H200/B200
+# node (p5/p5en/p6) shared by 8 GPUs; one hop per node boundary per step, ~25 us latency (EFA/libfabric).
+_EFA_GB_S = {"A100-40GB": 6.25, "A100-80GB": 6.25, "H100": 50.0, "H200": 50.0, "B200": 50.0}
+_EFA_DEFAULT_GB_S = 12.5
+INTER_NODE_LATENCY_S = 25e-6
+GPUS_PER_NODE_DEFAULT = 8
+
+# --- mixture-of-experts kernels -------------------------------------------------------------------
+# A MoE layer runs, besides its expert GEMMs, a router GEMM, a top-k softmax, the token sort/align into
+# expert blocks and the weighted combine: ~4 extra kernels per layer whose duration does not shrink with
+# the batch (~3-4 us each on Hopper under CUDA graphs). Physical prior 15 us per MoE layer per step, NOT
+# fitted (the MoE validation rows in validation.csv check it).
+MOE_LAYER_OVERHEAD_S = 15e-6
+
+# --- the OpenAI-compatible front end ------------------------------------------------------------------
+# vLLM's engine core and its API server are separate processes (V1); the API server detokenizes and
+# streams every output token in Python. One API-server process streams on the order of 10,000 output
+# tokens/s; past that the engine waits on it, whatever the GPUs (hence vLLM's --api-server-count).
+# Physical prior, NOT fitted: published unbounded ShareGPT runs on very different hardware level off at
+# 7,400-8,100 output tok/s including their ramp-down (validation.csv: 1x H100 Llama 8B, 8x B200 gpt-oss-120b).
+API_SERVER_TOKENS_S = 10_000.0
 
 
 def _gpu_link(gpu: Gpu, f: Factors) -> tuple[float, float]:
@@ -92,6 +126,9 @@ class MemoryFit:
     fits: bool                  # weights + overhead + one full-context sequence fit
     shortfall_gb: float         # > 0 when it does not fit
     max_sequences_at_context: int = 0   # full-context sequences the KV budget holds
+    kv_cache_dtype: str = "auto"
+    nodes: int = 1              # > 1: the group spans nodes (tensor parallel inside, pipeline parallel across)
+    gpus_per_node: int = 8
 
 
 @dataclass(frozen=True)
@@ -114,56 +151,141 @@ class Throughput:
 @dataclass(frozen=True)
 class _Config:
     weights_bytes: float         # whole group
+    expert_bytes: float          # routed experts (whole group); 0 for dense models
+    experts: int                 # routed experts per MoE layer
+    expert_hit: float            # top-k / E: chance one token routes to a given expert
+    expert_parallel: bool
     kv_bytes_token: int          # whole model, as in MemoryFit
-    kv_bytes_token_gpu: float    # per GPU (KV heads shard over tp, replicated when tp > kv_heads)
+    kv_bytes_token_gpu: float    # per GPU, every layer holding the token (KV heads shard over tp; MLA replicated)
+    kv_window_bytes_gpu: float   # of which: the sliding-window / chunked layers
+    window: int                  # their window (tokens); 0 = none
     usable_per_gpu_bytes_at_1: float   # memory x GiB (before gpu_memory_utilization)
     overhead_bytes: float        # whole group
     hbm_bytes_s: float           # per GPU, effective (x HBM_EFFICIENCY)
     kv_read_bytes_s: float       # per GPU, effective for paged-attention KV reads
     gemm_flops_s: float          # per GPU, effective (peak of the compute dtype x GEMM_MFU)
     prefill_flops_s: float       # per GPU, effective for prefill
-    flops_per_token: float       # 2 x active params (whole model)
-    attn_flops_per_token_ctx: float   # 4 x layers x heads x head_dim (whole model), per token per context token
+    flops_per_token: float       # decode: 2 x params a token multiplies (active, no embedding lookup)
+    prefill_flops_per_token: float   # prefill: the same without the LM head (logits only for the last token)
+    moe_fixed_s: float           # MoE kernels' fixed time per (micro-)step (MOE_LAYER_OVERHEAD_S x MoE layers of a stage)
+    attn_flops_per_token_ctx: float   # full-attention layers: FLOPs per token per attended context token
+    attn_window_flops_per_token_ctx: float   # window layers, same unit (they attend to at most `window`)
     active_fraction: float       # active / total params (1 for dense)
     tp_efficiency: float         # GEMM/attention efficiency of a tp-way shard
     ar_per_step_fixed_s: float   # all-reduce latency per step (2 per layer)
-    ar_bytes_per_token_s: float  # all-reduce transfer time per token in the step
+    ar_bytes_per_token_s: float  # all-reduce / all-to-all transfer time per token in the step
+    hop_fixed_s: float           # pipeline hops between nodes per step (latency)
+    hop_per_token_s: float       # pipeline hops between nodes per token in the step (transfer)
+    nodes: int                   # pipeline stages (one per node)
     hidden: int
     factors: Factors
 
+    def kv_tokens(self, ctx: float) -> float:
+        """KV a sequence of `ctx` tokens holds, in units of 'a token held by every layer'."""
+        if not self.window:
+            return ctx
+        full = self.kv_bytes_token_gpu - self.kv_window_bytes_gpu
+        return (ctx * full + min(ctx, self.window + KV_BLOCK_TOKENS) * self.kv_window_bytes_gpu) / self.kv_bytes_token_gpu
 
-def weight_bytes(model: Model, precision: str) -> float:
-    """Bytes of weights for the whole model at a precision (quantized layers + 16-bit embeddings)."""
+    def attn_flops(self, ctx: float) -> float:
+        """Attention FLOPs of one token attending to `ctx` earlier tokens (whole model)."""
+        return ctx * self.attn_flops_per_token_ctx + min(ctx, self.window or ctx) * self.attn_window_flops_per_token_ctx
+
+
+def _expert_and_other_bytes(model: Model, precision: str) -> tuple[float, float]:
+    """(routed-expert bytes, everything else) for the whole model at a precision."""
     params = model.params_b * 1e9
+    experts = model.expert_params_b * 1e9
     if precision in ("bf16", "fp16"):
-        return params * 2.0
-    embed = model.vocab_size * model.hidden_size * (1 if model.tie_word_embeddings else 2)
+        return experts * 2.0, (params - experts) * 2.0
+    if precision == "mxfp4":
+        if not experts:
+            raise InputError("precision", precision, "bf16, fp16, fp8, int4-awq for " + model.id,
+                             "mxfp4 quantizes routed MoE experts (gpt-oss ships it); this model has none")
+        return experts * BYTES_PER_PARAM["mxfp4"], (params - experts) * 2.0
+    embed = model.embedding_params_b * 1e9
     bpp = BYTES_PER_PARAM[precision]
     if precision == "int4-awq":
         bpp *= 1 + AWQ_SCALE_OVERHEAD
-    return (params - embed) * bpp + embed * 2.0
+    return experts * bpp, (params - experts - embed) * bpp + embed * 2.0
 
 
-def kv_bytes_per_token(model: Model, precision: str = "bf16") -> int:
-    """KV-cache bytes per token for the whole model: 2 (K and V) x layers x kv_heads x head_dim x 2.
+def weight_bytes(model: Model, precision: str) -> float:
+    """Bytes of weights for the whole model at a precision, as its checkpoint ships them
+    (quantized layers + 16-bit embeddings; mxfp4 on the routed experts only)."""
+    experts, other = _expert_and_other_bytes(model, precision)
+    return experts + other
 
-    The KV cache stays in the model's 16-bit dtype for every weight precision (vLLM's default
-    --kv-cache-dtype auto); an fp8 KV cache is an explicit opt-in this model does not assume.
+
+def _kv_layer_bytes(model: Model, kv_cache_dtype: str, tp: int) -> tuple[float, float]:
+    """KV bytes per token of one layer: (whole model's view, one GPU of a tp group)."""
+    b = KV_DTYPE_BYTES[kv_cache_dtype]
+    if model.attention_kind == "mla":
+        per_layer = (model.kv_lora_rank + model.qk_rope_head_dim) * b
+        return per_layer, per_layer          # one latent shared by all heads: every GPU holds all of it
+    per_gpu_heads = max(1, math.ceil(model.kv_heads / min(tp, GPUS_PER_NODE_DEFAULT)))
+    return 2 * model.kv_heads * model.head_dim * b, 2 * per_gpu_heads * model.head_dim * b
+
+
+def kv_bytes_per_token(model: Model, kv_cache_dtype: str = "auto") -> int:
+    """KV-cache bytes per token for the whole model with every layer holding it.
+
+    GQA: 2 (K and V) x layers x kv_heads x head_dim x dtype bytes; MLA: layers x (kv_lora_rank +
+    qk_rope_head_dim) x dtype bytes. kv_cache_dtype "auto" keeps the model's 16-bit dtype whatever
+    the weight precision (vLLM's default); "fp8" halves it. Window layers hold fewer tokens
+    (`MemoryFit` and the throughput model account for that).
     """
-    del precision  # KV dtype is independent of the weight precision unless asked
-    return 2 * model.layers * model.kv_heads * model.head_dim * 2
+    return int(model.layers * _kv_layer_bytes(model, kv_cache_dtype, 1)[0])
+
+
+def gpus_per_node(gpu: Gpu) -> int:
+    """The most GPUs of this type one AWS instance carries (8 when the catalog has none)."""
+    return _gpus_per_node(gpu.id)
+
+
+@lru_cache(maxsize=64)
+def _gpus_per_node(gpu_id: str) -> int:
+    from cost.catalog import instances_for
+
+    return max((i.gpus for i in instances_for(gpu_id)), default=GPUS_PER_NODE_DEFAULT)
+
+
+def _expert_touch_share(c: _Config, tokens: float, tp: int) -> float:
+    """Share of the routed-expert bytes one GPU reads in a step with `tokens` tokens.
+
+    Each token picks k of E experts per MoE layer, so an expert is touched with probability
+    q = 1 - (1 - k/E)^tokens and a layer reads E x q experts on average. Tensor parallelism splits
+    every expert over the group: each GPU reads q of its 1/tp share. Expert parallelism places E/tp whole
+    experts on each GPU; the step waits for the busiest one: mean n q plus two standard deviations of the
+    binomial count (n = E/tp), capped at n.
+    """
+    q = 1.0 - (1.0 - c.expert_hit) ** max(tokens, 1.0)
+    if not c.expert_parallel or tp == 1:
+        return q
+    n = c.experts / tp
+    busiest = min(n, n * q + 2.0 * math.sqrt(max(0.0, n * q * (1.0 - q))))
+    return busiest / n
 
 
 @lru_cache(maxsize=4096)
-def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors) -> _Config:
-    weights = weight_bytes(model, precision)
-    kv_tok = kv_bytes_per_token(model, precision)
-    kv_heads_gpu = max(1, math.ceil(model.kv_heads / tp))
-    kv_tok_gpu = 2 * model.layers * kv_heads_gpu * model.head_dim * 2
-    act = ACTIVATION_TOKENS * model.hidden_size * 2 * ACTIVATION_WIDTH / tp
+def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cache_dtype: str = "auto",
+            expert_parallel: bool = False) -> _Config:
+    experts_b, other_b = _expert_and_other_bytes(model, precision)
+    weights = experts_b + other_b
+    kv_tok = kv_bytes_per_token(model, kv_cache_dtype)
+    _, kv_layer_gpu = _kv_layer_bytes(model, kv_cache_dtype, tp)
+    window_layers = model.window_layers if model.window_tokens else 0
+    node = gpus_per_node(gpu)
+    nodes = max(1, math.ceil(tp / node))
+    tp_node = tp // nodes                 # tensor parallel inside a node; the layers split over the nodes
+    layers_gpu = model.layers / nodes     # each pipeline stage holds its share of the layers
+    kv_tok_gpu = kv_layer_gpu * model.layers / nodes
+    kv_win_gpu = kv_layer_gpu * window_layers / nodes
+    act = ACTIVATION_TOKENS * model.hidden_size * 2 * ACTIVATION_WIDTH / tp_node
     per_gpu_overhead = CUDA_RUNTIME_GIB * GIB + (NCCL_GIB * GIB if tp > 1 else 0.0) + act
     # Compute dtype: fp8 weights run fp8 GEMMs where the GPU has fp8 tensor cores (W8A8), otherwise
-    # vLLM dequantizes to 16-bit (Marlin W8A16 / W4A16) and pays a dequantization efficiency.
+    # vLLM dequantizes to 16-bit (Marlin W8A16 / W4A16) and pays a dequantization efficiency. MXFP4
+    # experts run as weight-only (Marlin / Triton MoE kernels dequantize to 16-bit) below Blackwell.
     peak = gpu.bf16_tflops * 1e12
     quant_eff = 1.0
     if precision == "fp8":
@@ -172,54 +294,97 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors) -> _Con
             quant_eff = f.fp8_gemm_efficiency
         else:
             quant_eff = f.weight_only_quant_gemm_efficiency
-    elif precision == "int4-awq":
+    elif precision in ("int4-awq", "mxfp4"):
         quant_eff = f.weight_only_quant_gemm_efficiency
-    tp_eff = f.tp_efficiency_per_doubling ** math.log2(tp)
+    tp_eff = f.tp_efficiency_per_doubling ** math.log2(tp_node)
     link_bytes_s, ar_latency = _gpu_link(gpu, f)
-    ar_fixed = 2 * model.layers * ar_latency if tp > 1 else 0.0
-    # ring all-reduce moves 2 (tp-1)/tp of the message per GPU; message = tokens x hidden x 2 bytes
-    ar_per_token = (2 * model.layers * model.hidden_size * 2 * 2 * (tp - 1) / tp / link_bytes_s) if tp > 1 else 0.0
+    # Inside a node: two all-reduces per layer of the stage (ring: 2 (tp-1)/tp of tokens x hidden x 2 bytes
+    # per GPU). With expert parallelism the MoE layers dispatch and combine each token's k expert inputs
+    # (all-to-all) instead of all-reducing the MoE output.
+    ar_fixed = 2 * layers_gpu * ar_latency if tp_node > 1 else 0.0
+    ar_msgs_per_token = 2 * layers_gpu
+    if expert_parallel and model.experts and tp_node > 1:
+        moe_layers_gpu = model.moe_layers / nodes
+        ar_msgs_per_token += moe_layers_gpu * (2 * model.experts_per_token - 1)
+    ar_per_token = (ar_msgs_per_token * model.hidden_size * 2 * 2 * (tp_node - 1) / tp_node / link_bytes_s) if tp_node > 1 else 0.0
+    efa = _EFA_GB_S.get(gpu.id, _EFA_DEFAULT_GB_S) * 1e9 * min(tp_node, 8) / 8
+    hop_fixed = (nodes - 1) * INTER_NODE_LATENCY_S / nodes
+    hop_token = (nodes - 1) * model.hidden_size * 2 / efa / nodes if nodes > 1 else 0.0
     hbm = gpu.hbm_gb_s * 1e9
+    # GEMM parameters a token multiplies: everything but the routed experts it skips (top-k of E) and the
+    # input embedding (a row lookup); the LM head runs for sampled positions only, so prefill skips it.
+    lm_head = model.vocab_size * model.hidden_size
+    lookup = 0 if model.tie_word_embeddings else lm_head
+    skipped = model.expert_params_b * 1e9 * (1 - model.experts_per_token / model.experts) if model.experts else 0.0
+    gemm_params = model.params_b * 1e9 - skipped - lookup
+    if not model.experts and model.active_params_b < model.params_b:   # MoE without expert dims in the catalog
+        gemm_params = model.active_params_b * 1e9 - lookup
+    if model.attention_kind == "mla":
+        # absorbed MLA decode: q.k over (kv_lora + rope) and p.v over kv_lora, per head
+        attn_layer = 2.0 * model.attention_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
+    else:
+        attn_layer = 4.0 * model.attention_heads * model.head_dim
     return _Config(
         weights_bytes=weights,
+        expert_bytes=experts_b,
+        experts=model.experts,
+        expert_hit=(model.experts_per_token / model.experts) if model.experts else 1.0,
+        expert_parallel=bool(expert_parallel and model.experts),
         kv_bytes_token=kv_tok,
         kv_bytes_token_gpu=kv_tok_gpu,
+        kv_window_bytes_gpu=kv_win_gpu,
+        window=model.window_tokens if window_layers else 0,
         usable_per_gpu_bytes_at_1=gpu.memory_gib * GIB,
         overhead_bytes=per_gpu_overhead * tp,
         hbm_bytes_s=hbm * f.hbm_efficiency,
         kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
         gemm_flops_s=peak * f.gemm_mfu * quant_eff,
         prefill_flops_s=peak * f.gemm_mfu * quant_eff,
-        flops_per_token=2.0 * model.active_params_b * 1e9,
-        attn_flops_per_token_ctx=4.0 * model.layers * model.attention_heads * model.head_dim,
+        flops_per_token=2.0 * gemm_params,
+        prefill_flops_per_token=2.0 * (gemm_params - lm_head),
+        moe_fixed_s=MOE_LAYER_OVERHEAD_S * model.moe_layers / nodes if model.experts else 0.0,
+        attn_flops_per_token_ctx=attn_layer * (model.layers - window_layers),
+        attn_window_flops_per_token_ctx=attn_layer * window_layers,
         active_fraction=min(1.0, model.active_params_b / model.params_b),
         tp_efficiency=tp_eff,
         ar_per_step_fixed_s=ar_fixed,
         ar_bytes_per_token_s=ar_per_token,
+        hop_fixed_s=hop_fixed,
+        hop_per_token_s=hop_token,
+        nodes=nodes,
         hidden=model.hidden_size,
         factors=f,
     )
 
 
 # --- memory ------------------------------------------------------------------------------------
-def _check_common(tp: int, precision: str, gmu: float) -> None:
+def _check_common(tp: int, precision: str, gmu: float, kv_cache_dtype: str = "auto") -> None:
     if precision not in PRECISIONS:
         raise InputError("precision", precision, ", ".join(PRECISIONS))
     if not isinstance(tp, int) or isinstance(tp, bool) or tp < 1:
-        raise InputError("gpus", tp, "a positive whole number of GPUs per replica (1, 2, 4, 8)")
+        raise InputError("gpus", tp, "a positive whole number of GPUs per replica (1, 2, 4, 8; 16 or 32 across nodes)")
     if not (0.0 < gmu <= 1.0):
         raise InputError("gpu_memory_utilization", gmu, "a fraction in (0, 1]", "vLLM's default is 0.9")
+    if kv_cache_dtype not in KV_CACHE_DTYPES:
+        raise InputError("kv_cache_dtype", kv_cache_dtype, ", ".join(KV_CACHE_DTYPES))
 
 
 def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: int,
-               gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION) -> MemoryFit:
+               gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION, kv_cache_dtype: str = "auto",
+               expert_parallel: bool = False) -> MemoryFit:
     """Split ``tp x memory x gpu_memory_utilization`` into weights, runtime overhead and KV cache.
 
     ``fits`` means weights + overhead + the KV of one sequence of ``context_tokens`` fit (vLLM
     refuses to start otherwise: "max_model_len is larger than the KV cache can hold").
+    ``kv_capacity_tokens`` counts tokens held by every layer; window layers hold at most their
+    window, so a long sequence of a windowed model costs less than ``tokens x kv_bytes_per_token``.
+    A group of more GPUs than one node carries reports ``nodes`` > 1 (a multi-node replica).
     """
-    _check_common(tp, precision, gpu_memory_utilization)
-    c = _config(model, gpu, tp, precision, published())
+    _check_common(tp, precision, gpu_memory_utilization, kv_cache_dtype)
+    node = gpus_per_node(gpu)
+    if tp > node and tp % node:
+        raise InputError("gpus", tp, f"up to {node} GPUs per node, or a multiple of {node} for a multi-node replica")
+    c = _config(model, gpu, tp, precision, published(), kv_cache_dtype, expert_parallel)
     usable = tp * c.usable_per_gpu_bytes_at_1 * gpu_memory_utilization
     budget = usable - c.weights_bytes - c.overhead_bytes
     kv_gpu = c.kv_bytes_token_gpu
@@ -229,7 +394,8 @@ def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: 
         capacity = int(per_gpu_budget // (kv_gpu * KV_BLOCK_TOKENS)) * KV_BLOCK_TOKENS
     ctx = max(1, int(context_tokens))
     blocks_needed = -(-ctx // KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS
-    need_one_seq = blocks_needed * kv_gpu * tp
+    held_one_seq = c.kv_tokens(blocks_needed)
+    need_one_seq = held_one_seq * kv_gpu * tp
     shortfall = c.weights_bytes + c.overhead_bytes + need_one_seq - usable
     fits = shortfall <= 0
     return MemoryFit(
@@ -237,50 +403,69 @@ def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: 
         weights_gb=c.weights_bytes / GIB, runtime_overhead_gb=c.overhead_bytes / GIB, usable_gb=usable / GIB,
         kv_bytes_per_token=c.kv_bytes_token, kv_budget_gb=max(0.0, budget) / GIB,
         kv_capacity_tokens=capacity, fits=fits, shortfall_gb=max(0.0, shortfall) / GIB,
-        max_sequences_at_context=capacity // blocks_needed if capacity else 0,
+        max_sequences_at_context=int(capacity // held_one_seq) if capacity else 0,
+        kv_cache_dtype=kv_cache_dtype, nodes=c.nodes, gpus_per_node=node,
     )
 
 
-def _sensible_precisions(precision: str) -> tuple[str, ...]:
-    """The asked precision, then the smaller ones vLLM serves well (fp8, int4 AWQ)."""
-    smaller = [p for p in ("fp8", "int4-awq") if BYTES_PER_PARAM[p] < BYTES_PER_PARAM[precision]]
+def _sensible_precisions(model: Model, precision: str) -> tuple[str, ...]:
+    """The asked precision, then the smaller ones vLLM serves well (fp8, int4 AWQ; mxfp4 where shipped)."""
+    candidates = ["fp8", "int4-awq"] + (["mxfp4"] if model.checkpoint("mxfp4") else [])
+    smaller = [p for p in candidates if p != precision and BYTES_PER_PARAM[p] < BYTES_PER_PARAM[precision]]
     return (precision, *smaller)
 
 
-def smallest_fits(model: Model, precision: str, context_tokens: int,
-                  gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION) -> list[tuple[str, int]]:
-    """For every catalog GPU, the smallest tensor-parallel size in 1, 2, 4, 8 that fits (GPU id, count).
+def _tp_allowed(model: Model, tp: int, node: int) -> bool:
+    """vLLM shards attention heads over the tensor-parallel GPUs of a node: they must divide the heads."""
+    return model.attention_heads % min(tp, node) == 0
 
-    Only sizes that divide the attention heads are tried (vLLM's requirement). Sorted by total GPU
-    memory of the configuration, then by count.
+
+def smallest_fits(model: Model, precision: str, context_tokens: int,
+                  gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+                  kv_cache_dtype: str = "auto") -> list[tuple[str, int]]:
+    """For every catalog GPU, the smallest group in 1, 2, 4, 8 GPUs (then 2 or 4 nodes of 8) that fits.
+
+    Only tensor-parallel sizes that divide the attention heads are tried (vLLM's requirement); groups
+    across nodes only for NVLink GPUs (PCIe cards in several nodes are not a serving setup worth
+    suggesting). Sorted by total GPU memory of the configuration, then by count.
     """
     from cost.catalog import gpus
 
     out = []
     for g in gpus().values():
+        node = gpus_per_node(g)
         for tp in TP_SIZES:
-            if model.attention_heads % tp:
+            if not _tp_allowed(model, tp, node) or (tp > node and (tp % node or g.id not in _NVLINK_GB_S)):
                 continue
-            if memory_fit(model, g, tp, precision, context_tokens, gpu_memory_utilization).fits:
+            if memory_fit(model, g, tp, precision, context_tokens, gpu_memory_utilization, kv_cache_dtype).fits:
                 out.append((g.id, tp, tp * g.memory_gib))
                 break
     out.sort(key=lambda r: (r[2], r[1]))
     return [(gid, tp) for gid, tp, _ in out]
 
 
+def _describe(gpu_id: str, n: int) -> str:
+    from cost.catalog import gpu
+
+    node = gpus_per_node(gpu(gpu_id))
+    return f"{n}x {gpu_id}" + (f" ({n // node} nodes)" if n > node else "")
+
+
 def require_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: int,
-                gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION, key: str = "gpus") -> MemoryFit:
-    """The memory fit, or an InputError under ``key`` saying how many GB are missing and what fits."""
-    fit = memory_fit(model, gpu, tp, precision, context_tokens, gpu_memory_utilization)
+                gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION, key: str = "gpus",
+                kv_cache_dtype: str = "auto", expert_parallel: bool = False) -> MemoryFit:
+    """The memory fit, or an InputError under ``key`` saying how many GB are missing and what fits
+    (multi-node groups included, named with their node count)."""
+    fit = memory_fit(model, gpu, tp, precision, context_tokens, gpu_memory_utilization, kv_cache_dtype, expert_parallel)
     if fit.fits:
         return fit
     options = []
-    for prec in _sensible_precisions(precision):
-        found = smallest_fits(model, prec, context_tokens, gpu_memory_utilization)
+    for prec in _sensible_precisions(model, precision):
+        found = smallest_fits(model, prec, context_tokens, gpu_memory_utilization, kv_cache_dtype)
         if found:
-            options.append(f"{prec}: " + ", ".join(f"{n}x {g}" for g, n in found))
+            options.append(f"{prec}: " + ", ".join(_describe(g, n) for g, n in found))
         else:
-            options.append(f"{prec}: nothing up to 8 GPUs")
+            options.append(f"{prec}: nothing up to 4 nodes")
     detail = (
         f"{model.id} at {precision} needs {fit.weights_gb:.1f} GB weights + {fit.runtime_overhead_gb:.1f} GB runtime"
         f" + {fit.context_tokens * fit.kv_bytes_per_token / GIB:.2f} GB KV for one {fit.context_tokens}-token sequence,"
@@ -292,29 +477,44 @@ def require_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens:
 
 # --- throughput -----------------------------------------------------------------------------------
 def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_ctx: float,
-          tp: int) -> tuple[float, tuple[tuple[str, float], ...]]:
-    """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus
-    `prefill_tokens` of chunked prefill whose average attention context is `prefill_ctx`."""
-    tokens = batch + prefill_tokens
-    # Weights are read once per step. MoE: the expected share of expert weights that `batch` decode
-    # tokens touch, each routing to a fraction `active_fraction` of them (top-k of E): 1-(1-a)^batch,
-    # -> a at batch 1, -> all experts at large batch. A prompt's prefill reads the experts once per
-    # request, which is small next to O decode steps and is left to the prefill compute term.
-    if c.active_fraction < 1.0:
-        share = 1.0 - (1.0 - c.active_fraction) ** max(batch, 1.0)
-    else:
-        share = 1.0
-    t_weights = c.weights_bytes * share / tp / c.hbm_bytes_s
+          tp: int, chunk: float | None = None) -> tuple[float, tuple[tuple[str, float], ...]]:
+    """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus on average
+    `prefill_tokens` of chunked prefill whose average attention context is `prefill_ctx`.
+
+    Prompts arrive in chunks of `chunk` tokens (None: spread evenly over the steps): a share
+    prefill_tokens / chunk of the steps carries one chunk, the others none. Averaging the tokens
+    before the roofline would hide a prompt under the weight read that it does not fit under.
+
+    Across nodes (pipeline parallel) the batch runs as one micro-batch per stage: each stage reads its
+    weights once per micro-batch, so a step is `nodes` stage-steps of batch/nodes plus the hops.
+    """
+    n = c.nodes
+    b = batch / n
+    p = prefill_tokens / n
+    tokens = b + p
+    # Weights are read once per (micro-)step: the always-active part whole, the routed experts only as
+    # far as this step's decode tokens touch them. A prompt's prefill reads the experts once per request,
+    # small next to O decode steps; it is left to the prefill compute term.
+    read = (c.weights_bytes - c.expert_bytes) + c.expert_bytes * _expert_touch_share(c, b, tp // n) if c.expert_bytes \
+        else c.weights_bytes
+    t_weights = read / tp / c.hbm_bytes_s
     eff = c.tp_efficiency
-    t_decode_gemm = batch * c.flops_per_token / tp / c.gemm_flops_s
-    t_kv = batch * ctx * c.kv_bytes_token_gpu / c.kv_read_bytes_s
-    t_decode_attn_flops = batch * ctx * c.attn_flops_per_token_ctx / tp / c.gemm_flops_s
-    t_prefill = prefill_tokens * (c.flops_per_token + prefill_ctx * c.attn_flops_per_token_ctx) / tp / c.prefill_flops_s
-    t_gemm = max(t_weights, t_decode_gemm) / eff
-    t_attn = max(t_kv, t_decode_attn_flops) / eff
-    t_prefill /= eff
-    t_comm = c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s
-    t_cpu = c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s
+    # Chunked prefill runs the step's prompt tokens through the same GEMMs as its decode tokens: one
+    # weight read, one roofline over all the step's tokens. `prefill` is what the prompt tokens add.
+    t_decode_gemm = b * c.flops_per_token / tp / c.gemm_flops_s
+    t_lin_decode = max(t_weights, t_decode_gemm)
+    size = p if not chunk or p >= chunk else chunk     # tokens of a step that carries prefill
+    share = 1.0 if not size else p / size              # share of the steps that carry it
+    t_lin = (1.0 - share) * t_lin_decode + share * max(t_weights, t_decode_gemm + size * c.prefill_flops_per_token
+                                                       / tp / c.gemm_flops_s)
+    t_kv = b * c.kv_tokens(ctx) * c.kv_bytes_token_gpu / c.kv_read_bytes_s
+    t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s
+    t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s
+    t_gemm = n * (t_lin_decode + c.moe_fixed_s) / eff
+    t_attn = n * max(t_kv, t_decode_attn_flops) / eff
+    t_prefill = n * (t_lin - t_lin_decode + t_prefill_attn) / eff
+    t_comm = n * (c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s + c.hop_fixed_s + tokens * c.hop_per_token_s)
+    t_cpu = n * c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s
     total = t_gemm + t_attn + t_prefill + t_comm + t_cpu
     return total, (("weights/gemm", t_gemm), ("kv-attention", t_attn), ("prefill", t_prefill),
                    ("all-reduce", t_comm), ("scheduler/cpu", t_cpu))
@@ -324,7 +524,9 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                *, concurrency: int | None = None, tpot_target_s: float | None = None,
                gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
                max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
-               length_cv: float | None = None, factors: Factors | None = None) -> Throughput:
+               length_cv: float | None = None, factors: Factors | None = None,
+               kv_cache_dtype: str = "auto", expert_parallel: bool = False,
+               prefix_cache_hit_rate: float = 0.0, api_servers: int = 1) -> Throughput:
     """Sustained output tokens/s of one replica serving requests of the given average shape.
 
     concurrency: requests in flight (closed loop); None = as many as KV cache and max_num_seqs allow.
@@ -332,6 +534,13 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     length_cv: coefficient of variation of output lengths; None = real-traffic default
     (factors.real_traffic_length_cv), 0 = fixed-length benchmark traffic.
     factors: the efficiency factors; None = the published fit.
+    kv_cache_dtype: "auto" (16-bit) or "fp8": KV capacity and the KV read per step.
+    expert_parallel: MoE experts placed whole on GPUs (vLLM --enable-expert-parallel) instead of split.
+    prefix_cache_hit_rate: share of prompt tokens found in vLLM's prefix cache (RAG / chat reuse); they
+    are not recomputed (the rest still attends to them), so prefill work and TTFT shrink. KV held is
+    unchanged (sharing cached blocks between running requests is not modelled).
+    api_servers: vLLM --api-server-count; each streams at most API_SERVER_TOKENS_S output tokens/s
+    (limited_by "api-server" when that, not the GPUs, caps the replica).
     Raises InputError (key "gpus") when the model does not fit with one request's context.
     """
     inp = float(avg_input_tokens)
@@ -341,24 +550,32 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                          avg_output_tokens if out < 1 else avg_input_tokens, "a positive number of tokens")
     if max_num_seqs < 1:
         raise InputError("max_num_seqs", max_num_seqs, "a positive whole number")
+    hit = prefix_cache_hit_rate
+    if isinstance(hit, bool) or not isinstance(hit, (int, float)) or not 0.0 <= hit < 1.0:
+        raise InputError("prefix_cache_hit_rate", hit, "a fraction in [0, 1): the share of prompt tokens served from the prefix cache")
     f = factors or published()
     cv = f.real_traffic_length_cv if length_cv is None else max(0.0, float(length_cv))
-    fit = require_fit(model, gpu, tp, precision, int(math.ceil(inp + out)), gpu_memory_utilization)
-    c = _config(model, gpu, tp, precision, f)
+    fit = require_fit(model, gpu, tp, precision, int(math.ceil(inp + out)), gpu_memory_utilization,
+                      kv_cache_dtype=kv_cache_dtype, expert_parallel=expert_parallel)
+    c = _config(model, gpu, tp, precision, f, kv_cache_dtype, expert_parallel)
 
     # KV held by a running sequence, averaged over its life and length-biased by the tail, plus
-    # the half block paged attention wastes on average.
+    # the half block paged attention wastes on average (window layers: at most their window).
     kv_ctx = inp + out * (1.0 + cv * cv) / 2.0
-    kv_held = kv_ctx + KV_BLOCK_TOKENS / 2
+    kv_held = c.kv_tokens(kv_ctx) + KV_BLOCK_TOKENS / 2
     kv_limit = max(1, int(fit.kv_capacity_tokens * f.kv_admission_fill // kv_held))
     max_conc = min(max_num_seqs, kv_limit)
     cap_reason = "kv-cache" if kv_limit < max_num_seqs else "max-num-seqs"
 
-    prefill_per_out = inp / out            # prefill tokens interleaved per decode token
-    prefill_ctx = inp / 2.0
+    computed = inp * (1.0 - hit)           # prompt tokens actually prefilled
+    prefill_per_out = computed / out       # prefill tokens interleaved per decode token
+    prefill_ctx = inp * hit + computed / 2.0   # average context a prefilled token attends to
+
+    def chunk_at(b: float) -> float:
+        return min(computed, max(KV_BLOCK_TOKENS, ACTIVATION_TOKENS - b))
 
     def step_at(b: float) -> float:
-        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp)[0]
+        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b))[0]
 
     if tpot_target_s is not None:
         if tpot_target_s <= 0:
@@ -388,17 +605,22 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
         if conc > max_conc:
             conc, reason = max_conc, cap_reason
 
-    step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp)
+    step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc))
     tok_s = conc / step * f.serving_efficiency
-    # TTFT: the prompt is prefilled in chunks of the step token budget left after the decodes,
-    # one chunk per step, each step also carrying the running batch.
-    alone = _step(c, 0, inp, 0.0, prefill_ctx, tp)[0]
+    if isinstance(api_servers, bool) or not isinstance(api_servers, int) or api_servers < 1:
+        raise InputError("api_servers", api_servers, "a positive whole number of API-server processes")
+    if tok_s > api_servers * API_SERVER_TOKENS_S:
+        tok_s, reason = api_servers * API_SERVER_TOKENS_S, "api-server"
+        step = conc / tok_s                  # the engine waits on the front end: each token takes longer
+    # TTFT: the uncached part of the prompt is prefilled in chunks of the step token budget left after
+    # the decodes, one chunk per step, each step also carrying the running batch.
+    alone = _step(c, 0, computed, 0.0, prefill_ctx, tp)[0]
     budget = max(KV_BLOCK_TOKENS, ACTIVATION_TOKENS - conc)
-    chunks = max(1, math.ceil(inp / budget))
+    chunks = max(1, math.ceil(computed / budget))
     if conc <= 1:
         ttft = alone
     else:
-        ttft = chunks * _step(c, conc - 1, min(inp, budget), kv_ctx, prefill_ctx, tp)[0] + 0.5 * step
+        ttft = chunks * _step(c, conc - 1, min(computed, budget), kv_ctx, prefill_ctx, tp)[0] + 0.5 * step
     return Throughput(
         concurrency=conc, max_concurrency=max_conc, output_tok_s=tok_s, ttft_s=ttft, tpot_s=step,
         decode_step_s=step, prefill_s_per_request=alone, limited_by=reason, kv_context_tokens=kv_ctx,
@@ -407,9 +629,12 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
 
 
 def hbm_roofline_tok_s(model: Model, gpu: Gpu, tp: int, precision: str) -> float:
-    """Batch-1 decode ceiling: HBM bandwidth of the group / bytes of weights read per token."""
+    """Batch-1 decode ceiling: HBM bandwidth of the group / bytes of weights read per token
+    (MoE: the always-active weights plus the top-k experts of each MoE layer)."""
     c = _config(model, gpu, tp, precision, published())
-    read = c.weights_bytes * (c.active_fraction if c.active_fraction < 1 else 1.0)
+    read = c.weights_bytes - c.expert_bytes + c.expert_bytes * c.expert_hit
+    if not c.expert_bytes and c.active_fraction < 1:      # MoE without expert dimensions in the catalog
+        read = c.weights_bytes * c.active_fraction
     return tp * gpu.hbm_gb_s * 1e9 / read
 
 

@@ -16,8 +16,11 @@ from cost.errors import InputError
 
 DATA = Path(__file__).parent / "data"
 
-PRECISIONS = ("bf16", "fp16", "fp8", "int4-awq")
-BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4-awq": 0.5}
+PRECISIONS = ("bf16", "fp16", "fp8", "int4-awq", "mxfp4")
+# mxfp4 (OCP microscaling FP4, as gpt-oss ships its MoE experts): 4-bit values plus one 8-bit scale per
+# 32 values = 4.25 bits/param; it applies to the expert weights only (the rest stays bf16; see capacity).
+BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int4-awq": 0.5, "mxfp4": 4.25 / 8}
+KV_CACHE_DTYPES = ("auto", "fp8")   # vLLM --kv-cache-dtype: auto = the model's 16-bit dtype
 PRICINGS = ("on-demand", "spot", "reserved-1y", "reserved-3y", "marketplace")  # marketplace: a per-GPU rental, priced by a price book
 
 
@@ -53,7 +56,25 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """A published checkpoint of a model at one precision: the repository vLLM loads and its size."""
+
+    precision: str
+    repo: str
+    size_gb: float   # 10^9 bytes, as the model card / repository states it
+    source: str
+
+
+@dataclass(frozen=True)
 class Model:
+    """An open-weight architecture (models.yaml documents every field).
+
+    Dense GQA models leave the optional fields at their defaults. MoE: `experts` routed experts per MoE
+    layer (top `experts_per_token`), `shared_experts` always active, `moe_layers` of `layers` carry an MoE
+    block. MLA (`attention_kind == "mla"`): the KV cache holds `kv_lora_rank + qk_rope_head_dim` values per
+    token per layer. `window_layers` layers keep at most `window_tokens` tokens (sliding / chunked attention).
+    """
+
     id: str
     hf: str
     aliases: tuple[str, ...]
@@ -68,10 +89,60 @@ class Model:
     vocab_size: int
     tie_word_embeddings: bool
     source: str
+    intermediate_size: int = 0
+    experts: int = 0
+    experts_per_token: int = 0
+    shared_experts: int = 0
+    moe_layers: int = 0
+    moe_intermediate_size: int = 0
+    attention_kind: str = "gqa"
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    q_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    window_tokens: int = 0
+    window_layers: int = 0
+    checkpoints: tuple[Checkpoint, ...] = ()
 
     @property
     def is_moe(self) -> bool:
-        return self.active_params_b < self.params_b
+        return self.experts > 0 or self.active_params_b < self.params_b
+
+    @property
+    def expert_params_b(self) -> float:
+        """Parameters in the routed experts (billions): moe_layers x experts x 3 x hidden x expert width."""
+        return self.moe_layers * self.experts * 3 * self.hidden_size * self.moe_intermediate_size / 1e9
+
+    @property
+    def embedding_params_b(self) -> float:
+        """Token embedding plus LM head (one matrix when tied), billions."""
+        return self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2) / 1e9
+
+    def checkpoint(self, precision: str) -> Checkpoint | None:
+        """The published checkpoint at a precision, if the catalog lists one."""
+        return next((c for c in self.checkpoints if c.precision == precision), None)
+
+    def params_from_architecture_b(self) -> float:
+        """Parameters implied by the config dimensions (billions), to check `params_b` against.
+
+        Attention (GQA: q, k, v, o projections; MLA: the low-rank q and kv paths), dense MLPs
+        (3 x hidden x intermediate), routed and shared experts, router, embeddings; norms and biases
+        are left out (< 0.1 %).
+        """
+        h = self.hidden_size
+        if self.attention_kind == "mla":
+            qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+            attn = (h * self.q_lora_rank + self.q_lora_rank * self.attention_heads * qk
+                    + h * (self.kv_lora_rank + self.qk_rope_head_dim)
+                    + self.kv_lora_rank * self.attention_heads * (self.qk_nope_head_dim + self.v_head_dim)
+                    + self.attention_heads * self.v_head_dim * h)
+        else:
+            attn = 2 * h * self.attention_heads * self.head_dim + 2 * h * self.kv_heads * self.head_dim
+        dense_layers = self.layers - self.moe_layers
+        mlp = dense_layers * 3 * h * self.intermediate_size
+        moe = self.moe_layers * (self.shared_experts * 3 * h * self.moe_intermediate_size + h * self.experts)
+        return (self.layers * attn + mlp + moe) / 1e9 + self.expert_params_b + self.embedding_params_b
 
 
 def _load(name: str) -> dict:
@@ -106,6 +177,30 @@ def instances() -> dict[str, Instance]:
     return out
 
 
+def _model(mid: str, m: dict, default_source: str) -> Model:
+    moe = m.get("moe") or {}
+    attn = m.get("attention") or {}
+    window = m.get("window") or {}
+    checkpoints = tuple(
+        Checkpoint(prec, c["repo"], float(c["size_gb"]), c["source"]) for prec, c in (m.get("checkpoints") or {}).items()
+    )
+    return Model(
+        mid, m["hf"], tuple(m.get("aliases", [])), float(m["params_b"]), float(m["active_params_b"]),
+        int(m["layers"]), int(m["hidden_size"]), int(m["attention_heads"]), int(m["kv_heads"]),
+        int(m["head_dim"]), int(m["context"]), int(m["vocab_size"]), bool(m["tie_word_embeddings"]),
+        m.get("source", default_source),
+        intermediate_size=int(m.get("intermediate_size", 0)),
+        experts=int(moe.get("experts", 0)), experts_per_token=int(moe.get("experts_per_token", 0)),
+        shared_experts=int(moe.get("shared_experts", 0)), moe_layers=int(moe.get("moe_layers", 0)),
+        moe_intermediate_size=int(moe.get("moe_intermediate_size", 0)),
+        attention_kind=attn.get("kind", "gqa"), kv_lora_rank=int(attn.get("kv_lora_rank", 0)),
+        qk_rope_head_dim=int(attn.get("qk_rope_head_dim", 0)), q_lora_rank=int(attn.get("q_lora_rank", 0)),
+        qk_nope_head_dim=int(attn.get("qk_nope_head_dim", 0)), v_head_dim=int(attn.get("v_head_dim", 0)),
+        window_tokens=int(window.get("tokens", 0)), window_layers=int(window.get("layers", 0)),
+        checkpoints=checkpoints,
+    )
+
+
 @cache
 def instances_region() -> str:
     """The AWS Region whose prices the instance catalog carries."""
@@ -117,12 +212,7 @@ def models() -> dict[str, Model]:
     """All models, keyed by breakeven id (`llama-3.1-70b`)."""
     doc = _load("models.yaml")
     src = f"{doc['source']} (checked {doc['checked']})"
-    return {
-        mid: Model(mid, m["hf"], tuple(m.get("aliases", [])), float(m["params_b"]), float(m["active_params_b"]),
-                   int(m["layers"]), int(m["hidden_size"]), int(m["attention_heads"]), int(m["kv_heads"]),
-                   int(m["head_dim"]), int(m["context"]), int(m["vocab_size"]), bool(m["tie_word_embeddings"]), src)
-        for mid, m in doc["models"].items()
-    }
+    return {mid: _model(mid, m, src) for mid, m in doc["models"].items()}
 
 
 @cache
@@ -159,6 +249,13 @@ def precision(name: str, key: str = "precision") -> str:
     """Validate a precision name."""
     if name not in PRECISIONS:
         raise InputError(key, name, ", ".join(PRECISIONS))
+    return name
+
+
+def kv_cache_dtype(name: str, key: str = "kv_cache_dtype") -> str:
+    """Validate a KV-cache dtype (vLLM's --kv-cache-dtype)."""
+    if name not in KV_CACHE_DTYPES:
+        raise InputError(key, name, ", ".join(KV_CACHE_DTYPES))
     return name
 
 

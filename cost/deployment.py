@@ -37,7 +37,8 @@ class Deployment:
     """One model served with vLLM.
 
     gpus_per_replica: tensor x pipeline parallel size of one vLLM server.
-    replicas: replicas planned to carry the load; redundancy: extra replicas for failover (N+1 = 1).
+    replicas: replicas planned to carry the load; None ("auto") lets `cost.estimate.estimate` size them
+      to carry the workload at its planned utilization within its latency targets; redundancy: extra replicas for failover (N+1 = 1).
     instance_type: the AWS instance; None prices per GPU (hourly_usd_per_gpu, the price book, or the
       smallest AWS instance carrying the GPU).
     hourly_usd_per_gpu: overrides every catalog price, billed per GPU (a marketplace rental).
@@ -47,12 +48,14 @@ class Deployment:
       at the planned utilization).
     max_model_len: the longest sequence the server accepts (vLLM's --max-model-len); it must fit
       the KV cache. None: the workload's average request.
+    kv_cache_dtype: vLLM's --kv-cache-dtype: "auto" (the model's 16-bit dtype) or "fp8" (half the KV bytes).
+    expert_parallel: MoE experts placed whole on the GPUs (vLLM --enable-expert-parallel) instead of split.
     """
 
     model: str
     gpu: str
     gpus_per_replica: int = 1
-    replicas: int = 1
+    replicas: int | None = 1
     redundancy: int = 0
     precision: str = "bf16"
     pricing: str = "on-demand"
@@ -65,6 +68,8 @@ class Deployment:
     max_model_len: int | None = None
     exemptions: Exemptions = field(default_factory=Exemptions)
     name: str = ""
+    kv_cache_dtype: str = "auto"
+    expert_parallel: bool = False
 
     @property
     def total_replicas(self) -> int:
@@ -86,8 +91,14 @@ class Deployment:
         d["gpu"] = catalog.gpu(d["gpu"], "gpu").id
         d["precision"] = catalog.precision(d.get("precision", "bf16"), "precision")
         d["pricing"] = catalog.pricing(d.get("pricing", "on-demand"), "pricing")
+        d["kv_cache_dtype"] = catalog.kv_cache_dtype(d.get("kv_cache_dtype", "auto"), "kv_cache_dtype")
+        if not isinstance(d.get("expert_parallel", False), bool):
+            raise InputError("expert_parallel", d["expert_parallel"], "true or false")
         for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1)):
             val = d.get(key, cls.__dataclass_fields__[key].default)
+            if key == "replicas" and val in (None, "auto"):
+                d[key] = None
+                continue
             if not _whole(val) or not low <= val <= LIMITS[key]:
                 raise InputError(key, val, f"a whole number, from {low} to {LIMITS[key]}")
             d[key] = int(val)
@@ -122,7 +133,7 @@ def _finite(value: object) -> bool:
 
 
 def _whole(value: object) -> bool:
-    return _finite(value) and int(value) == value
+    return _finite(value) and int(value) == value  # type: ignore[call-overload]  # _finite: a real number
 
 
 def tensor_parallel_ok(model: catalog.Model, tp: int) -> bool:

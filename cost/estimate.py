@@ -2,20 +2,86 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
-from cost import api_prices, capacity, catalog
+from cost import api_prices, calibration, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
-from cost.nodes import NodePlan, plan_nodes
+from cost.nodes import NodePlan, Rates, plan_nodes
 from cost.tco import LineItem, Overheads, deployment_items, stack_items
+from cost.units import format_tokens, format_usd
 from cost.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
 
-__all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan"]
+__all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
+           "replicas_needed", "target_misses", "sized"]
 
 SECONDS_PER_HOUR = 3600
+
+
+def serving_point(model: catalog.Model, gpu: catalog.Gpu, d: Deployment, w: Workload,
+                  factors: Factors | None = None) -> capacity.Throughput:
+    """One replica's operating point: as many requests in flight as the KV cache, max_num_seqs and the
+    TPOT target allow, and fewer when the TTFT target needs it (the largest concurrency meeting it)."""
+    def at(concurrency: int | None) -> capacity.Throughput:
+        return capacity.throughput(model, gpu, d.gpus_per_replica, d.precision, w.avg_input_tokens, w.avg_output_tokens,
+                                   concurrency=concurrency, tpot_target_s=w.tpot_target_s,
+                                   gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
+                                   factors=factors, kv_cache_dtype=d.kv_cache_dtype, expert_parallel=d.expert_parallel,
+                                   prefix_cache_hit_rate=w.prefix_cache_hit_rate)
+
+    t = at(d.concurrency)
+    target = w.ttft_target_s
+    if target is None or t.ttft_s <= target or t.concurrency <= 1:
+        return t
+    one = at(1)
+    if one.ttft_s > target:
+        return one                               # unmet at any concurrency; target_misses says so
+    lo, hi = 1, t.concurrency                    # at(lo) meets the TTFT target, at(hi) does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if at(mid).ttft_s <= target:
+            lo = mid
+        else:
+            hi = mid
+    return replace(at(lo), limited_by="ttft-target")
+
+
+def target_misses(t: capacity.Throughput, w: Workload) -> list[str]:
+    """The latency targets a replica misses at its operating point, with the numbers."""
+    out = []
+    if w.tpot_target_s is not None and t.tpot_s > w.tpot_target_s * (1 + 1e-9):
+        out.append(f"TPOT {t.tpot_s * 1000:.1f} ms at {t.concurrency} request(s) in flight against a target of "
+                   f"{w.tpot_target_s * 1000:g} ms")
+    if w.ttft_target_s is not None and t.ttft_s > w.ttft_target_s * (1 + 1e-9):
+        out.append(f"TTFT {t.ttft_s * 1000:.0f} ms at {t.concurrency} request(s) in flight against a target of "
+                   f"{w.ttft_target_s * 1000:g} ms")
+    return out
+
+
+def replica_tokens_per_month(t: capacity.Throughput, w: Workload) -> float:
+    """Input + output tokens one replica serves in a month at 100 % utilization."""
+    return t.output_tok_s * w.tokens_per_request / w.avg_output_tokens * SECONDS_PER_HOUR * catalog.assumptions()["hours_per_month"]
+
+
+def sized(d: Deployment, w: Workload, factors: Factors | None = None) -> Deployment:
+    """The deployment with replicas "auto" (None) resolved: as many as carry the workload (see `replicas_needed`).
+    A deployment with replicas given, or with its capacity given instead of modelled, is returned unchanged
+    (the latter with one replica when auto)."""
+    if d.replicas is not None:
+        return d
+    if d.capacity_tokens_per_month is not None:
+        return replace(d, replicas=1)
+    t = serving_point(catalog.model(d.model), catalog.gpu(d.gpu), d, w, factors)
+    return replace(d, replicas=replicas_needed(t, w))
+
+
+def replicas_needed(t: capacity.Throughput, w: Workload) -> int:
+    """Serving replicas that carry the declared volume at the planned utilization (at least 1)."""
+    per_replica = replica_tokens_per_month(t, w) * w.utilization
+    return max(1, math.ceil(w.tokens_per_month / per_replica * (1 - 1e-12))) if per_replica > 0 else 1
 
 
 @dataclass(frozen=True)
@@ -30,6 +96,10 @@ class Estimate:
     apis: tuple[ApiQuote, ...]
     breakeven: tuple[Breakeven, ...]
     verdict: Verdict
+    replicas_auto: bool = False             # replicas computed ("auto"), not given
+    replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
+    misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
+    warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
 
     @property
     def monthly_usd(self) -> float:
@@ -43,6 +113,13 @@ class Estimate:
     def usd_per_mtok(self) -> float:
         """Effective price of the capacity bought: monthly cost / tokens at the planned utilization."""
         return self.monthly_usd / self.capacity_tokens_per_month * 1e6
+
+    @property
+    def carries_share(self) -> float:
+        """The share of the declared volume the deployment can serve (at 100 % of its capacity)."""
+        if self.workload.tokens_per_month <= 0:
+            return 1.0
+        return min(1.0, self.full_capacity_tokens_per_month / self.workload.tokens_per_month)
 
     @property
     def usd_per_mtok_at_workload(self) -> float:
@@ -66,11 +143,23 @@ class Estimate:
             },
             "self_hosted": {
                 "monthly_usd": round(self.monthly_usd, 2),
+                "replicas": d.replicas,
+                "replicas_sized": self.replicas_auto,
+                "replicas_needed": self.replicas_needed,
+                "carries_share": round(self.carries_share, 4),
+                "target_misses": list(self.misses),
                 "line_items": [i.to_dict() for i in self.line_items],
                 "capacity_tokens_per_month": round(self.capacity_tokens_per_month),
                 "capacity_source": "model" if t else "given (capacity_tokens_per_month)",
                 "usd_per_mtok": round(self.usd_per_mtok, 4),
-                "usd_per_mtok_at_workload": round(self.usd_per_mtok_at_workload, 4),
+                "usd_per_mtok_at_workload": round_finite(self.usd_per_mtok_at_workload, 4),
+                "usd_per_mtok_basis": {
+                    "usd_per_mtok": f"capacity at the planned {w.utilization:.0%} utilization: "
+                                    f"{format_tokens(self.capacity_tokens_per_month)} tokens/month",
+                    "usd_per_mtok_at_workload": f"the declared volume it serves: "
+                                                f"{format_tokens(min(w.tokens_per_month, self.full_capacity_tokens_per_month))}"
+                                                f" of {format_tokens(w.tokens_per_month)} tokens/month",
+                },
                 "output_tok_s": None if t is None else round(t.output_tok_s * d.replicas, 1),
                 "output_tok_s_per_replica": None if t is None else round(t.output_tok_s, 1),
                 "max_concurrency": self.fit_concurrency,
@@ -82,11 +171,18 @@ class Estimate:
                     "weights_gb": round(self.fit.weights_gb, 2), "usable_gb": round(self.fit.usable_gb, 2),
                     "kv_bytes_per_token": self.fit.kv_bytes_per_token,
                     "kv_capacity_tokens": self.fit.kv_capacity_tokens,
+                    "kv_cache_dtype": self.fit.kv_cache_dtype,
+                    "nodes_per_replica": self.fit.nodes,
                 },
+                "validity_warnings": list(self.warnings),
             },
             "apis": [
-                {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "monthly_usd": round(q.monthly_usd, 2),
-                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8), "source": q.offer.source}
+                {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
+                 "batch_price": q.batch_price,
+                 "monthly_usd": round(q.monthly_usd, 2),
+                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
+                 "source": q.offer.source + ("; the provider's batch rate (genai-prices price variant processing=batch)"
+                                             if q.batch_price else "")}
                 for q in self.apis
             ],
             "breakeven": [b.to_dict() for b in self.breakeven],
@@ -100,6 +196,11 @@ class Estimate:
         return self.fit.kv_capacity_tokens // max(1, self.workload.tokens_per_request)
 
 
+def round_finite(x: float, digits: int) -> float | None:
+    """Rounded, or None where the figure is undefined (no volume declared): reports are strict JSON."""
+    return round(x, digits) if math.isfinite(x) else None
+
+
 def estimate(
     deployment: Deployment,
     workload: Workload,
@@ -108,44 +209,80 @@ def estimate(
     overheads: Overheads = Overheads(),
     stack_share: float = 1.0,
     factors: Factors | None = None,
+    providers: tuple[str, ...] | None = None,
+    rates: Rates | None = None,
 ) -> Estimate:
     """Price a deployment for a workload.
 
-    stack_share: the part of the per-stack overheads (staff, monitoring) this deployment carries;
-    a fleet splits them between its models, a single estimate carries them whole.
-    factors: the capacity model's efficiency factors; None = the published fit.
+    replicas None ("auto"): as many serving replicas as carry the volume at the planned utilization
+    within the latency targets. stack_share: the part of the per-stack overheads (staff, monitoring)
+    this deployment carries; a fleet splits them between its models, a single estimate carries them
+    whole. factors: the capacity model's efficiency factors; None = the published fit.
+    providers: an allow-list of API providers to compare with (None: all). rates: reserved discounts
+    and the spot price point (None: assumptions.yaml).
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
     require_within_context(w, model.id, model.context, d.max_model_len)
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
-                               key="gpus_per_replica")
-    plan = plan_nodes(d, book)
+                               key="gpus_per_replica", kv_cache_dtype=d.kv_cache_dtype,
+                               expert_parallel=d.expert_parallel)
+    auto = d.replicas is None
+    tput, need, misses = None, None, tuple[str, ...]()
+    if d.capacity_tokens_per_month is None:
+        tput = serving_point(model, gpu, d, w, factors)
+        need = replicas_needed(tput, w)
+        misses = tuple(target_misses(tput, w))
+    if auto:
+        d = replace(d, replicas=need or 1)
+    plan = plan_nodes(d, book, rates)
     items = deployment_items(plan, overheads)
     for item in stack_items(overheads):
         items.append(LineItem(item.name, item.quantity * stack_share, item.unit, item.unit_usd,
                               item.source if stack_share == 1 else f"{stack_share:.0%} share of the stack; {item.source}"))
     monthly = sum(i.monthly_usd for i in items)
-
-    if d.capacity_tokens_per_month is not None:
-        tput = None
+    if tput is None:
         cap = d.capacity_tokens_per_month
     else:
-        tput = capacity.throughput(model, gpu, d.gpus_per_replica, d.precision, w.avg_input_tokens, w.avg_output_tokens,
-                                   concurrency=d.concurrency, tpot_target_s=w.tpot_target_s,
-                                   gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
-                                   factors=factors)
-        tokens_per_s = tput.output_tok_s * w.tokens_per_request / w.avg_output_tokens * d.replicas
-        cap = tokens_per_s * SECONDS_PER_HOUR * catalog.assumptions()["hours_per_month"] * w.utilization
+        cap = replica_tokens_per_month(tput, w) * d.replicas * w.utilization
     full = cap / w.utilization
 
     quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
     bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
-    comparable = [q for q in quotes if q.offer.tier == "equivalent"] or [q for q in quotes if q.offer.tier == "quality"]
+    exemptions = d.exemptions.claimed(w.ttft_target_s)
+    comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
+    blockers = []
+    if misses:
+        blockers.append(("target-unmet", _unmet_reason(d, w, tput, misses, book, overheads, factors, providers, rates)))
+    elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
+        sized_usd = estimate(replace(d, replicas=need), w, book=book, overheads=overheads, stack_share=stack_share,
+                             factors=factors, providers=providers, rates=rates).monthly_usd
+        blockers.append(("undersized",
+                         f"{d.replicas} serving replica(s) carry only {full / w.tokens_per_month:.0%} of the declared "
+                         f"{format_tokens(w.tokens_per_month)} tokens/month (full capacity {format_tokens(full)}); carrying it "
+                         f"at the planned {w.utilization:.0%} utilization needs {need} replicas, about {format_usd(sized_usd)}"
+                         f"/month. Fix: --replicas {need}, or leave --replicas out to size automatically"))
     verdict = decide(
         self_monthly_usd=monthly, capacity_tokens=cap, full_capacity_tokens=full, tokens_per_month=w.tokens_per_month,
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
-        exemptions=d.exemptions.claimed(w.ttft_target_s),
+        exemptions=exemptions, compared_with=compared_with, blockers=blockers,
     )
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict)
+    warnings = () if tput is None else tuple(calibration.validity_warnings(
+        d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings)
+
+
+def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
+                  factors, providers, rates) -> str:
+    """Why a latency target rules this hardware out, the best it achieves, and the cheapest fix."""
+    from cost import optimize   # optimize prices its candidates with estimate()
+
+    text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
+            f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
+    found = optimize.optimize(d.model, w, optimize.Constraints(redundancy=d.redundancy), book=book, overheads=overheads,
+                              factors=factors, exemptions=d.exemptions, top=1, providers=providers, rates=rates)
+    if found:
+        c = found[0]
+        return text + f". Fix: {c.describe()} meets it for {format_usd(c.monthly_usd)}/month, or relax the target"
+    return text + ". No catalog configuration meets it: relax the target"

@@ -10,6 +10,34 @@ from cost.deployment import Deployment
 from cost.errors import InputError
 
 
+def _reserved_defaults() -> dict[str, float]:
+    return {k: v for k, v in catalog.assumptions()["reserved_discount"].items() if k != "source"}
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Hardware price assumptions no public snapshot fixes (assumptions.yaml): the reserved discounts off
+    on-demand, and where in the zones' spot range spot is priced (0 = cheapest zone, 0.5 = midpoint, 1 = dearest)."""
+
+    reserved_1y: float = _reserved_defaults()["reserved-1y"]
+    reserved_3y: float = _reserved_defaults()["reserved-3y"]
+    spot_position: float = 0.5
+
+    def __post_init__(self) -> None:
+        for key in ("reserved_1y", "reserved_3y", "spot_position"):
+            val = getattr(self, key)
+            if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val <= (1 if key == "spot_position" else 0.95):
+                raise InputError(key, val, "a fraction in [0, 1] (0 = cheapest zone, 0.5 = midpoint, 1 = dearest)"
+                                 if key == "spot_position" else "a discount in [0, 0.95] off the on-demand price")
+
+    @property
+    def reserved_discount(self) -> dict[str, float]:
+        return {"reserved-1y": self.reserved_1y, "reserved-3y": self.reserved_3y}
+
+
+_DEFAULT_RATES = Rates()
+
+
 @dataclass(frozen=True)
 class NodePlan:
     """The hardware a deployment is billed for.
@@ -55,7 +83,7 @@ def _instance_for(d: Deployment) -> catalog.Instance | None:
     return fitting[0] if fitting else found[-1]
 
 
-def _instance_price(inst: catalog.Instance, pricing: str, reserved_discount: dict[str, float]) -> tuple[float, str]:
+def _instance_price(inst: catalog.Instance, pricing: str, rates: Rates) -> tuple[float, str]:
     od = inst.on_demand_usd_hr
     if pricing == "marketplace":
         raise InputError("pricing", pricing, "on-demand, spot, reserved-1y or reserved-3y for an AWS instance",
@@ -64,24 +92,26 @@ def _instance_price(inst: catalog.Instance, pricing: str, reserved_discount: dic
         if inst.spot_usd_hr is None:
             raise InputError("pricing", pricing, "on-demand or reserved-1y/3y", f"{inst.type} has no spot price in the catalog")
         low, high = inst.spot_usd_hr_range
-        return inst.spot_usd_hr, f"{inst.type} spot, midpoint of ${low}-${high}/h; {inst.source}"
+        if rates.spot_position == 0.5:
+            return inst.spot_usd_hr, f"{inst.type} spot, midpoint of ${low}-${high}/h; {inst.source}"
+        usd = low + (high - low) * rates.spot_position
+        return usd, f"{inst.type} spot, {rates.spot_position:.0%} of the way from ${low} to ${high}/h (zones' range); {inst.source}"
     if od is None:
         raise InputError("instance_type", inst.type, "an instance with an on-demand price (or give hourly_usd_per_gpu)",
                          f"{inst.type} has no on-demand price in the catalog")
     if pricing == "on-demand":
         return od, f"{inst.type} on-demand; {inst.source}"
-    discount = reserved_discount[pricing]
+    discount = rates.reserved_discount[pricing]
     return od * (1 - discount), f"{inst.type} on-demand ${od}/h less {discount:.0%} {pricing} discount (assumption); {inst.source}"
 
 
-def plan_nodes(d: Deployment, book=None, reserved_discount: dict[str, float] | None = None) -> NodePlan:
+def plan_nodes(d: Deployment, book=None, rates: Rates | None = None) -> NodePlan:
     """Pack a deployment's replicas onto instances (or GPUs) and price one unit.
 
     Price precedence: hourly_usd_per_gpu, then the price book's per-GPU price, then the AWS catalog.
     Per-GPU prices bill GPUs; without an instance named they bill exactly the replicas' GPUs.
     """
-    if reserved_discount is None:
-        reserved_discount = {k: v for k, v in catalog.assumptions()["reserved_discount"].items() if k != "source"}
+    rates = rates or _DEFAULT_RATES
     inst = _instance_for(d)
     per_gpu: tuple[float, str] | None = None
     if d.hourly_usd_per_gpu is not None:
@@ -109,7 +139,7 @@ def plan_nodes(d: Deployment, book=None, reserved_discount: dict[str, float] | N
     if per_gpu is not None:
         usd, source = per_gpu[0] * inst.gpus, f"{per_gpu[1]} x {inst.gpus} GPUs per {inst.type}"
     else:
-        usd, source = _instance_price(inst, d.pricing, reserved_discount)
+        usd, source = _instance_price(inst, d.pricing, rates)
     return NodePlan("instance", inst.type, inst.gpus, ipr, rpi, serving, total - serving, usd, source)
 
 
@@ -119,5 +149,4 @@ def instance_hourly_usd(instance_type: str, pricing: str, book=None) -> float:
     per_gpu = book.gpu_hourly(inst.gpu, pricing) if book is not None else None
     if per_gpu is not None:
         return per_gpu[0] * inst.gpus
-    discounts = {k: v for k, v in catalog.assumptions()["reserved_discount"].items() if k != "source"}
-    return _instance_price(inst, pricing, discounts)[0]
+    return _instance_price(inst, pricing, _DEFAULT_RATES)[0]

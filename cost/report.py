@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
 
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cost import api_prices
 from cost.estimate import Estimate
 from cost.fleet import Fleet
 from cost.units import format_tokens, format_usd
 
 FORMATS = ("table", "json", "markdown")
+PLAIN_WIDTH = 400  # columns; tables take only the width they need
+_NUMERIC = re.compile(r"^$|^-$|^[-+]?\$?[0-9]|^never|^\[[0-9]+\]$|^\*\*\$")  # a figure, a footnote, or blank
 
 
 def grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+    """A table: GitHub markdown, or aligned plain text drawn by rich. Columns of figures align right."""
+    right = [i > 0 and all(_NUMERIC.match(str(r[i])) for r in rows) for i in range(len(headers))]
     if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        cell = lambda c: str(c).replace("|", "\\|")
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+        lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
         return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="right" if right[i] else "left", no_wrap=True)
+    for r in rows:
+        table.add_row(*(Text(str(c)) for c in r))
+    return plain(table)
+
+
+def plain(renderable: object) -> str:
+    """Render a rich object to plain text (no colour codes), wide enough that nothing wraps."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=PLAIN_WIDTH, color_system=None, force_terminal=False, highlight=False)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
 def _heading(text: str, markdown: bool, level: int = 2) -> str:
@@ -55,17 +79,32 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     else:
         cap = "Capacity: given (capacity_tokens_per_month), not modelled"
     out += ["", cap,
-            f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable; KV {e.fit.kv_bytes_per_token:,} B/token, "
-            f"{e.fit.kv_capacity_tokens:,} tokens of KV cache",
+            f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable"
+            + (f" across {e.fit.nodes} nodes of {e.fit.gpus_per_node} GPUs (multi-node replica)" if e.fit.nodes > 1 else "")
+            + f"; KV {e.fit.kv_bytes_per_token:,} B/token" + (" (fp8 KV cache)" if e.fit.kv_cache_dtype == "fp8" else "")
+            + f", {e.fit.kv_capacity_tokens:,} tokens of KV cache",
             f"Tokens/month at {w.utilization:.0%} utilization: {format_tokens(e.capacity_tokens_per_month)} -> "
-            f"{format_usd(e.usd_per_mtok)} per 1M tokens ("
-            + (f"{format_usd(e.usd_per_mtok_at_workload)} per 1M at the declared volume)"
-               if math.isfinite(e.usd_per_mtok_at_workload) else "no tokens declared, so no price per token served)")]
+            f"{format_usd(e.usd_per_mtok)} per 1M tokens at that capacity ("
+            + (f"{format_usd(e.usd_per_mtok_at_workload)} per 1M at the "
+               f"{format_tokens(min(w.tokens_per_month, e.full_capacity_tokens_per_month))} tokens/month of the declared "
+               "volume it serves)" if math.isfinite(e.usd_per_mtok_at_workload)
+               else "no tokens declared, so no price per token served)"),
+            f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.replicas_auto else "")
+            + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
+            + f"; carries {e.carries_share:.0%} of the declared volume"]
+    if t is not None:
+        from cost.calibration import validity
+        v = validity()
+        out.append(f"Capacity model checked on {v['rows']} published vLLM runs: {', '.join(v['gpus'])}; "
+                   f"{', '.join(v['precisions'])}; TP {', '.join(map(str, v['tp']))}; concurrency {v['concurrency'][0]}-"
+                   f"{v['concurrency'][1]}; prompts {v['prompt_tokens'][0]:,.0f}-{v['prompt_tokens'][1]:,.0f} tokens")
+        out += [f"  WARNING outside that range: {msg}" for msg in e.warnings]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:
         b = be[q.offer.id]
-        rows.append([q.offer.label or q.offer.id, q.offer.tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd),
+        tier = q.offer.tier + (" (retired)" if api_prices.retired(q.offer.id) else "") + (" batch rate" if q.batch_price else "")
+        rows.append([q.offer.label or q.offer.id, tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd),
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
@@ -81,6 +120,12 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
         text = [_heading("Routing blend", markdown), grid(["Tier", "Share", "Target", "Tokens/mo", "Monthly"], rows, markdown),
                 f"Blend: {format_usd(f.monthly_usd)}/month for {format_tokens(f.routed_workload.tokens_per_month)} tokens"]
         text += [f"  All traffic on {q.offer.id}: {format_usd(q.monthly_usd)}/month" for q in f.all_api]
+        if f.routing is not None:
+            r = f.routing
+            text.append(f"Cheapest assignment (targets serving the same model; retired APIs excluded): "
+                        f"{format_usd(r.monthly_usd)}/month against {format_usd(r.declared_monthly_usd)}/month declared, "
+                        f"saves {format_usd(r.saves_usd)}/month")
+            text += [f"  {name} -> {target} ({kind})" for name, target, kind in r.assignment]
         parts.append("\n".join(text))
     total = [_heading("Stack total", markdown),
              f"Self-hosted {format_usd(f.self_hosted_monthly_usd)} + API tiers {format_usd(f.api_monthly_usd)} = {format_usd(f.monthly_usd)}/month"]
@@ -112,5 +157,19 @@ def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
         return to_json(obj.to_dict())
-    text = estimate_text if isinstance(obj, Estimate) else fleet_text
-    return text(obj, markdown=(fmt == "markdown"))
+    if isinstance(obj, Estimate):
+        return estimate_text(obj, markdown=(fmt == "markdown"))
+    return fleet_text(obj, markdown=(fmt == "markdown"))
+
+
+def sensitivity_text(s, markdown: bool = False) -> str:
+    """The low / base / high band: monthly cost and verdict at each end of the assumptions."""
+    rows = []
+    for b in s.bands:
+        a, e = b.assumptions, b.estimate
+        rows.append([b.name, f"{a['mlops_fte']:g}", format_usd(a["monitoring_usd_per_month"]), f"{a['utilization']:.0%}",
+                     f"{a['spot_position']:.0%}", f"{a['reserved_discount']['reserved-1y']:.0%}/{a['reserved_discount']['reserved-3y']:.0%}",
+                     str(e.deployment.replicas), format_usd(e.monthly_usd), e.verdict.choice])
+    table = grid(["Band", "MLOps FTE", "Monitoring", "Utilization", "Spot point", "Reserved 1y/3y", "Replicas", "Monthly",
+                  "Verdict"], rows, markdown)
+    return "\n".join([_heading("Sensitivity", markdown), table, "", s.note()])

@@ -13,7 +13,7 @@ avgOutputTokens), so a usage file's `workload:` block can stand in for a model's
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,12 @@ class Usage:
     requests: float | None = None     # requests finished in the window
 
     def workload(self, declared: Workload | None = None) -> Workload:
-        """This usage as a Workload; utilization and latency targets stay as declared (a plan, not a measurement)."""
-        d = declared or Workload(0.0)
-        return Workload.build(self.tokens_per_month, avg_input_tokens=self.avg_input_tokens,
-                              avg_output_tokens=self.avg_output_tokens, utilization=d.utilization,
-                              ttft_target_s=d.ttft_target_s, tpot_target_s=d.tpot_target_s)
+        """This usage as a Workload: the measured volume and request size; everything else (utilization,
+        latency targets, ...) stays as declared (a plan, not a measurement)."""
+        measured = Workload.build(self.tokens_per_month, avg_input_tokens=self.avg_input_tokens,
+                                  avg_output_tokens=self.avg_output_tokens)
+        return replace(declared or Workload(0.0), tokens_per_month=measured.tokens_per_month,
+                       avg_input_tokens=measured.avg_input_tokens, avg_output_tokens=measured.avg_output_tokens)
 
     def to_dict(self) -> dict:
         return {"version": VERSION, "source": self.source, "measuredAt": self.measured_at,

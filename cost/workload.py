@@ -24,6 +24,9 @@ class Workload:
     avg_input_tokens / avg_output_tokens: the average request; their ratio is the input share.
     utilization: the share of the self-hosted capacity the plan expects to use (0..1].
     ttft_target_s / tpot_target_s: latency targets; None means none declared.
+    batch: latency-insensitive work that a provider's batch API may serve (at its batch price).
+    prefix_cache_hit_rate: share of prompt tokens vLLM's prefix cache serves (shared system prompts,
+      RAG documents, chat history): not recomputed by the self-hosted side; 0 = none.
     """
 
     tokens_per_month: float
@@ -32,6 +35,8 @@ class Workload:
     utilization: float = 0.8
     ttft_target_s: float | None = None
     tpot_target_s: float | None = None
+    batch: bool = False
+    prefix_cache_hit_rate: float = 0.0
 
     @property
     def input_share(self) -> float:
@@ -64,6 +69,8 @@ class Workload:
         utilization: float = 0.8,
         ttft_target_s: float | None = None,
         tpot_target_s: float | None = None,
+        batch: bool = False,
+        prefix_cache_hit_rate: float = 0.0,
     ) -> "Workload":
         """Validate and complete a workload.
 
@@ -74,11 +81,14 @@ class Workload:
             raise InputError("tokens_per_month", tokens_per_month, TOKENS_ALLOWED)
         if input_share is not None and not (_finite(input_share) and 0 < input_share < 1):
             raise InputError("input_share", input_share, "a fraction strictly between 0 and 1")
-        for key, val in (("avg_input_tokens", avg_input_tokens), ("avg_output_tokens", avg_output_tokens)):
+        sizes: tuple[tuple[str, float | None], ...] = (("avg_input_tokens", avg_input_tokens), ("avg_output_tokens", avg_output_tokens))
+        for key, val in sizes:
             if val is not None and not (_finite(val) and int(val) == val and 1 <= val <= MAX_REQUEST_TOKENS):
                 raise InputError(key, val, f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")
         if not (_finite(utilization) and 0 < utilization <= 1):
             raise InputError("utilization", utilization, "a fraction in (0, 1]")
+        if isinstance(prefix_cache_hit_rate, bool) or not 0 <= prefix_cache_hit_rate < 1:
+            raise InputError("prefix_cache_hit_rate", prefix_cache_hit_rate, "a fraction in [0, 1)")
         for key, val in (("ttft_target_s", ttft_target_s), ("tpot_target_s", tpot_target_s)):
             if val is not None and not (_finite(val) and 0 < val <= 3600):
                 raise InputError(key, val, "a positive number of seconds, at most 3600")
@@ -110,6 +120,8 @@ class Workload:
             utilization=float(utilization),
             ttft_target_s=ttft_target_s,
             tpot_target_s=tpot_target_s,
+            batch=bool(batch),
+            prefix_cache_hit_rate=float(prefix_cache_hit_rate),
         )
 
 

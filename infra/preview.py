@@ -219,52 +219,85 @@ def _name(r: dict) -> str:
     return r["name"]
 
 
-def render_table(p: Plan, markdown: bool = False) -> str:
-    from cost import report as cost_report
+def render_table(p: Plan) -> str:
+    """Resources, the cost report and warnings, for people."""
+    from cost.report import grid
 
     rows = [[r["type"], _name(r), key_inputs(r)] for r in p.resources]
     heading = f"breakeven preview - stack {p.stack}"
     note = ("Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
             "nothing was created and no cloud API was called.")
-    if markdown:
-        out = [f"# {heading}", "", note, "", f"## Planned resources ({len(rows)})", "",
-               "| Type | Name | Key inputs |", "|---|---|---|"]
-        out += [f"| `{a}` | `{b}` | {c.replace('|', '/')} |" for a, b, c in rows]
-        out += ["", "## Cost report", ""]
-        out.append(_markdown_cost(p, cost_report))
-    else:
-        widths = [max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)]
-        out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(rows)})", ""]
-        out.append(f"{'TYPE'.ljust(widths[0])}  {'NAME'.ljust(widths[1])}  KEY INPUTS")
-        out += [f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c}".rstrip() for a, b, c in rows]
-        out += ["", p.report or "(no cost report logged)"]
-    warnings = [m for s, m in p.logs if s in ("warning", "error")]
-    if warnings:
-        out += ["", "Warnings:"] + [f"- {w}" for w in warnings]
-    t = p.timings
-    out += ["", f"Preview took {t.get('total', 0):.2f} s (config {t.get('config', 0):.2f}, imports {t.get('imports', 0):.2f}, "
-                f"program {t.get('program', 0):.2f}, helm {t.get('helm', 0):.2f}"
-                + (f", policies {t['policies']:.2f}" if "policies" in t else "") + ")."]
+    out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(rows)})", "",
+           grid(["TYPE", "NAME", "KEY INPUTS"], rows, markdown=False), "", p.report or "(no cost report logged)"]
+    out += _warnings(p, markdown=False) + ["", _timings(p)]
     return "\n".join(out)
 
 
-def _markdown_cost(p: Plan, cost_report) -> str:
+def _warnings(p: Plan, markdown: bool) -> list[str]:
+    warnings = [m for s, m in p.logs if s in ("warning", "error")]
+    return (["", "**Warnings**" if markdown else "Warnings:", ""] + [f"- {w}" for w in warnings]) if warnings else []
+
+
+def _timings(p: Plan) -> str:
+    t = p.timings
+    return (f"Preview took {t.get('total', 0):.2f} s (config {t.get('config', 0):.2f}, imports {t.get('imports', 0):.2f}, "
+            f"program {t.get('program', 0):.2f}, helm {t.get('helm', 0):.2f}"
+            + (f", policies {t['policies']:.2f}" if "policies" in t else "") + ").")
+
+
+def markdown_details(p: Plan) -> str:
+    """What the pull-request comment folds away: the cost report in full and every planned resource."""
+    rows = [[f"`{r['type']}`", f"`{_name(r)}`", key_inputs(r).replace("|", "/")] for r in p.resources]
+    out = ["### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(rows)})", "",
+           "Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
+           "nothing was created and no cloud API was called.", "", "| Type | Name | Key inputs |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    out += _warnings(p, markdown=True)
+    return "\n".join(out)
+
+
+def _markdown_cost(p: Plan) -> str:
     """The cost report in markdown: the program logs it as a table, so price the same spec again
     and check that it is the figure the program exported."""
+    from cost import report as cost_report
     from infra import pricing
 
     fleet = pricing.price(p.spec)
     if fleet.to_dict() != p.cost:
         raise PreviewError("the exported cost differs from pricing the spec again")
-    return cost_report.render(fleet, "markdown")
+    return ("\n" + cost_report.render(fleet, "markdown")).replace("\n## ", "\n#### ")[1:]  # under the details' headings
 
 
-def render(p: Plan, fmt: str) -> str:
+def document(p: Plan, violations: list | None = None, comparison: dict | None = None) -> dict:
+    """The preview for machines: the plan, the policy results and the comparison with a baseline."""
+    doc = p.to_dict()
+    if violations is not None:
+        from policies.runner import render as render_policies
+
+        doc["policies"] = json.loads(render_policies(violations, fmt="json"))
+    if comparison is not None:
+        doc["comparison"] = comparison
+    return doc
+
+
+def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict | None = None) -> str:
+    """The preview as a table for people, a pull-request comment (markdown) or strict JSON."""
+    from infra import preview_comment, preview_compare
+
     if fmt == "json":
         from cost.report import to_json
 
-        return to_json(p.to_dict())
-    return render_table(p, markdown=fmt == "markdown")
+        return to_json(document(p, violations, comparison))
+    if fmt == "markdown":
+        return preview_comment.comment(document(p, violations, comparison), comparison, markdown_details(p))
+    out = render_table(p)
+    if violations is not None:
+        from policies.runner import render as render_policies
+
+        out += "\n\n" + render_policies(violations, fmt="table")
+    if comparison is not None:
+        out += "\n\n" + preview_compare.render(comparison)
+    return out
 
 
 def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) -> dict[str, object]:
@@ -285,17 +318,24 @@ def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) 
     return {"breakeven:models": models}
 
 
-def main(stack: str, fmt: str = "table", root: Path = ROOT, usage_files: dict[str, str] | None = None) -> int:
-    """Print the offline preview of a stack. 0: shown; 2: a bad config value; 1: anything else.
+def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_increase: float | None = None,
+         root: Path = ROOT, usage_files: dict[str, str] | None = None) -> int:
+    """Print the offline preview of a stack. 0: shown and passed; 1: a mandatory policy failed, the
+    monthly cost rose past --fail-on-increase, or the program failed; 2: a bad input (nothing run).
 
-    usage_files: model name -> usage file; that model is priced on the measured workload."""
+    usage_files: model name -> usage file (breakeven observe --write-usage); that model is priced on
+    the measured workload."""
+    from infra import preview_compare
     from infra.helmrender import HelmFailed, HelmNotFound
 
-    if fmt not in FORMATS:
-        print(f"error: --format: got {fmt!r}; allowed: {', '.join(FORMATS)}", file=sys.stderr)
-        return 2
     try:
-        p = plan(stack, root=root, overrides=usage_overrides(stack, usage_files, root) if usage_files else None)
+        if fmt not in FORMATS:
+            raise InputError("--format", fmt, ", ".join(FORMATS))
+        if fail_on_increase is not None and (compare_to is None or fail_on_increase != fail_on_increase or fail_on_increase < 0):
+            raise InputError("--fail-on-increase", fail_on_increase, "a percentage of at least 0, with --compare-to")
+        baseline = preview_compare.load(compare_to) if compare_to is not None else None
+        overrides = usage_overrides(stack, usage_files, root) if usage_files else None
+        p = plan(stack, root=root, overrides=overrides)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)
@@ -303,30 +343,31 @@ def main(stack: str, fmt: str = "table", root: Path = ROOT, usage_files: dict[st
     except (HelmNotFound, HelmFailed, PreviewError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    policy_text, code = run_policies(p, fmt)  # first, so the timings printed below include it
-    if fmt == "json":
-        doc = p.to_dict()
-        if policy_text is not None:
-            doc["policies"] = json.loads(policy_text)
-        from cost.report import to_json
+    violations, code = run_policies(p)  # first, so the timings printed below include it
+    comparison = None if baseline is None else preview_compare.compare(baseline, document(p, violations))
+    text = render(p, fmt, violations, comparison)
+    if fmt == "table":
+        from breakeven import term
 
-        print(to_json(doc))
+        term.show(text)
     else:
-        print(render(p, fmt))
-        if policy_text is not None:
-            print("\n## Policies\n\n```\n" + policy_text + "\n```" if fmt == "markdown" else "\n" + policy_text)
+        print(text)
+    if comparison is not None and fail_on_increase is not None and preview_compare.exceeds(comparison, fail_on_increase):
+        print(f"error: {preview_compare.headline(comparison)}, more than --fail-on-increase {fail_on_increase:g}%",
+              file=sys.stderr)
+        code = 1
     return code
 
 
-def run_policies(p: Plan, fmt: str) -> tuple[str | None, int]:
-    """The policy pack (policies/) over the plan's resources, as CI runs it: (report, exit code:
+def run_policies(p: Plan) -> tuple[list | None, int]:
+    """The policy pack (policies/) over the plan's resources, as CI runs it: (violations, exit code:
     1 when a mandatory policy is violated). (None, 0) where the pack is not installed."""
     try:
-        from policies.runner import gate
+        from policies.runner import evaluate
     except ImportError:
         return None, 0
     t0 = time.perf_counter()
-    text, code = gate(p, fmt="json" if fmt == "json" else "table")
+    violations = evaluate(p.resources, None, mode="inprocess", stack=p.stack)
     p.timings["policies"] = time.perf_counter() - t0
     p.timings["total"] += p.timings["policies"]
-    return text, code
+    return violations, (1 if any(v.mandatory for v in violations) else 0)

@@ -243,6 +243,16 @@ class Redundancy(Section):
                                                             "zone); default 2 when there are spares.")
 
 
+REPLICAS_ALLOWED = 'a whole number, from 1 to 64, or "auto"'
+
+
+def _replicas(value: Any) -> Any:
+    """A replica count, or "auto" (sized by cost.estimate.sized once the workload is known)."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 64):
+        return value
+    _refuse(REPLICAS_ALLOWED)
+
+
 def _redundancy(value: Any) -> Any:
     """`"N+1"` / `"none"` are shorthands for {spares: 1} / {spares: 0, zones: 1}."""
     if isinstance(value, str):
@@ -279,7 +289,9 @@ class Model(Section):
         None, description="AWS GPU instance type from cost/data/instances.yaml.")
     tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per replica; must split the model's attention heads "
                                                             "evenly and fit one instance.")
-    replicas: int = Field(1, ge=1, le=64, description="Replicas that carry the planned load.")
+    replicas: Annotated[int | Literal["auto"], BeforeValidator(_replicas), Allowed(REPLICAS_ALLOWED)] = Field(
+        1, description='Replicas that carry the planned load; "auto": as many as carry the workload at its planned '
+                       "utilization within its latency targets.")
     redundancy: Annotated[Redundancy | None, BeforeValidator(_redundancy),
                           Allowed('"N+1" (one spare replica), "none", or {spares, zones}')] = Field(
         None, description='`{spares, zones}`, "N+1" or "none"; production refuses "none".')

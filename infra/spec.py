@@ -25,12 +25,13 @@ import ipaddress
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cost import catalog, regions
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
+from cost.estimate import sized
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import Overheads
 from cost.workload import Workload, require_within_context
@@ -572,7 +573,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     gpu, itype = m.gpu, m.instance_type
     if gpu is None and itype is None:
         raise InputError(f"{key}.gpu", None, "a GPU (" + ", ".join(catalog.gpus()) + ") or an instanceType")
-    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=m.replicas, redundancy=spares,
+    auto = m.replicas == "auto"
+    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
                  precision=m.precision, pricing=m.capacity_type, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
                  name=name, max_model_len=max_len)
@@ -594,6 +596,9 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         raise InputError(f"{key}.tensorParallel", tp, f"at most {inst.gpus} (the GPUs of one {inst.type})",
                          "this kit runs each vLLM replica on one node; pick a larger instance type")
     _require_fit(key, entry, deployment, workload, max_len)
+    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
+        deployment = sized(replace(deployment, replicas=None), workload)
+        plan = plan_nodes(deployment, book)
 
     # Zones: spread the instances over `zones` zones of the cluster.
     units = plan.units
@@ -613,7 +618,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         pools = _spread(units, cluster.zones[:zones], prefix)
 
     weights_gib = math.ceil(entry.params_b * catalog.BYTES_PER_PARAM[m.precision] * 1e9 / 2**30)
-    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, m.replicas,
+    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, deployment.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib)
 

@@ -205,5 +205,11 @@ async def sweep_async(endpoint: str, model: str, concurrencies: list[int], *, pr
 
 
 def sweep(endpoint: str, model: str, concurrencies: list[int], **kwargs) -> Sweep:
-    """Synchronous wrapper of `sweep_async`."""
-    return asyncio.run(sweep_async(endpoint, model, concurrencies, **kwargs))
+    """Synchronous wrapper of `sweep_async`, on a private event loop: unlike asyncio.run it leaves the
+    thread's current loop alone (the Pulumi SDK, in the same process for tests, relies on it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(sweep_async(endpoint, model, concurrencies, **kwargs))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

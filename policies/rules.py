@@ -576,7 +576,7 @@ def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         d, w = m.deployment, m.workload
         chosen = optimize.gpu_monthly_usd(d, stack.book) + m.idle_usd
-        alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens)
+        alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens, stack.overheads)
         if alt is None or chosen <= alt.gpu_monthly_usd * (1 + margin):
             continue
         targets = []

@@ -88,3 +88,24 @@ def test_estimate_with_a_factors_file_shows_both(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "published fit" in out and "measured factors" in out
 
+
+
+@pytest.mark.parametrize("argv", [
+    ["estimate", "--model", "llama-3.1-8b", "--gpu", "L4"],
+    ["optimize", "--model", "llama-3.1-8b"],
+    ["curve", "--model", "llama-3.1-8b"],
+])
+def test_every_workload_command_takes_the_usage_file(tmp_path, argv):
+    """estimate, optimize and curve share the workload flags: --usage replaces volume and request size."""
+    from breakeven.cli import build_parser
+    from breakeven.workload_flags import workload_from
+
+    args = build_parser().parse_args(argv + ["--usage", write(tmp_path, GOOD), "--utilization", "0.5"])
+    w = workload_from(args)
+    assert (w.tokens_per_month, w.avg_input_tokens, w.avg_output_tokens, w.utilization) == (2.5e9, 1200, 300, 0.5)
+
+
+def test_optimize_runs_on_a_usage_file(tmp_path, capsys):
+    assert main(["optimize", "--model", "llama-3.1-8b", "--usage", write(tmp_path, GOOD), "--format", "json"]) == 0
+    w = json.loads(capsys.readouterr().out)["workload"]
+    assert (w["tokens_per_month"], w["avg_input_tokens"], w["avg_output_tokens"]) == (2.5e9, 1200, 300)

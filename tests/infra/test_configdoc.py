@@ -22,7 +22,7 @@ def test_every_key_appears_with_what_it_allows_and_its_default():
         for name, f in model.model_fields.items():
             assert f"`{f.alias}`" in text or f"`breakeven:{f.alias}`" in text, f.alias
             assert f.description, f"{model.__name__}.{name} has no description"
-    assert "| `replicas` | a whole number, from 1 to 64 | `1` |" in text
+    assert "| `replicas` | a whole number, from 1 to 64, or \"auto\" | `1` |" in text
 
 
 def test_check_fails_when_the_readme_drifts(tmp_path, monkeypatch):

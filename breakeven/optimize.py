@@ -1,0 +1,106 @@
+"""`breakeven optimize`: the cheapest configurations for a workload, by the reports' full monthly cost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from breakeven.workload_flags import (add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
+                                      overheads_from, providers_from, rates_from, workload_from)
+
+
+def _csv(text: str | None) -> tuple[str, ...] | None:
+    return None if not text else tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("optimize", help="search instance x TP x precision x capacity type for the cheapest configurations")
+    p.add_argument("--model", required=True, help="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
+    p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
+    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
+    p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
+    p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
+    p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
+                   help="failover replicas, each on a node of its own (N+1 = 1)")
+    p.add_argument("--zones", type=number(int, "--zones"), default=1, help="availability zones the nodes span")
+    p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
+    p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
+    p.add_argument("--top", type=number(int, "--top"), default=10, help="configurations to print (default 10)")
+    p.add_argument("--breakeven", action="store_true",
+                   help="also find the least volume at which the cheapest configuration beats the cheapest comparable API")
+    add_workload_flags(p)
+    add_assumption_flags(p)
+    p.add_argument("--format", default="table", choices=("table", "json", "markdown"))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Search, then print the top N with the cheapest comparable API beside them."""
+    from cost.api_prices import load_price_book
+    from cost.optimize import Constraints, breakeven_volume, optimize
+    from cost.profiles import profile
+    from cost.report import grid
+    from cost.units import format_tokens, format_usd
+
+    pricings = _csv(args.pricing)   # the capacity types to search: a profile's single choice is for `estimate`
+    args.pricing = "all"
+    set_by_profile = apply_profile(args)
+    w = workload_from(args)
+    c = Constraints(precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
+                    instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
+                    production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256)
+    kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
+                  providers=providers_from(args), rates=rates_from(args))
+    found = optimize(args.model, w, c, top=args.top, **kwargs)
+    volume = breakeven_volume(args.model, w, c, **kwargs) if args.breakeven else None
+    verdict = found[0].estimate.verdict if found else None
+    cheapest = None
+    if verdict is not None and verdict.cheapest_api is not None:
+        q = next(q for q in found[0].estimate.apis if q.offer.id == verdict.cheapest_api)
+        cheapest = {"id": q.offer.id, "label": q.offer.label, "monthly_usd": round(q.monthly_usd, 2),
+                    "usd_per_mtok": round(q.usd_per_mtok, 4), "batch_price": q.batch_price,
+                    "compared_with": verdict.compared_with, "source": q.offer.source}
+    prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
+                                              "source": profile(args.profile).source}
+    if args.format == "json":
+        print(json.dumps({"model": found[0].deployment.model if found else args.model,
+                          "workload": {"tokens_per_month": w.tokens_per_month, "avg_input_tokens": w.avg_input_tokens,
+                                       "avg_output_tokens": w.avg_output_tokens, "utilization": w.utilization,
+                                       "ttft_target_ms": None if w.ttft_target_s is None else w.ttft_target_s * 1000,
+                                       "tpot_target_ms": None if w.tpot_target_s is None else w.tpot_target_s * 1000},
+                          "profile": prof, "usd_per_mtok_at": "the declared volume",
+                          "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest,
+                          "breakeven": None if volume is None else volume.to_dict()},
+                         indent=2, allow_nan=False))
+        return 0
+    md = args.format == "markdown"
+    head = (f"Cheapest configurations for {format_tokens(w.tokens_per_month)} tokens/month of {args.model} "
+            f"({w.avg_input_tokens} in / {w.avg_output_tokens} out, planned utilization {w.utilization:.0%}"
+            + (f", TTFT <= {w.ttft_target_s * 1000:g} ms" if w.ttft_target_s else "")
+            + (f", TPOT <= {w.tpot_target_s * 1000:g} ms" if w.tpot_target_s else "") + ")")
+    lines = [head]
+    if prof:
+        lines.append(f"Profile {prof['name']} set: " + ", ".join(f"--{k} {v}" for k, v in prof["set"].items()))
+    if not found:
+        lines.append("No catalog configuration fits the model, meets the targets and carries the volume.")
+    else:
+        rows = [[str(i), x.deployment.instance_type, f"{x.deployment.gpus_per_replica}", x.deployment.precision,
+                 x.deployment.pricing, f"{x.deployment.replicas}+{x.deployment.redundancy}", format_usd(x.monthly_usd),
+                 format_usd(x.usd_per_mtok), f"{x.utilization:.0%}", f"{x.ttft_ms:,.0f}", f"{x.tpot_ms:.1f}",
+                 f"{x.headroom:.0%}"] for i, x in enumerate(found, 1)]
+        lines.append(grid(["#", "Instance", "TP", "Precision", "Pricing", "Replicas", "Monthly", "$/1M at volume",
+                           "Utilization", "TTFT ms", "TPOT ms", "Headroom"], rows, md))
+    if cheapest:
+        lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
+                     f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"
+                     + (", batch rate" if cheapest["batch_price"] else "") + ")")
+    if volume is not None:
+        if volume.tokens_per_month is None:
+            lines.append(f"Breakeven: no volume from {format_tokens(volume.searched[0])} to {format_tokens(volume.searched[1])} "
+                         "tokens/month makes the cheapest configuration beat the cheapest comparable API.")
+        else:
+            b = volume.configuration
+            lines.append(f"Breakeven: from {format_tokens(volume.tokens_per_month)} tokens/month (same request shape and "
+                         f"targets), {b.describe()} at {format_usd(b.monthly_usd)}/month costs no more than "
+                         f"{b.estimate.verdict.cheapest_api} ({format_usd(b.estimate.verdict.cheapest_api_monthly_usd)}/month).")
+    print(("\n\n" if md else "\n").join(lines))
+    return 0

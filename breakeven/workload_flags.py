@@ -1,0 +1,156 @@
+"""Flags `estimate` and `optimize` share: the workload, its profile, the exemptions and every cost assumption."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+
+from cost.errors import InputError
+
+
+def number(kind: type, flag: str):
+    """An argparse type for a finite int or float flag: `nan`, `inf` and `1e400` are refused here."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'finite number'}")
+        return value
+    return parse
+
+
+def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = None) -> None:
+    """--profile, the volume and request shape, latency targets, vLLM's max_num_seqs, exemptions, price book.
+
+    volume_help: makes --tokens-per-month optional with this help text (e.g. `curve`'s planned volume)."""
+    from cost.profiles import profiles
+
+    p.add_argument("--profile", help="workload defaults you can override: " + ", ".join(
+        f"{name} ({prof.description})" for name, prof in profiles().items()))
+    p.add_argument("--tokens-per-month", help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
+    p.add_argument("--usage", metavar="FILE",
+                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead")
+    p.set_defaults(volume_required=volume_help is None)
+    p.add_argument("--input-share", type=number(float, "--input-share"), help="share of tokens that are input (0..1)")
+    p.add_argument("--avg-input-tokens", type=number(int, "--avg-input-tokens"))
+    p.add_argument("--avg-output-tokens", type=number(int, "--avg-output-tokens"))
+    p.add_argument("--utilization", type=number(float, "--utilization"), help="planned share of capacity used (default 0.8)")
+    p.add_argument("--ttft-target-ms", type=number(float, "--ttft-target-ms"))
+    p.add_argument("--tpot-target-ms", type=number(float, "--tpot-target-ms"))
+    p.add_argument("--prefix-cache-hit-rate", type=number(float, "--prefix-cache-hit-rate"), default=0.0,
+                   help="share of prompt tokens served from vLLM's prefix cache (0..1)")
+    p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), help="vLLM --max-num-seqs (default 256)")
+    p.add_argument("--batch-api-prices", action="store_true", default=None,
+                   help="compare with the providers' batch API rates where they publish them")
+    p.add_argument("--fine-tuned", action="store_true", help="exemption: custom weights (compared with offers serving them)")
+    p.add_argument("--private-data", action="store_true",
+                   help="exemption: data stays in your account (compared with in-account APIs such as Bedrock)")
+    p.add_argument("--custom-inference", action="store_true", help="exemption: a modified inference pipeline")
+    p.add_argument("--providers", help="comma-separated API providers you may use (e.g. aws,together); default: all")
+    p.add_argument("--price-book", help="a shipped price book (seed-2025) or a YAML file")
+
+
+def add_assumption_flags(p: argparse.ArgumentParser) -> None:
+    """Every cost assumption as a flag (defaults: cost/data/assumptions.yaml)."""
+    p.add_argument("--overheads", default="default", choices=["default", "none"])
+    p.add_argument("--fte", type=number(float, "--fte"), help="MLOps staff in FTE (default 0.25)")
+    p.add_argument("--usd-per-fte-month", type=number(float, "--usd-per-fte-month"), help="default 12000")
+    p.add_argument("--ops-tax", type=number(float, "--ops-tax"), help="share of infrastructure added as ops tax (default 0.15)")
+    p.add_argument("--monitoring-usd", type=number(float, "--monitoring-usd"), help="monitoring USD/month (default 200)")
+    p.add_argument("--reserved-discount", help="discount off on-demand for reserved capacity: 0.35 (both terms) or 1y=0.3,3y=0.5")
+    p.add_argument("--spot-price", help="where in the zones' spot range spot is priced: low, mid (default), high or 0..1")
+
+
+def apply_profile(args: argparse.Namespace) -> dict:
+    """Fill what the user left out from --profile; returns what the profile set (flag -> value)."""
+    from cost.profiles import apply
+
+    keys = ("avg-input-tokens", "avg-output-tokens", "tpot-target-ms", "ttft-target-ms", "max-num-seqs", "pricing",
+            "batch-api-prices")
+    given = {k: getattr(args, k.replace("-", "_"), None) for k in keys}
+    values, filled = apply(args.profile, given)
+    for k in keys:
+        if hasattr(args, k.replace("-", "_")):
+            setattr(args, k.replace("-", "_"), values[k])
+    return {k: v for k, v in filled.items() if hasattr(args, k.replace("-", "_"))}
+
+
+def workload_from(args: argparse.Namespace):
+    """The declared workload, or with --usage FILE the measured one in its place (targets and plan kept)."""
+    from cost import usage
+    from cost.errors import InputError
+    from cost.units import parse_tokens
+    from cost.workload import Workload
+
+    if args.tokens_per_month is None and args.usage is None and getattr(args, "volume_required", True):
+        raise InputError("--tokens-per-month", None, "a monthly volume such as 100M or 3.2B, or --usage FILE")
+    return usage.apply(Workload.build(
+        parse_tokens(args.tokens_per_month or 0, "--tokens-per-month"),
+        input_share=args.input_share, avg_input_tokens=args.avg_input_tokens, avg_output_tokens=args.avg_output_tokens,
+        utilization=0.8 if args.utilization is None else args.utilization,
+        ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
+        tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
+        batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
+    ), args.usage)
+
+
+def exemptions_from(args: argparse.Namespace):
+    from cost.deployment import Exemptions
+
+    return Exemptions(args.fine_tuned, args.private_data, args.custom_inference)
+
+
+def providers_from(args: argparse.Namespace) -> tuple[str, ...] | None:
+    if not args.providers:
+        return None
+    names = tuple(p.strip() for p in args.providers.split(",") if p.strip())
+    if not names:
+        raise InputError("--providers", args.providers, "comma-separated provider ids, e.g. aws,together")
+    return names
+
+
+def overheads_from(args: argparse.Namespace):
+    from cost.tco import Overheads
+
+    o = Overheads.none() if args.overheads == "none" else Overheads()
+    for flag, field, cap in (("--fte", "mlops_fte", None), ("--usd-per-fte-month", "usd_per_fte_month", None),
+                             ("--ops-tax", "ops_tax_share", 1.0), ("--monitoring-usd", "monitoring_usd_per_month", None)):
+        val = getattr(args, flag[2:].replace("-", "_"))
+        if val is None:
+            continue
+        if val < 0 or (cap is not None and val > cap):
+            raise InputError(flag, val, "a fraction in [0, 1]" if cap else "a non-negative number")
+        o = replace(o, **{field: val})
+    return o
+
+
+def rates_from(args: argparse.Namespace):
+    from cost.nodes import Rates
+
+    r = Rates()
+    if args.reserved_discount:
+        text = args.reserved_discount.strip()
+        allowed = "a discount in [0, 0.95] such as 0.35 (both terms), or 1y=0.3,3y=0.5"
+        try:
+            if "=" in text:
+                parts = dict(item.split("=", 1) for item in text.split(","))
+                unknown = set(parts) - {"1y", "3y"}
+                if unknown:
+                    raise InputError("--reserved-discount", args.reserved_discount, allowed)
+                r = replace(r, **{f"reserved_{k}": float(v) for k, v in parts.items()})
+            else:
+                r = replace(r, reserved_1y=float(text), reserved_3y=float(text))
+        except (ValueError, InputError):
+            raise InputError("--reserved-discount", args.reserved_discount, allowed) from None
+    if args.spot_price:
+        points = {"low": 0.0, "mid": 0.5, "high": 1.0}
+        try:
+            pos = points[args.spot_price] if args.spot_price in points else float(args.spot_price)
+            r = replace(r, spot_position=pos)
+        except (ValueError, InputError):
+            raise InputError("--spot-price", args.spot_price, "low, mid, high or a fraction 0..1 of the zones' spot range") from None
+    return r

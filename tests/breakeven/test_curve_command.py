@@ -1,0 +1,88 @@
+"""`breakeven curve`: the chart files, the data formats and the input boundary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import matplotlib.image
+import pytest
+
+from breakeven.cli import main
+
+BASE = ["curve", "--model", "llama-3.1-70b", "--from", "100M", "--to", "50B", "--points", "8", "--tokens-per-month", "1B",
+        "--pricing", "on-demand"]
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """One curve drawn as PNG (small) and SVG (large), with its JSON."""
+    d = tmp_path_factory.mktemp("curve")
+    out = {}
+    for name, size in (("c.png", "640x420"), ("c.svg", "1600x900")):
+        buf = io.StringIO()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("sys.stdout", buf)
+            assert main(BASE + ["--format", "json", "--output", str(d / name), "--size", size]) == 0
+        out[name] = (d / name, json.loads(buf.getvalue()))
+    return out
+
+
+def test_png_is_a_valid_image_of_the_requested_size(drawn):
+    path, _ = drawn["c.png"]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[:2] == (420, 640)
+    assert pixels.std() > 0.05   # something is drawn
+
+
+def test_svg_parses_as_xml_with_an_svg_root_and_the_labels(drawn):
+    path, data = drawn["c.svg"]
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    text = path.read_text()
+    assert "llama-3.1-70b" in text and "planned 1B/month" in text
+    assert data["breakeven"], "the range was chosen to contain breakeven volumes"
+
+
+def test_json_keeps_the_constraints_and_marks_the_planned_volume(drawn):
+    _, data = drawn["c.png"]
+    assert data["constraints"]["pricings"] == ["on-demand"]
+    assert all(p["configuration"]["pricing"] == "on-demand" for p in data["points"])
+    assert data["planned"]["tokens_per_month"] == 1_000_000_000
+    assert data["range"] == {"from": 100e6, "to": 50e9}
+
+
+def test_csv_has_a_row_per_point_and_api_and_per_breakeven(capsys, drawn):
+    _, data = drawn["c.png"]
+    assert main(BASE + ["--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    points = [r for r in rows if r["kind"] == "point"]
+    assert len(points) == len(data["points"]) * len(data["apis"])
+    assert [float(r["tokens_per_month"]) for r in rows if r["kind"] == "breakeven"] == [b["tokens_per_month"] for b in data["breakeven"]]
+    assert {"instance_type", "gpus_per_replica", "precision", "pricing", "replicas"} <= set(rows[0])
+
+
+def test_table_names_the_breakeven_volumes(capsys):
+    assert main(BASE + ["--points", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "Breakeven volumes" in out and "Self-hosted cost steps" in out and "Planned 1B tokens/month" in out
+    assert "\x1b[" not in out   # no colour codes when stdout is not a terminal
+
+
+@pytest.mark.parametrize("flags,key", [
+    (["--output", "chart.jpg"], "--output"), (["--size", "100x50"], "--size"), (["--from", "0"], "--from"),
+    (["--to", "10M"], "--to"), (["--precision", "fp3"], "--precision"), (["--gpu", "Z80"], "--gpu"),
+    (["--avg-input-tokens", "0"], "--avg-input-tokens"), (["--utilization", "1.5"], "--utilization"),
+])
+def test_bad_flags_exit_2_naming_the_flag_and_write_nothing(tmp_path, capsys, flags, key):
+    png = tmp_path / "out.png"
+    args = BASE + ["--output", str(png)] + flags
+    if flags[0] == "--output":
+        args = BASE + ["--output", str(tmp_path / flags[1])]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"breakeven: error: {key}: got ") and "allowed:" in err
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,64 @@
+"""`breakeven estimate` options for today's models: KV-cache dtype, expert parallelism, prefix cache,
+multi-node replicas and the validity warning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from breakeven.cli import main
+
+
+def _json(capsys, *args: str) -> dict:
+    assert main(["estimate", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_fp8_kv_cache_doubles_the_kv_capacity(capsys):
+    base = ["--model", "qwen3-32b", "--gpu", "H100", "--precision", "fp8", "--tokens-per-month", "1B"]
+    auto = _json(capsys, *base)["self_hosted"]["memory"]
+    fp8 = _json(capsys, *base, "--kv-cache-dtype", "fp8")["self_hosted"]["memory"]
+    assert fp8["kv_cache_dtype"] == "fp8" and fp8["kv_bytes_per_token"] * 2 == auto["kv_bytes_per_token"]
+    assert fp8["kv_capacity_tokens"] > 1.9 * auto["kv_capacity_tokens"]
+
+
+def test_prefix_cache_raises_capacity_for_long_prompts(capsys):
+    base = ["--model", "llama-3.1-8b", "--gpu", "L40S", "--tokens-per-month", "1B",
+            "--avg-input-tokens", "6000", "--avg-output-tokens", "300"]
+    cold = _json(capsys, *base)["self_hosted"]
+    warm = _json(capsys, *base, "--prefix-cache-hit-rate", "0.8")["self_hosted"]
+    assert warm["capacity_tokens_per_month"] > 1.3 * cold["capacity_tokens_per_month"]
+    assert warm["ttft_s"] < cold["ttft_s"]
+
+
+def test_deepseek_on_h100_is_a_two_node_replica_priced_as_two_instances(capsys):
+    out = _json(capsys, "--model", "deepseek-v3", "--gpu", "H100", "--gpus", "16", "--precision", "fp8",
+                "--tokens-per-month", "20B", "--replicas", "1")
+    assert out["self_hosted"]["memory"]["nodes_per_replica"] == 2
+    assert out["deployment"]["nodes"] == 2 and out["deployment"]["instance_type"] == "p5.48xlarge"
+    assert any("2-node" in w for w in out["self_hosted"]["validity_warnings"])
+
+
+def test_estimate_for_each_new_model_on_a_sensible_gpu_set(capsys):
+    for args in (["gpt-oss-20b", "L4", "1", "mxfp4"], ["gpt-oss-120b", "H100", "1", "mxfp4"],
+                 ["qwen3-8b", "L4", "1", "bf16"], ["qwen3-32b", "L40S", "1", "fp8"],
+                 ["qwen3-30b-a3b", "L40S", "1", "fp8"], ["qwen3-235b-a22b", "H200", "4", "fp8"],
+                 ["llama-4-scout", "H100", "2", "fp8"], ["llama-4-maverick", "H200", "8", "fp8"],
+                 ["deepseek-v3", "H200", "8", "fp8"]):
+        model, gpu, n, prec = args
+        out = _json(capsys, "--model", model, "--gpu", gpu, "--gpus", n, "--precision", prec, "--tokens-per-month", "5B")
+        sh = out["self_hosted"]
+        assert sh["output_tok_s_per_replica"] > 0 and sh["monthly_usd"] > 0, model
+        assert [a for a in out["apis"] if a["tier"] == "equivalent"], model
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--kv-cache-dtype", "int8"], "--kv-cache-dtype"),
+    (["--prefix-cache-hit-rate", "1.5"], "--prefix-cache-hit-rate"),
+    (["--precision", "mxfp4"], "precision"),
+])
+def test_bad_options_exit_2_naming_the_flag(capsys, args, needle):
+    rc = main(["estimate", "--model", "qwen3-8b", "--gpu", "L40S", "--tokens-per-month", "1B", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err
