@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from breakeven import curve
+from breakeven import calibrate, curve, gpucheck, observe
 from breakeven import optimize as optimize_cmd
 from breakeven.workload_flags import (add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
                                       overheads_from, providers_from, rates_from, workload_from)
@@ -44,6 +44,7 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--concurrency", type=_number(int, "--concurrency"), help="concurrent requests per replica")
     p.add_argument("--capacity-tokens-per-month", help="overrides the capacity model (e.g. 750M)")
     p.add_argument("--max-model-len", type=_number(int, "--max-model-len"))
+    p.add_argument("--factors", help="a factors file (breakeven calibrate): capacity with it beside the published fit")
     add_workload_flags(p)
     add_assumption_flags(p)
     p.add_argument("--format", default="table", choices=FORMATS)
@@ -52,6 +53,7 @@ def _estimate_parser(sub) -> None:
 def _estimate(args: argparse.Namespace) -> int:
     import json
 
+    from cost import factors
     from cost.api_prices import load_price_book
     from cost.deployment import Deployment
     from cost.estimate import estimate
@@ -74,6 +76,11 @@ def _estimate(args: argparse.Namespace) -> int:
     )
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), rates=rates_from(args),
                   providers=providers_from(args))
+    if args.factors:   # a live calibration: priced with it, the published fit's capacity beside it
+        measured = factors.load(args.factors)
+        print(calibrate.side_by_side(estimate(deployment, workload, factors=measured, **kwargs),
+                                     estimate(deployment, workload, **kwargs), measured, args.format))
+        return 0
     result = estimate(deployment, workload, **kwargs)
     band = sensitivity(deployment, workload, **kwargs)
     prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
@@ -152,7 +159,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from infra import preview
 
-    return preview.main(args.stack, args.format, args.compare_to, args.fail_on_increase)
+    usage_files = dict(u.split("=", 1) if "=" in u else ("", u) for u in args.usage)
+    return preview.main(args.stack, args.format, args.compare_to, args.fail_on_increase, usage_files=usage_files)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,13 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-to", help="a previous `preview --format json` output: show what changes against it")
     p.add_argument("--fail-on-increase", type=_number(float, "--fail-on-increase"), metavar="PCT",
                    help="with --compare-to: exit 1 when the monthly total rises by more than PCT percent")
+    p.add_argument("--usage", action="append", default=[], metavar="MODEL=FILE",
+                   help="price a model on a measured usage file (breakeven observe --write-usage); repeatable")
     curve.add_parser(sub)
     optimize_cmd.add_parser(sub)
+    gpucheck.add_parser(sub)
+    observe.add_parser(sub)
+    calibrate.add_parser(sub)
     return parser
 
 
 COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview,
-            "curve": curve.run, "optimize": optimize_cmd.run}
+            "curve": curve.run, "optimize": optimize_cmd.run, "gpucheck": gpucheck.run, "observe": observe.run,
+            "calibrate": calibrate.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,10 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
 
     p.add_argument("--profile", help="workload defaults you can override: " + ", ".join(
         f"{name} ({prof.description})" for name, prof in profiles().items()))
-    p.add_argument("--tokens-per-month", required=volume_help is None,
-                   help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
+    p.add_argument("--tokens-per-month", help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
+    p.add_argument("--usage", metavar="FILE",
+                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead")
+    p.set_defaults(volume_required=volume_help is None)
     p.add_argument("--input-share", type=number(float, "--input-share"), help="share of tokens that are input (0..1)")
     p.add_argument("--avg-input-tokens", type=number(int, "--avg-input-tokens"))
     p.add_argument("--avg-output-tokens", type=number(int, "--avg-output-tokens"))
@@ -78,17 +80,22 @@ def apply_profile(args: argparse.Namespace) -> dict:
 
 
 def workload_from(args: argparse.Namespace):
+    """The declared workload, or with --usage FILE the measured one in its place (targets and plan kept)."""
+    from cost import usage
+    from cost.errors import InputError
     from cost.units import parse_tokens
     from cost.workload import Workload
 
-    return Workload.build(
-        parse_tokens(args.tokens_per_month, "--tokens-per-month"),
+    if args.tokens_per_month is None and args.usage is None and getattr(args, "volume_required", True):
+        raise InputError("--tokens-per-month", None, "a monthly volume such as 100M or 3.2B, or --usage FILE")
+    return usage.apply(Workload.build(
+        parse_tokens(args.tokens_per_month or 0, "--tokens-per-month"),
         input_share=args.input_share, avg_input_tokens=args.avg_input_tokens, avg_output_tokens=args.avg_output_tokens,
         utilization=0.8 if args.utilization is None else args.utilization,
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
         tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
         batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
-    )
+    ), args.usage)
 
 
 def exemptions_from(args: argparse.Namespace):

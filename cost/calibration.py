@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Callable
 
 from cost import capacity, catalog
 from cost.factors import Factors, published
@@ -281,12 +282,13 @@ def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurre
 _BOUNDS = {"hbm_efficiency": (0.6, 0.95), "gemm_mfu": (0.3, 0.86), "tp_efficiency_per_doubling": (0.5, 1.0)}
 
 
-def _objective(f: Factors) -> float:
+def _objective(f: Factors, rows: tuple[Row, ...] | None = None, predictor: Callable = predict) -> float:
+    """Squared-log-error objective over fit rows, with the upper-bound penalty (default: calibration.csv)."""
     loss = 0.0
-    for row in measurements():
+    for row in measurements() if rows is None else rows:
         if row.kind == "validation":
             continue
-        pred, _, _ = predict(row, f)
+        pred, _, _ = predictor(row, f)
         if row.kind == "fit":
             loss += math.log(pred / row.measured) ** 2
         elif pred > row.measured:     # upper bound violated
@@ -294,25 +296,31 @@ def _objective(f: Factors) -> float:
     return loss
 
 
-def fit_factors(start: Factors | None = None, rounds: int = 6, steps: int = 16) -> Factors:
+def fit_factors(start: Factors | None = None, rounds: int = 6, steps: int = 16, *,
+                rows: tuple[Row, ...] | None = None, names: tuple[str, ...] = FITTED,
+                bounds: dict[str, tuple[float, float]] | None = None, predictor: Callable = predict) -> Factors:
     """Bounded coordinate search over FITTED factors on the fit and upper-bound rows (never the
-    validation rows), from `start` (default: the published fit). Returns a new Factors value."""
+    validation rows), from `start` (default: the published fit). Returns a new Factors value.
+
+    rows / names / bounds / predictor: fit other measurements (a live endpoint's, `breakeven calibrate`),
+    other factors, within other bounds, predicted for a model or device outside the catalog; the
+    objective is the same."""
     best_f = start or published()
-    best = _objective(best_f)
+    best = _objective(best_f, rows, predictor)
     for _ in range(rounds):
-        for name in FITTED:
-            lo, hi = _BOUNDS[name]
+        for name in names:
+            lo, hi = (bounds or _BOUNDS)[name]
             span = hi - lo
             grid = [lo + span * i / steps for i in range(steps + 1)]
             for cand in grid:
                 trial = best_f.replace(**{name: cand})
-                val = _objective(trial)
+                val = _objective(trial, rows, predictor)
                 if val < best - 1e-12:
                     best, best_f = val, trial
             centre, width = getattr(best_f, name), span / steps
             for i in range(-8, 9):   # local refinement around the best value
                 trial = best_f.replace(**{name: min(hi, max(lo, centre + width * i / 8))})
-                val = _objective(trial)
+                val = _objective(trial, rows, predictor)
                 if val < best - 1e-12:
                     best, best_f = val, trial
     return best_f.replace(source="fit_factors() on calibration.csv vLLM rows")

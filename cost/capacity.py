@@ -636,3 +636,11 @@ def hbm_roofline_tok_s(model: Model, gpu: Gpu, tp: int, precision: str) -> float
     if not c.expert_bytes and c.active_fraction < 1:      # MoE without expert dimensions in the catalog
         read = c.weights_bytes * c.active_fraction
     return tp * gpu.hbm_gb_s * 1e9 / read
+
+
+def decode_step(model: Model, gpu: Gpu, tp: int, precision: str, batch: int, context: float,
+                factors: Factors | None = None) -> dict[str, float]:
+    """Seconds of one pure decode step (no prefill) by cause, as `throughput` models it:
+    `batch` sequences each holding `context` tokens of KV. Keys as in Throughput.step_breakdown."""
+    c = _config(model, gpu, tp, precision, factors or published())
+    return dict(_step(c, float(batch), 0.0, float(context), 0.0, tp)[1])

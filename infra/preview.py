@@ -300,10 +300,31 @@ def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict |
     return out
 
 
+def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) -> dict[str, object]:
+    """`breakeven:models` with each named model's workload replaced by a measured usage file
+    (`breakeven observe --write-usage`); InputError naming the model or the file's key."""
+    from cost import usage
+
+    cfg = stackconfig.load(stack, root)
+    models = json.loads(cfg.values.get("breakeven:models", "[]"))
+    names = [m.get("name") for m in models if isinstance(m, dict)]
+    for name, path in usage_files.items():
+        if name not in names:
+            raise InputError("usage", f"{name}={path}", "MODEL=FILE with MODEL one of " + ", ".join(map(str, names)))
+        measured = usage.load(path).to_dict()["workload"]
+        m = models[names.index(name)]
+        declared = {k: v for k, v in (m.get("workload") or {}).items() if k not in ("inputShare", "tokensPerMonth")}
+        m["workload"] = declared | {k: measured[k] for k in ("tokensPerMonth", "avgInputTokens", "avgOutputTokens")}
+    return {"breakeven:models": models}
+
+
 def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_increase: float | None = None,
-         root: Path = ROOT) -> int:
+         root: Path = ROOT, usage_files: dict[str, str] | None = None) -> int:
     """Print the offline preview of a stack. 0: shown and passed; 1: a mandatory policy failed, the
-    monthly cost rose past --fail-on-increase, or the program failed; 2: a bad input (nothing run)."""
+    monthly cost rose past --fail-on-increase, or the program failed; 2: a bad input (nothing run).
+
+    usage_files: model name -> usage file (breakeven observe --write-usage); that model is priced on
+    the measured workload."""
     from infra import preview_compare
     from infra.helmrender import HelmFailed, HelmNotFound
 
@@ -313,7 +334,8 @@ def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_
         if fail_on_increase is not None and (compare_to is None or fail_on_increase != fail_on_increase or fail_on_increase < 0):
             raise InputError("--fail-on-increase", fail_on_increase, "a percentage of at least 0, with --compare-to")
         baseline = preview_compare.load(compare_to) if compare_to is not None else None
-        p = plan(stack, root=root)
+        overrides = usage_overrides(stack, usage_files, root) if usage_files else None
+        p = plan(stack, root=root, overrides=overrides)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was registered: fix the value above and run the preview again", file=sys.stderr)

@@ -135,3 +135,17 @@ def helm_scalar(v: Any) -> str:
     (`--set key=0.5` would hand the chart the *string* "0.5"; Pulumi and values
     files hand it a number.)"""
     return json.dumps(v)
+
+
+def renderer(helm_bin: str):
+    """render(values='prod', set={...}, set_string={...}) -> Rendered (cached), for one helm binary."""
+
+    def _render(values: str | Iterable[str] | None = None, set: dict[str, Any] | None = None,
+                set_string: dict[str, str] | None = None) -> Rendered:
+        names = [] if values is None else ([values] if isinstance(values, str) else list(values))
+        files = tuple(str(VALUES_FILES.get(n, n)) for n in names)
+        sets = tuple(sorted((k, helm_scalar(v)) for k, v in (set or {}).items()))
+        string_sets = tuple(sorted((set_string or {}).items()))
+        return Rendered(template_cached(helm_bin, files, sets, string_sets))
+
+    return _render

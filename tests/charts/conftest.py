@@ -7,11 +7,11 @@ prints; nothing is mocked. `helm template` needs no cluster.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
-from chartkit import VALUES_FILES, HelmError, Rendered, helm_scalar, template_cached, find_helm, in_ci
+from chartkit import VALUES_FILES, HelmError, helm_scalar, template_cached, find_helm, in_ci, renderer
 
 
 @pytest.fixture(scope="session")
@@ -28,16 +28,7 @@ def helm() -> str:
 @pytest.fixture(scope="session")
 def render(helm):
     """render(values='prod', set={...}, set_string={...}) -> Rendered (cached)."""
-
-    def _render(values: str | Iterable[str] | None = None, set: dict[str, Any] | None = None,
-                set_string: dict[str, str] | None = None) -> Rendered:
-        names = [] if values is None else ([values] if isinstance(values, str) else list(values))
-        files = tuple(str(VALUES_FILES.get(n, n)) for n in names)
-        sets = tuple(sorted((k, helm_scalar(v)) for k, v in (set or {}).items()))
-        string_sets = tuple(sorted((set_string or {}).items()))
-        return Rendered(template_cached(helm, files, sets, string_sets))
-
-    return _render
+    return renderer(helm)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,119 @@
+"""`breakeven calibrate`: load an OpenAI-compatible endpoint, measure, and fit a factors file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from cost.report import FORMATS, grid
+
+
+def _concurrencies(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"--concurrency: got {text!r}; allowed: positive whole numbers such as 1,2,4,8")
+    return values
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("calibrate", help="sweep an endpoint's concurrency, measure tok/s, TTFT, TPOT; write a factors file")
+    p.add_argument("--endpoint", required=True, help="base URL of an OpenAI-compatible server (vLLM)")
+    p.add_argument("--model", required=True, help="catalog model, or a Hugging Face config.json (or its folder)")
+    p.add_argument("--served-model-name", help="the model name the server answers to (default: --model)")
+    p.add_argument("--gpu", required=True, help="catalog GPU, or a device YAML file (id, memory_gib, hbm_gb_s, bf16_tflops)")
+    p.add_argument("--gpus", type=int, default=1, help="tensor-parallel size of the server")
+    p.add_argument("--precision", default="bf16")
+    p.add_argument("--max-num-seqs", type=int, default=256, help="the server's --max-num-seqs")
+    p.add_argument("--concurrency", type=_concurrencies, default=[1, 2, 4, 8, 16], help="levels, e.g. 1,2,4,8,16")
+    p.add_argument("--requests-per-worker", type=int, default=3)
+    p.add_argument("--prompt-tokens", type=int, default=128)
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--api-key-env", default="VLLM_API_KEY", help="environment variable holding the API key (never a flag)")
+    p.add_argument("--out", help="write the fitted factors file here")
+    p.add_argument("--format", default="table", choices=FORMATS)
+
+
+FLAGS = ("endpoint", "model", "gpu", "gpus", "precision", "max-num-seqs", "concurrency", "requests-per-worker", "prompt-tokens", "max-tokens")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sweep, fit, print the levels (measured vs predicted) and write the factors file."""
+    from cost.errors import InputError
+
+    try:
+        return _run(args)
+    except InputError as e:   # name the flag the user typed
+        key = e.key.replace("_", "-")
+        if key in FLAGS:
+            raise InputError("--" + key, e.value, e.allowed, e.detail) from None
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Sweep, fit, print the levels (measured vs predicted) and write the factors file."""
+    from cost import capacity
+    from cost.catalog import precision
+    from cost.errors import InputError
+    from measure import fit, loadgen
+
+    for key, v in (("gpus", args.gpus), ("max-num-seqs", args.max_num_seqs), ("requests-per-worker", args.requests_per_worker),
+                   ("prompt-tokens", args.prompt_tokens), ("max-tokens", args.max_tokens)):
+        if v < 1:
+            raise InputError(key, v, "a whole number, at least 1")
+    if args.max_tokens < 2:
+        raise InputError("max-tokens", args.max_tokens, "at least 2 (TPOT needs two tokens)")
+    target = fit.Target(fit.model_from(args.model), fit.device_from(args.gpu), args.gpus,
+                        precision(args.precision, "precision"), max_num_seqs=args.max_num_seqs)
+    capacity.require_fit(target.model, target.gpu, target.tp, target.precision, args.prompt_tokens + args.max_tokens)
+    sweep = loadgen.sweep(args.endpoint, args.served_model_name or args.model, args.concurrency,
+                          prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens,
+                          requests_per_worker=args.requests_per_worker, api_key=os.environ.get(args.api_key_env),
+                          show_progress=args.format == "table")
+    fitted = fit.fit(sweep, target)
+    if args.out:
+        fitted.save(args.out, fit.kinds())
+    levels = fit.compare(sweep, target, fitted)
+    doc = {"sweep": sweep.to_dict(), "levels": levels, "factors": fitted.values(), "scope": fitted.scope,
+           "source": fitted.source, "factors_file": args.out}
+    if args.format == "json":
+        print(json.dumps(doc, indent=2, allow_nan=False))
+        return 0
+    ms = lambda v: "-" if v is None else f"{v * 1e3:.1f}"
+    print(grid(["Concurrency", "Measured tok/s", "Published fit", "Fitted", "Error", "TTFT p50 ms", "TTFT p99 ms",
+                "TPOT p50 ms", "TPOT p99 ms"],
+               [[str(x["concurrency"]), f"{x['measured_tok_s']:,.1f}", f"{x['published_tok_s']:,.1f}",
+                 f"{x['fitted_tok_s']:,.1f}", f"{x['fitted_error']:.0%}", ms(x["ttft_p50_s"]), ms(x["ttft_p99_s"]),
+                 ms(x["tpot_p50_s"]), ms(x["tpot_p99_s"])] for x in levels], args.format == "markdown"))
+    print("fitted: " + ", ".join(f"{n}={fitted.values()[n]:.4g}" for n in fit.LIVE_FITTED))
+    if args.out:
+        print(f"factors file written: {args.out} (use: breakeven estimate --factors {args.out} ...)")
+    return 0
+
+
+def side_by_side(measured, published, factors, fmt: str) -> str:
+    """An estimate priced with measured factors, with the published fit's capacity beside it."""
+    from cost.report import render
+    from cost.units import format_tokens
+
+    def cap(e) -> dict:
+        t = e.throughput
+        return {"output_tok_s_per_replica": None if t is None else round(t.output_tok_s, 1),
+                "capacity_tokens_per_month": round(e.capacity_tokens_per_month), "usd_per_mtok": round(e.usd_per_mtok, 4),
+                "verdict": e.verdict.choice}
+
+    both = {"published": cap(published) | {"source": "published fit (cost/data/factors.yaml)"},
+            "measured": cap(measured) | {"source": factors.source, "scope": factors.scope}}
+    if fmt == "json":
+        doc = json.loads(render(measured, "json"))
+        doc["capacity_comparison"] = both
+        return json.dumps(doc, indent=2, allow_nan=False)
+    rows = [[name, "-" if c["output_tok_s_per_replica"] is None else f"{c['output_tok_s_per_replica']:,.1f}",
+             format_tokens(c["capacity_tokens_per_month"]), f"${c['usd_per_mtok']:,.4f}", c["verdict"]]
+            for name, c in (("published fit", both["published"]), ("measured factors", both["measured"]))]
+    scope = ", ".join(f"{k}={v}" for k, v in factors.scope.items() if k in ("model", "gpu", "tp", "precision", "date"))
+    return (render(measured, fmt) + "\n\nCapacity: published fit vs measured factors (" + (scope or factors.source) + ")\n"
+            + grid(["Factors", "Output tok/s per replica", "Capacity/month", "$/1M", "Verdict"], rows, fmt == "markdown"))

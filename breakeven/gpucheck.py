@@ -1,0 +1,51 @@
+"""`breakeven gpucheck`: the capacity model's GPU physics against measurements on a real GPU."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cost.report import FORMATS, grid
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gpucheck", help="capacity-model physics vs microbenchmarks measured on a GPU (scripts/gpu_probe.py)")
+    p.add_argument("--gpu", default="H200", help="a GPU with a file in cost/data/gpu-measurements/")
+    p.add_argument("--factors", help="a factors file to check instead of the published fit")
+    p.add_argument("--format", default="table", choices=FORMATS)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the comparison as a table or JSON."""
+    from cost import factors as factors_mod
+    from cost.gpucheck import check
+
+    f = factors_mod.load(args.factors) if args.factors else None
+    r = check(args.gpu, f)
+    if args.format == "json":
+        print(json.dumps(r, indent=2, allow_nan=False))
+        return 0
+    md = args.format == "markdown"
+    d, m, mod = r["device"], r["measured"], r["model"]
+    print(f"{r['gpu']} measured {r['checked']} ({d['name']}, driver {d['driver']}, torch {d['torch']}); {r['source']}")
+    print(f"HBM: stream {m['stream_gb_s']:,.0f} GB/s vs the model's {mod['hbm_gb_s']:,.0f} "
+          f"({r['datasheet']['hbm_gb_s']:,.0f} x hbm_efficiency). bf16 GEMM: {m['model_shaped_bf16_tflops']:,.0f} TFLOP/s on "
+          f"the model's shapes (best {m['best_bf16_tflops']:,.0f}) vs the model's {mod['bf16_tflops']:,.0f} "
+          f"({r['datasheet']['bf16_tflops']:,.0f} x gemm_mfu)")
+    print()
+    print(grid(["Factor", "In use", "Implied", "Runs", "Status", "Evidence"],
+               [[x["factor"], f"{x['in_use']:g}", f"{x['implied']:.3f}", " ".join(f"{v:.3f}" for v in x["runs"]), x["status"],
+                 x["evidence"]] for x in r["factors"]], md))
+    print()
+    ms = lambda v: "-" if v is None else f"{v * 1e3:.2f}"
+    print(grid(["Batch", "Context", "Step ms", "Step kind", "GEMMs ms", "Model GEMM ms", "Attention ms",
+                "Model KV ms", "Model GPU ms", "Model/meas"],
+               [[str(x["batch"]), str(x["context"]), ms(x["measured_step_s"]), x["measured_step_kind"],
+                 ms(x["measured_gemms_s"]), ms(x["model_weights_gemm_s"]), ms(x["measured_attention_s"]),
+                 ms(x["model_kv_attention_s"]), ms(x["model_gpu_step_s"]), f"{x['model_over_measured']:.2f}"]
+                for x in r["decode"]], md))
+    print()
+    print("Model GPU ms = weights/GEMM + KV-attention terms of cost.capacity's decode step (no scheduler/CPU term);"
+          " the measured step adds unfused norms, RoPE and residuals that vLLM fuses.")
+    print(f"Not measured: {r['not_measured']}.")
+    return 0
