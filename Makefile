@@ -30,6 +30,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 tools: .tools/bin/helm
+	bash scripts/install-nginx.sh
 
 .tools/bin/helm: scripts/install-helm.sh
 	bash scripts/install-helm.sh

