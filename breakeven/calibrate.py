@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from breakeven.workload_flags import named_flags
 from cost.report import FORMATS, grid
 
 
@@ -38,19 +39,6 @@ def add_parser(sub) -> None:
 
 
 FLAGS = ("endpoint", "model", "gpu", "gpus", "precision", "max-num-seqs", "concurrency", "requests-per-worker", "prompt-tokens", "max-tokens")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Sweep, fit, print the levels (measured vs predicted) and write the factors file."""
-    from cost.errors import InputError
-
-    try:
-        return _run(args)
-    except InputError as e:   # name the flag the user typed
-        key = e.key.replace("_", "-")
-        if key in FLAGS:
-            raise InputError("--" + key, e.value, e.allowed, e.detail) from None
-        raise
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -117,3 +105,6 @@ def side_by_side(measured, published, factors, fmt: str) -> str:
     scope = ", ".join(f"{k}={v}" for k, v in factors.scope.items() if k in ("model", "gpu", "tp", "precision", "date"))
     return (render(measured, fmt) + "\n\nCapacity: published fit vs measured factors (" + (scope or factors.source) + ")\n"
             + grid(["Factors", "Output tok/s per replica", "Capacity/month", "$/1M", "Verdict"], rows, fmt == "markdown"))
+
+
+run = named_flags(_run, FLAGS)

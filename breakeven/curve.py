@@ -19,22 +19,14 @@ MIN_SIZE = (480, 320)
 
 def add_parser(sub) -> None:
     """Register `breakeven curve`: estimate's workload and assumption flags, optimize's constraints, the range."""
-    from breakeven.workload_flags import add_assumption_flags, add_workload_flags, number
+    from breakeven.workload_flags import add_assumption_flags, add_constraint_flags, add_workload_flags, number
 
     p = sub.add_parser("curve", help="self-hosted cost at every volume against each API; breakeven volumes; a chart")
     p.add_argument("--model", required=True, help="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
     p.add_argument("--from", dest="start", default="10M", help="lowest volume, tokens/month (default 10M)")
     p.add_argument("--to", dest="end", default="100B", help="highest volume, tokens/month (default 100B)")
     p.add_argument("--points", type=number(int, "--points"), default=48, help="sampled volumes in points[] (default 48)")
-    p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
-    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
-    p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
-    p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
-    p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
-                   help="failover replicas, each on a node of its own (N+1 = 1)")
-    p.add_argument("--zones", type=number(int, "--zones"), default=1, help="availability zones the nodes span")
-    p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
-    p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
+    add_constraint_flags(p)
     add_workload_flags(p, volume_help="the planned volume, marked on the chart (optional): 100M, 3.2B")
     add_assumption_flags(p)
     p.add_argument("--format", default="table", choices=FORMATS)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from breakeven.workload_flags import named_flags
 from cost.report import FORMATS, grid
 
 
@@ -85,19 +86,6 @@ def _deployment(args: argparse.Namespace):
 FLAGS = ("endpoint", "namespace", "selector", "prometheus", "window", "samples", "model-name", "tokens-per-month", "model", "gpu", "instance", "gpus", "replicas", "precision", "pricing", "factors")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Watch the source over the window, print the observation and (with a deployment) its economics."""
-    from cost.errors import InputError
-
-    try:
-        return _run(args)
-    except InputError as e:   # name the flag the user typed
-        key = e.key.replace("_", "-")
-        if key in FLAGS:
-            raise InputError("--" + key, e.value, e.allowed, e.detail) from None
-        raise
-
-
 def _run(args: argparse.Namespace) -> int:
     """Watch the source over the window, print the observation and (with a deployment) its economics."""
     from cost import factors as factors_mod
@@ -172,3 +160,6 @@ def _table(doc: dict, md: bool) -> str:
     if doc.get("usage_file"):
         out += f"\nusage file written: {doc['usage_file']}"
     return out
+
+
+run = named_flags(_run, FLAGS)

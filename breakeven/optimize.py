@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from breakeven.workload_flags import (add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
+from breakeven.workload_flags import (add_assumption_flags, add_constraint_flags, add_workload_flags, apply_profile,
+                                      exemptions_from, number,
                                       overheads_from, providers_from, rates_from, workload_from)
 
 
@@ -16,15 +17,7 @@ def _csv(text: str | None) -> tuple[str, ...] | None:
 def add_parser(sub) -> None:
     p = sub.add_parser("optimize", help="search instance x TP x precision x capacity type for the cheapest configurations")
     p.add_argument("--model", required=True, help="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
-    p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
-    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
-    p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
-    p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
-    p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
-                   help="failover replicas, each on a node of its own (N+1 = 1)")
-    p.add_argument("--zones", type=number(int, "--zones"), default=1, help="availability zones the nodes span")
-    p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
-    p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
+    add_constraint_flags(p)
     p.add_argument("--top", type=number(int, "--top"), default=10, help="configurations to print (default 10)")
     p.add_argument("--breakeven", action="store_true",
                    help="also find the least volume at which the cheapest configuration beats the cheapest comparable API")

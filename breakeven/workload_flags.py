@@ -54,6 +54,32 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
     p.add_argument("--price-book", help="a shipped price book (seed-2025) or a YAML file")
 
 
+def add_constraint_flags(p: argparse.ArgumentParser) -> None:
+    """What the configuration search may choose from (optimize, curve)."""
+    p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
+    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
+    p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
+    p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
+    p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
+                   help="failover replicas, each on a node of its own (N+1 = 1)")
+    p.add_argument("--zones", type=number(int, "--zones"), default=1, help="availability zones the nodes span")
+    p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
+    p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
+
+
+def named_flags(run, flags: tuple[str, ...]):
+    """`run`, with an InputError about one of `flags` re-keyed to the flag the user typed (--kebab-case)."""
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except InputError as e:
+            key = e.key.replace("_", "-")
+            if key in flags:
+                raise InputError("--" + key, e.value, e.allowed, e.detail) from None
+            raise
+    return wrapped
+
+
 def add_assumption_flags(p: argparse.ArgumentParser) -> None:
     """Every cost assumption as a flag (defaults: cost/data/assumptions.yaml)."""
     p.add_argument("--overheads", default="default", choices=["default", "none"])
