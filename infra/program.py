@@ -150,7 +150,8 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
         outputs["kubeconfig"] = pulumi.Output.secret(eks.kubeconfig)
 
     Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
-                                   node_pools=node_pools, device_plugin=c.device_plugin))
+                                   node_pools=node_pools, device_plugin=c.device_plugin,
+                                   estimates={e.deployment.name: e for e in fleet.estimates}))
     outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
                                     "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}
     outputs["cost"] = fleet.to_dict()

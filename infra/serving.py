@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -11,6 +11,7 @@ import pulumi_kubernetes.core.v1 as core
 import pulumi_kubernetes.helm.v4 as helm
 
 from cost import catalog
+from cost.estimate import Estimate
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
 
@@ -42,9 +43,22 @@ def pod_resources(m: ModelSpec) -> dict:
     return {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
 
 
-def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
-    """The chart's values for one model, computed from the spec (the values contract of charts/vllm)."""
-    return {
+def dashboard_values(e: Estimate) -> dict:
+    """The Grafana dashboard's cost figures for one model: what an hour of it costs, the tokens/s its
+    serving replicas carry at full capacity, and the cheapest comparable API's blended $/1M."""
+    hours = catalog.assumptions()["hours_per_month"]
+    v = e.verdict
+    api = next((q for q in e.apis if q.offer.id == v.cheapest_api), None)
+    return {"enabled": True, "hourlyCostUsd": round(e.monthly_usd / hours, 4),
+            "capacityTokensPerSecond": round(e.full_capacity_tokens_per_month / (hours * 3600), 2),
+            "apiUsdPerMtok": 0 if api is None else round(api.usd_per_mtok, 4),
+            "apiName": "no comparable API" if api is None else api.offer.id}
+
+
+def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: Estimate | None = None) -> dict:
+    """The chart's values for one model, computed from the spec (the values contract of charts/vllm);
+    with its estimate, the Grafana dashboard carries its cost figures."""
+    values = {
         "replicaCount": m.total_replicas,
         "model": {
             "name": m.model,
@@ -72,6 +86,9 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames) -> dict:
         **access_values(spec),
         "economics": economics(spec, m).to_json(),
     }
+    if estimate is not None:
+        values["metrics"] = {"grafanaDashboard": dashboard_values(estimate)}
+    return values
 
 
 INTERNAL_NLB = {
@@ -138,6 +155,8 @@ class ServingArgs:
     node_pools: dict[str, pulumi.Resource]
     """Model name -> the resource its GPU nodes come from (the chart waits for it)."""
     device_plugin: bool
+    estimates: dict[str, Estimate] = field(default_factory=dict)
+    """Model name -> its priced estimate (the dashboard's cost figures)."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -171,7 +190,7 @@ class Serving(pulumi.ComponentResource):
             pool = args.node_pools.get(m.name)
             self.services[m.name] = VllmService(
                 f"{name}-{m.name}",
-                VllmServiceArgs(values=chart_values(spec, m, names), release=m.name, namespace=spec.namespace),
+                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name)), release=m.name, namespace=spec.namespace),
                 opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
                                             depends_on=deps + ([pool] if pool is not None else [])),
             )

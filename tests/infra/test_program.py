@@ -360,3 +360,16 @@ def test_node_group_economics_tags_decode_and_fit_aws_tag_limits(runs, stack):
             assert all(len(v) <= 256 and AWS_TAG_CHARS.match(v) for v in tags.values()), tags
             e = Economics.from_tags(tags)
             assert (e.deployment, e.workload) == (m.deployment, m.workload)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_grafana_dashboard_carries_each_models_cost_figures(runs, stack):
+    """$/1M at the current rate against the API needs the hourly cost and the API price the report uses."""
+    _, run, spec = runs[stack]
+    cost = {m["deployment"]["name"]: m for m in run.outputs["cost"]["models"]}
+    for c in (r for r in run.resources if r.type == "kubernetes:helm.sh/v4:Chart"):
+        name = c.inputs["name"]
+        d = c.inputs["values"]["metrics"]["grafanaDashboard"]
+        assert d["enabled"] and d["hourlyCostUsd"] == pytest.approx(cost[name]["self_hosted"]["monthly_usd"] / 730, abs=1e-3)
+        assert d["apiName"] == (cost[name]["verdict"]["cheapest_api"] or "no comparable API")
+        assert d["capacityTokensPerSecond"] > 0
