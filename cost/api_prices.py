@@ -165,7 +165,7 @@ def _api_entry(entry: Any, key: str, tier: str, source: str) -> ApiOffer:
 def _api_list() -> _ApiList:
     """Load and check cost/data/apis.yaml (once)."""
     with open(catalog.DATA / "apis.yaml", encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+        doc = catalog.load_yaml(fh)
     source = _genai_source()
     quality = tuple(_api_entry(e, f"apis.yaml: quality[{i}]", "quality", source)
                     for i, e in enumerate(doc.get("quality") or []))
@@ -456,7 +456,7 @@ def load_price_book(name_or_path: str | Path | None) -> PriceBook | None:
 def _load_book(path: str, _mtime_ns: int) -> PriceBook:
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            doc = catalog.load_yaml(fh)
     except (OSError, yaml.YAMLError) as exc:
         raise InputError("price_book", path, "a readable price book YAML file", str(exc).splitlines()[0]) from None
     return _parse_book(doc, path)

@@ -145,9 +145,14 @@ class Model:
         return (self.layers * attn + mlp + moe) / 1e9 + self.expert_params_b + self.embedding_params_b
 
 
+def load_yaml(stream):
+    """yaml.safe_load with libyaml's C parser where PyYAML has it (the data files load ~8x faster)."""
+    return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _load(name: str) -> dict:
     with open(DATA / name, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return load_yaml(fh)
 
 
 @cache

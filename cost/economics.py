@@ -209,6 +209,8 @@ def _deployment(value: Any, key: str) -> Deployment:
     d["exemptions"] = Exemptions(**ex)
     if "model" not in d:
         raise InputError(f"{key}.model", None, "a catalog model id")
+    if d.get("replicas") is None:
+        raise InputError(f"{key}.replicas", None, "the resolved number of serving replicas (sized, not \"auto\")")
     return _rekeyed(key, Deployment.build, **d)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import yaml
+
 
 from cost import catalog
 from cost.errors import InputError
@@ -23,7 +23,7 @@ class Profile:
 def profiles() -> dict[str, Profile]:
     """Every shipped profile by name."""
     with open(catalog.DATA / "profiles.yaml", encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+        doc = catalog.load_yaml(fh)
     return {name: Profile(name, p["description"], dict(p["defaults"]), p["source"]) for name, p in doc["profiles"].items()}
 
 

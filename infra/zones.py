@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from cost.catalog import load_yaml
 from cost.errors import InputError
 from infra.spec import P, ClusterSpec
 
@@ -25,7 +24,7 @@ DATA = Path(__file__).parent / "data" / "zones.yaml"
 def catalog() -> dict:
     """The offline answers (infra/data/zones.yaml): also the list of zones EKS does not support."""
     with open(DATA, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return load_yaml(fh)
 
 
 def eks_unsupported() -> set[str]:

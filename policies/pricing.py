@@ -577,8 +577,8 @@ def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
         m.problem(f"{m.total_replicas} replica(s) with {d.redundancy} declared as redundancy leaves none serving")
         return None
     check("replicas (serving + redundancy)", d.total_replicas, m.total_replicas, "replicas")
-    changes["replicas"] = serving
-    # Engine settings on the server's command line (vLLM's own defaults where a flag is absent).
+    changes["replicas"] = serving   # the redundancy stays as declared: resources cannot tell spares apart
+    # Engine settings on the server's command line (checked only where the flag is given).
     for flag, key, kind in (("--max-model-len", "max_model_len", int), ("--gpu-memory-utilization", "gpu_memory_utilization", float),
                             ("--max-num-seqs", "max_num_seqs", int)):
         raw = _arg_value(args, flag)
