@@ -17,7 +17,7 @@ LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target
 
 @dataclass(frozen=True)
 class Exemptions:
-    """The seeds' reasons to self-host regardless of price."""
+    """The seeds' reasons to self-host; each narrows the alternatives a deployment is compared with."""
 
     fine_tuned: bool = False
     private_data: bool = False

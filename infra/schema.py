@@ -274,7 +274,8 @@ def _redundancy(value: Any) -> Any:
 
 
 class Exemptions(Section):
-    """The seeds' reasons to self-host regardless of price."""
+    """The seeds' reasons to self-host: each changes what the model is compared with (fine-tuned weights: offers
+    that serve them; private data: APIs inside your own cloud account; custom inference: nothing)."""
 
     fine_tuned: bool = Field(False, description="Custom weights no API serves.")
     private_data: bool = Field(False, description="Data must not leave your infrastructure.")
@@ -311,7 +312,7 @@ class Model(Section):
     extra_args: list[EngineArg] = Field([], max_length=64, description="Extra vLLM flags (never an API key, never a "
                                                                        "flag the spec sets).")
     workload: Workload | None = Field(None, description="What this model serves; omit it when a routing tier feeds it.")
-    exemptions: Exemptions = Field(Exemptions(), description="Reasons to self-host regardless of price.")
+    exemptions: Exemptions = Field(Exemptions(), description="Reasons to self-host; each narrows the alternatives it is compared with.")
     capacity_reservation_id: Annotated[str, Field(pattern=r"^cr-[0-9a-f]{8,17}$"),
                                        Allowed("an EC2 capacity reservation id such as cr-0123456789abcdef0")] | None = Field(
         None, description="On-demand Capacity Reservation or Capacity Block (p4/p5) the GPU nodes launch into; "
