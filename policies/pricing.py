@@ -19,20 +19,11 @@ Input: resource dicts `{type, name, inputs | props | properties, urn?, parent?, 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-from pulumi_policy.proxy import (
-    UNKNOWN_ARCHIVE_VALUE, UNKNOWN_ARRAY_VALUE, UNKNOWN_ASSET_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE,
-    UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE,
-)
 
 from cost import api_prices, capacity, catalog
 from cost import economics as econ
@@ -42,123 +33,18 @@ from cost.estimate import Estimate
 from cost.fleet import Fleet
 from cost.nodes import instance_hourly_usd
 from cost.workload import Workload
+from policies.resources import (
+    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, container_args, fingerprint, get, is_unknown, normalize, pod_templates,
+    selects, stack_name, tolerates, whole,
+)
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
 GPU_RESOURCE = "nvidia.com/gpu"
-ZONE_KEY = "topology.kubernetes.io/zone"
-POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "LeaderWorkerSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
 HOURS = catalog.assumptions()["hours_per_month"]
-UNKNOWNS = frozenset({UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, UNKNOWN_ARRAY_VALUE,
-                      UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE, UNKNOWN_OBJECT_VALUE})
 EKS_TO_PRICING = {"SPOT": "spot", "ON_DEMAND": "on-demand"}
 # Stack names that are not production unless their economics opt in (policy config `nonProductionStacks`).
 NON_PRODUCTION_STACKS = [r"(.*-)?(dev|development|test|testing|sandbox|local|ci)(-.*)?"]
-
-
-class Unknown(Exception):
-    """A value the preview cannot know yet (an output of a resource not created)."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
-
-def is_unknown(value: Any) -> bool:
-    return isinstance(value, str) and value in UNKNOWNS
-
-
-# ---------------------------------------------------------------------------------------------
-# Resources, normalised
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Res:
-    """One resource as the pack sees it: type token, name, URN and plain properties.
-
-    Unknown values stay in `props` as the engine's sentinels; `get` raises `Unknown` on them.
-    deps: property name -> URNs of the resources the property's value came from.
-    """
-
-    type: str
-    name: str
-    urn: str
-    props: dict
-    parent: str = ""
-    deps: dict = field(default_factory=dict)
-
-    @property
-    def kind(self) -> str:
-        if self.type.startswith("kubernetes:"):
-            kind = self.props.get("kind")
-            return kind if isinstance(kind, str) and not is_unknown(kind) else self.type.rsplit(":", 1)[-1]
-        return self.type.rsplit(":", 1)[-1]
-
-
-def plain(value: Any) -> Any:
-    """Unwrap the policy SDK's unknown-checking proxies into dicts and lists (sentinels kept)."""
-    if type(value).__name__ in ("_DictProxy", "_ListProxy"):
-        value = value["__target"]
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def get(obj: Any, *path: Any, default: Any = None, where: str = "") -> Any:
-    """obj[path...], `default` when absent; raises Unknown when a step is unknown during preview."""
-    cur = obj
-    walked = [where] if where else []
-    for step in path:
-        if is_unknown(cur):
-            raise Unknown(".".join(walked))
-        if isinstance(step, int):
-            if not isinstance(cur, list) or step >= len(cur):
-                return default
-        elif not isinstance(cur, Mapping) or step not in cur:
-            return default
-        cur = cur[step]
-        walked.append(str(step))
-    if is_unknown(cur):
-        raise Unknown(".".join(walked))
-    return default if cur is None else cur
-
-
-def make_urn(type_: str, name: str, stack: str = "stack", project: str = "breakeven") -> str:
-    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
-
-
-def normalize(resources: Sequence[Any], stack: str = "stack", project: str = "breakeven") -> list[Res]:
-    """Resource dicts (the offline preview's plan) or PolicyResources -> `Res`."""
-    out = []
-    for r in resources:
-        if isinstance(r, Res):
-            out.append(r)
-        elif isinstance(r, Mapping):
-            type_, name = str(r.get("type", "")), str(r.get("name", ""))
-            props = r.get("inputs", r.get("props", r.get("properties"))) or {}
-            deps = r.get("propertyDependencies") or r.get("property_dependencies") or {}
-            out.append(Res(type_, name, str(r.get("urn") or make_urn(type_, name, stack, project)), plain(props),
-                           str(r.get("parent") or ""), {k: list(v) for k, v in dict(deps).items()}))
-        else:  # pulumi_policy.PolicyResource
-            deps = {k: [d.urn for d in v] for k, v in (getattr(r, "property_dependencies", None) or {}).items()}
-            parent = getattr(r, "parent", None)
-            out.append(Res(r.resource_type, r.name, r.urn, plain(r.props), parent.urn if parent is not None else "", deps))
-    return out
-
-
-def fingerprint(resources: list[Res]) -> str:
-    doc = [(r.type, r.urn, r.props, r.deps) for r in resources]
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def stack_name(resources: list[Res]) -> str:
-    """The stack the engine is previewing: the stack segment of the resources' URNs, else PULUMI_STACK."""
-    names = {r.urn.split("::")[0].split(":")[-1] for r in resources if r.urn.startswith("urn:pulumi:")}
-    if len(names) == 1:
-        return names.pop()
-    return os.environ.get("PULUMI_STACK", "")
 
 
 def is_production(name: str, opted_in: bool, non_production: Sequence[str] = NON_PRODUCTION_STACKS) -> bool:
@@ -328,19 +214,6 @@ class Stack:
 # Reading node groups
 # ---------------------------------------------------------------------------------------------
 
-def _whole(value: Any, what: str) -> int:
-    """A whole number read from a resource; an unknown raises Unknown, anything else unreadable InputError."""
-    if is_unknown(value):
-        raise Unknown(what)
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise InputError(what, value, "a whole number") from None
-    if isinstance(value, bool) or not math.isfinite(f) or f != int(f) or f < 0:
-        raise InputError(what, value, "a whole number")
-    return int(f)
-
-
 def _zones_of(ng: Res, subnets_by_urn: dict, subnets_by_id: dict) -> list[str] | None:
     """The availability zones a node group's subnets lie in: the subnets its `subnetIds` came from
     (property dependencies, as the CLI sends them), known subnet ids, else its `breakeven.dev/zones` tag."""
@@ -375,9 +248,9 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
                 probs.append(Problem(r.urn, r.name, f"node group {r.name}: {u.path} is unknown during preview", True))
                 return default
 
-        def whole(value: Any, what: str) -> int | None:
+        def count(value: Any, what: str) -> int | None:
             try:
-                return None if value is None else _whole(value, what)
+                return None if value is None else whole(value, what)
             except (Unknown, InputError) as e:
                 probs.append(Problem(r.urn, r.name, f"node group {r.name}: {e}", isinstance(e, Unknown)))
                 return None
@@ -387,8 +260,8 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
         tags = read("tags", default={})
         ng = NodeGroup(
             res=r, instance_types=itypes, capacity_type=read("capacityType", default="ON_DEMAND"),
-            desired=whole(read("scalingConfig", "desiredSize"), "scalingConfig.desiredSize"),
-            max_size=whole(read("scalingConfig", "maxSize"), "scalingConfig.maxSize"),
+            desired=count(read("scalingConfig", "desiredSize"), "scalingConfig.desiredSize"),
+            max_size=count(read("scalingConfig", "maxSize"), "scalingConfig.maxSize"),
             labels={k: v for k, v in (read("labels", default={}) or {}).items() if not is_unknown(v)},
             taints=[t for t in (read("taints", default=[]) or []) if isinstance(t, Mapping)],
             tags=dict(tags) if isinstance(tags, Mapping) else {},
@@ -405,24 +278,6 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
 # ---------------------------------------------------------------------------------------------
 # Reading the GPU workloads
 # ---------------------------------------------------------------------------------------------
-
-def pod_templates(r: Res) -> list[tuple[str, dict]]:
-    """(path, pod template) pairs of a Kubernetes object that runs pods."""
-    spec = r.props.get("spec")
-    if not isinstance(spec, Mapping):
-        return []
-    if r.kind == "Pod":
-        return [("spec", {"metadata": r.props.get("metadata") or {}, "spec": spec})]
-    if r.kind == "CronJob":
-        t = get(spec, "jobTemplate", "spec", "template", default=None)
-        return [("spec.jobTemplate.spec.template", t)] if isinstance(t, Mapping) else []
-    if r.kind == "LeaderWorkerSet":
-        lwt = spec.get("leaderWorkerTemplate") or {}
-        return [(f"spec.leaderWorkerTemplate.{k}", lwt[k]) for k in ("leaderTemplate", "workerTemplate")
-                if isinstance(lwt.get(k), Mapping)]
-    t = spec.get("template")
-    return [("spec.template", t)] if isinstance(t, Mapping) else []
-
 
 def _gpu_requests(template: Mapping) -> list[Any]:
     """The raw `nvidia.com/gpu` limits (or requests) of a pod template's containers."""
@@ -446,59 +301,12 @@ def is_gpu_workload(r: Res) -> bool:
 
 
 def _gpus(template: Mapping, where: str) -> int:
-    return sum(_whole(v, f"{where}.resources.limits.{GPU_RESOURCE}") for v in _gpu_requests(template))
-
-
-def _arg_value(args: list[str], flag: str) -> str | None:
-    """The value of a vLLM flag as vLLM parses it (`--flag v`, `--flag=v`, underscores as dashes)."""
-    norm = flag.replace("_", "-")
-    for i, a in enumerate(args):
-        name, eq, inline = a.partition("=")
-        if name.replace("_", "-") == norm:
-            return inline if eq else (args[i + 1] if i + 1 < len(args) else None)
-    return None
-
-
-def _vllm_args(pod_spec: Mapping) -> list[str]:
-    """The server's command line: every string of the containers' command and args, split on spaces."""
-    return [part for c in pod_spec.get("containers") or [] if isinstance(c, Mapping)
-            for key in ("command", "args") for a in c.get(key) or [] if isinstance(a, str) for part in a.split()]
-
-
-def _tolerates(pod_spec: Mapping, taint: Mapping) -> bool:
-    effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}.get(
-        str(taint.get("effect")), str(taint.get("effect")))
-    if effect == "PreferNoSchedule":
-        return True
-    for t in pod_spec.get("tolerations") or []:
-        if t.get("effect") not in (None, "", effect):
-            continue
-        if t.get("operator") == "Exists" and t.get("key") in (None, "", taint.get("key")):
-            return True
-        if t.get("key") == taint.get("key") and str(t.get("value", "")) == str(taint.get("value", "")):
-            return True
-    return False
-
-
-def _selects(pod_spec: Mapping, labels: Mapping) -> bool:
-    """nodeSelector and required node affinity (In / NotIn / Exists / DoesNotExist) against node labels."""
-    if any(str(labels.get(k)) != str(v) for k, v in (pod_spec.get("nodeSelector") or {}).items()):
-        return False
-    terms = get(pod_spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
-                "nodeSelectorTerms", default=[])
-    if not terms:
-        return True
-    ops = {"In": lambda have, vals: have is not None and str(have) in vals,
-           "NotIn": lambda have, vals: have is None or str(have) not in vals,
-           "Exists": lambda have, vals: have is not None, "DoesNotExist": lambda have, vals: have is None}
-    return any(all(ops.get(e.get("operator"), lambda h, v: False)(labels.get(e.get("key")),
-                                                                  [str(x) for x in e.get("values") or []])
-                   for e in term.get("matchExpressions") or []) for term in terms)
+    return sum(whole(v, f"{where}.resources.limits.{GPU_RESOURCE}") for v in _gpu_requests(template))
 
 
 def _match_node_groups(pod_spec: Mapping, groups: list[NodeGroup]) -> list[NodeGroup]:
-    return [g for g in groups if g.is_gpu and _selects(pod_spec, g.node_labels())
-            and all(_tolerates(pod_spec, t) for t in g.taints)]
+    return [g for g in groups if g.is_gpu and selects(pod_spec, g.node_labels())
+            and all(tolerates(pod_spec, t) for t in g.taints)]
 
 
 def _replicas(r: Res, groups: list[NodeGroup]) -> int:
@@ -508,16 +316,16 @@ def _replicas(r: Res, groups: list[NodeGroup]) -> int:
         return 1
     if r.kind in ("Job", "CronJob"):
         job = get(spec, "jobTemplate", "spec", default={}) if r.kind == "CronJob" else spec
-        return _whole(job.get("parallelism", 1), "spec.parallelism")
+        return whole(job.get("parallelism", 1), "spec.parallelism")
     if r.kind == "DaemonSet":
         return sum(g.desired or 0 for g in groups)
-    return _whole(spec.get("replicas", 1), "spec.replicas")
+    return whole(spec.get("replicas", 1), "spec.replicas")
 
 
 def _gpus_per_replica(r: Res, templates: list[tuple[str, dict]]) -> int:
     if r.kind != "LeaderWorkerSet":
         return _gpus(templates[0][1], templates[0][0])
-    size = _whole(get(r.props, "spec", "leaderWorkerTemplate", "size", default=1), "spec.leaderWorkerTemplate.size")
+    size = whole(get(r.props, "spec", "leaderWorkerTemplate", "size", default=1), "spec.leaderWorkerTemplate.size")
     by_role = {path.rsplit(".", 1)[-1]: (path, t) for path, t in templates}
     wpath, worker = by_role.get("workerTemplate", templates[-1])
     per_worker = _gpus(worker, wpath)
@@ -550,7 +358,7 @@ def read_model(r: Res, groups: list[NodeGroup]) -> Model:
                 if (tagged.deployment, tagged.workload) != (m.declared.deployment, m.declared.workload):
                     m.problem(f"node group {g.res.name}'s economics tags differ from the workload's {econ.ANNOTATION}")
         m.total_replicas = _replicas(r, m.node_groups)
-        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), _vllm_args(m.pod_spec))
+        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), container_args(m.pod_spec))
     except Unknown as u:
         m.problem(f"{u.path} is unknown during preview", unknown=True)
     except InputError as e:
@@ -581,12 +389,12 @@ def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
     # Engine settings on the server's command line (checked only where the flag is given).
     for flag, key, kind in (("--max-model-len", "max_model_len", int), ("--gpu-memory-utilization", "gpu_memory_utilization", float),
                             ("--max-num-seqs", "max_num_seqs", int)):
-        raw = _arg_value(args, flag)
+        raw = arg_value(args, flag)
         if raw is not None:
-            value = float(raw) if kind is float else _whole(raw, flag)
+            value = float(raw) if kind is float else whole(raw, flag)
             check(flag, getattr(d, key), value, key)
-    tp, pp = _arg_value(args, "--tensor-parallel-size"), _arg_value(args, "--pipeline-parallel-size")
-    if tp is not None and _whole(tp, "--tensor-parallel-size") * _whole(pp or 1, "--pipeline-parallel-size") != gpus:
+    tp, pp = arg_value(args, "--tensor-parallel-size"), arg_value(args, "--pipeline-parallel-size")
+    if tp is not None and whole(tp, "--tensor-parallel-size") * whole(pp or 1, "--pipeline-parallel-size") != gpus:
         m.problem(f"--tensor-parallel-size {tp} x --pipeline-parallel-size {pp or 1} does not use the {gpus} GPU(s) "
                   "each replica requests")
     # Where the pods land: instance type and capacity type of the node groups that can carry them.

@@ -9,7 +9,6 @@ offline preview's. `PACK` holds what `policies/__main__.py` builds the pack from
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,7 +22,8 @@ from cost.errors import InputError
 from cost.estimate import estimate as estimate_one
 from cost.units import format_tokens, format_usd
 from cost.verdict import breakeven as pricing_breakeven
-from policies import pricing
+from policies import pricing, resources
+from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
 from policies.pricing import Model, Stack
 
 PACK_NAME = "breakeven"
@@ -292,7 +292,7 @@ HA_SCHEMA = _schema(
 )
 
 
-def _pdb_for(stack: Stack, m: Model) -> tuple[pricing.Res | None, str]:
+def _pdb_for(stack: Stack, m: Model) -> tuple[resources.Res | None, str]:
     """A PodDisruptionBudget selecting the model's pods, and why a found one does not protect them."""
     why = ""
     for r in stack.resources:
@@ -306,7 +306,7 @@ def _pdb_for(stack: Stack, m: Model) -> tuple[pricing.Res | None, str]:
             continue
         total = m.total_replicas or 1
         min_av, max_un = spec.get("minAvailable"), spec.get("maxUnavailable")
-        if pricing.is_unknown(min_av) or pricing.is_unknown(max_un):
+        if resources.is_unknown(min_av) or resources.is_unknown(max_un):
             return r, ""
         def count(v):
             if isinstance(v, str) and v.endswith("%"):
@@ -326,11 +326,11 @@ def _zone_spread(m: Model) -> bool:
     """A zone topology spread (or zone anti-affinity) on the replicas' pods; a LeaderWorkerSet spreads its
     groups through the leaders (the workers follow their leader's zone)."""
     for spec in m.pod_specs or [m.pod_spec]:
-        if any(c.get("topologyKey") == pricing.ZONE_KEY for c in spec.get("topologySpreadConstraints") or []):
+        if any(c.get("topologyKey") == resources.ZONE_KEY for c in spec.get("topologySpreadConstraints") or []):
             return True
-        anti = pricing.get(spec, "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+        anti = resources.get(spec, "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
                            default=[]) or []
-        if any(t.get("topologyKey") == pricing.ZONE_KEY for t in anti):
+        if any(t.get("topologyKey") == resources.ZONE_KEY for t in anti):
             return True
     return False
 
@@ -376,7 +376,7 @@ def _production(args: StackValidationArgs, report: ReportViolation) -> None:
             elif zones < min_zones:
                 problems.append(f"its GPU nodes span {zones} availability zone(s); production needs {min_zones}")
             if not _zone_spread(m):
-                problems.append(f"its pods carry no topology spread constraint on {pricing.ZONE_KEY}, so the scheduler "
+                problems.append(f"its pods carry no topology spread constraint on {resources.ZONE_KEY}, so the scheduler "
                                 "may put every replica in one zone")
         if cfg.get("requirePodDisruptionBudget", True):
             pdb, why = _pdb_for(stack, m)
@@ -466,15 +466,6 @@ def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
 # 7. Secrets only through Secret references (mandatory, per resource)
 # -------------------------------------------------------------------------------------------------
 
-# Names are matched word by word (snake_case, kebab-case and camelCase words), so HF_TOKEN, VLLM_API_KEY,
-# hfToken and apiKey match while TOKENIZERS_PARALLELISM and maxTokens do not.
-SECRET_NAME = (r"(?i)(^|[_.-])(hf[_-]?token|token|api[_-]?key|apikey|secret|secret[_-]?key|passw(or)?d|credentials?"
-               r"|private[_-]?key|access[_-]?key)([_.-]|$)")
-CREDENTIAL_VALUE = r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_\-]{20,}|AKIA[0-9A-Z]{16}|gsk_[A-Za-z0-9]{20,})"
-REFERENCE_KEYS = {"name", "key", "secretname", "existingsecret", "secretkey", "secretkeyref", "secretref", "valuefrom",
-                  "keyref", "optional", "required", "enabled", "mountpath", "path", "resourcename"}
-REFERENCE_PARTS = {"secretkeyref", "secretref", "valuefrom", "existingsecret", "secretname"}
-
 SECRETS_SCHEMA = _schema(
     secretNamePattern={"type": "string", "default": SECRET_NAME,
                        "description": "Regular expression of environment variable names and values keys (camelCase split "
@@ -485,73 +476,10 @@ SECRETS_SCHEMA = _schema(
 )
 
 
-def _words(key: str) -> str:
-    """camelCase -> camel_Case, so the name pattern sees word boundaries."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
-
-
-def _walk(value: Any, path: str = ""):
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from _walk(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _walk(v, f"{path}[{i}]")
-    else:
-        yield path, value
-
-
-def secret_findings(r: pricing.Res, name_re: str = SECRET_NAME, value_re: str = CREDENTIAL_VALUE) -> list[str]:
-    """Where a resource carries a credential as a plain value instead of a Secret reference.
-
-    Kubernetes Secrets are where credentials belong, and provider configurations take them as Pulumi
-    secrets (which the policy SDK unwraps, so they cannot be told from plain values): both are skipped.
-    """
-    if (r.type.startswith("kubernetes:") and r.kind == "Secret") or r.type.startswith("pulumi:providers:"):
-        return []
-    names, values = re.compile(name_re), re.compile(value_re)
-    found: list[str] = []
-    if r.type.startswith("kubernetes:") and r.kind in pricing.POD_TEMPLATE_KINDS:
-        for _, t in pricing.pod_templates(r):
-            spec = t.get("spec") or {}
-            for group in ("initContainers", "containers"):
-                for c in spec.get(group) or []:
-                    cname = c.get("name", "?")
-                    for env in c.get("env") or []:
-                        n, v = str(env.get("name", "")), env.get("value")
-                        if v in (None, "") or env.get("valueFrom"):
-                            continue
-                        if names.search(_words(n)) or (isinstance(v, str) and values.search(v)):
-                            found.append(f"container {cname} sets env {n} to a plain value; use "
-                                         "valueFrom.secretKeyRef (a Kubernetes Secret)")
-                    argv = [a for a in (c.get("command") or []) + (c.get("args") or []) if isinstance(a, str)]
-                    tokens = [x for a in argv for x in a.split()]
-                    for i, a in enumerate(tokens):
-                        flag, _, inline = a.partition("=")
-                        if re.fullmatch(r"--(api-key|hf-token|token)", flag):
-                            val = inline or (tokens[i + 1] if i + 1 < len(tokens) else "")
-                            if val and not re.fullmatch(r"\$\(?[A-Za-z_][A-Za-z0-9_]*\)?|\$\{[A-Za-z_][A-Za-z0-9_]*\}", val):
-                                found.append(f"container {cname} passes {flag} a literal on its command line; pass an "
-                                             "environment variable set from a Secret, e.g. $(VLLM_API_KEY)")
-                        elif values.search(a):
-                            found.append(f"container {cname} has a credential in its command line")
-        return found
-    for path, v in _walk(r.props):
-        if not isinstance(v, str) or not v or pricing.is_unknown(v):
-            continue
-        parts = [p for p in re.split(r"[.\[\]]", path) if p and not p.isdigit()]
-        if values.search(v):
-            found.append(f"{path} holds a credential as a plain value")
-        elif (r.type.startswith("kubernetes:") and parts and names.search(_words(parts[-1]))
-              and parts[-1].lower() not in REFERENCE_KEYS and not REFERENCE_PARTS & {p.lower() for p in parts}):
-            found.append(f"{path} is a credential-named key with a plain value; reference a Kubernetes Secret instead")
-    return found
-
-
 def _secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
     cfg = config(args, SECRETS_SCHEMA)
-    r = pricing.normalize([{"type": args.resource_type, "name": args.name, "urn": args.urn,
-                            "inputs": pricing.plain(args.props)}])[0]
+    r = resources.normalize([{"type": args.resource_type, "name": args.name, "urn": args.urn,
+                            "inputs": resources.plain(args.props)}])[0]
     for finding in secret_findings(r, cfg["secretNamePattern"], cfg["credentialValuePattern"]):
         report(f"{args.name}: {finding}.")
 

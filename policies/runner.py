@@ -176,7 +176,7 @@ def _struct(props: Mapping) -> struct_pb2.Struct:
 
 
 def _resource_fields(r: Any, stack: str, project: str) -> dict:
-    from policies.pricing import make_urn
+    from policies.resources import make_urn
 
     if not isinstance(r, Mapping):
         raise TypeError(f"resources are dicts {{type, name, inputs, ...}}, got {type(r).__name__}")

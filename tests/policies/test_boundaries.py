@@ -11,7 +11,7 @@ from cost.economics import Routing
 from cost.fleet import Tier
 from cost.tco import Overheads
 from cost.workload import Workload
-from policies import pricing
+from policies import pricing, resources
 from tests.policies import builders as B
 
 UNDER, OVER = 0.995, 1.005
@@ -208,7 +208,7 @@ def test_zones_unknown_during_preview_fail_closed(pack):
     res = B.model_stack(HA)
     for ng in [r for r in res if r["type"] == B.NODE_GROUP]:
         ng.pop("propertyDependencies")
-        ng["inputs"]["subnetIds"] = [pricing.UNKNOWN_STRING_VALUE]
+        ng["inputs"]["subnetIds"] = [resources.UNKNOWN_STRING_VALUE]
         del ng["inputs"]["tags"]["breakeven.dev/zones"]
     (v,) = fires(pack, res, "production-redundancy")
     assert v.mandatory and "cannot be resolved during preview" in v.detail
@@ -322,7 +322,7 @@ def test_the_cheapest_configuration_meets_the_latency_target():
 
 
 def test_secret_names_are_matched_word_by_word():
-    from policies.rules import SECRET_NAME, _words
+    from policies.secrets import SECRET_NAME, _words
     import re
 
     hits = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "hfToken", "apiKey",

@@ -6,7 +6,7 @@ import copy
 import os
 
 from policies import pricing
-from policies.pricing import UNKNOWN_STRING_VALUE
+from policies.resources import UNKNOWN_STRING_VALUE
 from tests.policies import builders as B
 
 HA = B.M(name="chat-8b", instance_type="g6.xlarge", replicas=1, spares=1, zones=("us-east-1a", "us-east-1b"),

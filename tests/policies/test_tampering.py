@@ -14,7 +14,7 @@ import os
 import pytest
 
 from cost import economics as econ
-from policies import pricing
+from policies import pricing, resources
 from tests.policies import builders as B
 
 ECONOMICS = econ.ANNOTATION
@@ -138,7 +138,7 @@ def _text_volume(literal: str):
 
 
 def _unknown_economics(res):
-    _raw(res, pricing.UNKNOWN_STRING_VALUE)
+    _raw(res, resources.UNKNOWN_STRING_VALUE)
 
 
 CASES = {
