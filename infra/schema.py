@@ -290,7 +290,7 @@ class Model(Section):
         description="Catalog id or Hugging Face name: the architecture that is sized and priced.")
     source: Source | None = Field(None, description="The weights vLLM loads (e.g. your fine-tune); default the "
                                                     "catalog's repo.")
-    precision: Literal["bf16", "fp16", "fp8", "int4-awq"] = Field("bf16", description="Weight precision.")
+    precision: Literal["bf16", "fp16", "fp8", "int4-awq", "mxfp4"] = Field("bf16", description="Weight precision (mxfp4: gpt-oss checkpoints).")
     gpu: Annotated[NonEmpty, Allowed("a GPU id from cost/data/gpus.yaml")] | None = Field(None, description="GPU id (L4, H100, ...); the smallest AWS instance carrying the "
                                                    "replica is picked. Give this or instanceType.")
     instance_type: Annotated[NonEmpty, Allowed("an instance type from cost/data/instances.yaml")] | None = Field(

@@ -59,17 +59,24 @@ def rendered_commands(render) -> dict[str, list[str]]:
     return out
 
 
+GPT_OSS = [{"name": "oss", "model": "gpt-oss-120b", "precision": "mxfp4", "instanceType": "p5.4xlarge",
+            "workload": {"tokensPerMonth": "2B", "avgInputTokens": 1000, "avgOutputTokens": 500}}]
+
+
 def program_commands(helm) -> dict[str, list[str]]:
-    """The containers the Pulumi program deploys: its chart values for every example stack, rendered."""
+    """The containers the Pulumi program deploys: its chart values for every example stack, and for a
+    2025-26 model at the precision its checkpoint ships (gpt-oss-120b, MXFP4), rendered."""
+    import json
+
     from infra import helmrender, serving, stackconfig
     from infra import spec as spec_mod
-
-    out = {}
     from tests.infra.conftest import STACKS
 
-    for stack in STACKS:
+    out = {}
+    cases = [(stack, {}) for stack in STACKS] + [("dev", {"breakeven:models": json.dumps(GPT_OSS)})]
+    for stack, overrides in cases:
         cfg = stackconfig.load(stack, secrets={"breakeven:hfToken": "x", "breakeven:vllmApiKey": "y"})
-        values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()}
+        values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()} | overrides
         spec = spec_mod.load(values, project=cfg.project, stack=stack)
         for m in spec.models:
             v = serving.chart_values(spec, m, serving.SecretNames("hf-token", "vllm-api-key"))
@@ -93,8 +100,9 @@ def test_every_rendered_command_parses_with_vllm_serve(render, helm):
     assert all(argv[:2] == ["vllm", "serve"] for argv in commands.values())
     # Workers of a multi-node group run the engine headless; the leader serves HTTP.
     assert results["multinode-worker"]["headless"] and not results["multinode-leader"]["headless"]
-    # The FP8 checkpoint declares its own quantization: no flag that could contradict it.
-    assert results["multinode-leader"]["quantization"] is None
+    # The FP8 and MXFP4 checkpoints declare their own quantization: no flag that could contradict it.
+    assert results["multinode-leader"]["quantization"] is None and results["dev/oss"]["quantization"] is None
+    assert "--model=openai/gpt-oss-120b" in commands["dev/oss"]
 
 
 def test_the_checker_rejects_what_vllm_rejects():

@@ -243,7 +243,7 @@ annotations:
 {{- /* AWQ runs with fp16 activations; the checkpoint's config declares the AWQ scheme. */}}
 - --dtype=float16
 {{- end }}
-{{- /* fp8 (and any pre-quantized checkpoint): the checkpoint's config.json declares the
+{{- /* fp8, mxfp4 (gpt-oss) and any pre-quantized checkpoint: the checkpoint's config.json declares the
        scheme, so no --quantization flag that could contradict it. Serving a 16-bit
        checkpoint at fp8 (online quantization) is an explicit extraArgs choice:
        ["--quantization=fp8"], and the cache must then hold the 16-bit bytes. */}}
