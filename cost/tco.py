@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 from cost import catalog
-from cost.errors import InputError
 from cost.nodes import NodePlan
 
 
@@ -47,38 +45,8 @@ class Overheads:
         """GPU hours only (failover replicas are GPUs and stay): no storage, ops tax, staff or monitoring."""
         return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
-    # Config spelling (camelCase, as in stack config) -> field name.
-    CONFIG_KEYS = {
-        "storageGibPerNode": "storage_gib_per_node", "storageUsdPerGibMonth": "storage_usd_per_gib_month",
-        "opsTaxShare": "ops_tax_share", "mlopsFte": "mlops_fte", "usdPerFteMonth": "usd_per_fte_month",
-        "monitoringUsdPerMonth": "monitoring_usd_per_month",
-    }
-
-    @classmethod
-    def from_dict(cls, values: dict | str | None, key_prefix: str = "overheads.") -> "Overheads":
-        """Build from config: "none", or a mapping of CONFIG_KEYS to non-negative numbers."""
-        if values in (None, "default"):
-            return cls()
-        if values == "none":
-            return cls.none()
-        if not isinstance(values, dict):
-            raise InputError(key_prefix.rstrip("."), values, '"default", "none" or a mapping of ' + ", ".join(cls.CONFIG_KEYS))
-        kwargs = {}
-        for k, v in values.items():
-            if k not in cls.CONFIG_KEYS:
-                raise InputError(f"{key_prefix}{k}", v, "one of " + ", ".join(cls.CONFIG_KEYS))
-            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
-                    or (k == "opsTaxShare" and v > 1)):
-                raise InputError(f"{key_prefix}{k}", v, "a fraction in [0, 1]" if k == "opsTaxShare" else "a finite, non-negative number")
-            kwargs[cls.CONFIG_KEYS[k]] = v
-        return cls(**kwargs)
-
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def to_config(self) -> dict:
-        """The config spelling (camelCase keys), the inverse of `from_dict`."""
-        return {key: getattr(self, name) for key, name in self.CONFIG_KEYS.items()}
 
 
 def deployment_items(plan: NodePlan, overheads: Overheads, label: str = "") -> list[LineItem]:

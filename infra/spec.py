@@ -223,14 +223,6 @@ class RoutingSpec:
     workload: Workload
     tiers: tuple[TierSpec, ...]
 
-    def to_config(self) -> dict:
-        """The config spelling of the routed workload and its tiers (what `breakeven:routing` takes)."""
-        w = self.workload
-        return {"tokensPerMonth": w.tokens_per_month, "avgInputTokens": w.avg_input_tokens,
-                "avgOutputTokens": w.avg_output_tokens, "utilization": w.utilization,
-                "tiers": [{"name": t.name, "share": t.share, **({"model": t.model} if t.model else {"api": t.api})}
-                          for t in self.tiers]}
-
 
 @dataclass(frozen=True)
 class PricingSpec:
