@@ -63,19 +63,24 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
     ax.set_ylim(lo_y, hi_y)
     span = math.log10(curve.end / curve.start)
 
-    # breakeven points: a marker on the crossing, its volume in the API's colour, staggered when close
-    placed: list[tuple[float, int]] = []
+    # breakeven points: a marker on each crossing; one label per volume (APIs at the same price cross at the
+    # same volume) in the API's colour, or dark grey naming how many APIs cross there; staggered when close
+    by_volume: dict[str, list[dict]] = {}
     for c in data["breakeven"]:
-        x, y = c["tokens_per_month"], c["self_hosted_monthly_usd"]
-        ax.plot([x], [y], "o", markersize=7, markerfacecolor="white", markeredgecolor=colours[c["api"]],
-                markeredgewidth=2, zorder=6)
+        ax.plot([c["tokens_per_month"]], [c["self_hosted_monthly_usd"]], "o", markersize=7, markerfacecolor="white",
+                markeredgecolor=colours[c["api"]], markeredgewidth=2, zorder=6)
+        by_volume.setdefault(format_tokens(c["tokens_per_month"]), []).append(c)
+    placed: list[tuple[float, int]] = []
+    for text, same in by_volume.items():
+        x, y = same[0]["tokens_per_month"], same[0]["self_hosted_monthly_usd"]
+        colour = colours[same[0]["api"]] if len(same) == 1 else "#333333"
         near = [lvl for px, lvl in placed if abs(math.log10(x / px)) < span * 0.06]
         level = next(i for i in range(len(near) + 1) if i not in near)
         placed.append((x, level))
-        ax.annotate(format_tokens(x), (x, y), xytext=(0, -16 - 13 * level), textcoords="offset points", ha="center",
-                    va="top", fontsize=8.5, color=colours[c["api"]], fontweight="bold", zorder=7,
-                    bbox=dict(boxstyle="square,pad=0.05", facecolor="white", edgecolor="none", alpha=0.85),
-                    arrowprops=dict(arrowstyle="-", color=colours[c["api"]], lw=0.6) if level else None)
+        ax.annotate(text if len(same) == 1 else f"{text} ({len(same)} APIs)", (x, y), xytext=(0, -16 - 13 * level),
+                    textcoords="offset points", ha="center", va="top", fontsize=8.5, color=colour, fontweight="bold",
+                    zorder=7, bbox=dict(boxstyle="square,pad=0.05", facecolor="white", edgecolor="none", alpha=0.85),
+                    arrowprops=dict(arrowstyle="-", color=colour, lw=0.6) if level else None)
 
     # the configuration where it changes, the replica count at the other steps, where a label has room
     axes_px = fig.get_figwidth() * dpi * 0.9
