@@ -24,7 +24,8 @@ from typing import Any
 
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
-from cost.fleet import Tier
+from cost import api_prices
+from cost.fleet import Fleet, Tier, price_fleet
 from cost.tco import Overheads
 from cost.workload import Workload
 
@@ -262,14 +263,11 @@ def stack_of(values: list[Economics], key: str = ANNOTATION) -> StackEconomics:
     return first
 
 
-def price(values: list[Economics], book=None, factors=None):
+def price(values: list[Economics], book=None, factors=None) -> Fleet:
     """Price a stack's models as one fleet (the per-stack overheads split by GPU spend) with its routing tiers.
 
     book: a loaded price book (None loads the one the economics name, if any).
     """
-    from cost import api_prices
-    from cost.fleet import price_fleet
-
     s = stack_of(values)
     if book is None and s.price_book:
         book = api_prices.load_price_book(s.price_book)
