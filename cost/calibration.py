@@ -94,22 +94,21 @@ def measurements() -> tuple[Row, ...]:
 
 
 def ramp_down_factor(steady_tok_s: float, step_1_s: float, batch: int, row: Row) -> float:
-    """Throughput a finite 'all requests at once' run measures, as a share of the steady state.
+    """Throughput a finite benchmark run measures, as a share of the steady state.
 
-    When the queue empties, the last `batch` sequences drain at shrinking batch: each step still pays
-    the batch-1 cost (weights read, fixed overheads) for fewer tokens. The drain lasts the longest
-    residual output: for fixed lengths O (residuals uniform on [0, O]) the extra time is ~step_1 x O/2;
-    for exponential-like lengths (cv ~ 1) the longest of `batch` residuals is ~O (ln batch + 0.58),
-    so the extra time is ~step_1 x O (ln batch - 0.42). Blended linearly in cv between the two.
-    Pure physics of the measurement; no fitted parameter.
+    A run of `num_prompts` requests - all offered at once, or through a closed loop of `batch` clients -
+    ends with a drain: once the queue is empty the last `batch` sequences finish at a shrinking batch,
+    each step still paying the batch-1 cost (weights read, fixed overheads) for fewer tokens. Sequences
+    of one fixed length admitted together finish together (no drain); with exponential-like lengths
+    (cv ~ 1) the longest of `batch` residual outputs is ~O (ln batch + 0.58), so the drain adds
+    ~step_1 x O (ln batch - 0.42). Blended linearly in cv. Pure physics of the measurement; no fitted
+    parameter.
     """
     if row.num_prompts is None or batch <= 1:
         return 1.0
     out = row.avg_output_tokens
-    cv = min(1.0, row.length_cv)
-    extra_steps = (1 - cv) * out / 2 + cv * out * max(0.0, math.log(batch) - 0.42)
-    total_tokens = row.num_prompts * out
-    steady_time = total_tokens / steady_tok_s
+    extra_steps = min(1.0, row.length_cv) * out * max(0.0, math.log(batch) - 0.42)
+    steady_time = row.num_prompts * out / steady_tok_s
     return steady_time / (steady_time + extra_steps * step_1_s)
 
 
