@@ -27,6 +27,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "fp8_gemm_efficiency": (0.05, 1.0),
     "weight_only_quant_gemm_efficiency": (0.05, 1.0),
     "step_overhead_s": (0.0, 0.1),
+    "layer_overhead_s": (0.0, 0.001),
+    "moe_layer_overhead_s": (0.0, 0.001),
     "per_seq_overhead_s": (0.0, 0.01),
     "tp_efficiency_per_doubling": (0.1, 1.0),
     "allreduce_latency_nvlink_s": (0.0, 0.01),
@@ -51,6 +53,8 @@ class Factors:
     fp8_gemm_efficiency: float
     weight_only_quant_gemm_efficiency: float
     step_overhead_s: float
+    layer_overhead_s: float
+    moe_layer_overhead_s: float
     per_seq_overhead_s: float
     tp_efficiency_per_doubling: float
     allreduce_latency_nvlink_s: float
