@@ -158,7 +158,7 @@ class _Config:
     hbm_bytes_s: float           # per GPU, effective (x HBM_EFFICIENCY)
     kv_read_bytes_s: float       # per GPU, effective for paged-attention KV reads
     gemm_flops_s: float          # per GPU, effective (peak of the compute dtype x GEMM_MFU)
-    prefill_flops_s: float       # per GPU, effective for prefill
+    prefill_flops_s: float       # per GPU, effective for prompt tokens (peak x prefill_mfu)
     flops_per_token: float       # decode: 2 x params a token multiplies (active, no embedding lookup)
     prefill_flops_per_token: float   # prefill: the same without the LM head (logits only for the last token)
     layer_fixed_s: float         # per (micro-)step GPU time of a stage's layers that no batch or weight size changes
@@ -333,7 +333,7 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
         hbm_bytes_s=hbm * f.hbm_efficiency,
         kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
         gemm_flops_s=peak * f.gemm_mfu * quant_eff,
-        prefill_flops_s=peak * f.gemm_mfu * quant_eff,
+        prefill_flops_s=peak * f.prefill_mfu * quant_eff,
         flops_per_token=2.0 * gemm_params,
         prefill_flops_per_token=2.0 * (gemm_params - lm_head),
         # Kernels whose time no weight or KV byte explains: the attention kernel's floor, norms, RoPE and
@@ -492,8 +492,11 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     # Weights are read once per (micro-)step: the always-active part whole, the routed experts only as
     # far as this step's decode tokens touch them. A prompt's prefill reads the experts once per request,
     # small next to O decode steps; it is left to the prefill compute term.
-    read = (c.weights_bytes - c.expert_bytes) + c.expert_bytes * _expert_touch_share(c, b, tp // n) if c.expert_bytes \
-        else c.weights_bytes
+    # Fused-MoE kernels stream the touched experts' tiles at a lower efficiency than a dense GEMV
+    # (many small per-expert tiles; factor moe_read_efficiency).
+    read = c.weights_bytes - c.expert_bytes
+    if c.expert_bytes:
+        read += c.expert_bytes * _expert_touch_share(c, b, tp // n) / c.factors.moe_read_efficiency
     t_weights = read / tp / c.hbm_bytes_s
     eff = c.tp_efficiency
     # Chunked prefill runs the step's prompt tokens through the same GEMMs as its decode tokens: one
@@ -503,7 +506,7 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     size = p if not chunk or p >= chunk else chunk     # tokens of a step that carries prefill
     share = 1.0 if not size else p / size              # share of the steps that carry it
     t_lin = (1.0 - share) * t_lin_decode + share * max(t_weights, t_decode_gemm + size * c.prefill_flops_per_token
-                                                       / tp / c.gemm_flops_s)
+                                                       / tp / c.prefill_flops_s)
     t_kv = b * c.kv_tokens(ctx) * c.kv_bytes_token_gpu / c.kv_read_bytes_s
     t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s
     t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s
