@@ -492,11 +492,9 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     # Weights are read once per (micro-)step: the always-active part whole, the routed experts only as
     # far as this step's decode tokens touch them. A prompt's prefill reads the experts once per request,
     # small next to O decode steps; it is left to the prefill compute term.
-    # Fused-MoE kernels stream the touched experts' tiles at a lower efficiency than a dense GEMV
-    # (many small per-expert tiles; factor moe_read_efficiency).
     read = c.weights_bytes - c.expert_bytes
     if c.expert_bytes:
-        read += c.expert_bytes * _expert_touch_share(c, b, tp // n) / c.factors.moe_read_efficiency
+        read += c.expert_bytes * _expert_touch_share(c, b, tp // n)
     t_weights = read / tp / c.hbm_bytes_s
     eff = c.tp_efficiency
     # Chunked prefill runs the step's prompt tokens through the same GEMMs as its decode tokens: one

@@ -30,7 +30,6 @@ RANGES: dict[str, tuple[float, float]] = {
     "step_overhead_s": (0.0, 0.1),
     "layer_overhead_s": (0.0, 0.001),
     "moe_layer_overhead_s": (0.0, 0.001),
-    "moe_read_efficiency": (0.05, 1.0),
     "per_seq_overhead_s": (0.0, 0.01),
     "tp_efficiency_per_doubling": (0.1, 1.0),
     "allreduce_latency_nvlink_s": (0.0, 0.01),
@@ -58,7 +57,6 @@ class Factors:
     step_overhead_s: float
     layer_overhead_s: float
     moe_layer_overhead_s: float
-    moe_read_efficiency: float
     per_seq_overhead_s: float
     tp_efficiency_per_doubling: float
     allreduce_latency_nvlink_s: float

@@ -80,8 +80,8 @@ def test_batch_one_decode_is_near_the_hbm_roofline():
         one = capacity.throughput(model, gpu, tp, "bf16", 1024, 128, concurrency=1, length_cv=0)
         decode_rate = 1 / one.tpot_s
         assert decode_rate < roof
-        if tp == 1:   # within 20-30 % of the roofline on one GPU
-            assert 0.7 <= decode_rate / roof <= 0.9, (gpu.id, decode_rate, roof)
+        if tp == 1:   # within 10-35 % of the roofline on one GPU (Qwen3-8B on H100, vLLM 0.11: 133 tok/s = 0.65)
+            assert 0.6 <= decode_rate / roof <= 0.9, (gpu.id, decode_rate, roof)
         else:         # tensor parallelism at batch 1 loses more (all-reduces, rank skew)
             assert 0.35 <= decode_rate / roof <= 0.7
     # the measured 75 tok/s on A100-40GB is 77 % of 96.8
