@@ -8,6 +8,11 @@ import json
 from cost.report import FORMATS, grid
 
 
+
+def _num(v: float) -> str:
+    """A factor value: fractions to three places, microsecond-sized times in scientific notation."""
+    return f"{v:.3f}" if v >= 0.01 else f"{v:.2e}"
+
 def add_parser(sub) -> None:
     p = sub.add_parser("gpucheck", help="capacity-model physics vs microbenchmarks measured on a GPU (scripts/gpu_probe.py)")
     p.add_argument("--gpu", default="H200", help="a GPU with a file in cost/data/gpu-measurements/")
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
           f"({r['datasheet']['bf16_tflops']:,.0f} x gemm_mfu)")
     print()
     print(grid(["Factor", "In use", "Implied", "Runs", "Status", "Evidence"],
-               [[x["factor"], f"{x['in_use']:g}", f"{x['implied']:.3f}", " ".join(f"{v:.3f}" for v in x["runs"]), x["status"],
+               [[x["factor"], f"{x['in_use']:g}", _num(x["implied"]), " ".join(_num(v) for v in x["runs"]), x["status"],
                  x["evidence"]] for x in r["factors"]], md))
     print()
     ms = lambda v: "-" if v is None else f"{v * 1e3:.2f}"
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                  ms(x["model_kv_attention_s"]), ms(x["model_gpu_step_s"]), f"{x['model_over_measured']:.2f}"]
                 for x in r["decode"]], md))
     print()
-    print("Model GPU ms = weights/GEMM + KV-attention terms of cost.capacity's decode step (no scheduler/CPU term);"
+    print("Model GPU ms = weights/GEMM + KV-attention + layer-kernel terms of cost.capacity's decode step (no scheduler/CPU term);"
           " the measured step adds unfused norms, RoPE and residuals that vLLM fuses.")
     print(f"Not measured: {r['not_measured']}.")
     return 0

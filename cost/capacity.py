@@ -84,13 +84,6 @@ _EFA_DEFAULT_GB_S = 12.5
 INTER_NODE_LATENCY_S = 25e-6
 GPUS_PER_NODE_DEFAULT = 8
 
-# --- mixture-of-experts kernels -------------------------------------------------------------------
-# A MoE layer runs, besides its expert GEMMs, a router GEMM, a top-k softmax, the token sort/align into
-# expert blocks and the weighted combine: ~4 extra kernels per layer whose duration does not shrink with
-# the batch (~3-4 us each on Hopper under CUDA graphs). Physical prior 15 us per MoE layer per step, NOT
-# fitted (the MoE validation rows in validation.csv check it).
-MOE_LAYER_OVERHEAD_S = 15e-6
-
 # --- the OpenAI-compatible front end ------------------------------------------------------------------
 # vLLM's engine core and its API server are separate processes (V1); the API server detokenizes and
 # streams every output token in Python. One API-server process streams on the order of 10,000 output
@@ -164,10 +157,10 @@ class _Config:
     hbm_bytes_s: float           # per GPU, effective (x HBM_EFFICIENCY)
     kv_read_bytes_s: float       # per GPU, effective for paged-attention KV reads
     gemm_flops_s: float          # per GPU, effective (peak of the compute dtype x GEMM_MFU)
-    prefill_flops_s: float       # per GPU, effective for prefill
+    prefill_flops_s: float       # per GPU, effective for prompt tokens (peak x prefill_mfu)
     flops_per_token: float       # decode: 2 x params a token multiplies (active, no embedding lookup)
     prefill_flops_per_token: float   # prefill: the same without the LM head (logits only for the last token)
-    moe_fixed_s: float           # MoE kernels' fixed time per (micro-)step (MOE_LAYER_OVERHEAD_S x MoE layers of a stage)
+    layer_fixed_s: float         # per (micro-)step GPU time of a stage's layers that no batch or weight size changes
     attn_flops_per_token_ctx: float   # full-attention layers: FLOPs per token per attended context token
     attn_window_flops_per_token_ctx: float   # window layers, same unit (they attend to at most `window`)
     active_fraction: float       # active / total params (1 for dense)
@@ -339,10 +332,13 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
         hbm_bytes_s=hbm * f.hbm_efficiency,
         kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
         gemm_flops_s=peak * f.gemm_mfu * quant_eff,
-        prefill_flops_s=peak * f.gemm_mfu * quant_eff,
+        prefill_flops_s=peak * f.prefill_mfu * quant_eff,
         flops_per_token=2.0 * gemm_params,
         prefill_flops_per_token=2.0 * (gemm_params - lm_head),
-        moe_fixed_s=MOE_LAYER_OVERHEAD_S * model.moe_layers / nodes if model.experts else 0.0,
+        # Kernels whose time no weight or KV byte explains: the attention kernel's floor, norms, RoPE and
+        # residual adds of every layer; a MoE layer's router, top-k, token sort and combine besides.
+        layer_fixed_s=(f.layer_overhead_s * layers_gpu
+                       + (f.moe_layer_overhead_s * model.moe_layers / nodes if model.experts else 0.0)),
         attn_flops_per_token_ctx=attn_layer * (model.layers - window_layers),
         attn_window_flops_per_token_ctx=attn_layer * window_layers,
         active_fraction=min(1.0, model.active_params_b / model.params_b),
@@ -495,8 +491,11 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     # Weights are read once per (micro-)step: the always-active part whole, the routed experts only as
     # far as this step's decode tokens touch them. A prompt's prefill reads the experts once per request,
     # small next to O decode steps; it is left to the prefill compute term.
-    read = (c.weights_bytes - c.expert_bytes) + c.expert_bytes * _expert_touch_share(c, b, tp // n) if c.expert_bytes \
-        else c.weights_bytes
+    # Fused-MoE kernels stream the touched experts' tiles at a lower efficiency than a dense GEMV
+    # (many small per-expert tiles; factor moe_read_efficiency).
+    read = c.weights_bytes - c.expert_bytes
+    if c.expert_bytes:
+        read += c.expert_bytes * _expert_touch_share(c, b, tp // n) / c.factors.moe_read_efficiency
     t_weights = read / tp / c.hbm_bytes_s
     eff = c.tp_efficiency
     # Chunked prefill runs the step's prompt tokens through the same GEMMs as its decode tokens: one
@@ -506,17 +505,18 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     size = p if not chunk or p >= chunk else chunk     # tokens of a step that carries prefill
     share = 1.0 if not size else p / size              # share of the steps that carry it
     t_lin = (1.0 - share) * t_lin_decode + share * max(t_weights, t_decode_gemm + size * c.prefill_flops_per_token
-                                                       / tp / c.gemm_flops_s)
+                                                       / tp / c.prefill_flops_s)
     t_kv = b * c.kv_tokens(ctx) * c.kv_bytes_token_gpu / c.kv_read_bytes_s
     t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s
     t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s
-    t_gemm = n * (t_lin_decode + c.moe_fixed_s) / eff
+    t_gemm = n * t_lin_decode / eff
     t_attn = n * max(t_kv, t_decode_attn_flops) / eff
+    t_layers = n * c.layer_fixed_s
     t_prefill = n * (t_lin - t_lin_decode + t_prefill_attn) / eff
     t_comm = n * (c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s + c.hop_fixed_s + tokens * c.hop_per_token_s)
     t_cpu = n * c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s
-    total = t_gemm + t_attn + t_prefill + t_comm + t_cpu
-    return total, (("weights/gemm", t_gemm), ("kv-attention", t_attn), ("prefill", t_prefill),
+    total = t_gemm + t_attn + t_layers + t_prefill + t_comm + t_cpu
+    return total, (("weights/gemm", t_gemm), ("kv-attention", t_attn), ("layer kernels", t_layers), ("prefill", t_prefill),
                    ("all-reduce", t_comm), ("scheduler/cpu", t_cpu))
 
 

@@ -24,9 +24,13 @@ RANGES: dict[str, tuple[float, float]] = {
     "hbm_efficiency": (0.05, 1.0),
     "kv_read_efficiency": (0.05, 1.0),
     "gemm_mfu": (0.02, 1.0),
+    "prefill_mfu": (0.02, 1.0),
     "fp8_gemm_efficiency": (0.05, 1.0),
     "weight_only_quant_gemm_efficiency": (0.05, 1.0),
     "step_overhead_s": (0.0, 0.1),
+    "layer_overhead_s": (0.0, 0.001),
+    "moe_layer_overhead_s": (0.0, 0.001),
+    "moe_read_efficiency": (0.05, 1.0),
     "per_seq_overhead_s": (0.0, 0.01),
     "tp_efficiency_per_doubling": (0.1, 1.0),
     "allreduce_latency_nvlink_s": (0.0, 0.01),
@@ -48,9 +52,13 @@ class Factors:
     hbm_efficiency: float
     kv_read_efficiency: float
     gemm_mfu: float
+    prefill_mfu: float
     fp8_gemm_efficiency: float
     weight_only_quant_gemm_efficiency: float
     step_overhead_s: float
+    layer_overhead_s: float
+    moe_layer_overhead_s: float
+    moe_read_efficiency: float
     per_seq_overhead_s: float
     tp_efficiency_per_doubling: float
     allreduce_latency_nvlink_s: float

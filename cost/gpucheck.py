@@ -42,7 +42,7 @@ def _status(implied: float, in_use: float) -> str:
 
 
 def _factor(name: str, implied: float, in_use: float, evidence: str) -> dict:
-    return {"factor": name, "in_use": in_use, "implied": round(implied, 4), "ratio": round(implied / in_use, 3),
+    return {"factor": name, "in_use": in_use, "implied": float(f"{implied:.4g}"), "ratio": round(implied / in_use, 3),
             "status": _status(implied, in_use), "evidence": evidence}
 
 
@@ -88,7 +88,7 @@ def _check_run(doc: dict, run: dict, f: Factors) -> dict:
     for r in decode["rows"]:
         b, ctx = r["batch"], r["context"]
         parts = capacity.decode_step(model, gpu, 1, "bf16", b, ctx, f)
-        gpu_model = parts["weights/gemm"] + parts["kv-attention"]
+        gpu_model = parts["weights/gemm"] + parts["kv-attention"] + parts["layer kernels"]
         measured = r.get("compiled_graph_s", r["graph_s"])
         rows.append({
             "batch": b, "context": ctx,
@@ -96,6 +96,7 @@ def _check_run(doc: dict, run: dict, f: Factors) -> dict:
             else "eager ops + CUDA graph", "measured_unfused_step_s": r["graph_s"],
             "measured_gemms_s": r.get("gemms_only_graph_s"), "measured_attention_s": r.get("attention_only_graph_s"),
             "model_weights_gemm_s": parts["weights/gemm"], "model_kv_attention_s": parts["kv-attention"],
+            "model_layer_kernels_s": parts["layer kernels"],
             "model_gpu_step_s": gpu_model, "model_scheduler_cpu_s": parts["scheduler/cpu"],
             "model_over_measured": gpu_model / measured,
         })
@@ -105,6 +106,10 @@ def _check_run(doc: dict, run: dict, f: Factors) -> dict:
                      key=lambda r: r["kv_read_bytes"], reverse=True)[:2]
     kv_shapes = ", ".join(f"{r['batch']}x{r['context']}" for r in kv_rows)
     kv_bw = sum(r["kv_read_bytes"] / r["attention_only_graph_s"] for r in kv_rows) / len(kv_rows)
+    # what a layer costs beyond its weight and KV bytes: the batch-1 step less its GEMMs and its KV read
+    one_step = one.get("compiled_graph_s", one["graph_s"])
+    one_kv = one["kv_read_bytes"] / kv_bw
+    layer_s = (one_step - one["gemms_only_graph_s"] - one_kv) / model.layers
     implied = [
         _factor("hbm_efficiency", weights_model / one["gemms_only_graph_s"] / hbm, f.hbm_efficiency,
                 f"batch-1 decode GEMMs took {one['gemms_only_graph_s'] * 1e3:.2f} ms for the {weights_model / 1e9:.2f} GB "
@@ -114,6 +119,10 @@ def _check_run(doc: dict, run: dict, f: Factors) -> dict:
         _factor("kv_read_efficiency", kv_bw / (hbm * f.hbm_efficiency), f.kv_read_efficiency,
                 f"attention over {kv_shapes} tokens of KV read at "
                 f"{kv_bw / 1e9:,.0f} GB/s; contiguous KV (no 16-token paging), so an upper bound for paged attention"),
+        _factor("layer_overhead_s", layer_s, f.layer_overhead_s,
+                f"batch-{one['batch']} decode step {one_step * 1e3:.2f} ms = GEMMs {one['gemms_only_graph_s'] * 1e3:.2f} ms + KV read "
+                f"{one_kv * 1e3:.2f} ms + {(one_step - one['gemms_only_graph_s'] - one_kv) * 1e3:.2f} ms over "
+                f"{model.layers} layers; unfused norms, RoPE and residuals (vLLM fuses some), so an upper bound"),
         _factor("gemm_mfu", mfu, f.gemm_mfu,
                 f"bf16 GEMMs of the model's MLP shapes at {mfu * peak_bf16 / 1e12:,.0f} TFLOP/s of {gpu.bf16_tflops:,.0f} "
                 f"peak (best shape {best_bf16 / 1e12:,.0f})"),
