@@ -276,8 +276,9 @@ def spec_stack(stack: str, *, helm: bool = False) -> list[dict]:
         flat = M(name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, tp=m.tensor_parallel,
                  replicas=m.replicas, spares=m.spares, pools=tuple((p.suffix, p.zones, p.nodes) for p in m.pools),
                  capacity_type=m.capacity_type, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization,
-                 max_num_seqs=m.max_num_seqs, tokens_per_month=w.tokens_per_month, avg_in=w.avg_input_tokens,
-                 avg_out=w.avg_output_tokens)
+                 max_num_seqs=m.max_num_seqs, kv_cache_dtype=m.deployment.kv_cache_dtype,
+                 expert_parallel=m.deployment.expert_parallel, tokens_per_month=w.tokens_per_month,
+                 avg_in=w.avg_input_tokens, avg_out=w.avg_output_tokens)
         e = pricing.economics(spec, m)
         res += node_groups(flat, urns, e)
         chart_urn = urn(CHART, f"serving-{m.name}-chart")
