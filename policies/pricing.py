@@ -398,6 +398,10 @@ def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
     check("--kv-cache-dtype", d.kv_cache_dtype, kv_cache_dtype(kv or "auto"), "kv_cache_dtype")
     check("--enable-expert-parallel", d.expert_parallel, bool(switch(args, "--enable-expert-parallel", "-ep")),
           "expert_parallel")
+    hit = m.declared.workload.prefix_cache_hit_rate   # vLLM caches prefixes unless told not to
+    if hit > 0 and switch(args, "--enable-prefix-caching") is False:
+        m.problem(f"the economics count {hit:.0%} of prompt tokens as prefix-cache hits but the server runs "
+                  "--no-enable-prefix-caching; its capacity is overstated")
     tp, pp = arg_value(args, "--tensor-parallel-size"), arg_value(args, "--pipeline-parallel-size")
     if tp is not None and whole(tp, "--tensor-parallel-size") * whole(pp or 1, "--pipeline-parallel-size") != gpus:
         m.problem(f"--tensor-parallel-size {tp} x --pipeline-parallel-size {pp or 1} does not use the {gpus} GPU(s) "

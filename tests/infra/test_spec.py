@@ -71,6 +71,19 @@ def test_the_fleet_analyst_is_sized_and_priced_with_its_fp8_kv_cache():
     assert spec.to_dict()["models"][1]["kvCacheDtype"] == "fp8"
 
 
+def test_the_stack_schema_the_chart_and_the_capacity_model_take_the_same_kv_cache_dtypes():
+    import json
+    import typing
+
+    from cost.catalog import KV_CACHE_DTYPES
+    from infra import schema
+    from infra.stackconfig import ROOT
+
+    chart = json.loads((ROOT / "charts" / "vllm" / "values.schema.json").read_text())
+    assert typing.get_args(schema.Model.model_fields["kv_cache_dtype"].annotation) == KV_CACHE_DTYPES
+    assert tuple(chart["properties"]["engine"]["properties"]["kvCacheDtype"]["enum"]) == KV_CACHE_DTYPES
+
+
 def test_expert_parallel_reaches_an_moe_deployment():
     models = [{"name": "moe", "model": "qwen3-30b-a3b", "instanceType": "g6e.12xlarge", "tensorParallel": 2,
                "expertParallel": True, "workload": {"tokensPerMonth": "2B"}}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 
+from cost import economics as econ
 from policies import pricing
 from policies.resources import UNKNOWN_STRING_VALUE
 from tests.policies import builders as B
@@ -162,6 +163,17 @@ def test_kv_cache_dtype_and_expert_parallel_are_read_from_the_command_line():
     assert m.deployment is None and any("written in full" in p.message for p in m.problems)
     m = _moe_with_args(lambda args: args.__setitem__(args.index("fp8"), "nvfp4"))
     assert m.deployment is None and any("nvfp4" in p.message for p in m.problems)
+
+
+def test_a_prefix_cache_hit_rate_with_prefix_caching_turned_off_is_a_problem():
+    res = B.set_economics(B.model_stack(HA), "workload.prefix_cache_hit_rate", 0.5)
+    for ng in (r for r in res if r["type"] == B.NODE_GROUP):
+        ng["inputs"]["tags"][econ.TAG_PREFIX + "workload.prefix_cache_hit_rate"] = "0.5"
+    (m,) = pricing.build_stack(res).models
+    assert m.workload.prefix_cache_hit_rate == 0.5 and not m.problems     # vLLM caches prefixes by default
+    _args(res).append("--no-enable-prefix-caching")
+    (m,) = pricing.build_stack(res).models
+    assert any("50% of prompt tokens" in p.message for p in m.problems), m.problems
 
 
 def test_expert_parallel_on_a_dense_model_cannot_be_priced():
