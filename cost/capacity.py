@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cost import checkpoints
 from cost.catalog import BYTES_PER_PARAM, KV_CACHE_DTYPES, PRECISIONS, Gpu, Model
 from cost.errors import InputError
 from cost.factors import Factors, published
@@ -192,8 +193,8 @@ def _expert_and_other_bytes(model: Model, precision: str) -> tuple[float, float]
     if precision in ("bf16", "fp16"):
         return experts * 2.0, (params - experts) * 2.0
     if precision == "mxfp4":
-        if not experts:
-            raise InputError("precision", precision, "bf16, fp16, fp8, int4-awq for " + model.id,
+        if not model.serves(precision):
+            raise InputError("precision", precision, ", ".join(p for p in PRECISIONS if model.serves(p)) + " for " + model.id,
                              "mxfp4 quantizes routed MoE experts (gpt-oss ships it); this model has none")
         return experts * BYTES_PER_PARAM["mxfp4"], (params - experts) * 2.0
     embed = model.embedding_params_b * 1e9
@@ -406,7 +407,7 @@ def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: 
 
 def _sensible_precisions(model: Model, precision: str) -> tuple[str, ...]:
     """The asked precision, then the smaller ones vLLM serves well (fp8, int4 AWQ; mxfp4 where shipped)."""
-    candidates = ["fp8", "int4-awq"] + (["mxfp4"] if model.checkpoint("mxfp4") else [])
+    candidates = ["fp8", "int4-awq"] + (["mxfp4"] if checkpoints.known(model.id, "mxfp4") else [])
     smaller = [p for p in candidates if p != precision and BYTES_PER_PARAM[p] < BYTES_PER_PARAM[precision]]
     return (precision, *smaller)
 

@@ -56,16 +56,6 @@ class Instance:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """A published checkpoint of a model at one precision: the repository vLLM loads and its size."""
-
-    precision: str
-    repo: str
-    size_gb: float   # 10^9 bytes, as the model card / repository states it
-    source: str
-
-
-@dataclass(frozen=True)
 class Model:
     """An open-weight architecture (models.yaml documents every field).
 
@@ -103,7 +93,6 @@ class Model:
     v_head_dim: int = 0
     window_tokens: int = 0
     window_layers: int = 0
-    checkpoints: tuple[Checkpoint, ...] = ()
 
     @property
     def is_moe(self) -> bool:
@@ -119,9 +108,10 @@ class Model:
         """Token embedding plus LM head (one matrix when tied), billions."""
         return self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2) / 1e9
 
-    def checkpoint(self, precision: str) -> Checkpoint | None:
-        """The published checkpoint at a precision, if the catalog lists one."""
-        return next((c for c in self.checkpoints if c.precision == precision), None)
+    def serves(self, precision: str) -> bool:
+        """Whether the architecture can be served at a precision: any of PRECISIONS, except that mxfp4
+        quantizes routed MoE experts (as gpt-oss ships them) and so needs a model that has them."""
+        return precision in PRECISIONS and (precision != "mxfp4" or self.expert_params_b > 0)
 
     def params_from_architecture_b(self) -> float:
         """Parameters implied by the config dimensions (billions), to check `params_b` against.
@@ -186,9 +176,6 @@ def _model(mid: str, m: dict, default_source: str) -> Model:
     moe = m.get("moe") or {}
     attn = m.get("attention") or {}
     window = m.get("window") or {}
-    checkpoints = tuple(
-        Checkpoint(prec, c["repo"], float(c["size_gb"]), c["source"]) for prec, c in (m.get("checkpoints") or {}).items()
-    )
     return Model(
         mid, m["hf"], tuple(m.get("aliases", [])), float(m["params_b"]), float(m["active_params_b"]),
         int(m["layers"]), int(m["hidden_size"]), int(m["attention_heads"]), int(m["kv_heads"]),
@@ -202,7 +189,6 @@ def _model(mid: str, m: dict, default_source: str) -> Model:
         qk_rope_head_dim=int(attn.get("qk_rope_head_dim", 0)), q_lora_rank=int(attn.get("q_lora_rank", 0)),
         qk_nope_head_dim=int(attn.get("qk_nope_head_dim", 0)), v_head_dim=int(attn.get("v_head_dim", 0)),
         window_tokens=int(window.get("tokens", 0)), window_layers=int(window.get("layers", 0)),
-        checkpoints=checkpoints,
     )
 
 

@@ -1,8 +1,8 @@
-"""The checkpoint vLLM loads for a model at a precision: repo, bytes on disk, flags.
+"""The checkpoints vLLM loads: per model and precision, the repo, its bytes on disk, the flags it needs.
 
-Data: cost/data/checkpoints.yaml (format documented there), and the `checkpoints:` that
-cost/data/models.yaml lists for the 2025-26 models (repo and size; no flags: their configs declare
-their schemes). checkpoints.yaml wins where both name one. Pure Python, no Pulumi.
+The one source of checkpoint facts is cost/data/checkpoints.yaml (format documented there); the model
+cache and node disk are sized from it, the capacity model offers mxfp4 only where it ships, and a
+deployment's weights resolve through `resolve`. Pure Python, no Pulumi.
 """
 
 from __future__ import annotations
@@ -24,45 +24,49 @@ class Checkpoint:
     precision: str
     repo: str           # the Hugging Face repo (or container path) passed as --model
     bytes: int          # weight files on disk
-    bytes_from: str     # files | estimate | models.yaml | user-source (catalog size of the same architecture)
+    bytes_from: str     # files | estimate (see checkpoints.yaml) | user-source (catalog size of the same architecture)
     flags: tuple[str, ...]
-    source: str
+    source: str         # where and when the size was read
 
     @property
     def gib(self) -> float:
         return self.bytes / 2**30
 
 
-@cache
-def checkpoints() -> dict[tuple[str, str], Checkpoint]:
-    """(model id, precision) -> Checkpoint, for every entry of checkpoints.yaml."""
-    doc = catalog._load("checkpoints.yaml")
-    src = f"{doc['source']} (checked {doc['checked']})"
+def parse(doc: dict) -> dict[tuple[str, str], Checkpoint]:
+    """(model id, precision) -> Checkpoint for every entry of a checkpoints.yaml document.
+
+    An entry's own `source`/`checked` replace the file's. A model id that is not in models.yaml, a
+    precision the model cannot be served at (fp16: the bf16 entry serves it), or a size that is not
+    a positive byte count with a known `bytes_from` is a ValueError naming the entry."""
     out = {}
     for mid, by_precision in doc["checkpoints"].items():
         if mid not in catalog.models():
             raise ValueError(f"checkpoints.yaml: {mid!r} is not a model of models.yaml")
+        model = catalog.models()[mid]
         for prec, c in by_precision.items():
-            if prec not in catalog.PRECISIONS or prec == "fp16":
-                raise ValueError(f"checkpoints.yaml: {mid}.{prec}: not a precision ({', '.join(catalog.PRECISIONS)}; "
-                                 "bf16 entries serve fp16)")
+            if prec == "fp16" or not model.serves(prec):
+                allowed = [p for p in catalog.PRECISIONS if p != "fp16" and model.serves(p)]
+                raise ValueError(f"checkpoints.yaml: {mid}.{prec}: not a precision {mid} can be served at "
+                                 f"({', '.join(allowed)}; bf16 entries serve fp16)")
             if c["bytes_from"] not in BYTES_FROM or int(c["bytes"]) <= 0:
                 raise ValueError(f"checkpoints.yaml: {mid}.{prec}: bytes must be > 0 and bytes_from one of {BYTES_FROM}")
+            src = f"{c.get('source', doc['source'])} (checked {c.get('checked', doc['checked'])})"
             out[(mid, prec)] = Checkpoint(mid, prec, c["repo"], int(c["bytes"]), c["bytes_from"],
                                           tuple(c.get("flags") or ()), src)
     return out
 
 
+@cache
+def checkpoints() -> dict[tuple[str, str], Checkpoint]:
+    """(model id, precision) -> Checkpoint, for every entry of cost/data/checkpoints.yaml."""
+    return parse(catalog._load("checkpoints.yaml"))
+
+
 def known(model_id: str, precision: str) -> Checkpoint | None:
     """The catalog checkpoint of a model at a precision (a 16-bit one serves bf16 and fp16), or None."""
     lookup = "bf16" if precision in SIXTEEN_BIT else precision
-    found = checkpoints().get((model_id, lookup))
-    if found is not None:
-        return found
-    listed = catalog.model(model_id).checkpoint(lookup)
-    if listed is None:
-        return None
-    return Checkpoint(model_id, precision, listed.repo, round(listed.size_gb * 1e9), "models.yaml", (), listed.source)
+    return checkpoints().get((model_id, lookup))
 
 
 def precisions(model_id: str) -> list[str]:
@@ -75,11 +79,16 @@ def resolve(model_id: str, precision: str, source: str | None, key: str) -> Chec
     the repo and takes the size and flags of the catalog checkpoint of the same architecture and
     precision. A quantized precision without a catalog checkpoint needs `source`; `key` is the
     config key of the model entry, so the error names `<key>.source`."""
+    m = catalog.model(model_id)
+    if not m.serves(precision):
+        raise InputError(f"{key}.precision", precision, ", ".join(p for p in catalog.PRECISIONS if m.serves(p)),
+                         f"{model_id} cannot be served at {precision}: mxfp4 quantizes routed MoE experts, "
+                         "and this model has none")
     found = known(model_id, precision)
     if found is None and source is None:
         if precision in SIXTEEN_BIT:
             raise InputError(f"{key}.precision", precision, ", ".join(precisions(model_id)),
-                             f"{model_id} has no 16-bit checkpoint (cost/data/checkpoints.yaml, models.yaml)")
+                             f"{model_id} has no 16-bit checkpoint in cost/data/checkpoints.yaml")
         raise InputError(f"{key}.source", None,
                          f"a Hugging Face repo of a pre-quantized {precision} checkpoint of {model_id}, or a precision "
                          f"with a known checkpoint: {', '.join(precisions(model_id))}",
@@ -89,6 +98,5 @@ def resolve(model_id: str, precision: str, source: str | None, key: str) -> Chec
         return found
     if found is not None:
         return Checkpoint(model_id, precision, source, found.bytes, "user-source", found.flags, found.source)
-    m = catalog.model(model_id)
     size = math.ceil(m.params_b * 1e9 * catalog.BYTES_PER_PARAM[precision])
     return Checkpoint(model_id, precision, source, size, "user-source", (), "params_b x bytes per parameter")

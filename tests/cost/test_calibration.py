@@ -30,7 +30,9 @@ def test_calibration_csv_is_the_shared_file_plus_columns():
     if not SHARED.exists():
         pytest.skip("shared/ not beside the checkout")
     shared = _rows(SHARED)
-    assert [tuple(r[c] for c in BASE_COLUMNS) for r in ours] == [tuple(r[c] for c in BASE_COLUMNS) for r in shared]
+    # the shared file's rows come first, verbatim; published vLLM runs found later follow them (cost/data/MEASUREMENTS.md)
+    assert [tuple(r[c] for c in BASE_COLUMNS) for r in ours[:len(shared)]] == [tuple(r[c] for c in BASE_COLUMNS) for r in shared]
+    assert all(r["kind"] == "fit" for r in ours[len(shared):])
 
 
 def test_every_row_is_predicted_with_its_kind():
@@ -44,7 +46,7 @@ def test_every_row_is_predicted_with_its_kind():
 
 def test_fit_rows_median_error_at_most_20_percent():
     s = calibration.summary()
-    assert s["fit"]["rows"] == 3
+    assert s["fit"]["rows"] == sum(1 for r in _rows(calibration.DATA / "calibration.csv") if r["kind"] == "fit") == 51
     assert s["fit"]["median_error"] <= 0.20
     assert s["fit"]["max_error"] <= 0.40
 
@@ -137,12 +139,18 @@ def test_validity_range_is_derived_from_the_measurement_rows():
     assert v["prompt_tokens"] == [min(r.avg_input_tokens for r in rows), max(r.avg_input_tokens for r in rows)]
 
 
-def test_validity_warnings_inside_and_outside():
+def test_validity_warnings_inside_and_outside(monkeypatch):
     inside = calibration.validity_warnings("llama-3.1-8b", "H100", 1, "bf16", 64, 600)
     assert inside == []
-    outside = calibration.validity_warnings("qwen3-30b-a3b", "L40S", 2, "int4-awq", 5000, 30000, "fp8", nodes=2)
+    outside = calibration.validity_warnings("qwen3-30b-a3b", "L40S", 16, "bf16", 5000, 30000, nodes=2)
     text = " | ".join(outside)
-    for needle in ("L40S", "int4-awq", "tensor parallel 2", "KV cache dtype fp8", "concurrency 5000", "30,000", "MoE", "2-node"):
+    for needle in ("L40S", "tensor parallel 16", "concurrency 5000", "30,000", "MoE", "2-node"):
+        assert needle in text, needle
+    # every precision and KV dtype the kit offers has a published run now; a narrower checked range still names them
+    narrow = dict(calibration.validity(), precisions=["bf16"], kv_cache_dtypes=["auto"])
+    monkeypatch.setattr(calibration, "validity", lambda: narrow)
+    text = " | ".join(calibration.validity_warnings("llama-3.1-8b", "H100", 1, "int4-awq", 64, 600, "fp8"))
+    for needle in ("int4-awq", "KV cache dtype fp8"):
         assert needle in text, needle
 
 

@@ -253,6 +253,16 @@ def test_a_quantized_precision_with_no_checkpoint_is_refused_naming_source():
     assert load_spec("dev", {f"{P}models": models}).models[0].hf == "your-org/mistral-7b-awq"
 
 
+def test_a_precision_the_model_cannot_be_served_at_is_refused_naming_precision():
+    """mxfp4 quantizes routed MoE experts: no `source` can make a dense model serve it."""
+    for source in (None, "your-org/mistral-7b-mxfp4"):
+        models = _models("dev")
+        models[0].update(model="mistral-7b", precision="mxfp4", **({"source": source} if source else {}))
+        with pytest.raises(InputError) as info:
+            load_spec("dev", {f"{P}models": models})
+        assert info.value.key == f"{P}models[0].precision" and info.value.allowed == "bf16, fp16, fp8, int4-awq"
+
+
 # --- the input boundary: each refusal names the key the user wrote ---------------------------------
 
 def _cluster_with(stack="prod", **changes):
