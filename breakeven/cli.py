@@ -21,6 +21,7 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
     "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
     "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
+    "expert_parallel": "--expert-parallel",
 }
 
 

@@ -108,6 +108,13 @@ class Deployment:
             raise InputError("gpus_per_replica", tp, "a tensor-parallel size that splits the attention heads evenly: "
                              + ", ".join(str(n) for n in tensor_parallel_sizes(model)),
                              f"{model.id} has {model.attention_heads} attention heads and {model.kv_heads} KV heads")
+        if d.get("expert_parallel"):
+            if not model.is_moe:
+                raise InputError("expert_parallel", True, "false for a dense model (expert parallelism places MoE experts)",
+                                 f"{model.id} has no experts")
+            if tp == 1:
+                raise InputError("expert_parallel", True, "true only with 2 or more GPUs per replica",
+                                 "with one GPU every expert is on it already")
         if d.get("concurrency") is not None:
             c = d["concurrency"]
             if not _whole(c) or not 1 <= c <= LIMITS["max_num_seqs"]:

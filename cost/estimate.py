@@ -134,12 +134,13 @@ class Estimate:
                 "name": d.name, "model": d.model, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
                 "replicas": d.replicas, "redundancy": d.redundancy, "precision": d.precision, "pricing": d.pricing,
                 "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
-                "gpus": self.plan.gpus,
+                "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
             },
             "workload": {
                 "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),
                 "avg_input_tokens": w.avg_input_tokens, "avg_output_tokens": w.avg_output_tokens,
                 "utilization": w.utilization, "requests_per_month": round(w.requests_per_month, 1),
+                "prefix_cache_hit_rate": w.prefix_cache_hit_rate,
             },
             "self_hosted": {
                 "monthly_usd": round(self.monthly_usd, 2),

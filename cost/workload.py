@@ -87,7 +87,7 @@ class Workload:
                 raise InputError(key, val, f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")
         if not (_finite(utilization) and 0 < utilization <= 1):
             raise InputError("utilization", utilization, "a fraction in (0, 1]")
-        if isinstance(prefix_cache_hit_rate, bool) or not 0 <= prefix_cache_hit_rate < 1:
+        if not (_finite(prefix_cache_hit_rate) and 0 <= prefix_cache_hit_rate < 1):
             raise InputError("prefix_cache_hit_rate", prefix_cache_hit_rate, "a fraction in [0, 1)")
         for key, val in (("ttft_target_s", ttft_target_s), ("tpot_target_s", tpot_target_s)):
             if val is not None and not (_finite(val) and 0 < val <= 3600):

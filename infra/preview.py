@@ -192,8 +192,11 @@ def key_inputs(r: dict) -> str:
         return i.get("policyArn", "").rsplit("/", 1)[-1]
     if t == CHART_TYPE:
         v = i.get("values", {})
+        engine = v.get("engine", {})
         return (f"{i.get('chart')} release={i.get('name')} replicas={v.get('replicaCount')} model={v.get('model', {}).get('source')} "
-                f"tp={v.get('parallelism', {}).get('tensor')}")
+                f"tp={v.get('parallelism', {}).get('tensor')}"
+                + (f" kv-cache={engine['kvCacheDtype']}" if engine.get("kvCacheDtype", "auto") != "auto" else "")
+                + (" expert-parallel" if engine.get("expertParallel") else ""))
     if t in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"):
         spec = i.get("spec", {})
         pod = spec.get("template", {}).get("spec", {})

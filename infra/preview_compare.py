@@ -56,7 +56,9 @@ def _model_key(m: dict) -> str:
 def _configuration(m: dict) -> str:
     d = m["deployment"]
     return (f"{d.get('replicas')}+{d.get('redundancy')} x {d.get('gpus_per_replica')}x {d.get('gpu')} on "
-            f"{d.get('instance_type') or 'per-GPU pricing'}, {d.get('precision')}, {d.get('pricing')}")
+            f"{d.get('instance_type') or 'per-GPU pricing'}, {d.get('precision')}, {d.get('pricing')}"
+            + (f", {d['kv_cache_dtype']} KV cache" if d.get("kv_cache_dtype", "auto") != "auto" else "")
+            + (", expert parallel" if d.get("expert_parallel") else ""))
 
 
 def _items(m: dict | None) -> dict[str, float]:

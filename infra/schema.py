@@ -55,7 +55,9 @@ RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease
 # Flags the spec sets from its own keys; a second value in extraArgs would silently disagree with the price.
 SPEC_FLAGS = {"model": "model/source", "tensor-parallel-size": "tensorParallel", "max-model-len": "maxModelLen",
               "gpu-memory-utilization": "gpuMemoryUtilization", "max-num-seqs": "maxNumSeqs", "port": "(the chart)",
-              "host": "(the chart)", "served-model-name": "name"}
+              "host": "(the chart)", "served-model-name": "name", "kv-cache-dtype": "kvCacheDtype",
+              "enable-expert-parallel": "expertParallel"}
+SHORT_SPEC_FLAGS = {"-ep": "expertParallel"}  # vLLM's one-dash aliases of flags the spec sets
 SECRET_LITERAL = re.compile(r"hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}")
 
 
@@ -128,6 +130,9 @@ def _engine_arg(value: str) -> str:
     if SECRET_LITERAL.search(value):
         _refuse("no secret literal: set the key with pulumi config set --secret breakeven:vllmApiKey",
                 "the value looks like a token or an access key")
+    short = value.split("=", 1)[0]
+    if short in SHORT_SPEC_FLAGS:
+        _refuse(f"a flag the spec does not set itself; set {SHORT_SPEC_FLAGS[short]} instead")
     if value.startswith("--"):
         name = value[2:].split("=", 1)[0].split(".", 1)[0].lower().replace("_", "-")
         if len(name) >= 5 and "api-key".startswith(name) or "api-key" in name or "apikey" in name:
@@ -135,8 +140,11 @@ def _engine_arg(value: str) -> str:
                     "a key in engine args ends up in the pod spec and the process list")
         if name == "config":
             _refuse("engine flags listed here, not a --config file (a file would bypass these checks)")
-        if name in SPEC_FLAGS:
-            _refuse(f"a flag the spec does not set itself; set {SPEC_FLAGS[name]} instead")
+        # argparse reads an unambiguous prefix (--enable-expert) as the whole flag, and --no-<flag> as its negation.
+        flag = next((f for f in SPEC_FLAGS if f == name or f == name.removeprefix("no-")
+                     or (len(name) >= 4 and f.startswith(name))), None)
+        if flag is not None:
+            _refuse(f"a flag the spec does not set itself; set {SPEC_FLAGS[flag]} instead")
     return value
 
 
@@ -239,6 +247,10 @@ class Workload(Section):
     ttft_target_ms: float | None = Field(None, gt=0, le=3_600_000, description="Time-to-first-token target (ms); "
                                                                              "under 50 counts as the low-TTFT exemption.")
     tpot_target_ms: float | None = Field(None, gt=0, le=3_600_000, description="Time-per-output-token target (ms).")
+    prefix_cache_hit_rate: float | None = Field(None, ge=0, lt=1, description="Share of prompt tokens vLLM's prefix "
+                                                "cache serves (shared system prompts, RAG documents, chat history); "
+                                                "priced as not recomputed, and at an API's cached-input price where it has one; "
+                                                "default 0.")
 
 
 class Redundancy(Section):
@@ -309,6 +321,13 @@ class Model(Section):
                                                                               "the model's context; default min(8192, context).")
     gpu_memory_utilization: float = Field(0.9, ge=0.1, le=0.99, description="Share of GPU memory vLLM may use.")
     max_num_seqs: int = Field(256, ge=1, le=4096, description="vLLM's cap on concurrent sequences per replica.")
+    kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="KV cache dtype (vLLM --kv-cache-dtype): auto "
+                                                                      "keeps the model's 16-bit dtype; fp8 halves the "
+                                                                      "KV bytes (more concurrent sequences, less read "
+                                                                      "per decode step).")
+    expert_parallel: bool = Field(False, description="MoE models: experts placed whole on the replica's GPUs (vLLM "
+                                                     "--enable-expert-parallel) instead of split; needs an MoE model "
+                                                     "and tensorParallel of 2 or more.")
     extra_args: list[EngineArg] = Field([], max_length=64, description="Extra vLLM flags (never an API key, never a "
                                                                        "flag the spec sets).")
     workload: Workload | None = Field(None, description="What this model serves; omit it when a routing tier feeds it.")

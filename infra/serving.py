@@ -74,7 +74,8 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
             "gpusPerNode": m.plan.gpus_per_instance,   # the node's GPUs; each pod requests tensor x pipeline
             "nodeSelector": {GPU_POOL_LABEL: m.pool_label},
         },
-        "engine": {"gpuMemoryUtilization": m.gpu_memory_utilization, "maxNumSeqs": m.max_num_seqs},
+        "engine": {"gpuMemoryUtilization": m.gpu_memory_utilization, "maxNumSeqs": m.max_num_seqs,
+                   "kvCacheDtype": m.deployment.kv_cache_dtype, "expertParallel": m.deployment.expert_parallel},
         "resources": pod_resources(m),
         # Weights cached on the node's own disk (sized and priced per node): no shared RWX volume to provision.
         "modelCache": {"type": "emptyDir", "mountPath": "/models", "emptyDir": {"sizeLimit": f"{m.cache_gib}Gi"}},

@@ -64,6 +64,8 @@ _COST_KEYS = {
     "tokens_per_month": "workload.tokensPerMonth", "input_share": "workload.inputShare",
     "avg_input_tokens": "workload.avgInputTokens", "avg_output_tokens": "workload.avgOutputTokens",
     "utilization": "workload.utilization", "ttft_target_s": "workload.ttftTargetMs", "tpot_target_s": "workload.tpotTargetMs",
+    "prefix_cache_hit_rate": "workload.prefixCacheHitRate", "kv_cache_dtype": "kvCacheDtype",
+    "expert_parallel": "expertParallel",
 }
 
 
@@ -293,12 +295,14 @@ class StackSpec:
                     "instanceType": m.instance_type, "tensorParallel": m.tensor_parallel, "replicas": m.replicas,
                     "redundancy": {"spares": m.spares, "zones": m.zones}, "capacityType": m.capacity_type,
                     "maxModelLen": m.max_model_len, "gpuMemoryUtilization": m.gpu_memory_utilization,
-                    "maxNumSeqs": m.max_num_seqs, "extraArgs": list(m.extra_args), "weightsGiB": m.weights_gib,
+                    "maxNumSeqs": m.max_num_seqs, "kvCacheDtype": m.deployment.kv_cache_dtype,
+                    "expertParallel": m.deployment.expert_parallel, "extraArgs": list(m.extra_args), "weightsGiB": m.weights_gib,
                     "workload": {"tokensPerMonth": m.workload.tokens_per_month, "inputShare": round(m.workload.input_share, 4),
                                  "avgInputTokens": m.workload.avg_input_tokens, "avgOutputTokens": m.workload.avg_output_tokens,
                                  "utilization": m.workload.utilization,
                                  "ttftTargetMs": None if m.workload.ttft_target_s is None else m.workload.ttft_target_s * 1000,
-                                 "tpotTargetMs": None if m.workload.tpot_target_s is None else m.workload.tpot_target_s * 1000},
+                                 "tpotTargetMs": None if m.workload.tpot_target_s is None else m.workload.tpot_target_s * 1000,
+                                 "prefixCacheHitRate": m.workload.prefix_cache_hit_rate},
                     "exemptions": {"fineTuned": m.exemptions.fine_tuned, "privateData": m.exemptions.private_data,
                                    "customInference": m.exemptions.custom_inference},
                     "nodes": {"instances": m.nodes, "instancesPerReplica": m.plan.instances_per_replica,
@@ -498,7 +502,7 @@ def _workload_args(w: schema.Workload, key: str) -> dict:
     if w.tokens_per_month is None:
         raise InputError(f"{key}.tokensPerMonth", None, "a monthly token volume such as 100M or 3.2B")
     args: dict[str, Any] = {"tokens_per_month": w.tokens_per_month}
-    for name in ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization"):
+    for name in ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization", "prefix_cache_hit_rate"):
         if getattr(w, name) is not None:
             args[name] = getattr(w, name)
     for src, dst in (("ttft_target_ms", "ttft_target_s"), ("tpot_target_ms", "tpot_target_s")):
@@ -509,7 +513,8 @@ def _workload_args(w: schema.Workload, key: str) -> dict:
 
 _WORKLOAD_COST_KEYS = {"tokens_per_month": "tokensPerMonth", "input_share": "inputShare", "avg_input_tokens": "avgInputTokens",
                        "avg_output_tokens": "avgOutputTokens", "utilization": "utilization",
-                       "ttft_target_s": "ttftTargetMs", "tpot_target_s": "tpotTargetMs"}
+                       "ttft_target_s": "ttftTargetMs", "tpot_target_s": "tpotTargetMs",
+                       "prefix_cache_hit_rate": "prefixCacheHitRate"}
 
 
 def _build_workload(args: dict, key: str) -> Workload:
@@ -593,7 +598,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                              f"routing tier {tier.name!r} sends {tier.share:g} of {rw.tokens_per_month:,.0f} tokens/month here")
         args = {"tokens_per_month": routed_tokens, "avg_input_tokens": rw.avg_input_tokens,
                 "avg_output_tokens": rw.avg_output_tokens, "utilization": rw.utilization,
-                "ttft_target_s": rw.ttft_target_s, "tpot_target_s": rw.tpot_target_s}
+                "ttft_target_s": rw.ttft_target_s, "tpot_target_s": rw.tpot_target_s,
+                "prefix_cache_hit_rate": rw.prefix_cache_hit_rate}
         own = _workload_args(w.model_copy(update={"tokens_per_month": routed_tokens}), wkey)
         args.update({k: v for k, v in own.items() if k != "tokens_per_month"})
         if w.input_share is not None and w.avg_input_tokens is None and w.avg_output_tokens is None:
@@ -612,7 +618,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
                  precision=m.precision, pricing=m.capacity_type, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
-                 name=name, max_model_len=max_len)
+                 name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel)
     try:
         deployment = Deployment.build(**dargs)
         if itype is None:
@@ -696,6 +702,7 @@ def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, ma
     context = max(max_len, workload.tokens_per_request)
     try:
         capacity.require_fit(entry, catalog.gpu(deployment.gpu), deployment.gpus_per_replica, deployment.precision,
-                             context, deployment.gpu_memory_utilization, key=f"{key}.tensorParallel")
+                             context, deployment.gpu_memory_utilization, key=f"{key}.tensorParallel",
+                             kv_cache_dtype=deployment.kv_cache_dtype, expert_parallel=deployment.expert_parallel)
     except InputError as e:
         raise (e if e.key.startswith(P) else _rekey(e, f"{key}.")) from None

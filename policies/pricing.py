@@ -35,7 +35,7 @@ from cost.nodes import instance_hourly_usd
 from cost.workload import Workload
 from policies.resources import (
     POD_TEMPLATE_KINDS, Res, Unknown, arg_value, container_args, fingerprint, get, is_unknown, normalize, pod_templates,
-    selects, stack_name, tolerates, whole,
+    selects, stack_name, switch, tolerates, whole,
 )
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -393,6 +393,15 @@ def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
         if raw is not None:
             value = float(raw) if kind is float else whole(raw, flag)
             check(flag, getattr(d, key), value, key)
+    # The KV cache dtype and expert parallelism change capacity; an absent flag is vLLM's default (auto, off).
+    kv = arg_value(args, "--kv-cache-dtype")
+    check("--kv-cache-dtype", d.kv_cache_dtype, kv_cache_dtype(kv or "auto"), "kv_cache_dtype")
+    check("--enable-expert-parallel", d.expert_parallel, bool(switch(args, "--enable-expert-parallel", "-ep")),
+          "expert_parallel")
+    hit = m.declared.workload.prefix_cache_hit_rate   # vLLM caches prefixes unless told not to
+    if hit > 0 and switch(args, "--enable-prefix-caching") is False:
+        m.problem(f"the economics count {hit:.0%} of prompt tokens as prefix-cache hits but the server runs "
+                  "--no-enable-prefix-caching; its capacity is overstated")
     tp, pp = arg_value(args, "--tensor-parallel-size"), arg_value(args, "--pipeline-parallel-size")
     if tp is not None and whole(tp, "--tensor-parallel-size") * whole(pp or 1, "--pipeline-parallel-size") != gpus:
         m.problem(f"--tensor-parallel-size {tp} x --pipeline-parallel-size {pp or 1} does not use the {gpus} GPU(s) "
@@ -423,6 +432,19 @@ def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
     except InputError as e:
         m.problem(f"as deployed it cannot be priced: {e}")
         return None
+
+
+# vLLM --kv-cache-dtype values -> the KV dtype breakeven prices (bytes per element): 16-bit or one-byte fp8.
+KV_DTYPES_PRICED = {"auto": "auto", "bfloat16": "auto", "float16": "auto",
+                    "fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
+
+
+def kv_cache_dtype(value: str) -> str:
+    """The priced KV dtype of a vLLM --kv-cache-dtype value; InputError for one breakeven cannot price."""
+    if value not in KV_DTYPES_PRICED:
+        raise InputError("--kv-cache-dtype", value, ", ".join(KV_DTYPES_PRICED),
+                         "the KV bytes per token of this dtype are not in the capacity model")
+    return KV_DTYPES_PRICED[value]
 
 
 def models_from_tags(groups: list[NodeGroup], covered: set[str]) -> list[Model]:

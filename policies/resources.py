@@ -162,13 +162,33 @@ def pod_templates(r: Res) -> list[tuple[str, dict]]:
 
 
 def arg_value(args: list[str], flag: str) -> str | None:
-    """The value of a vLLM flag as vLLM parses it (`--flag v`, `--flag=v`, underscores as dashes)."""
+    """The value of a vLLM flag as vLLM parses it (`--flag v`, `--flag=v`, underscores as dashes; the
+    last occurrence wins, as in argparse)."""
     norm = flag.replace("_", "-")
+    value = None
     for i, a in enumerate(args):
         name, eq, inline = a.partition("=")
         if name.replace("_", "-") == norm:
-            return inline if eq else (args[i + 1] if i + 1 < len(args) else None)
-    return None
+            value = inline if eq else (args[i + 1] if i + 1 < len(args) else None)
+    return value
+
+
+def switch(args: list[str], flag: str, *aliases: str) -> bool | None:
+    """A vLLM on/off flag as vLLM parses it: `--flag` (or an alias such as `-ep`) turns it on, `--no-flag`
+    off, the last occurrence wins; None when it is not given. A shortened spelling argparse would also
+    accept (`--enable-expert`) raises InputError: the pack reads flags written in full."""
+    on = {flag, *aliases}
+    off = "--no-" + flag[2:]
+    state = None
+    for a in args:
+        name = a.partition("=")[0].replace("_", "-") if a.startswith("--") else a.partition("=")[0]
+        if name in on:
+            state = True
+        elif name == off:
+            state = False
+        elif name.startswith("--") and len(name) > 4 and name != flag and (flag.startswith(name) or off.startswith(name)):
+            raise InputError(name, a, f"{flag} or {off} written in full")
+    return state
 
 
 def container_args(pod_spec: Mapping) -> list[str]:

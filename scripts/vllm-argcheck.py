@@ -5,7 +5,7 @@ argument lists on stdin, each exactly as a container would run it (["vllm", "ser
 Kubernetes' `$(VAR)` references already expanded), and prints one JSON result per list:
 
     {"ok": bool, "error": str | null, "deprecated": [flag, ...], "quantization": str | null,
-     "headless": bool}
+     "headless": bool, "kv_cache_dtype": str | null, "enable_expert_parallel": bool}
 
 A list fails ("ok": false) when its entry point is not `vllm serve`, when the parser rejects it
 (unknown flag, bad value or choice), when vLLM's serve-time argument checks reject it, when its
@@ -46,7 +46,8 @@ def _deprecated_actions(parser: argparse.ArgumentParser) -> list[argparse.Action
 def check(argv: list[str], top, serve, serve_parser) -> dict:
     from vllm.model_executor.layers.quantization import DEPRECATED_QUANTIZATION_METHODS, QUANTIZATION_METHODS
 
-    out = {"ok": False, "error": None, "deprecated": [], "quantization": None, "headless": False}
+    out = {"ok": False, "error": None, "deprecated": [], "quantization": None, "headless": False,
+           "kv_cache_dtype": None, "enable_expert_parallel": False}
     if argv[:2] != ["vllm", "serve"]:
         out["error"] = f"entry point {argv[:3]} is not `vllm serve`"
         return out
@@ -68,6 +69,8 @@ def check(argv: list[str], top, serve, serve_parser) -> dict:
             out["deprecated"].append(action.option_strings[0])
     out["quantization"] = args.quantization
     out["headless"] = bool(args.headless)
+    out["kv_cache_dtype"] = args.kv_cache_dtype
+    out["enable_expert_parallel"] = bool(args.enable_expert_parallel)
     if args.quantization is not None and args.quantization not in QUANTIZATION_METHODS:
         # The parser takes any string; the engine refuses an unknown method at startup.
         out["error"] = f"--quantization={args.quantization}: not one of vLLM's methods"

@@ -60,6 +60,11 @@ CLI_CASES = [  # (extra argv, the key the message must name)
     (["--pricing", "free"], "--pricing"),
     (["--format", "yaml"], "--format"),
     (["--price-book", "no-such-book"], "--price-book"),
+    (["--kv-cache-dtype", "fp16"], "--kv-cache-dtype"),
+    (["--expert-parallel"], "--expert-parallel"),                # llama-3.1-8b is dense
+    (["--prefix-cache-hit-rate", "1"], "--prefix-cache-hit-rate"),
+    (["--prefix-cache-hit-rate", "-0.1"], "--prefix-cache-hit-rate"),
+    (["--prefix-cache-hit-rate", "half"], "--prefix-cache-hit-rate"),
 ]
 
 
@@ -173,6 +178,20 @@ STACK_CASES = [  # (id, change to the prod stack file or its raw text, key the m
     ("max-model-len-past-context", _model(maxModelLen=200_000), f"{P}models[0].maxModelLen"),
     ("ops-tax-2", _set(f"{P}pricing.overheads", {"opsTaxShare": 2}), f"{P}pricing.overheads.opsTaxShare"),
     ("models-empty", _set(f"{P}models", []), f"{P}models"),
+    ("kv-dtype-int8", _model(kvCacheDtype="int8"), f"{P}models[0].kvCacheDtype"),
+    ("kv-dtype-bool", _model(kvCacheDtype=True), f"{P}models[0].kvCacheDtype"),
+    ("kv-dtype-in-extra-args", _model(extraArgs=["--kv-cache-dtype=fp8"]), f"{P}models[0].extraArgs[0]"),
+    ("expert-parallel-dense", _model(expertParallel=True), f"{P}models[0].expertParallel"),
+    ("expert-parallel-one-gpu", _model(model="qwen3-30b-a3b", source=None, precision="bf16", instanceType="g6e.12xlarge",
+                                       tensorParallel=1, expertParallel=True), f"{P}models[0].expertParallel"),
+    ("expert-parallel-word", _model(expertParallel="yes"), f"{P}models[0].expertParallel"),
+    ("expert-parallel-short-flag", _model(extraArgs=["-ep"]), f"{P}models[0].extraArgs[0]"),
+    ("expert-parallel-flag-prefix", _model(extraArgs=["--enable-expert"]), f"{P}models[0].extraArgs[0]"),
+    ("hit-rate-1", _set(f"{P}models.0.workload.prefixCacheHitRate", 1.0), f"{P}models[0].workload.prefixCacheHitRate"),
+    ("hit-rate-negative", _set(f"{P}models.0.workload.prefixCacheHitRate", -0.1),
+     f"{P}models[0].workload.prefixCacheHitRate"),
+    ("hit-rate-word", _set(f"{P}models.0.workload.prefixCacheHitRate", "half"),
+     f"{P}models[0].workload.prefixCacheHitRate"),
     ("plaintext-hf-token", _set(f"{P}hfToken", "hf_abcdefghijklmnopqrstuvwxyz0123456789"), f"{P}hfToken"),
     ("yaml-syntax", "config:\n  breakeven:models: [\n", "stacks/Pulumi.bad.yaml"),
     ("empty-file", "", "stacks/Pulumi.bad.yaml"),
@@ -235,6 +254,9 @@ CHART_CASES = [  # (values, the path helm names)
     ({"rollout": {"maxSurge": 100_000}}, "/rollout/maxSurge"),
     ({"autoscaling": {"maxReplicas": 1_000_000}}, "/autoscaling/maxReplicas"),
     ({"replicas": 2}, "replicas"),
+    ({"engine": {"kvCacheDtype": "int8"}}, "/engine/kvCacheDtype"),
+    ({"engine": {"expertParallel": "yes"}}, "/engine/expertParallel"),
+    ({"engine": {"expertParallel": True}}, "engine.expertParallel=true needs tensor x pipeline >= 2"),
 ]
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from chartkit import VALUES_FILES
+from chartkit import CHART, VALUES_FILES
 
 ECONOMICS = "breakeven.dev/economics"
 
@@ -166,6 +166,16 @@ def test_args_follow_values(render):
     # the app label carries model.name
     assert r.workload["metadata"]["labels"]["app"] == "llama-3.1-70b-awq"
     assert r.serving_template()["metadata"]["labels"]["app"] == "llama-3.1-70b-awq"
+
+
+def test_kv_cache_dtype_and_expert_parallel_follow_values(render):
+    """vLLM's defaults (auto, off) render no flag; fp8 and expert parallelism render theirs, on every pod of a group."""
+    plain = args_of(render("prod").serving_template()["spec"]["containers"][0])
+    assert "--kv-cache-dtype" not in plain and "--enable-expert-parallel" not in plain
+    r = render("multinode", set={"engine.kvCacheDtype": "fp8", "engine.expertParallel": True})
+    for t in r.pod_templates():
+        args = r.container(t)["args"]
+        assert "--kv-cache-dtype=fp8" in args and args.count("--enable-expert-parallel") == 1
 
 
 def test_large_numbers_are_not_rendered_in_float_notation(render):
@@ -554,6 +564,19 @@ def test_scaling_or_upgrading_the_chart_does_not_restart_pods(render):
     assert a == b
     labels = a["metadata"]["labels"]
     assert "helm.sh/chart" not in labels and "app.kubernetes.io/version" not in labels
+
+
+@pytest.mark.parametrize("path", [CHART / "values.yaml", *VALUES_FILES.values()], ids=lambda p: p.name)
+def test_economics_examples_are_what_the_codec_writes_today(path):
+    """Each example annotation is the codec's own output (every field it writes, in its order), so a field added
+    to the economics (e.g. kv_cache_dtype) fails here until the examples are regenerated from the codec."""
+    import yaml  # noqa: PLC0415
+
+    from cost.economics import Economics  # noqa: PLC0415
+
+    declared = yaml.safe_load(path.read_text())["economics"]
+    if declared:
+        assert declared == Economics.from_json(declared).to_json()
 
 
 def test_economics_from_the_default_values_decode_with_the_codec(render):

@@ -40,6 +40,8 @@ def test_schema_is_valid_json_schema():
     ({"engine.gpuMemoryUtilization": 1.5}, {}, ["/engine/gpuMemoryUtilization", "maximum"]),
     ({"model.weightsGiB": 0}, {}, ["/model/weightsGiB"]),
     ({}, {"availability.nodeSpread": "Maybe"}, ["/availability/nodeSpread"]),
+    ({}, {"engine.kvCacheDtype": "int8"}, ["/engine/kvCacheDtype", "auto"]),
+    ({}, {"engine.expertParallel": "yes"}, ["/engine/expertParallel", "boolean"]),
     # typos are caught, not ignored
     ({"replicas": 2}, {}, ["replicas"]),
     ({"gpu.enable": True}, {}, ["/gpu", "enable"]),
@@ -67,6 +69,7 @@ def test_production_requires_redundancy(render_error):
      "= 6 GPUs per replica does not divide gpu.gpusPerNode=8"),
     ({"rollout.maxSurge": 0, "rollout.maxUnavailable": 0},
      "maxSurge and maxUnavailable cannot both be 0"),
+    ({"engine.expertParallel": True}, "engine.expertParallel=true needs tensor x pipeline >= 2 GPUs per replica (got 1)"),
 ])
 def test_template_checks_reject(render_error, sets, message):
     err = render_error(set=sets)

@@ -61,6 +61,11 @@ def rendered_commands(render) -> dict[str, list[str]]:
 
 GPT_OSS = [{"name": "oss", "model": "gpt-oss-120b", "precision": "mxfp4", "instanceType": "p5.4xlarge",
             "workload": {"tokensPerMonth": "2B", "avgInputTokens": 1000, "avgOutputTokens": 500}}]
+# An MoE model with its experts placed whole on two GPUs and an fp8 KV cache (the stack keys
+# expertParallel and kvCacheDtype).
+MOE_EP_FP8 = [{"name": "moe", "model": "qwen3-30b-a3b", "instanceType": "g6e.12xlarge", "tensorParallel": 2,
+               "expertParallel": True, "kvCacheDtype": "fp8",
+               "workload": {"tokensPerMonth": "2B", "avgInputTokens": 1000, "avgOutputTokens": 500}}]
 
 
 def program_commands(helm) -> dict[str, list[str]]:
@@ -73,7 +78,8 @@ def program_commands(helm) -> dict[str, list[str]]:
     from tests.infra.conftest import STACKS
 
     out = {}
-    cases = [(stack, {}) for stack in STACKS] + [("dev", {"breakeven:models": json.dumps(GPT_OSS)})]
+    cases = [(stack, {}) for stack in STACKS] + [("dev", {"breakeven:models": json.dumps(GPT_OSS)}),
+                                                 ("dev", {"breakeven:models": json.dumps(MOE_EP_FP8)})]
     for stack, overrides in cases:
         cfg = stackconfig.load(stack, secrets={"breakeven:hfToken": "x", "breakeven:vllmApiKey": "y"})
         values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()} | overrides
@@ -103,6 +109,9 @@ def test_every_rendered_command_parses_with_vllm_serve(render, helm):
     # The FP8 and MXFP4 checkpoints declare their own quantization: no flag that could contradict it.
     assert results["multinode-leader"]["quantization"] is None and results["dev/oss"]["quantization"] is None
     assert "--model=openai/gpt-oss-120b" in commands["dev/oss"]
+    # kvCacheDtype and expertParallel reach vLLM as the values they were priced with; elsewhere vLLM's defaults.
+    assert (results["dev/moe"]["kv_cache_dtype"], results["dev/moe"]["enable_expert_parallel"]) == ("fp8", True)
+    assert (results["dev/oss"]["kv_cache_dtype"], results["dev/oss"]["enable_expert_parallel"]) == ("auto", False)
 
 
 def test_the_checker_rejects_what_vllm_rejects():
@@ -115,8 +124,10 @@ def test_the_checker_rejects_what_vllm_rejects():
         base + ["--disable-cascade-attn"],                                # deprecated flag
         ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model=org/model"],  # deprecated entry point
         base + ["--enable-auto-tool-choice"],                             # vLLM's own serve-time check
+        base + ["--kv-cache-dtype=int3"],                                 # not a KV cache dtype
+        base + ["--enable-expert-parallel=true"],                         # a switch takes no value
     ])
     assert results[0]["ok"], results[0]
-    assert [r["ok"] for r in results[1:]] == [False] * 6, results
+    assert [r["ok"] for r in results[1:]] == [False] * 8, results
     assert "--no-such-flag" in results[1]["error"]
     assert "fbgemm_fp8" in results[3]["error"]

@@ -62,3 +62,10 @@ def test_bad_options_exit_2_naming_the_flag(capsys, args, needle):
     rc = main(["estimate", "--model", "qwen3-8b", "--gpu", "L40S", "--tokens-per-month", "1B", *args])
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err
+
+
+def test_the_json_report_states_the_serving_choices_it_was_priced_with(capsys):
+    out = _json(capsys, "--model", "qwen3-30b-a3b", "--gpu", "L40S", "--gpus", "2", "--kv-cache-dtype", "fp8",
+                "--expert-parallel", "--prefix-cache-hit-rate", "0.5", "--tokens-per-month", "1B")
+    assert (out["deployment"]["kv_cache_dtype"], out["deployment"]["expert_parallel"]) == ("fp8", True)
+    assert out["workload"]["prefix_cache_hit_rate"] == 0.5

@@ -46,8 +46,18 @@ def test_rendered_workloads_match_the_spec(plans, stack):
         assert any(t.get("key") == "nvidia.com/gpu" for t in pod.get("tolerations", []))
         text = json.dumps(obj)
         assert m.hf in text and str(m.max_model_len) in text
+        # the server runs the KV cache dtype and expert parallelism the model was priced with
+        args = next(c for c in pod["containers"] if c["name"] == "vllm")["args"]
+        assert ("--kv-cache-dtype=fp8" in args) == (m.deployment.kv_cache_dtype == "fp8")
+        assert ("--enable-expert-parallel" in args) == m.deployment.expert_parallel
         # the chart is given secret names only
         assert "hf-token" in text and "vllm-api-key" in text
+
+
+def test_the_fleet_preview_shows_and_prices_the_fp8_kv_cache(plans):
+    table = preview.render(plans["fleet"], "table")
+    assert "release=analyst-72b" in table and "kv-cache=fp8" in table
+    assert "(fp8 KV cache)" in table      # the analyst's memory line: priced with it
 
 
 @pytest.mark.parametrize("stack", STACKS)

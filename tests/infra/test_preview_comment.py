@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 
 from infra import preview, preview_comment, preview_compare
 from infra.spec import P
-from tests.infra.conftest import CANARY
+from tests.infra.conftest import CANARY, stack_value
 
 PHONE_LINES = 45  # what the comment shows before its collapsed details
 
@@ -133,6 +133,21 @@ def test_compare_shows_each_line_item_the_total_capacity_and_verdict(dev_without
     tables = _tables(_tokens(md))
     change = next(t for t in tables if t[0][0] == "Change")
     assert change[-1][0] == "Monthly total" and change[-1][2] == f"${current.cost['monthly_usd']:,.2f}"
+
+
+def test_compare_shows_a_kv_cache_dtype_change_as_a_configuration_and_capacity_change(tmp_path):
+    """A pull request that turns on the fleet analyst's fp8 KV cache: the same bill, more capacity, and the
+    configuration row says why."""
+    models = stack_value("fleet", f"{P}models")
+    models[1]["kvCacheDtype"] = "auto"
+    base = preview.plan("fleet", secrets=CANARY, overrides={f"{P}models": models})
+    current = preview.plan("fleet", secrets=CANARY)
+    cmp = preview_compare.compare(_strict(preview.render(base, "json", [])), preview.document(current, []))
+    analyst = next(m for m in cmp["models"] if m["name"] == "analyst-72b")
+    assert analyst["monthly_usd"]["delta"] == 0 and analyst["capacity_tokens_per_month"]["delta"] > 0
+    assert "KV cache" not in analyst["configuration"]["before"]
+    assert analyst["configuration"]["after"].endswith(", fp8 KV cache")
+    assert "analyst-72b · configuration" in preview_compare.render(cmp)
 
 
 def test_fail_on_increase_sets_the_exit_code(dev_without_overheads, capsys):

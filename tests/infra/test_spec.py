@@ -53,6 +53,57 @@ def test_hybrid_model_workload_is_its_tier_share():
     assert sum(t.share for t in spec.routing.tiers) == pytest.approx(1)
 
 
+def test_the_fleet_analyst_is_sized_and_priced_with_its_fp8_kv_cache():
+    """kvCacheDtype reaches the deployment the stack is priced with: the same GPUs hold twice the KV tokens."""
+    from infra import pricing
+
+    spec = load_spec("fleet")
+    models = _models("fleet")
+    models[1]["kvCacheDtype"] = "auto"
+    auto = load_spec("fleet", {f"{P}models": models})
+    assert spec.model("analyst-72b").deployment.kv_cache_dtype == "fp8"
+    assert auto.model("analyst-72b").deployment.kv_cache_dtype == "auto"
+    fp8_est, auto_est = (next(e for e in pricing.price(s).estimates if e.deployment.name == "analyst-72b")
+                         for s in (spec, auto))
+    assert fp8_est.fit.kv_capacity_tokens == pytest.approx(2 * auto_est.fit.kv_capacity_tokens, rel=0.01)
+    assert fp8_est.full_capacity_tokens_per_month > auto_est.full_capacity_tokens_per_month
+    assert fp8_est.monthly_usd == auto_est.monthly_usd       # same nodes, same bill
+    assert spec.to_dict()["models"][1]["kvCacheDtype"] == "fp8"
+
+
+def test_the_stack_schema_the_chart_and_the_capacity_model_take_the_same_kv_cache_dtypes():
+    import json
+    import typing
+
+    from cost.catalog import KV_CACHE_DTYPES
+    from infra import schema
+    from infra.stackconfig import ROOT
+
+    chart = json.loads((ROOT / "charts" / "vllm" / "values.schema.json").read_text())
+    assert typing.get_args(schema.Model.model_fields["kv_cache_dtype"].annotation) == KV_CACHE_DTYPES
+    assert tuple(chart["properties"]["engine"]["properties"]["kvCacheDtype"]["enum"]) == KV_CACHE_DTYPES
+
+
+def test_expert_parallel_reaches_an_moe_deployment():
+    models = [{"name": "moe", "model": "qwen3-30b-a3b", "instanceType": "g6e.12xlarge", "tensorParallel": 2,
+               "expertParallel": True, "workload": {"tokensPerMonth": "2B"}}]
+    m = load_spec("dev", {f"{P}models": models}).models[0]
+    assert m.deployment.expert_parallel and m.deployment.gpus_per_replica == 2
+
+
+def test_prefix_cache_hit_rate_reaches_the_workload_of_a_model_and_of_a_routed_tier():
+    models = _models()
+    models[0]["workload"]["prefixCacheHitRate"] = 0.5
+    spec = load_spec("prod", {f"{P}models": models})
+    assert spec.models[0].workload.prefix_cache_hit_rate == 0.5
+    assert spec.to_dict()["models"][0]["workload"]["prefixCacheHitRate"] == 0.5
+    routing = stack_value("hybrid", f"{P}routing")
+    routing["prefixCacheHitRate"] = 0.3
+    hybrid = load_spec("hybrid", {f"{P}routing": routing})
+    assert hybrid.routing.workload.prefix_cache_hit_rate == 0.3
+    assert hybrid.models[0].workload.prefix_cache_hit_rate == 0.3
+
+
 def test_private_70b_differs_from_uneconomic_only_by_the_exemption():
     a, b = load_spec("uneconomic").to_dict(), load_spec("private-70b").to_dict()
     assert b["models"][0]["exemptions"]["privateData"] is True
@@ -256,6 +307,11 @@ def test_half_the_address_space_twice_is_allowed_outside_production():
     ({"extraArgs": ["--api-k", "hunter2"]}, f"{P}models[0].extraArgs[0]", "no API key flag"),   # argparse prefix
     ({"extraArgs": ["--enable-prefix-caching", "--config", "x.yaml"]}, f"{P}models[0].extraArgs[1]", "--config"),
     ({"extraArgs": ["--max-model-len=4096"]}, f"{P}models[0].extraArgs[0]", "maxModelLen"),
+    ({"extraArgs": ["--kv-cache-dtype", "fp8"]}, f"{P}models[0].extraArgs[0]", "kvCacheDtype"),
+    ({"extraArgs": ["--kv_cache_dtype=fp8"]}, f"{P}models[0].extraArgs[0]", "kvCacheDtype"),
+    ({"extraArgs": ["--no-enable-expert-parallel"]}, f"{P}models[0].extraArgs[0]", "expertParallel"),
+    ({"extraArgs": ["-ep"]}, f"{P}models[0].extraArgs[0]", "expertParallel"),
+    ({"extraArgs": ["--enable-expert"]}, f"{P}models[0].extraArgs[0]", "expertParallel"),   # argparse prefix
     ({"extraArgs": ["--x 1"]}, f"{P}models[0].extraArgs[0]", "without whitespace"),
     ({"source": "your-org/model\n--api-key=x"}, f"{P}models[0].source", "without whitespace"),
     ({"source": "s3://Bad_Bucket/x"}, f"{P}models[0].source", "s3://bucket/prefix"),

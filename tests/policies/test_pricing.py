@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 
+from cost import economics as econ
 from policies import pricing
 from policies.resources import UNKNOWN_STRING_VALUE
 from tests.policies import builders as B
@@ -119,6 +120,67 @@ def test_resources_that_disagree_with_the_economics_are_priced_as_deployed_and_f
         ng["inputs"]["capacityType"] = "SPOT"
     (m,) = pricing.build_stack(spot).models
     assert m.deployment.pricing == "spot" and any("declare on-demand" in p.message for p in m.problems)
+
+
+MOE = B.M(name="moe", model="qwen3-30b-a3b", instance_type="g6e.12xlarge", tp=2, kv_cache_dtype="fp8",
+          expert_parallel=True, tokens_per_month=1e9)
+
+
+def _args(res: list[dict]) -> list[str]:
+    return B.deployment(res)["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def _moe_with_args(change) -> "pricing.Model":
+    res = B.model_stack(MOE, production=False)
+    change(_args(res))
+    (m,) = pricing.build_stack(res).models
+    return m
+
+
+def test_kv_cache_dtype_and_expert_parallel_are_read_from_the_command_line():
+    """The server's --kv-cache-dtype and --enable-expert-parallel are cross-checked with the economics: agreeing,
+    nothing to say; a server that runs otherwise is priced as it runs, and the disagreement is a problem."""
+    m = _moe_with_args(lambda args: None)
+    assert (m.deployment.kv_cache_dtype, m.deployment.expert_parallel) == ("fp8", True) and not m.problems
+
+    def drop(*flags):
+        return lambda args: args.__setitem__(slice(None), [a for a in args if a not in flags])
+    m = _moe_with_args(drop("--kv-cache-dtype", "fp8"))
+    assert m.deployment.kv_cache_dtype == "auto"
+    assert any("--kv-cache-dtype fp8 but the resources run auto" in p.message for p in m.problems), m.problems
+    m = _moe_with_args(drop("--enable-expert-parallel"))
+    assert m.deployment.expert_parallel is False
+    assert any("--enable-expert-parallel True but the resources run False" in p.message for p in m.problems)
+    # argparse: the last occurrence wins, `--no-` turns a switch off, `-ep` is the short form.
+    m = _moe_with_args(lambda args: args.append("--no-enable-expert-parallel"))
+    assert m.deployment.expert_parallel is False and m.problems
+    m = _moe_with_args(lambda args: args.extend(["--kv-cache-dtype=auto"]))
+    assert m.deployment.kv_cache_dtype == "auto" and m.problems
+    m = _moe_with_args(lambda args: args.__setitem__(args.index("--enable-expert-parallel"), "-ep"))
+    assert m.deployment.expert_parallel is True and not m.problems
+    # What the pack cannot read is a problem and no price, never a guess.
+    m = _moe_with_args(lambda args: args.__setitem__(args.index("--enable-expert-parallel"), "--enable-expert"))
+    assert m.deployment is None and any("written in full" in p.message for p in m.problems)
+    m = _moe_with_args(lambda args: args.__setitem__(args.index("fp8"), "nvfp4"))
+    assert m.deployment is None and any("nvfp4" in p.message for p in m.problems)
+
+
+def test_a_prefix_cache_hit_rate_with_prefix_caching_turned_off_is_a_problem():
+    res = B.set_economics(B.model_stack(HA), "workload.prefix_cache_hit_rate", 0.5)
+    for ng in (r for r in res if r["type"] == B.NODE_GROUP):
+        ng["inputs"]["tags"][econ.TAG_PREFIX + "workload.prefix_cache_hit_rate"] = "0.5"
+    (m,) = pricing.build_stack(res).models
+    assert m.workload.prefix_cache_hit_rate == 0.5 and not m.problems     # vLLM caches prefixes by default
+    _args(res).append("--no-enable-prefix-caching")
+    (m,) = pricing.build_stack(res).models
+    assert any("50% of prompt tokens" in p.message for p in m.problems), m.problems
+
+
+def test_expert_parallel_on_a_dense_model_cannot_be_priced():
+    res = B.model_stack(HA)
+    _args(res).append("--enable-expert-parallel")
+    (m,) = pricing.build_stack(res).models
+    assert m.deployment is None and any("no experts" in p.message for p in m.problems), m.problems
 
 
 def test_stack_level_economics_must_agree():

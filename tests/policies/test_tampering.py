@@ -137,6 +137,25 @@ def _text_volume(literal: str):
     return change
 
 
+def _server_args(change):
+    """Edit the vLLM container's command line (a hand-edited manifest or a values override)."""
+    def edit(res):
+        for c in _workload(res)["inputs"]["spec"]["template"]["spec"]["containers"]:
+            if c["name"] == "vllm":
+                change(c["args"])
+    return edit
+
+
+def _declare_everywhere(path: str, value, tag: str):
+    """The economics changed consistently on the workload and every node group's tags, so only the
+    resources' own engine flags can contradict them."""
+    def change(res):
+        _edit(path, value)(res)
+        for g in _gpu_groups(res):
+            g["inputs"]["tags"][econ.TAG_PREFIX + path] = tag
+    return change
+
+
 def _unknown_economics(res):
     _raw(res, resources.UNKNOWN_STRING_VALUE)
 
@@ -163,6 +182,18 @@ CASES = {
     "declared fewer GPUs per replica": _edit("deployment.gpus_per_replica", 4),
     "node groups buy spot, economics say on-demand": _spot_node_groups,
     "an untagged GPU node group no workload uses": _extra_untagged_gpu_group,
+    "economics declare an fp8 KV cache the server does not run": _declare_everywhere("deployment.kv_cache_dtype", "fp8", "fp8"),
+    "server runs an fp8 KV cache the economics do not declare": _server_args(lambda a: a.append("--kv-cache-dtype=fp8_e5m2")),
+    "server runs expert parallelism the economics do not declare": _server_args(lambda a: a.append("-ep")),
+    "economics declare expert parallelism the server does not run": _declare_everywhere(
+        "deployment.expert_parallel", True, "true"),
+}
+# Each engine-flag disagreement is named by the economics-readable policy, not hidden behind another failure.
+FLAG_CASES = {
+    "economics declare an fp8 KV cache the server does not run": "--kv-cache-dtype fp8 but the resources run auto",
+    "server runs an fp8 KV cache the economics do not declare": "--kv-cache-dtype auto but the resources run fp8",
+    "server runs expert parallelism the economics do not declare": "--enable-expert-parallel False but the resources run True",
+    "economics declare expert parallelism the server does not run": "no experts",
 }
 
 
@@ -179,6 +210,14 @@ def test_tampering_ends_in_a_mandatory_violation(cli_pack, uneconomic, case):
     mandatory = B.mandatory(got)
     assert mandatory, f"{case}: passed the gate: {[(v.policy, v.detail) for v in got]}"
     assert not any("could not evaluate" in v.detail for v in mandatory), [v.detail for v in mandatory]
+
+
+@pytest.mark.parametrize("case", FLAG_CASES)
+def test_engine_flag_disagreements_are_named(cli_pack, uneconomic, case):
+    res = copy.deepcopy(uneconomic)
+    CASES[case](res)
+    readable = B.by_policy(cli_pack.evaluate(res, stack="uneconomic"), "economics-readable")
+    assert any(v.mandatory and FLAG_CASES[case] in v.detail for v in readable), [v.detail for v in readable]
 
 
 def test_a_policy_that_raises_fails_closed(pack, monkeypatch):

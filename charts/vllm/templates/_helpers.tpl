@@ -204,6 +204,9 @@ Arithmetic the JSON schema cannot express. Each message names the keys and the f
 {{- if or (le $gmu 0.0) (gt $gmu 1.0) -}}
 {{- fail (printf "engine.gpuMemoryUtilization=%v must be in (0, 1]" .Values.engine.gpuMemoryUtilization) -}}
 {{- end -}}
+{{- if and .Values.engine.expertParallel (lt $world 2) -}}
+{{- fail (printf "engine.expertParallel=true needs tensor x pipeline >= 2 GPUs per replica (got %d): with one GPU every expert is on it already" $world) -}}
+{{- end -}}
 {{- if le (float64 .Values.model.weightsGiB) 0.0 -}}
 {{- fail (printf "model.weightsGiB=%v must be > 0 (it sizes the startup window and the cache)" .Values.model.weightsGiB) -}}
 {{- end -}}
@@ -274,6 +277,12 @@ vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
 - --pipeline-parallel-size={{ int $v.parallelism.pipeline }}
 - --gpu-memory-utilization={{ $v.engine.gpuMemoryUtilization }}
 - --max-num-seqs={{ int $v.engine.maxNumSeqs }}
+{{- if ne $v.engine.kvCacheDtype "auto" }}
+- --kv-cache-dtype={{ $v.engine.kvCacheDtype }}
+{{- end }}
+{{- if $v.engine.expertParallel }}
+- --enable-expert-parallel
+{{- end }}
 {{- if gt (int64 $v.engine.kvCacheMemoryBytes) 0 }}
 - --kv-cache-memory-bytes={{ int64 $v.engine.kvCacheMemoryBytes }}
 {{- end }}
