@@ -16,9 +16,10 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   top-k routing (with expert parallelism, the busiest GPU's share) - plus the KV the batch attends
   to, both at a fraction of HBM bandwidth;
   the GEMMs are compute-bound once the batch is large. Prefill of new requests is interleaved into
-  the decode steps (chunked prefill) and is compute-bound. Each step also pays a scheduler/CPU
-  cost (fixed plus per running sequence) and, with tensor parallelism, two all-reduces per layer
-  and a per-doubling GEMM efficiency loss.
+  the decode steps (chunked prefill) and is compute-bound at its own MFU (prefill_mfu). Each step
+  also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's routing besides), a
+  scheduler/CPU cost (fixed plus per running sequence) and, with tensor parallelism, two all-reduces
+  per layer and a per-doubling GEMM efficiency loss.
 * Real traffic has a length tail: sequences in the batch are length-biased (the long ones are there
   longer), so the KV read per step and the KV held per sequence use ``O x (1 + cv^2) / 2``, not
   ``O / 2``. ``length_cv=0`` models fixed-length benchmark traffic.

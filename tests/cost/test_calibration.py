@@ -9,7 +9,7 @@ import pytest
 
 import yaml
 
-from cost import calibration, catalog, factors
+from cost import calibration, factors
 from cost.errors import InputError
 from cost.factors import published
 
