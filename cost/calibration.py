@@ -5,15 +5,17 @@ Two kinds, each stated there with what it stands for:
 
 * physical priors, set from microbenchmarks / engine documentation and NOT fitted;
 * fitted factors (FITTED), found by `fit_factors()` (a bounded coordinate search, no scipy) on the
-  vLLM rows of `cost/data/calibration.csv` only — minimising the mean squared log error over the fit
-  rows plus a penalty whenever vLLM would be predicted above a TensorRT-LLM / MLPerf upper bound.
+  vLLM rows of `cost/data/calibration.csv` only — minimising the squared log error over the fit rows,
+  each source weighing the same, plus a penalty whenever vLLM would be predicted above a
+  TensorRT-LLM / MLPerf upper bound.
   `fit_factors` returns a new value; the published one is recorded in factors.yaml.
 
 `cost/data/validation.csv` holds other published vLLM measurements; they are never fitted on and
 `summary()` reports their error separately. Errors are max(pred/meas, meas/pred) - 1.
 
 Which vLLM: current releases (V1 engine, or v0.6 with multi-step scheduling). Older v0.4/v0.5
-numbers are CPU-bound and 1.5-2.5x lower than this model predicts.
+numbers, and v0.6 with its single-step scheduler, are CPU-bound and up to 1.5-2.5x lower than this
+model predicts (a held-out LambdaLabs v0.6.0 single-step row shows it).
 """
 
 from __future__ import annotations
