@@ -141,7 +141,7 @@ def test_validity_range_is_derived_from_the_measurement_rows():
 def test_validity_warnings_inside_and_outside(monkeypatch):
     inside = calibration.validity_warnings("llama-3.1-8b", "H100", 1, "bf16", 64, 600)
     assert inside == []
-    outside = calibration.validity_warnings("qwen3-30b-a3b", "L40S", 16, "bf16", 5000, 30000, nodes=2)
+    outside = calibration.validity_warnings("llama-4-scout", "L40S", 16, "bf16", 5000, 30000, nodes=2)
     text = " | ".join(outside)
     for needle in ("L40S", "tensor parallel 16", "concurrency 5000", "30,000", "MoE", "2-node"):
         assert needle in text, needle
