@@ -24,7 +24,7 @@ def test_the_2025_26_models_resolve_from_checkpoints_yaml_with_their_own_sources
     assert (gpt.repo, gpt.bytes, gpt.flags, gpt.bytes_from) == ("openai/gpt-oss-20b", 13_740_000_000, (), "files")
     assert gpt.source.startswith("OpenAI gpt-oss model card") and gpt.source.endswith("(checked 2026-11-29)")
     # An entry without its own source takes the file's.
-    assert checkpoints.known("llama-3.1-8b", "bf16").source.startswith("Hugging Face repository pages")
+    assert checkpoints.known("gemma-2-27b", "bf16").source.startswith("Hugging Face repository pages")
     # DeepSeek-V3 ships FP8 only: bf16 would download the FP8 repo, so it is refused naming the precision.
     with pytest.raises(InputError) as info:
         checkpoints.resolve("deepseek-v3", "bf16", None, "breakeven:models[0]")
@@ -100,7 +100,7 @@ def test_quantized_checkpoints_declare_their_scheme_or_pin_a_kernel():
 
 def test_fp16_uses_the_16_bit_checkpoint():
     fp16 = checkpoints.resolve("llama-3.1-8b", "fp16", None, "m")
-    assert fp16.repo == "meta-llama/Llama-3.1-8B-Instruct" and fp16.bytes == 16_060_000_000
+    assert fp16.repo == "meta-llama/Llama-3.1-8B-Instruct" and fp16.bytes == 16_060_522_496
 
 
 def test_a_quantized_precision_without_a_checkpoint_names_source():
