@@ -155,7 +155,7 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
         one = capacity.throughput(
             model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens, concurrency=1,
             gpu_memory_utilization=row.gpu_memory_utilization, length_cv=row.length_cv, factors=f,
-            kv_cache_dtype=row.kv_cache_dtype,
+            kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
         )
         tok_s *= ramp_down_factor(tok_s, one.decode_step_s, t.concurrency, row)
     return tok_s, t.concurrency, t.limited_by

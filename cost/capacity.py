@@ -68,11 +68,21 @@ AWQ_SCALE_OVERHEAD = (16 + 4) / (AWQ_GROUP_SIZE * 4)
 CUDA_RUNTIME_GIB = 1.0
 # NCCL communicators and vLLM's custom all-reduce buffers, per GPU, only when tp > 1.
 NCCL_GIB = 0.5
-# Peak activation memory of the profiling forward pass: max_num_batched_tokens (2048, the server
-# default on < 70 GiB GPUs) x hidden x 2 bytes x ~20 live hidden-sized tensors (QKV, attention out,
-# MLP gate/up intermediates at ~3.5x hidden), sharded by tp.
-ACTIVATION_TOKENS = 2048
+# Peak activation memory of the profiling forward pass: max_num_batched_tokens x hidden x 2 bytes
+# x ~20 live hidden-sized tensors (QKV, attention out, MLP gate/up intermediates at ~3.5x hidden),
+# sharded by tp. The same token budget caps a step's tokens (decodes plus one prefill chunk).
 ACTIVATION_WIDTH = 20
+
+
+def max_num_batched_tokens(gpu: Gpu) -> int:
+    """vLLM's default token budget per step for the OpenAI server on this GPU (the chart sets none):
+    16,384 from 160 GiB (B200), 8,192 from 70 GiB except A100s (H100, H200), else 2,048
+    (vllm/engine/arg_utils.py `_get_default_max_num_batched_tokens...` in vLLM 0.10-0.32)."""
+    if gpu.memory_gib >= 160:
+        return 16384
+    if gpu.memory_gib >= 70 and not gpu.id.startswith("A100"):
+        return 8192
+    return 2048
 
 # --- interconnect (all-reduce) ------------------------------------------------------------------
 # SXM parts in the catalog sit on NVLink/NVSwitch (AWS p4d/p4de 600 GB/s, p5/p5e 900 GB/s, p6 1.8 TB/s
@@ -147,6 +157,7 @@ class Throughput:
 class _Config:
     weights_bytes: float         # whole group
     expert_bytes: float          # routed experts (whole group); 0 for dense models
+    lookup_bytes: float          # untied input-embedding table (whole group): gathered, never streamed
     experts: int                 # routed experts per MoE layer
     expert_hit: float            # top-k / E: chance one token routes to a given expert
     expert_parallel: bool
@@ -155,6 +166,7 @@ class _Config:
     kv_window_bytes_gpu: float   # of which: the sliding-window / chunked layers
     window: int                  # their window (tokens); 0 = none
     usable_per_gpu_bytes_at_1: float   # memory x GiB (before gpu_memory_utilization)
+    step_tokens: int             # vLLM's max_num_batched_tokens on this GPU
     overhead_bytes: float        # whole group
     hbm_bytes_s: float           # per GPU, effective (x HBM_EFFICIENCY)
     kv_read_bytes_s: float       # per GPU, effective for paged-attention KV reads
@@ -276,7 +288,8 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
     layers_gpu = model.layers / nodes     # each pipeline stage holds its share of the layers
     kv_tok_gpu = kv_layer_gpu * model.layers / nodes
     kv_win_gpu = kv_layer_gpu * window_layers / nodes
-    act = ACTIVATION_TOKENS * model.hidden_size * 2 * ACTIVATION_WIDTH / tp_node
+    step_tokens = max_num_batched_tokens(gpu)
+    act = step_tokens * model.hidden_size * 2 * ACTIVATION_WIDTH / tp_node
     per_gpu_overhead = CUDA_RUNTIME_GIB * GIB + (NCCL_GIB * GIB if tp > 1 else 0.0) + act
     # Compute dtype: fp8 weights run fp8 GEMMs where the GPU has fp8 tensor cores (W8A8), otherwise
     # vLLM dequantizes to 16-bit (Marlin W8A16 / W4A16) and pays a dequantization efficiency. MXFP4
@@ -322,6 +335,7 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
     return _Config(
         weights_bytes=weights,
         expert_bytes=experts_b,
+        lookup_bytes=lookup * 2.0,
         experts=model.experts,
         expert_hit=(model.experts_per_token / model.experts) if model.experts else 1.0,
         expert_parallel=bool(expert_parallel and model.experts),
@@ -330,6 +344,7 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
         kv_window_bytes_gpu=kv_win_gpu,
         window=model.window_tokens if window_layers else 0,
         usable_per_gpu_bytes_at_1=gpu.memory_gib * GIB,
+        step_tokens=step_tokens,
         overhead_bytes=per_gpu_overhead * tp,
         hbm_bytes_s=hbm * f.hbm_efficiency,
         kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
@@ -475,7 +490,7 @@ def require_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens:
 
 # --- throughput -----------------------------------------------------------------------------------
 def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_ctx: float,
-          tp: int, chunk: float | None = None) -> tuple[float, tuple[tuple[str, float], ...]]:
+          tp: int, chunk: float | None = None, api_servers: int = 1) -> tuple[float, tuple[tuple[str, float], ...]]:
     """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus on average
     `prefill_tokens` of chunked prefill whose average attention context is `prefill_ctx`.
 
@@ -485,15 +500,19 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
 
     Across nodes (pipeline parallel) the batch runs as one micro-batch per stage: each stage reads its
     weights once per micro-batch, so a step is `nodes` stage-steps of batch/nodes plus the hops.
+
+    The per-sequence CPU time is the front end's per-token work (detokenising, streaming), which
+    `api_servers` processes (vLLM --api-server-count) share.
     """
     n = c.nodes
     b = batch / n
     p = prefill_tokens / n
     tokens = b + p
     # Weights are read once per (micro-)step: the always-active part whole, the routed experts only as
-    # far as this step's decode tokens touch them. A prompt's prefill reads the experts once per request,
-    # small next to O decode steps; it is left to the prefill compute term.
-    read = c.weights_bytes - c.expert_bytes
+    # far as this step's decode tokens touch them, the input embedding not at all (a gather of the step's
+    # token rows). A prompt's prefill reads the experts once per request, small next to O decode steps;
+    # it is left to the prefill compute term.
+    read = c.weights_bytes - c.expert_bytes - c.lookup_bytes
     if c.expert_bytes:
         read += c.expert_bytes * _expert_touch_share(c, b, tp // n)
     t_weights = read / tp / c.hbm_bytes_s
@@ -514,7 +533,7 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     t_layers = n * c.layer_fixed_s
     t_prefill = n * (t_lin - t_lin_decode + t_prefill_attn) / eff
     t_comm = n * (c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s + c.hop_fixed_s + tokens * c.hop_per_token_s)
-    t_cpu = n * c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s
+    t_cpu = n * c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s / api_servers
     total = t_gemm + t_attn + t_layers + t_prefill + t_comm + t_cpu
     return total, (("weights/gemm", t_gemm), ("kv-attention", t_attn), ("layer kernels", t_layers), ("prefill", t_prefill),
                    ("all-reduce", t_comm), ("scheduler/cpu", t_cpu))
@@ -539,7 +558,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     prefix_cache_hit_rate: share of prompt tokens found in vLLM's prefix cache (RAG / chat reuse); they
     are not recomputed (the rest still attends to them), so prefill work and TTFT shrink. KV held is
     unchanged (sharing cached blocks between running requests is not modelled).
-    api_servers: vLLM --api-server-count; each streams at most API_SERVER_TOKENS_S output tokens/s
+    api_servers: vLLM --api-server-count; they share the front end's per-sequence CPU time
+    (factors.per_seq_overhead_s), and each streams at most API_SERVER_TOKENS_S output tokens/s
     (limited_by "api-server" when that, not the GPUs, caps the replica).
     Raises InputError (key "gpus") when the model does not fit with one request's context.
     """
@@ -553,6 +573,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     hit = prefix_cache_hit_rate
     if isinstance(hit, bool) or not isinstance(hit, (int, float)) or not 0.0 <= hit < 1.0:
         raise InputError("prefix_cache_hit_rate", hit, "a fraction in [0, 1): the share of prompt tokens served from the prefix cache")
+    if isinstance(api_servers, bool) or not isinstance(api_servers, int) or api_servers < 1:
+        raise InputError("api_servers", api_servers, "a positive whole number of API-server processes")
     f = factors or published()
     cv = f.real_traffic_length_cv if length_cv is None else max(0.0, float(length_cv))
     fit = require_fit(model, gpu, tp, precision, int(math.ceil(inp + out)), gpu_memory_utilization,
@@ -572,10 +594,10 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     prefill_ctx = inp * hit + computed / 2.0   # average context a prefilled token attends to
 
     def chunk_at(b: float) -> float:
-        return min(computed, max(KV_BLOCK_TOKENS, ACTIVATION_TOKENS - b))
+        return min(computed, max(KV_BLOCK_TOKENS, c.step_tokens - b))
 
     def step_at(b: float) -> float:
-        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b))[0]
+        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b), api_servers)[0]
 
     if tpot_target_s is not None:
         if tpot_target_s <= 0:
@@ -605,22 +627,20 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
         if conc > max_conc:
             conc, reason = max_conc, cap_reason
 
-    step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc))
+    step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc), api_servers)
     tok_s = conc / step * f.serving_efficiency
-    if isinstance(api_servers, bool) or not isinstance(api_servers, int) or api_servers < 1:
-        raise InputError("api_servers", api_servers, "a positive whole number of API-server processes")
     if tok_s > api_servers * API_SERVER_TOKENS_S:
         tok_s, reason = api_servers * API_SERVER_TOKENS_S, "api-server"
         step = conc / tok_s                  # the engine waits on the front end: each token takes longer
     # TTFT: the uncached part of the prompt is prefilled in chunks of the step token budget left after
     # the decodes, one chunk per step, each step also carrying the running batch.
     alone = _step(c, 0, computed, 0.0, prefill_ctx, tp)[0]
-    budget = max(KV_BLOCK_TOKENS, ACTIVATION_TOKENS - conc)
+    budget = max(KV_BLOCK_TOKENS, c.step_tokens - conc)
     chunks = max(1, math.ceil(computed / budget))
     if conc <= 1:
         ttft = alone
     else:
-        ttft = chunks * _step(c, conc - 1, min(computed, budget), kv_ctx, prefill_ctx, tp)[0] + 0.5 * step
+        ttft = chunks * _step(c, conc - 1, min(computed, budget), kv_ctx, prefill_ctx, tp, None, api_servers)[0] + 0.5 * step
     return Throughput(
         concurrency=conc, max_concurrency=max_conc, output_tok_s=tok_s, ttft_s=ttft, tpot_s=step,
         decode_step_s=step, prefill_s_per_request=alone, limited_by=reason, kv_context_tokens=kv_ctx,
@@ -630,9 +650,10 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
 
 def hbm_roofline_tok_s(model: Model, gpu: Gpu, tp: int, precision: str) -> float:
     """Batch-1 decode ceiling: HBM bandwidth of the group / bytes of weights read per token
-    (MoE: the always-active weights plus the top-k experts of each MoE layer)."""
+    (MoE: the always-active weights plus the top-k experts of each MoE layer; never the untied
+    input-embedding table, of which a step gathers one row per token)."""
     c = _config(model, gpu, tp, precision, published())
-    read = c.weights_bytes - c.expert_bytes + c.expert_bytes * c.expert_hit
+    read = c.weights_bytes - c.expert_bytes - c.lookup_bytes + c.expert_bytes * c.expert_hit
     if not c.expert_bytes and c.active_fraction < 1:      # MoE without expert dimensions in the catalog
         read = c.weights_bytes * c.active_fraction
     return tp * gpu.hbm_gb_s * 1e9 / read

