@@ -21,11 +21,22 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
     "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
     "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
-    "expert_parallel": "--expert-parallel",
+    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers",
 }
 
 
 _number = number
+
+
+def _api_servers(text: str) -> int:
+    """--api-servers: a whole number (the range, 1 to 64, is Deployment.build's and named in the same words)."""
+    from cost.deployment import LIMITS
+
+    try:
+        return _number(int, "--api-servers")(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--api-servers: got {text!r}; allowed: a whole number, from 1 to "
+                                         f"{LIMITS['api_servers']} (vLLM API-server processes)") from None
 
 
 def _estimate_parser(sub) -> None:
@@ -40,6 +51,8 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--precision", default="bf16", help="bf16, fp16, fp8, int4-awq, mxfp4 (gpt-oss experts)")
     p.add_argument("--kv-cache-dtype", default="auto", help="auto (16-bit) or fp8: vLLM's --kv-cache-dtype")
     p.add_argument("--expert-parallel", action="store_true", help="MoE: experts whole on GPUs (vLLM --enable-expert-parallel)")
+    p.add_argument("--api-servers", type=_api_servers, default=1,
+                   help="vLLM API-server processes per replica, 1 to 64 (vLLM --api-server-count; default 1)")
     p.add_argument("--pricing", help="on-demand (default), spot, reserved-1y, reserved-3y")
     p.add_argument("--hourly-usd", type=_number(float, "--hourly-usd"), help="price per GPU-hour, overrides the catalog")
     p.add_argument("--concurrency", type=_number(int, "--concurrency"), help="concurrent requests per replica")
@@ -73,7 +86,7 @@ def _estimate(args: argparse.Namespace) -> int:
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=exemptions_from(args),
-        kv_cache_dtype=args.kv_cache_dtype, expert_parallel=args.expert_parallel,
+        kv_cache_dtype=args.kv_cache_dtype, expert_parallel=args.expert_parallel, api_servers=args.api_servers,
     )
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), rates=rates_from(args),
                   providers=providers_from(args))

@@ -11,7 +11,7 @@ from cost.units import MAX_TOKENS_PER_MONTH
 
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 # Upper bounds: beyond them a value is a typo (1e11 replicas), not a plan.
-LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536}
+LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536, "api_servers": 64}
 LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target under 50 ms needs self-hosting
 
 
@@ -50,6 +50,8 @@ class Deployment:
       the KV cache. None: the workload's average request.
     kv_cache_dtype: vLLM's --kv-cache-dtype: "auto" (the model's 16-bit dtype) or "fp8" (half the KV bytes).
     expert_parallel: MoE experts placed whole on the GPUs (vLLM --enable-expert-parallel) instead of split.
+    api_servers: vLLM's --api-server-count, the OpenAI-server processes in front of the engine (1 to 64;
+      each is a process wanting a CPU core). The capacity model caps a replica's output rate by it.
     """
 
     model: str
@@ -70,6 +72,7 @@ class Deployment:
     name: str = ""
     kv_cache_dtype: str = "auto"
     expert_parallel: bool = False
+    api_servers: int = 1
 
     @property
     def total_replicas(self) -> int:
@@ -94,7 +97,8 @@ class Deployment:
         d["kv_cache_dtype"] = catalog.kv_cache_dtype(d.get("kv_cache_dtype", "auto"), "kv_cache_dtype")
         if not isinstance(d.get("expert_parallel", False), bool):
             raise InputError("expert_parallel", d["expert_parallel"], "true or false")
-        for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1)):
+        for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1),
+                         ("api_servers", 1)):
             val = d.get(key, cls.__dataclass_fields__[key].default)
             if key == "replicas" and val in (None, "auto"):
                 d[key] = None

@@ -30,7 +30,7 @@ def serving_point(model: catalog.Model, gpu: catalog.Gpu, d: Deployment, w: Work
                                    concurrency=concurrency, tpot_target_s=w.tpot_target_s,
                                    gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
                                    factors=factors, kv_cache_dtype=d.kv_cache_dtype, expert_parallel=d.expert_parallel,
-                                   prefix_cache_hit_rate=w.prefix_cache_hit_rate)
+                                   prefix_cache_hit_rate=w.prefix_cache_hit_rate, api_servers=d.api_servers)
 
     t = at(d.concurrency)
     target = w.ttft_target_s
@@ -135,6 +135,7 @@ class Estimate:
                 "replicas": d.replicas, "redundancy": d.redundancy, "precision": d.precision, "pricing": d.pricing,
                 "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
                 "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
+                "api_servers": d.api_servers,
             },
             "workload": {
                 "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),

@@ -56,6 +56,14 @@ def _unit_price(item) -> str:
     return format_usd(item.unit_usd) if item.unit_usd >= 0.01 else f"${item.unit_usd:g}"
 
 
+def api_server_hint(api_servers: int) -> str:
+    """The one line an estimate capped by vLLM's API-server processes prints: the cap and the key that raises it."""
+    from cost.capacity import API_SERVER_TOKENS_S
+
+    return (f"  The {api_servers} API-server process(es) cap the replica at {api_servers * API_SERVER_TOKENS_S:,.0f} output "
+            "tok/s: raise apiServerCount (stack key; breakeven estimate --api-servers), vLLM's --api-server-count")
+
+
 def estimate_text(e: Estimate, markdown: bool = False) -> str:
     """One deployment: line items, capacity, API comparison, breakeven and verdict."""
     d, w, t, p = e.deployment, e.workload, e.throughput, e.plan
@@ -76,6 +84,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     if t is not None:
         cap = (f"Capacity (model): {t.output_tok_s:,.0f} output tok/s per replica at {t.concurrency} concurrent requests "
                f"(max {t.max_concurrency}, limited by {t.limited_by}); TTFT {t.ttft_s * 1000:,.0f} ms, TPOT {t.tpot_s * 1000:,.1f} ms")
+        if t.limited_by == "api-server":
+            cap += "\n" + api_server_hint(d.api_servers)
     else:
         cap = "Capacity: given (capacity_tokens_per_month), not modelled"
     out += ["", cap,

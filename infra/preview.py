@@ -196,7 +196,8 @@ def key_inputs(r: dict) -> str:
         return (f"{i.get('chart')} release={i.get('name')} replicas={v.get('replicaCount')} model={v.get('model', {}).get('source')} "
                 f"tp={v.get('parallelism', {}).get('tensor')}"
                 + (f" kv-cache={engine['kvCacheDtype']}" if engine.get("kvCacheDtype", "auto") != "auto" else "")
-                + (" expert-parallel" if engine.get("expertParallel") else ""))
+                + (" expert-parallel" if engine.get("expertParallel") else "")
+                + (f" api-servers={engine['apiServerCount']}" if engine.get("apiServerCount", 1) > 1 else ""))
     if t in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"):
         spec = i.get("spec", {})
         pod = spec.get("template", {}).get("spec", {})

@@ -58,7 +58,8 @@ def _configuration(m: dict) -> str:
     return (f"{d.get('replicas')}+{d.get('redundancy')} x {d.get('gpus_per_replica')}x {d.get('gpu')} on "
             f"{d.get('instance_type') or 'per-GPU pricing'}, {d.get('precision')}, {d.get('pricing')}"
             + (f", {d['kv_cache_dtype']} KV cache" if d.get("kv_cache_dtype", "auto") != "auto" else "")
-            + (", expert parallel" if d.get("expert_parallel") else ""))
+            + (", expert parallel" if d.get("expert_parallel") else "")
+            + (f", {d['api_servers']} API servers" if d.get("api_servers", 1) > 1 else ""))
 
 
 def _items(m: dict | None) -> dict[str, float]:

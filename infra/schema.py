@@ -56,8 +56,8 @@ RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease
 SPEC_FLAGS = {"model": "model/source", "tensor-parallel-size": "tensorParallel", "max-model-len": "maxModelLen",
               "gpu-memory-utilization": "gpuMemoryUtilization", "max-num-seqs": "maxNumSeqs", "port": "(the chart)",
               "host": "(the chart)", "served-model-name": "name", "kv-cache-dtype": "kvCacheDtype",
-              "enable-expert-parallel": "expertParallel"}
-SHORT_SPEC_FLAGS = {"-ep": "expertParallel"}  # vLLM's one-dash aliases of flags the spec sets
+              "enable-expert-parallel": "expertParallel", "api-server-count": "apiServerCount"}
+SHORT_SPEC_FLAGS = {"-ep": "expertParallel", "-asc": "apiServerCount"}  # vLLM's one-dash aliases of flags the spec sets
 SECRET_LITERAL = re.compile(r"hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}")
 
 
@@ -328,6 +328,12 @@ class Model(Section):
     expert_parallel: bool = Field(False, description="MoE models: experts placed whole on the replica's GPUs (vLLM "
                                                      "--enable-expert-parallel) instead of split; needs an MoE model "
                                                      "and tensorParallel of 2 or more.")
+    api_server_count: int = Field(1, ge=1, le=64, description="vLLM --api-server-count (\"How many API server "
+                                  "processes to run\", vLLM 0.32's help): each streams the output tokens of its "
+                                  "requests, so one replica serves at most this many times one process's rate. "
+                                  "vLLM spawns one process per server and each needs a CPU core of the pod's "
+                                  "request, beside the engine core and one worker per GPU: at most 64, and the "
+                                  "instance must have the cores. Default 1 (vLLM's, without data parallelism).")
     extra_args: list[EngineArg] = Field([], max_length=64, description="Extra vLLM flags (never an API key, never a "
                                                                        "flag the spec sets).")
     workload: Workload | None = Field(None, description="What this model serves; omit it when a routing tier feeds it.")

@@ -37,7 +37,7 @@ def pod_resources(m: ModelSpec) -> dict:
     daemons. /dev/shm (NCCL buffers with tensor parallelism) counts against the memory limit."""
     inst = catalog.instance(m.instance_type)
     rpi = m.plan.replicas_per_instance
-    cpu = max(1, int(inst.vcpus * 0.75 / rpi))
+    cpu = m.pod_cpu
     request = max(4, int(inst.memory_gib * 0.8 / rpi) - 1)
     limit = max(request, int(inst.memory_gib * 0.9 / rpi) - 1)
     return {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
@@ -75,7 +75,8 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
             "nodeSelector": {GPU_POOL_LABEL: m.pool_label},
         },
         "engine": {"gpuMemoryUtilization": m.gpu_memory_utilization, "maxNumSeqs": m.max_num_seqs,
-                   "kvCacheDtype": m.deployment.kv_cache_dtype, "expertParallel": m.deployment.expert_parallel},
+                   "kvCacheDtype": m.deployment.kv_cache_dtype, "expertParallel": m.deployment.expert_parallel,
+                   "apiServerCount": m.deployment.api_servers},
         "resources": pod_resources(m),
         # Weights cached on the node's own disk (sized and priced per node): no shared RWX volume to provision.
         "modelCache": {"type": "emptyDir", "mountPath": "/models", "emptyDir": {"sizeLimit": f"{m.cache_gib}Gi"}},

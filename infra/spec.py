@@ -65,7 +65,7 @@ _COST_KEYS = {
     "avg_input_tokens": "workload.avgInputTokens", "avg_output_tokens": "workload.avgOutputTokens",
     "utilization": "workload.utilization", "ttft_target_s": "workload.ttftTargetMs", "tpot_target_s": "workload.tpotTargetMs",
     "prefix_cache_hit_rate": "workload.prefixCacheHitRate", "kv_cache_dtype": "kvCacheDtype",
-    "expert_parallel": "expertParallel",
+    "expert_parallel": "expertParallel", "api_servers": "apiServerCount",
 }
 
 
@@ -171,6 +171,12 @@ class ModelSpec:
     @property
     def key(self) -> str:
         return f"{P}models[{self.index}]"
+
+    @property
+    def pod_cpu(self) -> int:
+        """CPU cores one vLLM pod requests: its share of three quarters of the instance's vCPUs (the rest
+        is left to the kubelet, system daemons and the proxy sidecar)."""
+        return pod_cpu(catalog.instance(self.instance_type), self.plan.replicas_per_instance)
 
     @property
     def cache_gib(self) -> int:
@@ -296,7 +302,7 @@ class StackSpec:
                     "redundancy": {"spares": m.spares, "zones": m.zones}, "capacityType": m.capacity_type,
                     "maxModelLen": m.max_model_len, "gpuMemoryUtilization": m.gpu_memory_utilization,
                     "maxNumSeqs": m.max_num_seqs, "kvCacheDtype": m.deployment.kv_cache_dtype,
-                    "expertParallel": m.deployment.expert_parallel, "extraArgs": list(m.extra_args), "weightsGiB": m.weights_gib,
+                    "expertParallel": m.deployment.expert_parallel, "apiServerCount": m.deployment.api_servers, "extraArgs": list(m.extra_args), "weightsGiB": m.weights_gib,
                     "workload": {"tokensPerMonth": m.workload.tokens_per_month, "inputShare": round(m.workload.input_share, 4),
                                  "avgInputTokens": m.workload.avg_input_tokens, "avgOutputTokens": m.workload.avg_output_tokens,
                                  "utilization": m.workload.utilization,
@@ -618,7 +624,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
                  precision=m.precision, pricing=m.capacity_type, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
-                 name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel)
+                 name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel,
+                 api_servers=m.api_server_count)
     try:
         deployment = Deployment.build(**dargs)
         if itype is None:
@@ -640,6 +647,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
         deployment = sized(replace(deployment, replicas=None), workload)
         plan = plan_nodes(deployment, book)
+    _require_cores(key, deployment, inst, plan.replicas_per_instance)
 
     # Zones: spread the instances over `zones` zones of the cluster.
     units = plan.units
@@ -692,6 +700,28 @@ def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
             raise InputError(f"{m.key}.name", m.name, "a name whose Kubernetes objects differ from every other model's",
                              f"{m.name} and {objects[m.k8s_name]} would both create objects named {m.k8s_name}")
         objects[m.k8s_name] = m.name
+
+
+def pod_cpu(inst: catalog.Instance, replicas_per_instance: int) -> int:
+    """CPU cores a vLLM pod requests on `inst` when `replicas_per_instance` pods share it (at least 1)."""
+    return max(1, int(inst.vcpus * 0.75 / replicas_per_instance))
+
+
+def _require_cores(key: str, d: Deployment, inst: catalog.Instance, replicas_per_instance: int) -> None:
+    """More than one API server: the pod's CPU request holds a core for every vLLM process, as vLLM's
+    architecture overview counts them (docs/design/arch_overview.md, "Process Count Summary": A API
+    servers + 1 engine core + 1 worker per GPU without data parallelism)."""
+    if d.api_servers == 1:
+        return   # vLLM's default layout; the request is the instance share it always was
+    cores = pod_cpu(inst, replicas_per_instance)
+    needed = d.api_servers + 1 + d.gpus_per_replica
+    if needed > cores:
+        most = cores - 1 - d.gpus_per_replica
+        raise InputError(f"{key}.apiServerCount", d.api_servers,
+                         f"at most {most} on {inst.type}" if most > 1 else f"1 on {inst.type}",
+                         f"each vLLM pod requests {cores} CPU cores ({replicas_per_instance} pod(s) per {inst.vcpus}-vCPU "
+                         f"instance) and needs one per process: {d.api_servers} API servers + 1 engine core + "
+                         f"{d.gpus_per_replica} GPU worker(s) = {needed}; lower it, or pick an instance type with more vCPUs per pod")
 
 
 def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:

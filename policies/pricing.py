@@ -398,6 +398,8 @@ def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
     check("--kv-cache-dtype", d.kv_cache_dtype, kv_cache_dtype(kv or "auto"), "kv_cache_dtype")
     check("--enable-expert-parallel", d.expert_parallel, bool(switch(args, "--enable-expert-parallel", "-ep")),
           "expert_parallel")
+    # The API-server processes cap a replica's output rate; absent, vLLM runs one (no data parallelism here).
+    check("--api-server-count", d.api_servers, api_server_count(args), "api_servers")
     hit = m.declared.workload.prefix_cache_hit_rate   # vLLM caches prefixes unless told not to
     if hit > 0 and switch(args, "--enable-prefix-caching") is False:
         m.problem(f"the economics count {hit:.0%} of prompt tokens as prefix-cache hits but the server runs "
@@ -432,6 +434,26 @@ def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
     except InputError as e:
         m.problem(f"as deployed it cannot be priced: {e}")
         return None
+
+
+API_SERVER_COUNT = "--api-server-count"
+
+
+def api_server_count(args: list[str]) -> int:
+    """vLLM's --api-server-count as `vllm serve` parses it (`--api-server-count N`, `=N`, underscores, the `-asc`
+    alias; the last occurrence wins), 1 when absent. A shortened spelling argparse would also accept
+    (`--api-server`) raises InputError: the pack reads this flag written in full."""
+    spelled = []
+    for a in args:
+        name, eq, value = a.partition("=")
+        name = name.replace("_", "-") if name.startswith("--") else name
+        if name == "-asc":
+            name = API_SERVER_COUNT
+        elif name.startswith("--api-s") and name != API_SERVER_COUNT and API_SERVER_COUNT.startswith(name):
+            raise InputError(name, a, f"{API_SERVER_COUNT} written in full")
+        spelled.append(name + eq + value)
+    raw = arg_value(spelled, API_SERVER_COUNT)
+    return 1 if raw is None else whole(raw, API_SERVER_COUNT)
 
 
 # vLLM --kv-cache-dtype values -> the KV dtype breakeven prices (bytes per element): 16-bit or one-byte fp8.

@@ -5,12 +5,14 @@ argument lists on stdin, each exactly as a container would run it (["vllm", "ser
 Kubernetes' `$(VAR)` references already expanded), and prints one JSON result per list:
 
     {"ok": bool, "error": str | null, "deprecated": [flag, ...], "quantization": str | null,
-     "headless": bool, "kv_cache_dtype": str | null, "enable_expert_parallel": bool}
+     "headless": bool, "kv_cache_dtype": str | null, "enable_expert_parallel": bool,
+     "api_server_count": int | null}
 
 A list fails ("ok": false) when its entry point is not `vllm serve`, when the parser rejects it
 (unknown flag, bad value or choice), when vLLM's serve-time argument checks reject it, when its
---quantization is not a method vLLM knows (the engine refuses it at startup), or when it
-uses a flag or a quantization method this vLLM marks deprecated.
+--quantization is not a method vLLM knows (the engine refuses it at startup), when its
+--api-server-count comes with --headless or is below 1 (`vllm serve` refuses the one and serves no
+HTTP with the other), or when it uses a flag or a quantization method this vLLM marks deprecated.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def check(argv: list[str], top, serve, serve_parser) -> dict:
     from vllm.model_executor.layers.quantization import DEPRECATED_QUANTIZATION_METHODS, QUANTIZATION_METHODS
 
     out = {"ok": False, "error": None, "deprecated": [], "quantization": None, "headless": False,
-           "kv_cache_dtype": None, "enable_expert_parallel": False}
+           "kv_cache_dtype": None, "enable_expert_parallel": False, "api_server_count": None}
     if argv[:2] != ["vllm", "serve"]:
         out["error"] = f"entry point {argv[:3]} is not `vllm serve`"
         return out
@@ -71,6 +73,13 @@ def check(argv: list[str], top, serve, serve_parser) -> dict:
     out["headless"] = bool(args.headless)
     out["kv_cache_dtype"] = args.kv_cache_dtype
     out["enable_expert_parallel"] = bool(args.enable_expert_parallel)
+    out["api_server_count"] = args.api_server_count   # None: not given (vLLM then runs one per DP rank)
+    if args.api_server_count is not None and (args.headless or args.api_server_count < 1):
+        # vllm/entrypoints/cli/serve.py (ServeSubcommand.cmd) refuses a count with --headless at startup,
+        # and a count below 1 without it starts no HTTP server at all (run_headless).
+        out["error"] = (f"--api-server-count={args.api_server_count}: "
+                        + ("not allowed with --headless" if args.headless else "below 1 starts no API server"))
+        return out
     if args.quantization is not None and args.quantization not in QUANTIZATION_METHODS:
         # The parser takes any string; the engine refuses an unknown method at startup.
         out["error"] = f"--quantization={args.quantization}: not one of vLLM's methods"

@@ -65,6 +65,12 @@ CLI_CASES = [  # (extra argv, the key the message must name)
     (["--prefix-cache-hit-rate", "1"], "--prefix-cache-hit-rate"),
     (["--prefix-cache-hit-rate", "-0.1"], "--prefix-cache-hit-rate"),
     (["--prefix-cache-hit-rate", "half"], "--prefix-cache-hit-rate"),
+    (["--api-servers", "0"], "--api-servers"),
+    (["--api-servers=-1"], "--api-servers"),
+    (["--api-servers", "two"], "--api-servers"),
+    (["--api-servers", "true"], "--api-servers"),
+    (["--api-servers", "1.5"], "--api-servers"),
+    (["--api-servers", "65"], "--api-servers"),
 ]
 
 
@@ -192,6 +198,16 @@ STACK_CASES = [  # (id, change to the prod stack file or its raw text, key the m
      f"{P}models[0].workload.prefixCacheHitRate"),
     ("hit-rate-word", _set(f"{P}models.0.workload.prefixCacheHitRate", "half"),
      f"{P}models[0].workload.prefixCacheHitRate"),
+    ("api-servers-0", _model(apiServerCount=0), f"{P}models[0].apiServerCount"),
+    ("api-servers-negative", _model(apiServerCount=-1), f"{P}models[0].apiServerCount"),
+    ("api-servers-word", _model(apiServerCount="two"), f"{P}models[0].apiServerCount"),
+    ("api-servers-bool", _model(apiServerCount=True), f"{P}models[0].apiServerCount"),
+    ("api-servers-fraction", _model(apiServerCount=1.5), f"{P}models[0].apiServerCount"),
+    ("api-servers-65", _model(apiServerCount=65), f"{P}models[0].apiServerCount"),
+    ("api-servers-past-the-cores", _model(apiServerCount=40), f"{P}models[0].apiServerCount"),   # 36-core pods
+    ("api-servers-in-extra-args", _model(extraArgs=["--api-server-count=4"]), f"{P}models[0].extraArgs[0]"),
+    ("api-servers-short-flag", _model(extraArgs=["-asc", "4"]), f"{P}models[0].extraArgs[0]"),
+    ("api-servers-flag-prefix", _model(extraArgs=["--api-server=4"]), f"{P}models[0].extraArgs[0]"),
     ("plaintext-hf-token", _set(f"{P}hfToken", "hf_abcdefghijklmnopqrstuvwxyz0123456789"), f"{P}hfToken"),
     ("yaml-syntax", "config:\n  breakeven:models: [\n", "stacks/Pulumi.bad.yaml"),
     ("empty-file", "", "stacks/Pulumi.bad.yaml"),
@@ -236,6 +252,17 @@ def test_stack_file_is_refused_before_anything_is_registered(capsys, stack_root,
     assert "hf_abcdefghijklmnopqrstuvwxyz" not in out + err
 
 
+@pytest.mark.parametrize("value", [0, -1, "two", True, 1.5])
+def test_a_bad_api_server_count_is_named_with_its_value_and_the_range(capsys, stack_root, mock_runs, value):
+    doc = copy.deepcopy(_prod())
+    _model(apiServerCount=value)(doc)
+    (stack_root / "stacks" / "Pulumi.bad.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert preview.main("bad", "table", root=stack_root) == 2
+    err = capsys.readouterr().err
+    assert f"{P}models[0].apiServerCount: got {value!r}; allowed: a whole number, from 1 to 64" in err, err
+    assert all(not r.resources for r in mock_runs)
+
+
 # --- chart values ------------------------------------------------------------------------------------
 
 CHART_CASES = [  # (values, the path helm names)
@@ -257,6 +284,13 @@ CHART_CASES = [  # (values, the path helm names)
     ({"engine": {"kvCacheDtype": "int8"}}, "/engine/kvCacheDtype"),
     ({"engine": {"expertParallel": "yes"}}, "/engine/expertParallel"),
     ({"engine": {"expertParallel": True}}, "engine.expertParallel=true needs tensor x pipeline >= 2"),
+    ({"engine": {"apiServerCount": 0}}, "/engine/apiServerCount"),
+    ({"engine": {"apiServerCount": -1}}, "/engine/apiServerCount"),
+    ({"engine": {"apiServerCount": "two"}}, "/engine/apiServerCount"),
+    ({"engine": {"apiServerCount": True}}, "/engine/apiServerCount"),
+    ({"engine": {"apiServerCount": 1.5}}, "/engine/apiServerCount"),
+    ({"engine": {"apiServerCount": 65}}, "/engine/apiServerCount"),
+    ({"engine": {"apiServerCount": 4}}, "engine.apiServerCount=4 needs resources.requests.cpu of at least 6 cores"),
 ]
 
 

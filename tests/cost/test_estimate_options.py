@@ -69,3 +69,41 @@ def test_the_json_report_states_the_serving_choices_it_was_priced_with(capsys):
                 "--expert-parallel", "--prefix-cache-hit-rate", "0.5", "--tokens-per-month", "1B")
     assert (out["deployment"]["kv_cache_dtype"], out["deployment"]["expert_parallel"]) == ("fp8", True)
     assert out["workload"]["prefix_cache_hit_rate"] == 0.5
+
+
+# One B200 streams more of llama-3.1-8b's short prompts and long answers than one vLLM API-server process
+# can (capacity.API_SERVER_TOKENS_S): the front end, not the GPU, caps the replica.
+FRONT_END_BOUND = ["--model", "llama-3.1-8b", "--gpu", "B200", "--tokens-per-month", "1B",
+                   "--avg-input-tokens", "200", "--avg-output-tokens", "800"]
+
+
+def test_api_servers_reach_the_capacity_model_and_the_report(capsys):
+    from cost.capacity import API_SERVER_TOKENS_S
+
+    one = _json(capsys, *FRONT_END_BOUND)
+    assert one["self_hosted"]["limited_by"] == "api-server" and one["deployment"]["api_servers"] == 1
+    assert one["self_hosted"]["output_tok_s_per_replica"] == API_SERVER_TOKENS_S
+    two = _json(capsys, *FRONT_END_BOUND, "--api-servers", "2")
+    assert two["deployment"]["api_servers"] == 2 and two["self_hosted"]["limited_by"] != "api-server"
+    assert two["self_hosted"]["output_tok_s_per_replica"] > one["self_hosted"]["output_tok_s_per_replica"]
+
+
+def test_a_replica_capped_by_its_api_servers_names_the_key_that_raises_it(capsys):
+    assert main(["estimate", *FRONT_END_BOUND]) == 0
+    out = capsys.readouterr().out
+    assert "limited by api-server" in out
+    hint = [line for line in out.splitlines() if "apiServerCount" in line]
+    assert len(hint) == 1 and "--api-servers" in hint[0] and "10,000 output tok/s" in hint[0], hint
+    assert main(["estimate", *FRONT_END_BOUND, "--api-servers", "2"]) == 0
+    assert "apiServerCount" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "true", "1.5", "65"])
+def test_bad_api_server_counts_exit_2_naming_the_flag_the_value_and_the_range(capsys, value):
+    try:
+        rc = main(["estimate", *FRONT_END_BOUND, f"--api-servers={value}"])
+    except SystemExit as e:   # argparse refuses what is not a whole number before the command runs
+        rc = e.code
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "", err
+    assert "--api-servers" in err and value in err and "a whole number, from 1 to 64" in err and "Traceback" not in err

@@ -50,6 +50,7 @@ def test_rendered_workloads_match_the_spec(plans, stack):
         args = next(c for c in pod["containers"] if c["name"] == "vllm")["args"]
         assert ("--kv-cache-dtype=fp8" in args) == (m.deployment.kv_cache_dtype == "fp8")
         assert ("--enable-expert-parallel" in args) == m.deployment.expert_parallel
+        assert ("--api-server-count" in " ".join(args)) == (m.deployment.api_servers > 1)
         # the chart is given secret names only
         assert "hf-token" in text and "vllm-api-key" in text
 
@@ -151,3 +152,15 @@ def test_prod_preview_renders_the_pdb_network_policy_and_path_allow_list(plans):
     vllm, proxy = objs["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert vllm["command"] == ["vllm", "serve"] and "--host=127.0.0.1" in vllm["args"]
     assert proxy["name"] == "proxy" and {p["name"] for p in proxy["ports"]} == {"http", "metrics"}
+
+
+def test_the_chart_line_and_the_comparison_name_more_api_servers_only():
+    from infra.preview_compare import _configuration
+
+    def chart(engine):
+        return preview.key_inputs({"type": preview.CHART_TYPE, "inputs": {"chart": "./charts/vllm", "name": "m",
+                                                                          "values": {"engine": engine}}})
+    assert "api-servers" not in chart({"apiServerCount": 1}) and "api-servers" not in chart({})
+    assert chart({"apiServerCount": 4}).endswith(" api-servers=4")
+    assert "API servers" not in _configuration({"deployment": {"api_servers": 1}})
+    assert _configuration({"deployment": {"api_servers": 4}}).endswith(", 4 API servers")

@@ -90,6 +90,7 @@ def test_chart_values_carry_model_parallelism_gpus_and_replicas(runs, stack):
         # the engine flags the chart renders are the ones the deployment was priced with
         assert (v["engine"]["kvCacheDtype"], v["engine"]["expertParallel"]) == (m.deployment.kv_cache_dtype,
                                                                                  m.deployment.expert_parallel)
+        assert v["engine"]["apiServerCount"] == m.deployment.api_servers
         # the pool label the chart selects on is the one the node groups carry
         assert gpu_node_groups(run, v["gpu"]["nodeSelector"][GPU_POOL_LABEL])
         # secrets by name only

@@ -91,6 +91,55 @@ def test_expert_parallel_reaches_an_moe_deployment():
     assert m.deployment.expert_parallel and m.deployment.gpus_per_replica == 2
 
 
+def test_api_server_count_reaches_the_deployment_the_chart_values_and_the_capacity_model():
+    """apiServerCount is priced (capacity.throughput's api_servers cap) and handed to the chart; 1 stays the default."""
+    from infra import pricing
+    from infra.serving import SecretNames, chart_values
+
+    models = [{"name": "fast-8b", "model": "llama-3.1-8b", "instanceType": "p6-b200.48xlarge", "tensorParallel": 8,
+               "workload": {"tokensPerMonth": "20B", "avgInputTokens": 200, "avgOutputTokens": 800}}]
+    one = load_spec("dev", {f"{P}models": models})
+    four = load_spec("dev", {f"{P}models": [{**models[0], "apiServerCount": 4}]})
+    assert (one.models[0].deployment.api_servers, four.models[0].deployment.api_servers) == (1, 4)
+    assert four.to_dict()["models"][0]["apiServerCount"] == 4
+    secrets = SecretNames("hf-token", "vllm-api-key")
+    assert chart_values(one, one.models[0], secrets)["engine"]["apiServerCount"] == 1
+    assert chart_values(four, four.models[0], secrets)["engine"]["apiServerCount"] == 4
+    est_one, est_four = (pricing.price(s).estimates[0] for s in (one, four))
+    assert est_one.throughput.limited_by == "api-server"
+    assert est_four.throughput.limited_by != "api-server"
+    assert est_four.full_capacity_tokens_per_month > est_one.full_capacity_tokens_per_month
+
+
+def test_the_stack_schema_the_chart_and_the_economics_bound_the_api_server_count_alike():
+    import json
+
+    from cost.deployment import LIMITS
+    from infra import schema
+    from infra.stackconfig import ROOT
+
+    chart = json.loads((ROOT / "charts" / "vllm" / "values.schema.json").read_text())["properties"]["engine"]
+    bounds = {type(m).__name__: m for m in schema.Model.model_fields["api_server_count"].metadata}
+    assert (bounds["Ge"].ge, bounds["Le"].le) == (1, LIMITS["api_servers"])
+    assert (chart["properties"]["apiServerCount"]["minimum"], chart["properties"]["apiServerCount"]["maximum"]) == \
+        (1, LIMITS["api_servers"])
+
+
+def test_api_servers_need_a_core_each_in_the_pod():
+    """vLLM runs one process per API server beside the engine core and a worker per GPU (vLLM's architecture
+    overview): a count the pod's CPU request cannot hold is refused with the most that fits."""
+    models = _models()            # prod: p4de.24xlarge, 96 vCPUs, two TP-4 pods per node -> 36 cores a pod
+    models[0]["apiServerCount"] = 32
+    err = _bad("prod", f"{P}models", models)
+    assert err.key == f"{P}models[0].apiServerCount" and err.value == 32
+    assert err.allowed == "at most 31 on p4de.24xlarge" and "36 CPU cores" in err.detail
+    models[0]["apiServerCount"] = 31
+    assert load_spec("prod", {f"{P}models": models}).models[0].deployment.api_servers == 31
+    small = [{**_models("dev")[0], "apiServerCount": 2}]     # g6.xlarge: 4 vCPUs, 3 cores for the pod
+    err = _bad("dev", f"{P}models", small)
+    assert err.key == f"{P}models[0].apiServerCount" and err.allowed == "1 on g6.xlarge", err
+
+
 def test_prefix_cache_hit_rate_reaches_the_workload_of_a_model_and_of_a_routed_tier():
     models = _models()
     models[0]["workload"]["prefixCacheHitRate"] = 0.5
@@ -312,6 +361,12 @@ def test_half_the_address_space_twice_is_allowed_outside_production():
     ({"extraArgs": ["--no-enable-expert-parallel"]}, f"{P}models[0].extraArgs[0]", "expertParallel"),
     ({"extraArgs": ["-ep"]}, f"{P}models[0].extraArgs[0]", "expertParallel"),
     ({"extraArgs": ["--enable-expert"]}, f"{P}models[0].extraArgs[0]", "expertParallel"),   # argparse prefix
+    ({"extraArgs": ["--api-server-count", "4"]}, f"{P}models[0].extraArgs[0]", "apiServerCount"),
+    ({"extraArgs": ["--api_server_count=4"]}, f"{P}models[0].extraArgs[0]", "apiServerCount"),
+    ({"extraArgs": ["-asc=4"]}, f"{P}models[0].extraArgs[0]", "apiServerCount"),
+    ({"extraArgs": ["--api-server", "4"]}, f"{P}models[0].extraArgs[0]", "apiServerCount"),   # argparse prefix
+    ({"apiServerCount": 0}, f"{P}models[0].apiServerCount", "a whole number, from 1 to 64"),
+    ({"apiServerCount": "two"}, f"{P}models[0].apiServerCount", "a whole number, from 1 to 64"),
     ({"extraArgs": ["--x 1"]}, f"{P}models[0].extraArgs[0]", "without whitespace"),
     ({"source": "your-org/model\n--api-key=x"}, f"{P}models[0].source", "without whitespace"),
     ({"source": "s3://Bad_Bucket/x"}, f"{P}models[0].source", "s3://bucket/prefix"),

@@ -56,6 +56,7 @@ class M:
     max_num_seqs: int = 256
     kv_cache_dtype: str = "auto"
     expert_parallel: bool = False
+    api_servers: int = 1
     tokens_per_month: float = 100e6
     avg_in: int = 600
     avg_out: int = 400
@@ -94,7 +95,7 @@ def economics(m: M, stack: econ.StackEconomics) -> econ.Economics:
     d = Deployment.build(model=m.model, instance_type=m.instance_type, gpus_per_replica=m.tp, replicas=m.replicas,
                          redundancy=m.spares, precision=m.precision, pricing=m.capacity_type, max_model_len=m.max_model_len,
                          gpu_memory_utilization=m.gmu, max_num_seqs=m.max_num_seqs, exemptions=Exemptions(**ex), name=m.name,
-                         kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel)
+                         kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel, api_servers=m.api_servers)
     w = Workload.build(m.tokens_per_month, avg_input_tokens=m.avg_in, avg_output_tokens=m.avg_out,
                        utilization=0.8 if m.utilization is None else m.utilization,
                        ttft_target_s=None if m.ttft_ms is None else m.ttft_ms / 1000,
@@ -117,6 +118,7 @@ def vllm_objects(m: M, namespace: str, e: econ.Economics, *, pdb: bool = True, z
                      "--gpu-memory-utilization", str(m.gmu), "--max-num-seqs", str(m.max_num_seqs),
                      *([] if m.kv_cache_dtype == "auto" else ["--kv-cache-dtype", m.kv_cache_dtype]),
                      *(["--enable-expert-parallel"] if m.expert_parallel else []),
+                     *([] if m.api_servers == 1 else ["--api-server-count", str(m.api_servers)]),
                      "--api-key", "$(VLLM_API_KEY)"],
             "env": [
                 {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}},
@@ -277,7 +279,8 @@ def spec_stack(stack: str, *, helm: bool = False) -> list[dict]:
                  replicas=m.replicas, spares=m.spares, pools=tuple((p.suffix, p.zones, p.nodes) for p in m.pools),
                  capacity_type=m.capacity_type, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization,
                  max_num_seqs=m.max_num_seqs, kv_cache_dtype=m.deployment.kv_cache_dtype,
-                 expert_parallel=m.deployment.expert_parallel, tokens_per_month=w.tokens_per_month,
+                 expert_parallel=m.deployment.expert_parallel, api_servers=m.deployment.api_servers,
+                 tokens_per_month=w.tokens_per_month,
                  avg_in=w.avg_input_tokens, avg_out=w.avg_output_tokens)
         e = pricing.economics(spec, m)
         res += node_groups(flat, urns, e)

@@ -176,6 +176,39 @@ def test_a_prefix_cache_hit_rate_with_prefix_caching_turned_off_is_a_problem():
     assert any("50% of prompt tokens" in p.message for p in m.problems), m.problems
 
 
+def test_the_api_server_count_is_read_from_the_command_line():
+    """--api-server-count caps a replica's output rate: the server's is cross-checked with the economics, in every
+    spelling `vllm serve` reads (`=N`, underscores, the `-asc` alias, the last occurrence winning); absent, it is 1."""
+    fast = B.M(name="fast", api_servers=4)
+    res = B.model_stack(fast, production=False)
+    (m,) = pricing.build_stack(res).models
+    assert m.deployment.api_servers == 4 and not m.problems
+
+    def with_args(model, change):
+        res = B.model_stack(model, production=False)
+        change(_args(res))
+        (m,) = pricing.build_stack(res).models
+        return m
+
+    def drop(args):
+        i = args.index("--api-server-count")
+        del args[i:i + 2]
+    m = with_args(fast, drop)
+    assert m.deployment.api_servers == 1
+    assert any("--api-server-count 4 but the resources run 1" in p.message for p in m.problems), m.problems
+    for extra in (["--api_server_count=4"], ["-asc", "4"], ["-asc=2", "--api-server-count", "4"]):
+        m = with_args(fast, lambda a, extra=extra: (drop(a), a.extend(extra)))
+        assert m.deployment.api_servers == 4 and not m.problems, (extra, m.problems)
+    m = with_args(B.M(name="plain"), lambda a: a.extend(["--api-server-count=8"]))
+    assert m.deployment.api_servers == 8 and any("--api-server-count 1 but the resources run 8" in p.message
+                                                 for p in m.problems)
+    # What the pack cannot read, or vLLM would not run, is a problem and no price, never a guess.
+    m = with_args(fast, lambda a: a.__setitem__(a.index("--api-server-count"), "--api-server"))
+    assert m.deployment is None and any("written in full" in p.message for p in m.problems), m.problems
+    m = with_args(fast, lambda a: a.__setitem__(a.index("4"), "0"))
+    assert m.deployment is None and any("api_servers" in p.message for p in m.problems), m.problems
+
+
 def test_expert_parallel_on_a_dense_model_cannot_be_priced():
     res = B.model_stack(HA)
     _args(res).append("--enable-expert-parallel")

@@ -187,6 +187,8 @@ CASES = {
     "server runs expert parallelism the economics do not declare": _server_args(lambda a: a.append("-ep")),
     "economics declare expert parallelism the server does not run": _declare_everywhere(
         "deployment.expert_parallel", True, "true"),
+    "economics declare API servers the server does not run": _declare_everywhere("deployment.api_servers", 8, "8"),
+    "server runs API servers the economics do not declare": _server_args(lambda a: a.extend(["-asc", "8"])),
 }
 # Each engine-flag disagreement is named by the economics-readable policy, not hidden behind another failure.
 FLAG_CASES = {
@@ -194,6 +196,8 @@ FLAG_CASES = {
     "server runs an fp8 KV cache the economics do not declare": "--kv-cache-dtype auto but the resources run fp8",
     "server runs expert parallelism the economics do not declare": "--enable-expert-parallel False but the resources run True",
     "economics declare expert parallelism the server does not run": "no experts",
+    "economics declare API servers the server does not run": "--api-server-count 8 but the resources run 1",
+    "server runs API servers the economics do not declare": "--api-server-count 1 but the resources run 8",
 }
 
 

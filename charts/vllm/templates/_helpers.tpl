@@ -207,6 +207,18 @@ Arithmetic the JSON schema cannot express. Each message names the keys and the f
 {{- if and .Values.engine.expertParallel (lt $world 2) -}}
 {{- fail (printf "engine.expertParallel=true needs tensor x pipeline >= 2 GPUs per replica (got %d): with one GPU every expert is on it already" $world) -}}
 {{- end -}}
+{{- $asc := int (default 1 .Values.engine.apiServerCount) -}}
+{{- $cpu := toString (dig "requests" "cpu" "" (default (dict) .Values.resources)) -}}
+{{- if and (gt $asc 1) $cpu -}}
+{{- /* One CPU core per vLLM process (vLLM docs/design/arch_overview.md, "Process Count Summary"):
+       the API servers, the engine core and a worker per GPU of the pod (one worker on CPU serving). */ -}}
+{{- $cores := ternary (divf (float64 (trimSuffix "m" $cpu)) 1000.0) (float64 $cpu) (hasSuffix "m" $cpu) -}}
+{{- $workers := ternary (int (include "vllm.gpusPerPod" .)) 1 (.Values.gpu.enabled | default false) -}}
+{{- $needed := add $asc 1 $workers -}}
+{{- if lt $cores (float64 $needed) -}}
+{{- fail (printf "engine.apiServerCount=%d needs resources.requests.cpu of at least %d cores (got %s): one per process, %d API servers + 1 engine core + %d worker(s); raise the request or lower the count" $asc $needed $cpu $asc $workers) -}}
+{{- end -}}
+{{- end -}}
 {{- if le (float64 .Values.model.weightsGiB) 0.0 -}}
 {{- fail (printf "model.weightsGiB=%v must be > 0 (it sizes the startup window and the cache)" .Values.model.weightsGiB) -}}
 {{- end -}}
@@ -282,6 +294,10 @@ vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
 {{- end }}
 {{- if $v.engine.expertParallel }}
 - --enable-expert-parallel
+{{- end }}
+{{- if and (ne .role "worker") (gt (int (default 1 $v.engine.apiServerCount)) 1) }}
+{{- /* Only where the HTTP server runs: vLLM refuses --api-server-count with --headless (workers). */}}
+- --api-server-count={{ int $v.engine.apiServerCount }}
 {{- end }}
 {{- if gt (int64 $v.engine.kvCacheMemoryBytes) 0 }}
 - --kv-cache-memory-bytes={{ int64 $v.engine.kvCacheMemoryBytes }}
