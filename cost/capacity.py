@@ -77,7 +77,7 @@ ACTIVATION_WIDTH = 20
 def max_num_batched_tokens(gpu: Gpu) -> int:
     """vLLM's default token budget per step for the OpenAI server on this GPU (the chart sets none):
     16,384 from 160 GiB (B200), 8,192 from 70 GiB except A100s (H100, H200), else 2,048
-    (vllm/engine/arg_utils.py `_get_default_max_num_batched_tokens...` in vLLM 0.10-0.32)."""
+    (EngineArgs.get_batch_defaults in vllm/engine/arg_utils.py, read in the pinned vLLM 0.32)."""
     if gpu.memory_gib >= 160:
         return 16384
     if gpu.memory_gib >= 70 and not gpu.id.startswith("A100"):

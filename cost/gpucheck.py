@@ -80,9 +80,9 @@ def _check_run(doc: dict, run: dict, f: Factors) -> dict:
     decode = run["decode"]
     cfg = decode["config"]
     model = catalog.model(PROBE_MODEL)
-    # the model counts every weight byte once per step (capacity.weight_bytes); the probe's step reads
-    # only the looked-up rows of the embedding, so the bytes it really moves are fewer
-    weights_model = capacity.weight_bytes(model, "bf16")
+    # a decode step streams every weight but the input embedding, of which it gathers the step's rows:
+    # the model's bytes (catalog) and the probe's (its parameters) counted the same way
+    weights_model = capacity.weight_bytes(model, "bf16") - model.vocab_size * model.hidden_size * 2
     weights_read = decode["param_bytes"] - cfg["vocab"] * cfg["hidden"] * 2
     rows = []
     for r in decode["rows"]:
@@ -113,7 +113,7 @@ def _check_run(doc: dict, run: dict, f: Factors) -> dict:
     implied = [
         _factor("hbm_efficiency", weights_model / one["gemms_only_graph_s"] / hbm, f.hbm_efficiency,
                 f"batch-1 decode GEMMs took {one['gemms_only_graph_s'] * 1e3:.2f} ms for the {weights_model / 1e9:.2f} GB "
-                f"of weights the model counts ({weights_read / 1e9:.2f} GB really read: "
+                f"of weights the model streams (the probe's {weights_read / 1e9:.2f} GB: "
                 f"{weights_read / one['gemms_only_graph_s'] / 1e9:,.0f} GB/s of {gpu.hbm_gb_s:,.0f} datasheet; "
                 f"stream copy/read ceiling {stream / 1e9:,.0f} GB/s = {stream / hbm:.0%})"),
         _factor("kv_read_efficiency", kv_bw / (hbm * f.hbm_efficiency), f.kv_read_efficiency,
