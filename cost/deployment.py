@@ -51,7 +51,8 @@ class Deployment:
     kv_cache_dtype: vLLM's --kv-cache-dtype: "auto" (the model's 16-bit dtype) or "fp8" (half the KV bytes).
     expert_parallel: MoE experts placed whole on the GPUs (vLLM --enable-expert-parallel) instead of split.
     api_servers: vLLM's --api-server-count, the OpenAI-server processes in front of the engine (1 to 64;
-      each is a process wanting a CPU core). The capacity model caps a replica's output rate by it.
+      each is a process wanting a CPU core). They share the front end's per-sequence CPU time, and each
+      streams at most cost.capacity.API_SERVER_TOKENS_S output tokens/s.
     """
 
     model: str
