@@ -143,18 +143,19 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
     f = factors or published()
     model = catalog.model(row.model_id)
     gpu = catalog.gpu(row.gpu)
-    req = row.requested_concurrency   # None: every prompt offered at once, the engine's admission limit
+    # None: every prompt offered at once, as many running as the engine admits (and the run has)
+    req = row.requested_concurrency or row.num_prompts
     t = capacity.throughput(
         model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens,
         concurrency=req, gpu_memory_utilization=row.gpu_memory_utilization,
-        max_num_seqs=min(row.max_num_seqs, row.num_prompts or row.max_num_seqs), length_cv=row.length_cv, factors=f,
+        max_num_seqs=row.max_num_seqs, length_cv=row.length_cv, factors=f,
         kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
     )
     tok_s = t.output_tok_s
     if row.num_prompts:
         one = capacity.throughput(
             model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens, concurrency=1,
-            gpu_memory_utilization=row.gpu_memory_utilization, length_cv=row.length_cv, factors=f,
+            gpu_memory_utilization=row.gpu_memory_utilization, max_num_seqs=row.max_num_seqs, length_cv=row.length_cv, factors=f,
             kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
         )
         tok_s *= ramp_down_factor(tok_s, one.decode_step_s, t.concurrency, row)

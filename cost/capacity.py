@@ -72,6 +72,14 @@ NCCL_GIB = 0.5
 # x ~20 live hidden-sized tensors (QKV, attention out, MLP gate/up intermediates at ~3.5x hidden),
 # sharded by tp. The same token budget caps a step's tokens (decodes plus one prefill chunk).
 ACTIVATION_WIDTH = 20
+# vLLM's profile run then warms the sampler up on max_num_seqs requests at once: full-vocabulary fp32
+# logits on every GPU, plus the top-k/top-p sort and softmax temporaries. Its peak, not the forward
+# pass's, is what a large vocabulary at vLLM's H100 default of 1,024 sequences leaves out of the KV cache.
+# Bytes per logit from published vLLM memory logs (llm-d/llm-d-benchmark config_explorer/
+# empirical-vllm-memory-results.md @ 0282dcf6, vLLM ~0.11, one H100, max_num_seqs 1,024): a profiled
+# activation peak of 7.38 GiB for gpt-oss-20b (vocabulary 201,088) and 5.64 GiB for Qwen3-32B (151,936),
+# 38.5 and 38.9 bytes per logit, the same at TP 2; their forward passes alone need ~1 GiB.
+SAMPLER_BYTES_PER_LOGIT = 39
 
 
 def max_num_batched_tokens(gpu: Gpu) -> int:
@@ -167,7 +175,9 @@ class _Config:
     window: int                  # their window (tokens); 0 = none
     usable_per_gpu_bytes_at_1: float   # memory x GiB (before gpu_memory_utilization)
     step_tokens: int             # vLLM's max_num_batched_tokens on this GPU
-    overhead_bytes: float        # whole group
+    overhead_bytes: float        # whole group: CUDA runtime and NCCL, before the profiled activation peak
+    activation_bytes_gpu: float  # per GPU: the profiling forward pass's activations
+    vocab: int                   # logits per sequence in the sampler warm-up
     hbm_bytes_s: float           # per GPU, effective (x HBM_EFFICIENCY)
     kv_read_bytes_s: float       # per GPU, effective for paged-attention KV reads
     gemm_flops_s: float          # per GPU, effective (peak of the compute dtype x GEMM_MFU)
@@ -290,7 +300,7 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
     kv_win_gpu = kv_layer_gpu * window_layers / nodes
     step_tokens = max_num_batched_tokens(gpu)
     act = step_tokens * model.hidden_size * 2 * ACTIVATION_WIDTH / tp_node
-    per_gpu_overhead = CUDA_RUNTIME_GIB * GIB + (NCCL_GIB * GIB if tp > 1 else 0.0) + act
+    per_gpu_overhead = CUDA_RUNTIME_GIB * GIB + (NCCL_GIB * GIB if tp > 1 else 0.0)
     # Compute dtype: fp8 weights run fp8 GEMMs where the GPU has fp8 tensor cores (W8A8), otherwise
     # vLLM dequantizes to 16-bit (Marlin W8A16 / W4A16) and pays a dequantization efficiency. MXFP4
     # experts run as weight-only (Marlin / Triton MoE kernels dequantize to 16-bit) below Blackwell.
@@ -346,6 +356,8 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
         usable_per_gpu_bytes_at_1=gpu.memory_gib * GIB,
         step_tokens=step_tokens,
         overhead_bytes=per_gpu_overhead * tp,
+        activation_bytes_gpu=act,
+        vocab=model.vocab_size,
         hbm_bytes_s=hbm * f.hbm_efficiency,
         kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
         gemm_flops_s=peak * f.gemm_mfu * quant_eff,
@@ -384,8 +396,11 @@ def _check_common(tp: int, precision: str, gmu: float, kv_cache_dtype: str = "au
 
 def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: int,
                gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION, kv_cache_dtype: str = "auto",
-               expert_parallel: bool = False) -> MemoryFit:
+               expert_parallel: bool = False, max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> MemoryFit:
     """Split ``tp x memory x gpu_memory_utilization`` into weights, runtime overhead and KV cache.
+
+    The runtime overhead holds vLLM's profiled activation peak on every GPU: the forward pass over the
+    step token budget, or the sampler warm-up over ``max_num_seqs`` full-vocabulary logits if larger.
 
     ``fits`` means weights + overhead + the KV of one sequence of ``context_tokens`` fit (vLLM
     refuses to start otherwise: "max_model_len is larger than the KV cache can hold").
@@ -399,7 +414,9 @@ def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: 
         raise InputError("gpus", tp, f"up to {node} GPUs per node, or a multiple of {node} for a multi-node replica")
     c = _config(model, gpu, tp, precision, published(), kv_cache_dtype, expert_parallel)
     usable = tp * c.usable_per_gpu_bytes_at_1 * gpu_memory_utilization
-    budget = usable - c.weights_bytes - c.overhead_bytes
+    sampler = SAMPLER_BYTES_PER_LOGIT * max_num_seqs * c.vocab
+    overhead = c.overhead_bytes + tp * max(c.activation_bytes_gpu, sampler)
+    budget = usable - c.weights_bytes - overhead
     kv_gpu = c.kv_bytes_token_gpu
     per_gpu_budget = budget / tp
     capacity = 0
@@ -409,11 +426,11 @@ def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: 
     blocks_needed = -(-ctx // KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS
     held_one_seq = c.kv_tokens(blocks_needed)
     need_one_seq = held_one_seq * kv_gpu * tp
-    shortfall = c.weights_bytes + c.overhead_bytes + need_one_seq - usable
+    shortfall = c.weights_bytes + overhead + need_one_seq - usable
     fits = shortfall <= 0
     return MemoryFit(
         model_id=model.id, gpu_id=gpu.id, tp=tp, precision=precision, context_tokens=ctx,
-        weights_gb=c.weights_bytes / GIB, runtime_overhead_gb=c.overhead_bytes / GIB, usable_gb=usable / GIB,
+        weights_gb=c.weights_bytes / GIB, runtime_overhead_gb=overhead / GIB, usable_gb=usable / GIB,
         kv_bytes_per_token=c.kv_bytes_token, kv_budget_gb=max(0.0, budget) / GIB,
         kv_capacity_tokens=capacity, fits=fits, shortfall_gb=max(0.0, shortfall) / GIB,
         max_sequences_at_context=int(capacity // held_one_seq) if capacity else 0,
@@ -466,10 +483,12 @@ def _describe(gpu_id: str, n: int) -> str:
 
 def require_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: int,
                 gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION, key: str = "gpus",
-                kv_cache_dtype: str = "auto", expert_parallel: bool = False) -> MemoryFit:
+                kv_cache_dtype: str = "auto", expert_parallel: bool = False,
+                max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> MemoryFit:
     """The memory fit, or an InputError under ``key`` saying how many GB are missing and what fits
     (multi-node groups included, named with their node count)."""
-    fit = memory_fit(model, gpu, tp, precision, context_tokens, gpu_memory_utilization, kv_cache_dtype, expert_parallel)
+    fit = memory_fit(model, gpu, tp, precision, context_tokens, gpu_memory_utilization, kv_cache_dtype, expert_parallel,
+                     max_num_seqs)
     if fit.fits:
         return fit
     options = []
@@ -578,7 +597,7 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     f = factors or published()
     cv = f.real_traffic_length_cv if length_cv is None else max(0.0, float(length_cv))
     fit = require_fit(model, gpu, tp, precision, int(math.ceil(inp + out)), gpu_memory_utilization,
-                      kv_cache_dtype=kv_cache_dtype, expert_parallel=expert_parallel)
+                      kv_cache_dtype=kv_cache_dtype, expert_parallel=expert_parallel, max_num_seqs=max_num_seqs)
     c = _config(model, gpu, tp, precision, f, kv_cache_dtype, expert_parallel)
 
     # KV held by a running sequence, averaged over its life and length-biased by the tail, plus

@@ -229,7 +229,7 @@ def estimate(
     context = max(d.max_model_len or 0, w.tokens_per_request)
     fit = capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, context, d.gpu_memory_utilization,
                                key="gpus_per_replica", kv_cache_dtype=d.kv_cache_dtype,
-                               expert_parallel=d.expert_parallel)
+                               expert_parallel=d.expert_parallel, max_num_seqs=d.max_num_seqs)
     auto = d.replicas is None
     tput, need, misses = None, None, tuple[str, ...]()
     if d.capacity_tokens_per_month is None:

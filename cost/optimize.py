@@ -173,7 +173,8 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
                 key = (gpu.id, tp, precision)
                 if key not in points:
                     points[key] = None
-                    if capacity.memory_fit(model, gpu, tp, precision, ctx, c.gpu_memory_utilization).fits:
+                    if capacity.memory_fit(model, gpu, tp, precision, ctx, c.gpu_memory_utilization,
+                                           max_num_seqs=c.max_num_seqs).fits:
                         probe = Deployment(model=model.id, gpu=gpu.id, gpus_per_replica=tp, precision=precision,
                                            gpu_memory_utilization=c.gpu_memory_utilization, max_num_seqs=c.max_num_seqs)
                         t = serving_point(model, gpu, probe, w, factors)

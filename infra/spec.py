@@ -733,6 +733,7 @@ def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, ma
     try:
         capacity.require_fit(entry, catalog.gpu(deployment.gpu), deployment.gpus_per_replica, deployment.precision,
                              context, deployment.gpu_memory_utilization, key=f"{key}.tensorParallel",
-                             kv_cache_dtype=deployment.kv_cache_dtype, expert_parallel=deployment.expert_parallel)
+                             kv_cache_dtype=deployment.kv_cache_dtype, expert_parallel=deployment.expert_parallel,
+                             max_num_seqs=deployment.max_num_seqs)
     except InputError as e:
         raise (e if e.key.startswith(P) else _rekey(e, f"{key}.")) from None

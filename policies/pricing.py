@@ -507,7 +507,7 @@ def _fits(m: Model) -> bool:
     """The model fits its GPUs (cost.estimate refuses otherwise), so it can be priced."""
     d = m.deployment
     fit = capacity.memory_fit(catalog.model(d.model), catalog.gpu(d.gpu), d.gpus_per_replica, d.precision,
-                              m.context_tokens, d.gpu_memory_utilization)
+                              m.context_tokens, d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs)
     if not fit.fits:
         m.problem(f"{d.model} does not fit {d.gpus_per_replica}x {d.gpu} at a {m.context_tokens}-token context "
                   f"({fit.shortfall_gb:.1f} GB short); it cannot be served, so it is not priced")

@@ -249,7 +249,8 @@ def _fit(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
         try:
-            fit = capacity.memory_fit(model, gpu, d.gpus_per_replica, d.precision, ctx, d.gpu_memory_utilization)
+            fit = capacity.memory_fit(model, gpu, d.gpus_per_replica, d.precision, ctx, d.gpu_memory_utilization,
+                                      max_num_seqs=d.max_num_seqs)
         except InputError as err:
             report(f"{m.name}: {err}", m.urn)
             continue
@@ -257,7 +258,8 @@ def _fit(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         if not fit.fits:
             try:
-                capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, ctx, d.gpu_memory_utilization)
+                capacity.require_fit(model, gpu, d.gpus_per_replica, d.precision, ctx, d.gpu_memory_utilization,
+                                     max_num_seqs=d.max_num_seqs)
                 detail = ""
             except InputError as err:
                 detail = f"{err.detail}. Smallest fitting configurations — {err.allowed.split('— ', 1)[-1]}"

@@ -46,8 +46,9 @@ def test_70b_bf16_does_not_fit_one_a100_and_the_error_names_what_does():
     assert "2x A100-80GB" in e.allowed
     assert "GB short" in e.detail
     assert f"{fit.shortfall_gb:.1f} GB short" in str(e)
-    # quantized alternatives are offered too: fp8 fits one A100-80GB
-    assert "fp8: 1x A100-80GB" in e.allowed
+    # quantized alternatives are offered too: int4 fits one A100-80GB; fp8 (68 GiB of weights) leaves too little
+    # of the 72 GiB for the runtime, the sampler warm-up and one 8K sequence, so it needs two
+    assert "int4-awq: 1x A100-80GB" in e.allowed and "fp8: 2x A100-80GB" in e.allowed
 
 
 def test_require_fit_key_is_configurable():
@@ -212,3 +213,24 @@ def test_step_token_budget_is_vllms_default_for_the_gpu():
     # the bigger budget reserves more activation memory, so an H100 holds less KV than its 80 GB alone would give
     h100, a100 = (capacity.memory_fit(L8, catalog.gpu(g), 1, "bf16", 4096) for g in ("H100", "A100-80GB"))
     assert h100.kv_capacity_tokens < a100.kv_capacity_tokens
+
+
+@pytest.mark.parametrize("model_id, precision, tp, logged_gib", [
+    ("gpt-oss-20b", "mxfp4", 1, 50.28),   # the two rows SAMPLER_BYTES_PER_LOGIT is read from ...
+    ("qwen3-32b", "bf16", 1, 4.45),
+    ("qwen3-32b", "bf16", 2, 34.49),      # ... and one it was not: TP 2 keeps full-vocabulary logits per GPU
+])
+def test_kv_budget_matches_vllms_logged_kv_memory_on_h100(model_id, precision, tp, logged_gib):
+    # llm-d/llm-d-benchmark config_explorer/empirical-vllm-memory-results.md @ 0282dcf6: "Available KV cache
+    # memory" per GPU, vLLM ~0.11 on H100, --gpu-memory-utilization 0.90, max-model-len 16000, max_num_seqs default 1024
+    fit = capacity.memory_fit(catalog.model(model_id), H100, tp, precision, 16000, 0.9, max_num_seqs=1024)
+    assert fit.kv_budget_gb / tp == pytest.approx(logged_gib, rel=0.05)
+
+
+def test_sampler_warm_up_grows_with_max_num_seqs_and_vocabulary():
+    small, large = (capacity.memory_fit(L8, H100, 1, "bf16", 4096, max_num_seqs=n) for n in (512, 1024))
+    extra = capacity.SAMPLER_BYTES_PER_LOGIT * (1024 - 512) * L8.vocab_size / 2**30
+    assert small.kv_budget_gb - large.kv_budget_gb == pytest.approx(extra, rel=0.01)
+    # a few sequences' logits are below the forward pass's activations: max_num_seqs stops mattering
+    few, fewer = (capacity.memory_fit(L8, H100, 1, "bf16", 4096, max_num_seqs=n) for n in (16, 32))
+    assert few.kv_budget_gb == fewer.kv_budget_gb
