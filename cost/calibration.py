@@ -159,7 +159,8 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
             kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
         )
         tok_s *= ramp_down_factor(tok_s, one.decode_step_s, t.concurrency, row)
-    return tok_s, t.concurrency, t.limited_by
+    limit = "num-prompts" if row.requested_concurrency is None and t.limited_by == "requested" else t.limited_by
+    return tok_s, t.concurrency, limit
 
 
 def _error(pred: float, meas: float) -> float:
