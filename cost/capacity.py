@@ -4,7 +4,9 @@ Physics first, then named efficiency factors: a `cost.factors.Factors` value pas
 fit in cost/data/factors.yaml by default, or a live calibration), never module state:
 
 * Memory: weights + runtime overhead + KV cache must fit ``tp x GPU memory x gpu_memory_utilization``.
-  Weights as checkpoints ship them: bf16; fp8 and int4-AWQ with 16-bit embeddings; mxfp4 (gpt-oss)
+  The runtime overhead is the CUDA context and NCCL plus vLLM's profiled activation peak on every GPU:
+  the forward pass over the step token budget, or the sampler warm-up over ``max_num_seqs`` logits of
+  the whole vocabulary, whichever is larger. Weights as checkpoints ship them: bf16; fp8 and int4-AWQ with 16-bit embeddings; mxfp4 (gpt-oss)
   on the routed experts only, the rest bf16. KV bytes per token per layer =
   ``2 x kv_heads x head_dim x kv_dtype_bytes`` (GQA, KV heads sharded over tp) or
   ``(kv_lora_rank + qk_rope_head_dim) x kv_dtype_bytes`` (MLA, one latent for all heads, replicated
@@ -18,8 +20,9 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   the GEMMs are compute-bound once the batch is large. Prefill of new requests is interleaved into
   the decode steps (chunked prefill) and is compute-bound at its own MFU (prefill_mfu). Each step
   also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's routing besides), a
-  scheduler/CPU cost (fixed plus per running sequence) and, with tensor parallelism, two all-reduces
-  per layer and a per-doubling GEMM efficiency loss.
+  scheduler/CPU cost (fixed, plus the front end's per running sequence, shared by the API-server
+  processes) and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
+  efficiency loss. The untied input-embedding table is gathered, never streamed.
 * Real traffic has a length tail: sequences in the batch are length-biased (the long ones are there
   longer), so the KV read per step and the KV held per sequence use ``O x (1 + cv^2) / 2``, not
   ``O / 2``. ``length_cv=0`` models fixed-length benchmark traffic.

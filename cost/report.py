@@ -89,7 +89,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     else:
         cap = "Capacity: given (capacity_tokens_per_month), not modelled"
     out += ["", cap,
-            f"Memory: weights {e.fit.weights_gb:,.1f} GB of {e.fit.usable_gb:,.1f} GB usable"
+            f"Memory: weights {e.fit.weights_gb:,.1f} GB + runtime {e.fit.runtime_overhead_gb:,.1f} GB (CUDA context, vLLM's profiled "
+            f"activation peak) of {e.fit.usable_gb:,.1f} GB usable"
             + (f" across {e.fit.nodes} nodes of {e.fit.gpus_per_node} GPUs (multi-node replica)" if e.fit.nodes > 1 else "")
             + f"; KV {e.fit.kv_bytes_per_token:,} B/token" + (" (fp8 KV cache)" if e.fit.kv_cache_dtype == "fp8" else "")
             + f", {e.fit.kv_capacity_tokens:,} tokens of KV cache",
