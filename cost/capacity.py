@@ -7,8 +7,8 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   The runtime overhead is the CUDA context and NCCL plus vLLM's profiled activation peak on every GPU:
   the forward pass over the step token budget, or the sampler warm-up over ``max_num_seqs`` logits of
   the whole vocabulary, whichever is larger. Weights as checkpoints ship them: bf16; fp8 and
-  int4-AWQ with 16-bit embeddings; mxfp4 (gpt-oss) on the routed experts only, the rest bf16. KV bytes per token per layer =
-  ``2 x kv_heads x head_dim x kv_dtype_bytes`` (GQA, KV heads sharded over tp) or
+  int4-AWQ with 16-bit embeddings; mxfp4 (gpt-oss) on the routed experts only, the rest bf16.
+  KV bytes per token per layer = ``2 x kv_heads x head_dim x kv_dtype_bytes`` (GQA, KV heads sharded over tp) or
   ``(kv_lora_rank + qk_rope_head_dim) x kv_dtype_bytes`` (MLA, one latent for all heads, replicated
   on every GPU of the group); sliding-window / chunked-attention layers hold at most their window.
   The KV dtype is its own choice (``kv_cache_dtype`` auto = 16-bit, or fp8). vLLM allocates KV in
