@@ -455,7 +455,7 @@ def _tp_allowed(model: Model, tp: int, node: int) -> bool:
 
 def smallest_fits(model: Model, precision: str, context_tokens: int,
                   gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
-                  kv_cache_dtype: str = "auto") -> list[tuple[str, int]]:
+                  kv_cache_dtype: str = "auto", max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> list[tuple[str, int]]:
     """For every catalog GPU, the smallest group in 1, 2, 4, 8 GPUs (then 2 or 4 nodes of 8) that fits.
 
     Only tensor-parallel sizes that divide the attention heads are tried (vLLM's requirement); groups
@@ -470,7 +470,8 @@ def smallest_fits(model: Model, precision: str, context_tokens: int,
         for tp in TP_SIZES:
             if not _tp_allowed(model, tp, node) or (tp > node and (tp % node or g.id not in _NVLINK_GB_S)):
                 continue
-            if memory_fit(model, g, tp, precision, context_tokens, gpu_memory_utilization, kv_cache_dtype).fits:
+            if memory_fit(model, g, tp, precision, context_tokens, gpu_memory_utilization, kv_cache_dtype,
+                          max_num_seqs=max_num_seqs).fits:
                 out.append((g.id, tp, tp * g.memory_gib))
                 break
     out.sort(key=lambda r: (r[2], r[1]))
@@ -496,7 +497,7 @@ def require_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens:
         return fit
     options = []
     for prec in _sensible_precisions(model, precision):
-        found = smallest_fits(model, prec, context_tokens, gpu_memory_utilization, kv_cache_dtype)
+        found = smallest_fits(model, prec, context_tokens, gpu_memory_utilization, kv_cache_dtype, max_num_seqs)
         if found:
             options.append(f"{prec}: " + ", ".join(_describe(g, n) for g, n in found))
         else:
