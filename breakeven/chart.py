@@ -96,8 +96,9 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
         width = max(len(line) for line in text.splitlines()) * STEP_FONT * 0.62 * dpi / 72 / axes_px * span  # decades
         if math.log10(x) + width > math.log10(curve.end) or (free_from is not None and math.log10(x) < free_from):
             continue
-        ax.annotate(text, (x, s["monthly_usd"]), xytext=(2, 4), textcoords="offset points", fontsize=STEP_FONT,
-                    color="#222222", va="bottom", ha="left", zorder=4,
+        # Below the step's own tread: the staircase only rises to the right, so it never runs through the label.
+        ax.annotate(text, (x, s["monthly_usd"]), xytext=(2, -5), textcoords="offset points", fontsize=STEP_FONT,
+                    color="#222222", va="top", ha="left", zorder=4,
                     bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.85))
         free_from, last_unit = math.log10(x) + width * 1.1, unit
 
