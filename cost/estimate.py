@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from cost import api_prices, calibration, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
+from cost.calibration import ErrorBand
 from cost.deployment import Deployment
 from cost.factors import Factors
 from cost.nodes import NodePlan, Rates, plan_nodes
@@ -100,6 +102,16 @@ class Estimate:
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
+    band: ErrorBand | None = None           # the capacity's error band (None when the capacity was given)
+    pricing: dict = field(default_factory=dict, compare=False, repr=False)   # estimate()'s keyword arguments
+
+    @cached_property
+    def capacity_range(self):
+        """This estimate at both ends of its capacity error band (`cost.capacity_range`); None when the
+        capacity was given. Computed when first asked for."""
+        from cost.capacity_range import capacity_range
+
+        return capacity_range(self)
 
     @property
     def monthly_usd(self) -> float:
@@ -177,6 +189,7 @@ class Estimate:
                     "nodes_per_replica": self.fit.nodes,
                 },
                 "validity_warnings": list(self.warnings),
+                **self._range_keys(),
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
@@ -187,9 +200,25 @@ class Estimate:
                                              if q.batch_price else "")}
                 for q in self.apis
             ],
-            "breakeven": [b.to_dict() for b in self.breakeven],
-            "verdict": self.verdict.to_dict(),
+            "breakeven": [b.to_dict() | self._breakeven_range(b.api) for b in self.breakeven],
+            "verdict": self.verdict.to_dict() | (self.capacity_range.verdict_keys() if self.capacity_range else
+                                                  {"holds_across_capacity_range": None, "flip_tokens_per_month": None}),
         }
+
+    def _range_keys(self) -> dict:
+        """self_hosted's capacity range keys: the figures at both ends of the error band (null when given)."""
+        r = self.capacity_range
+        if r is None:
+            return {"output_tok_s_range": None, "capacity_tokens_per_month_range": None, "capacity_error_band": None}
+        return {"output_tok_s_range": [round(x, 1) for x in r.output_tok_s()],
+                "capacity_tokens_per_month_range": [round(x) for x in r.capacity_tokens_per_month()],
+                "capacity_error_band": r.band.to_dict()}
+
+    def _breakeven_range(self, api: str) -> dict:
+        r = self.capacity_range
+        if r is None:
+            return {"tokens_per_month_range": None}
+        return {"tokens_per_month_range": [round(x) if math.isfinite(x) else None for x in r.breakeven_tokens_per_month(api)]}
 
     @property
     def fit_concurrency(self) -> int:
@@ -272,7 +301,12 @@ def estimate(
     )
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings)
+    band = None if tput is None else calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency,
+                                                            w.avg_input_tokens, outside=bool(warnings))
+    pricing = {"book": book, "overheads": overheads, "stack_share": stack_share, "factors": factors, "providers": providers,
+               "rates": rates}
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
+                    band, pricing)
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,

@@ -119,6 +119,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
+    if e.capacity_range is not None:
+        out.append(f"  - {e.capacity_range.note()}")
     return "\n".join(out)
 
 
