@@ -21,7 +21,7 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
     "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
     "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
-    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers",
+    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers", "gpu_memory_utilization": "--gpu-memory-utilization",
 }
 
 
@@ -82,7 +82,7 @@ def _estimate(args: argparse.Namespace) -> int:
         model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus, replicas=args.replicas,
         redundancy=args.redundancy, precision=args.precision, pricing=args.pricing or "on-demand",
         hourly_usd_per_gpu=args.hourly_usd, concurrency=args.concurrency, max_model_len=args.max_model_len,
-        max_num_seqs=args.max_num_seqs or 256,
+        max_num_seqs=args.max_num_seqs or 256, gpu_memory_utilization=args.gpu_memory_utilization or 0.9,
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=exemptions_from(args),

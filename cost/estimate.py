@@ -147,7 +147,7 @@ class Estimate:
                 "replicas": d.replicas, "redundancy": d.redundancy, "precision": d.precision, "pricing": d.pricing,
                 "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
                 "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
-                "api_servers": d.api_servers,
+                "api_servers": d.api_servers, "gpu_memory_utilization": d.gpu_memory_utilization,
             },
             "workload": {
                 "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),
