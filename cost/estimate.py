@@ -176,7 +176,8 @@ class Estimate:
                 },
                 "output_tok_s": None if t is None else round(t.output_tok_s * d.replicas, 1),
                 "output_tok_s_per_replica": None if t is None else round(t.output_tok_s, 1),
-                "max_concurrency": self.fit_concurrency,
+                "max_concurrency": round(self.fit.max_concurrency, 2),
+                "sustained_concurrency": self.fit_concurrency,
                 "concurrency": None if t is None else t.concurrency,
                 "ttft_s": None if t is None else round(t.ttft_s, 4),
                 "tpot_s": None if t is None else round(t.tpot_s, 4),
@@ -222,6 +223,9 @@ class Estimate:
 
     @property
     def fit_concurrency(self) -> int:
+        """Requests in flight one replica sustains for this traffic (KV blocks allocated as tokens are generated,
+        preempted when they run out; cost.capacity.throughput), capped at max_num_seqs; given capacity: the KV cache
+        over the average request."""
         if self.throughput is not None:
             return self.throughput.max_concurrency
         return self.fit.kv_capacity_tokens // max(1, self.workload.tokens_per_request)

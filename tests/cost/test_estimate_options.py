@@ -136,3 +136,23 @@ def test_gpu_memory_utilization_flag_buys_kv_cache_in_estimate_optimize_and_curv
     assert main(["curve", "--model", "llama-3.1-70b", "--gpu", "H100", "--precision", "bf16", "--pricing", "on-demand",
                  "--from", "1B", "--to", "3B", "--points", "2", "--gpu-memory-utilization", "0.95", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["constraints"]["gpu_memory_utilization"] == 0.95
+
+
+def test_max_concurrency_is_what_vllm_logs_and_sustained_concurrency_what_the_traffic_gets(capsys):
+    """max_concurrency: vLLM's start-up log line, the KV cache over one max-model-length request. sustained_concurrency:
+    what the scheduler keeps running when blocks are allocated as tokens are generated - more than the log line
+    for output-heavy traffic, since a running sequence holds its prompt plus the output so far, not its final length."""
+    out = _json(capsys, "--model", "llama-3.1-8b", "--gpu", "H100", "--tokens-per-month", "50B", "--avg-input-tokens", "500",
+                "--avg-output-tokens", "2000", "--max-model-len", "8192", "--max-num-seqs", "1024", "--replicas", "1")
+    sh = out["self_hosted"]
+    assert sh["max_concurrency"] == pytest.approx(sh["memory"]["kv_capacity_tokens"] / 8192, abs=0.01)
+    assert sh["max_concurrency"] < sh["sustained_concurrency"] <= 1024
+
+
+def test_fixed_length_traffic_sustains_about_half_the_output_more():
+    from cost import capacity, catalog
+    model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("H100")
+    t = capacity.throughput(model, gpu, 1, "bf16", 1000, 2000, max_num_seqs=4096, length_cv=0)
+    kv = capacity.memory_fit(model, gpu, 1, "bf16", 3000, max_num_seqs=4096).kv_capacity_tokens
+    assert t.limited_by == "kv-cache"
+    assert kv / 3000 * 1.2 < t.max_concurrency <= kv / (1000 + 2000 / 2)   # more than final lengths allow, at most the mean held
