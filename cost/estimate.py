@@ -102,8 +102,17 @@ class Estimate:
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
-    band: ErrorBand | None = None           # the capacity's error band (None when the capacity was given)
     pricing: dict = field(default_factory=dict, compare=False, repr=False)   # estimate()'s keyword arguments
+
+    @cached_property
+    def band(self) -> ErrorBand | None:
+        """The capacity's error band from the held-out runs (the widest outside the checked range); None when
+        the capacity was given. Computed when first asked for."""
+        d, t = self.deployment, self.throughput
+        if t is None:
+            return None
+        return calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, t.concurrency,
+                                      self.workload.avg_input_tokens, outside=bool(self.warnings))
 
     @cached_property
     def capacity_range(self):
@@ -305,12 +314,10 @@ def estimate(
     )
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
-    band = None if tput is None else calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency,
-                                                            w.avg_input_tokens, outside=bool(warnings))
     pricing = {"book": book, "overheads": overheads, "stack_share": stack_share, "factors": factors, "providers": providers,
                "rates": rates}
     return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
-                    band, pricing)
+                    pricing)
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
