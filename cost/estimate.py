@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from cost import api_prices, calibration, capacity, catalog
 from cost.api_prices import ApiQuote, PriceBook
@@ -16,6 +17,9 @@ from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.units import format_tokens, format_usd
 from cost.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
+
+if TYPE_CHECKING:
+    from cost.capacity_range import CapacityRange
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
            "replicas_needed", "target_misses", "sized"]
@@ -115,7 +119,7 @@ class Estimate:
                                       self.workload.avg_input_tokens, outside=bool(self.warnings))
 
     @cached_property
-    def capacity_range(self):
+    def capacity_range(self) -> CapacityRange | None:
         """This estimate at both ends of its capacity error band (`cost.capacity_range`); None when the
         capacity was given. Computed when first asked for."""
         from cost.capacity_range import capacity_range
@@ -211,8 +215,9 @@ class Estimate:
                 for q in self.apis
             ],
             "breakeven": [b.to_dict() | self._breakeven_range(b.api) for b in self.breakeven],
-            "verdict": self.verdict.to_dict() | (self.capacity_range.verdict_keys() if self.capacity_range else
-                                                  {"holds_across_capacity_range": None, "flip_tokens_per_month": None}),
+            "verdict": self.verdict.to_dict() | (self.capacity_range.verdict_keys() if self.capacity_range else {
+                "holds_across_capacity_range": None, "flip_tokens_per_month": None, "flip_capacity_end": None,
+                "at_capacity_range_ends": None, "capacity_range_note": "capacity given, not modelled: no error band"}),
         }
 
     def _range_keys(self) -> dict:
