@@ -27,14 +27,17 @@ from typing import Any
 
 from cost import api_prices, capacity, catalog
 from cost import economics as econ
-from cost.deployment import Deployment
+from cost.deployment import LOW_TTFT_S, Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate
 from cost.fleet import Fleet
+from cost.tco import Overheads
 from cost.nodes import instance_hourly_usd
 from cost.workload import Workload
+from policies import capacity as cap
+from policies.trust import COMMITMENTS, Trust
 from policies.resources import (
-    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, container_args, fingerprint, get, is_unknown, normalize, pod_templates,
+    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, opaque_workload, container_args, fingerprint, get, is_unknown, normalize, pod_templates,
     selects, stack_name, switch, tolerates, whole,
 )
 
@@ -43,14 +46,17 @@ SUBNET = "aws:ec2/subnet:Subnet"
 GPU_RESOURCE = "nvidia.com/gpu"
 HOURS = catalog.assumptions()["hours_per_month"]
 EKS_TO_PRICING = {"SPOT": "spot", "ON_DEMAND": "on-demand"}
-# Stack names that are not production unless their economics opt in (policy config `nonProductionStacks`).
-NON_PRODUCTION_STACKS = [r"(.*-)?(dev|development|test|testing|sandbox|local|ci)(-.*)?"]
+# Stack names that are not production unless their economics opt in (policy config `nonProductionStacks`):
+# narrow and explicit, whole names only, so `prod-ci` or `payments-test-eu` stay production.
+NON_PRODUCTION_STACKS = ["dev", "development", "test", "sandbox", "local"]
 
 
-def is_production(name: str, opted_in: bool, non_production: Sequence[str] = NON_PRODUCTION_STACKS) -> bool:
-    """Production unless the stack's name matches a non-production pattern of the policy config; a stack's
-    own economics can opt in (`production: true`), never out. An unreadable name is production."""
-    return opted_in or not any(re.fullmatch(p, name or "") for p in non_production)
+def is_production(name: str, opted_in: bool, non_production: Sequence[str] = NON_PRODUCTION_STACKS,
+                  granted_non_production: bool = False) -> bool:
+    """Production unless the stack's name fully matches a non-production pattern of the policy config, or the
+    config's trust grants it `production: false`; a stack's own economics can opt in (`production: true`), never
+    out. An unreadable name is production."""
+    return opted_in or not (granted_non_production or any(re.fullmatch(p, name or "") for p in non_production))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,10 +89,17 @@ class NodeGroup:
 
     @property
     def is_gpu(self) -> bool:
-        """A GPU pool: a catalog GPU instance type, an NVIDIA/GPU AMI, the GPU-present label or economics tags."""
-        return (any(t in catalog.instances() for t in self.instance_types) or "NVIDIA" in self.ami_type
+        """A GPU pool: a GPU instance type (judged from the catalog and the instance family, not from labels), an
+        NVIDIA/GPU AMI, the GPU-present label or economics tags."""
+        return (any(cap.is_gpu_type(t) for t in self.instance_types) or "NVIDIA" in self.ami_type
                 or "GPU" in self.ami_type or str(self.labels.get("nvidia.com/gpu.present")) == "true"
                 or any(k.startswith(econ.TAG_PREFIX) for k in self.tags))
+
+    @property
+    def ceiling(self) -> int | None:
+        """The most nodes the group may run: the larger of its desired and maximum size (None: unreadable)."""
+        sizes = [n for n in (self.desired, self.max_size) if n is not None]
+        return max(sizes) if sizes else None
 
     @property
     def economics_name(self) -> str | None:
@@ -257,6 +270,9 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
 
         raw_types = read("instanceTypes", default=[])
         itypes = [t for t in raw_types if isinstance(t, str) and not is_unknown(t)] if isinstance(raw_types, list) else []
+        if not itypes:   # EKS takes the instance type from the launch template when instanceTypes is empty
+            from_template = cap.node_group_template_type(r, resources)
+            itypes = [from_template] if from_template else []
         tags = read("tags", default={})
         ng = NodeGroup(
             res=r, instance_types=itypes, capacity_type=read("capacityType", default="ON_DEMAND"),
@@ -268,7 +284,11 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
             zones=_zones_of(r, by_urn, by_id), ami_type=str(read("amiType", default="") or ""), problems=probs,
         )
         unpriceable = [t for t in itypes if t not in catalog.instances()]
-        if ng.is_gpu and (unpriceable or not itypes):
+        if not itypes:
+            probs.append(Problem(r.urn, r.name, f"node group {r.name}: its instance type cannot be read (no instanceTypes "
+                                 "and no launch template of this stack with an instanceType); it may launch GPU machines "
+                                 "that cannot be priced"))
+        elif ng.is_gpu and unpriceable:
             probs.append(Problem(r.urn, r.name, f"node group {r.name}: instance type "
                                  f"{', '.join(unpriceable) or 'missing'} is not in the catalog; its GPUs cannot be priced"))
         out.append(ng)
@@ -520,14 +540,16 @@ def _idle(m: Model) -> None:
     if est is None or est.plan.billing != "instance":
         return
     desired = [g.desired for g in m.node_groups]
-    if any(d is None for d in desired):
-        m.problem("a node group's desired size cannot be read; its node count is not checked", unknown=True)
+    ceilings = [g.ceiling for g in m.node_groups]
+    if any(d is None for d in desired) or any(c is None for c in ceilings):
+        m.problem("a node group's desired or maximum size cannot be read; its node count is not checked", unknown=True)
         return
     have, need = sum(desired), est.plan.nodes
-    if have > need:
-        m.idle_nodes = have - need
+    # What the groups may bill: their maximum sizes; nodes beyond what the replicas need are priced as headroom.
+    if sum(ceilings) > need:
+        m.idle_nodes = sum(ceilings) - need
         m.idle_usd = m.idle_nodes * est.plan.unit_usd_hr * HOURS
-    elif have < need:
+    if have < need:
         m.problem(f"its node groups run {have} node(s) but its {m.total_replicas} replica(s) need {need} "
                   f"x {est.plan.instance_type}: some pods would stay Pending")
 
@@ -558,9 +580,115 @@ def _price(models: list[Model], stack: econ.StackEconomics, book, problems: list
     return fleet
 
 
+def _trusted_stack(stack_econ: econ.StackEconomics, name: str, trust: Trust,
+                   problems: list[Problem]) -> tuple[econ.StackEconomics, Any]:
+    """The stack-level economics as the policy config trusts them, and the price book to price with: a price book
+    or an overhead below the catalog default counts only where granted; each claim beyond the grants is a problem."""
+    grant = trust.grant(name)
+    book = None
+    declared_book = stack_econ.price_book
+    if declared_book:
+        if grant.price_book != declared_book:
+            problems.append(Problem("", "stack", f"the stack prices with price book {declared_book!r}, which "
+                                                 f"{trust.source} does not grant ({trust.where(name, None, 'priceBook')}); "
+                                                 "priced with the catalog's prices"))
+        else:
+            path = cap_pack_file(declared_book)
+            try:
+                book = api_prices.load_price_book(path)
+            except InputError as e:
+                problems.append(Problem("", "stack", f"price book: {e}"))
+    defaults, granted = Overheads(), dict(grant.overheads)
+    kept = {}
+    for key, value in stack_econ.overheads.to_dict().items():
+        floor = getattr(defaults, key)
+        if value < floor and not (key in granted and value >= granted[key]):
+            problems.append(Problem("", "stack", f"the stack declares overhead {key} {value:g}, below the catalog's {floor:g}, "
+                                                 f"which {trust.source} does not grant "
+                                                 f"({trust.where(name, None, 'overheads.' + key)}); priced at {floor:g}"))
+            value = floor
+        kept[key] = value
+    return replace(stack_econ, overheads=Overheads(**kept), price_book=declared_book if book is not None else None), book
+
+
+def cap_pack_file(name: str) -> str:
+    """A price book name from the policy config: a file beside the pack when one exists, else the name as given."""
+    from policies.trust import PACK_DIR
+
+    return str(PACK_DIR / name) if (PACK_DIR / name).is_file() else name
+
+
+def _trust_model(m: Model, stack: str, trust: Trust) -> None:
+    """The model's claims as the policy config trusts them: exemptions, a reserved capacity type, its own GPU price
+    or capacity count only where granted; each claim beyond the grants is a problem and is priced without."""
+    d, w = m.deployment, m.declared.workload if m.declared else None
+    if d is None or w is None:
+        return
+    grant = trust.grant(stack, m.name)
+    changes: dict[str, Any] = {}
+
+    def refuse(what: str, key: str, priced: str) -> None:
+        m.problem(f"{what}, which {trust.source} does not grant ({trust.where(stack, m.name, key)}); {priced}")
+
+    ex = {"fine_tuned": d.exemptions.fine_tuned, "private_data": d.exemptions.private_data,
+          "custom_inference": d.exemptions.custom_inference}
+    for field_name in ex:
+        label = field_name.replace("_", "-")
+        if ex[field_name] and label not in grant.exemptions:
+            refuse(f"the economics claim the {label} exemption", "exemptions", "judged without it")
+            ex[field_name] = False
+    changes["exemptions"] = Exemptions(**ex)
+    if w.ttft_target_s is not None and w.ttft_target_s < LOW_TTFT_S and "low-ttft" not in grant.exemptions:
+        refuse(f"the economics claim a {w.ttft_target_s * 1000:g} ms TTFT target (the low-ttft exemption)", "exemptions",
+               f"judged at {LOW_TTFT_S * 1000:g} ms, where APIs still compete")
+        m.declared = replace(m.declared, workload=replace(w, ttft_target_s=LOW_TTFT_S))
+    if d.pricing in COMMITMENTS and d.pricing not in grant.commitments:
+        refuse(f"the economics price {d.pricing} capacity (a commitment)", "commitments", "priced on-demand")
+        changes["pricing"] = "on-demand"
+    if d.hourly_usd_per_gpu is not None and (grant.hourly_usd_per_gpu is None or d.hourly_usd_per_gpu < grant.hourly_usd_per_gpu):
+        refuse(f"the economics set their own GPU price of ${d.hourly_usd_per_gpu:g}/GPU-hour", "hourlyUsdPerGpu",
+               "priced from the instance catalog")
+        changes["hourly_usd_per_gpu"] = None
+    if d.capacity_tokens_per_month is not None and (grant.capacity_tokens_per_month is None
+                                                    or d.capacity_tokens_per_month > grant.capacity_tokens_per_month):
+        refuse(f"the economics set their own capacity of {d.capacity_tokens_per_month:,.0f} tokens/month",
+               "capacityTokensPerMonth", "capacity from the capacity model")
+        changes["capacity_tokens_per_month"] = None
+    try:
+        m.deployment = Deployment.build(**{**d.__dict__, **changes, "gpu": None})
+    except InputError as e:
+        m.problem(f"as trusted it cannot be priced: {e}")
+        m.deployment = None
+
+
+def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model], book: Any,
+                     problems: list[Problem]) -> None:
+    """GPU capacity no priced model runs on: each node group, auto-scaling group, instance, fleet or Karpenter pool
+    priced at its ceiling (or named with what could not be read), and GPU launch templates nothing here uses."""
+    used = {id(g) for m in models for g in m.node_groups}
+    for g in groups:
+        ceiling = g.ceiling
+        if g.is_gpu and id(g) not in used and (ceiling is None or ceiling > 0):
+            usd = g.hourly_usd(book)
+            cost = (f": ${usd * ceiling * HOURS:,.2f}/month at its ceiling ({HOURS:g} h)" if usd is not None and ceiling
+                    else "")
+            problems.append(Problem(g.res.urn, g.res.name, f"GPU node group {g.res.name} may run {ceiling} x "
+                                    f"{', '.join(g.instance_types) or 'unknown type'} (desired {g.desired}, max "
+                                    f"{g.max_size}){cost} that no priced model uses (no GPU workload and no economics tags)"))
+    for c in cap.read_capacity(res):
+        if not c.is_gpu or c.nodes == 0:
+            continue
+        problems.append(Problem(c.res.urn, c.res.name, c.describe(book) + "; no priced model runs on it (the pack "
+                                "prices only breakeven's node groups against a model's economics)", c.unknown))
+    for t in cap.gpu_launch_templates(res):
+        problems.append(Problem(t.urn, t.name, f"launch template {t.name} sets GPU instance type "
+                                f"{t.props.get('instanceType')} but nothing in the stack launches from it: what does "
+                                "(outside this stack) cannot be priced"))
+
+
 def build_stack(resources: Sequence[Any], *, stack: str = "",
-                non_production: Sequence[str] = NON_PRODUCTION_STACKS) -> Stack:
-    """Derive and price everything the pack checks from the resources."""
+                non_production: Sequence[str] = NON_PRODUCTION_STACKS, trust: Trust = Trust()) -> Stack:
+    """Derive and price everything the pack checks from the resources and the policy config's trust."""
     res = normalize(resources, stack or "stack")
     groups = read_node_groups(res)
     models = [read_model(r, groups) for r in res if is_gpu_workload(r)]
@@ -576,23 +704,20 @@ def build_stack(resources: Sequence[Any], *, stack: str = "",
         problems.append(Problem("", "stack", f"the models disagree on stack-level economics: {e}"))
         stack_econ = declared[0].stack
     name = stack or stack_name(res)
-    production = is_production(name, opted_in, non_production)
+    production = is_production(name, opted_in, non_production, trust.grant(name).production is False)
     book = None
-    if stack_econ is not None and stack_econ.price_book:
-        try:
-            book = api_prices.load_price_book(stack_econ.price_book)
-        except InputError as e:
-            problems.append(Problem("", "stack", f"price book: {e}"))
+    if stack_econ is not None:
+        stack_econ, book = _trusted_stack(stack_econ, name, trust, problems)
+        for m in models:
+            _trust_model(m, name, trust)
+    for r in res:
+        why = opaque_workload(r)
+        if why and not trust.allows(r.name, r.urn):
+            problems.append(Problem(r.urn, r.name, f"{r.name}: the pack cannot look into this workload: {why}; list it in "
+                                                   "the policy config's trust.allowedWorkloads if it runs no GPUs",
+                                    "unknown during preview" in why))
     fleet = _price(models, stack_econ, book, problems) if stack_econ is not None else None
-
-    # GPU node groups no model runs on are billed for nothing.
-    used = {id(g) for m in models for g in m.node_groups}
-    for g in groups:
-        if g.is_gpu and id(g) not in used and (g.desired is None or g.desired > 0):
-            usd = g.hourly_usd(book)
-            cost = f" (${usd * g.desired * HOURS:,.2f}/month)" if usd is not None and g.desired else ""
-            problems.append(Problem(g.res.urn, g.res.name, f"GPU node group {g.res.name} runs {g.desired} node(s){cost} "
-                                                           "that no priced model uses (no GPU workload and no economics tags)"))
+    _unused_capacity(res, groups, models, book, problems)
     return Stack(res, groups, models, name, production, stack_econ, book, fleet, problems)
 
 
@@ -601,14 +726,14 @@ _LOCK = threading.Lock()
 
 
 def stack_for(resources: Sequence[Any], *, stack: str = "",
-              non_production: Sequence[str] = NON_PRODUCTION_STACKS) -> Stack:
+              non_production: Sequence[str] = NON_PRODUCTION_STACKS, trust: Trust = Trust()) -> Stack:
     """`build_stack`, memoised on the resources' content (every stack policy of one AnalyzeStack shares it)."""
     res = normalize(resources, stack or "stack")
-    key = (fingerprint(res), stack, tuple(non_production))
+    key = (fingerprint(res), stack, tuple(non_production), trust.key())
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is None:
-        hit = build_stack(res, stack=stack, non_production=non_production)
+        hit = build_stack(res, stack=stack, non_production=non_production, trust=trust)
         with _LOCK:
             if len(_CACHE) > 16:
                 _CACHE.clear()

@@ -226,3 +226,39 @@ def selects(pod_spec: Mapping, labels: Mapping) -> bool:
     return any(all(ops.get(e.get("operator"), lambda h, v: False)(labels.get(e.get("key")),
                                                                   [str(x) for x in e.get("values") or []])
                    for e in term.get("matchExpressions") or []) for term in terms)
+
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+# Kinds that run no pods of their own (or whose pods the pack reads through POD_TEMPLATE_KINDS).
+PODLESS_KINDS = frozenset({"Service", "ConfigMap", "Secret", "PodDisruptionBudget", "ServiceAccount", "Namespace",
+                           "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler",
+                           "Ingress", "NetworkPolicy", "PersistentVolumeClaim", "StorageClass", "ServiceMonitor",
+                           "PodMonitor", "PriorityClass", "LimitRange", "ResourceQuota", "CustomResourceDefinition",
+                           "NodePool", "Provisioner", "EC2NodeClass", "NodeClaim", "EndpointSlice", "Endpoints"})
+
+
+def _mentions_gpu(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(k == "nvidia.com/gpu" or _mentions_gpu(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_mentions_gpu(v) for v in value)
+    return False
+
+
+def opaque_workload(r: Res) -> str | None:
+    """Why the pack cannot look into a workload that may run GPU pods, or None: an unexpanded Helm release (its
+    objects are never shown), an object of an unknown kind that requests nvidia.com/gpu (an operator's CRD with its
+    own pod template), or a Kubernetes object whose kind is unknown during preview."""
+    if r.type == HELM_RELEASE:
+        return ("a helm.sh/v3 Release renders its chart inside the provider, so the pack never sees its objects "
+                "(use helm.sh/v4 Chart, whose objects are registered and priced)")
+    if not r.type.startswith("kubernetes:"):
+        return None
+    if is_unknown(r.props.get("kind")) or is_unknown(r.props.get("spec")):
+        return "its kind or spec is unknown during preview"
+    if r.kind in POD_TEMPLATE_KINDS or r.kind in PODLESS_KINDS:
+        return None
+    if _mentions_gpu(r.props.get("spec")):
+        return (f"a {r.kind} requests nvidia.com/gpu through a pod template the pack cannot read (an operator's "
+                "custom resource): its GPUs cannot be priced")
+    return None

@@ -22,7 +22,7 @@ from cost.errors import InputError
 from cost.estimate import estimate as estimate_one
 from cost.units import format_tokens, format_usd
 from cost.verdict import breakeven as pricing_breakeven
-from policies import pricing, resources
+from policies import pricing, resources, trust
 from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
 from policies.pricing import Model, Stack
 
@@ -41,7 +41,9 @@ PRODUCTION = {"type": "array", "items": {"type": "string"}, "default": pricing.N
 
 
 def _schema(**props: dict) -> PolicyConfigSchema:
-    return PolicyConfigSchema(properties=props)
+    """A stack policy's schema: its own properties plus `trust` (what the organisation grants, policies/trust.py),
+    which every policy that prices the stack reads from its own config, as the CLI configures each policy."""
+    return PolicyConfigSchema(properties={**props, "trust": trust.TRUST_SCHEMA})
 
 
 def config(args: Any, schema: PolicyConfigSchema | None) -> dict:
@@ -52,7 +54,8 @@ def config(args: Any, schema: PolicyConfigSchema | None) -> dict:
 
 
 def _stack(args: StackValidationArgs, cfg: Mapping) -> Stack:
-    return pricing.stack_for(args.resources, non_production=cfg.get("nonProductionStacks", pricing.NON_PRODUCTION_STACKS))
+    return pricing.stack_for(args.resources, non_production=cfg.get("nonProductionStacks", pricing.NON_PRODUCTION_STACKS),
+                             trust=trust.load(cfg.get("trust")))
 
 
 def _who(m: Model) -> str:
@@ -129,7 +132,8 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
         f"{_who(m)}: self-hosting costs {format_usd(self_usd)}/month; {which}, {v.cheapest_api}, "
         f"costs {format_usd(api_usd)}/month for the declared {format_tokens(w.tokens_per_month)} tokens/month: "
         f"{format_usd(self_usd - api_usd)}/month more{allowed}."
-        + (f" ({format_usd(m.idle_usd)}/month of it is {m.idle_nodes} node-group node(s) no replica uses.)" if m.idle_usd else "")
+        + (f" ({format_usd(m.idle_usd)}/month of it is {m.idle_nodes} node-group node(s) its node groups may run beyond "
+           "what the replicas use.)" if m.idle_usd else "")
     ]
     full = e.full_capacity_tokens_per_month
     if be.reachable:
@@ -195,8 +199,8 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
         if not m.priced:
             continue  # economics-readable says why
         if m.idle_usd:
-            report(f"{m.name}: its node groups run {m.idle_nodes} node(s) more than its replicas need, "
-                   f"{format_usd(m.idle_usd)}/month for idle GPUs.", m.urn)
+            report(f"{m.name}: its node groups may run {m.idle_nodes} node(s) more than its replicas need (their "
+                   f"maximum sizes), {format_usd(m.idle_usd)}/month of GPUs at the ceiling.", m.urn)
         e, w = m.estimate, m.workload
         full = e.full_capacity_tokens_per_month
         used = w.tokens_per_month / full if full else math.inf
@@ -468,14 +472,14 @@ def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
 # 7. Secrets only through Secret references (mandatory, per resource)
 # -------------------------------------------------------------------------------------------------
 
-SECRETS_SCHEMA = _schema(
+SECRETS_SCHEMA = PolicyConfigSchema(properties=dict(
     secretNamePattern={"type": "string", "default": SECRET_NAME,
                        "description": "Regular expression of environment variable names and values keys (camelCase split "
                                       "into words) that hold credentials."},
     credentialValuePattern={"type": "string", "default": CREDENTIAL_VALUE,
                             "description": "Regular expression of literal values that are credentials wherever they appear "
                                            "(Hugging Face, OpenAI/Anthropic, AWS, Groq keys)."},
-)
+))
 
 
 def _secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -124,4 +124,4 @@ def test_every_policy_is_in_the_pack_once():
 
 def test_the_example_policy_config_is_valid(pack):
     levels = pack.configure(runner.PACK_DIR / "config.example.json")
-    assert levels["monthly-budget"] == ("mandatory", {"maxMonthlyUsd": 45000})
+    assert levels["monthly-budget"] == ("mandatory", {"maxMonthlyUsd": None, "trust": "trust.example.json"})
