@@ -54,14 +54,13 @@ def is_gpu_type(instance_type: str) -> bool:
 class Capacity:
     """One resource that can launch GPU machines, at its ceiling.
 
-    instance_types: every type it may launch (None: they could not be read); nodes: the most machines it
-    may run (None: unbounded or unreadable); why: what could not be read, for the violation.
+    nodes: instance type -> the most machines of that type it may run (None: the types or the count could not be
+    read, or it is unbounded); why: what could not be read, for the violation; detail: which setting is the ceiling.
     """
 
     res: Res
     what: str
-    instance_types: list[str] | None
-    nodes: int | None
+    nodes: dict[str, int] | None
     why: str = ""
     unknown: bool = False
     detail: str = ""
@@ -69,36 +68,36 @@ class Capacity:
     @property
     def is_gpu(self) -> bool:
         """It may launch GPU machines (an unreadable instance type counts: it might)."""
-        return self.instance_types is None or any(is_gpu_type(t) for t in self.instance_types)
+        return self.nodes is None or any(is_gpu_type(t) and n > 0 for t, n in self.nodes.items())
 
-    def monthly_usd(self, book: Any = None) -> float | None:
-        """The ceiling's monthly price: its machines at the dearest type it may launch, on-demand. None when
-        a type is outside the catalog or the count is unbounded."""
-        if self.nodes is None or not self.instance_types or any(t not in catalog.instances() for t in self.instance_types
-                                                                if is_gpu_type(t)):
+    def ceiling(self, book: Any = None) -> tuple[str, int, float] | None:
+        """(instance type, machines, $/month) of the dearest fleet it may run, on-demand; None when a GPU type is
+        outside the catalog or the count is unreadable."""
+        if self.nodes is None or any(is_gpu_type(t) and t not in catalog.instances() for t in self.nodes):
             return None
-        try:
-            hourly = max(instance_hourly_usd(t, "on-demand", book) for t in self.instance_types if t in catalog.instances())
-        except (InputError, ValueError):
-            return None
-        return hourly * self.nodes * HOURS
-
-    def unpriced_reason(self) -> str:
-        if self.why:
-            return self.why
-        outside = [t for t in self.instance_types or [] if is_gpu_type(t) and t not in catalog.instances()]
-        if outside:
-            return f"GPU instance type {', '.join(outside)} is not in the instance catalog"
-        return "its ceiling could not be read"
+        best = None
+        for t, n in self.nodes.items():
+            if t not in catalog.instances():
+                continue
+            try:
+                usd = instance_hourly_usd(t, "on-demand", book) * n * HOURS
+            except InputError:
+                return None
+            if best is None or usd > best[2]:
+                best = (t, n, usd)
+        return best
 
     def describe(self, book: Any = None) -> str:
-        """`<what> <name> may run N x type(s) ($X/month at its ceiling, on-demand)`, or why it cannot be priced."""
-        usd = self.monthly_usd(book)
-        types = ", ".join(self.instance_types or []) or "unknown types"
-        if usd is None:
-            return f"{self.what} {self.res.name} may launch GPU machines ({types}) but cannot be priced: {self.unpriced_reason()}"
-        return (f"{self.what} {self.res.name} may run {self.nodes} x {types}{self.detail}: "
-                f"${usd:,.2f}/month at its ceiling (on-demand, {HOURS:g} h)")
+        """`<what> <name> may run N x type: $X/month at its ceiling`, or why it cannot be priced."""
+        top = self.ceiling(book)
+        if top is None:
+            why = self.why or "GPU instance type " + ", ".join(
+                t for t in self.nodes or {} if is_gpu_type(t) and t not in catalog.instances()) + " is not in the instance catalog"
+            types = ", ".join(self.nodes or {}) or "unknown types"
+            return f"{self.what} {self.res.name} may launch GPU machines ({types}) but cannot be priced: {why}"
+        t, n, usd = top
+        return (f"{self.what} {self.res.name} may run {n} x {t}{self.detail}: ${usd:,.2f}/month at its ceiling "
+                f"(on-demand, {HOURS:g} h)")
 
 
 @dataclass
@@ -107,6 +106,7 @@ class _Lookup:
 
     by_urn: dict[str, Res] = field(default_factory=dict)
     by_name: dict[str, Res] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)   # URNs of the templates some capacity source launches from
 
     @classmethod
     def of(cls, resources: list[Res], type_: str) -> _Lookup:
@@ -131,6 +131,7 @@ def _template_type(r: Res, dep_key: str, spec: Any, templates: _Lookup) -> str:
     if len({c.urn for c in candidates}) != 1:
         raise InputError(dep_key, "launch template", "a launch template of this stack",
                          "the launch template it launches from is not among the stack's resources")
+    templates.used.add(candidates[0].urn)
     value = get(candidates[0].props, "instanceType", where=f"launch template {candidates[0].name}")
     if not isinstance(value, str) or not value:
         raise InputError(f"launch template {candidates[0].name}.instanceType", value, "an instance type")
@@ -153,10 +154,19 @@ def _count(value: Any, what: str) -> int | None:
     return None if value is None else whole(value, what)
 
 
+def _pinned(overrides: list[Any], where: str) -> None:
+    """Attribute-based instance selection (`instanceRequirements`) lets AWS pick any matching type: unreadable."""
+    for o in overrides:
+        if isinstance(o, Mapping) and o.get("instanceRequirements") and not o.get("instanceType"):
+            raise InputError(f"{where}.overrides.instanceRequirements", "attribute-based instance selection",
+                             "instance types pinned with instanceType", "AWS may launch any type that matches")
+
+
 def _asg(r: Res, schedules: list[Res], templates: _Lookup, configs: _Lookup) -> Capacity:
     types: list[str] = []
     mixed = get(r.props, "mixedInstancesPolicy", "launchTemplate", default=None)
     if isinstance(mixed, Mapping):
+        _pinned(mixed.get("overrides") or [], "mixedInstancesPolicy.launchTemplate")
         overrides = [o.get("instanceType") for o in mixed.get("overrides") or [] if isinstance(o, Mapping)]
         types = [t for t in overrides if isinstance(t, str)]
         if not types:
@@ -179,23 +189,34 @@ def _asg(r: Res, schedules: list[Res], templates: _Lookup, configs: _Lookup) -> 
     known = {k: v for k, v in sizes.items() if v is not None}
     ceiling = max(known.values()) if known else None
     which = max(known, key=lambda k: known[k]) if known else ""
-    return Capacity(r, "auto-scaling group", types, ceiling, detail=f" (its {which})" if which else "")
+    if ceiling is None:
+        raise InputError("maxSize", None, "the group's maximum size")
+    return Capacity(r, "auto-scaling group", {t: ceiling for t in types}, detail=f" (its {which})")
 
 
-def _weighted_nodes(target: int, overrides: list[Mapping], unit: str) -> int:
-    """Machines a fleet's target capacity may buy: the target in machines of the smallest weight."""
-    least = None
+def _weighted_nodes(target: int, overrides: list[Mapping], unit: str) -> dict[str, int]:
+    """Machines of each type a fleet's target capacity may buy: the target over the type's weight (its
+    `weightedCapacity`; for vcpu / memory-mib targets, the type's vCPUs or MiB), rounded up."""
+    out: dict[str, int] = {}
     for o in overrides:
         itype = o.get("instanceType")
+        if not isinstance(itype, str):
+            continue
         weight = o.get("weightedCapacity")
-        if weight is None and unit in ("vcpu", "memory-mib") and isinstance(itype, str) and itype in catalog.instances():
+        if weight in (None, "") and unit in ("vcpu", "memory-mib"):
+            if itype not in catalog.instances():
+                raise InputError("targetCapacityUnitType", unit, "units, or a type in the instance catalog",
+                                 f"the {unit} of {itype} are not in the catalog")
             inst = catalog.instance(itype)
             weight = inst.vcpus if unit == "vcpu" else inst.memory_gib * 1024
-        w = float(weight) if weight not in (None, "") else 1.0
+        try:
+            w = float(weight) if weight not in (None, "") else 1.0
+        except (TypeError, ValueError):
+            raise InputError("weightedCapacity", weight, "a positive number") from None
         if not math.isfinite(w) or w <= 0:
             raise InputError("weightedCapacity", weight, "a positive number")
-        least = w if least is None else min(least, w)
-    return math.ceil(target / (least or 1.0))
+        out[itype] = max(out.get(itype, 0), math.ceil(target / w))
+    return out
 
 
 def _fleet_types(r: Res, configs: list[Any], templates: _Lookup, spec_key: str) -> tuple[list[str], list[Mapping]]:
@@ -204,6 +225,7 @@ def _fleet_types(r: Res, configs: list[Any], templates: _Lookup, spec_key: str) 
         if not isinstance(c, Mapping):
             continue
         own = [o for o in c.get("overrides") or [] if isinstance(o, Mapping)]
+        _pinned(own, "launchTemplateConfigs")
         typed = [o for o in own if isinstance(o.get("instanceType"), str)]
         if typed and len(typed) == len(own):
             overrides += typed
@@ -225,7 +247,7 @@ def _spot_fleet(r: Res, templates: _Lookup) -> Capacity:
         raise InputError("launchSpecifications", None, "launch specifications or launch template configs with instance types")
     target = whole(get(r.props, "targetCapacity"), "targetCapacity")
     unit = str(get(r.props, "targetCapacityUnitType", default="units"))
-    return Capacity(r, "Spot Fleet request", sorted(set(types)), _weighted_nodes(target, overrides, unit),
+    return Capacity(r, "Spot Fleet request", _weighted_nodes(target, overrides, unit),
                     detail=f" (its targetCapacity {target} {unit})")
 
 
@@ -237,7 +259,7 @@ def _ec2_fleet(r: Res, templates: _Lookup) -> Capacity:
     spec = get(r.props, "targetCapacitySpecification", default={}) or {}
     target = whole(get(spec, "totalTargetCapacity"), "targetCapacitySpecification.totalTargetCapacity")
     unit = str(get(spec, "targetCapacityUnitType", default="units"))
-    return Capacity(r, "EC2 Fleet", sorted(set(types)), _weighted_nodes(target, overrides, unit),
+    return Capacity(r, "EC2 Fleet", _weighted_nodes(target, overrides, unit),
                     detail=f" (its totalTargetCapacity {target} {unit})")
 
 
@@ -245,7 +267,7 @@ def _instance(r: Res, templates: _Lookup) -> Capacity:
     itype = get(r.props, "instanceType")
     if itype is None:
         itype = _template_type(r, "launchTemplate", r.props.get("launchTemplate"), templates)
-    return Capacity(r, "EC2 instance", [str(itype)], 1)
+    return Capacity(r, "EC2 instance", {str(itype): 1})
 
 
 def _karpenter(r: Res) -> Capacity:
@@ -265,29 +287,29 @@ def _karpenter(r: Res) -> Capacity:
     categories = _allowed(requirements, "karpenter.k8s.aws/instance-category")
     if pinned is None:
         if categories is not None and not ({"g", "p"} & set(categories)):
-            return Capacity(r, what, [], 0)   # it can only launch non-GPU categories
-        return Capacity(r, what, None, None, why="its requirements do not pin node.kubernetes.io/instance-type "
+            return Capacity(r, what, {})   # it can only launch non-GPU categories
+        return Capacity(r, what, None, why="its requirements do not pin node.kubernetes.io/instance-type "
                         "(In a list of catalog types), so which GPU machines it may launch cannot be read")
     gpu_types = [t for t in pinned if is_gpu_type(t)]
     if not gpu_types:
-        return Capacity(r, what, pinned, 0)
+        return Capacity(r, what, {})
     if not isinstance(limits, Mapping) or not limits:
-        return Capacity(r, what, pinned, None, why="it sets no limits, so it may launch GPU machines without bound "
+        return Capacity(r, what, None, why="it sets no limits, so it may launch GPU machines without bound "
                         "(set spec.limits, e.g. nvidia.com/gpu)")
     outside = [t for t in gpu_types if t not in catalog.instances()]
     if outside:
-        return Capacity(r, what, pinned, None, why=f"GPU instance type {', '.join(outside)} is not in the instance catalog")
-    nodes = 0
+        return Capacity(r, what, None, why=f"GPU instance type {', '.join(outside)} is not in the instance catalog")
+    nodes: dict[str, int] = {}
     for t in gpu_types:
         inst = catalog.instance(t)
         per = {"nvidia.com/gpu": inst.gpus, "cpu": inst.vcpus, "memory": inst.memory_gib * 2**30}
         counts = [math.ceil(_quantity(v, f"spec.limits.{k}") / per[k]) for k, v in limits.items() if k in per]
         if not counts:
-            return Capacity(r, what, pinned, None, why=f"its limits ({', '.join(limits)}) bound neither nvidia.com/gpu, "
+            return Capacity(r, what, None, why=f"its limits ({', '.join(limits)}) bound neither nvidia.com/gpu, "
                             "cpu nor memory, so its GPU machines are unbounded")
         # Karpenter checks the limits before it launches a machine, so the last one may overshoot them: ceil.
-        nodes = max(nodes, min(counts))
-    return Capacity(r, what, gpu_types, nodes, detail=f" (its limits {', '.join(f'{k}: {v}' for k, v in limits.items())})")
+        nodes[t] = min(counts)
+    return Capacity(r, what, nodes, detail=f" (its limits {', '.join(f'{k}: {v}' for k, v in limits.items())})")
 
 
 def _allowed(requirements: list, key: str) -> list[str] | None:
@@ -310,9 +332,10 @@ def _quantity(value: Any, what: str) -> float:
     return float(m.group(1)) * _SUFFIX[m.group(2) or ""]
 
 
-def read_capacity(resources: list[Res]) -> list[Capacity]:
-    """Every resource other than the managed node groups that can launch machines, at its ceiling; one that cannot
-    be read is kept with `why` (and `unknown` when a value is unknown during preview)."""
+def read_capacity(resources: list[Res]) -> tuple[list[Capacity], list[Res]]:
+    """Every resource other than the managed node groups that can launch machines, at its ceiling (one that cannot
+    be read is kept with `why`, and `unknown` when a value is unknown during preview), and the launch templates with
+    a GPU instance type that nothing in the stack launches from (what does is outside what the pack is shown)."""
     templates = _Lookup.of(resources, LAUNCH_TEMPLATE)
     configs = _Lookup.of(resources, LAUNCH_CONFIGURATION)
     schedules = [r for r in resources if r.type == SCHEDULE]
@@ -328,24 +351,14 @@ def read_capacity(resources: list[Res]) -> list[Capacity]:
         try:
             out.append(_karpenter(r) if karpenter else readers[r.type](r))
         except Unknown as u:
-            out.append(Capacity(r, what, None, None, why=f"{u.path or 'a value'} is unknown during preview", unknown=True))
+            out.append(Capacity(r, what, None, why=f"{u.path or 'a value'} is unknown during preview", unknown=True))
         except InputError as e:
-            out.append(Capacity(r, what, None, None, why=str(e)))
-    return out
+            out.append(Capacity(r, what, None, why=str(e)))
+    return out, _unused_gpu_templates(resources, templates.used)
 
 
-def gpu_launch_templates(resources: list[Res]) -> list[Res]:
-    """Launch templates with a GPU instance type that no resource of the stack launches from (nothing depends on
-    them, nothing names them): what launches from them is outside what the pack is shown."""
-    used = {u for r in resources for urns in r.deps.values() for u in urns}
-    out = []
-    for r in resources:
-        if r.type != LAUNCH_TEMPLATE or r.urn in used:
-            continue
-        itype, name = r.props.get("instanceType"), r.props.get("name")
-        named = isinstance(name, str) and not is_unknown(name) and any(
-            name in (get(o.props, "launchTemplate", "name", default=None), o.props.get("launchConfiguration"))
-            for o in resources if o is not r)
-        if isinstance(itype, str) and not is_unknown(itype) and is_gpu_type(itype) and not named:
-            out.append(r)
-    return out
+def _unused_gpu_templates(resources: list[Res], used: set[str]) -> list[Res]:
+    depended = {u for r in resources for urns in r.deps.values() for u in urns}
+    return [r for r in resources if r.type == LAUNCH_TEMPLATE and r.urn not in used | depended
+            and isinstance(r.props.get("instanceType"), str) and not is_unknown(r.props["instanceType"])
+            and is_gpu_type(r.props["instanceType"])]

@@ -143,6 +143,7 @@ class Model:
     estimate: Estimate | None = None
     idle_nodes: int = 0
     idle_usd: float = 0.0
+    idle_where: str = ""                             # the node groups and sizes the idle nodes come from
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -534,8 +535,10 @@ def _fits(m: Model) -> bool:
     return fit.fits
 
 
-def _idle(m: Model) -> None:
-    """Nodes the model's node groups run beyond what its replicas need are billed too; fewer is a problem."""
+def _idle(m: Model, book: Any = None) -> None:
+    """Nodes the model's node groups may run beyond what its replicas need (up to their maximum sizes) are billed
+    too: at the plan's rate, or on-demand where the plan is reserved (a commitment covers the planned nodes only).
+    Fewer nodes than the replicas need is a problem."""
     est = m.estimate
     if est is None or est.plan.billing != "instance":
         return
@@ -548,7 +551,11 @@ def _idle(m: Model) -> None:
     # What the groups may bill: their maximum sizes; nodes beyond what the replicas need are priced as headroom.
     if sum(ceilings) > need:
         m.idle_nodes = sum(ceilings) - need
-        m.idle_usd = m.idle_nodes * est.plan.unit_usd_hr * HOURS
+        rate = est.plan.unit_usd_hr
+        if m.deployment is not None and m.deployment.pricing in COMMITMENTS:
+            rate = instance_hourly_usd(est.plan.instance_type, "on-demand", book)
+        m.idle_usd = m.idle_nodes * rate * HOURS
+        m.idle_where = ", ".join(f"{g.res.name} desired {g.desired} max {g.max_size}" for g in m.node_groups)
     if have < need:
         m.problem(f"its node groups run {have} node(s) but its {m.total_replicas} replica(s) need {need} "
                   f"x {est.plan.instance_type}: some pods would stay Pending")
@@ -576,7 +583,7 @@ def _price(models: list[Model], stack: econ.StackEconomics, book, problems: list
             fleet = econ.price([replace(values[m.name], stack=replace(stack, routing=None)) for m in priced], book) if priced else None
     for m, est in zip(priced, fleet.estimates if fleet else ()):
         m.estimate = est
-        _idle(m)
+        _idle(m, book)
     return fleet
 
 
@@ -675,12 +682,14 @@ def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model
             problems.append(Problem(g.res.urn, g.res.name, f"GPU node group {g.res.name} may run {ceiling} x "
                                     f"{', '.join(g.instance_types) or 'unknown type'} (desired {g.desired}, max "
                                     f"{g.max_size}){cost} that no priced model uses (no GPU workload and no economics tags)"))
-    for c in cap.read_capacity(res):
-        if not c.is_gpu or c.nodes == 0:
+    sources, templates = cap.read_capacity(res)
+    for c in sources:
+        if not c.is_gpu:
             continue
-        problems.append(Problem(c.res.urn, c.res.name, c.describe(book) + "; no priced model runs on it (the pack "
-                                "prices only breakeven's node groups against a model's economics)", c.unknown))
-    for t in cap.gpu_launch_templates(res):
+        problems.append(Problem(c.res.urn, c.res.name, c.describe(book) + "; it is GPU capacity no priced model runs "
+                                "on, so it cannot be judged against any model's economics (serve models on breakeven's node "
+                                "groups, or remove it)", c.unknown))
+    for t in templates:
         problems.append(Problem(t.urn, t.name, f"launch template {t.name} sets GPU instance type "
                                 f"{t.props.get('instanceType')} but nothing in the stack launches from it: what does "
                                 "(outside this stack) cannot be priced"))

@@ -132,8 +132,8 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
         f"{_who(m)}: self-hosting costs {format_usd(self_usd)}/month; {which}, {v.cheapest_api}, "
         f"costs {format_usd(api_usd)}/month for the declared {format_tokens(w.tokens_per_month)} tokens/month: "
         f"{format_usd(self_usd - api_usd)}/month more{allowed}."
-        + (f" ({format_usd(m.idle_usd)}/month of it is {m.idle_nodes} node-group node(s) its node groups may run beyond "
-           "what the replicas use.)" if m.idle_usd else "")
+        + (f" ({format_usd(m.idle_usd)}/month of it is {m.idle_nodes} node(s) its node groups may run beyond what the "
+           f"replicas use: {m.idle_where}.)" if m.idle_usd else "")
     ]
     full = e.full_capacity_tokens_per_month
     if be.reachable:
@@ -199,8 +199,8 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
         if not m.priced:
             continue  # economics-readable says why
         if m.idle_usd:
-            report(f"{m.name}: its node groups may run {m.idle_nodes} node(s) more than its replicas need (their "
-                   f"maximum sizes), {format_usd(m.idle_usd)}/month of GPUs at the ceiling.", m.urn)
+            report(f"{m.name}: its node groups may run {m.idle_nodes} node(s) more than its replicas need ({m.idle_where}), "
+                   f"{format_usd(m.idle_usd)}/month of GPUs at their maximum sizes.", m.urn)
         e, w = m.estimate, m.workload
         full = e.full_capacity_tokens_per_month
         used = w.tokens_per_month / full if full else math.inf
