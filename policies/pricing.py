@@ -37,7 +37,7 @@ from cost.workload import Workload
 from policies import capacity as cap
 from policies.trust import COMMITMENTS, Trust
 from policies.resources import (
-    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, opaque_workload, container_args, fingerprint, get, is_unknown, normalize, pod_templates,
+    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, opaque_workload, engine_args, fingerprint, get, is_unknown, normalize, pod_templates,
     selects, stack_name, switch, tolerates, whole,
 )
 
@@ -354,7 +354,7 @@ def _gpus_per_replica(r: Res, templates: list[tuple[str, dict]]) -> int:
     return per_leader + per_worker * max(size - 1, 0)
 
 
-def read_model(r: Res, groups: list[NodeGroup]) -> Model:
+def read_model(r: Res, groups: list[NodeGroup], configmaps: dict | None = None) -> Model:
     """One GPU workload -> its declared economics, cross-checked against and completed by the resources."""
     templates = pod_templates(r)
     metadata = r.props.get("metadata") if isinstance(r.props.get("metadata"), Mapping) else {}
@@ -379,7 +379,7 @@ def read_model(r: Res, groups: list[NodeGroup]) -> Model:
                 if (tagged.deployment, tagged.workload) != (m.declared.deployment, m.declared.workload):
                     m.problem(f"node group {g.res.name}'s economics tags differ from the workload's {econ.ANNOTATION}")
         m.total_replicas = _replicas(r, m.node_groups)
-        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), container_args(m.pod_spec))
+        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), engine_args(m.pod_spec, configmaps or {}, m.namespace))
     except Unknown as u:
         m.problem(f"{u.path} is unknown during preview", unknown=True)
     except InputError as e:
@@ -695,12 +695,26 @@ def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model
                                 "(outside this stack) cannot be priced"))
 
 
+def _configmaps(res: list[Res]) -> dict[tuple[str, str], Res]:
+    """The stack's ConfigMaps by (namespace, name); one whose name is unknown during preview is left out (a
+    `--config` file in it is then reported as unreadable)."""
+    out = {}
+    for r in res:
+        meta = r.props.get("metadata")
+        if r.type != "kubernetes:core/v1:ConfigMap" or not isinstance(meta, Mapping):
+            continue
+        ns, name = meta.get("namespace") or "default", meta.get("name") or r.name
+        if not (is_unknown(ns) or is_unknown(name)):
+            out[(str(ns), str(name))] = r
+    return out
+
+
 def build_stack(resources: Sequence[Any], *, stack: str = "",
                 non_production: Sequence[str] = NON_PRODUCTION_STACKS, trust: Trust = Trust()) -> Stack:
     """Derive and price everything the pack checks from the resources and the policy config's trust."""
     res = normalize(resources, stack or "stack")
     groups = read_node_groups(res)
-    models = [read_model(r, groups) for r in res if is_gpu_workload(r)]
+    models = [read_model(r, groups, _configmaps(res)) for r in res if is_gpu_workload(r)]
     models += models_from_tags(groups, {m.name for m in models})
     problems: list[Problem] = []
     declared = [m.declared for m in models if m.declared is not None]

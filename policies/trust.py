@@ -18,7 +18,7 @@ the stack without the claim.
           "capacityTokensPerMonth": 5e9,            # the most capacity the stack may declare
           "overheads": {"mlops_fte": 0.1},          # the lowest value of each overhead it may declare
           "production": false,                      # the organisation's word: this stack is not production
-          "models": {"<model>": { ...the same keys, for one model... }}
+          "models": {"<model>": { ...exemptions, commitments, hourlyUsdPerGpu, capacityTokensPerMonth... }}
         }
       },
       "allowedWorkloads": ["<resource name or URN the pack may not look into>"]
@@ -44,6 +44,7 @@ EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 COMMITMENTS = ("reserved-1y", "reserved-3y")
 GRANT_KEYS = ("exemptions", "commitments", "priceBook", "hourlyUsdPerGpu", "capacityTokensPerMonth", "overheads",
               "production", "models")
+MODEL_KEYS = ("exemptions", "commitments", "hourlyUsdPerGpu", "capacityTokensPerMonth")   # the rest are per stack
 TRUST_KEYS = ("grants", "allowedWorkloads")
 
 
@@ -112,7 +113,7 @@ def _number(value: Any, key: str) -> float:
 def _grant(doc: Any, key: str, nested: bool) -> tuple[Grant, tuple[tuple[str, Grant], ...]]:
     if not isinstance(doc, Mapping):
         raise InputError(key, doc, "an object of grants: " + ", ".join(GRANT_KEYS))
-    keys = GRANT_KEYS if nested else GRANT_KEYS[:-1]
+    keys = GRANT_KEYS if nested else MODEL_KEYS
     unknown = [k for k in doc if k not in keys]
     if unknown:
         raise InputError(f"{key}.{unknown[0]}", doc[unknown[0]], ", ".join(keys))
