@@ -33,8 +33,11 @@ from cost.estimate import Estimate
 from cost.fleet import Fleet
 from cost.tco import Overheads
 from cost.nodes import instance_hourly_usd
+from cost.usage import Usage
+from cost import usage as usage_mod
 from cost.workload import Workload
 from policies import capacity as cap
+from policies import trust as trust_mod
 from policies.trust import COMMITMENTS, Trust
 from policies.resources import (
     POD_TEMPLATE_KINDS, Res, Unknown, arg_value, opaque_workload, engine_args, fingerprint, get, is_unknown, normalize, pod_templates,
@@ -144,6 +147,10 @@ class Model:
     idle_nodes: int = 0
     idle_usd: float = 0.0
     idle_where: str = ""                             # the node groups and sizes the idle nodes come from
+    usage: Usage | None = None                       # the measured workload the policy config names, if any
+    usage_file: str = ""
+    declared_workload: Workload | None = None        # the stack's own, when a usage file replaced it
+    declared_estimate: Estimate | None = None        # priced on the declared workload, for the comparison
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -600,7 +607,7 @@ def _trusted_stack(stack_econ: econ.StackEconomics, name: str, trust: Trust,
                                                  f"{trust.source} does not grant ({trust.where(name, None, 'priceBook')}); "
                                                  "priced with the catalog's prices"))
         else:
-            path = cap_pack_file(declared_book)
+            path = _book_name(declared_book)
             try:
                 book = api_prices.load_price_book(path)
             except InputError as e:
@@ -618,11 +625,10 @@ def _trusted_stack(stack_econ: econ.StackEconomics, name: str, trust: Trust,
     return replace(stack_econ, overheads=Overheads(**kept), price_book=declared_book if book is not None else None), book
 
 
-def cap_pack_file(name: str) -> str:
-    """A price book name from the policy config: a file beside the pack when one exists, else the name as given."""
-    from policies.trust import PACK_DIR
-
-    return str(PACK_DIR / name) if (PACK_DIR / name).is_file() else name
+def _book_name(name: str) -> str:
+    """A price book the policy config names: a file (absolute or beside the pack) when one exists, else a bundled name."""
+    path = trust_mod.resolve(name)
+    return str(path) if path.is_file() else name
 
 
 def _trust_model(m: Model, stack: str, trust: Trust) -> None:
@@ -666,6 +672,35 @@ def _trust_model(m: Model, stack: str, trust: Trust) -> None:
     except InputError as e:
         m.problem(f"as trusted it cannot be priced: {e}")
         m.deployment = None
+
+
+def _measured(m: Model, stack: str, trust: Trust) -> None:
+    """Judge the measured volume where the policy config names a usage file for the model: the usage replaces the
+    declared volume and request size (the declared workload is kept for the comparison). An unreadable file is a
+    problem: the pack cannot judge what it was told to."""
+    path = trust.grant(stack, m.name).usage
+    if path is None or m.declared is None:
+        return
+    try:
+        u = usage_mod.load(path)
+    except InputError as e:
+        m.problem(f"the usage file the policy config names ({trust.where(stack, m.name, 'usage')}) cannot be read: {e}")
+        return
+    m.usage, m.usage_file, m.declared_workload = u, path, m.declared.workload
+    m.declared = replace(m.declared, workload=u.workload(m.declared.workload))
+
+
+def _price_declared(models: list[Model], stack: econ.StackEconomics, book: Any) -> None:
+    """For models judged on measured usage: the same deployment priced alone on its declared workload."""
+    for m in models:
+        if m.usage is None or m.estimate is None or m.declared_workload is None:
+            continue
+        try:
+            value = replace(m.declared, deployment=m.deployment, workload=m.declared_workload,
+                            stack=replace(stack, routing=None))
+            m.declared_estimate = econ.price([value], book).estimates[0]
+        except InputError as e:
+            m.problem(f"cannot be priced on its declared workload for the comparison with the measured one: {e}")
 
 
 def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model], book: Any,
@@ -733,6 +768,7 @@ def build_stack(resources: Sequence[Any], *, stack: str = "",
         stack_econ, book = _trusted_stack(stack_econ, name, trust, problems)
         for m in models:
             _trust_model(m, name, trust)
+            _measured(m, name, trust)
     for r in res:
         why = opaque_workload(r)
         if why and not trust.allows(r.name, r.urn):
@@ -740,6 +776,8 @@ def build_stack(resources: Sequence[Any], *, stack: str = "",
                                                    "the policy config's trust.allowedWorkloads if it runs no GPUs",
                                     "unknown during preview" in why))
     fleet = _price(models, stack_econ, book, problems) if stack_econ is not None else None
+    if stack_econ is not None:
+        _price_declared(models, stack_econ, book)
     _unused_capacity(res, groups, models, book, problems)
     return Stack(res, groups, models, name, production, stack_econ, book, fleet, problems)
 

@@ -21,8 +21,12 @@ the stack without the claim.
           "models": {"<model>": { ...exemptions, commitments, hourlyUsdPerGpu, capacityTokensPerMonth... }}
         }
       },
-      "allowedWorkloads": ["<resource name or URN the pack may not look into>"]
+      "allowedWorkloads": ["<resource name or URN the pack may not look into>"],
+      "maxUsageAgeDays": 30                          # older usage files are reported as stale
     }
+
+A model's `usage` grant names a usage file (`breakeven observe --write-usage`): the pack then judges the
+measured volume instead of the declared one.
 
 `trust` is an object, or the name of a JSON file holding one (relative to the policy pack directory, or
 absolute): the policy config names it, never the resources. `load` is the one place it is parsed.
@@ -44,8 +48,9 @@ EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 COMMITMENTS = ("reserved-1y", "reserved-3y")
 GRANT_KEYS = ("exemptions", "commitments", "priceBook", "hourlyUsdPerGpu", "capacityTokensPerMonth", "overheads",
               "production", "models")
-MODEL_KEYS = ("exemptions", "commitments", "hourlyUsdPerGpu", "capacityTokensPerMonth")   # the rest are per stack
-TRUST_KEYS = ("grants", "allowedWorkloads")
+MODEL_KEYS = ("exemptions", "commitments", "hourlyUsdPerGpu", "capacityTokensPerMonth", "usage")   # the rest: per stack
+TRUST_KEYS = ("grants", "allowedWorkloads", "maxUsageAgeDays")
+MAX_USAGE_AGE_DAYS = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class Grant:
     capacity_tokens_per_month: float | None = None
     overheads: tuple[tuple[str, float], ...] = ()
     production: bool | None = None
+    usage: str | None = None          # a usage file (breakeven observe --write-usage) measured for this model
 
     def merged(self, other: Grant) -> Grant:
         """This stack-level grant with a model-level one added (the model's values win where it sets them)."""
@@ -68,7 +74,7 @@ class Grant:
                      other.capacity_tokens_per_month if other.capacity_tokens_per_month is not None
                      else self.capacity_tokens_per_month,
                      tuple({**dict(self.overheads), **dict(other.overheads)}.items()),
-                     self.production if other.production is None else other.production)
+                     self.production if other.production is None else other.production, other.usage or self.usage)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class Trust:
     stacks: tuple[tuple[str, Grant, tuple[tuple[str, Grant], ...]], ...] = ()
     allowed_workloads: tuple[str, ...] = ()
     source: str = "the policy config's trust"
+    max_usage_age_days: float = MAX_USAGE_AGE_DAYS
 
     def grant(self, stack: str, model: str | None = None) -> Grant:
         for name, grant, models in self.stacks:
@@ -95,7 +102,10 @@ class Trust:
         return name in self.allowed_workloads or urn in self.allowed_workloads
 
     def key(self) -> str:
-        return json.dumps([self.stacks, self.allowed_workloads], default=str, sort_keys=True)
+        """What identifies this trust for the pack's cache: its values and the usage files' modification times."""
+        files = sorted({g.usage for _, sg, models in self.stacks for g in (sg, *(mg for _, mg in models)) if g.usage})
+        stamps = [(f, Path(f).stat().st_mtime_ns if Path(f).is_file() else None) for f in files]
+        return json.dumps([self.stacks, self.allowed_workloads, self.max_usage_age_days, stamps], default=str, sort_keys=True)
 
 
 def _names(value: Any, key: str, allowed: tuple[str, ...]) -> frozenset[str]:
@@ -108,6 +118,19 @@ def _number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise InputError(key, value, "a non-negative number")
     return float(value)
+
+
+def resolve(name: str) -> Path:
+    """A file the policy config names: absolute, or relative to the policy pack directory (where the CLI runs it)."""
+    return Path(name) if Path(name).is_absolute() else PACK_DIR / name
+
+
+def _file(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InputError(key, value, "a file name (absolute, or relative to the policy pack directory)")
+    return str(resolve(value))
 
 
 def _grant(doc: Any, key: str, nested: bool) -> tuple[Grant, tuple[tuple[str, Grant], ...]]:
@@ -135,6 +158,7 @@ def _grant(doc: Any, key: str, nested: bool) -> tuple[Grant, tuple[tuple[str, Gr
         else _number(doc["capacityTokensPerMonth"], f"{key}.capacityTokensPerMonth"),
         overheads=tuple(sorted((str(k), _number(v, f"{key}.overheads.{k}")) for k, v in overheads.items())),
         production=production,
+        usage=_file(doc.get("usage"), f"{key}.usage"),
     )
     models = doc.get("models") or {}
     if not isinstance(models, Mapping):
@@ -150,7 +174,7 @@ def load(value: Any, key: str = "trust") -> Trust:
         return Trust()
     source = "the policy config's trust"
     if isinstance(value, str):
-        path = Path(value) if Path(value).is_absolute() else PACK_DIR / value
+        path = resolve(value)
         try:
             value = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
@@ -168,7 +192,8 @@ def load(value: Any, key: str = "trust") -> Trust:
     if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
         raise InputError(f"{key}.allowedWorkloads", allowed, "a list of resource names or URNs")
     stacks = tuple(sorted((str(s), *_grant(g, f"{key}.grants.{s}", True)) for s, g in grants.items()))
-    return Trust(stacks, tuple(allowed), source)
+    age = value.get("maxUsageAgeDays", MAX_USAGE_AGE_DAYS)
+    return Trust(stacks, tuple(allowed), source, _number(age, f"{key}.maxUsageAgeDays"))
 
 
 TRUST_SCHEMA = {"type": ["object", "string"], "default": {},

@@ -22,6 +22,7 @@ EXPECTED = {  # policy -> default enforcement level (the issue's list)
     "secrets-via-references": "mandatory",
     "right-sized-gpus": "advisory",
     "economics-readable": "mandatory",
+    "measured-usage": "advisory",
 }
 
 
