@@ -64,6 +64,15 @@ class Capacity:
     why: str = ""
     unknown: bool = False
     detail: str = ""
+    # Karpenter only: what its nodes carry, for matching pods to it (labels, taints, zones, capacity type).
+    labels: dict = field(default_factory=dict)
+    taints: list = field(default_factory=list)
+    zones: list[str] | None = None
+    spot_only: bool = False
+
+    @property
+    def karpenter(self) -> bool:
+        return self.what.startswith("Karpenter")
 
     @property
     def is_gpu(self) -> bool:
@@ -309,7 +318,19 @@ def _karpenter(r: Res) -> Capacity:
                             "cpu nor memory, so its GPU machines are unbounded")
         # Karpenter checks the limits before it launches a machine, so the last one may overshoot them: ceil.
         nodes[t] = min(counts)
-    return Capacity(r, what, nodes, detail=f" (its limits {', '.join(f'{k}: {v}' for k, v in limits.items())})")
+    template = spec if r.kind == "Provisioner" else get(spec, "template", default={}) or {}
+    labels = dict(get(template, "metadata", "labels", default={}) or {}) if r.kind != "Provisioner" else dict(spec.get("labels") or {})
+    labels["karpenter.sh/nodepool" if r.kind == "NodePool" else "karpenter.sh/provisioner-name"] = \
+        str(get(r.props, "metadata", "name", default=r.name))
+    for req in requirements:   # a requirement with one allowed value is a label every node carries
+        values = req.get("values") or [] if isinstance(req, Mapping) else []
+        if isinstance(req, Mapping) and req.get("operator") == "In" and len(values) == 1:
+            labels.setdefault(str(req.get("key")), str(values[0]))
+    taints = (spec.get("taints") if r.kind == "Provisioner" else get(template, "spec", "taints", default=[])) or []
+    return Capacity(r, what, nodes, detail=f" (its limits {', '.join(f'{k}: {v}' for k, v in limits.items())})",
+                    labels=labels, taints=[t for t in taints if isinstance(t, Mapping)],
+                    zones=_allowed(requirements, "topology.kubernetes.io/zone"),
+                    spot_only=_allowed(requirements, "karpenter.sh/capacity-type") == ["spot"])
 
 
 def _allowed(requirements: list, key: str) -> list[str] | None:

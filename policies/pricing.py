@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,6 +89,18 @@ class NodeGroup:
     zones: list[str] | None          # None: could not be resolved
     ami_type: str = ""
     problems: list[Problem] = field(default_factory=list)
+    what: str = "node group"
+    per_type: dict[str, int] = field(default_factory=dict)   # Karpenter: the most machines of each type its limits allow
+
+    def describe_ceiling(self) -> str:
+        """`<what> <name> may run N x type: $X/month at its ceiling` (on the group's capacity type)."""
+        usd, n = self.hourly_usd(), self.ceiling
+        cost = f": ${usd * n * HOURS:,.2f}/month at its ceiling" if usd is not None and n is not None else ""
+        return f"{self.what} {self.res.name} may run {n} x {', '.join(self.instance_types[:1]) or 'unknown type'}{cost}"
+
+    def ceiling_for(self, instance_type: str) -> int | None:
+        """The most nodes of this type the group may run (a Karpenter pool's limits allow a count per type)."""
+        return self.per_type.get(instance_type, self.ceiling) if self.per_type else self.ceiling
 
     @property
     def is_gpu(self) -> bool:
@@ -300,6 +312,22 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
             probs.append(Problem(r.urn, r.name, f"node group {r.name}: instance type "
                                  f"{', '.join(unpriceable) or 'missing'} is not in the catalog; its GPUs cannot be priced"))
         out.append(ng)
+    return out + _karpenter_pools(resources)
+
+
+def _karpenter_pools(resources: list[Res]) -> list[NodeGroup]:
+    """Karpenter pools whose GPU ceiling can be priced, as node groups pods can be matched to: the machines their
+    limits allow (dearest fleet first), the labels and taints their nodes carry. An unpriceable pool stays a
+    capacity source the pack names (policies.capacity)."""
+    out = []
+    for c in cap.read_capacity(resources)[0]:
+        if not c.karpenter or not c.is_gpu or c.ceiling() is None or not c.nodes:
+            continue
+        order = sorted(c.nodes, key=lambda t: -(instance_hourly_usd(t, "on-demand") * c.nodes[t]))
+        top = c.nodes[order[0]]
+        out.append(NodeGroup(res=c.res, instance_types=order, capacity_type="SPOT" if c.spot_only else "ON_DEMAND",
+                             desired=top, max_size=top, labels=c.labels, taints=c.taints, tags={}, zones=c.zones,
+                             what=c.what, per_type=dict(c.nodes)))
     return out
 
 
@@ -361,8 +389,12 @@ def _gpus_per_replica(r: Res, templates: list[tuple[str, dict]]) -> int:
     return per_leader + per_worker * max(size - 1, 0)
 
 
-def read_model(r: Res, groups: list[NodeGroup], configmaps: dict | None = None) -> Model:
-    """One GPU workload -> its declared economics, cross-checked against and completed by the resources."""
+def read_model(r: Res, groups: list[NodeGroup], configmaps: dict | None = None,
+               foreign: Callable[[str], Workload | None] | None = None, stack: str = "") -> Model:
+    """One GPU workload -> its declared economics, cross-checked against and completed by the resources.
+
+    foreign: model name -> the workload the policy config declares for it; a workload without breakeven's economics
+    is then priced from its resources (vLLM arguments, GPU limits, replicas, the capacity its pods land on)."""
     templates = pod_templates(r)
     metadata = r.props.get("metadata") if isinstance(r.props.get("metadata"), Mapping) else {}
     labels = get(templates[0][1], "metadata", "labels", default={}) or {}
@@ -373,12 +405,21 @@ def read_model(r: Res, groups: list[NodeGroup], configmaps: dict | None = None) 
     m.node_groups = _match_node_groups(m.pod_spec, groups)   # matched first: an unpriceable model still owns its nodes
     try:
         annotation = (metadata.get("annotations") or {}).get(econ.ANNOTATION)
-        if annotation is None:
-            raise InputError(econ.ANNOTATION, None, "the economics breakeven writes on every GPU workload",
-                             f"the {r.kind} requests {GPU_RESOURCE} but carries no economics to price it by")
+        args = engine_args(m.pod_spec, configmaps or {}, m.namespace)
+        granted = foreign(m.name) if foreign is not None and annotation is None else None
+        if annotation is None and granted is None:
+            where = "; ".join(g.describe_ceiling() for g in m.node_groups)
+            raise InputError(econ.ANNOTATION, None, "the economics breakeven writes on every GPU workload, or its "
+                             f"workload in the policy config (trust.grants.{stack or '<stack>'}.models.{m.name}.workload)",
+                             f"the {r.kind} requests {GPU_RESOURCE} but carries no economics to price it by"
+                             + (f"; the GPU capacity it runs on: {where}" if where else ""))
         if is_unknown(annotation):
             raise Unknown(econ.ANNOTATION)
-        m.declared = econ.Economics.from_json(annotation)
+        if granted is not None:
+            m.total_replicas = _replicas(r, m.node_groups)
+            m.declared = _from_resources(m, _gpus_per_replica(r, templates), args, granted, stack)
+        else:
+            m.declared = econ.Economics.from_json(annotation)
         m.name = m.declared.deployment.name or m.name
         for g in m.node_groups:
             if g.economics_name is not None:
@@ -386,12 +427,60 @@ def read_model(r: Res, groups: list[NodeGroup], configmaps: dict | None = None) 
                 if (tagged.deployment, tagged.workload) != (m.declared.deployment, m.declared.workload):
                     m.problem(f"node group {g.res.name}'s economics tags differ from the workload's {econ.ANNOTATION}")
         m.total_replicas = _replicas(r, m.node_groups)
-        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), engine_args(m.pod_spec, configmaps or {}, m.namespace))
+        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), args)
     except Unknown as u:
         m.problem(f"{u.path} is unknown during preview", unknown=True)
     except InputError as e:
         m.problem(str(e))
     return m
+
+
+# vLLM --quantization values -> the precision breakeven prices; absent: the checkpoint's 16-bit weights.
+QUANTIZATION_PRICED = {None: "bf16", "fp8": "fp8", "awq": "int4-awq", "awq_marlin": "int4-awq", "mxfp4": "mxfp4"}
+
+
+def served_model(args: list[str]) -> str | None:
+    """The model a vLLM server serves: `--model`, else the positional after `serve` (`vllm serve MODEL`)."""
+    flag = arg_value(args, "--model")
+    if flag is not None:
+        return flag
+    if "serve" in args:
+        i = args.index("serve")
+        if i + 1 < len(args) and not args[i + 1].startswith("-"):
+            return args[i + 1]
+    return None
+
+
+def _from_resources(m: Model, gpus: int, args: list[str], workload: Workload, stack: str) -> econ.Economics:
+    """The economics of a GPU workload breakeven did not write, from its resources and the workload the policy config
+    declares: the model it serves, its GPUs and replicas, the engine arguments, and the cheapest catalog type of the
+    capacity its pods land on that holds one replica (what Karpenter launches). No spares are assumed."""
+    served = served_model(args)
+    if served is None:
+        raise InputError("--model", None, "the model the vLLM server serves (--model, or vllm serve MODEL)")
+    model = catalog.model(served, "--model")
+    quant = arg_value(args, "--quantization")
+    if quant not in QUANTIZATION_PRICED:
+        raise InputError("--quantization", quant, ", ".join(str(q) for q in QUANTIZATION_PRICED if q))
+    types = sorted({t for g in m.node_groups for t in g.instance_types
+                    if t in catalog.instances() and catalog.instance(t).gpus >= min(gpus, 8)},
+                   key=lambda t: instance_hourly_usd(t, "on-demand"))
+    if not types:
+        raise InputError("instance type", ", ".join(sorted({t for g in m.node_groups for t in g.instance_types})) or None,
+                         "a catalog GPU type its pods can land on (a node group or a Karpenter pool matching its node "
+                         "selector and tolerations)")
+    raw = {k: arg_value(args, f) for k, f in (("max_model_len", "--max-model-len"), ("gmu", "--gpu-memory-utilization"),
+                                              ("seqs", "--max-num-seqs"))}
+    d = Deployment.build(
+        model=model.id, instance_type=types[0], gpus_per_replica=gpus, replicas=m.total_replicas, redundancy=0,
+        precision=QUANTIZATION_PRICED[quant], name=m.name,
+        pricing="spot" if all(g.capacity_type == "SPOT" for g in m.node_groups) else "on-demand",
+        max_model_len=None if raw["max_model_len"] is None else whole(raw["max_model_len"], "--max-model-len"),
+        gpu_memory_utilization=0.9 if raw["gmu"] is None else float(raw["gmu"]),
+        max_num_seqs=256 if raw["seqs"] is None else whole(raw["seqs"], "--max-num-seqs"),
+        kv_cache_dtype=kv_cache_dtype(arg_value(args, "--kv-cache-dtype") or "auto"),
+        expert_parallel=bool(switch(args, "--enable-expert-parallel", "-ep")), api_servers=api_server_count(args))
+    return econ.Economics(d, workload, econ.StackEconomics(stack=stack))
 
 
 def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
@@ -549,8 +638,9 @@ def _idle(m: Model, book: Any = None) -> None:
     est = m.estimate
     if est is None or est.plan.billing != "instance":
         return
-    desired = [g.desired for g in m.node_groups]
-    ceilings = [g.ceiling for g in m.node_groups]
+    itype = est.plan.instance_type
+    desired = [g.ceiling_for(itype) if g.per_type else g.desired for g in m.node_groups]   # Karpenter launches on demand
+    ceilings = [g.ceiling_for(itype) for g in m.node_groups]
     if any(d is None for d in desired) or any(c is None for c in ceilings):
         m.problem("a node group's desired or maximum size cannot be read; its node count is not checked", unknown=True)
         return
@@ -562,7 +652,8 @@ def _idle(m: Model, book: Any = None) -> None:
         if m.deployment is not None and m.deployment.pricing in COMMITMENTS:
             rate = instance_hourly_usd(est.plan.instance_type, "on-demand", book)
         m.idle_usd = m.idle_nodes * rate * HOURS
-        m.idle_where = ", ".join(f"{g.res.name} desired {g.desired} max {g.max_size}" for g in m.node_groups)
+        m.idle_where = ", ".join(f"{g.what} {g.res.name} up to {g.ceiling_for(itype)} x {itype} (its limits)" if g.per_type
+                                 else f"{g.res.name} desired {g.desired} max {g.max_size}" for g in m.node_groups)
     if have < need:
         m.problem(f"its node groups run {have} node(s) but its {m.total_replicas} replica(s) need {need} "
                   f"x {est.plan.instance_type}: some pods would stay Pending")
@@ -714,12 +805,13 @@ def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model
             usd = g.hourly_usd(book)
             cost = (f": ${usd * ceiling * HOURS:,.2f}/month at its ceiling ({HOURS:g} h)" if usd is not None and ceiling
                     else "")
-            problems.append(Problem(g.res.urn, g.res.name, f"GPU node group {g.res.name} may run {ceiling} x "
+            problems.append(Problem(g.res.urn, g.res.name, f"GPU {g.what} {g.res.name} may run {ceiling} x "
                                     f"{', '.join(g.instance_types) or 'unknown type'} (desired {g.desired}, max "
                                     f"{g.max_size}){cost} that no priced model uses (no GPU workload and no economics tags)"))
     sources, templates = cap.read_capacity(res)
+    as_groups = {g.res.urn for g in groups}
     for c in sources:
-        if not c.is_gpu:
+        if not c.is_gpu or c.res.urn in as_groups:
             continue
         problems.append(Problem(c.res.urn, c.res.name, c.describe(book) + "; it is GPU capacity no priced model runs "
                                 "on, so it cannot be judged against any model's economics (serve models on breakeven's node "
@@ -749,7 +841,18 @@ def build_stack(resources: Sequence[Any], *, stack: str = "",
     """Derive and price everything the pack checks from the resources and the policy config's trust."""
     res = normalize(resources, stack or "stack")
     groups = read_node_groups(res)
-    models = [read_model(r, groups, _configmaps(res)) for r in res if is_gpu_workload(r)]
+    name = stack or stack_name(res)
+
+    def foreign(model: str) -> Workload | None:
+        g = trust.grant(name, model)
+        if g.workload is not None:
+            return Workload.build(g.workload[0], avg_input_tokens=g.workload[1], avg_output_tokens=g.workload[2])
+        try:
+            return usage_mod.load(g.usage).workload(None) if g.usage else None
+        except InputError:
+            return None   # _measured names the unreadable file
+
+    models = [read_model(r, groups, _configmaps(res), foreign, name) for r in res if is_gpu_workload(r)]
     models += models_from_tags(groups, {m.name for m in models})
     problems: list[Problem] = []
     declared = [m.declared for m in models if m.declared is not None]
@@ -761,7 +864,6 @@ def build_stack(resources: Sequence[Any], *, stack: str = "",
     except InputError as e:
         problems.append(Problem("", "stack", f"the models disagree on stack-level economics: {e}"))
         stack_econ = declared[0].stack
-    name = stack or stack_name(res)
     production = is_production(name, opted_in, non_production, trust.grant(name).production is False)
     book = None
     if stack_econ is not None:

@@ -18,7 +18,8 @@ the stack without the claim.
           "capacityTokensPerMonth": 5e9,            # the most capacity the stack may declare
           "overheads": {"mlops_fte": 0.1},          # the lowest value of each overhead it may declare
           "production": false,                      # the organisation's word: this stack is not production
-          "models": {"<model>": { ...exemptions, commitments, hourlyUsdPerGpu, capacityTokensPerMonth... }}
+          "models": {"<model>": { ...exemptions, commitments, hourlyUsdPerGpu, capacityTokensPerMonth, usage,
+                                  workload: {tokensPerMonth, avgInputTokens, avgOutputTokens}... }}
         }
       },
       "allowedWorkloads": ["<resource name or URN the pack may not look into>"],
@@ -26,7 +27,8 @@ the stack without the claim.
     }
 
 A model's `usage` grant names a usage file (`breakeven observe --write-usage`): the pack then judges the
-measured volume instead of the declared one.
+measured volume instead of the declared one. A model's `workload` is what the organisation declares for a
+GPU workload breakeven did not write (no economics annotation): the pack prices it from its resources.
 
 `trust` is an object, or the name of a JSON file holding one (relative to the policy pack directory, or
 absolute): the policy config names it, never the resources. `load` is the one place it is parsed.
@@ -42,13 +44,15 @@ from pathlib import Path
 from typing import Any
 
 from cost.errors import InputError
+from cost.units import parse_tokens
 
 PACK_DIR = Path(__file__).resolve().parent
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 COMMITMENTS = ("reserved-1y", "reserved-3y")
 GRANT_KEYS = ("exemptions", "commitments", "priceBook", "hourlyUsdPerGpu", "capacityTokensPerMonth", "overheads",
               "production", "models")
-MODEL_KEYS = ("exemptions", "commitments", "hourlyUsdPerGpu", "capacityTokensPerMonth", "usage")   # the rest: per stack
+MODEL_KEYS = ("exemptions", "commitments", "hourlyUsdPerGpu", "capacityTokensPerMonth", "usage", "workload")  # the rest: per stack
+WORKLOAD_KEYS = ("tokensPerMonth", "avgInputTokens", "avgOutputTokens")
 TRUST_KEYS = ("grants", "allowedWorkloads", "maxUsageAgeDays")
 MAX_USAGE_AGE_DAYS = 30.0
 
@@ -65,6 +69,7 @@ class Grant:
     overheads: tuple[tuple[str, float], ...] = ()
     production: bool | None = None
     usage: str | None = None          # a usage file (breakeven observe --write-usage) measured for this model
+    workload: tuple[float, int, int] | None = None   # tokens/month, avg input, avg output: for a workload without economics
 
     def merged(self, other: Grant) -> Grant:
         """This stack-level grant with a model-level one added (the model's values win where it sets them)."""
@@ -74,7 +79,8 @@ class Grant:
                      other.capacity_tokens_per_month if other.capacity_tokens_per_month is not None
                      else self.capacity_tokens_per_month,
                      tuple({**dict(self.overheads), **dict(other.overheads)}.items()),
-                     self.production if other.production is None else other.production, other.usage or self.usage)
+                     self.production if other.production is None else other.production, other.usage or self.usage,
+                     other.workload or self.workload)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,20 @@ def _file(value: Any, key: str) -> str | None:
     return str(resolve(value))
 
 
+def _workload(value: Any, key: str) -> tuple[float, int, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != set(WORKLOAD_KEYS):
+        raise InputError(key, value, "an object with " + ", ".join(WORKLOAD_KEYS))
+    sizes = []
+    for k in WORKLOAD_KEYS[1:]:
+        v = value[k]   # numbers arrive as floats through the analyzer's protobuf Struct
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 1:
+            raise InputError(f"{key}.{k}", v, "a whole number of tokens, at least 1")
+        sizes.append(int(v))
+    return parse_tokens(value["tokensPerMonth"], f"{key}.tokensPerMonth"), sizes[0], sizes[1]
+
+
 def _grant(doc: Any, key: str, nested: bool) -> tuple[Grant, tuple[tuple[str, Grant], ...]]:
     if not isinstance(doc, Mapping):
         raise InputError(key, doc, "an object of grants: " + ", ".join(GRANT_KEYS))
@@ -159,6 +179,7 @@ def _grant(doc: Any, key: str, nested: bool) -> tuple[Grant, tuple[tuple[str, Gr
         overheads=tuple(sorted((str(k), _number(v, f"{key}.overheads.{k}")) for k, v in overheads.items())),
         production=production,
         usage=_file(doc.get("usage"), f"{key}.usage"),
+        workload=_workload(doc.get("workload"), f"{key}.workload"),
     )
     models = doc.get("models") or {}
     if not isinstance(models, Mapping):

@@ -15,7 +15,8 @@ import json
 import pytest
 
 from cost import catalog
-from policies import runner
+from cost.units import format_usd
+from policies import pricing, runner, trust
 from tests.policies import builders as B
 
 HOURS = catalog.assumptions()["hours_per_month"]
@@ -202,21 +203,44 @@ def test_an_opaque_workload_is_a_violation_unless_the_policy_config_allows_it(cl
 # A stack this kit did not create
 # ---------------------------------------------------------------------------------------------
 
-def test_a_stack_not_made_by_this_kit_is_judged_from_its_resources(cli_pack):
-    """An EKS cluster, a Karpenter GPU NodePool and a hand-written vLLM Deployment: nothing carries breakeven's
-    economics. The pack prices the pool's ceiling and says what it cannot know about the workload."""
+def _platform_stack() -> list[dict]:
+    """An EKS cluster, a Karpenter GPU NodePool and a hand-written vLLM Deployment: nothing carries breakeven's economics."""
     cluster = res("aws:eks/cluster:Cluster", "platform", {"name": "platform", "version": "1.33",
                                                           "vpcConfig": {"subnetIds": ["subnet-a", "subnet-b"]}})
-    pool = nodepool("gpu", ["g6e.12xlarge"], {"nvidia.com/gpu": "8"})
+    pool = nodepool("gpu", ["g6e.xlarge", "g6e.12xlarge"], {"nvidia.com/gpu": "8"})
     vllm = res(B.DEPLOYMENT, "llama", {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "llama", "namespace": "llm"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "llama"}}, "template": {
             "metadata": {"labels": {"app": "llama"}},
             "spec": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}], "containers": [{
                 "name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
-                "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--tensor-parallel-size", "4"],
+                "command": ["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct"],
+                "args": ["--tensor-parallel-size", "4", "--max-model-len", "8192"],
                 "resources": {"limits": {"nvidia.com/gpu": 4}}}]}}}})
-    got = cli_pack.evaluate([cluster, pool, vllm], runner.EXAMPLE_CONFIG)
-    details = [v.detail for v in B.mandatory(got)]
-    assert any(f"may run 2 x g6e.12xlarge (its limits nvidia.com/gpu: 8): {usd('g6e.12xlarge', 2)}" in d for d in details), details
-    assert any("llama" in d and "carries no economics" in d for d in details), details
+    return [cluster, pool, vllm]
+
+
+def test_a_stack_not_made_by_this_kit_says_what_it_cannot_know(cli_pack):
+    """Without a workload, the pack names the Deployment it cannot price and the pool's ceiling."""
+    got = cli_pack.evaluate(_platform_stack(), runner.EXAMPLE_CONFIG)
+    details = [v.detail for v in B.by_policy(got, "economics-readable") if v.mandatory]
+    assert any("llama" in d and "carries no economics" in d and "trust.grants.prod.models.llama.workload" in d
+               and f"Karpenter NodePool gpu may run 2 x g6e.12xlarge: {usd('g6e.12xlarge', 2)}" in d for d in details), details
+
+
+def test_a_stack_not_made_by_this_kit_is_priced_from_its_resources_and_the_policy_config(cli_pack):
+    """With the workload the organisation declares for it, the hand-written Deployment is priced: the model from
+    `vllm serve`, 4 GPUs per replica, 2 replicas, on the cheapest type of the Karpenter pool that holds a replica."""
+    resources = _platform_stack()
+    grant = {"models": {"llama": {"workload": {"tokensPerMonth": "300M", "avgInputTokens": 600, "avgOutputTokens": 400}}}}
+    config = B.trusting({STACK: grant})
+    (m,) = pricing.build_stack(resources, trust=trust.load(config["economics-readable"]["trust"])).models
+    assert (m.deployment.model, m.deployment.instance_type, m.deployment.gpus_per_replica, m.total_replicas) == \
+        ("llama-3.1-8b", "g6e.12xlarge", 4, 2) and m.estimate.plan.nodes == 2
+    got = cli_pack.evaluate(resources, config)
+    assert not [v for v in B.by_policy(got, "economics-readable") if "carries no economics" in v.detail]
+    (v,) = B.by_policy(got, "self-hosting-beats-api")
+    assert v.mandatory and f"self-hosting costs {format_usd(m.monthly_usd)}/month" in v.detail
+    assert "for the declared 300M tokens/month" in v.detail
+    # what it cannot know it says: the pool's zones are not in its requirements
+    assert any("zones" in x.detail for x in B.by_policy(got, "production-redundancy"))
