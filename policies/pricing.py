@@ -49,6 +49,7 @@ SUBNET = "aws:ec2/subnet:Subnet"
 GPU_RESOURCE = "nvidia.com/gpu"
 HOURS = catalog.assumptions()["hours_per_month"]
 EKS_TO_PRICING = {"SPOT": "spot", "ON_DEMAND": "on-demand"}
+EKS_DEFAULT_INSTANCE_TYPES = ("t3.medium",)   # a managed node group's type without instanceTypes or a launch template
 # Stack names that are not production unless their economics opt in (policy config `nonProductionStacks`):
 # narrow and explicit, whole names only, so `prod-ci` or `payments-test-eu` stay production.
 NON_PRODUCTION_STACKS = ["dev", "development", "test", "sandbox", "local"]
@@ -290,9 +291,12 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
 
         raw_types = read("instanceTypes", default=[])
         itypes = [t for t in raw_types if isinstance(t, str) and not is_unknown(t)] if isinstance(raw_types, list) else []
-        if not itypes:   # EKS takes the instance type from the launch template when instanceTypes is empty
+        uses_template = bool(r.props.get("launchTemplate") or r.deps.get("launchTemplate"))
+        if not itypes and uses_template:   # EKS takes the instance type from the launch template
             from_template = cap.node_group_template_type(r, resources)
             itypes = [from_template] if from_template else []
+        elif not itypes and r.props.get("instanceTypes") in (None, []):   # neither: EKS's default (pulumi_aws NodeGroup.instance_types)
+            itypes = list(EKS_DEFAULT_INSTANCE_TYPES)
         tags = read("tags", default={})
         ng = NodeGroup(
             res=r, instance_types=itypes, capacity_type=read("capacityType", default="ON_DEMAND"),
@@ -305,9 +309,9 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
         )
         unpriceable = [t for t in itypes if t not in catalog.instances()]
         if not itypes:
-            probs.append(Problem(r.urn, r.name, f"node group {r.name}: its instance type cannot be read (no instanceTypes "
-                                 "and no launch template of this stack with an instanceType); it may launch GPU machines "
-                                 "that cannot be priced"))
+            probs.append(Problem(r.urn, r.name, f"node group {r.name}: its instance type cannot be read (no instanceTypes, "
+                                 "and its launch template is not among the stack's resources or sets no instanceType); "
+                                 "it may launch GPU machines that cannot be priced", uses_template is False))
         elif ng.is_gpu and unpriceable:
             probs.append(Problem(r.urn, r.name, f"node group {r.name}: instance type "
                                  f"{', '.join(unpriceable) or 'missing'} is not in the catalog; its GPUs cannot be priced"))

@@ -244,3 +244,13 @@ def test_a_stack_not_made_by_this_kit_is_priced_from_its_resources_and_the_polic
     assert "for the declared 300M tokens/month" in v.detail
     # what it cannot know it says: the pool's zones are not in its requirements
     assert any("zones" in x.detail for x in B.by_policy(got, "production-redundancy"))
+
+
+def test_a_node_group_without_instance_types_runs_the_eks_default(cli_pack, passing):
+    """No instanceTypes and no launch template: EKS launches t3.medium (not a GPU); with a launch template the pack
+    cannot see, its type cannot be read and it may be GPU capacity."""
+    cpu = shadow_node_group(instanceTypes=[], scalingConfig={"desiredSize": 2, "minSize": 1, "maxSize": 5})
+    assert B.mandatory(cli_pack.evaluate(passing + [cpu], runner.EXAMPLE_CONFIG)) == []
+    hidden = shadow_node_group(instanceTypes=[], launchTemplate={"id": "lt-elsewhere", "version": "3"})
+    got = B.mandatory(cli_pack.evaluate(passing + [hidden], runner.EXAMPLE_CONFIG))
+    assert any("batch" in v.detail and "instance type cannot be read" in v.detail for v in got), [v.detail for v in got]
