@@ -43,7 +43,8 @@ class GpuNodePool(pulumi.ComponentResource):
     device plugin) land there, and labelled `breakeven.dev/gpu-pool=<model name>`, which the chart
     selects on. Sizes are fixed at the planned count (min = desired = max): the maximum is what the
     economics pay for, since the policy pack prices every node group at its maximum. A managed node
-    group's rolling update surges on its own (EKS raises the Auto Scaling group's maximum for the update).
+    group's rolling update surges on its own: its scale-up phase raises the Auto Scaling group's maximum
+    and desired size for the update (https://docs.aws.amazon.com/eks/latest/userguide/managed-node-update-behavior.html).
     """
 
     node_groups: list[eks.NodeGroup]
