@@ -367,11 +367,11 @@ def run_policies(p: Plan) -> tuple[list | None, int]:
     """The policy pack (policies/) over the plan's resources, as CI runs it: (violations, exit code:
     1 when a mandatory policy is violated). (None, 0) where the pack is not installed."""
     try:
-        from policies.runner import evaluate
+        from policies.runner import default_config, evaluate
     except ImportError:
         return None, 0
     t0 = time.perf_counter()
-    violations = evaluate(p.resources, None, mode="inprocess", stack=p.stack)
+    violations = evaluate(p.resources, default_config(), mode="inprocess", stack=p.stack)
     p.timings["policies"] = time.perf_counter() - t0
     p.timings["total"] += p.timings["policies"]
     return violations, (1 if any(v.mandatory for v in violations) else 0)

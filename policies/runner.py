@@ -42,6 +42,13 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 from cost.errors import InputError
 
 PACK_DIR = Path(__file__).resolve().parent
+EXAMPLE_CONFIG = PACK_DIR / "config.example.json"
+
+
+def default_config() -> Path:
+    """The policy config the offline preview sends: $BREAKEVEN_POLICY_CONFIG, else policies/config.example.json
+    (which grants what the example stacks need)."""
+    return Path(os.environ.get("BREAKEVEN_POLICY_CONFIG") or EXAMPLE_CONFIG)
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PB = {"advisory": pb.ADVISORY, "mandatory": pb.MANDATORY, "remediate": pb.REMEDIATE, "disabled": pb.DISABLED}
 _PB_TO_LEVEL = {v: k for k, v in _LEVEL_TO_PB.items()}

@@ -11,14 +11,14 @@ from cost.economics import Routing
 from cost.fleet import Tier
 from cost.tco import Overheads
 from cost.workload import Workload
-from policies import pricing, resources
+from policies import pricing, resources, trust
 from tests.policies import builders as B
 
 UNDER, OVER = 0.995, 1.005
 
 
-def model(resources):
-    return pricing.build_stack(resources).models[0]
+def model(resources, granted: trust.Trust = trust.Trust()):
+    return pricing.build_stack(resources, trust=granted).models[0]
 
 
 def fires(pack, resources, policy, config=None) -> list:
@@ -84,7 +84,8 @@ def test_non_production_stacks_are_not_held_to_the_api_price_unless_configured(p
 def test_custom_inference_leaves_no_alternative_so_an_uneconomic_model_passes(pack):
     m = with_tokens(BASE, 1e6)
     assert fires(pack, B.model_stack(m), "self-hosting-beats-api")
-    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "exemptions": ("custom-inference",)})), "self-hosting-beats-api")
+    claimed = B.model_stack(B.M(**{**m.__dict__, "exemptions": ("custom-inference",)}))
+    assert not fires(pack, claimed, "self-hosting-beats-api", B.trusting({B.STACK: {"exemptions": ["custom-inference"]}}))
 
 
 @pytest.mark.parametrize("exemption, comparator", [("fine-tuned", "offers that serve your fine-tuned weights"),
@@ -93,14 +94,15 @@ def test_an_exemption_is_compared_with_what_can_still_serve_it(pack, exemption, 
     """Fine-tuned Llama 3.1 8B: LoRA hosting serves the weights; private data: Bedrock in your own account.
     Both cost less than the GPUs, so the exemption does not make the stack pass."""
     m = B.M(**{**with_tokens(BASE, 1e6).__dict__, "exemptions": (exemption,)})
-    (v,) = fires(pack, B.model_stack(m), "self-hosting-beats-api")
+    (v,) = fires(pack, B.model_stack(m), "self-hosting-beats-api", B.trusting({B.STACK: {"exemptions": [exemption]}}))
     assert v.mandatory and comparator in v.detail and f"despite its {exemption} exemption" in v.detail
 
 
 def test_a_ttft_target_just_under_50_ms_is_the_low_ttft_exemption(pack):
     m = with_tokens(BASE, 1e6)
-    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 49.9})), "self-hosting-beats-api")
-    assert fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 50})), "self-hosting-beats-api")
+    low = B.trusting({B.STACK: {"exemptions": ["low-ttft"]}})
+    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 49.9})), "self-hosting-beats-api", low)
+    assert fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 50})), "self-hosting-beats-api", low)
     # low-ttft is not a claim: it is a declared TTFT target under 50 ms, or nothing
     assert "low_ttft" not in B.economics(m, pricing.econ.StackEconomics()).to_dict()["deployment"]["exemptions"]
 
@@ -109,8 +111,9 @@ def test_the_message_gives_both_monthly_figures_breakeven_and_a_fix(pack):
     # Spot L4s with no overheads, priced with the seeds' 2025 book: breakeven is within reach of the capacity.
     m = B.M(**{**BASE.__dict__, "capacity_type": "spot", "tokens_per_month": 5e8})
     res = B.model_stack(m, stack={"overheads": Overheads.none(), "price_book": "seed-2025"})
-    x = model(res)
-    (v,) = fires(pack, res, "self-hosting-beats-api")
+    x = model(res, trust.load({"grants": {B.STACK: {"priceBook": "seed-2025", "overheads": Overheads.none().to_dict()}}}))
+    (v,) = fires(pack, res, "self-hosting-beats-api",
+                 B.trusting({B.STACK: {"priceBook": "seed-2025", "overheads": Overheads.none().to_dict()}}))
     assert "$547.50/month" in v.detail and x.monthly_usd == 547.5          # 2 x $0.375/h x 730 h
     assert "$100.00/month" in v.detail                                      # 500M tokens at $0.20/1M
     assert "Breakeven with together:meta-llama/Llama-3-8b-chat-hf at $0.20/1M tokens: 2.74B tokens/month" in v.detail
