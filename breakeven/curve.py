@@ -62,7 +62,7 @@ def build(args: argparse.Namespace):
     """Validate every flag (InputError naming the flag), then compute the curve."""
     from breakeven import term
     from breakeven.cli import FLAG
-    from breakeven.workload_flags import apply_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from
+    from breakeven.workload_flags import apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from
     from cost import catalog
     from cost.api_prices import load_price_book
     from cost.curve import cheapest_search, curve
@@ -80,9 +80,7 @@ def build(args: argparse.Namespace):
             raise InputError("--points", args.points, "a whole number from 2 to 2000")
         size = _size(args.size)
         output = _output(args.output)
-        pricings = _list(args.pricing)   # the capacity types to search: a profile's single choice is for `estimate`
-        args.pricing = "all"
-        apply_profile(args)
+        pricings, _ = apply_search_profile(args)
         args.tokens_per_month = args.tokens_per_month or "0"
         workload = workload_from(args)
         constraints = Constraints(precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),

@@ -57,7 +57,8 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
 def add_constraint_flags(p: argparse.ArgumentParser) -> None:
     """What the configuration search may choose from (optimize, curve)."""
     p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
-    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
+    p.add_argument("--pricing", help="comma-separated capacity types to allow: on-demand (default, as estimate), spot (never with "
+                        "--production), reserved-1y, reserved-3y")
     p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
     p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
     p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
@@ -103,6 +104,21 @@ def apply_profile(args: argparse.Namespace) -> dict:
         if hasattr(args, k.replace("-", "_")):
             setattr(args, k.replace("-", "_"), values[k])
     return {k: v for k, v in filled.items() if hasattr(args, k.replace("-", "_"))}
+
+
+def apply_search_profile(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, dict]:
+    """`apply_profile` for the searches (optimize, curve). Returns (the capacity types to search, what the profile set).
+
+    The capacity types are --pricing as given (comma-separated), else the profile's (batch: spot), else None:
+    on-demand, as `estimate` prices by default. A production search never takes spot from a profile
+    (asked for with --pricing, the search refuses it)."""
+    asked = args.pricing
+    set_by_profile = apply_profile(args)
+    if asked is None and getattr(args, "production", False) and args.pricing == "spot":
+        set_by_profile.pop("pricing", None)
+        args.pricing = None
+    pricings = None if not args.pricing else tuple(x.strip() for x in args.pricing.split(",") if x.strip())
+    return pricings or None, set_by_profile
 
 
 def workload_from(args: argparse.Namespace):

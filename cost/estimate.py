@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from cost import api_prices, calibration, capacity, catalog
+from cost import api_prices, calibration, capacity, catalog, checkpoints
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
@@ -100,6 +100,7 @@ class Estimate:
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
+    notes: tuple[str, ...] = ()             # what the team must do for this configuration to be real
 
     @property
     def monthly_usd(self) -> float:
@@ -177,6 +178,7 @@ class Estimate:
                     "nodes_per_replica": self.fit.nodes,
                 },
                 "validity_warnings": list(self.warnings),
+                "notes": list(self.notes),
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
@@ -272,7 +274,9 @@ def estimate(
     )
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings)
+    note = checkpoints.own_weights_note(d.model, d.precision, d.exemptions.fine_tuned)
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
+                    () if note is None else (note,))
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
