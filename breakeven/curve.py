@@ -137,7 +137,7 @@ def render(result, fmt: str) -> str:
              for n in data["no_breakeven"]]
     steps = [[f"{format_tokens(s['from'])}-{format_tokens(s['to'])}", format_usd(s["monthly_usd"]), _config_text(s["configuration"])]
              for s in data["steps"]]
-    out = [f"## {title}" if md else f"{title}\n{'=' * len(title)}", "",
+    out = [f"## {title}" if md else f"{title}\n{'=' * len(title)}", "", data["headline"][0].upper() + data["headline"][1:] + ".", "",
            "Breakeven volumes (self-hosted cost = API cost; found by bisection):", "",
            grid(["API", "Tier", "Breakeven tokens/mo", "Self-hosted/mo", "API/mo", "Cheapest configuration there"], breakeven, md)
            if breakeven else "none in this range"]
@@ -148,7 +148,9 @@ def render(result, fmt: str) -> str:
     if data["planned"]:
         p = data["planned"]
         out += ["", f"Planned {format_tokens(p['tokens_per_month'])} tokens/month: {format_usd(p['self_hosted_monthly_usd'])}/month "
-                f"on {_config_text(p['configuration'])}"]
+                f"on {_config_text(p['configuration'])}"
+                + ("" if p["cheapest_api"] is None else f"; cheapest comparable API there: {p['cheapest_api']['label']} "
+                   f"{format_usd(p['cheapest_api']['monthly_usd'])}/month")]
     return "\n".join(out)
 
 
