@@ -33,7 +33,8 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
         f"{name} ({prof.description})" for name, prof in profiles().items()))
     p.add_argument("--tokens-per-month", help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
     p.add_argument("--usage", metavar="FILE",
-                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead")
+                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead "
+                        "(refused when measured on another model)")
     p.set_defaults(volume_required=volume_help is None)
     p.add_argument("--input-share", type=number(float, "--input-share"), help="share of tokens that are input (0..1)")
     p.add_argument("--avg-input-tokens", type=number(int, "--avg-input-tokens"))
@@ -137,7 +138,7 @@ def workload_from(args: argparse.Namespace):
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
         tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
         batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
-    ), args.usage)
+    ), args.usage, getattr(args, "model", None))
 
 
 def exemptions_from(args: argparse.Namespace):
