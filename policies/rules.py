@@ -201,8 +201,8 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
         full = e.full_capacity_tokens_per_month
         used = w.tokens_per_month / full if full else math.inf
         per_replica = full / m.deployment.replicas
-        if used > ceiling:
-            need = math.ceil(w.tokens_per_month / (per_replica * ceiling))
+        if used > ceiling:   # as many as the report's "needed" line, and enough to pass the ceiling
+            need = max(e.replicas_needed or 0, math.ceil(w.tokens_per_month / (per_replica * ceiling)))
             report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month need {used:.0%} of its full "
                    f"capacity of {format_tokens(full)} tokens/month; at most {ceiling:.0%} can be served. To pass: serve it "
                    f"with {need} replica(s), or send the overflow to an API (a hybrid routing tier).", m.urn)

@@ -129,6 +129,11 @@ def test_fewer_replicas_advice_stays_within_the_planned_utilization_and_the_need
     assert model(res).estimate.replicas_needed == 2
     (v,) = fires(pack, res, "utilization-floor")
     assert "serve it with" not in v.detail and "107%" not in v.detail
+    # 2.5 replicas' worth on 2 (125%): 3 would pass the 100% ceiling, but the report says 4 are needed at 80%
+    res = B.model_stack(with_tokens(BASE, 2.5 * per_replica))
+    assert model(res).estimate.replicas_needed == 4
+    (v,) = fires(pack, res, "utilization-floor")
+    assert "serve it with 4 replica(s)" in v.detail
 
 
 def test_a_declared_volume_above_full_capacity_cannot_be_served(pack):
