@@ -286,7 +286,7 @@ def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tu
 
     text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
-    found = optimize.optimize(d.model, w, optimize.Constraints(redundancy=d.redundancy), book=book, overheads=overheads,
+    found = optimize.optimize(d.model, w, optimize.Constraints(pricings=(d.pricing,), redundancy=d.redundancy), book=book, overheads=overheads,
                               factors=factors, exemptions=d.exemptions, top=1, providers=providers, rates=rates)
     if found:
         c = found[0]
