@@ -158,13 +158,14 @@ class Curve:
         if e is None:
             return None
         v, c = e.verdict, configuration(e)
-        api = None if v.cheapest_api is None else {
-            "id": v.cheapest_api, "label": next((q.offer.label for q in e.apis if q.offer.id == v.cheapest_api), v.cheapest_api),
-            "monthly_usd": round(v.cheapest_api_monthly_usd or 0.0, 2), "compared_with": v.compared_with}
         label = [f"planned {format_tokens(e.workload.tokens_per_month)}/month: {format_usd(e.monthly_usd)}/month self-hosted",
                  f"{c['replicas']}+{c['redundancy']} x {c['instance_type']} TP{c['gpus_per_replica']} {c['precision']} {c['pricing']}"]
-        if api is not None:
-            label.append(f"cheapest comparable API: {api['label']} {format_usd(api['monthly_usd'])}/month")
+        api = None
+        if v.cheapest_api is not None:
+            name = next((q.offer.label for q in e.apis if q.offer.id == v.cheapest_api), v.cheapest_api)
+            usd = round(v.cheapest_api_monthly_usd or 0.0, 2)
+            api = {"id": v.cheapest_api, "label": name, "monthly_usd": usd, "compared_with": v.compared_with}
+            label.append(f"cheapest comparable API: {name} {format_usd(usd)}/month")
         return {"tokens_per_month": round(e.workload.tokens_per_month), "self_hosted_monthly_usd": round(e.monthly_usd, 2),
                 "configuration": c, "cheapest_api": api, "label": "\n".join(label)}
 

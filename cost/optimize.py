@@ -76,7 +76,7 @@ class Constraints:
                 raise InputError(key, val, f"a whole number, at least {low}")
         if self.production and self.zones < 2:
             raise InputError("zones", self.zones, "2 or more for a production deployment")
-        if self.production and "spot" in norm.get("pricings", ()):
+        if self.production and self.pricings is not None and "spot" in (catalog.pricing(p) for p in self.pricings):
             raise InputError("pricing", ",".join(self.pricings or ()), ", ".join(PRODUCTION_PRICINGS) + " for a production "
                              "deployment (spot capacity can be reclaimed at two minutes' notice)")
         return replace(self, **norm)  # type: ignore[arg-type]  # each key normalised to its field's type
