@@ -21,6 +21,7 @@ PLANNED_COLOUR = "#7a3db8"
 STEP_FONT = 7.5        # points, configuration labels on the steps
 PLANNED_FONT = 8.5     # points, the planned volume's label
 TITLE_FONT = 12
+MAX_OTHER_LABELS = 3   # breakeven volumes labelled one by one for a tier that is not the comparable one
 
 
 def _usd_tick(y: float, _pos: object = None) -> str:
@@ -81,7 +82,7 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
         return max(len(line) for line in text.splitlines()) * size * 0.62 * dpi / 72 / axes_px * span
 
     # breakeven points: a filled circle against a comparable API, a hollow diamond against any other tier;
-    # one label per volume and kind, staggered when close
+    # one label per volume and kind, staggered when close; another tier's many volumes share one label
     by_volume: dict[tuple[str, bool], list[dict]] = {}
     for c in data["breakeven"]:
         mine = c["tier"] == tier
@@ -89,15 +90,28 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
                 markerfacecolor=colours[c["api"]] if mine else "white", markeredgecolor=colours[c["api"]], markeredgewidth=2,
                 zorder=6)
         by_volume.setdefault((format_tokens(c["tokens_per_month"]), mine), []).append(c)
-    placed: list[tuple[float, int]] = []
+    groups: list[tuple[str, list[dict]]] = []   # (label, the crossings it stands for)
+    spans: dict[str, list[dict]] = {}             # another tier with many volumes: one label spanning them
     for (text, mine), same in by_volume.items():
+        other = same[0]["tier"]
+        if not mine and sum(1 for k, v in by_volume.items() if not k[1] and v[0]["tier"] == other) > MAX_OTHER_LABELS:
+            spans.setdefault(other, []).extend(same)
+            continue
+        label = text if len(same) == 1 else f"{text} ({len(same)} APIs)"
+        groups.append((label if mine else f"{label}, {other} tier", same))
+    for other, crossings in spans.items():
+        crossings.sort(key=lambda c: c["tokens_per_month"])
+        groups.append((f"{format_tokens(crossings[0]['tokens_per_month'])}-{format_tokens(crossings[-1]['tokens_per_month'])}, "
+                       f"{other} tier ({len(crossings)} breakevens)", crossings))
+    placed: list[tuple[float, int]] = []
+    for label, same in groups:
         x, y = same[0]["tokens_per_month"], same[0]["self_hosted_monthly_usd"]
+        mine = same[0]["tier"] == tier
         colour = colours[same[0]["api"]] if len(same) == 1 else "#333333"
         near = [lvl for px, lvl in placed if abs(math.log10(x / px)) < span * 0.06]
         level = next(i for i in range(len(near) + 1) if i not in near)
         placed.append((x, level))
-        label = text if len(same) == 1 else f"{text} ({len(same)} APIs)"
-        ax.annotate(label if mine else f"{label}, {same[0]['tier']} tier", (x, y), xytext=(0, -16 - 13 * level),
+        ax.annotate(label, (x, y), xytext=(0, -16 - 13 * level),
                     textcoords="offset points", va="top", fontsize=8.5, color=colour,
                     ha="right" if math.log10(curve.end / x) < span * 0.08 else "left" if math.log10(x / curve.start) < span * 0.08
                     else "center",
@@ -115,9 +129,13 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
         if api is not None:
             ax.plot([x], [api["monthly_usd"]], "s", markersize=6, markerfacecolor="white", markeredgecolor=PLANNED_COLOUR,
                     markeredgewidth=1.8, zorder=8)
-        width = width_of(planned["label"], PLANNED_FONT)
-        right = math.log10(x) + width * 1.05 <= math.log10(curve.end)
-        ax.annotate(planned["label"], (x, hi_y), xytext=(5 if right else -5, -5), textcoords="offset points", va="top",
+        # on the side of the line with the most room (the right when it fits), lines wrapped to that room
+        room = {"right": math.log10(curve.end / x), "left": math.log10(x / curve.start)}
+        fits_right = width_of(planned["label"], PLANNED_FONT) * 1.05 <= room["right"]
+        right = fits_right or room["right"] >= room["left"]
+        chars = max(20, int(room["right" if right else "left"] * 0.95 / width_of("x", PLANNED_FONT)))
+        text = "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) for line in planned["label"].splitlines())
+        ax.annotate(text, (x, hi_y), xytext=(5 if right else -5, -5), textcoords="offset points", va="top",
                     ha="left" if right else "right", fontsize=PLANNED_FONT, color=PLANNED_COLOUR, fontweight="bold", zorder=9,
                     bbox=dict(boxstyle="square,pad=0.2", facecolor="white", edgecolor=PLANNED_COLOUR, linewidth=0.8, alpha=0.95))
 

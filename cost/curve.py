@@ -166,8 +166,10 @@ class Curve:
             usd = round(v.cheapest_api_monthly_usd or 0.0, 2)
             api = {"id": v.cheapest_api, "label": name, "monthly_usd": usd, "compared_with": v.compared_with}
             label.append(f"cheapest comparable API: {name} {format_usd(usd)}/month")
+        if e.notes:   # fine-tuned weights, quantized: a checkpoint only the team can make
+            label.append(f"the team must quantize its own {c['precision']} checkpoint")
         return {"tokens_per_month": round(e.workload.tokens_per_month), "self_hosted_monthly_usd": round(e.monthly_usd, 2),
-                "configuration": c, "cheapest_api": api, "label": "\n".join(label)}
+                "configuration": c, "cheapest_api": api, "notes": list(e.notes), "label": "\n".join(label)}
 
     def to_dict(self) -> dict:
         w = self.workload

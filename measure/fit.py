@@ -144,12 +144,15 @@ def compare(sweep: Sweep, target: Target, fitted: Factors) -> list[dict]:
 def problems(fitted: Factors, levels: list[dict], tolerance: float = FIT_TOLERANCE) -> list[str]:
     """Why a live fit is unusable (empty: usable): a fitted factor pinned at the end of its allowed range
     (the model's physics cannot explain the server: wrong GPU, TP or precision, or a cache answering),
-    or a level its own fit misses by more than `tolerance`."""
+    or a level its own fit misses by more than `tolerance`. An overhead at zero is no such end: it
+    says none was measured, which a fast engine can show."""
     out = []
     for name in LIVE_FITTED:
         low, high = RANGES[name]
         value = getattr(fitted, name)
         for end, bound in (("lower", low), ("upper", high)):
+            if bound == 0 and name.endswith("_overhead_s"):
+                continue
             if abs(value - bound) <= 1e-9 * max(1.0, abs(high - low)):
                 out.append(f"{name} ended at its {end} bound {bound:g}: the capacity model cannot explain what was measured "
                            "(check --gpu, --gpus and --precision against the server)")

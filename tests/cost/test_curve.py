@@ -8,7 +8,7 @@ import pytest
 
 from cost import api_prices
 from cost.curve import cheapest_search, configuration, curve
-from cost.deployment import Deployment
+from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
 from cost.optimize import Constraints
@@ -124,3 +124,14 @@ def test_the_planned_point_carries_the_cheapest_comparable_api_and_the_label_the
         f"{cfg['replicas']}+{cfg['redundancy']} x {cfg['instance_type']} TP{cfg['gpus_per_replica']} {cfg['precision']} "
         f"{cfg['pricing']}",
         f"cheapest comparable API: {p['cheapest_api']['label']} ${p['cheapest_api']['monthly_usd']:,.2f}/month"]
+
+
+def test_a_quantized_planned_point_for_fine_tuned_weights_says_the_team_must_make_the_checkpoint():
+    shape = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
+    tuned = Exemptions(fine_tuned=True)
+    c = curve("llama-3.1-8b", shape, cheapest_search("llama-3.1-8b", shape, Constraints(precisions=("fp8",)), exemptions=tuned),
+              start=100e6, end=10e9, points=2, exemptions=tuned)
+    p = c.to_dict()["planned"]
+    assert "must quantize its own checkpoint" in p["notes"][0]
+    assert p["label"].splitlines()[-1] == "the team must quantize its own fp8 checkpoint"
+    assert c.comparable_tier == "custom-hosting"

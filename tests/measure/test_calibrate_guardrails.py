@@ -72,3 +72,14 @@ def test_estimate_with_factors_names_the_factors_it_used(monkeypatch, tmp_path, 
     assert cli.main(est) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith(f"Factors used: {out} (breakeven calibrate: http://test") and "(published " in first
+
+
+def test_an_overhead_at_zero_is_no_bound_but_an_efficiency_at_its_end_is():
+    levels = [{"concurrency": 1, "fitted_error": 0.05}]
+    assert fit.problems(published().replace(per_seq_overhead_s=0.0, step_overhead_s=0.0), levels) == []
+    (p,) = fit.problems(published().replace(gemm_mfu=0.02), levels)
+    assert p.startswith("gemm_mfu ended at its lower bound 0.02")
+    (p,) = fit.problems(published().replace(per_seq_overhead_s=0.01), levels)
+    assert p.startswith("per_seq_overhead_s ended at its upper bound 0.01")
+    (p,) = fit.problems(published(), [{"concurrency": 8, "fitted_error": 0.54}], tolerance=0.5)
+    assert p == "the fit misses its own measurement at concurrency 8 by 54% (tolerance 50%, --tolerance)"
