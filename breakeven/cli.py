@@ -93,7 +93,7 @@ def _estimate(args: argparse.Namespace) -> int:
     if args.factors:   # a live calibration: priced with it, the published fit's capacity beside it
         measured = factors.load(args.factors)
         print(calibrate.side_by_side(estimate(deployment, workload, factors=measured, **kwargs),
-                                     estimate(deployment, workload, **kwargs), measured, args.format))
+                                     estimate(deployment, workload, **kwargs), measured, args.format, args.factors))
         return 0
     result = estimate(deployment, workload, **kwargs)
     band = sensitivity(deployment, workload, **kwargs)

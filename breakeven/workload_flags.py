@@ -45,7 +45,8 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
         f"{name} ({prof.description})" for name, prof in profiles().items()))
     p.add_argument("--tokens-per-month", help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
     p.add_argument("--usage", metavar="FILE",
-                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead")
+                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead "
+                        "(refused when measured on another model)")
     p.set_defaults(volume_required=volume_help is None)
     p.add_argument("--input-share", type=number(float, "--input-share"), help="share of tokens that are input (0..1)")
     p.add_argument("--avg-input-tokens", type=number(int, "--avg-input-tokens"))
@@ -72,7 +73,8 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
 def add_constraint_flags(p: argparse.ArgumentParser) -> None:
     """What the configuration search may choose from (optimize, curve)."""
     p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
-    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
+    p.add_argument("--pricing", help="comma-separated capacity types to allow: on-demand (default, as estimate), spot (never with "
+                        "--production), reserved-1y, reserved-3y")
     p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
     p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
     p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
@@ -120,6 +122,21 @@ def apply_profile(args: argparse.Namespace) -> dict:
     return {k: v for k, v in filled.items() if hasattr(args, k.replace("-", "_"))}
 
 
+def apply_search_profile(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, dict]:
+    """`apply_profile` for the searches (optimize, curve). Returns (the capacity types to search, what the profile set).
+
+    The capacity types are --pricing as given (comma-separated), else the profile's (batch: spot), else None:
+    on-demand, as `estimate` prices by default. A production search never takes spot from a profile
+    (asked for with --pricing, the search refuses it)."""
+    asked = args.pricing
+    set_by_profile = apply_profile(args)
+    if asked is None and getattr(args, "production", False) and args.pricing == "spot":
+        set_by_profile.pop("pricing", None)
+        args.pricing = None
+    pricings = None if not args.pricing else tuple(x.strip() for x in args.pricing.split(",") if x.strip())
+    return pricings or None, set_by_profile
+
+
 def workload_from(args: argparse.Namespace):
     """The declared workload, or with --usage FILE the measured one in its place (targets and plan kept)."""
     from cost import usage
@@ -136,7 +153,7 @@ def workload_from(args: argparse.Namespace):
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
         tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
         batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
-    ), args.usage)
+    ), args.usage, getattr(args, "model", None))
 
 
 def exemptions_from(args: argparse.Namespace):

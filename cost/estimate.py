@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from cost import api_prices, calibration, capacity, catalog
+from cost import api_prices, calibration, capacity, catalog, checkpoints
 from cost.api_prices import ApiQuote, PriceBook
 from cost.calibration import ErrorBand
 from cost.deployment import Deployment
@@ -106,6 +106,7 @@ class Estimate:
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
+    notes: tuple[str, ...] = ()             # what the team must do for this configuration to be real
     pricing: dict = field(default_factory=dict, compare=False, repr=False)   # estimate()'s keyword arguments
 
     @cached_property
@@ -203,6 +204,7 @@ class Estimate:
                     "nodes_per_replica": self.fit.nodes,
                 },
                 "validity_warnings": list(self.warnings),
+                "notes": list(self.notes),
                 **self._range_keys(),
             },
             "apis": [
@@ -321,8 +323,9 @@ def estimate(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
     pricing = {"book": book, "overheads": overheads, "stack_share": stack_share, "factors": factors, "providers": providers,
                "rates": rates}
+    note = checkpoints.own_weights_note(d.model, d.precision, d.exemptions.fine_tuned)
     return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
-                    pricing)
+                    notes=() if note is None else (note,), pricing=pricing)
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
@@ -332,7 +335,7 @@ def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tu
 
     text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
-    found = optimize.optimize(d.model, w, optimize.Constraints(redundancy=d.redundancy), book=book, overheads=overheads,
+    found = optimize.optimize(d.model, w, optimize.Constraints(pricings=(d.pricing,), redundancy=d.redundancy), book=book, overheads=overheads,
                               factors=factors, exemptions=d.exemptions, top=1, providers=providers, rates=rates)
     if found:
         c = found[0]

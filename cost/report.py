@@ -111,6 +111,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                    f"{', '.join(v['precisions'])}; TP {', '.join(map(str, v['tp']))}; concurrency {v['concurrency'][0]}-"
                    f"{v['concurrency'][1]}; prompts {v['prompt_tokens'][0]:,.0f}-{v['prompt_tokens'][1]:,.0f} tokens")
         out += [f"  WARNING outside that range: {msg}" for msg in e.warnings]
+    out += [f"NOTE: {msg}" for msg in e.notes]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:

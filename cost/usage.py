@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cost import catalog
 from cost.errors import InputError
 from cost.units import parse_tokens
 from cost.workload import Workload
@@ -106,8 +107,25 @@ def load(path: str | Path) -> Usage:
     return from_dict(doc)
 
 
-def apply(declared: Workload | None, path: str | Path | None) -> Workload | None:
-    """The declared workload, or (when a usage file is given) the measured one in its place."""
+def _model_id(name: str) -> str:
+    """The catalog id of a model name (a Hugging Face name resolves to it); the name itself when not in the catalog."""
+    try:
+        return catalog.model(name).id
+    except InputError:
+        return str(name).lower()
+
+
+def for_model(u: Usage, model: str | None, path: str | Path, key: str = "usage") -> Usage:
+    """The usage, or an InputError naming `key` when it was measured on another model than the one priced:
+    another model's token volume and request sizes say nothing about this one's."""
+    if model is not None and u.model is not None and _model_id(u.model) != _model_id(model):
+        raise InputError(key, str(path), f"a usage file measured on {model}", f"this one was measured on {u.model}")
+    return u
+
+
+def apply(declared: Workload | None, path: str | Path | None, model: str | None = None) -> Workload | None:
+    """The declared workload, or (when a usage file is given) the measured one in its place; a file measured
+    on another model than `model` is refused (see `for_model`)."""
     if path is None:
         return declared
-    return load(path).workload(declared)
+    return for_model(load(path), model, path).workload(declared)

@@ -315,8 +315,8 @@ def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) 
     for name, path in usage_files.items():
         if name not in names:
             raise InputError("usage", f"{name}={path}", "MODEL=FILE with MODEL one of " + ", ".join(map(str, names)))
-        measured = usage.load(path).to_dict()["workload"]
         m = models[names.index(name)]
+        measured = usage.for_model(usage.load(path), m.get("model"), f"{name}={path}").to_dict()["workload"]
         declared = {k: v for k, v in (m.get("workload") or {}).items() if k not in ("inputShare", "tokensPerMonth")}
         m["workload"] = declared | {k: measured[k] for k in ("tokensPerMonth", "avgInputTokens", "avgOutputTokens")}
     return {"breakeven:models": models}

@@ -26,6 +26,9 @@ from cost.factors import RANGES, Factors, published
 from measure.loadgen import Sweep
 
 LIVE_FITTED = ("hbm_efficiency", "gemm_mfu", "step_overhead_s", "per_seq_overhead_s")
+# A fit that misses its own measurements by more than this (max(pred/meas, meas/pred) - 1 at any level)
+# is not written: the published fit's held-out validation rows stay within about this (`breakeven calibration`).
+FIT_TOLERANCE = 0.25
 
 
 def model_from(name: str) -> Model:
@@ -135,4 +138,26 @@ def compare(sweep: Sweep, target: Target, fitted: Factors) -> list[dict]:
                     "fitted_tok_s": new, "fitted_error": max(new / lv.output_tok_s, lv.output_tok_s / new) - 1,
                     "ttft_p50_s": lv.ttft_s["p50"], "ttft_p99_s": lv.ttft_s["p99"],
                     "tpot_p50_s": lv.tpot_s["p50"], "tpot_p99_s": lv.tpot_s["p99"]})
+    return out
+
+
+def problems(fitted: Factors, levels: list[dict], tolerance: float = FIT_TOLERANCE) -> list[str]:
+    """Why a live fit is unusable (empty: usable): a fitted factor pinned at the end of its allowed range
+    (the model's physics cannot explain the server: wrong GPU, TP or precision, or a cache answering),
+    or a level its own fit misses by more than `tolerance`. An overhead at zero is no such end: it
+    says none was measured, which a fast engine can show."""
+    out = []
+    for name in LIVE_FITTED:
+        low, high = RANGES[name]
+        value = getattr(fitted, name)
+        for end, bound in (("lower", low), ("upper", high)):
+            if bound == 0 and name.endswith("_overhead_s"):
+                continue
+            if abs(value - bound) <= 1e-9 * max(1.0, abs(high - low)):
+                out.append(f"{name} ended at its {end} bound {bound:g}: the capacity model cannot explain what was measured "
+                           "(check --gpu, --gpus and --precision against the server)")
+    worst = max(levels, key=lambda lv: lv["fitted_error"], default=None)
+    if worst is not None and worst["fitted_error"] > tolerance:
+        out.append(f"the fit misses its own measurement at concurrency {worst['concurrency']} by {worst['fitted_error']:.0%} "
+                   f"(tolerance {tolerance:.0%}, --tolerance)")
     return out

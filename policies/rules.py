@@ -231,26 +231,34 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
         full = e.full_capacity_tokens_per_month
         used = w.tokens_per_month / full if full else math.inf
         per_replica = full / m.deployment.replicas
-        if used > ceiling:
-            need = math.ceil(w.tokens_per_month / (per_replica * ceiling))
+        if used > ceiling:   # as many as the report's "needed" line, and enough to pass the ceiling
+            need = max(e.replicas_needed or 0, math.ceil(w.tokens_per_month / (per_replica * ceiling)))
             report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month need {used:.0%} of its full "
                    f"capacity of {format_tokens(full)} tokens/month; at most {ceiling:.0%} can be served. To pass: serve it "
                    f"with {need} replica(s), or send the overflow to an API (a hybrid routing tier).", m.urn)
             continue
         if used >= floor:
             continue
-        fit_replicas = math.floor(w.tokens_per_month / (per_replica * floor)) if per_replica else 0
+        # Fewer replicas only down to those needed at the planned utilization (the report's "needed" line):
+        # advice never runs a replica above it, let alone above 100 %.
+        need = e.replicas_needed or max(1, math.ceil(w.tokens_per_month / (per_replica * w.utilization)))
+        fit_replicas = min(math.floor(w.tokens_per_month / (per_replica * floor)) if per_replica else 0,
+                           m.deployment.replicas - 1)
         fixes = []
-        if 1 <= fit_replicas < m.deployment.replicas:
-            fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%})")
-        elif fit_replicas < 1:
+        if fit_replicas >= need:
+            fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%}, "
+                         f"within the planned {w.utilization:.0%})")
+        else:
             d = m.deployment
             alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens)
             if alt is not None and alt.gpu_monthly_usd < optimize.gpu_monthly_usd(d, stack.book) - 0.005:
                 fixes.append(f"use a smaller configuration, e.g. {alt.describe()} (see right-sized-gpus)")
-            else:
+            elif fit_replicas < 1:
                 fixes.append("no smaller catalog configuration exists: even one replica of the cheapest is more than the "
                              "volume needs, so at this volume an API is the economical choice")
+            else:
+                fixes.append(f"fewer replicas would run above the planned {w.utilization:.0%} utilization ({need} needed), "
+                             "and no smaller catalog configuration exists: keep the replicas or send the volume to an API")
         fixes.append(f"declare at least {format_tokens(floor * full)} tokens/month")
         report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month use {used:.1%} of its full capacity "
                f"of {format_tokens(full)} tokens/month ({m.deployment.replicas} serving replica(s)); the floor is {floor:.0%}. "

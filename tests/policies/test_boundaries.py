@@ -132,9 +132,28 @@ def test_planned_utilization_floor(pack):
     low = fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * UNDER)), "utilization-floor")
     ok = fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * OVER)), "utilization-floor")
     assert len(low) == 1 and not low[0].mandatory and ok == []
-    assert "serve it with 1 replica(s)" in low[0].detail
+    # one replica would run at ~119%: the advice never goes above the planned 80% (2 replicas needed)
+    assert "serve it with" not in low[0].detail and "1 replica(s)" not in low[0].detail
     cfg = {"utilization-floor": {"minUtilization": 0.5}}
     assert not fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * UNDER)), "utilization-floor", cfg)
+
+
+def test_fewer_replicas_advice_stays_within_the_planned_utilization_and_the_needed_line(pack):
+    four = B.M(**{**BASE.__dict__, "replicas": 4})
+    per_replica = model(B.model_stack(four)).estimate.full_capacity_tokens_per_month / 4
+    # 1.5 replicas' worth on 4 (37.5%): 2 replicas carry it at 75%, between the 60% floor and the planned 80%
+    (v,) = fires(pack, B.model_stack(with_tokens(four, 1.5 * per_replica)), "utilization-floor")
+    assert "serve it with 2 replica(s) (75%, within the planned 80%)" in v.detail
+    # 1.07 replicas' worth on 2 (53.5%): one replica would run at 107%; the report says 2 are needed
+    res = B.model_stack(with_tokens(BASE, 1.07 * per_replica))
+    assert model(res).estimate.replicas_needed == 2
+    (v,) = fires(pack, res, "utilization-floor")
+    assert "serve it with" not in v.detail and "107%" not in v.detail
+    # 2.5 replicas' worth on 2 (125%): 3 would pass the 100% ceiling, but the report says 4 are needed at 80%
+    res = B.model_stack(with_tokens(BASE, 2.5 * per_replica))
+    assert model(res).estimate.replicas_needed == 4
+    (v,) = fires(pack, res, "utilization-floor")
+    assert "serve it with 4 replica(s)" in v.detail
 
 
 def test_a_declared_volume_above_full_capacity_cannot_be_served(pack):
