@@ -21,11 +21,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from genai_prices import Usage, calc_price
 from genai_prices import __version__ as GENAI_PRICES_VERSION
 
-from cost import catalog
+from cost import catalog, strictload
 from cost.errors import InputError
 from cost.workload import Workload
 
@@ -454,12 +453,7 @@ def load_price_book(name_or_path: str | Path | None) -> PriceBook | None:
 
 @cache
 def _load_book(path: str, _mtime_ns: int) -> PriceBook:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = catalog.load_yaml(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError("price_book", path, "a readable price book YAML file", str(exc).splitlines()[0]) from None
-    return _parse_book(doc, path)
+    return _parse_book(strictload.load_yaml(path, "price_book", "price book YAML file"), path)
 
 
 def _rate(value: Any, key: str, where: str) -> float:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cost import strictload
 from cost.errors import InputError
 from cost.units import parse_tokens
 from cost.workload import Workload
@@ -97,13 +98,7 @@ def from_dict(doc: Any, where: str = "usage") -> Usage:
 
 def load(path: str | Path) -> Usage:
     """Read a usage file; a missing or invalid one is an InputError naming the key."""
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError("usage", str(path), "a readable usage YAML file", e.strerror or str(e)) from None
-    except yaml.YAMLError as e:
-        raise InputError("usage", str(path), "a valid YAML usage file", str(e).splitlines()[0]) from None
-    return from_dict(doc)
+    return from_dict(strictload.load_yaml(path, "usage", "usage YAML file"))
 
 
 def apply(declared: Workload | None, path: str | Path | None) -> Workload | None:
