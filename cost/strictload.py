@@ -198,7 +198,7 @@ def _whole(source: str, key: str | None, value: str, allowed: str, detail: str =
     key with the source as its value."""
     if key is None:
         return InputError(source, value, allowed, detail)
-    return InputError(key, source, allowed, f"{value}: {detail}" if detail else value)
+    return InputError(key, source, allowed, f"{value!r}: {detail}" if detail else value)
 
 
 def yaml_text(text: str, source: str, key: str | None = None) -> Any:
