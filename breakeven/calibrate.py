@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from breakeven.workload_flags import named_flags
+from breakeven.workload_flags import named_flags, number
 from cost.report import FORMATS, grid
 
 
@@ -26,13 +26,13 @@ def add_parser(sub) -> None:
     p.add_argument("--model", required=True, help="catalog model, or a Hugging Face config.json (or its folder)")
     p.add_argument("--served-model-name", help="the model name the server answers to (default: --model)")
     p.add_argument("--gpu", required=True, help="catalog GPU, or a device YAML file (id, memory_gib, hbm_gb_s, bf16_tflops)")
-    p.add_argument("--gpus", type=int, default=1, help="tensor-parallel size of the server")
+    p.add_argument("--gpus", type=number(int, "--gpus"), default=1, help="tensor-parallel size of the server")
     p.add_argument("--precision", default="bf16")
-    p.add_argument("--max-num-seqs", type=int, default=256, help="the server's --max-num-seqs")
+    p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), default=256, help="the server's --max-num-seqs")
     p.add_argument("--concurrency", type=_concurrencies, default=[1, 2, 4, 8, 16], help="levels, e.g. 1,2,4,8,16")
-    p.add_argument("--requests-per-worker", type=int, default=3)
-    p.add_argument("--prompt-tokens", type=int, default=128)
-    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--requests-per-worker", type=number(int, "--requests-per-worker"), default=3)
+    p.add_argument("--prompt-tokens", type=number(int, "--prompt-tokens"), default=128)
+    p.add_argument("--max-tokens", type=number(int, "--max-tokens"), default=64)
     p.add_argument("--api-key-env", default="VLLM_API_KEY", help="environment variable holding the API key (never a flag)")
     p.add_argument("--out", help="write the fitted factors file here")
     p.add_argument("--format", default="table", choices=FORMATS)

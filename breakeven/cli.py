@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from breakeven import calibrate, curve, gpucheck, observe
 from breakeven import optimize as optimize_cmd
@@ -36,6 +36,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         self.exit(2, f"breakeven: error: {one_line(message)}\n")
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        """An empty value is never taken as zero, "no filter" or the default: it is refused, naming the flag
+        (argparse passes a string default through here too: a flag whose default is empty keeps it)."""
+        if action.option_strings and not arg_string.strip() and arg_string != action.default:
+            flag = action.option_strings[-1]
+            raise argparse.ArgumentError(action, f"{flag}: got {arg_string!r}; allowed: a non-empty value (see --help)")
+        return super()._get_value(action, arg_string)
 
 
 def one_line(message: str) -> str:

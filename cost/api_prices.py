@@ -215,6 +215,12 @@ def retired(offer_id: str) -> str | None:
     return _api_list().retired.get(offer_id)
 
 
+def provider_ids(book: PriceBook | None = None) -> list[str]:
+    """Every provider an API offer of the list names (apis.yaml, extended or replaced by the price book)."""
+    listed = () if book is not None and book.apis_mode == "replace" else tuple(_api_list().by_id.values())
+    return sorted({o.provider for o in listed + (book.apis if book else ())})
+
+
 def in_account_providers() -> dict[str, str]:
     """Providers whose API runs inside your own cloud account, with the source saying so."""
     return dict(_api_list().in_account)

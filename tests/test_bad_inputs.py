@@ -100,6 +100,45 @@ def test_other_commands_refuse_bad_flags(capsys, argv, key):
     assert code == 2 and key in err and "Traceback" not in err + out
 
 
+ONE_LINE_CASES = [  # (argv, the line the user reads: flag, value and what is allowed; never argparse's usage text)
+    (["estimate"], "--model: got nothing; allowed: a value (required; see --help)"),
+    (["estimate", "--model"], "--model: got nothing; allowed: one argument"),
+    (BASE + ["--format", "yaml"], "--format: got 'yaml'; allowed: table, json, markdown"),
+    (BASE + ["--gpus", "two"], "--gpus: got 'two'; allowed: a whole number"),
+    (BASE + ["--bogus"], "arguments: got '--bogus'; allowed: the flags `--help` lists"),
+    (["bogus"], "command: got 'bogus'; allowed: estimate, calibration"),
+    ([], "command: got nothing; allowed: a value (required"),
+    (["calibrate"], "--endpoint, --model, --gpu: got nothing"),
+    (["observe", "--endpoint", "http://127.0.0.1:9", "--samples", "many"], "--samples: got 'many'; allowed: a whole number"),
+    # an empty value is never zero, "no filter" or the default
+    (BASE[:-1] + [""], "--tokens-per-month: got ''; allowed: a non-empty value"),
+    (BASE + ["--providers", ""], "--providers: got ''; allowed: a non-empty value"),
+    (BASE + ["--instance", ""], "--instance: got ''; allowed: a non-empty value"),
+    (BASE + ["--pricing", " "], "--pricing: got ' '; allowed: a non-empty value"),
+    (BASE + ["--reserved-discount", ""], "--reserved-discount: got ''; allowed: a non-empty value"),
+    (BASE + ["--spot-price", ""], "--spot-price: got ''; allowed: a non-empty value"),
+    (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--gpu", ""], "--gpu: got ''"),
+    # a provider no API offer carries would leave nothing to compare with (and flip the verdict to self-host)
+    (BASE + ["--providers", "aws,nosuch"], "--providers: got 'nosuch'; allowed: comma-separated provider ids: "),
+    (BASE + ["--providers", "aws,"], "--providers: got ''; allowed: comma-separated provider ids: "),
+    # finite but beyond any quantity breakeven reads: refused where it enters, so nothing overflows later
+    (BASE + ["--fte", "1e308"], "--fte: got '1e308'; allowed: a finite number of magnitude at most 1e+18"),
+    (BASE + ["--usd-per-fte-month", "1e300"], "--usd-per-fte-month: got '1e300'"),
+    (BASE + ["--monitoring-usd=-1e300"], "--monitoring-usd: got '-1e300'"),
+    (BASE + ["--hourly-usd", "1e19"], "--hourly-usd: got '1e19'"),
+    (BASE + ["--max-num-seqs", "9" * 30], "--max-num-seqs: got '999999999999999999999999999999'"),
+    (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--top", "1e308"], "--top: got '1e308'"),
+    (["curve", "--model", "llama-3.1-8b", "--fte", "1e308"], "--fte: got '1e308'"),
+    (["calibrate", "--endpoint", "http://127.0.0.1:9", "--model", "llama-3.1-8b", "--gpu", "L4", "--requests-per-worker",
+      "9" * 30], "--requests-per-worker: got '999999999999999999999999999999'"),
+]
+
+
+@pytest.mark.parametrize("argv,line", ONE_LINE_CASES, ids=[" ".join(a) for a, _ in ONE_LINE_CASES])
+def test_cli_errors_are_one_line_naming_flag_value_and_what_is_allowed(capsys, argv, line):
+    assert line in _one_line_refusal(capsys, argv)
+
+
 def test_json_reports_are_strict_even_when_a_figure_has_no_finite_value(capsys):
     """0 tokens/month: the price per token served is undefined; JSON says null, never Infinity."""
     assert cli.main(BASE[:-1] + ["0", "--format", "json"]) == 0
@@ -432,3 +471,4 @@ def test_chart_values_are_refused(tmp_path, helm_bin, values, path):
 
 def test_the_corpus_is_large_enough():
     assert len(CLI_CASES) + len(STACK_CASES) + len(CHART_CASES) >= 60
+    assert len(ONE_LINE_CASES) + len(FILE_CASES) >= 80
