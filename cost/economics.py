@@ -176,8 +176,9 @@ def _finite(value: Any, key: str) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _finite(v, f"{key}[{i}]")
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InputError(key, value, "a finite number")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+            math.isfinite(value) and abs(value) <= strictload.MAX_MAGNITUDE):
+        raise InputError(key, value, f"a finite number of magnitude at most {strictload.MAX_MAGNITUDE:g}")
 
 
 def _names(cls: type) -> tuple[str, ...]:

@@ -35,7 +35,6 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
-
 class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
     """PyYAML's pure-Python parser, where PyYAML was built without libyaml."""
 
@@ -213,7 +212,8 @@ def yaml_text(text: str, source: str, key: str | None = None) -> Any:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
-        raise _whole(source, key, f"YAML syntax error at {where}", "a valid YAML document",
+        what = "a YAML tag it cannot read" if isinstance(e, yaml.constructor.ConstructorError) else "YAML syntax error"
+        raise _whole(source, key, f"{what} at {where}", "a valid YAML document",
                      e.problem or str(e).splitlines()[0]) from None
     except yaml.YAMLError as e:
         raise _whole(source, key, "a YAML error", "a valid YAML document", str(e).splitlines()[0]) from None

@@ -37,6 +37,7 @@ def test_merge_keys_and_aliases_within_bounds_still_read():
     ("? [a]\n: 1\n", "got 'a key that is a mapping or a list'"),
     ("a: 1\n---\nb: 2\n", "got 'a second document'; allowed: one YAML document per file"),
     ("a: [\n", "f.yaml: got 'YAML syntax error at line 2, column 1'; allowed: a valid YAML document"),
+    ("a: !!python/object:os.system x\n", "f.yaml: got 'a YAML tag it cannot read at line 1, column 4'"),
     ("[" * 65 + "]" * 65, "got 'nesting deeper than 64 levels'"),
 ])
 def test_refusals_name_the_file_the_key_and_the_line(text, message):
