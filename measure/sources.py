@@ -120,6 +120,11 @@ class KubeSource:
     def describe(self) -> str:
         return f"pods {self.selector} in namespace {self.namespace} (API server pod proxy)"
 
+    def _host(self) -> str:
+        """The API server's URL, as the client's configuration names it."""
+        config = getattr(getattr(self.api, "api_client", None), "configuration", None)
+        return str(getattr(config, "host", "the API server"))
+
     def pods(self) -> list[Any]:
         from kubernetes.client.exceptions import ApiException
 
@@ -128,6 +133,9 @@ class KubeSource:
         except ApiException as e:
             raise InputError("namespace", self.namespace, "a namespace you may list pods in",
                              f"HTTP {e.status}: {e.reason}") from None
+        except ValueError as e:   # the client could not read the answer as a pod list (JSON or its schema)
+            raise InputError("namespace", self.namespace, "a Kubernetes API server that answers a pod list",
+                             f"{self._host()} answered something else: {' '.join(str(e).split())[:200]}") from None
         pods = select_pods(items)
         if not pods:
             raise InputError("selector", self.selector, "a selector matching Running, Ready vLLM pods",

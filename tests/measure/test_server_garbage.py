@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 import pytest
 
@@ -28,7 +29,8 @@ def server() -> Iterator[tuple[str, dict]]:
         def _answer(self) -> None:
             if self.command == "POST":
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status, ctype, body = answers.get(self.path.split("?")[0], (404, "text/plain", b"not found"))
+            path = unquote(self.path.split("?")[0])      # the kubernetes client percent-encodes pod:port
+            status, ctype, body = answers.get(path, (404, "text/plain", b"not found"))
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -125,3 +127,38 @@ def test_calibrate_endpoint_that_is_not_a_completion_stream(capsys, tmp_path, se
             "--out", str(written)]
     err = _refused(capsys, argv, written)
     assert f"--endpoint: got '{url}'" in err and shown in err
+
+
+POD_LIST = {"kind": "PodList", "apiVersion": "v1", "items": [{
+    "metadata": {"name": "vllm-0", "namespace": "llm", "labels": {"app": "vllm"}},
+    "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai", "ports": [{"name": "http", "containerPort": 8000}]}]},
+    "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}]}
+KUBE_CASES = {  # id -> (pod list answer, /metrics answer through the pod proxy, the key named, what the line shows)
+    "pod list is an html page": ((200, "text/html", HTML), None, "namespace: got 'llm'", "<!DOCTYPE html>"),
+    "pod list is not json": ((200, "application/json", "garbage"), None, "namespace: got 'llm'", "Expecting value"),
+    "pod list of another shape": ((200, "application/json", '{"items": "none"}'), None, "namespace: got 'llm'",
+                                  "validation error for V1Pod"),
+    "metrics through the proxy are an html page": ((200, "application/json", None), (200, "text/html", HTML),
+                                                   "selector: got 'llm/vllm-0'", "<!DOCTYPE html>"),
+}
+
+
+@pytest.mark.parametrize("case", KUBE_CASES)
+def test_kubernetes_api_server_that_answers_something_else(server, case):
+    """The official client against a loopback API server: what it cannot read is one InputError, never a traceback."""
+    import json
+
+    from kubernetes import client
+
+    from cost.errors import InputError
+    from measure.sources import KubeSource
+
+    url, answers = server
+    (status, ctype, listing), proxied, key, shown = KUBE_CASES[case]
+    answers["/api/v1/namespaces/llm/pods"] = (status, ctype, (listing or json.dumps(POD_LIST)).encode())
+    if proxied:
+        answers["/api/v1/namespaces/llm/pods/vllm-0:8000/proxy/metrics"] = (proxied[0], proxied[1], proxied[2].encode())
+    api = client.CoreV1Api(client.ApiClient(client.Configuration(host=url)))
+    with pytest.raises(InputError) as err:
+        KubeSource("llm", "app=vllm", api=api).scrape()
+    assert str(err.value).startswith(key) and shown in str(err.value) and "\n" not in str(err.value)
