@@ -122,7 +122,7 @@ def _estimate(args: argparse.Namespace) -> int:
         model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus, replicas=args.replicas,
         redundancy=args.redundancy, precision=args.precision, pricing=args.pricing or "on-demand",
         hourly_usd_per_gpu=args.hourly_usd, concurrency=args.concurrency, max_model_len=args.max_model_len,
-        max_num_seqs=args.max_num_seqs or 256,
+        max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=exemptions_from(args),

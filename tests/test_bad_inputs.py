@@ -118,6 +118,10 @@ ONE_LINE_CASES = [  # (argv, the line the user reads: flag, value and what is al
     (BASE + ["--reserved-discount", ""], "--reserved-discount: got ''; allowed: a non-empty value"),
     (BASE + ["--spot-price", ""], "--spot-price: got ''; allowed: a non-empty value"),
     (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--gpu", ""], "--gpu: got ''"),
+    # a zero is never the default: vLLM's max_num_seqs 0 is refused, not taken as 256
+    (BASE + ["--max-num-seqs", "0"], "--max-num-seqs: got 0; allowed: a whole number, from 1 to 65536"),
+    (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--max-num-seqs", "0"], "--max-num-seqs: got 0"),
+    (["curve", "--model", "llama-3.1-8b", "--gpu", "L4", "--max-num-seqs", "0"], "--max-num-seqs: got 0"),
     # a provider no API offer carries would leave nothing to compare with (and flip the verdict to self-host)
     (BASE + ["--providers", "aws,nosuch"], "--providers: got 'nosuch'; allowed: comma-separated provider ids: "),
     (BASE + ["--providers", "aws,"], "--providers: got ''; allowed: comma-separated provider ids: "),
