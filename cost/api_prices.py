@@ -562,10 +562,12 @@ def _parse_book_gpus(raw: Any, book_source: str, where: str) -> dict:
     for gpu_name, prices in raw.items():
         gkey = f"price_book.gpus.{gpu_name}"
         gpu_id = catalog.gpu(gpu_name, key=gkey).id
+        if gpu_id in gpus:      # `H100` and `h100`: one GPU written twice, the last would win
+            raise InputError(gkey, gpu_name, f"each GPU once (another key already names {gpu_id})", where)
         if not isinstance(prices, dict) or not prices:
             raise InputError(gkey, prices, f"a mapping {{pricing: usd_per_gpu_hour}}, pricing one of {', '.join(BOOK_PRICINGS)}", where)
         gpu_source = prices.get("source", book_source)
-        out = gpus.setdefault(gpu_id, {})
+        out = gpus[gpu_id] = {}
         for pricing, value in prices.items():
             if pricing == "source":
                 continue
