@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from typing import Any, NoReturn
 
 from breakeven import calibrate, curve, gpucheck, observe
 from breakeven import optimize as optimize_cmd
@@ -26,6 +28,44 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
 
 
 _number = number
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse without the usage dump: an argument error is one line naming the flag, the value and what is
+    allowed (subcommand parsers are made of the same class)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(2, f"breakeven: error: {one_line(message)}\n")
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        """An empty value is never taken as zero, "no filter" or the default: it is refused, naming the flag
+        (argparse passes a string default through here too: a flag whose default is empty keeps it)."""
+        if action.option_strings and not arg_string.strip() and arg_string != action.default:
+            flag = action.option_strings[-1]
+            raise argparse.ArgumentError(action, f"{flag}: got {arg_string!r}; allowed: a non-empty value (see --help)")
+        return super()._get_value(action, arg_string)
+
+
+def one_line(message: str) -> str:
+    """argparse's error message in the kit's words: `--flag: got 'value'; allowed: ...`."""
+    required = re.fullmatch(r"the following arguments are required: (.+)", message)
+    if required:
+        return f"{required.group(1)}: got nothing; allowed: a value (required; see --help)"
+    unknown = re.fullmatch(r"unrecognized arguments: (.+)", message)
+    if unknown:
+        return f"arguments: got {unknown.group(1)!r}; allowed: the flags `--help` lists"
+    arg = re.fullmatch(r"argument ([^:]+): (.+)", message, re.S)
+    if not arg:
+        return message
+    flag, rest = arg.group(1).split("/")[-1], arg.group(2)
+    if rest.startswith(flag + ":"):            # our own types name the flag already
+        return rest
+    choice = re.fullmatch(r"invalid choice: (.+) \(choose from (.+)\)", rest)
+    if choice:
+        return f"{flag}: got {choice.group(1)}; allowed: {choice.group(2).replace(chr(39), '')}"
+    if rest.startswith("expected"):            # expected one argument
+        return f"{flag}: got nothing; allowed: {rest.removeprefix('expected ')}"
+    return f"{flag}: {rest}"
 
 
 def _api_servers(text: str) -> int:
@@ -82,7 +122,8 @@ def _estimate(args: argparse.Namespace) -> int:
         model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus, replicas=args.replicas,
         redundancy=args.redundancy, precision=args.precision, pricing=args.pricing or "on-demand",
         hourly_usd_per_gpu=args.hourly_usd, concurrency=args.concurrency, max_model_len=args.max_model_len,
-        max_num_seqs=args.max_num_seqs or 256, gpu_memory_utilization=args.gpu_memory_utilization or 0.9,
+        max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
+        gpu_memory_utilization=0.9 if args.gpu_memory_utilization is None else args.gpu_memory_utilization,
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=exemptions_from(args),
@@ -185,7 +226,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="breakeven", description="Self-host or API? Price it before you apply it.")
+    parser = OneLineParser(prog="breakeven", description="Self-host or API? Price it before you apply it.")
     sub = parser.add_subparsers(dest="command", required=True)
     _estimate_parser(sub)
     p = sub.add_parser("calibration", help="capacity model vs published vLLM measurements")

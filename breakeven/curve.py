@@ -87,8 +87,9 @@ def build(args: argparse.Namespace):
         constraints = Constraints(precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
                                   instance_types=_list(args.instance), redundancy=args.redundancy, zones=args.zones,
                                   production=args.production, max_model_len=args.max_model_len,
-                                  max_num_seqs=args.max_num_seqs or 256,
-                                  gpu_memory_utilization=args.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION).check()
+                                  max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
+                                  gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None
+                                  else args.gpu_memory_utilization).check()
         model = catalog.model(args.model, "--model").id
         book, providers, exemptions = load_price_book(args.price_book), providers_from(args), exemptions_from(args)
         cheapest = cheapest_search(model, workload, constraints, book=book, overheads=overheads_from(args),

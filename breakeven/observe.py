@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from breakeven.workload_flags import named_flags
+from breakeven.workload_flags import named_flags, number
 from cost.report import FORMATS, grid
 
 
@@ -21,19 +21,19 @@ def add_parser(sub) -> None:
     src.add_argument("--endpoint", action="append", default=[], help="vLLM base URL (repeatable); scrapes URL/metrics")
     src.add_argument("--namespace", help="Kubernetes namespace of the deployment's pods (with --selector)")
     src.add_argument("--selector", help="label selector of the pods, e.g. app.kubernetes.io/instance=llama")
-    src.add_argument("--port", type=int, help="pod port serving /metrics (default: the container port named http, else 8000)")
+    src.add_argument("--port", type=number(int, "--port"), help="pod port serving /metrics (default: the container port named http, else 8000)")
     src.add_argument("--prometheus", help="Prometheus server URL; asks PromQL increase() over the window")
     src.add_argument("--match", default="", help='PromQL label matchers with --prometheus, e.g. namespace="llm"')
     p.add_argument("--window", default="60s", help="how long to watch (6s, 5m, 1h)")
     p.add_argument("--min-window", default=MIN_WINDOW,
                    help=f"a shorter window is reported with a warning: too short to extrapolate to a month (default {MIN_WINDOW})")
-    p.add_argument("--samples", type=int, default=2, help="scrapes across the window (resets between them are detected)")
+    p.add_argument("--samples", type=number(int, "--samples"), default=2, help="scrapes across the window (resets between them are detected)")
     dep = p.add_argument_group("the deployment, to price what was measured (as in estimate)")
     dep.add_argument("--model", help="catalog model id or Hugging Face name")
     dep.add_argument("--gpu")
     dep.add_argument("--instance")
-    dep.add_argument("--gpus", type=int, default=1, help="GPUs per replica")
-    dep.add_argument("--replicas", type=int, default=1)
+    dep.add_argument("--gpus", type=number(int, "--gpus"), default=1, help="GPUs per replica")
+    dep.add_argument("--replicas", type=number(int, "--replicas"), default=1)
     dep.add_argument("--precision", default="bf16")
     dep.add_argument("--pricing", default="on-demand")
     dep.add_argument("--tokens-per-month", help="the declared volume, to say whether the verdict changes")

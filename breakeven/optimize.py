@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
     w = workload_from(args)
     c = Constraints(precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
                     instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
-                    production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256,
-                    gpu_memory_utilization=args.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION)
+                    production=args.production, max_model_len=args.max_model_len,
+                    max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
+                    gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None
+                    else args.gpu_memory_utilization)
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
                   providers=providers_from(args), rates=rates_from(args))
     found = optimize(args.model, w, c, top=args.top, **kwargs)

@@ -7,18 +7,20 @@ import math
 from dataclasses import replace
 
 from cost.errors import InputError
+from cost.strictload import MAX_MAGNITUDE
 
 
 def number(kind: type, flag: str):
-    """An argparse type for a finite int or float flag: `nan`, `inf` and `1e400` are refused here."""
+    """An argparse type for a finite int or float flag: `nan`, `inf`, `1e400` and magnitudes beyond
+    strictload.MAX_MAGNITUDE (1e18, so that nothing overflows later) are refused here."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(
-                f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'finite number'}")
+        if value is None or not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: a {'whole' if kind is int else 'finite'} "
+                                             f"number of magnitude at most {MAX_MAGNITUDE:g}")
         return value
     return parse
 
@@ -163,11 +165,16 @@ def exemptions_from(args: argparse.Namespace):
 
 
 def providers_from(args: argparse.Namespace) -> tuple[str, ...] | None:
-    if not args.providers:
+    """The --providers allow-list; a name no API offer carries is refused (a typo would compare with nothing)."""
+    from cost.api_prices import load_price_book, provider_ids
+
+    if args.providers is None:
         return None
-    names = tuple(p.strip() for p in args.providers.split(",") if p.strip())
-    if not names:
-        raise InputError("--providers", args.providers, "comma-separated provider ids, e.g. aws,together")
+    names = tuple(p.strip() for p in args.providers.split(","))
+    known = provider_ids(load_price_book(args.price_book))
+    for name in names:
+        if name not in known:
+            raise InputError("--providers", name, "comma-separated provider ids: " + ", ".join(known))
     return names
 
 

@@ -13,13 +13,11 @@ The model and device come from the catalog, or (for what it does not list) from 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from cost import calibration, capacity, catalog
+from cost import calibration, capacity, catalog, strictload
 from cost.catalog import Gpu, Model
 from cost.errors import InputError
 from cost.factors import RANGES, Factors, published
@@ -38,8 +36,8 @@ def model_from(name: str) -> Model:
         p = p / "config.json"
     if not p.is_file():
         return catalog.model(name, "model")
+    c = strictload.load_json(p, "model", "Hugging Face config.json")
     try:
-        c = json.loads(p.read_text(encoding="utf-8"))
         hidden, layers, heads = int(c["hidden_size"]), int(c["num_hidden_layers"]), int(c["num_attention_heads"])
         kv = int(c.get("num_key_value_heads", heads))
         hd = int(c.get("head_dim") or hidden // heads)
@@ -61,10 +59,10 @@ def device_from(name: str) -> Gpu:
     p = Path(name)
     if not p.is_file():
         return catalog.gpu(name, "gpu")
+    d = strictload.load_yaml(p, "gpu", "device YAML file")
     try:
-        d = yaml.safe_load(p.read_text(encoding="utf-8"))
         values = {k: float(d[k]) for k in ("memory_gib", "hbm_gb_s", "bf16_tflops")}
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise InputError("gpu", name, "a catalog GPU or a YAML file with id, memory_gib, hbm_gb_s, bf16_tflops",
                          f"{type(e).__name__}: {e}") from None
     for k, v in values.items():

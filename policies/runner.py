@@ -39,6 +39,7 @@ from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
+from cost import strictload
 from cost.errors import InputError
 
 PACK_DIR = Path(__file__).resolve().parent
@@ -102,7 +103,7 @@ def load_policy_config(source: str | Path | Mapping | None) -> dict:
         if not text.strip():
             return {}
         try:
-            raw = json.loads(text)
+            raw = strictload.json_text(text, str(source))
         except json.JSONDecodeError as e:
             raise PolicyConfigError("policy-pack-config", str(source), "a JSON file", str(e)) from None
     if not isinstance(raw, Mapping):

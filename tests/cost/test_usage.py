@@ -45,6 +45,9 @@ def test_apply_replaces_volume_and_shape_but_keeps_the_plan(tmp_path):
     (("windowSeconds",), float("nan"), "usage.windowSeconds"),
     (("version",), 2, "usage.version"),
     (("source",), "", "usage.source"),
+    (("windowSeconds",), 0, "usage.windowSeconds"),                       # nothing measured to extrapolate
+    (("model",), "", "usage.model"),                                      # an empty model is not "no model"
+    (("workload", "avgInputTokens"), 10**17, "usage.workload.avgInputTokens"),
 ])
 def test_bad_values_name_the_key(tmp_path, path, value, key):
     doc = json.loads(json.dumps(GOOD))
