@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
     from cost.api_prices import load_price_book
-    from cost.optimize import Constraints, breakeven_volume, optimize
+    from cost.optimize import Constraints, breakeven_volume, no_alternative, optimize
     from cost.profiles import profile
     from cost.report import grid
     from cost.units import format_tokens, format_usd
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                        "tpot_target_ms": None if w.tpot_target_s is None else w.tpot_target_s * 1000},
                           "profile": prof, "usd_per_mtok_at": "the declared volume",
                           "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest,
+                          "no_alternative": no_alternative(found[0]) if found else None,
                           "breakeven": None if volume is None else volume.to_dict()},
                          indent=2, allow_nan=False))
         return 0
@@ -86,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
                      f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"
                      + (", batch rate" if cheapest["batch_price"] else "") + ")")
-    if volume is not None:
+    nothing = no_alternative(found[0]) if found else None
+    if nothing is not None:
+        lines.append(f"Cheapest comparable alternative: none. {nothing[0].upper()}{nothing[1:]}.")
+    if volume is not None and volume.no_alternative is None:
         if volume.tokens_per_month is None:
             lines.append(f"Breakeven: no volume from {format_tokens(volume.searched[0])} to {format_tokens(volume.searched[1])} "
                          "tokens/month makes the cheapest configuration beat the cheapest comparable API.")

@@ -33,9 +33,17 @@ __all__ = [
     "ApiOffer", "ApiQuote", "PriceBook", "TIERS", "APIS_MODES", "BOOK_PRICINGS",
     "load_price_book", "shipped_price_books", "offers_for", "offer", "price_request", "quote", "quotes_for",
     "coverage_note", "comparables", "retired", "in_account_providers", "models_served", "quality_offers",
+    "HOSTING_TIERS", "EXEMPTION_NEEDS",
 ]
 
-TIERS = ("equivalent", "quality", "custom-hosting")
+TIERS = ("equivalent", "quality", "custom-model", "dedicated")
+HOSTING_TIERS = ("custom-model", "dedicated")   # host YOUR weights (or code): compared only under an exemption
+LEGACY_TIERS = {"custom-hosting": "custom-model"}   # the tier's name before dedicated hosting was priced
+# What an alternative must serve for each exemption that narrows the comparison by capability (private
+# data narrows it by where the provider runs instead; see `comparables`).
+EXEMPTION_NEEDS = {"fine-tuned": "your fine-tuned weights", "custom-inference": "your own inference code",
+                   "low-ttft": "a time to first token under 50 ms (no hosted API does: the network round trip alone "
+                               "adds 50-200 ms)"}
 APIS_MODES = ("replace", "override")
 BOOK_PRICINGS = catalog.PRICINGS
 PRICEBOOKS = catalog.DATA / "pricebooks"
@@ -48,9 +56,13 @@ class ApiOffer:
     """One hosted API a model's workload can be priced on.
 
     id: `provider:model_ref`. provider / model_ref: what genai-prices resolves (informational for
-    price-book offers). tier: "equivalent" (same open model), "quality" (frontier API) or
-    "custom-hosting" (hosting of fine-tuned weights). source: where the price comes from.
-    input/output_usd_per_mtok: flat rates (price-book offers); None means genai-prices prices it.
+    price-book offers). tier: "equivalent" (same open model), "quality" (frontier API), "custom-model"
+    (hosting of your weights, per token or per model copy) or "dedicated" (per-GPU-hour deployments of your
+    weights). source: where the price comes from.
+    input/output_usd_per_mtok: flat rates (price-book offers); None means genai-prices prices it (or, for
+    cost/hosting.py's offers, the capacity model prices it per GPU-hour).
+    serves: the exemptions (`EXEMPTION_NEEDS`) it can serve; includes: what it runs for you (the part of
+    the self-hosted bill it removes); minimum: what it bills at least.
     """
 
     id: str
@@ -61,6 +73,9 @@ class ApiOffer:
     source: str
     input_usd_per_mtok: float | None = None
     output_usd_per_mtok: float | None = None
+    serves: tuple[str, ...] = ()
+    includes: str = ""
+    minimum: str = ""
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -89,6 +104,7 @@ class ApiQuote:
     monthly_usd: float
     usd_per_mtok: float         # blended over input+output at this request size
     batch_price: bool = False   # the provider's published batch rate (genai-prices `processing: batch`) applied
+    basis: str = ""             # how a per-GPU-hour or per-copy offer was sized (replicas x GPUs x hours x rate)
 
 
 @dataclass(frozen=True)
@@ -186,9 +202,10 @@ def _api_list() -> _ApiList:
         hosted: list[ApiOffer] = []
         for i, e in enumerate(entries or []):
             key = f"apis.yaml: custom_hosting.{model_id}[{i}]"
-            base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-hosting", "")
-            hosted.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
-                                   str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok")))
+            base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-model", "")
+            hosted.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-model",
+                                   str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok"),
+                                   serves=("fine-tuned",), includes=str(e.get("includes") or "")))
         custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(hosted)
     retired = {str(k): f"retired {v['date']}: {v['source']}" for k, v in (doc.get("retired") or {}).items()}
     in_account = {str(k): f"{v['label']}: {v['source']}" for k, v in (doc.get("in_account") or {}).items()}
@@ -225,23 +242,23 @@ def comparables(quotes: list[ApiQuote], exemptions: list[str],
                 providers: tuple[str, ...] | None = None) -> tuple[list[ApiQuote], str]:
     """The quotes a self-hosted deployment is compared with, and what they are.
 
-    No exemption: the APIs serving the same model (the quality class when none does). Fine-tuned
-    weights: only offers that serve your weights (custom-hosting). Private data: only APIs inside
-    your own cloud account (e.g. Bedrock) or from the `providers` allow-list. Custom inference or a
-    TTFT under 50 ms: nothing can stand in. `providers` also restricts every other case. Retired
-    offers never count.
+    No exemption: the APIs serving the same model (the quality class when none does); hosting of your own
+    weights (tiers custom-model, dedicated) is left out. Fine-tuned weights, custom inference or a TTFT
+    under 50 ms: only offers that serve every one of them (`ApiOffer.serves`: per-token hosting of your
+    weights, dedicated per-GPU-hour deployments, custom-model import; nothing answers within 50 ms).
+    Private data: only APIs inside your own cloud account (e.g. Bedrock) or from the `providers`
+    allow-list. `providers` also restricts every other case. Retired offers never count.
     """
     live = [q for q in quotes if retired(q.offer.id) is None]
     if providers is not None:
         live = [q for q in live if q.offer.provider in providers]
     what = []
-    if "custom-inference" in exemptions or "low-ttft" in exemptions:
-        return [], "alternatives that run custom inference or answer within 50 ms (no API does)"
-    if "fine-tuned" in exemptions:
-        live = [q for q in live if q.offer.tier == "custom-hosting"]
-        what.append("offers that serve your fine-tuned weights")
+    needs = [e for e in exemptions if e in EXEMPTION_NEEDS]
+    if needs:
+        live = [q for q in live if all(e in q.offer.serves for e in needs)]
+        what.append("offers that serve " + " and ".join(EXEMPTION_NEEDS[e] for e in needs))
     else:
-        live = [q for q in live if q.offer.tier != "custom-hosting"]
+        live = [q for q in live if q.offer.tier not in HOSTING_TIERS]
     if "private-data" in exemptions:
         allowed = set(_api_list().in_account) | set(providers or ())
         live = [q for q in live if q.offer.provider in allowed]
@@ -374,14 +391,15 @@ def _offers(model_id: str, book: PriceBook | None, include_custom_hosting: bool)
         offers = [replaced.get(o.id, o) for o in base]
         offers += [o for o in book.apis if o.id not in base_ids and _applies(book, o, mid)]
     if not include_custom_hosting:
-        offers = [o for o in offers if o.tier != "custom-hosting"]
+        offers = [o for o in offers if o.tier not in HOSTING_TIERS]
     offers.sort(key=lambda o: _TIER_ORDER[o.tier])
     found = memo[key] = tuple(offers)
     return found
 
 
 def offers_for(model_id: str, book: PriceBook | None = None, *, include_custom_hosting: bool = False) -> list[ApiOffer]:
-    """The APIs a model is compared against: equivalents, then quality (then custom hosting, if asked)."""
+    """The APIs a model is compared against: equivalents, then quality (then per-token hosting of your
+    weights, tier custom-model, if asked)."""
     return list(_offers(model_id, book, include_custom_hosting))
 
 
@@ -521,6 +539,7 @@ def _parse_book_api(entry: Any, key: str, book_name: str, book_source: str, mode
     base = _api_list().by_id.get(offer_id) if mode == "override" else None
 
     tier = entry.get("tier", base.tier if base else None)
+    tier = LEGACY_TIERS.get(tier, tier)
     if tier not in TIERS:
         raise InputError(f"{key}.tier", tier, ", ".join(TIERS), where)
     label = _text(entry.get("label", base.label if base else offer_id), f"{key}.label", where)
@@ -551,7 +570,7 @@ def _parse_book_api(entry: Any, key: str, book_name: str, book_source: str, mode
     entry_source = entry.get("source", book_source)
     entry_source = _text(entry_source, f"{key}.source", where)
     offer = ApiOffer(offer_id, label, provider, model_ref, tier, f"price book {book_name}: {entry_source}",
-                     rate_in, rate_out)
+                     rate_in, rate_out, serves=("fine-tuned",) if tier in HOSTING_TIERS else ())
     return offer, models
 
 

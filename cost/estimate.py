@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from cost import api_prices, calibration, capacity, catalog
+from cost import api_prices, calibration, capacity, catalog, hosting
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
@@ -180,7 +180,8 @@ class Estimate:
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
-                 "batch_price": q.batch_price,
+                 "batch_price": q.batch_price, "serves": list(q.offer.serves), "includes": q.offer.includes or None,
+                 "minimum": q.offer.minimum or None, "basis": q.basis or None,
                  "monthly_usd": round(q.monthly_usd, 2),
                  "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
                  "source": q.offer.source + ("; the provider's batch rate (genai-prices price variant processing=batch)"
@@ -250,9 +251,11 @@ def estimate(
         cap = replica_tokens_per_month(tput, w) * d.replicas * w.utilization
     full = cap / w.utilization
 
-    quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
-    bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
     exemptions = d.exemptions.claimed(w.ttft_target_s)
+    quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
+    if hosting.wanted(exemptions) and (book is None or book.apis_mode != "replace"):   # a replacing book is the whole list
+        quotes += hosting.quotes_for(d.model, w, factors)
+    bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
@@ -270,9 +273,23 @@ def estimate(
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
         exemptions=exemptions, compared_with=compared_with, blockers=blockers,
     )
+    verdict = _with_hosting_scope(verdict, quotes, items)
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
     return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings)
+
+
+def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem]) -> Verdict:
+    """When the alternative named is hosting of your weights, the verdict says what it runs for you and
+    what of the self-hosted bill that is (the MLOps line it removes)."""
+    q = next((q for q in quotes if q.offer.id == v.cheapest_api), None)
+    if q is None or q.offer.tier not in api_prices.HOSTING_TIERS or not q.offer.includes:
+        return v
+    removed = [i for i in items if i.name in ("MLOps staff", "Monitoring") or i.name.endswith("Ops tax")]
+    usd = sum(i.monthly_usd for i in removed)
+    line = (f"{q.offer.id} includes {q.offer.includes}; the self-hosted figure carries {format_usd(usd)}/month of that work "
+            f"({', '.join(i.name for i in removed) or 'none'}); minimum: {q.offer.minimum}; sized as {q.basis}")
+    return replace(v, reasons=v.reasons + (line,))
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,

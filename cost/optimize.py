@@ -28,6 +28,7 @@ from cost.estimate import Estimate, round_finite, estimate, replicas_needed, ser
 from cost.factors import Factors
 from cost.nodes import Rates, plan_nodes
 from cost.tco import Overheads, deployment_items, stack_items
+from cost.verdict import regardless
 from cost.workload import Workload
 
 SEARCH_PRECISIONS = ("bf16", "fp8", "int4-awq")   # fp16 costs and serves as bf16: searched only when asked
@@ -255,9 +256,10 @@ def gpu_monthly_usd(d: Deployment, book=None) -> float:
 class BreakevenVolume:
     """The least monthly volume at which the cheapest configuration costs no more than the cheapest comparable API."""
 
-    tokens_per_month: float | None          # None: not within the searched range
+    tokens_per_month: float | None          # None: not within the searched range (or nothing to compare with)
     configuration: Configuration | None     # the cheapest configuration at that volume
     searched: tuple[float, float]
+    no_alternative: str | None = None       # why there is no breakeven at all: nothing can serve the deployment
 
     def to_dict(self) -> dict:
         c = self.configuration
@@ -265,7 +267,17 @@ class BreakevenVolume:
                 "configuration": None if c is None else c.to_dict(),
                 "api": None if c is None else c.estimate.verdict.cheapest_api,
                 "api_monthly_usd": None if c is None else round(c.estimate.verdict.cheapest_api_monthly_usd, 2),
-                "searched_tokens_per_month": list(self.searched)}
+                "searched_tokens_per_month": list(self.searched), "no_alternative": self.no_alternative}
+
+
+def no_alternative(c: Configuration) -> str | None:
+    """The verdict's own sentence when nothing can stand in for a configuration (no comparable API or
+    hosting offer), else None: then no volume "beats" anything, and reports say so the same way."""
+    v, w = c.estimate.verdict, c.estimate.workload
+    if v.cheapest_api is not None:
+        return None
+    claimed = c.deployment.exemptions.claimed(w.ttft_target_s)
+    return regardless(claimed, v.compared_with) if claimed else f"none of the {v.compared_with} is listed for this model"
 
 
 def breakeven_volume(model: str, workload: Workload, constraints: Constraints = Constraints(), *,
@@ -282,6 +294,9 @@ def breakeven_volume(model: str, workload: Workload, constraints: Constraints = 
         return v is not None and v.cheapest_api is not None and c.monthly_usd <= v.cheapest_api_monthly_usd
 
     at_low, at_high = best(low), best(high)
+    nothing = next((no_alternative(c) for c in (at_low, at_high) if c is not None), None)
+    if nothing is not None:
+        return BreakevenVolume(None, None, (low, high), nothing)
     if wins(at_low):
         return BreakevenVolume(low, at_low, (low, high))
     if not wins(at_high):

@@ -38,6 +38,13 @@ def breakeven(self_monthly_usd: float, full_capacity_tokens: float, api: str, ap
     return Breakeven(api, api_usd_per_mtok, tokens, need)
 
 
+def regardless(exemptions: list[str], compared_with: str) -> str:
+    """The one sentence every command and the policy pack give when no alternative can serve what an
+    exemption needs (and only then): self-hosting is the choice whatever it costs."""
+    return (f"exemption claimed ({', '.join(exemptions)}) and no alternative can serve it ({compared_with}: none listed): "
+            "self-host regardless of price")
+
+
 @dataclass(frozen=True)
 class Verdict:
     choice: str  # "self-host" | "api" | "hybrid" | "undersized" | "target-unmet"
@@ -95,8 +102,7 @@ def decide(
     if exemptions:
         claimed = ", ".join(exemptions)
         if cheapest is None:
-            reasons.append(f"exemption claimed ({claimed}) and no alternative can serve it ({compared_with}: none listed): "
-                           "self-host regardless of price")
+            reasons.append(regardless(exemptions, compared_with))
             reasons.append(compare)
             return verdict("self-host")
         reasons.append(compare)
