@@ -105,6 +105,7 @@ class ApiQuote:
     usd_per_mtok: float         # blended over input+output at this request size
     batch_price: bool = False   # the provider's published batch rate (genai-prices `processing: batch`) applied
     basis: str = ""             # how a per-GPU-hour or per-copy offer was sized (replicas x GPUs x hours x rate)
+    batch_source: str = ""      # where the batch rate applied comes from ("" when none is)
 
 
 @dataclass(frozen=True)
@@ -333,19 +334,56 @@ def quote(offer: ApiOffer, workload: Workload) -> ApiQuote:
     tokens_in, tokens_out = workload.avg_input_tokens, workload.avg_output_tokens
     request_usd, batch = _request_usd(offer, workload)
     requests = workload.tokens_per_month / (tokens_in + tokens_out)
-    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out), batch)
+    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out),
+                    bool(batch), batch_source=batch)
 
 
-def _request_usd(offer: ApiOffer, workload: Workload) -> tuple[float, bool]:
-    """One average request's price, and whether it is the provider's published batch rate."""
+GENAI_BATCH_SOURCE = "the provider's batch rate (genai-prices price variant processing=batch)"
+
+
+def _request_usd(offer: ApiOffer, workload: Workload) -> tuple[float, str]:
+    """One average request's price, and the source of the batch rate applied ("" when on-line prices).
+
+    A batch workload pays genai-prices' batch variant where it has one, else the provider's published
+    batch share from cost/data/batch-rates.yaml (open-model hosts genai-prices carries no variant for)."""
     cached = round(workload.avg_input_tokens * workload.prefix_cache_hit_rate)
     usd = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, cached_input_tokens=cached)
     if workload.batch and not offer.flat:
         batch = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, batch=True,
                               cached_input_tokens=cached)
         if batch < usd:
-            return batch, True
-    return usd, False
+            return batch, GENAI_BATCH_SOURCE
+        share = batch_share(offer)
+        if share is not None:
+            return usd * share[0], share[1]
+    return usd, ""
+
+
+@cache
+def _batch_rates() -> dict[str, tuple[float, tuple[str, ...] | None, str]]:
+    """cost/data/batch-rates.yaml: provider -> (share of the on-line price, offer ids or None for all, source)."""
+    with open(catalog.DATA / "batch-rates.yaml", encoding="utf-8") as fh:
+        doc = catalog.load_yaml(fh)
+    out = {}
+    for provider, spec in (doc.get("providers") or {}).items():
+        key = f"batch-rates.yaml: providers.{provider}"
+        share = (spec or {}).get("share_of_online")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise InputError(f"{key}.share_of_online", share, "a share of the on-line price, above 0 and at most 1")
+        offers = spec.get("offers")
+        if offers is not None and (not isinstance(offers, list) or not all(o in _api_list().by_id for o in offers)):
+            raise InputError(f"{key}.offers", offers, "a list of offer ids from cost/data/apis.yaml")
+        source = _text(spec.get("source"), f"{key}.source", "in cost/data/batch-rates.yaml")
+        out[str(provider)] = (float(share), None if offers is None else tuple(offers), " ".join(source.split()))
+    return out
+
+
+def batch_share(offer: ApiOffer) -> tuple[float, str] | None:
+    """The provider's published batch share of the on-line price for this offer and its source, or None."""
+    found = _batch_rates().get(offer.provider)
+    if found is None or (found[1] is not None and offer.id not in found[1]):
+        return None
+    return found[0], f"the provider's batch rate, {found[0]:.0%} of its on-line price: {found[2]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,7 +467,7 @@ def quotes_for(model_id: str, workload: Workload, book: PriceBook | None = None,
     out = []
     for offer in offers:
         usd, batch = _request_usd(offer, workload)
-        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok, batch))
+        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok, bool(batch), batch_source=batch))
     return out
 
 

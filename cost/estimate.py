@@ -184,8 +184,7 @@ class Estimate:
                  "minimum": q.offer.minimum or None, "basis": q.basis or None,
                  "monthly_usd": round(q.monthly_usd, 2),
                  "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
-                 "source": q.offer.source + ("; the provider's batch rate (genai-prices price variant processing=batch)"
-                                             if q.batch_price else "")}
+                 "source": q.offer.source + (f"; {q.batch_source}" if q.batch_price else "")}
                 for q in self.apis
             ],
             "breakeven": [b.to_dict() for b in self.breakeven],
