@@ -221,7 +221,7 @@ def models_served(api_id: str, book: PriceBook | None = None) -> tuple[str, ...]
     """The catalog models an equivalent API serves (the price book's `models`, else apis.yaml)."""
     if book is not None and api_id in book.applies_to:
         return tuple(book.applies_to[api_id])
-    return _api_list().models_of.get(api_id, ())
+    return _api_list().models_of.get(api_id) or _default_hosts().applies_to.get(api_id, ())
 
 
 def quality_offers(book: PriceBook | None = None) -> list[ApiOffer]:
@@ -401,9 +401,20 @@ def _canonical(model_id: str) -> str:
     return found
 
 
+DEFAULT_HOSTS_BOOK = "open-hosts-2026"   # open-model hosts genai-prices lacks (DeepInfra, ...): in the default set
+
+
+def _default_hosts() -> PriceBook:
+    """The shipped book of open-model hosts genai-prices does not carry, compared by default."""
+    book = load_price_book(DEFAULT_HOSTS_BOOK)
+    assert book is not None   # a shipped name always loads (or raises InputError)
+    return book
+
+
 def _default_offers(model_id: str) -> tuple[ApiOffer, ...]:
-    apis = _api_list()
-    return apis.equivalents.get(model_id, ()) + apis.quality + apis.custom_hosting.get(model_id, ())
+    apis, hosts = _api_list(), _default_hosts()
+    extra = tuple(o for o in hosts.apis if o.tier == "equivalent" and _applies(hosts, o, model_id))
+    return apis.equivalents.get(model_id, ()) + extra + apis.quality + apis.custom_hosting.get(model_id, ())
 
 
 def _applies(book: PriceBook, offer: ApiOffer, model_id: str) -> bool:
@@ -448,7 +459,7 @@ def offer(api_id: str, book: PriceBook | None = None) -> ApiOffer:
         for o in book.apis:
             if o.id == api_id:
                 return o
-    found = _api_list().by_id.get(api_id)
+    found = _api_list().by_id.get(api_id) or next((o for o in _default_hosts().apis if o.id == api_id), None)
     if found is None:
         known = ([o.id for o in book.apis] if book is not None else []) + list(_api_list().by_id)
         raise InputError("api", api_id, ", ".join(dict.fromkeys(known)),

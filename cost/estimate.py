@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from cost import api_prices, calibration, capacity, catalog, hosting
+from cost import api_prices, calibration, capacity, catalog, hosting, successors
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
@@ -100,6 +100,7 @@ class Estimate:
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
+    successors: tuple[successors.Successor, ...] = ()   # newer models serving the same use for less (no exemption)
 
     @property
     def monthly_usd(self) -> float:
@@ -189,6 +190,7 @@ class Estimate:
             ],
             "breakeven": [b.to_dict() for b in self.breakeven],
             "verdict": self.verdict.to_dict(),
+            "successors": [s.to_dict() for s in self.successors],
         }
 
     @property
@@ -275,7 +277,9 @@ def estimate(
     verdict = _with_hosting_scope(verdict, quotes, items)
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings)
+    newer = () if exemptions else tuple(successors.cheaper_successors(d.model, w, book, providers))
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
+                    newer)
 
 
 def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem]) -> Verdict:

@@ -4,8 +4,9 @@ The offers are reviewed, dated data (`cost/data/hosting.yaml`): per-GPU-hour ded
 inference providers (tier "dedicated") and per-model-copy hosting of imported weights (tier
 "custom-model", e.g. Bedrock Custom Model Import). Each is priced with the capacity model the
 self-hosted side uses: on the offer's GPU, every tensor-parallel size (one node, up to 8 GPUs) that fits
-the model and meets the latency targets, as many replicas as carry the declared volume at the planned
-utilization, 730 hours a month at the offer's rate, never below its minimum; the cheapest size wins.
+the model and meets the latency targets (a model copy: the GPUs its Custom Model Units stand for), as
+many replicas as carry the declared volume at the planned utilization, 730 hours a month at the offer's
+rate, never below its minimum; the cheapest size wins.
 The result is an `ApiQuote`, so the comparison, breakeven and reports treat it like any API.
 """
 
@@ -41,23 +42,34 @@ class HostingOffer:
     usd_per_gpu_hour: float | None
     usd_per_cmu_minute: float | None
     cmu_per_copy: tuple[tuple[float, int], ...]   # (up to params_b, CMUs per copy)
+    gpus_per_cmu: float | None                  # (unit copy) the GPUs one CMU is assumed to stand for
     min_units: int
     billing: str
     models: tuple[str, ...] | None              # None: any catalog model that fits
     assumed: str
 
+    def cmus(self, model: catalog.Model) -> int | None:
+        """(unit copy) Custom Model Units per copy of this model, None when the offer gives none for its size."""
+        return next((n for limit, n in self.cmu_per_copy if model.params_b <= limit), None)
+
     def unit_usd_hour(self, model: catalog.Model) -> float | None:
         """USD per billed unit-hour for this model (None: the offer does not price a model this size)."""
         if self.unit == "gpu":
             return self.usd_per_gpu_hour
-        cmus = next((n for limit, n in self.cmu_per_copy if model.params_b <= limit), None)
+        cmus = self.cmus(model)
         return None if cmus is None or self.usd_per_cmu_minute is None else cmus * self.usd_per_cmu_minute * 60
+
+    def sizes(self, model: catalog.Model) -> list[int]:
+        """Tensor-parallel sizes to try: any that fits one node (per-GPU offers), or the GPUs a copy's CMUs stand for."""
+        if self.unit == "copy":
+            cmus = self.cmus(model)
+            return [] if cmus is None or not self.gpus_per_cmu else [max(1, round(cmus * self.gpus_per_cmu))]
+        return [tp for tp in capacity.TP_SIZES if tp <= MAX_GPUS_PER_REPLICA]
 
     def unit_text(self, model: catalog.Model) -> str:
         if self.unit == "gpu":
             return f"{format_usd(self.usd_per_gpu_hour or 0)}/GPU-hour"
-        cmus = next(n for limit, n in self.cmu_per_copy if model.params_b <= limit)
-        return f"{cmus} CMU x ${self.usd_per_cmu_minute:g}/CMU-minute x 60 = {format_usd(self.unit_usd_hour(model) or 0)}/copy-hour"
+        return f"{self.cmus(model)} CMU x ${self.usd_per_cmu_minute:g}/CMU-minute x 60 = {format_usd(self.unit_usd_hour(model) or 0)}/copy-hour"
 
 
 def _number(entry: dict, key: str, where: str, positive: bool = True) -> float:
@@ -89,9 +101,11 @@ def _offer(entry: object, where: str) -> HostingOffer:
         raise InputError(f"{where}.serves", serves, "a list of exemptions from " + ", ".join(EXEMPTION_NEEDS))
     gpu_price = _number(entry, "usd_per_gpu_hour", where) if unit == "gpu" else None
     cmu_price: float | None = None
+    gpus_per_cmu: float | None = None
     cmus: tuple[tuple[float, int], ...] = ()
     if unit == "copy":
         cmu_price = _number(entry, "usd_per_cmu_minute", where)
+        gpus_per_cmu = _number(entry, "gpus_per_cmu", where)
         raw = entry.get("cmu_per_copy")
         if not isinstance(raw, list) or not raw or any(not isinstance(r, list) or len(r) != 2 for r in raw):
             raise InputError(f"{where}.cmu_per_copy", raw, "a list of [up to params_b, CMUs per copy] pairs")
@@ -109,7 +123,7 @@ def _offer(entry: object, where: str) -> HostingOffer:
                      catalog.gpu(_text(entry, "gpu", where), f"{where}.gpu").id, tier, source,
                      serves=tuple(serves), includes=_text(entry, "includes", where), minimum=_text(entry, "minimum", where))
     return HostingOffer(offer, offer.model_ref, catalog.precision(_text(entry, "precision", where), f"{where}.precision"),
-                        unit, gpu_price, cmu_price, cmus, min_units, _text(entry, "billing", where), models,
+                        unit, gpu_price, cmu_price, cmus, gpus_per_cmu, min_units, _text(entry, "billing", where), models,
                         " ".join(str(entry.get("assumed") or "").split()))
 
 
@@ -149,8 +163,8 @@ def _quote(h: HostingOffer, model_id: str, w: Workload, factors: Factors | None)
         return None
     hours = catalog.assumptions()["hours_per_month"]
     best: tuple[float, int, int, int] | None = None     # (monthly USD, units, replicas, TP)
-    for tp in capacity.TP_SIZES:
-        if tp > MAX_GPUS_PER_REPLICA or not tensor_parallel_ok(model, tp):
+    for tp in h.sizes(model):
+        if not tensor_parallel_ok(model, tp):
             continue
         if not capacity.memory_fit(model, gpu, tp, h.precision, w.tokens_per_request,
                                    capacity.DEFAULT_GPU_MEMORY_UTILIZATION).fits:

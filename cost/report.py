@@ -119,6 +119,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
+    out += [f"Successor: {s.model} serves the same use for {format_usd(s.monthly_usd)}/month on {s.cheapest_api} "
+            f"(against {format_usd(s.instead_of_usd)}/month for {d.model}); source: {s.source}" for s in e.successors]
     return "\n".join(out)
 
 

@@ -70,6 +70,9 @@ def test_custom_model_import_is_priced_per_copy_from_its_custom_model_units():
     q = next(q for q in hosting.quotes_for("llama-3.3-70b", w) if q.offer.id == h.offer.id)
     copies = round(q.monthly_usd / (8 * 0.0785 * 60 * HOURS))
     assert copies >= 1 and q.monthly_usd == pytest.approx(copies * 8 * 0.0785 * 60 * HOURS)
+    assert "each assumed 4 A100-80GB" in q.basis     # 2 CMUs per 80 GB GPU, as AWS's two examples imply
+    q8 = next(q for q in hosting.quotes_for("llama-3.1-8b", w) if q.offer.id == h.offer.id)
+    assert "each assumed 1 A100-80GB" in q8.basis
     assert q.offer.provider == "aws"      # inside your own account: it can also serve private data
     assert not [q for q in hosting.quotes_for("deepseek-v3", w) if q.offer.id == h.offer.id]   # not a listed architecture
 
