@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from cost.api_prices import load_price_book
     from cost.optimize import Constraints, breakeven_volume, no_alternative, optimize
     from cost.profiles import profile
+    from cost.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
     from cost.report import grid
     from cost.units import format_tokens, format_usd
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     args.pricing = "all"
     set_by_profile = apply_profile(args)
     w = workload_from(args)
-    c = Constraints(precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
+    c = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
                     instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
                     production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256)
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                           "profile": prof, "usd_per_mtok_at": "the declared volume",
                           "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest,
                           "no_alternative": no_alternative(found[0]) if found else None,
+                          "deploys": "aws" if args.clouds is None else DEPLOYS_AWS_ONLY,
                           "breakeven": None if volume is None else volume.to_dict()},
                          indent=2, allow_nan=False))
         return 0
@@ -77,12 +79,16 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         lines.append("No catalog configuration fits the model, meets the targets and carries the volume.")
     else:
-        rows = [[str(i), x.deployment.instance_type, f"{x.deployment.gpus_per_replica}", x.deployment.precision,
+        clouds = args.clouds is not None
+        rows = [[str(i)] + ([x.cloud] if clouds else []) + [x.where, f"{x.deployment.gpus_per_replica}", x.deployment.precision,
                  x.deployment.pricing, f"{x.deployment.replicas}+{x.deployment.redundancy}", format_usd(x.monthly_usd),
                  format_usd(x.usd_per_mtok), f"{x.utilization:.0%}", f"{x.ttft_ms:,.0f}", f"{x.tpot_ms:.1f}",
                  f"{x.headroom:.0%}"] for i, x in enumerate(found, 1)]
-        lines.append(grid(["#", "Instance", "TP", "Precision", "Pricing", "Replicas", "Monthly", "$/1M at volume",
-                           "Utilization", "TTFT ms", "TPOT ms", "Headroom"], rows, md))
+        lines.append(grid(["#"] + (["Cloud"] if clouds else []) + ["Instance", "TP", "Precision", "Pricing", "Replicas",
+                           "Monthly", "$/1M at volume", "Utilization", "TTFT ms", "TPOT ms", "Headroom"], rows, md))
+        if clouds:
+            cited = dict.fromkeys(x.offer.cited for x in found if x.offer is not None)
+            lines += [f"Price elsewhere: {c}" for c in cited] + [DEPLOYS_AWS_ONLY]
     if cheapest:
         lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
                      f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from cost import api_prices, calibration, capacity, catalog, hosting, successors
+from cost import api_prices, calibration, capacity, catalog, gpu_clouds, hosting, successors
 from cost.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.factors import Factors
@@ -101,6 +101,7 @@ class Estimate:
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
     successors: tuple[successors.Successor, ...] = ()   # newer models serving the same use for less (no exemption)
+    elsewhere: gpu_clouds.Elsewhere | None = None       # the same GPUs rented on the cheapest other cloud (AWS plans)
 
     @property
     def monthly_usd(self) -> float:
@@ -191,6 +192,7 @@ class Estimate:
             "breakeven": [b.to_dict() for b in self.breakeven],
             "verdict": self.verdict.to_dict(),
             "successors": [s.to_dict() for s in self.successors],
+            "elsewhere": None if self.elsewhere is None else self.elsewhere.to_dict(),
         }
 
     @property
@@ -278,8 +280,9 @@ def estimate(
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
     newer = () if exemptions else tuple(successors.cheaper_successors(d.model, w, book, providers))
+    other = None if plan.billing != "instance" else gpu_clouds.elsewhere(d.gpu, plan.gpus, plan.unit_usd_hr / plan.gpus_per_instance)
     return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
-                    newer)
+                    newer, other)
 
 
 def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem]) -> Verdict:

@@ -121,6 +121,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
     out += [f"Successor: {s.model} serves the same use for {format_usd(s.monthly_usd)}/month on {s.cheapest_api} "
             f"(against {format_usd(s.instead_of_usd)}/month for {d.model}); source: {s.source}" for s in e.successors]
+    if e.elsewhere is not None:
+        out.append(e.elsewhere.line())
     return "\n".join(out)
 
 
