@@ -217,6 +217,7 @@ def estimate(
     factors: Factors | None = None,
     providers: tuple[str, ...] | None = None,
     rates: Rates | None = None,
+    clouds: tuple[str, ...] | None = None,
 ) -> Estimate:
     """Price a deployment for a workload.
 
@@ -225,7 +226,8 @@ def estimate(
     this deployment carries; a fleet splits them between its models, a single estimate carries them
     whole. factors: the capacity model's efficiency factors; None = the published fit.
     providers: an allow-list of API providers to compare with (None: all). rates: reserved discounts
-    and the spot price point (None: assumptions.yaml).
+    and the spot price point (None: assumptions.yaml). clouds: the other GPU clouds an AWS deployment's GPU
+    hours are set against (`elsewhere`; None: every cloud in cost/data/gpu-clouds.yaml).
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
@@ -280,7 +282,8 @@ def estimate(
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
     newer = () if exemptions else tuple(successors.cheaper_successors(d.model, w, book, providers))
-    other = None if plan.billing != "instance" else gpu_clouds.elsewhere(d.gpu, plan.gpus, plan.unit_usd_hr / plan.gpus_per_instance)
+    other = None if plan.billing != "instance" else gpu_clouds.elsewhere(d.gpu, plan.gpus, plan.unit_usd_hr / plan.gpus_per_instance,
+                                                                            clouds)
     return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
                     newer, other)
 

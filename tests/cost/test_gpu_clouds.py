@@ -78,3 +78,11 @@ def test_curve_configurations_name_their_cloud(capsys):
                  "--points", "3", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["steps"] and all(s["configuration"]["cloud"] == "runpod" for s in doc["steps"])
+
+
+def test_estimate_clouds_limits_the_clouds_the_aws_gpu_hours_are_set_against(capsys):
+    args = ["estimate", "--model", "llama-3.1-8b", "--instance", "g6e.xlarge", "--tokens-per-month", "1B", "--format", "json"]
+    assert main(args + ["--clouds", "nebius"]) == 0
+    assert json.loads(capsys.readouterr().out)["elsewhere"]["cloud"] == "nebius"
+    assert main(args + ["--clouds", "azure"]) != 0
+    assert "--clouds: got 'azure'" in capsys.readouterr().err
