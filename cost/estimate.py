@@ -259,7 +259,7 @@ def estimate(
     exemptions = d.exemptions.claimed(w.ttft_target_s)
     quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
     if hosting.wanted(exemptions) and (book is None or book.apis_mode != "replace"):   # a replacing book is the whole list
-        quotes += hosting.quotes_for(d.model, w, factors)
+        quotes += hosting.quotes_for(d.model, w, factors, d.redundancy)
     bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []

@@ -5,7 +5,8 @@ inference providers (tier "dedicated") and per-model-copy hosting of imported we
 "custom-model", e.g. Bedrock Custom Model Import). Each is priced with the capacity model the
 self-hosted side uses: on the offer's GPU, every tensor-parallel size (one node, up to 8 GPUs) that fits
 the model and meets the latency targets (a model copy: the GPUs its Custom Model Units stand for), as
-many replicas as carry the declared volume at the planned utilization, 730 hours a month at the offer's
+many replicas as carry the declared volume at the planned utilization plus the deployment's failover
+replicas (per-GPU offers only: the provider scales copies itself), 730 hours a month at the offer's
 rate, never below its minimum; the cheapest size wins.
 The result is an `ApiQuote`, so the comparison, breakeven and reports treat it like any API.
 """
@@ -145,14 +146,17 @@ def wanted(exemptions: list[str]) -> bool:
     return any(e in EXEMPTION_NEEDS for e in exemptions)
 
 
-def quotes_for(model_id: str, workload: Workload, factors: Factors | None = None) -> list[ApiQuote]:
-    """Every hosting offer that can run the model, priced for the workload (cheapest sizing per offer)."""
+def quotes_for(model_id: str, workload: Workload, factors: Factors | None = None, spares: int = 0) -> list[ApiQuote]:
+    """Every hosting offer that can run the model, priced for the workload (cheapest sizing per offer).
+
+    spares: the failover replicas the self-hosted deployment declares; a per-GPU dedicated deployment is
+    priced with as many (you set its replica floor), a per-copy offer is not (the provider scales copies)."""
     model = catalog.model(model_id)
-    return [q for q in (_quote(o, model.id, workload, factors) for o in offers()) if q is not None]
+    return [q for q in (_quote(o, model.id, workload, factors, spares) for o in offers()) if q is not None]
 
 
 @lru_cache(maxsize=4096)
-def _quote(h: HostingOffer, model_id: str, w: Workload, factors: Factors | None) -> ApiQuote | None:
+def _quote(h: HostingOffer, model_id: str, w: Workload, factors: Factors | None, spares: int = 0) -> ApiQuote | None:
     """One offer priced for the workload, or None when it cannot serve the model (not listed, no fit,
     latency targets missed on every size)."""
     from cost.estimate import replicas_needed, serving_point, target_misses   # estimate prices hosting quotes
@@ -174,7 +178,7 @@ def _quote(h: HostingOffer, model_id: str, w: Workload, factors: Factors | None)
         if target_misses(t, w):
             continue
         replicas = replicas_needed(t, w) if w.tokens_per_month > 0 else 0
-        units = max(h.min_units, replicas * (tp if h.unit == "gpu" else 1))
+        units = max(h.min_units, (replicas + spares) * tp if h.unit == "gpu" else replicas)
         monthly = units * unit_usd * hours
         if best is None or monthly < best[0]:
             best = (monthly, units, replicas, tp)
@@ -183,7 +187,8 @@ def _quote(h: HostingOffer, model_id: str, w: Workload, factors: Factors | None)
     monthly, units, replicas, tp = best
     requests = w.requests_per_month
     per_mtok = monthly / w.tokens_per_month * 1e6 if w.tokens_per_month > 0 else math.inf
-    sizing = (f"{replicas} replica(s) x {tp} {gpu.id}" if h.unit == "gpu"
+    failover = spares if h.unit == "gpu" else 0
+    sizing = (f"{replicas}+{failover} replica(s) x {tp} {gpu.id}" if h.unit == "gpu"
               else f"{replicas} model cop{'y' if replicas == 1 else 'ies'} (each assumed {tp} {gpu.id})")
     basis = (f"{sizing} at {h.precision} carry {w.tokens_per_month:,.0f} tokens/month at the planned "
              f"{w.utilization:.0%} utilization: {units} unit(s) x {hours} h x {h.unit_text(model)}"

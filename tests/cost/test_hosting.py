@@ -60,6 +60,18 @@ def test_a_dedicated_offer_is_sized_as_the_self_hosted_estimate_sizes_the_same_g
     assert "replica(s) x" in q.basis and "$1.98/GPU-hour" in q.basis
 
 
+def test_a_dedicated_deployment_carries_the_failover_the_stack_declares_and_a_copy_offer_does_not():
+    w = Workload.build(3e9, avg_input_tokens=600, avg_output_tokens=400)
+    plain = {q.offer.id: q for q in hosting.quotes_for("llama-3.3-70b", w)}
+    spare = {q.offer.id: q for q in hosting.quotes_for("llama-3.3-70b", w, spares=1)}
+    di = "deepinfra-dedicated:h100-80gb"
+    tp = next(t for t in (1, 2, 4, 8) if f"replica(s) x {t} H100" in plain[di].basis)
+    assert spare[di].monthly_usd == pytest.approx(plain[di].monthly_usd + tp * HOURS * 1.98)
+    assert "+1 replica(s)" in spare[di].basis
+    cmi = "aws-custom-model-import:cmu-v1"
+    assert spare[cmi].monthly_usd == plain[cmi].monthly_usd
+
+
 def test_custom_model_import_is_priced_per_copy_from_its_custom_model_units():
     """Bedrock Custom Model Import: CMUs per copy (AWS's examples: 8B -> 2, 70B -> 8) x $0.0785 per CMU-minute."""
     w = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
