@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         lines.append("No catalog configuration fits the model, meets the targets and carries the volume.")
     else:
         clouds = args.clouds is not None
-        rows = [[str(i)] + ([x.cloud] if clouds else []) + [x.where, f"{x.deployment.gpus_per_replica}", x.deployment.precision,
+        rows = [[str(i)] + ([x.cloud] if clouds else []) + [x.deployment.instance_type or (x.offer.product if x.offer else ""),
+                 f"{x.deployment.gpus_per_replica}", x.deployment.precision,
                  x.deployment.pricing, f"{x.deployment.replicas}+{x.deployment.redundancy}", format_usd(x.monthly_usd),
                  format_usd(x.usd_per_mtok), f"{x.utilization:.0%}", f"{x.ttft_ms:,.0f}", f"{x.tpot_ms:.1f}",
                  f"{x.headroom:.0%}"] for i, x in enumerate(found, 1)]

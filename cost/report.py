@@ -115,6 +115,9 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     for q in e.apis:
         b = be[q.offer.id]
         tier = q.offer.tier + (" (retired)" if api_prices.retired(q.offer.id) else "") + (" batch rate" if q.batch_price else "")
+        if q.basis:   # sized per GPU-hour or per copy for this volume: no per-token price to break even against
+            rows.append([q.offer.label or q.offer.id, tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd), "-", "-"])
+            continue
         rows.append([q.offer.label or q.offer.id, tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd),
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
