@@ -21,7 +21,7 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
     "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
     "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
-    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers",
+    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers", "gpu_memory_utilization": "--gpu-memory-utilization",
 }
 
 
@@ -84,7 +84,7 @@ def _estimate(args: argparse.Namespace) -> int:
         model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus, replicas=args.replicas,
         redundancy=args.redundancy, precision=args.precision, pricing=args.pricing or "on-demand",
         hourly_usd_per_gpu=args.hourly_usd, concurrency=args.concurrency, max_model_len=args.max_model_len,
-        max_num_seqs=args.max_num_seqs or 256,
+        max_num_seqs=args.max_num_seqs or 256, gpu_memory_utilization=args.gpu_memory_utilization or 0.9,
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=exemptions_from(args),
@@ -124,9 +124,11 @@ def _calibration(args: argparse.Namespace) -> int:
     from cost.report import grid, to_json
 
     rows, summary, regimes = calibration.calibration_rows(), calibration.summary(), calibration.regimes()
+    fit_regimes = calibration.regimes(kinds=("fit",))
     if args.format == "json":
         print(to_json({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
-                       "validity": calibration.validity()}))
+                       "regimes_fit": fit_regimes, "validity": calibration.validity(),
+                       "held_out_median_error": calibration.held_out_median_error()}))
         return 0
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",
@@ -141,10 +143,15 @@ def _calibration(args: argparse.Namespace) -> int:
     print(f"upper-bound (TensorRT-LLM / MLPerf): {ub['rows']} rows, max predicted/measured {ub['max_ratio']:.2f} "
           f"({'vLLM prediction at or below every one' if ub['all_at_or_below'] else 'ABOVE an optimised engine somewhere'})")
     print()
-    print("validation rows by regime:")
-    print(grid(["Dimension", "Regime", "Rows", "Median error", "Max error", "Median pred/meas"],
-               [[g["dimension"], g["regime"], str(g["rows"]), f"{g['median_error']:.1%}", f"{g['max_error']:.1%}",
-                 f"{g['median_ratio']:.2f}"] for g in regimes], md))
+    for kind, groups in (("validation", regimes), ("fit", fit_regimes)):
+        print(f"{kind} rows by regime:")
+        print(grid(["Dimension", "Regime", "Rows", "Median error", "Max error", "Median pred/meas"],
+                   [[g["dimension"], g["regime"], str(g["rows"]), f"{g['median_error']:.1%}", f"{g['max_error']:.1%}",
+                     f"{g['median_ratio']:.2f}"] for g in groups], md))
+        print()
+    print(f"Every estimate's capacity range comes from the held-out runs most like it (at least the held-out median error, "
+          f"{calibration.held_out_median_error():.1%}, each side; the widest band outside the checked range; "
+          f"{', '.join(calibration.UNMODELLED_ENGINES)} runs excluded): cost/calibration.py error_band")
     print("errors are max(pred/meas, meas/pred) - 1; factors: "
           + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
     return 0

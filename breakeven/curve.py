@@ -66,6 +66,7 @@ def build(args: argparse.Namespace):
     from cost.gpu_clouds import parse_clouds
     from cost import catalog
     from cost.api_prices import load_price_book
+    from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.curve import cheapest_search, curve
     from cost.optimize import Constraints
     from cost.units import parse_tokens
@@ -89,7 +90,8 @@ def build(args: argparse.Namespace):
         constraints = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
                                   instance_types=_list(args.instance), redundancy=args.redundancy, zones=args.zones,
                                   production=args.production, max_model_len=args.max_model_len,
-                                  max_num_seqs=args.max_num_seqs or 256).check()
+                                  max_num_seqs=args.max_num_seqs or 256,
+                                  gpu_memory_utilization=args.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION).check()
         model = catalog.model(args.model, "--model").id
         book, providers, exemptions = load_price_book(args.price_book), providers_from(args), exemptions_from(args)
         cheapest = cheapest_search(model, workload, constraints, book=book, overheads=overheads_from(args),

@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
     from cost.api_prices import load_price_book
+    from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.optimize import Constraints, breakeven_volume, no_alternative, optimize
     from cost.profiles import profile
     from cost.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     w = workload_from(args)
     c = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
                     instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
-                    production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256)
+                    production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256,
+                    gpu_memory_utilization=args.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION)
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
                   providers=providers_from(args), rates=rates_from(args))
     found = optimize(args.model, w, c, top=args.top, **kwargs)

@@ -23,6 +23,18 @@ def number(kind: type, flag: str):
     return parse
 
 
+def gpu_memory_utilization(text: str) -> float:
+    """--gpu-memory-utilization: a fraction in the range Deployment.build accepts, refused here with that range."""
+    from cost.deployment import GPU_MEMORY_UTILIZATION_RANGE, check_gpu_memory_utilization
+
+    try:
+        return check_gpu_memory_utilization(number(float, "--gpu-memory-utilization")(text), "--gpu-memory-utilization")
+    except (argparse.ArgumentTypeError, InputError):
+        low, high = GPU_MEMORY_UTILIZATION_RANGE
+        raise argparse.ArgumentTypeError(f"--gpu-memory-utilization: got {text!r}; allowed: a fraction from {low:g} to "
+                                         f"{high:g} (vLLM --gpu-memory-utilization; default 0.9)") from None
+
+
 def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = None) -> None:
     """--profile, the volume and request shape, latency targets, vLLM's max_num_seqs, exemptions, price book.
 
@@ -44,6 +56,9 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
     p.add_argument("--prefix-cache-hit-rate", type=number(float, "--prefix-cache-hit-rate"), default=0.0,
                    help="share of prompt tokens served from vLLM's prefix cache (0..1)")
     p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), help="vLLM --max-num-seqs (default 256)")
+    p.add_argument("--gpu-memory-utilization", type=gpu_memory_utilization,
+                   help="vLLM --gpu-memory-utilization: the share of each GPU's memory for weights, runtime and KV cache "
+                        "(0.1 to 0.99; default 0.9)")
     p.add_argument("--batch-api-prices", action="store_true", default=None,
                    help="compare with the providers' batch API rates where they publish them")
     p.add_argument("--fine-tuned", action="store_true", help="exemption: custom weights (compared with offers serving them)")

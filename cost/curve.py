@@ -51,7 +51,8 @@ def cheapest_search(model: str, workload: Workload, constraints: Constraints = C
 
 def constraints_dict(c: Constraints) -> dict:
     return {"precisions": c.precisions, "pricings": c.pricings, "gpus": c.gpus, "instance_types": c.instance_types,
-            "redundancy": c.redundancy, "zones": c.zones, "production": c.production, "clouds": c.clouds}
+            "redundancy": c.redundancy, "zones": c.zones, "production": c.production,
+            "gpu_memory_utilization": c.gpu_memory_utilization, "clouds": c.clouds}
 
 
 # ---------------------------------------------------------------------------------------------

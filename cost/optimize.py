@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from cost import capacity, catalog, gpu_clouds
 from cost.api_prices import PriceBook
-from cost.deployment import Deployment, Exemptions
+from cost.deployment import Deployment, Exemptions, check_gpu_memory_utilization
 from cost.errors import InputError
 from cost.estimate import Estimate, round_finite, estimate, replicas_needed, serving_point, target_misses
 from cost.factors import Factors
@@ -75,6 +75,7 @@ class Constraints:
             val = getattr(self, key)
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
                 raise InputError(key, val, f"a whole number, at least {low}")
+        norm["gpu_memory_utilization"] = check_gpu_memory_utilization(self.gpu_memory_utilization)
         if self.production and self.zones < 2:
             raise InputError("zones", self.zones, "2 or more for a production deployment")
         return replace(self, **norm)  # type: ignore[arg-type]  # each key normalised to its field's type

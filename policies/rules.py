@@ -108,9 +108,19 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         if v.cheapest_api is None:
             continue  # nothing can stand in (no API serves it, or its exemption rules every alternative out)
         self_usd, api_usd = m.monthly_usd, v.cheapest_api_monthly_usd
-        if self_usd <= api_usd * (1 + premium):
+        if self_usd > api_usd * (1 + premium):
+            report(economics_message(stack, m, premium), m.urn)
             continue
-        report(economics_message(stack, m, premium), m.urn)
+        # Production stacks are judged at the pessimistic end of the capacity's error band (cost.capacity_range):
+        # what carrying the declared volume costs if the replicas serve only its low end.
+        r = m.estimate.capacity_range if stack.production else None
+        extra = 0.0 if r is None else r.pessimistic_monthly_usd - m.estimate.monthly_usd
+        if self_usd + extra > api_usd * (1 + premium):
+            report(f"{_who(m)}: production stacks are judged at the pessimistic end of the capacity range "
+                   f"({r.band.describe()}). There, carrying the declared {format_tokens(m.workload.tokens_per_month)} "
+                   f"tokens/month costs {format_usd(self_usd + extra)}/month ({format_usd(extra)} more than at the modelled "
+                   f"capacity) against {format_usd(api_usd)}/month on {v.cheapest_api}. {r.note()}. Fix: measure the "
+                   "capacity (breakeven observe / calibrate) or choose a cheaper configuration.", m.urn)
 
 
 def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:

@@ -71,6 +71,10 @@ CLI_CASES = [  # (extra argv, the key the message must name)
     (["--api-servers", "true"], "--api-servers"),
     (["--api-servers", "1.5"], "--api-servers"),
     (["--api-servers", "65"], "--api-servers"),
+    (["--gpu-memory-utilization", "1.2"], "--gpu-memory-utilization"),
+    (["--gpu-memory-utilization", "0.05"], "--gpu-memory-utilization"),
+    (["--gpu-memory-utilization", "nan"], "--gpu-memory-utilization"),
+    (["--gpu-memory-utilization", "90%"], "--gpu-memory-utilization"),
     (["--clouds", "azure"], "--clouds"),
     (["--clouds", ","], "--clouds"),
 ]

@@ -44,18 +44,35 @@ def breakeven_tokens(m: B.M) -> float:
     return x.monthly_usd / quote.usd_per_mtok * 1e6
 
 
+# A non-production stack judged anyway (scope "all") is judged at the modelled capacity; a production stack at the
+# pessimistic end of the capacity's error band (test_production_is_judged_at_the_pessimistic_capacity_end).
+NOMINAL = {"scope": "all"}
+
+
 def test_self_hosting_must_cost_no_more_than_the_cheapest_equivalent_api(pack):
     be = breakeven_tokens(BASE)
-    below = fires(pack, B.model_stack(with_tokens(BASE, be * UNDER)), "self-hosting-beats-api")
-    above = fires(pack, B.model_stack(with_tokens(BASE, be * OVER)), "self-hosting-beats-api")
+    below = fires(pack, B.model_stack(with_tokens(BASE, be * UNDER), production=False), "self-hosting-beats-api",
+                  {"self-hosting-beats-api": NOMINAL})
+    above = fires(pack, B.model_stack(with_tokens(BASE, be * OVER), production=False), "self-hosting-beats-api",
+                  {"self-hosting-beats-api": NOMINAL})
     assert len(below) == 1 and below[0].mandatory and above == []
+
+
+def test_production_is_judged_at_the_pessimistic_capacity_end(pack):
+    """Just above the modelled breakeven, the L4 replicas (outside the checked range: the widest band) no longer
+    carry the volume at the band's low end: a production stack fails, and the message says why."""
+    res = B.model_stack(with_tokens(BASE, breakeven_tokens(BASE) * OVER))
+    r = model(res).estimate.capacity_range
+    assert r.band.basis == "widest" and r.pessimistic_monthly_usd > model(res).estimate.monthly_usd
+    found = fires(pack, res, "self-hosting-beats-api")
+    assert len(found) == 1 and found[0].mandatory and "pessimistic end of the capacity range" in found[0].message
 
 
 def test_the_allowed_premium_is_a_boundary_too(pack):
     m = with_tokens(BASE, breakeven_tokens(BASE) / 1.5)  # self-hosting costs exactly 1.5x the API
-    res = B.model_stack(m)
-    assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * UNDER}})
-    assert not fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * OVER}})
+    res = B.model_stack(m, production=False)
+    assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * UNDER, **NOMINAL}})
+    assert not fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * OVER, **NOMINAL}})
 
 
 def test_non_production_stacks_are_not_held_to_the_api_price_unless_configured(pack):
