@@ -212,7 +212,7 @@ class Estimate:
                  "batch_price": q.batch_price, "serves": list(q.offer.serves), "includes": q.offer.includes or None,
                  "minimum": q.offer.minimum or None, "basis": q.basis or None,
                  "monthly_usd": round(q.monthly_usd, 2),
-                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
+                 "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
                  "source": q.offer.source + (f"; {q.batch_source}" if q.batch_price else "")}
                 for q in self.apis
             ],

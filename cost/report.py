@@ -126,7 +126,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     if e.capacity_range is not None:
         out.append(f"  - {e.capacity_range.note()}")
     out += [f"Successor: {s.model} serves the same use for {format_usd(s.monthly_usd)}/month on {s.cheapest_api} "
-            f"(against {format_usd(s.instead_of_usd)}/month for {d.model}); source: {s.source}" for s in e.successors]
+            + (f"(against {format_usd(s.instead_of_usd)}/month for {d.model})" if s.instead_of_usd is not None
+               else f"(no API is listed for {d.model})") + f"; source: {s.source}" for s in e.successors]
     if e.elsewhere is not None:
         out.append(e.elsewhere.line())
     return "\n".join(out)

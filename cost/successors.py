@@ -23,12 +23,13 @@ class Successor:
     model: str
     cheapest_api: str
     monthly_usd: float
-    instead_of_usd: float     # this model's cheapest comparable API for the same workload
+    instead_of_usd: float | None   # this model's cheapest comparable API for the same workload (None: none listed)
     source: str
 
     def to_dict(self) -> dict:
         return {"model": self.model, "cheapest_api": self.cheapest_api, "monthly_usd": round(self.monthly_usd, 2),
-                "instead_of_usd": round(self.instead_of_usd, 2), "source": self.source}
+                "instead_of_usd": None if self.instead_of_usd is None else round(self.instead_of_usd, 2),
+                "source": self.source}
 
 
 @cache
@@ -72,5 +73,5 @@ def cheaper_successors(model_id: str, workload: Workload, book: PriceBook | None
         best = _cheapest(api_prices.quotes_for(succ, workload, book), providers)
         if best is not None and (current is None or best.monthly_usd < current.monthly_usd):
             out.append(Successor(succ, best.offer.id, best.monthly_usd,
-                                 float("nan") if current is None else current.monthly_usd, source))
+                                 None if current is None else current.monthly_usd, source))
     return out

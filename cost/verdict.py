@@ -24,7 +24,8 @@ class Breakeven:
         return self.utilization_needed <= 1.0
 
     def to_dict(self) -> dict:
-        return {"api": self.api, "api_usd_per_mtok": round(self.api_usd_per_mtok, 4),
+        return {"api": self.api,
+                "api_usd_per_mtok": round(self.api_usd_per_mtok, 4) if math.isfinite(self.api_usd_per_mtok) else None,
                 # null: no volume breaks even (the API is free, or the deployment has no capacity)
                 "tokens_per_month": round(self.tokens_per_month) if math.isfinite(self.tokens_per_month) else None,
                 "utilization_needed": round(self.utilization_needed, 4) if math.isfinite(self.utilization_needed) else None,

@@ -149,3 +149,12 @@ def test_a_bad_hosting_entry_names_the_key_the_value_and_what_is_allowed():
     assert "hosting.yaml: offers[0].unit" in str(err.value) and "hour" in str(err.value) and "gpu or copy" in str(err.value)
     with pytest.raises(InputError, match=r"offers\[0\]\.serves"):
         hosting._offer(dict(entry, unit="gpu", serves=["cheap"]), "hosting.yaml: offers[0]")
+
+
+def test_no_volume_declared_still_reports_strict_json(capsys):
+    """A fixed-cost offer has no price per token of nothing served: null, not Infinity."""
+    assert main(["estimate", "--model", "llama-3.3-70b", "--gpu", "H100", "--gpus", "4", "--tokens-per-month", "0",
+                 "--fine-tuned", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    together = next(a for a in doc["apis"] if a["id"] == "together-dedicated:b200")
+    assert together["usd_per_mtok"] is None and together["monthly_usd"] > 0     # its one-replica minimum
