@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.optimize import Constraints, breakeven_volume, no_alternative, optimize
     from cost.profiles import profile
+    from cost.estimate import round_finite
     from cost.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
     from cost.report import grid
     from cost.units import format_tokens, format_usd
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if verdict is not None and verdict.cheapest_api is not None:
         q = next(q for q in found[0].estimate.apis if q.offer.id == verdict.cheapest_api)
         cheapest = {"id": q.offer.id, "label": q.offer.label, "monthly_usd": round(q.monthly_usd, 2),
-                    "usd_per_mtok": round(q.usd_per_mtok, 4), "batch_price": q.batch_price,
+                    "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "batch_price": q.batch_price,
                     "compared_with": verdict.compared_with, "source": q.offer.source}
     prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
             lines += [f"Price elsewhere: {c}" for c in cited] + [DEPLOYS_AWS_ONLY]
     if cheapest:
         lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
-                     f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"
+                     f"{format_usd(cheapest['monthly_usd'])}/month ("
+                     + ("no tokens declared" if cheapest["usd_per_mtok"] is None else f"{format_usd(cheapest['usd_per_mtok'])}/1M")
                      + (", batch rate" if cheapest["batch_price"] else "") + ")")
     nothing = no_alternative(found[0]) if found else None
     if nothing is not None:

@@ -158,3 +158,7 @@ def test_no_volume_declared_still_reports_strict_json(capsys):
     doc = json.loads(capsys.readouterr().out)
     together = next(a for a in doc["apis"] if a["id"] == "together-dedicated:b200")
     assert together["usd_per_mtok"] is None and together["monthly_usd"] > 0     # its one-replica minimum
+    args = ["optimize", "--model", "llama-3.3-70b", "--tokens-per-month", "0", "--fine-tuned", "--top", "1"]
+    assert main(args + ["--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cheapest_api"]["usd_per_mtok"] is None
+    assert main(args) == 0 and "no tokens declared" in capsys.readouterr().out
