@@ -145,7 +145,7 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
     last_unit = None
     for s in steps:
         c = s["configuration"]
-        unit = f"{c['instance_type']} TP{c['gpus_per_replica']} {c['precision']}" + ("" if len(pricings) == 1 else f" {c['pricing']}")
+        unit = f"{c['instance_type'] or c['cloud']} TP{c['gpus_per_replica']} {c['precision']}" + ("" if len(pricings) == 1 else f" {c['pricing']}")
         reps = c["replicas"]
         text = f"{unit}\n{reps} replica{'s' if reps > 1 else ''}" if unit != last_unit else f"×{reps}"
         x = max(s["from"], curve.start)

@@ -99,6 +99,8 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--capacity-tokens-per-month", help="overrides the capacity model (e.g. 750M)")
     p.add_argument("--max-model-len", type=_number(int, "--max-model-len"))
     p.add_argument("--factors", help="a factors file (breakeven calibrate): capacity with it beside the published fit")
+    p.add_argument("--clouds", help="the other GPU clouds to set the AWS GPU hours against: a comma-separated list of "
+                                    "lambda, runpod, nebius, vast, gcp, or all (default); the Pulumi program deploys AWS only")
     add_workload_flags(p)
     add_assumption_flags(p)
     p.add_argument("--format", default="table", choices=FORMATS)
@@ -136,7 +138,9 @@ def _estimate(args: argparse.Namespace) -> int:
         print(calibrate.side_by_side(estimate(deployment, workload, factors=measured, **kwargs),
                                      estimate(deployment, workload, **kwargs), measured, args.format, args.factors))
         return 0
-    result = estimate(deployment, workload, **kwargs)
+    from cost.gpu_clouds import parse_clouds
+    result = estimate(deployment, workload, clouds=None if args.clouds in (None, "all") else parse_clouds(args.clouds),
+                      **kwargs)
     band = sensitivity(deployment, workload, **kwargs)
     prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}

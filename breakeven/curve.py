@@ -63,6 +63,7 @@ def build(args: argparse.Namespace):
     from breakeven import term
     from breakeven.cli import FLAG
     from breakeven.workload_flags import apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from
+    from cost.gpu_clouds import parse_clouds
     from cost import catalog
     from cost.api_prices import load_price_book
     from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
@@ -84,7 +85,7 @@ def build(args: argparse.Namespace):
         pricings, _ = apply_search_profile(args)
         args.tokens_per_month = args.tokens_per_month or "0"
         workload = workload_from(args)
-        constraints = Constraints(precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
+        constraints = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
                                   instance_types=_list(args.instance), redundancy=args.redundancy, zones=args.zones,
                                   production=args.production, max_model_len=args.max_model_len,
                                   max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
@@ -104,7 +105,8 @@ def build(args: argparse.Namespace):
 
 
 def _config_text(c: dict) -> str:
-    return (f"{c['replicas']}+{c['redundancy']} x {c['gpus_per_replica']}x {c['gpu']} on {c['instance_type']}, "
+    where = c["instance_type"] or f"{c['cloud']} {c['product']}"
+    return (f"{c['replicas']}+{c['redundancy']} x {c['gpus_per_replica']}x {c['gpu']} on {where}, "
             f"{c['precision']}, {c['pricing']}")
 
 
@@ -119,7 +121,7 @@ def render(result, fmt: str) -> str:
     if fmt == "csv":
         buf = io.StringIO()
         out = csv.writer(buf, lineterminator="\n")
-        cols = ("instance_type", "gpu", "gpus_per_replica", "precision", "pricing", "replicas", "redundancy")
+        cols = ("instance_type", "gpu", "gpus_per_replica", "precision", "pricing", "replicas", "redundancy", "cloud")
         out.writerow(("kind", "tokens_per_month", "api", "api_monthly_usd", "self_hosted_monthly_usd") + cols)
         for p in data["points"]:
             for api, usd in p["apis"].items():

@@ -30,14 +30,16 @@ def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
     from cost.api_prices import load_price_book
     from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
-    from cost.optimize import Constraints, breakeven_volume, optimize
+    from cost.optimize import Constraints, breakeven_volume, no_alternative, optimize
     from cost.profiles import profile
+    from cost.estimate import round_finite
+    from cost.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
     from cost.report import grid
     from cost.units import format_tokens, format_usd
 
     pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)
-    c = Constraints(precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
+    c = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
                     instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
                     production=args.production, max_model_len=args.max_model_len,
                     max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if verdict is not None and verdict.cheapest_api is not None:
         q = next(q for q in found[0].estimate.apis if q.offer.id == verdict.cheapest_api)
         cheapest = {"id": q.offer.id, "label": q.offer.label, "monthly_usd": round(q.monthly_usd, 2),
-                    "usd_per_mtok": round(q.usd_per_mtok, 4), "batch_price": q.batch_price,
+                    "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "batch_price": q.batch_price,
                     "compared_with": verdict.compared_with, "source": q.offer.source}
     prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}
@@ -64,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                                        "tpot_target_ms": None if w.tpot_target_s is None else w.tpot_target_s * 1000},
                           "profile": prof, "usd_per_mtok_at": "the declared volume",
                           "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest,
+                          "no_alternative": no_alternative(found[0]) if found else None,
+                          "deploys": "aws" if args.clouds is None else DEPLOYS_AWS_ONLY,
                           "breakeven": None if volume is None else volume.to_dict()},
                          indent=2, allow_nan=False))
         return 0
@@ -78,12 +82,17 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         lines.append("No catalog configuration fits the model, meets the targets and carries the volume.")
     else:
-        rows = [[str(i), x.deployment.instance_type, f"{x.deployment.gpus_per_replica}", x.deployment.precision,
+        clouds = args.clouds is not None
+        rows = [[str(i)] + ([x.cloud] if clouds else []) + [x.deployment.instance_type or (x.offer.product if x.offer else ""),
+                 f"{x.deployment.gpus_per_replica}", x.deployment.precision,
                  x.deployment.pricing, f"{x.deployment.replicas}+{x.deployment.redundancy}", format_usd(x.monthly_usd),
                  format_usd(x.usd_per_mtok), f"{x.utilization:.0%}", f"{x.ttft_ms:,.0f}", f"{x.tpot_ms:.1f}",
                  f"{x.headroom:.0%}"] for i, x in enumerate(found, 1)]
-        lines.append(grid(["#", "Instance", "TP", "Precision", "Pricing", "Replicas", "Monthly", "$/1M at volume",
-                           "Utilization", "TTFT ms", "TPOT ms", "Headroom"], rows, md))
+        lines.append(grid(["#"] + (["Cloud"] if clouds else []) + ["Instance", "TP", "Precision", "Pricing", "Replicas",
+                           "Monthly", "$/1M at volume", "Utilization", "TTFT ms", "TPOT ms", "Headroom"], rows, md))
+        if clouds:
+            cited = dict.fromkeys(x.offer.cited for x in found if x.offer is not None)
+            lines += [f"Price elsewhere: {c}" for c in cited] + [DEPLOYS_AWS_ONLY]
         notes: dict[str, list[str]] = {}   # note -> the ranks it applies to
         for i, x in enumerate(found, 1):
             for note in x.estimate.notes:
@@ -91,9 +100,13 @@ def run(args: argparse.Namespace) -> int:
         lines += [f"NOTE ({', '.join(ranks)}): {note}" for note, ranks in notes.items()]
     if cheapest:
         lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
-                     f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"
+                     f"{format_usd(cheapest['monthly_usd'])}/month ("
+                     + ("no tokens declared" if cheapest["usd_per_mtok"] is None else f"{format_usd(cheapest['usd_per_mtok'])}/1M")
                      + (", batch rate" if cheapest["batch_price"] else "") + ")")
-    if volume is not None:
+    nothing = no_alternative(found[0]) if found else None
+    if nothing is not None:
+        lines.append(f"Cheapest comparable alternative: none. {nothing[0].upper()}{nothing[1:]}.")
+    if volume is not None and volume.no_alternative is None:
         if volume.tokens_per_month is None:
             lines.append(f"Breakeven: no volume from {format_tokens(volume.searched[0])} to {format_tokens(volume.searched[1])} "
                          "tokens/month makes the cheapest configuration beat the cheapest comparable API.")

@@ -84,6 +84,8 @@ def add_constraint_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zones", type=number(int, "--zones"), default=1, help="availability zones the nodes span")
     p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
     p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
+    p.add_argument("--clouds", help="where to price GPUs: aws (default), a comma-separated list of aws, lambda, runpod, "
+                                    "nebius, vast, gcp, or all (cost/data/gpu-clouds.yaml; the Pulumi program deploys AWS only)")
 
 
 def named_flags(run, flags: tuple[str, ...]):

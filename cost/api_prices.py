@@ -32,9 +32,17 @@ __all__ = [
     "ApiOffer", "ApiQuote", "PriceBook", "TIERS", "APIS_MODES", "BOOK_PRICINGS",
     "load_price_book", "shipped_price_books", "offers_for", "offer", "price_request", "quote", "quotes_for",
     "coverage_note", "comparables", "retired", "in_account_providers", "models_served", "quality_offers",
+    "HOSTING_TIERS", "EXEMPTION_NEEDS",
 ]
 
-TIERS = ("equivalent", "quality", "custom-hosting")
+TIERS = ("equivalent", "quality", "custom-model", "dedicated")
+HOSTING_TIERS = ("custom-model", "dedicated")   # host YOUR weights (or code): compared only under an exemption
+LEGACY_TIERS = {"custom-hosting": "custom-model"}   # the tier's name before dedicated hosting was priced
+# What an alternative must serve for each exemption that narrows the comparison by capability (private
+# data narrows it by where the provider runs instead; see `comparables`).
+EXEMPTION_NEEDS = {"fine-tuned": "your fine-tuned weights", "custom-inference": "your own inference code",
+                   "low-ttft": "a time to first token under 50 ms (no hosted API does: the network round trip alone "
+                               "adds 50-200 ms)"}
 APIS_MODES = ("replace", "override")
 BOOK_PRICINGS = catalog.PRICINGS
 PRICEBOOKS = catalog.DATA / "pricebooks"
@@ -47,9 +55,13 @@ class ApiOffer:
     """One hosted API a model's workload can be priced on.
 
     id: `provider:model_ref`. provider / model_ref: what genai-prices resolves (informational for
-    price-book offers). tier: "equivalent" (same open model), "quality" (frontier API) or
-    "custom-hosting" (hosting of fine-tuned weights). source: where the price comes from.
-    input/output_usd_per_mtok: flat rates (price-book offers); None means genai-prices prices it.
+    price-book offers). tier: "equivalent" (same open model), "quality" (frontier API), "custom-model"
+    (hosting of your weights, per token or per model copy) or "dedicated" (per-GPU-hour deployments of your
+    weights). source: where the price comes from.
+    input/output_usd_per_mtok: flat rates (price-book offers); None means genai-prices prices it (or, for
+    cost/hosting.py's offers, the capacity model prices it per GPU-hour).
+    serves: the exemptions (`EXEMPTION_NEEDS`) it can serve; includes: what it runs for you (the part of
+    the self-hosted bill it removes); minimum: what it bills at least.
     """
 
     id: str
@@ -60,6 +72,9 @@ class ApiOffer:
     source: str
     input_usd_per_mtok: float | None = None
     output_usd_per_mtok: float | None = None
+    serves: tuple[str, ...] = ()
+    includes: str = ""
+    minimum: str = ""
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -88,6 +103,8 @@ class ApiQuote:
     monthly_usd: float
     usd_per_mtok: float         # blended over input+output at this request size
     batch_price: bool = False   # the provider's published batch rate (genai-prices `processing: batch`) applied
+    basis: str = ""             # how a per-GPU-hour or per-copy offer was sized (replicas x GPUs x hours x rate)
+    batch_source: str = ""      # where the batch rate applied comes from ("" when none is)
 
 
 @dataclass(frozen=True)
@@ -185,9 +202,10 @@ def _api_list() -> _ApiList:
         hosted: list[ApiOffer] = []
         for i, e in enumerate(entries or []):
             key = f"apis.yaml: custom_hosting.{model_id}[{i}]"
-            base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-hosting", "")
-            hosted.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-hosting",
-                                   str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok")))
+            base = _api_entry({k: e.get(k) for k in ("id", "label", "provider", "model_ref", "tier")}, key, "custom-model", "")
+            hosted.append(ApiOffer(base.id, base.label, base.provider, base.model_ref, "custom-model",
+                                   str(e.get("source") or ""), e.get("input_usd_per_mtok"), e.get("output_usd_per_mtok"),
+                                   serves=("fine-tuned",), includes=str(e.get("includes") or "")))
         custom[catalog.model(model_id, f"apis.yaml: custom_hosting.{model_id}").id] = tuple(hosted)
     retired = {str(k): f"retired {v['date']}: {v['source']}" for k, v in (doc.get("retired") or {}).items()}
     in_account = {str(k): f"{v['label']}: {v['source']}" for k, v in (doc.get("in_account") or {}).items()}
@@ -202,7 +220,7 @@ def models_served(api_id: str, book: PriceBook | None = None) -> tuple[str, ...]
     """The catalog models an equivalent API serves (the price book's `models`, else apis.yaml)."""
     if book is not None and api_id in book.applies_to:
         return tuple(book.applies_to[api_id])
-    return _api_list().models_of.get(api_id, ())
+    return _api_list().models_of.get(api_id) or _default_hosts().applies_to.get(api_id, ())
 
 
 def quality_offers(book: PriceBook | None = None) -> list[ApiOffer]:
@@ -230,23 +248,23 @@ def comparables(quotes: list[ApiQuote], exemptions: list[str],
                 providers: tuple[str, ...] | None = None) -> tuple[list[ApiQuote], str]:
     """The quotes a self-hosted deployment is compared with, and what they are.
 
-    No exemption: the APIs serving the same model (the quality class when none does). Fine-tuned
-    weights: only offers that serve your weights (custom-hosting). Private data: only APIs inside
-    your own cloud account (e.g. Bedrock) or from the `providers` allow-list. Custom inference or a
-    TTFT under 50 ms: nothing can stand in. `providers` also restricts every other case. Retired
-    offers never count.
+    No exemption: the APIs serving the same model (the quality class when none does); hosting of your own
+    weights (tiers custom-model, dedicated) is left out. Fine-tuned weights, custom inference or a TTFT
+    under 50 ms: only offers that serve every one of them (`ApiOffer.serves`: per-token hosting of your
+    weights, dedicated per-GPU-hour deployments, custom-model import; nothing answers within 50 ms).
+    Private data: only APIs inside your own cloud account (e.g. Bedrock) or from the `providers`
+    allow-list. `providers` also restricts every other case. Retired offers never count.
     """
     live = [q for q in quotes if retired(q.offer.id) is None]
     if providers is not None:
         live = [q for q in live if q.offer.provider in providers]
     what = []
-    if "custom-inference" in exemptions or "low-ttft" in exemptions:
-        return [], "alternatives that run custom inference or answer within 50 ms (no API does)"
-    if "fine-tuned" in exemptions:
-        live = [q for q in live if q.offer.tier == "custom-hosting"]
-        what.append("offers that serve your fine-tuned weights")
+    needs = [e for e in exemptions if e in EXEMPTION_NEEDS]
+    if needs:
+        live = [q for q in live if all(e in q.offer.serves for e in needs)]
+        what.append("offers that serve " + " and ".join(EXEMPTION_NEEDS[e] for e in needs))
     else:
-        live = [q for q in live if q.offer.tier != "custom-hosting"]
+        live = [q for q in live if q.offer.tier not in HOSTING_TIERS]
     if "private-data" in exemptions:
         allowed = set(_api_list().in_account) | set(providers or ())
         live = [q for q in live if q.offer.provider in allowed]
@@ -321,19 +339,56 @@ def quote(offer: ApiOffer, workload: Workload) -> ApiQuote:
     tokens_in, tokens_out = workload.avg_input_tokens, workload.avg_output_tokens
     request_usd, batch = _request_usd(offer, workload)
     requests = workload.tokens_per_month / (tokens_in + tokens_out)
-    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out), batch)
+    return ApiQuote(offer, request_usd, requests, request_usd * requests, request_usd * 1e6 / (tokens_in + tokens_out),
+                    bool(batch), batch_source=batch)
 
 
-def _request_usd(offer: ApiOffer, workload: Workload) -> tuple[float, bool]:
-    """One average request's price, and whether it is the provider's published batch rate."""
+GENAI_BATCH_SOURCE = "the provider's batch rate (genai-prices price variant processing=batch)"
+
+
+def _request_usd(offer: ApiOffer, workload: Workload) -> tuple[float, str]:
+    """One average request's price, and the source of the batch rate applied ("" when on-line prices).
+
+    A batch workload pays genai-prices' batch variant where it has one, else the provider's published
+    batch share from cost/data/batch-rates.yaml (open-model hosts genai-prices carries no variant for)."""
     cached = round(workload.avg_input_tokens * workload.prefix_cache_hit_rate)
     usd = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, cached_input_tokens=cached)
     if workload.batch and not offer.flat:
         batch = price_request(offer, workload.avg_input_tokens, workload.avg_output_tokens, batch=True,
                               cached_input_tokens=cached)
         if batch < usd:
-            return batch, True
-    return usd, False
+            return batch, GENAI_BATCH_SOURCE
+        share = batch_share(offer)
+        if share is not None:
+            return usd * share[0], share[1]
+    return usd, ""
+
+
+@cache
+def _batch_rates() -> dict[str, tuple[float, tuple[str, ...] | None, str]]:
+    """cost/data/batch-rates.yaml: provider -> (share of the on-line price, offer ids or None for all, source)."""
+    with open(catalog.DATA / "batch-rates.yaml", encoding="utf-8") as fh:
+        doc = catalog.load_yaml(fh)
+    out = {}
+    for provider, spec in (doc.get("providers") or {}).items():
+        key = f"batch-rates.yaml: providers.{provider}"
+        share = (spec or {}).get("share_of_online")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise InputError(f"{key}.share_of_online", share, "a share of the on-line price, above 0 and at most 1")
+        offers = spec.get("offers")
+        if offers is not None and (not isinstance(offers, list) or not all(o in _api_list().by_id for o in offers)):
+            raise InputError(f"{key}.offers", offers, "a list of offer ids from cost/data/apis.yaml")
+        source = _text(spec.get("source"), f"{key}.source", "in cost/data/batch-rates.yaml")
+        out[str(provider)] = (float(share), None if offers is None else tuple(offers), " ".join(source.split()))
+    return out
+
+
+def batch_share(offer: ApiOffer) -> tuple[float, str] | None:
+    """The provider's published batch share of the on-line price for this offer and its source, or None."""
+    found = _batch_rates().get(offer.provider)
+    if found is None or (found[1] is not None and offer.id not in found[1]):
+        return None
+    return found[0], f"the provider's batch rate, {found[0]:.0%} of its on-line price: {found[2]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,9 +406,20 @@ def _canonical(model_id: str) -> str:
     return found
 
 
+DEFAULT_HOSTS_BOOK = "open-hosts-2026"   # open-model hosts genai-prices lacks (DeepInfra, ...): in the default set
+
+
+def _default_hosts() -> PriceBook:
+    """The shipped book of open-model hosts genai-prices does not carry, compared by default."""
+    book = load_price_book(DEFAULT_HOSTS_BOOK)
+    assert book is not None   # a shipped name always loads (or raises InputError)
+    return book
+
+
 def _default_offers(model_id: str) -> tuple[ApiOffer, ...]:
-    apis = _api_list()
-    return apis.equivalents.get(model_id, ()) + apis.quality + apis.custom_hosting.get(model_id, ())
+    apis, hosts = _api_list(), _default_hosts()
+    extra = tuple(o for o in hosts.apis if o.tier == "equivalent" and _applies(hosts, o, model_id))
+    return apis.equivalents.get(model_id, ()) + extra + apis.quality + apis.custom_hosting.get(model_id, ())
 
 
 def _applies(book: PriceBook, offer: ApiOffer, model_id: str) -> bool:
@@ -379,14 +445,15 @@ def _offers(model_id: str, book: PriceBook | None, include_custom_hosting: bool)
         offers = [replaced.get(o.id, o) for o in base]
         offers += [o for o in book.apis if o.id not in base_ids and _applies(book, o, mid)]
     if not include_custom_hosting:
-        offers = [o for o in offers if o.tier != "custom-hosting"]
+        offers = [o for o in offers if o.tier not in HOSTING_TIERS]
     offers.sort(key=lambda o: _TIER_ORDER[o.tier])
     found = memo[key] = tuple(offers)
     return found
 
 
 def offers_for(model_id: str, book: PriceBook | None = None, *, include_custom_hosting: bool = False) -> list[ApiOffer]:
-    """The APIs a model is compared against: equivalents, then quality (then custom hosting, if asked)."""
+    """The APIs a model is compared against: equivalents, then quality (then per-token hosting of your
+    weights, tier custom-model, if asked)."""
     return list(_offers(model_id, book, include_custom_hosting))
 
 
@@ -397,7 +464,7 @@ def offer(api_id: str, book: PriceBook | None = None) -> ApiOffer:
         for o in book.apis:
             if o.id == api_id:
                 return o
-    found = _api_list().by_id.get(api_id)
+    found = _api_list().by_id.get(api_id) or next((o for o in _default_hosts().apis if o.id == api_id), None)
     if found is None:
         known = ([o.id for o in book.apis] if book is not None else []) + list(_api_list().by_id)
         raise InputError("api", api_id, ", ".join(dict.fromkeys(known)),
@@ -416,7 +483,7 @@ def quotes_for(model_id: str, workload: Workload, book: PriceBook | None = None,
     out = []
     for offer in offers:
         usd, batch = _request_usd(offer, workload)
-        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok, batch))
+        out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok, bool(batch), batch_source=batch))
     return out
 
 
@@ -521,6 +588,7 @@ def _parse_book_api(entry: Any, key: str, book_name: str, book_source: str, mode
     base = _api_list().by_id.get(offer_id) if mode == "override" else None
 
     tier = entry.get("tier", base.tier if base else None)
+    tier = LEGACY_TIERS.get(tier, tier)
     if tier not in TIERS:
         raise InputError(f"{key}.tier", tier, ", ".join(TIERS), where)
     label = _text(entry.get("label", base.label if base else offer_id), f"{key}.label", where)
@@ -551,7 +619,7 @@ def _parse_book_api(entry: Any, key: str, book_name: str, book_source: str, mode
     entry_source = entry.get("source", book_source)
     entry_source = _text(entry_source, f"{key}.source", where)
     offer = ApiOffer(offer_id, label, provider, model_ref, tier, f"price book {book_name}: {entry_source}",
-                     rate_in, rate_out)
+                     rate_in, rate_out, serves=("fine-tuned",) if tier in HOSTING_TIERS else ())
     return offer, models
 
 

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from cost import api_prices, catalog
+from cost import api_prices, catalog, gpu_clouds
 from cost.api_prices import ApiOffer, PriceBook
 from cost.deployment import Exemptions
 from cost.errors import InputError
@@ -55,7 +55,7 @@ def cheapest_search(model: str, workload: Workload, constraints: Constraints = C
 def constraints_dict(c: Constraints) -> dict:
     return {"precisions": c.precisions, "pricings": c.pricings, "gpus": c.gpus, "instance_types": c.instance_types,
             "redundancy": c.redundancy, "zones": c.zones, "production": c.production,
-            "gpu_memory_utilization": c.gpu_memory_utilization}
+            "gpu_memory_utilization": c.gpu_memory_utilization, "clouds": c.clouds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,7 +203,10 @@ class Curve:
 def configuration(e: Estimate) -> dict:
     """What to pass to `breakeven estimate` to price this configuration again."""
     d = e.deployment
-    return {"instance_type": e.plan.instance_type, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
+    rented = gpu_clouds.offer_priced(e.plan.unit_source)
+    return {"cloud": gpu_clouds.AWS if rented is None else rented.cloud,
+            "product": None if rented is None else rented.product, "source": e.plan.unit_source,
+            "instance_type": e.plan.instance_type, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
             "precision": d.precision, "pricing": d.pricing, "replicas": d.replicas, "redundancy": d.redundancy,
             "nodes": e.plan.nodes}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from cost import api_prices, calibration, capacity, catalog, checkpoints
+from cost import api_prices, calibration, capacity, catalog, checkpoints, gpu_clouds, hosting, successors
 from cost.api_prices import ApiQuote, PriceBook
 from cost.calibration import ErrorBand
 from cost.deployment import Deployment
@@ -107,6 +107,8 @@ class Estimate:
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
     notes: tuple[str, ...] = ()             # what the team must do for this configuration to be real
+    successors: tuple[successors.Successor, ...] = ()   # newer models serving the same use for less (no exemption)
+    elsewhere: gpu_clouds.Elsewhere | None = None       # the same GPUs rented on the cheapest other cloud (AWS plans)
     pricing: dict = field(default_factory=dict, compare=False, repr=False)   # estimate()'s keyword arguments
 
     @cached_property
@@ -209,17 +211,19 @@ class Estimate:
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
-                 "batch_price": q.batch_price,
+                 "batch_price": q.batch_price, "serves": list(q.offer.serves), "includes": q.offer.includes or None,
+                 "minimum": q.offer.minimum or None, "basis": q.basis or None,
                  "monthly_usd": round(q.monthly_usd, 2),
-                 "usd_per_mtok": round(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
-                 "source": q.offer.source + ("; the provider's batch rate (genai-prices price variant processing=batch)"
-                                             if q.batch_price else "")}
+                 "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
+                 "source": q.offer.source + (f"; {q.batch_source}" if q.batch_price else "")}
                 for q in self.apis
             ],
             "breakeven": [b.to_dict() | self._breakeven_range(b.api) for b in self.breakeven],
             "verdict": self.verdict.to_dict() | (self.capacity_range.verdict_keys() if self.capacity_range else {
                 "holds_across_capacity_range": None, "flip_tokens_per_month": None, "flip_capacity_end": None,
                 "at_capacity_range_ends": None, "capacity_range_note": "capacity given, not modelled: no error band"}),
+            "successors": [s.to_dict() for s in self.successors],
+            "elsewhere": None if self.elsewhere is None else self.elsewhere.to_dict(),
         }
 
     def _range_keys(self) -> dict:
@@ -262,6 +266,7 @@ def estimate(
     factors: Factors | None = None,
     providers: tuple[str, ...] | None = None,
     rates: Rates | None = None,
+    clouds: tuple[str, ...] | None = None,
 ) -> Estimate:
     """Price a deployment for a workload.
 
@@ -270,7 +275,8 @@ def estimate(
     this deployment carries; a fleet splits them between its models, a single estimate carries them
     whole. factors: the capacity model's efficiency factors; None = the published fit.
     providers: an allow-list of API providers to compare with (None: all). rates: reserved discounts
-    and the spot price point (None: assumptions.yaml).
+    and the spot price point (None: assumptions.yaml). clouds: the other GPU clouds an AWS deployment's GPU
+    hours are set against (`elsewhere`; None: every cloud in cost/data/gpu-clouds.yaml).
     """
     d, w = deployment, workload
     model, gpu = catalog.model(d.model), catalog.gpu(d.gpu)
@@ -299,9 +305,11 @@ def estimate(
         cap = replica_tokens_per_month(tput, w) * d.replicas * w.utilization
     full = cap / w.utilization
 
-    quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
-    bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
     exemptions = d.exemptions.claimed(w.ttft_target_s)
+    quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
+    if hosting.wanted(exemptions) and (book is None or book.apis_mode != "replace"):   # a replacing book is the whole list
+        quotes += hosting.quotes_for(d.model, w, factors, d.redundancy)
+    bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
@@ -319,13 +327,30 @@ def estimate(
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
         exemptions=exemptions, compared_with=compared_with, blockers=blockers,
     )
+    verdict = _with_hosting_scope(verdict, quotes, items)
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
+    newer = () if exemptions else tuple(successors.cheaper_successors(d.model, w, book, providers))
+    other = None if plan.billing != "instance" else gpu_clouds.elsewhere(d.gpu, plan.gpus, plan.unit_usd_hr / plan.gpus_per_instance,
+                                                                            clouds)
     pricing = {"book": book, "overheads": overheads, "stack_share": stack_share, "factors": factors, "providers": providers,
-               "rates": rates}
+               "rates": rates, "clouds": clouds}
     note = checkpoints.own_weights_note(d.model, d.precision, d.exemptions.fine_tuned)
     return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
-                    notes=() if note is None else (note,), pricing=pricing)
+                    notes=() if note is None else (note,), successors=newer, elsewhere=other, pricing=pricing)
+
+
+def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem]) -> Verdict:
+    """When the alternative named is hosting of your weights, the verdict says what it runs for you and
+    what of the self-hosted bill that is (the MLOps line it removes)."""
+    q = next((q for q in quotes if q.offer.id == v.cheapest_api), None)
+    if q is None or q.offer.tier not in api_prices.HOSTING_TIERS or not q.offer.includes:
+        return v
+    removed = [i for i in items if i.name in ("MLOps staff", "Monitoring") or i.name.endswith("Ops tax")]
+    usd = sum(i.monthly_usd for i in removed)
+    line = (f"{q.offer.id} includes {q.offer.includes}; the self-hosted figure carries {format_usd(usd)}/month of that work "
+            f"({', '.join(i.name for i in removed) or 'none'}); minimum: {q.offer.minimum}; sized as {q.basis}")
+    return replace(v, reasons=v.reasons + (line,))
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,

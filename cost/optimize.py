@@ -21,13 +21,15 @@ import heapq
 import math
 from dataclasses import dataclass, replace
 
-from cost import capacity, catalog
+from cost import capacity, catalog, gpu_clouds
+from cost.api_prices import PriceBook
 from cost.deployment import Deployment, Exemptions, check_gpu_memory_utilization
 from cost.errors import InputError
 from cost.estimate import Estimate, round_finite, estimate, replicas_needed, serving_point, target_misses
 from cost.factors import Factors
 from cost.nodes import Rates, plan_nodes
 from cost.tco import Overheads, deployment_items, stack_items
+from cost.verdict import regardless
 from cost.workload import Workload
 
 SEARCH_PRECISIONS = ("bf16", "fp8", "int4-awq")   # fp16 costs and serves as bf16: searched only when asked
@@ -36,6 +38,7 @@ DEFAULT_PRICINGS = ("on-demand",)   # unless asked: the capacity `estimate` and 
 # Spot capacity can be reclaimed with a two-minute interruption notice (AWS EC2 User Guide, "Spot Instance
 # interruption notices"): never chosen for a production deployment.
 PRODUCTION_PRICINGS = tuple(p for p in SEARCH_PRICINGS if p != "spot")
+MAX_RENTED_GPUS = 8   # GPUs in one rented machine on another cloud (one replica per machine)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Constraints:
     max_model_len: int | None = None
     gpu_memory_utilization: float = capacity.DEFAULT_GPU_MEMORY_UTILIZATION
     max_num_seqs: int = capacity.DEFAULT_MAX_NUM_SEQS
+    clouds: tuple[str, ...] | None = None     # None: AWS only; else ids from cost/data/gpu-clouds.yaml (and "aws")
 
     def check(self) -> "Constraints":
         """Validate and normalise (canonical ids); InputError naming the constraint otherwise."""
@@ -70,6 +74,8 @@ class Constraints:
             norm["gpus"] = tuple(catalog.gpu(g, "gpu").id for g in self.gpus)
         if self.instance_types is not None:
             norm["instance_types"] = tuple(catalog.instance(i, "instance_type").type for i in self.instance_types)
+        if self.clouds is not None:
+            norm["clouds"] = gpu_clouds.parse_clouds(self.clouds, "clouds")
         for key, low in (("redundancy", 0), ("zones", 1), ("max_num_seqs", 1)):
             val = getattr(self, key)
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
@@ -90,6 +96,8 @@ class Configuration:
     deployment: Deployment
     estimate: Estimate
     replicas_per_instance: int
+    cloud: str = gpu_clouds.AWS
+    offer: gpu_clouds.CloudOffer | None = None    # the rental priced, on a cloud other than AWS
 
     @property
     def monthly_usd(self) -> float:
@@ -131,14 +139,22 @@ class Configuration:
         """How much more volume the serving replicas could carry at 100 %: 1 / utilization - 1."""
         return 1 / self.utilization - 1 if self.utilization > 0 else math.inf
 
+    @property
+    def where(self) -> str:
+        """The AWS instance type, or the other cloud's product."""
+        return self.deployment.instance_type or (f"{self.cloud} {self.offer.product}" if self.offer else self.cloud)
+
     def describe(self) -> str:
         d = self.deployment
-        return (f"{d.replicas}+{d.redundancy} replica(s) x {d.gpus_per_replica}x {d.gpu} on {d.instance_type} "
+        return (f"{d.replicas}+{d.redundancy} replica(s) x {d.gpus_per_replica}x {d.gpu} on {self.where} "
                 f"({d.pricing}, {d.precision})")
 
     def to_dict(self) -> dict:
         d = self.deployment
-        return {"instance_type": d.instance_type, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
+        o = self.offer
+        return {"cloud": self.cloud, "product": None if o is None else o.product,
+                "source": self.estimate.plan.unit_source, "checked": None if o is None else o.checked,
+                "instance_type": d.instance_type, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
                 "precision": d.precision, "pricing": d.pricing, "replicas": d.replicas, "redundancy": d.redundancy,
                 "replicas_per_instance": self.replicas_per_instance, "nodes": self.estimate.plan.nodes,
                 "monthly_usd": round(self.monthly_usd, 2), "usd_per_mtok": round_finite(self.usd_per_mtok, 4),
@@ -151,6 +167,8 @@ class Configuration:
 class _Cell:
     deployment: Deployment
     bound_usd: float      # the line items estimate() sums, from the node plan alone
+    offer: gpu_clouds.CloudOffer | None = None   # a rental on another cloud (priced through its own book)
+    book: PriceBook | None = None   # the rental's own price book (its per-GPU price), None: the search's book
 
 
 def _spares(replicas: int, per_instance: int, c: Constraints) -> int:
@@ -172,7 +190,40 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
     points: dict[tuple[str, int, str], int | None] = {}   # (gpu, tp, precision) -> replicas needed; None: infeasible
     stack = sum(i.monthly_usd for i in stack_items(overheads))
     cells = []
+
+    def replicas_for(gpu: catalog.Gpu, tp: int, precision: str) -> int | None:
+        key = (gpu.id, tp, precision)
+        if key not in points:
+            points[key] = None
+            if capacity.memory_fit(model, gpu, tp, precision, ctx, c.gpu_memory_utilization,
+                                   max_num_seqs=c.max_num_seqs).fits:
+                probe = Deployment(model=model.id, gpu=gpu.id, gpus_per_replica=tp, precision=precision,
+                                   gpu_memory_utilization=c.gpu_memory_utilization, max_num_seqs=c.max_num_seqs)
+                t = serving_point(model, gpu, probe, w, factors)
+                if not target_misses(t, w):
+                    points[key] = replicas_needed(t, w)
+        return points[key]
+
+    for offer in _other_cloud_offers(c):
+        gpu = catalog.gpu(offer.gpu)
+        cloud_book = gpu_clouds.book_for(offer, book)
+        for tp in capacity.TP_SIZES:
+            if tp > MAX_RENTED_GPUS or model.attention_heads % tp:
+                continue
+            for precision in precisions:
+                replicas = replicas_for(gpu, tp, precision)
+                if replicas is None:
+                    continue
+                d = Deployment(model=model.id, gpu=gpu.id, gpus_per_replica=tp, replicas=replicas,
+                               redundancy=_spares(replicas, 1, c), precision=precision, pricing=offer.pricing,
+                               gpu_memory_utilization=c.gpu_memory_utilization, max_num_seqs=c.max_num_seqs,
+                               max_model_len=c.max_model_len, exemptions=exemptions)
+                plan = plan_nodes(d, cloud_book, rates)
+                bound = sum(i.monthly_usd for i in deployment_items(plan, overheads)) + stack
+                cells.append(_Cell(d, bound, offer, cloud_book))
     for inst in catalog.instances().values():
+        if c.clouds is not None and gpu_clouds.AWS not in c.clouds:
+            break
         if (c.gpus and inst.gpu not in c.gpus) or (c.instance_types and inst.type not in c.instance_types):
             continue
         gpu = catalog.gpu(inst.gpu)
@@ -180,17 +231,7 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
             if tp > inst.gpus or model.attention_heads % tp:
                 continue
             for precision in precisions:
-                key = (gpu.id, tp, precision)
-                if key not in points:
-                    points[key] = None
-                    if capacity.memory_fit(model, gpu, tp, precision, ctx, c.gpu_memory_utilization,
-                                           max_num_seqs=c.max_num_seqs).fits:
-                        probe = Deployment(model=model.id, gpu=gpu.id, gpus_per_replica=tp, precision=precision,
-                                           gpu_memory_utilization=c.gpu_memory_utilization, max_num_seqs=c.max_num_seqs)
-                        t = serving_point(model, gpu, probe, w, factors)
-                        if not target_misses(t, w):
-                            points[key] = replicas_needed(t, w)
-                replicas = points[key]
+                replicas = replicas_for(gpu, tp, precision)
                 if replicas is None:
                     continue
                 per_instance = inst.gpus // tp
@@ -207,6 +248,16 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
                     bound = sum(i.monthly_usd for i in deployment_items(plan, overheads)) + stack
                     cells.append(_Cell(d, bound))
     return cells
+
+
+def _other_cloud_offers(c: Constraints) -> list[gpu_clouds.CloudOffer]:
+    """The rentals on other clouds the search may use: the clouds, GPUs and capacity types asked for
+    (offers sold only as multi-GPU nodes are not searched: a rental bills the replicas' GPUs exactly)."""
+    if not c.clouds:
+        return []
+    pricings = c.pricings or SEARCH_PRICINGS
+    return [o for o in gpu_clouds.offers() if o.cloud in c.clouds and o.min_gpus == 1 and o.pricing in pricings
+            and (not c.gpus or o.gpu in c.gpus) and not c.instance_types]
 
 
 def optimize(model: str, workload: Workload, constraints: Constraints = Constraints(), *,
@@ -231,16 +282,19 @@ def optimize(model: str, workload: Workload, constraints: Constraints = Constrai
         bound, i = heapq.heappop(heap)
         if top is not None and len(found) >= top and bound > found[top - 1].monthly_usd + 1e-9:
             break   # no remaining cell can enter the top N: its bill is at least its bound
-        d = cells[i].deployment
-        e = estimate(d, workload, book=book, overheads=overheads, factors=factors, providers=providers, rates=rates)
-        found.append(Configuration(d, e, e.plan.replicas_per_instance))
+        cell = cells[i]
+        d = cell.deployment
+        e = estimate(d, workload, book=cell.book or book, overheads=overheads, factors=factors, providers=providers,
+                     rates=rates)
+        found.append(Configuration(d, e, e.plan.replicas_per_instance,
+                                   cell.offer.cloud if cell.offer else gpu_clouds.AWS, cell.offer))
         found.sort(key=_rank)
     return found if top is None else found[:top]
 
 
 def _rank(cfg: Configuration) -> tuple:
     d = cfg.deployment
-    return (round(cfg.monthly_usd, 6), round(cfg.utilization, 6), d.instance_type, d.gpus_per_replica, d.precision, d.pricing)
+    return (round(cfg.monthly_usd, 6), round(cfg.utilization, 6), cfg.where, d.gpus_per_replica, d.precision, d.pricing)
 
 
 def cheapest_alternative(d: Deployment, w: Workload, book=None, context_tokens: int | None = None,
@@ -265,9 +319,10 @@ def gpu_monthly_usd(d: Deployment, book=None) -> float:
 class BreakevenVolume:
     """The least monthly volume at which the cheapest configuration costs no more than the cheapest comparable API."""
 
-    tokens_per_month: float | None          # None: not within the searched range
+    tokens_per_month: float | None          # None: not within the searched range (or nothing to compare with)
     configuration: Configuration | None     # the cheapest configuration at that volume
     searched: tuple[float, float]
+    no_alternative: str | None = None       # why there is no breakeven at all: nothing can serve the deployment
 
     def to_dict(self) -> dict:
         c = self.configuration
@@ -275,7 +330,17 @@ class BreakevenVolume:
                 "configuration": None if c is None else c.to_dict(),
                 "api": None if c is None else c.estimate.verdict.cheapest_api,
                 "api_monthly_usd": None if c is None else round(c.estimate.verdict.cheapest_api_monthly_usd, 2),
-                "searched_tokens_per_month": list(self.searched)}
+                "searched_tokens_per_month": list(self.searched), "no_alternative": self.no_alternative}
+
+
+def no_alternative(c: Configuration) -> str | None:
+    """The verdict's own sentence when nothing can stand in for a configuration (no comparable API or
+    hosting offer), else None: then no volume "beats" anything, and reports say so the same way."""
+    v, w = c.estimate.verdict, c.estimate.workload
+    if v.cheapest_api is not None:
+        return None
+    claimed = c.deployment.exemptions.claimed(w.ttft_target_s)
+    return regardless(claimed, v.compared_with) if claimed else f"none of the {v.compared_with} is listed for this model"
 
 
 def breakeven_volume(model: str, workload: Workload, constraints: Constraints = Constraints(), *,
@@ -292,6 +357,9 @@ def breakeven_volume(model: str, workload: Workload, constraints: Constraints = 
         return v is not None and v.cheapest_api is not None and c.monthly_usd <= v.cheapest_api_monthly_usd
 
     at_low, at_high = best(low), best(high)
+    nothing = next((no_alternative(c) for c in (at_low, at_high) if c is not None), None)
+    if nothing is not None:
+        return BreakevenVolume(None, None, (low, high), nothing)
     if wins(at_low):
         return BreakevenVolume(low, at_low, (low, high))
     if not wins(at_high):

@@ -117,12 +117,20 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     for q in e.apis:
         b = be[q.offer.id]
         tier = q.offer.tier + (" (retired)" if api_prices.retired(q.offer.id) else "") + (" batch rate" if q.batch_price else "")
+        if q.basis:   # sized per GPU-hour or per copy for this volume: no per-token price to break even against
+            rows.append([q.offer.label or q.offer.id, tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd), "-", "-"])
+            continue
         rows.append([q.offer.label or q.offer.id, tier, format_usd(q.usd_per_mtok), format_usd(q.monthly_usd),
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
     if e.capacity_range is not None:
         out.append(f"  - {e.capacity_range.note()}")
+    out += [f"Successor: {s.model} serves the same use for {format_usd(s.monthly_usd)}/month on {s.cheapest_api} "
+            + (f"(against {format_usd(s.instead_of_usd)}/month for {d.model})" if s.instead_of_usd is not None
+               else f"(no API is listed for {d.model})") + f"; source: {s.source}" for s in e.successors]
+    if e.elsewhere is not None:
+        out.append(e.elsewhere.line())
     return "\n".join(out)
 
 

@@ -7,7 +7,7 @@ markers and a test keeps the two identical.
 from __future__ import annotations
 
 from cost import capacity, catalog
-from cost.api_prices import load_price_book, quotes_for
+from cost.api_prices import HOSTING_TIERS, load_price_book, quotes_for
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
@@ -38,7 +38,7 @@ def article_one() -> list[str]:
     w = Workload.build(100e6, avg_input_tokens=600, avg_output_tokens=400)
     quotes = {q.offer.id: q for q in quotes_for("llama-3.1-70b", w, book)}
     out.append("- API spend reproduces exactly (price book `seed-2025`, 100M tokens/month at 60/40): "
-               + ", ".join(f"{q.offer.label} {format_usd(q.monthly_usd)}" for q in quotes.values() if q.offer.tier != "custom-hosting") + ".")
+               + ", ".join(f"{q.offer.label} {format_usd(q.monthly_usd)}" for q in quotes.values() if q.offer.tier not in HOSTING_TIERS) + ".")
     kv = capacity.kv_bytes_per_token(catalog.model("llama-3.1-70b"))
     fit, line = _fit_line("llama-3.1-70b", "A100-80GB", 2, "bf16", sum(REQUEST))
     out.append(f"- Memory: {line}. KV cache costs {kv:,} bytes per token, so one 1,000-token request needs "

@@ -24,7 +24,8 @@ class Breakeven:
         return self.utilization_needed <= 1.0
 
     def to_dict(self) -> dict:
-        return {"api": self.api, "api_usd_per_mtok": round(self.api_usd_per_mtok, 4),
+        return {"api": self.api,
+                "api_usd_per_mtok": round(self.api_usd_per_mtok, 4) if math.isfinite(self.api_usd_per_mtok) else None,
                 # null: no volume breaks even (the API is free, or the deployment has no capacity)
                 "tokens_per_month": round(self.tokens_per_month) if math.isfinite(self.tokens_per_month) else None,
                 "utilization_needed": round(self.utilization_needed, 4) if math.isfinite(self.utilization_needed) else None,
@@ -36,6 +37,13 @@ def breakeven(self_monthly_usd: float, full_capacity_tokens: float, api: str, ap
     tokens = float("inf") if api_usd_per_mtok <= 0 else self_monthly_usd / api_usd_per_mtok * 1e6
     need = float("inf") if full_capacity_tokens <= 0 else tokens / full_capacity_tokens
     return Breakeven(api, api_usd_per_mtok, tokens, need)
+
+
+def regardless(exemptions: list[str], compared_with: str) -> str:
+    """The one sentence every command and the policy pack give when no alternative can serve what an
+    exemption needs (and only then): self-hosting is the choice whatever it costs."""
+    return (f"exemption claimed ({', '.join(exemptions)}) and no alternative can serve it ({compared_with}: none listed): "
+            "self-host regardless of price")
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,7 @@ def decide(
     if exemptions:
         claimed = ", ".join(exemptions)
         if cheapest is None:
-            reasons.append(f"exemption claimed ({claimed}) and no alternative can serve it ({compared_with}: none listed): "
-                           "self-host regardless of price")
+            reasons.append(regardless(exemptions, compared_with))
             reasons.append(compare)
             return verdict("self-host")
         reasons.append(compare)

@@ -76,6 +76,8 @@ CLI_CASES = [  # (extra argv, the key the message must name)
     (["--gpu-memory-utilization", "0.05"], "--gpu-memory-utilization"),
     (["--gpu-memory-utilization", "nan"], "--gpu-memory-utilization"),
     (["--gpu-memory-utilization", "90%"], "--gpu-memory-utilization"),
+    (["--clouds", "azure"], "--clouds"),
+    (["--clouds", ","], "--clouds"),
 ]
 
 
@@ -94,6 +96,8 @@ def test_cli_flag_is_refused(capsys, extra, key):
 @pytest.mark.parametrize("argv,key", [
     (["preview", "--stack", "no-such-stack"], "--stack"),
     (["bench", "--seconds", "nan"], "--seconds"),
+    (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--clouds", "aws,azure"], "--clouds"),
+    (["curve", "--model", "llama-3.1-8b", "--clouds", "all,lambda"], "--clouds"),
 ])
 def test_other_commands_refuse_bad_flags(capsys, argv, key):
     try:

@@ -18,7 +18,7 @@ W = dict(avg_input_tokens=1000, avg_output_tokens=250)
 
 def _estimate(volume: float, **deployment) -> object:
     d = Deployment.build(**({"model": "llama-3.1-70b", "gpu": "H100", "gpus_per_replica": 4, "replicas": None,
-                              "hourly_usd_per_gpu": 1.0} | deployment))
+                              "hourly_usd_per_gpu": 0.8} | deployment))
     return estimate(d, Workload.build(volume, **W))
 
 
@@ -58,7 +58,7 @@ def test_band_is_wider_outside_the_checked_regimes():
 
 def test_ranges_bracket_the_figures_in_json(capsys):
     assert main(["estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--gpus", "4", "--tokens-per-month", "60B",
-                 "--hourly-usd", "1", "--avg-input-tokens", "1000", "--avg-output-tokens", "250", "--format", "json"]) == 0
+                 "--hourly-usd", "0.8", "--avg-input-tokens", "1000", "--avg-output-tokens", "250", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     sh = out["self_hosted"]
     lo, hi = sh["output_tok_s_range"]
@@ -108,7 +108,7 @@ def test_verdict_that_does_not_hold_across_the_band_says_so():
 
 
 def test_api_verdict_flips_above_a_volume_at_the_high_end():
-    e = _estimate(20e9, hourly_usd_per_gpu=1.6)
+    e = _estimate(20e9, hourly_usd_per_gpu=1.3)
     r = e.capacity_range
     assert e.verdict.choice == "api" and r.flip_end == "high"
     flip = r.flip_tokens_per_month
@@ -120,7 +120,7 @@ def test_api_verdict_flips_above_a_volume_at_the_high_end():
 
 def test_table_and_markdown_state_the_range_in_one_line(capsys):
     args = ["estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--gpus", "4", "--tokens-per-month", "60B",
-            "--hourly-usd", "1"]
+            "--hourly-usd", "0.8"]
     for fmt in ("table", "markdown"):
         assert main([*args, "--format", fmt]) == 0
         lines = [ln for ln in capsys.readouterr().out.splitlines() if "Capacity range" in ln]

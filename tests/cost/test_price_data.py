@@ -24,12 +24,17 @@ def test_p5_spot_is_refused_rather_than_priced_at_a_meaningless_midpoint():
         plan_nodes(Deployment.build(model="llama-3.1-70b", instance_type="p5.48xlarge", pricing="spot"))
 
 
-def test_open_hosts_book_adds_missing_providers_without_replacing_genai_prices():
+def test_open_hosts_are_in_the_default_set_beside_genai_prices():
+    """DeepInfra, GMI Cloud and Inference.net (not in genai-prices) are compared without a price book;
+    naming the book changes nothing."""
     book = api_prices.load_price_book("open-hosts-2026")
     w = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
-    default = {q.offer.id for q in api_prices.quotes_for("deepseek-v3", w)}
+    default = {q.offer.id: q for q in api_prices.quotes_for("deepseek-v3", w)}
     quotes = {q.offer.id: q for q in api_prices.quotes_for("deepseek-v3", w, book)}
-    assert default < set(quotes)
+    assert list(default) == list(quotes)
+    assert any(not q.offer.flat for q in quotes.values())   # genai-prices' hosts stay
+    assert api_prices.offer("deepinfra:deepseek-ai/DeepSeek-V3").label == "DeepInfra DeepSeek V3"
+    assert api_prices.models_served("deepinfra:deepseek-ai/DeepSeek-V3") == ("deepseek-v3",)
     q = quotes["deepinfra:deepseek-ai/DeepSeek-V3"]
     assert q.request_usd == pytest.approx((600 * 0.38 + 400 * 0.89) / 1e6)
     assert "read 2026-11-29" in q.offer.source
