@@ -134,3 +134,19 @@ def test_given_capacity_has_no_range():
     doc = e.to_dict()
     assert doc["self_hosted"]["output_tok_s_range"] is None and doc["verdict"]["holds_across_capacity_range"] is None
     assert all(b["tokens_per_month_range"] is None for b in doc["breakeven"])
+
+
+def test_an_int4_estimate_carries_the_held_out_large_batch_error():
+    """Qwen3-8B AWQ and GPTQ through Marlin at 256 sequences on an A100 measured 1.76-1.78x the model's figure
+    (held out, MEASUREMENTS.md source 6): an int4 A100 estimate at that load says capacity may be that much higher."""
+    band = calibration.error_band("qwen3-32b", "A100-80GB", 1, "int4-awq", 256, 217)
+    assert band.basis == "held-out" and "int4-awq" in band.regimes
+    assert band.high >= 1.75
+    assert band.low == pytest.approx(1 / (1 + calibration.held_out_median_error()))   # none was measured slower
+
+
+def test_prompts_to_32k_are_checked_and_banded_by_the_long_prompt_runs():
+    """gpustack's 32K-prompt runs (held out, MEASUREMENTS.md source 5) put long prompts inside the checked range."""
+    assert calibration.validity_warnings("gpt-oss-120b", "H100", 1, "mxfp4", 2, 32000) == []
+    band = calibration.error_band("gpt-oss-120b", "H100", 1, "mxfp4", 2, 32000)
+    assert band.basis == "held-out" and {"prompt >= 1,800", "H100", "mxfp4"} <= set(band.regimes)
