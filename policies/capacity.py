@@ -129,8 +129,9 @@ class _Lookup:
         return out
 
 
-def _template_type(r: Res, dep_key: str, spec: Any, templates: _Lookup) -> str:
-    """The instance type of the launch template a resource names (by dependency URN or by name)."""
+def _template_type(r: Res, dep_key: str, spec: Any, templates: _Lookup, *, versioned: bool = True) -> str:
+    """The instance type of the launch template a resource names (by dependency URN or by name), at the version it
+    names (`_check_version`; launch configurations have no versions: versioned=False)."""
     candidates = [templates.by_urn[u] for u in r.deps.get(dep_key, []) if u in templates.by_urn]
     if not candidates and isinstance(spec, Mapping):
         for key in ("name", "launchTemplateName"):
@@ -141,22 +142,48 @@ def _template_type(r: Res, dep_key: str, spec: Any, templates: _Lookup) -> str:
         raise InputError(dep_key, "launch template", "a launch template of this stack",
                          "the launch template it launches from is not among the stack's resources")
     templates.used.add(candidates[0].urn)
+    if versioned:
+        _check_version(dep_key, spec, candidates[0])
     value = get(candidates[0].props, "instanceType", where=f"launch template {candidates[0].name}")
     if not isinstance(value, str) or not value:
         raise InputError(f"launch template {candidates[0].name}.instanceType", value, "an instance type")
     return value
 
 
+def _check_version(dep_key: str, spec: Any, template: Res) -> None:
+    """The pack sees a launch template's settings as this preview leaves them: its latest version. A reference is
+    read only when it launches that version: `$Latest`, the template's `latest_version` (unknown during a preview
+    that changes the template, or equal to a `latestVersion` the template shows), or `$Default` / no version when
+    the template sets `updateDefaultVersion` (else its default stays at an older version, EC2 CreateLaunchTemplateVersion:
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html). Any other version,
+    e.g. "1" pinned before the template changed, may launch another instance type: unreadable."""
+    version = spec.get("version") if isinstance(spec, Mapping) else None
+    if version == "$Latest" or is_unknown(version):
+        return
+    if version in (None, "", "$Default"):
+        if template.props.get("updateDefaultVersion") is True:
+            return
+        raise InputError(f"{dep_key}.version", version, "$Latest, or the template's latest_version",
+                         f"launch template {template.name}'s default version is not updated with its settings "
+                         "(updateDefaultVersion is not true), so the instance type it launches cannot be read")
+    latest = template.props.get("latestVersion")
+    try:   # numbers arrive over gRPC as floats ("3" against 3.0)
+        if latest is not None and not is_unknown(latest) and float(latest) == float(str(version)):
+            return
+    except ValueError:
+        pass
+    raise InputError(f"{dep_key}.version", version, "$Latest, or the template's latest_version",
+                     f"version {version} of launch template {template.name} may set another instance type than the "
+                     "settings the pack is shown, so the instance type it launches cannot be read")
+
+
 def node_group_template_type(r: Res, resources: list[Res]) -> str | None:
-    """A managed node group's instance type when it comes from its launch template (instanceTypes empty)."""
+    """A managed node group's instance type when it comes from its launch template (instanceTypes empty); None when
+    it names none. Raises InputError when the template or its version cannot be read."""
     spec = r.props.get("launchTemplate")
     if not spec and not r.deps.get("launchTemplate"):
         return None
-    templates = _Lookup.of(resources, LAUNCH_TEMPLATE)
-    try:
-        return _template_type(r, "launchTemplate", spec, templates)
-    except InputError:
-        return None
+    return _template_type(r, "launchTemplate", spec, _Lookup.of(resources, LAUNCH_TEMPLATE))
 
 
 def _count(value: Any, what: str) -> int | None:
@@ -183,7 +210,8 @@ def _asg(r: Res, schedules: list[Res], templates: _Lookup, configs: _Lookup) -> 
     elif r.props.get("launchTemplate") or r.deps.get("launchTemplate"):
         types = [_template_type(r, "launchTemplate", r.props.get("launchTemplate"), templates)]
     elif r.props.get("launchConfiguration"):
-        types = [_template_type(r, "launchConfiguration", {"name": r.props.get("launchConfiguration")}, configs)]
+        types = [_template_type(r, "launchConfiguration", {"name": r.props.get("launchConfiguration")}, configs,
+                               versioned=False)]
     else:
         raise InputError("launchTemplate", None, "a launch template, launch configuration or mixed instances policy")
     sizes = {"maxSize": _count(get(r.props, "maxSize"), "maxSize"),

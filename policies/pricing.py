@@ -293,7 +293,11 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
         itypes = [t for t in raw_types if isinstance(t, str) and not is_unknown(t)] if isinstance(raw_types, list) else []
         uses_template = bool(r.props.get("launchTemplate") or r.deps.get("launchTemplate"))
         if not itypes and uses_template:   # EKS takes the instance type from the launch template
-            from_template = cap.node_group_template_type(r, resources)
+            try:
+                from_template = cap.node_group_template_type(r, resources)
+            except InputError as e:
+                probs.append(Problem(r.urn, r.name, f"node group {r.name}: {e}"))
+                from_template = None
             itypes = [from_template] if from_template else []
         elif not itypes and r.props.get("instanceTypes") in (None, []):   # neither: EKS's default (pulumi_aws NodeGroup.instance_types)
             itypes = list(EKS_DEFAULT_INSTANCE_TYPES)

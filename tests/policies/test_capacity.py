@@ -63,7 +63,7 @@ def shadow_node_group(**changes) -> dict:
 
 def _lt_node_group() -> list[dict]:
     lt = launch_template("batch-lt", "g6e.12xlarge")
-    g = shadow_node_group(instanceTypes=[], launchTemplate={"id": "lt-0abc", "version": "1"},
+    g = shadow_node_group(instanceTypes=[], launchTemplate={"id": "lt-0abc", "version": "$Latest"},
                           scalingConfig={"desiredSize": 0, "minSize": 0, "maxSize": 3})
     g["propertyDependencies"]["launchTemplate"] = [lt["urn"]]
     return [lt, g]
@@ -96,7 +96,7 @@ CASES = {  # name -> (extra resources, resource named, instance type and machine
     "EC2 Fleet from a named launch template": (
         lambda: [launch_template(), res("aws:ec2/fleet:Fleet", "train", {
             "targetCapacitySpecification": {"totalTargetCapacity": 3, "defaultTargetCapacityType": "on-demand"},
-            "launchTemplateConfigs": [{"launchTemplateSpecification": {"launchTemplateName": "gpu-lt", "version": "1"}}]})],
+            "launchTemplateConfigs": [{"launchTemplateSpecification": {"launchTemplateName": "gpu-lt", "version": "$Latest"}}]})],
         "train", ("g6e.12xlarge", 3)),
     "Karpenter NodePool with a GPU limit": (
         lambda: [nodepool("gpu", ["g6e.xlarge", "g6e.12xlarge"], {"nvidia.com/gpu": "16", "cpu": "1000"})],
@@ -121,6 +121,30 @@ def test_gpu_capacity_is_priced_at_its_ceiling_naming_the_resource(cli_pack, pas
     assert readable, [(v.policy, v.detail) for v in got]
     assert f"{machines} x {itype}" in readable[0].detail and usd(itype, machines) in readable[0].detail, readable[0].detail
     assert readable[0].urn.endswith(f"::{name}")
+
+
+def _asg_on(version: str | None, **template) -> list[dict]:
+    """A CPU launch template as the preview shows it, and an auto-scaling group launching from it at `version`."""
+    lt = launch_template("batch-lt", "c7i.xlarge")
+    lt["inputs"].update(template)
+    spec = {"name": "batch-lt", **({} if version is None else {"version": version})}
+    return [lt, res(ASG, "batch-asg", {"name": "batch-asg", "minSize": 0, "maxSize": 50, "launchTemplate": spec})]
+
+
+@pytest.mark.parametrize("version, template, readable", [
+    ("$Latest", {}, True),
+    ("3", {"latestVersion": 3}, True),
+    ("$Default", {"updateDefaultVersion": True}, True),
+    ("1", {}, False),            # pinned before the template changed: version 1 may have run p5.48xlarge
+    ("$Default", {}, False),     # the default version is not moved by an update
+    (None, {}, False),           # no version is the default version
+])
+def test_a_launch_template_version_the_pack_is_not_shown_cannot_be_read(cli_pack, passing, version, template, readable):
+    """The pack sees a launch template's latest settings; an auto-scaling group that launches another version of it
+    (a number pinned earlier, or a default version an update did not move) may launch another instance type."""
+    got = B.mandatory(cli_pack.evaluate(passing + _asg_on(version, **template), runner.EXAMPLE_CONFIG))
+    named = [v for v in got if "batch-asg" in v.detail and "launchTemplate.version" in v.detail]
+    assert (named == [] and got == []) if readable else named, [v.detail for v in got]
 
 
 def test_a_karpenter_nodepool_without_limits_is_unbounded(cli_pack, passing):
@@ -156,7 +180,7 @@ def test_a_gpu_launch_template_nothing_here_launches_from_is_named(cli_pack, pas
 
 def test_a_cpu_auto_scaling_group_is_not_gpu_capacity(cli_pack, passing):
     lt = launch_template("web-lt", "m7i.large")
-    asg = res(ASG, "web", {"name": "web", "minSize": 1, "maxSize": 50, "launchTemplate": {"id": "lt-1"}},
+    asg = res(ASG, "web", {"name": "web", "minSize": 1, "maxSize": 50, "launchTemplate": {"id": "lt-1", "version": "$Latest"}},
               {"launchTemplate": [lt["urn"]]})
     assert B.mandatory(cli_pack.evaluate(passing + [lt, asg], runner.EXAMPLE_CONFIG)) == []
 
