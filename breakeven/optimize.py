@@ -7,7 +7,7 @@ import json
 
 from breakeven.workload_flags import (add_assumption_flags, add_constraint_flags, add_workload_flags, apply_search_profile,
                                       exemptions_from, number,
-                                      overheads_from, providers_from, rates_from, workload_from)
+                                      overheads_from, providers_from, rates_from, workload_from, zones_from)
 
 
 def _csv(text: str | None) -> tuple[str, ...] | None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)
     c = Constraints(precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
-                    instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
+                    instance_types=_csv(args.instance), redundancy=args.redundancy, zones=zones_from(args),
                     production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256,
                     gpu_memory_utilization=args.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION)
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
