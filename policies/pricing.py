@@ -780,8 +780,8 @@ def _measured(m: Model, stack: str, trust: Trust) -> None:
     path = trust.grant(stack, m.name).usage
     if path is None or m.declared is None:
         return
-    try:
-        u = usage_mod.load(path)
+    try:   # measured on another model it says nothing about this one (cost.usage.for_model, as estimate and preview)
+        u = usage_mod.for_model(usage_mod.load(path), m.declared.deployment.model, path)
     except InputError as e:
         m.problem(f"the usage file the policy config names ({trust.where(stack, m.name, 'usage')}) cannot be read: {e}")
         return
