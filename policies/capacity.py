@@ -6,7 +6,10 @@ groups (`policies.pricing.NodeGroup`), these resources launch EC2 instances and 
 * self-managed auto-scaling groups (`aws:autoscaling/group:Group`) at the largest of their `maxSize`,
   `desiredCapacity` and every scheduled action's `maxSize` / `desiredCapacity`
   (`aws:autoscaling/schedule:Schedule`: a schedule can raise the group's maximum);
-* EC2 instances (`aws:ec2/instance:Instance`), one machine each;
+* EC2 instances (`aws:ec2/instance:Instance`) and Spot instance requests, one machine each;
+* On-Demand Capacity Reservations (`aws:ec2/capacityReservation:CapacityReservation`) at their instance count;
+* AWS Batch compute environments (`aws:batch/computeEnvironment:ComputeEnvironment`) at the machines `maxVcpus` allows;
+* SageMaker endpoint configurations with GPU instances: named, their prices are not in the catalog;
 * Spot Fleets (`aws:ec2/spotFleetRequest:SpotFleetRequest`) and EC2 Fleets (`aws:ec2/fleet:Fleet`) at
   their target capacity, in machines of the smallest weight they may launch;
 * Karpenter NodePools (`karpenter.sh` NodePool, and the older Provisioner) at the machines their
@@ -38,6 +41,13 @@ SPOT_FLEET = "aws:ec2/spotFleetRequest:SpotFleetRequest"
 EC2_FLEET = "aws:ec2/fleet:Fleet"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+SPOT_INSTANCE = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+CAPACITY_RESERVATION = "aws:ec2/capacityReservation:CapacityReservation"
+BATCH = "aws:batch/computeEnvironment:ComputeEnvironment"
+SAGEMAKER_ENDPOINT = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+WHAT = {ASG: "auto-scaling group", INSTANCE: "EC2 instance", SPOT_INSTANCE: "EC2 Spot instance request",
+        SPOT_FLEET: "Spot Fleet request", EC2_FLEET: "EC2 Fleet", CAPACITY_RESERVATION: "EC2 capacity reservation",
+        BATCH: "AWS Batch compute environment", SAGEMAKER_ENDPOINT: "SageMaker endpoint configuration"}
 KARPENTER_KINDS = ("NodePool", "Provisioner")
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 # NVIDIA GPU instance families (EC2 "accelerated computing": G and P), e.g. g4dn, g5, g6e, gr6, p4d, p5en.
@@ -301,10 +311,54 @@ def _ec2_fleet(r: Res, templates: _Lookup) -> Capacity:
 
 
 def _instance(r: Res, templates: _Lookup) -> Capacity:
+    """An EC2 instance or Spot instance request: one machine."""
     itype = get(r.props, "instanceType")
     if itype is None:
         itype = _template_type(r, "launchTemplate", r.props.get("launchTemplate"), templates)
-    return Capacity(r, "EC2 instance", {str(itype): 1})
+    return Capacity(r, WHAT[r.type], {str(itype): 1})
+
+
+def _reservation(r: Res) -> Capacity:
+    """An On-Demand Capacity Reservation bills its instance count at the on-demand rate whether instances run in it or
+    not (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-reservations-pricing-billing.html)."""
+    itype = get(r.props, "instanceType")
+    count = whole(get(r.props, "instanceCount"), "instanceCount")
+    return Capacity(r, WHAT[r.type], {str(itype): count}, detail=" (its instanceCount, billed whether used or not)")
+
+
+# AWS Batch instance type entries that name a whole GPU family ("p4d", "g5"): which sizes it launches cannot be read.
+GPU_FAMILY_NAME = re.compile(r"^(g\d+[a-z]*|gr\d+[a-z]*|p\d+[a-z]*)$")
+
+
+def _batch(r: Res) -> Capacity:
+    """A managed AWS Batch compute environment on EC2 or Spot: machines of each GPU type that `maxVcpus` allows
+    (Batch launches instances until the environment's vCPUs reach maxVcpus); Fargate runs no GPUs."""
+    resources = get(r.props, "computeResources", default=None)
+    if not isinstance(resources, Mapping) or str(resources.get("type", "")).upper() in ("FARGATE", "FARGATE_SPOT"):
+        return Capacity(r, WHAT[r.type], {})
+    types = [str(t) for t in get(resources, "instanceTypes", default=[]) or []]
+    family = [t for t in types if GPU_FAMILY_NAME.match(t)]
+    if family:
+        raise InputError("computeResources.instanceTypes", family[0], "instance types (p4d.24xlarge), not families",
+                         "Batch may launch any size of the family")
+    gpu = [t for t in types if is_gpu_type(t)]
+    if not gpu:
+        return Capacity(r, WHAT[r.type], {})
+    max_vcpus = whole(get(resources, "maxVcpus"), "computeResources.maxVcpus")
+    nodes = {t: math.ceil(max_vcpus / catalog.instance(t).vcpus) if t in catalog.instances() else 1 for t in gpu}
+    return Capacity(r, WHAT[r.type], nodes, detail=f" (its maxVcpus {max_vcpus})")
+
+
+def _sagemaker(r: Res) -> Capacity:
+    """A SageMaker endpoint's GPU instances (ml.g5.*, ml.p4d.*) bill at SageMaker's prices, which the instance catalog
+    does not hold: named, never priced at EC2's lower rate."""
+    variants = get(r.props, "productionVariants", default=[]) or []
+    gpu = [str(v.get("instanceType")) for v in variants if isinstance(v, Mapping)
+           and is_gpu_type(str(v.get("instanceType") or "").removeprefix("ml."))]
+    if not gpu:
+        return Capacity(r, WHAT[r.type], {})
+    return Capacity(r, WHAT[r.type], None, why=f"SageMaker bills {', '.join(gpu)} at SageMaker's instance prices, which "
+                    "the instance catalog does not hold")
 
 
 def _karpenter(r: Res) -> Capacity:
@@ -389,14 +443,15 @@ def read_capacity(resources: list[Res]) -> tuple[list[Capacity], list[Res]]:
     configs = _Lookup.of(resources, LAUNCH_CONFIGURATION)
     schedules = [r for r in resources if r.type == SCHEDULE]
     readers = {ASG: lambda r: _asg(r, schedules, templates, configs), INSTANCE: lambda r: _instance(r, templates),
-               SPOT_FLEET: lambda r: _spot_fleet(r, templates), EC2_FLEET: lambda r: _ec2_fleet(r, templates)}
+               SPOT_INSTANCE: lambda r: _instance(r, templates), SPOT_FLEET: lambda r: _spot_fleet(r, templates),
+               EC2_FLEET: lambda r: _ec2_fleet(r, templates), CAPACITY_RESERVATION: _reservation, BATCH: _batch,
+               SAGEMAKER_ENDPOINT: _sagemaker}
     out = []
     for r in resources:
         karpenter = r.type.startswith("kubernetes:karpenter.sh/") and r.kind in KARPENTER_KINDS
         if r.type not in readers and not karpenter:
             continue
-        what = f"Karpenter {r.kind}" if karpenter else {ASG: "auto-scaling group", INSTANCE: "EC2 instance",
-                                                       SPOT_FLEET: "Spot Fleet request", EC2_FLEET: "EC2 Fleet"}[r.type]
+        what = f"Karpenter {r.kind}" if karpenter else WHAT[r.type]
         try:
             out.append(_karpenter(r) if karpenter else readers[r.type](r))
         except Unknown as u:

@@ -98,6 +98,18 @@ CASES = {  # name -> (extra resources, resource named, instance type and machine
             "targetCapacitySpecification": {"totalTargetCapacity": 3, "defaultTargetCapacityType": "on-demand"},
             "launchTemplateConfigs": [{"launchTemplateSpecification": {"launchTemplateName": "gpu-lt", "version": "$Latest"}}]})],
         "train", ("g6e.12xlarge", 3)),
+    "EC2 Spot instance request": (
+        lambda: [res("aws:ec2/spotInstanceRequest:SpotInstanceRequest", "cheap-box", {"instanceType": "p5.48xlarge", "ami": "ami-1"})],
+        "cheap-box", ("p5.48xlarge", 1)),
+    "On-Demand Capacity Reservation, billed used or not": (
+        lambda: [res("aws:ec2/capacityReservation:CapacityReservation", "odcr", {
+            "instanceType": "p5.48xlarge", "instanceCount": 4, "instancePlatform": "Linux/UNIX", "availabilityZone": "us-east-1a"})],
+        "odcr", ("p5.48xlarge", 4)),
+    "AWS Batch compute environment at its maxVcpus": (
+        lambda: [res("aws:batch/computeEnvironment:ComputeEnvironment", "train-env", {"type": "MANAGED", "computeResources": {
+            "type": "SPOT", "instanceTypes": ["p4d.24xlarge"], "maxVcpus": 960, "minVcpus": 0, "subnets": ["subnet-a"],
+            "securityGroupIds": ["sg-1"]}})],
+        "train-env", ("p4d.24xlarge", 10)),   # 960 vCPUs / 96 per p4d.24xlarge
     "Karpenter NodePool with a GPU limit": (
         lambda: [nodepool("gpu", ["g6e.xlarge", "g6e.12xlarge"], {"nvidia.com/gpu": "16", "cpu": "1000"})],
         "gpu", ("g6e.12xlarge", 4)),   # 16 GPUs: 16 x g6e.xlarge ($21,734) or 4 x g6e.12xlarge ($30,639)
@@ -145,6 +157,28 @@ def test_a_launch_template_version_the_pack_is_not_shown_cannot_be_read(cli_pack
     got = B.mandatory(cli_pack.evaluate(passing + _asg_on(version, **template), runner.EXAMPLE_CONFIG))
     named = [v for v in got if "batch-asg" in v.detail and "launchTemplate.version" in v.detail]
     assert (named == [] and got == []) if readable else named, [v.detail for v in got]
+
+
+@pytest.mark.parametrize("resource, why", [
+    (res("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "llm-endpoint", {"productionVariants": [
+        {"variantName": "main", "modelName": "llama", "instanceType": "ml.p4d.24xlarge", "initialInstanceCount": 2}]}),
+     "SageMaker bills ml.p4d.24xlarge at SageMaker's instance prices"),
+    (res("aws:batch/computeEnvironment:ComputeEnvironment", "llm-endpoint", {"type": "MANAGED", "computeResources": {
+        "type": "EC2", "instanceTypes": ["g5"], "maxVcpus": 256, "subnets": ["subnet-a"], "securityGroupIds": ["sg-1"]}}),
+     "computeResources.instanceTypes: got 'g5'"),
+])
+def test_gpu_capacity_the_catalog_cannot_price_is_named(cli_pack, passing, resource, why):
+    got = B.mandatory(cli_pack.evaluate(passing + [resource], runner.EXAMPLE_CONFIG))
+    assert any("llm-endpoint" in v.detail and "cannot be priced" in v.detail and why in v.detail for v in got), \
+        [v.detail for v in got]
+
+
+def test_cpu_only_batch_and_sagemaker_are_not_gpu_capacity(cli_pack, passing):
+    cpu = [res("aws:batch/computeEnvironment:ComputeEnvironment", "etl", {"type": "MANAGED", "computeResources": {
+               "type": "EC2", "instanceTypes": ["optimal"], "maxVcpus": 256, "subnets": ["subnet-a"], "securityGroupIds": ["sg-1"]}}),
+           res("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "embed", {"productionVariants": [
+               {"variantName": "main", "modelName": "e5", "instanceType": "ml.c5.xlarge", "initialInstanceCount": 2}]})]
+    assert B.mandatory(cli_pack.evaluate(passing + cpu, runner.EXAMPLE_CONFIG)) == []
 
 
 def test_a_karpenter_nodepool_without_limits_is_unbounded(cli_pack, passing):
