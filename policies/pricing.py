@@ -813,9 +813,10 @@ def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model
             usd = g.hourly_usd(book)
             cost = (f": ${usd * ceiling * HOURS:,.2f}/month at its ceiling ({HOURS:g} h)" if usd is not None and ceiling
                     else "")
+            sizes = "its limits" if g.per_type else f"desired {g.desired}, max {g.max_size}"   # Karpenter: its limits
             problems.append(Problem(g.res.urn, g.res.name, f"GPU {g.what} {g.res.name} may run {ceiling} x "
-                                    f"{', '.join(g.instance_types) or 'unknown type'} (desired {g.desired}, max "
-                                    f"{g.max_size}){cost} that no priced model uses (no GPU workload and no economics tags)"))
+                                    f"{', '.join(g.instance_types) or 'unknown type'} ({sizes}){cost} that no priced model "
+                                    "uses (no GPU workload and no economics tags)"))
     sources, templates = cap.read_capacity(res)
     as_groups = {g.res.urn for g in groups}
     for c in sources:

@@ -110,6 +110,10 @@ CASES = {  # name -> (extra resources, resource named, instance type and machine
             "type": "SPOT", "instanceTypes": ["p4d.24xlarge"], "maxVcpus": 960, "minVcpus": 0, "subnets": ["subnet-a"],
             "securityGroupIds": ["sg-1"]}})],
         "train-env", ("p4d.24xlarge", 10)),   # 960 vCPUs / 96 per p4d.24xlarge
+    "Karpenter NodePool bounded by cpu only": (
+        lambda: [nodepool("cpu-bound", ["p5.48xlarge"], {"cpu": "1000"})], "cpu-bound", ("p5.48xlarge", 6)),   # 1000 / 192 vCPUs
+    "Karpenter NodePool bounded by memory only": (
+        lambda: [nodepool("mem-bound", ["p5.48xlarge"], {"memory": "4000Gi"})], "mem-bound", ("p5.48xlarge", 2)),   # 4000 / 2048 GiB
     "Karpenter NodePool with a GPU limit": (
         lambda: [nodepool("gpu", ["g6e.xlarge", "g6e.12xlarge"], {"nvidia.com/gpu": "16", "cpu": "1000"})],
         "gpu", ("g6e.12xlarge", 4)),   # 16 GPUs: 16 x g6e.xlarge ($21,734) or 4 x g6e.12xlarge ($30,639)
