@@ -5,7 +5,7 @@ groups (`policies.pricing.NodeGroup`), these resources launch EC2 instances and 
 
 * self-managed auto-scaling groups (`aws:autoscaling/group:Group`) at the largest of their `maxSize`,
   `desiredCapacity` and every scheduled action's `maxSize` / `desiredCapacity`
-  (`aws:autoscaling/schedule:Schedule`: a schedule can raise the group's maximum);
+  (`aws:autoscaling/schedule:Schedule`: a schedule can raise the group's maximum), plus a Running warm pool;
 * EC2 instances (`aws:ec2/instance:Instance`) and Spot instance requests, one machine each;
 * On-Demand Capacity Reservations (`aws:ec2/capacityReservation:CapacityReservation`) at their instance count;
 * AWS Batch compute environments (`aws:batch/computeEnvironment:ComputeEnvironment`) at the machines `maxVcpus` allows;
@@ -234,11 +234,19 @@ def _asg(r: Res, schedules: list[Res], templates: _Lookup, configs: _Lookup) -> 
             for key in ("maxSize", "desiredCapacity"):
                 sizes[f"schedule {s.name} {key}"] = _count(get(s.props, key, where=s.name), f"schedule {s.name}.{key}")
     known = {k: v for k, v in sizes.items() if v is not None}
-    ceiling = max(known.values()) if known else None
-    which = max(known, key=lambda k: known[k]) if known else ""
-    if ceiling is None:
+    if not known:
         raise InputError("maxSize", None, "the group's maximum size")
-    return Capacity(r, "auto-scaling group", {t: ceiling for t in types}, detail=f" (its {which})")
+    warm = r.props.get("warmPool")
+    if isinstance(warm, Mapping) and get(warm, "poolState", default="Stopped") == "Running":
+        # Running warm instances bill like in-service ones. The pool holds maxGroupPreparedCapacity (default: the
+        # maximum) less the desired capacity, and at least its minSize: at most max(prepared, maximum + minSize) in all
+        # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-warm-pools.html)
+        top = max(known.values())
+        prepared = _count(get(warm, "maxGroupPreparedCapacity", default=None), "warmPool.maxGroupPreparedCapacity")
+        floor = _count(get(warm, "minSize", default=None), "warmPool.minSize") or 0
+        known["size with its Running warm pool"] = max(top if prepared is None or prepared < 0 else prepared, top + floor)
+    which = max(known, key=lambda k: known[k])
+    return Capacity(r, "auto-scaling group", {t: known[which] for t in types}, detail=f" (its {which})")
 
 
 def _weighted_nodes(target: int, overrides: list[Mapping], unit: str) -> dict[str, int]:

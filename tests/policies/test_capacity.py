@@ -85,6 +85,16 @@ CASES = {  # name -> (extra resources, resource named, instance type and machine
         "batch", ("g6.xlarge", 200)),
     "node group re-shaped: launch template with a GPU type and a custom AMI": (_lt_node_group, "batch", ("g6e.12xlarge", 3)),
     "auto-scaling group whose schedule scales it to 20": (_asg_with_schedule, "gpu-asg", ("g6e.12xlarge", 20)),
+    "auto-scaling group with a Running warm pool": (
+        lambda: [launch_template(), res(ASG, "warm-asg", {
+            "name": "warm-asg", "minSize": 0, "maxSize": 4, "launchTemplate": {"name": "gpu-lt", "version": "$Latest"},
+            "warmPool": {"poolState": "Running", "maxGroupPreparedCapacity": 10, "minSize": 2}})],
+        "warm-asg", ("g6e.12xlarge", 10)),   # 10 prepared in all (a full group of 4 and 2 warm is less)
+    "auto-scaling group with a Running warm pool kept beyond its maximum": (
+        lambda: [launch_template(), res(ASG, "warm-asg", {
+            "name": "warm-asg", "minSize": 0, "maxSize": 4, "launchTemplate": {"name": "gpu-lt", "version": "$Latest"},
+            "warmPool": {"poolState": "Running", "minSize": 2}})],
+        "warm-asg", ("g6e.12xlarge", 6)),    # a full group of 4 and the pool's 2
     "EC2 instance": (lambda: [res("aws:ec2/instance:Instance", "notebook", {"instanceType": "p4d.24xlarge", "ami": "ami-1"})],
                      "notebook", ("p4d.24xlarge", 1)),
     "Spot Fleet with weighted types": (
