@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from cost.curve import TIER_NAMES, Curve  # noqa: E402
 from cost.units import format_tokens  # noqa: E402
@@ -44,11 +45,20 @@ def _y_range(curve: Curve, ys: list[float]) -> tuple[float, float]:
 
 
 def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 760) -> Path:
-    """Write the chart to path (.png or .svg): log volume axis, the self-hosted step curve, a line per
-    API, breakeven points marked (comparable APIs apart from quality-tier ones), the planned volume's
-    step labelled with its configuration, cost and the cheapest comparable API there, configurations
-    where space allows. Every label comes from `curve.to_dict()`."""
+    """Write the chart (`figure`) to path (.png or .svg)."""
     path = Path(path)
+    fig = figure(curve, width_px, height_px)
+    fig.savefig(path, format=path.suffix[1:])
+    plt.close(fig)
+    return path
+
+
+def figure(curve: Curve, width_px: int = 1200, height_px: int = 760) -> Figure:
+    """The chart: log volume axis, the self-hosted step curve, a line per API, breakeven points marked
+    (comparable APIs apart from quality-tier ones), the planned volume's step labelled with its
+    configuration, cost and the cheapest comparable API there, configurations where space allows; the
+    legend below the axes, outside them (the layout keeps it clear of the axis label at any size).
+    Every label comes from `curve.to_dict()`."""
     dpi = min(200, max(80, width_px / 12))
     fig, ax = plt.subplots(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, layout="constrained")
     data = curve.to_dict()
@@ -177,8 +187,6 @@ def draw(curve: Curve, path: str | Path, width_px: int = 1200, height_px: int = 
     ax.yaxis.set_major_locator(LogLocator(base=10))
     ax.grid(True, which="major", color="#dddddd", linewidth=0.8)
     ax.grid(True, which="minor", color="#f0f0f0", linewidth=0.5)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3 if width_px >= 1400 else 2,
-              fontsize=8 if width_px >= 900 else 6.5, frameon=False, handlelength=2.4)
-    fig.savefig(path, format=path.suffix[1:])
-    plt.close(fig)
-    return path
+    fig.legend(loc="outside lower center", ncol=3 if width_px >= 1400 else 2,
+               fontsize=8 if width_px >= 900 else 6.5, frameon=False, handlelength=2.4)
+    return fig

@@ -62,7 +62,7 @@ def build(args: argparse.Namespace):
     """Validate every flag (InputError naming the flag), then compute the curve."""
     from breakeven import term
     from breakeven.cli import FLAG
-    from breakeven.workload_flags import apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from
+    from breakeven.workload_flags import apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from, zones_from
     from cost.gpu_clouds import parse_clouds
     from cost import catalog
     from cost.api_prices import load_price_book
@@ -86,7 +86,7 @@ def build(args: argparse.Namespace):
         args.tokens_per_month = args.tokens_per_month or "0"
         workload = workload_from(args)
         constraints = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
-                                  instance_types=_list(args.instance), redundancy=args.redundancy, zones=args.zones,
+                                  instance_types=_list(args.instance), redundancy=args.redundancy, zones=zones_from(args),
                                   production=args.production, max_model_len=args.max_model_len,
                                   max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
                                   gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None

@@ -12,7 +12,7 @@ from cost.report import FORMATS, grid
 
 MIN_WINDOW = "15m"     # shorter than this, a month extrapolated from the window gets a warning
 VOLUME_GAP = 2.0       # measured/declared volume beyond this factor (either way) gets a warning
-TO_PRICE = "--gpu or --instance (as in estimate), or --stack with --model-name"
+TO_PRICE = "--model with --gpu or --instance (as in estimate), or --stack with --model-name"
 
 
 def add_parser(sub) -> None:
@@ -121,6 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     doc["min_window_s"] = min_window
     doc["declared"] = _declared(obs, declared)
     doc["warnings"] = _warnings(obs, min_window, doc["declared"])
+    model = _measured_model(model, obs.served_models)
     if args.write_usage:
         obs.usage(model, declared).save(args.write_usage)
         doc["usage_file"] = args.write_usage
@@ -142,6 +143,27 @@ def _declared(obs, declared) -> dict | None:
         return None
     return {"tokens_per_month": declared.tokens_per_month, "measured_tokens_per_month": obs.tokens_per_month,
             "measured_to_declared": obs.tokens_per_month / declared.tokens_per_month}
+
+
+def _measured_model(model: str | None, served: tuple[str, ...]) -> str | None:
+    """The model the measurements are of (what a usage file records, so that it is refused for another model): the
+    given one, checked against the model the endpoint serves (vLLM's model_name label) where that name is in the
+    catalog; without one, the endpoint's when it serves exactly one."""
+    from cost import catalog
+    from cost.errors import InputError
+
+    known = {}
+    for name in served:
+        try:
+            known[name] = catalog.model(name).id
+        except InputError:
+            pass   # a --served-model-name alias the catalog does not know says nothing either way
+    if model is not None and known and model not in known.values():
+        raise InputError("model", model, f"the model the endpoint serves ({', '.join(served)})",
+                         "the measurements are of another model than the one priced")
+    if model is None and len(served) == 1:
+        return known.get(served[0], served[0])
+    return model
 
 
 def _warnings(obs, min_window: float, declared: dict | None) -> list[str]:

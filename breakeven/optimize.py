@@ -7,7 +7,7 @@ import json
 
 from breakeven.workload_flags import (add_assumption_flags, add_constraint_flags, add_workload_flags, apply_search_profile,
                                       exemptions_from, number,
-                                      overheads_from, providers_from, rates_from, workload_from)
+                                      overheads_from, providers_from, rates_from, workload_from, zones_from)
 
 
 def _csv(text: str | None) -> tuple[str, ...] | None:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)
     c = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
-                    instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
+                    instance_types=_csv(args.instance), redundancy=args.redundancy, zones=zones_from(args),
                     production=args.production, max_model_len=args.max_model_len,
                     max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
                     gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None

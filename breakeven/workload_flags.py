@@ -81,8 +81,9 @@ def add_constraint_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
     p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
                    help="failover replicas, each on a node of its own (N+1 = 1)")
-    p.add_argument("--zones", type=number(int, "--zones"), default=1, help="availability zones the nodes span")
-    p.add_argument("--production", action="store_true", help="production: failover in another zone (needs --zones >= 2)")
+    p.add_argument("--zones", type=number(int, "--zones"),
+                   help="availability zones the nodes span (default: 2 with --production, else 1)")
+    p.add_argument("--production", action="store_true", help="production: failover in another zone (--zones 2 or more)")
     p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
     p.add_argument("--clouds", help="where to price GPUs: aws (default), a comma-separated list of aws, lambda, runpod, "
                                     "nebius, vast, gcp, or all (cost/data/gpu-clouds.yaml; the Pulumi program deploys AWS only)")
@@ -139,6 +140,11 @@ def apply_search_profile(args: argparse.Namespace) -> tuple[tuple[str, ...] | No
         args.pricing = None
     pricings = None if not args.pricing else tuple(x.strip() for x in args.pricing.split(",") if x.strip())
     return pricings or None, set_by_profile
+
+
+def zones_from(args: argparse.Namespace) -> int:
+    """--zones as given, else what the search needs: two for --production (failover in another zone), else one."""
+    return args.zones if args.zones is not None else (2 if args.production else 1)
 
 
 def workload_from(args: argparse.Namespace):

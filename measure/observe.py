@@ -46,6 +46,7 @@ class Observation:
     kv_usage: dict[str, float]
     resets: tuple[dict, ...] = ()
     queries: tuple[str, ...] = field(default=())
+    served_models: tuple[str, ...] = ()   # vLLM's model_name label on the token counters (its --served-model-name)
 
     @property
     def input_tokens_per_s(self) -> float:
@@ -79,7 +80,7 @@ class Observation:
                 "input_tokens_per_s": self.input_tokens_per_s, "output_tokens_per_s": self.output_tokens_per_s,
                 "tokens_per_month": self.tokens_per_month, "running": self.running, "waiting": self.waiting,
                 "kv_cache_usage": self.kv_usage, "resets": list(self.resets),
-                **({"queries": list(self.queries)} if self.queries else {})}
+                "served_models": list(self.served_models), **({"queries": list(self.queries)} if self.queries else {})}
 
 
 def from_scrapes(scrapes: list[m.Scrape], source: str) -> Observation:
@@ -100,6 +101,8 @@ def from_scrapes(scrapes: list[m.Scrape], source: str) -> Observation:
         input_tokens=inc[m.PROMPT_TOKENS], output_tokens=inc[m.GENERATION_TOKENS], requests=inc[m.REQUESTS],
         running=m.gauge_stats(scrapes, m.RUNNING), waiting=m.gauge_stats(scrapes, m.WAITING),
         kv_usage=m.gauge_stats(scrapes, kv), resets=tuple(r.to_dict() for r in resets),
+        served_models=tuple(sorted({v for s in scrapes for _, labels in s.values.get(m.PROMPT_TOKENS, {})
+                                    for k, v in labels if k == "model_name"})),
     )
 
 

@@ -5,8 +5,11 @@ groups (`policies.pricing.NodeGroup`), these resources launch EC2 instances and 
 
 * self-managed auto-scaling groups (`aws:autoscaling/group:Group`) at the largest of their `maxSize`,
   `desiredCapacity` and every scheduled action's `maxSize` / `desiredCapacity`
-  (`aws:autoscaling/schedule:Schedule`: a schedule can raise the group's maximum);
-* EC2 instances (`aws:ec2/instance:Instance`), one machine each;
+  (`aws:autoscaling/schedule:Schedule`: a schedule can raise the group's maximum), plus a Running warm pool;
+* EC2 instances (`aws:ec2/instance:Instance`) and Spot instance requests, one machine each;
+* On-Demand Capacity Reservations (`aws:ec2/capacityReservation:CapacityReservation`) at their instance count;
+* AWS Batch compute environments (`aws:batch/computeEnvironment:ComputeEnvironment`) at the machines `maxVcpus` allows;
+* SageMaker endpoint configurations with GPU instances: named, their prices are not in the catalog;
 * Spot Fleets (`aws:ec2/spotFleetRequest:SpotFleetRequest`) and EC2 Fleets (`aws:ec2/fleet:Fleet`) at
   their target capacity, in machines of the smallest weight they may launch;
 * Karpenter NodePools (`karpenter.sh` NodePool, and the older Provisioner) at the machines their
@@ -38,6 +41,13 @@ SPOT_FLEET = "aws:ec2/spotFleetRequest:SpotFleetRequest"
 EC2_FLEET = "aws:ec2/fleet:Fleet"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+SPOT_INSTANCE = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+CAPACITY_RESERVATION = "aws:ec2/capacityReservation:CapacityReservation"
+BATCH = "aws:batch/computeEnvironment:ComputeEnvironment"
+SAGEMAKER_ENDPOINT = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+WHAT = {ASG: "auto-scaling group", INSTANCE: "EC2 instance", SPOT_INSTANCE: "EC2 Spot instance request",
+        SPOT_FLEET: "Spot Fleet request", EC2_FLEET: "EC2 Fleet", CAPACITY_RESERVATION: "EC2 capacity reservation",
+        BATCH: "AWS Batch compute environment", SAGEMAKER_ENDPOINT: "SageMaker endpoint configuration"}
 KARPENTER_KINDS = ("NodePool", "Provisioner")
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 # NVIDIA GPU instance families (EC2 "accelerated computing": G and P), e.g. g4dn, g5, g6e, gr6, p4d, p5en.
@@ -129,8 +139,9 @@ class _Lookup:
         return out
 
 
-def _template_type(r: Res, dep_key: str, spec: Any, templates: _Lookup) -> str:
-    """The instance type of the launch template a resource names (by dependency URN or by name)."""
+def _template_type(r: Res, dep_key: str, spec: Any, templates: _Lookup, *, versioned: bool = True) -> str:
+    """The instance type of the launch template a resource names (by dependency URN or by name), at the version it
+    names (`_check_version`; launch configurations have no versions: versioned=False)."""
     candidates = [templates.by_urn[u] for u in r.deps.get(dep_key, []) if u in templates.by_urn]
     if not candidates and isinstance(spec, Mapping):
         for key in ("name", "launchTemplateName"):
@@ -141,22 +152,48 @@ def _template_type(r: Res, dep_key: str, spec: Any, templates: _Lookup) -> str:
         raise InputError(dep_key, "launch template", "a launch template of this stack",
                          "the launch template it launches from is not among the stack's resources")
     templates.used.add(candidates[0].urn)
+    if versioned:
+        _check_version(dep_key, spec, candidates[0])
     value = get(candidates[0].props, "instanceType", where=f"launch template {candidates[0].name}")
     if not isinstance(value, str) or not value:
         raise InputError(f"launch template {candidates[0].name}.instanceType", value, "an instance type")
     return value
 
 
+def _check_version(dep_key: str, spec: Any, template: Res) -> None:
+    """The pack sees a launch template's settings as this preview leaves them: its latest version. A reference is
+    read only when it launches that version: `$Latest`, the template's `latest_version` (unknown during a preview
+    that changes the template, or equal to a `latestVersion` the template shows), or `$Default` / no version when
+    the template sets `updateDefaultVersion` (else its default stays at an older version, EC2 CreateLaunchTemplateVersion:
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html). Any other version,
+    e.g. "1" pinned before the template changed, may launch another instance type: unreadable."""
+    version = spec.get("version") if isinstance(spec, Mapping) else None
+    if version == "$Latest" or is_unknown(version):
+        return
+    if version in (None, "", "$Default"):
+        if template.props.get("updateDefaultVersion") is True:
+            return
+        raise InputError(f"{dep_key}.version", version, "$Latest, or the template's latest_version",
+                         f"launch template {template.name}'s default version is not updated with its settings "
+                         "(updateDefaultVersion is not true), so the instance type it launches cannot be read")
+    latest = template.props.get("latestVersion")
+    try:   # numbers arrive over gRPC as floats ("3" against 3.0)
+        if latest is not None and not is_unknown(latest) and float(latest) == float(str(version)):
+            return
+    except ValueError:
+        pass
+    raise InputError(f"{dep_key}.version", version, "$Latest, or the template's latest_version",
+                     f"version {version} of launch template {template.name} may set another instance type than the "
+                     "settings the pack is shown, so the instance type it launches cannot be read")
+
+
 def node_group_template_type(r: Res, resources: list[Res]) -> str | None:
-    """A managed node group's instance type when it comes from its launch template (instanceTypes empty)."""
+    """A managed node group's instance type when it comes from its launch template (instanceTypes empty); None when
+    it names none. Raises InputError when the template or its version cannot be read."""
     spec = r.props.get("launchTemplate")
     if not spec and not r.deps.get("launchTemplate"):
         return None
-    templates = _Lookup.of(resources, LAUNCH_TEMPLATE)
-    try:
-        return _template_type(r, "launchTemplate", spec, templates)
-    except InputError:
-        return None
+    return _template_type(r, "launchTemplate", spec, _Lookup.of(resources, LAUNCH_TEMPLATE))
 
 
 def _count(value: Any, what: str) -> int | None:
@@ -183,7 +220,8 @@ def _asg(r: Res, schedules: list[Res], templates: _Lookup, configs: _Lookup) -> 
     elif r.props.get("launchTemplate") or r.deps.get("launchTemplate"):
         types = [_template_type(r, "launchTemplate", r.props.get("launchTemplate"), templates)]
     elif r.props.get("launchConfiguration"):
-        types = [_template_type(r, "launchConfiguration", {"name": r.props.get("launchConfiguration")}, configs)]
+        types = [_template_type(r, "launchConfiguration", {"name": r.props.get("launchConfiguration")}, configs,
+                               versioned=False)]
     else:
         raise InputError("launchTemplate", None, "a launch template, launch configuration or mixed instances policy")
     sizes = {"maxSize": _count(get(r.props, "maxSize"), "maxSize"),
@@ -196,11 +234,19 @@ def _asg(r: Res, schedules: list[Res], templates: _Lookup, configs: _Lookup) -> 
             for key in ("maxSize", "desiredCapacity"):
                 sizes[f"schedule {s.name} {key}"] = _count(get(s.props, key, where=s.name), f"schedule {s.name}.{key}")
     known = {k: v for k, v in sizes.items() if v is not None}
-    ceiling = max(known.values()) if known else None
-    which = max(known, key=lambda k: known[k]) if known else ""
-    if ceiling is None:
+    if not known:
         raise InputError("maxSize", None, "the group's maximum size")
-    return Capacity(r, "auto-scaling group", {t: ceiling for t in types}, detail=f" (its {which})")
+    warm = r.props.get("warmPool")
+    if isinstance(warm, Mapping) and get(warm, "poolState", default="Stopped") == "Running":
+        # Running warm instances bill like in-service ones. The pool holds maxGroupPreparedCapacity (default: the
+        # maximum) less the desired capacity, and at least its minSize: at most max(prepared, maximum + minSize) in all
+        # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-warm-pools.html)
+        top = max(known.values())
+        prepared = _count(get(warm, "maxGroupPreparedCapacity", default=None), "warmPool.maxGroupPreparedCapacity")
+        floor = _count(get(warm, "minSize", default=None), "warmPool.minSize") or 0
+        known["size with its Running warm pool"] = max(top if prepared is None or prepared < 0 else prepared, top + floor)
+    which = max(known, key=lambda k: known[k])
+    return Capacity(r, "auto-scaling group", {t: known[which] for t in types}, detail=f" (its {which})")
 
 
 def _weighted_nodes(target: int, overrides: list[Mapping], unit: str) -> dict[str, int]:
@@ -273,10 +319,54 @@ def _ec2_fleet(r: Res, templates: _Lookup) -> Capacity:
 
 
 def _instance(r: Res, templates: _Lookup) -> Capacity:
+    """An EC2 instance or Spot instance request: one machine."""
     itype = get(r.props, "instanceType")
     if itype is None:
         itype = _template_type(r, "launchTemplate", r.props.get("launchTemplate"), templates)
-    return Capacity(r, "EC2 instance", {str(itype): 1})
+    return Capacity(r, WHAT[r.type], {str(itype): 1})
+
+
+def _reservation(r: Res) -> Capacity:
+    """An On-Demand Capacity Reservation bills its instance count at the on-demand rate whether instances run in it or
+    not (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-reservations-pricing-billing.html)."""
+    itype = get(r.props, "instanceType")
+    count = whole(get(r.props, "instanceCount"), "instanceCount")
+    return Capacity(r, WHAT[r.type], {str(itype): count}, detail=" (its instanceCount, billed whether used or not)")
+
+
+# AWS Batch instance type entries that name a whole GPU family ("p4d", "g5"): which sizes it launches cannot be read.
+GPU_FAMILY_NAME = re.compile(r"^(g\d+[a-z]*|gr\d+[a-z]*|p\d+[a-z]*)$")
+
+
+def _batch(r: Res) -> Capacity:
+    """A managed AWS Batch compute environment on EC2 or Spot: machines of each GPU type that `maxVcpus` allows
+    (Batch launches instances until the environment's vCPUs reach maxVcpus); Fargate runs no GPUs."""
+    resources = get(r.props, "computeResources", default=None)
+    if not isinstance(resources, Mapping) or str(resources.get("type", "")).upper() in ("FARGATE", "FARGATE_SPOT"):
+        return Capacity(r, WHAT[r.type], {})
+    types = [str(t) for t in get(resources, "instanceTypes", default=[]) or []]
+    family = [t for t in types if GPU_FAMILY_NAME.match(t)]
+    if family:
+        raise InputError("computeResources.instanceTypes", family[0], "instance types (p4d.24xlarge), not families",
+                         "Batch may launch any size of the family")
+    gpu = [t for t in types if is_gpu_type(t)]
+    if not gpu:
+        return Capacity(r, WHAT[r.type], {})
+    max_vcpus = whole(get(resources, "maxVcpus"), "computeResources.maxVcpus")
+    nodes = {t: math.ceil(max_vcpus / catalog.instance(t).vcpus) if t in catalog.instances() else 1 for t in gpu}
+    return Capacity(r, WHAT[r.type], nodes, detail=f" (its maxVcpus {max_vcpus})")
+
+
+def _sagemaker(r: Res) -> Capacity:
+    """A SageMaker endpoint's GPU instances (ml.g5.*, ml.p4d.*) bill at SageMaker's prices, which the instance catalog
+    does not hold: named, never priced at EC2's lower rate."""
+    variants = get(r.props, "productionVariants", default=[]) or []
+    gpu = [str(v.get("instanceType")) for v in variants if isinstance(v, Mapping)
+           and is_gpu_type(str(v.get("instanceType") or "").removeprefix("ml."))]
+    if not gpu:
+        return Capacity(r, WHAT[r.type], {})
+    return Capacity(r, WHAT[r.type], None, why=f"SageMaker bills {', '.join(gpu)} at SageMaker's instance prices, which "
+                    "the instance catalog does not hold")
 
 
 def _karpenter(r: Res) -> Capacity:
@@ -361,14 +451,15 @@ def read_capacity(resources: list[Res]) -> tuple[list[Capacity], list[Res]]:
     configs = _Lookup.of(resources, LAUNCH_CONFIGURATION)
     schedules = [r for r in resources if r.type == SCHEDULE]
     readers = {ASG: lambda r: _asg(r, schedules, templates, configs), INSTANCE: lambda r: _instance(r, templates),
-               SPOT_FLEET: lambda r: _spot_fleet(r, templates), EC2_FLEET: lambda r: _ec2_fleet(r, templates)}
+               SPOT_INSTANCE: lambda r: _instance(r, templates), SPOT_FLEET: lambda r: _spot_fleet(r, templates),
+               EC2_FLEET: lambda r: _ec2_fleet(r, templates), CAPACITY_RESERVATION: _reservation, BATCH: _batch,
+               SAGEMAKER_ENDPOINT: _sagemaker}
     out = []
     for r in resources:
         karpenter = r.type.startswith("kubernetes:karpenter.sh/") and r.kind in KARPENTER_KINDS
         if r.type not in readers and not karpenter:
             continue
-        what = f"Karpenter {r.kind}" if karpenter else {ASG: "auto-scaling group", INSTANCE: "EC2 instance",
-                                                       SPOT_FLEET: "Spot Fleet request", EC2_FLEET: "EC2 Fleet"}[r.type]
+        what = f"Karpenter {r.kind}" if karpenter else WHAT[r.type]
         try:
             out.append(_karpenter(r) if karpenter else readers[r.type](r))
         except Unknown as u:

@@ -293,7 +293,11 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
         itypes = [t for t in raw_types if isinstance(t, str) and not is_unknown(t)] if isinstance(raw_types, list) else []
         uses_template = bool(r.props.get("launchTemplate") or r.deps.get("launchTemplate"))
         if not itypes and uses_template:   # EKS takes the instance type from the launch template
-            from_template = cap.node_group_template_type(r, resources)
+            try:
+                from_template = cap.node_group_template_type(r, resources)
+            except InputError as e:
+                probs.append(Problem(r.urn, r.name, f"node group {r.name}: {e}"))
+                from_template = None
             itypes = [from_template] if from_template else []
         elif not itypes and r.props.get("instanceTypes") in (None, []):   # neither: EKS's default (pulumi_aws NodeGroup.instance_types)
             itypes = list(EKS_DEFAULT_INSTANCE_TYPES)
@@ -776,8 +780,8 @@ def _measured(m: Model, stack: str, trust: Trust) -> None:
     path = trust.grant(stack, m.name).usage
     if path is None or m.declared is None:
         return
-    try:
-        u = usage_mod.load(path)
+    try:   # measured on another model it says nothing about this one (cost.usage.for_model, as estimate and preview)
+        u = usage_mod.for_model(usage_mod.load(path), m.declared.deployment.model, path)
     except InputError as e:
         m.problem(f"the usage file the policy config names ({trust.where(stack, m.name, 'usage')}) cannot be read: {e}")
         return
@@ -809,9 +813,10 @@ def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model
             usd = g.hourly_usd(book)
             cost = (f": ${usd * ceiling * HOURS:,.2f}/month at its ceiling ({HOURS:g} h)" if usd is not None and ceiling
                     else "")
+            sizes = "its limits" if g.per_type else f"desired {g.desired}, max {g.max_size}"   # Karpenter: its limits
             problems.append(Problem(g.res.urn, g.res.name, f"GPU {g.what} {g.res.name} may run {ceiling} x "
-                                    f"{', '.join(g.instance_types) or 'unknown type'} (desired {g.desired}, max "
-                                    f"{g.max_size}){cost} that no priced model uses (no GPU workload and no economics tags)"))
+                                    f"{', '.join(g.instance_types) or 'unknown type'} ({sizes}){cost} that no priced model "
+                                    "uses (no GPU workload and no economics tags)"))
     sources, templates = cap.read_capacity(res)
     as_groups = {g.res.urn for g in groups}
     for c in sources:

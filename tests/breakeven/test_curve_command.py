@@ -113,3 +113,27 @@ def test_bad_flags_exit_2_naming_the_flag_and_write_nothing(tmp_path, capsys, fl
     err = capsys.readouterr().err
     assert err.startswith(f"breakeven: error: {key}: got ") and "allowed:" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("size", [(640, 420), (1200, 760)])
+def test_the_legend_stays_clear_of_the_axis_label_and_inside_the_image(size):
+    """At the size a reader sees (a slide's 640x420 as well as 1200x760) the legend below the axes overlaps neither
+    the x-axis label nor the tick labels, and is not cut off by the image's edge."""
+    from breakeven.chart import figure, plt
+    from cost.curve import cheapest_search, curve
+    from cost.workload import Workload
+
+    shape = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
+    c = curve("llama-3.1-70b", shape, cheapest_search("llama-3.1-70b", shape), start=10e6, end=100e9, points=8)
+    fig = figure(c, *size)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        ax = fig.axes[0]
+        assert not box.overlaps(ax.xaxis.label.get_window_extent(renderer))
+        assert not any(box.overlaps(t.get_window_extent(renderer)) for t in ax.get_xticklabels() if t.get_text())
+        assert box.y0 >= 0 and box.x0 >= 0 and box.x1 <= size[0] + 1
+    finally:
+        plt.close(fig)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from breakeven.cli import main
 
 WORKLOAD = ["--model", "llama-3.1-8b", "--tokens-per-month", "2B"]
@@ -25,6 +27,23 @@ def test_estimate_of_optimizes_top_configuration_and_curves_planned_point_cost_t
     planned = run_json(capsys, ["curve"] + WORKLOAD + ["--from", "100M", "--to", "10B", "--points", "2"])["planned"]
     assert planned["self_hosted_monthly_usd"] == best["monthly_usd"]
     assert planned["configuration"]["pricing"] == "on-demand"
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-8b", "llama-3.1-70b", "gpt-oss-120b"])
+@pytest.mark.parametrize("production", [[], ["--production"]], ids=["default", "production"])
+def test_the_three_commands_agree_for_each_model_with_default_flags(capsys, model, production):
+    """optimize's top configuration, estimate of it and curve's planned point: one monthly cost, on-demand. A
+    production search needs no --zones: it spans two zones unless told otherwise."""
+    workload = ["--model", model, "--tokens-per-month", "1B"]
+    best = run_json(capsys, ["optimize"] + workload + production + ["--top", "1"])["configurations"][0]
+    assert best["pricing"] == "on-demand"
+    again = run_json(capsys, ["estimate"] + workload + ["--instance", best["instance_type"], "--gpus", str(best["gpus_per_replica"]),
+                                                        "--precision", best["precision"], "--redundancy", str(best["redundancy"])])
+    assert (again["self_hosted"]["replicas"], again["self_hosted"]["monthly_usd"]) == (best["replicas"], best["monthly_usd"])
+    planned = run_json(capsys, ["curve"] + workload + production + ["--from", "100M", "--to", "10B", "--points", "2"])["planned"]
+    assert planned["self_hosted_monthly_usd"] == best["monthly_usd"]
+    if production:
+        assert best["nodes"] >= 2
 
 
 def test_spot_is_searched_only_when_asked_for(capsys):

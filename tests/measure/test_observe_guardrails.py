@@ -17,13 +17,24 @@ from tests.measure.test_counters import exposition
 @pytest.fixture()
 def endpoint():
     """A /metrics endpoint whose counters grow by 1000 prompt and 500 generation tokens (2 requests) per scrape."""
+    yield from _serve("smollm2")
+
+
+@pytest.fixture()
+def llama_8b():
+    """The same endpoint serving Llama 3.1 8B under its Hugging Face name (vLLM's model_name label)."""
+    yield from _serve("meta-llama/Llama-3.1-8B-Instruct")
+
+
+def _serve(model_name: str):
     scrapes = []
 
     class Metrics(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             n = len(scrapes)
             scrapes.append(n)
-            body = exposition(prompt=1000 * n, gen=500 * n, requests=2 * n).encode()
+            body = exposition(prompt=1000 * n, gen=500 * n, requests=2 * n).replace(
+                'model_name="smollm2"', f'model_name="{model_name}"').encode()
             self.send_response(200 if self.path == "/metrics" else 404)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.end_headers()
@@ -76,9 +87,24 @@ def test_without_a_deployment_it_measures_and_says_what_pricing_needs(capsys, en
     usage = tmp_path / "u.yaml"
     doc = observe(capsys, endpoint, "--model", "llama-3.1-8b", "--write-usage", str(usage))
     assert doc["priced"] is False and doc["economics"] is None and doc["tokens_per_month"] > 0
-    assert doc["to_price"] == "measurements only: give --gpu or --instance (as in estimate), or --stack with --model-name to price them"
+    assert doc["to_price"] == "measurements only: give --model with --gpu or --instance (as in estimate), or --stack with --model-name to price them"
     assert yaml.safe_load(usage.read_text())["model"] == "llama-3.1-8b"   # so another model's estimate refuses it
     assert main(["estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--gpus", "2", "--usage", str(usage)]) == 2
     assert "measured on llama-3.1-8b" in capsys.readouterr().err
     assert main(["observe", "--endpoint", endpoint, "--window", "0.5s"]) == 0
-    assert "not priced: measurements only: give --gpu or --instance" in capsys.readouterr().out
+    assert "not priced: measurements only: give --model with --gpu or --instance" in capsys.readouterr().out
+
+
+def test_the_usage_file_records_the_model_the_endpoint_serves(capsys, llama_8b, tmp_path):
+    """Without --model the usage file records the model vLLM reports serving, so another model's estimate refuses it;
+    a --model the endpoint does not serve is refused rather than written into the file."""
+    usage = tmp_path / "u.yaml"
+    doc = observe(capsys, llama_8b, "--write-usage", str(usage))
+    assert doc["served_models"] == ["meta-llama/Llama-3.1-8B-Instruct"]
+    assert yaml.safe_load(usage.read_text())["model"] == "llama-3.1-8b"
+    assert main(["estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--gpus", "2", "--usage", str(usage)]) == 2
+    assert "measured on llama-3.1-8b" in capsys.readouterr().err
+    assert main(["observe", "--endpoint", llama_8b, "--window", "0.5s", "--model", "llama-3.1-70b",
+                 "--write-usage", str(tmp_path / "wrong.yaml")]) == 2
+    assert "--model: got 'llama-3.1-70b'; allowed: the model the endpoint serves" in capsys.readouterr().err
+    assert not (tmp_path / "wrong.yaml").exists()

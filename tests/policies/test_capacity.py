@@ -63,7 +63,7 @@ def shadow_node_group(**changes) -> dict:
 
 def _lt_node_group() -> list[dict]:
     lt = launch_template("batch-lt", "g6e.12xlarge")
-    g = shadow_node_group(instanceTypes=[], launchTemplate={"id": "lt-0abc", "version": "1"},
+    g = shadow_node_group(instanceTypes=[], launchTemplate={"id": "lt-0abc", "version": "$Latest"},
                           scalingConfig={"desiredSize": 0, "minSize": 0, "maxSize": 3})
     g["propertyDependencies"]["launchTemplate"] = [lt["urn"]]
     return [lt, g]
@@ -85,6 +85,16 @@ CASES = {  # name -> (extra resources, resource named, instance type and machine
         "batch", ("g6.xlarge", 200)),
     "node group re-shaped: launch template with a GPU type and a custom AMI": (_lt_node_group, "batch", ("g6e.12xlarge", 3)),
     "auto-scaling group whose schedule scales it to 20": (_asg_with_schedule, "gpu-asg", ("g6e.12xlarge", 20)),
+    "auto-scaling group with a Running warm pool": (
+        lambda: [launch_template(), res(ASG, "warm-asg", {
+            "name": "warm-asg", "minSize": 0, "maxSize": 4, "launchTemplate": {"name": "gpu-lt", "version": "$Latest"},
+            "warmPool": {"poolState": "Running", "maxGroupPreparedCapacity": 10, "minSize": 2}})],
+        "warm-asg", ("g6e.12xlarge", 10)),   # 10 prepared in all (a full group of 4 and 2 warm is less)
+    "auto-scaling group with a Running warm pool kept beyond its maximum": (
+        lambda: [launch_template(), res(ASG, "warm-asg", {
+            "name": "warm-asg", "minSize": 0, "maxSize": 4, "launchTemplate": {"name": "gpu-lt", "version": "$Latest"},
+            "warmPool": {"poolState": "Running", "minSize": 2}})],
+        "warm-asg", ("g6e.12xlarge", 6)),    # a full group of 4 and the pool's 2
     "EC2 instance": (lambda: [res("aws:ec2/instance:Instance", "notebook", {"instanceType": "p4d.24xlarge", "ami": "ami-1"})],
                      "notebook", ("p4d.24xlarge", 1)),
     "Spot Fleet with weighted types": (
@@ -96,8 +106,24 @@ CASES = {  # name -> (extra resources, resource named, instance type and machine
     "EC2 Fleet from a named launch template": (
         lambda: [launch_template(), res("aws:ec2/fleet:Fleet", "train", {
             "targetCapacitySpecification": {"totalTargetCapacity": 3, "defaultTargetCapacityType": "on-demand"},
-            "launchTemplateConfigs": [{"launchTemplateSpecification": {"launchTemplateName": "gpu-lt", "version": "1"}}]})],
+            "launchTemplateConfigs": [{"launchTemplateSpecification": {"launchTemplateName": "gpu-lt", "version": "$Latest"}}]})],
         "train", ("g6e.12xlarge", 3)),
+    "EC2 Spot instance request": (
+        lambda: [res("aws:ec2/spotInstanceRequest:SpotInstanceRequest", "cheap-box", {"instanceType": "p5.48xlarge", "ami": "ami-1"})],
+        "cheap-box", ("p5.48xlarge", 1)),
+    "On-Demand Capacity Reservation, billed used or not": (
+        lambda: [res("aws:ec2/capacityReservation:CapacityReservation", "odcr", {
+            "instanceType": "p5.48xlarge", "instanceCount": 4, "instancePlatform": "Linux/UNIX", "availabilityZone": "us-east-1a"})],
+        "odcr", ("p5.48xlarge", 4)),
+    "AWS Batch compute environment at its maxVcpus": (
+        lambda: [res("aws:batch/computeEnvironment:ComputeEnvironment", "train-env", {"type": "MANAGED", "computeResources": {
+            "type": "SPOT", "instanceTypes": ["p4d.24xlarge"], "maxVcpus": 960, "minVcpus": 0, "subnets": ["subnet-a"],
+            "securityGroupIds": ["sg-1"]}})],
+        "train-env", ("p4d.24xlarge", 10)),   # 960 vCPUs / 96 per p4d.24xlarge
+    "Karpenter NodePool bounded by cpu only": (
+        lambda: [nodepool("cpu-bound", ["p5.48xlarge"], {"cpu": "1000"})], "cpu-bound", ("p5.48xlarge", 6)),   # 1000 / 192 vCPUs
+    "Karpenter NodePool bounded by memory only": (
+        lambda: [nodepool("mem-bound", ["p5.48xlarge"], {"memory": "4000Gi"})], "mem-bound", ("p5.48xlarge", 2)),   # 4000 / 2048 GiB
     "Karpenter NodePool with a GPU limit": (
         lambda: [nodepool("gpu", ["g6e.xlarge", "g6e.12xlarge"], {"nvidia.com/gpu": "16", "cpu": "1000"})],
         "gpu", ("g6e.12xlarge", 4)),   # 16 GPUs: 16 x g6e.xlarge ($21,734) or 4 x g6e.12xlarge ($30,639)
@@ -121,6 +147,52 @@ def test_gpu_capacity_is_priced_at_its_ceiling_naming_the_resource(cli_pack, pas
     assert readable, [(v.policy, v.detail) for v in got]
     assert f"{machines} x {itype}" in readable[0].detail and usd(itype, machines) in readable[0].detail, readable[0].detail
     assert readable[0].urn.endswith(f"::{name}")
+
+
+def _asg_on(version: str | None, **template) -> list[dict]:
+    """A CPU launch template as the preview shows it, and an auto-scaling group launching from it at `version`."""
+    lt = launch_template("batch-lt", "c7i.xlarge")
+    lt["inputs"].update(template)
+    spec = {"name": "batch-lt", **({} if version is None else {"version": version})}
+    return [lt, res(ASG, "batch-asg", {"name": "batch-asg", "minSize": 0, "maxSize": 50, "launchTemplate": spec})]
+
+
+@pytest.mark.parametrize("version, template, readable", [
+    ("$Latest", {}, True),
+    ("3", {"latestVersion": 3}, True),
+    ("$Default", {"updateDefaultVersion": True}, True),
+    ("1", {}, False),            # pinned before the template changed: version 1 may have run p5.48xlarge
+    ("$Default", {}, False),     # the default version is not moved by an update
+    (None, {}, False),           # no version is the default version
+])
+def test_a_launch_template_version_the_pack_is_not_shown_cannot_be_read(cli_pack, passing, version, template, readable):
+    """The pack sees a launch template's latest settings; an auto-scaling group that launches another version of it
+    (a number pinned earlier, or a default version an update did not move) may launch another instance type."""
+    got = B.mandatory(cli_pack.evaluate(passing + _asg_on(version, **template), runner.EXAMPLE_CONFIG))
+    named = [v for v in got if "batch-asg" in v.detail and "launchTemplate.version" in v.detail]
+    assert (named == [] and got == []) if readable else named, [v.detail for v in got]
+
+
+@pytest.mark.parametrize("resource, why", [
+    (res("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "llm-endpoint", {"productionVariants": [
+        {"variantName": "main", "modelName": "llama", "instanceType": "ml.p4d.24xlarge", "initialInstanceCount": 2}]}),
+     "SageMaker bills ml.p4d.24xlarge at SageMaker's instance prices"),
+    (res("aws:batch/computeEnvironment:ComputeEnvironment", "llm-endpoint", {"type": "MANAGED", "computeResources": {
+        "type": "EC2", "instanceTypes": ["g5"], "maxVcpus": 256, "subnets": ["subnet-a"], "securityGroupIds": ["sg-1"]}}),
+     "computeResources.instanceTypes: got 'g5'"),
+])
+def test_gpu_capacity_the_catalog_cannot_price_is_named(cli_pack, passing, resource, why):
+    got = B.mandatory(cli_pack.evaluate(passing + [resource], runner.EXAMPLE_CONFIG))
+    assert any("llm-endpoint" in v.detail and "cannot be priced" in v.detail and why in v.detail for v in got), \
+        [v.detail for v in got]
+
+
+def test_cpu_only_batch_and_sagemaker_are_not_gpu_capacity(cli_pack, passing):
+    cpu = [res("aws:batch/computeEnvironment:ComputeEnvironment", "etl", {"type": "MANAGED", "computeResources": {
+               "type": "EC2", "instanceTypes": ["optimal"], "maxVcpus": 256, "subnets": ["subnet-a"], "securityGroupIds": ["sg-1"]}}),
+           res("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "embed", {"productionVariants": [
+               {"variantName": "main", "modelName": "e5", "instanceType": "ml.c5.xlarge", "initialInstanceCount": 2}]})]
+    assert B.mandatory(cli_pack.evaluate(passing + cpu, runner.EXAMPLE_CONFIG)) == []
 
 
 def test_a_karpenter_nodepool_without_limits_is_unbounded(cli_pack, passing):
@@ -156,7 +228,7 @@ def test_a_gpu_launch_template_nothing_here_launches_from_is_named(cli_pack, pas
 
 def test_a_cpu_auto_scaling_group_is_not_gpu_capacity(cli_pack, passing):
     lt = launch_template("web-lt", "m7i.large")
-    asg = res(ASG, "web", {"name": "web", "minSize": 1, "maxSize": 50, "launchTemplate": {"id": "lt-1"}},
+    asg = res(ASG, "web", {"name": "web", "minSize": 1, "maxSize": 50, "launchTemplate": {"id": "lt-1", "version": "$Latest"}},
               {"launchTemplate": [lt["urn"]]})
     assert B.mandatory(cli_pack.evaluate(passing + [lt, asg], runner.EXAMPLE_CONFIG)) == []
 

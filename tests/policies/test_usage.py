@@ -30,10 +30,10 @@ def stack(declared: float) -> list[dict]:
     return B.model_stack(m, production=False, stack={"overheads": Overheads.none(), "price_book": "seed-2025"})
 
 
-def usage_file(tmp_path, tokens: float, *, days_old: float = 1) -> str:
+def usage_file(tmp_path, tokens: float, *, days_old: float = 1, model: str = "llama-3.1-8b") -> str:
     when = (datetime.now(timezone.utc) - timedelta(days=days_old)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    path = tmp_path / f"usage-{tokens:g}-{days_old:g}.yaml"
-    Usage(tokens, 600, 400, 3600.0, "http://chat-8b.llm:8000/metrics", when, "llama-3.1-8b").save(path)
+    path = tmp_path / f"usage-{tokens:g}-{days_old:g}-{model.replace('/', '_')}.yaml"
+    Usage(tokens, 600, 400, 3600.0, "http://chat-8b.llm:8000/metrics", when, model).save(path)
     return str(path)
 
 
@@ -79,3 +79,16 @@ def test_a_usage_file_the_pack_cannot_read_fails_closed(cli_pack, tmp_path):
     got = cli_pack.evaluate(stack(ABOVE), config(str(tmp_path / "missing.yaml")))
     assert any(v.mandatory and "usage file the policy config names" in v.detail and "missing.yaml" in v.detail
                for v in B.by_policy(got, "economics-readable"))
+
+
+def test_a_usage_file_measured_on_another_model_is_refused(cli_pack, tmp_path):
+    """Measured on a 70B endpoint, a usage file says nothing about the 8B model: it is refused (as estimate --usage and
+    the preview refuse it), and the model is not judged on it."""
+    f = usage_file(tmp_path, BELOW, model="llama-3.1-70b")
+    got = cli_pack.evaluate(stack(ABOVE), config(f))
+    assert any(v.mandatory and "usage file the policy config names" in v.detail and "measured on llama-3.1-70b" in v.detail
+               for v in B.by_policy(got, "economics-readable")), [v.detail for v in got]
+    assert not [v for v in got if "Judged on measured usage" in v.detail]
+    # the same file, measured on the 8B's Hugging Face name, is the same model
+    same = cli_pack.evaluate(stack(ABOVE), config(usage_file(tmp_path, BELOW, model="meta-llama/Llama-3.1-8B-Instruct")))
+    assert not [v for v in B.by_policy(same, "economics-readable") if "usage file" in v.detail]
