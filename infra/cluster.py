@@ -10,6 +10,7 @@ import pulumi_aws.cloudwatch as cloudwatch
 import pulumi_aws.eks as eks
 import pulumi_aws.iam as iam
 import pulumi_aws.kms as kms
+import pulumi_aws.vpc as vpc
 import pulumi_kubernetes as k8s
 
 from cost.platform import prices as platform_prices
@@ -42,15 +43,24 @@ def irsa_trust(oidc_arn: str, issuer_url: str, namespace: str, service_account: 
                                        f"{host}:aud": "sts.amazonaws.com"}}}]})
 
 
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig that authenticates with `aws eks get-token` (no static credentials in state)."""
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, profile: str | None = None,
+               role_arn: str | None = None) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no static credentials in state), as the
+    stack's AWS identity: its `aws:profile` (--profile, and AWS_PROFILE for the CLI) and the role of its
+    `aws:assumeRole` (--role-arn), so the Kubernetes provider acts as the account that created the cluster."""
+    args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region]
+    if role_arn:
+        args += ["--role-arn", role_arn]
+    if profile:
+        args += ["--profile", profile]
+    user: dict = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args}
+    if profile:
+        user["env"] = [{"name": "AWS_PROFILE", "value": profile}]
     return json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": cluster_name,
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "users": [{"name": cluster_name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region]}}}],
+        "users": [{"name": cluster_name, "user": {"exec": user}}],
     })
 
 
@@ -63,6 +73,10 @@ class EksClusterArgs:
     public_subnet_ids: list[pulumi.Input[str]]
     """Subnets for internet-facing load balancers."""
     tags: dict[str, str]
+    aws_profile: str | None = None
+    """The stack's `aws:profile`: the kubeconfig authenticates with it."""
+    aws_role_arn: str | None = None
+    """The role of the stack's `aws:assumeRole`: the kubeconfig assumes it."""
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -114,6 +128,17 @@ class EksCluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, logs]),
         )
+        if c.endpoint.private_access:
+            # The private endpoint's network interfaces carry the cluster security group, which admits only
+            # itself: callers in the VPC (phase 2 of a private endpoint), a peered network or a VPN need 443
+            # opened to them (EKS User Guide, "Cluster API server endpoint": private access from a connected
+            # network needs an ingress rule on the cluster security group for port 443).
+            sg = self.cluster.vpc_config.apply(lambda v: v.cluster_security_group_id)
+            for j, cidr in enumerate(c.endpoint.private_cidrs(c.vpc_cidr)):
+                family = {"cidr_ipv6": cidr} if ":" in cidr else {"cidr_ipv4": cidr}
+                vpc.SecurityGroupIngressRule(f"{name}-api-443-{j}", security_group_id=sg, ip_protocol="tcp",
+                                             from_port=443, to_port=443, description=f"EKS API (private endpoint) from {cidr}",
+                                             tags=args.tags, opts=child, **family)
         issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         self.oidc_provider = iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
                                                        tags=args.tags, opts=child)
@@ -165,7 +190,7 @@ class EksCluster(pulumi.ComponentResource):
 
         self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
                                             self.cluster.certificate_authority.apply(lambda ca: ca.data)).apply(
-            lambda a: kubeconfig(a[0], a[1], a[2], c.region))
+            lambda a: kubeconfig(a[0], a[1], a[2], c.region, args.aws_profile, args.aws_role_arn))
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]))
         self.register_outputs({"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint,

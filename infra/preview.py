@@ -54,13 +54,18 @@ class Plan:
         """The cost report the program logged (pulumi.log.info)."""
         return next((m for s, m in self.logs if s == "info" and m.startswith("breakeven cost report")), "")
 
+    @property
+    def blockers(self) -> list[dict]:
+        """What a real `pulumi up` would fail on or not serve ({key, message}; infra/blockers.py)."""
+        return list(self.outputs.get("blockers") or [])
+
     def of_type(self, type_: str) -> list[dict]:
         return [r for r in self.resources if r["type"] == type_]
 
     def to_dict(self) -> dict:
         return {
             "stack": self.stack, "project": self.project, "offline": True,
-            "resources": self.resources, "cost": self.cost,
+            "blockers": self.blockers, "resources": self.resources, "cost": self.cost,
             "outputs": {k: v for k, v in self.outputs.items() if k != "cost"},
             "spec": self.spec.to_dict() if hasattr(self.spec, "to_dict") else self.spec,
             "manifests": self.manifests,
@@ -233,12 +238,20 @@ def render_table(p: Plan) -> str:
             "nothing was created and no cloud API was called.")
     out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(rows)})", "",
            grid(["TYPE", "NAME", "KEY INPUTS"], rows, markdown=False), "", p.report or "(no cost report logged)"]
-    out += _warnings(p, markdown=False) + ["", _timings(p)]
+    out += _blockers(p) + _warnings(p, markdown=False) + ["", _timings(p)]
     return "\n".join(out)
 
 
+def _blockers(p: Plan) -> list[str]:
+    """What the operator must set before a real `pulumi up` (the program refuses the stack until then)."""
+    if not p.blockers:
+        return []
+    head = f"Blockers ({len(p.blockers)}): a real `pulumi up` refuses this stack until each is set"
+    return ["", head + ":", ""] + [f"- {b['key']}: {b['message']}" for b in p.blockers]
+
+
 def _warnings(p: Plan, markdown: bool) -> list[str]:
-    warnings = [m for s, m in p.logs if s in ("warning", "error")]
+    warnings = [m for s, m in p.logs if s in ("warning", "error") and not m.startswith("breakeven: blocker:")]
     return (["", "**Warnings**" if markdown else "Warnings:", ""] + [f"- {w}" for w in warnings]) if warnings else []
 
 

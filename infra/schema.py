@@ -186,6 +186,9 @@ class Endpoint(Section):
         [], description="Networks allowed to reach the public endpoint; required when publicAccess is true. "
                         "Production refuses any set that covers all of IPv4 or IPv6.")
     private_access: bool = Field(True, description="Reachable from inside the VPC.")
+    private_access_cidrs: list[Cidr] = Field(
+        [], max_length=40, description="Networks allowed to reach the private endpoint on 443 (an ingress rule on the "
+                                       "cluster security group); default the VPC CIDR. Add a peered network or VPN here.")
     phase: Literal[1, 2] = Field(1, description="Private endpoints are set up in two phases (README, \"Private "
                                                 "endpoint\"): phase 1 creates the cluster reachable from where Pulumi "
                                                 "runs; set 2, and publicAccess false, only after phase 1 is applied and "

@@ -90,6 +90,11 @@ class Endpoint:
     public_access: bool
     public_access_cidrs: tuple[str, ...]
     private_access: bool
+    private_access_cidrs: tuple[str, ...] = ()   # may reach the private endpoint on 443; () = the VPC CIDR
+
+    def private_cidrs(self, vpc_cidr: str) -> list[str]:
+        """Networks the cluster security group admits on 443 (the private endpoint): those named, or the VPC."""
+        return list(self.private_access_cidrs) or [vpc_cidr]
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,8 @@ class ModelSpec:
     checkpoint_flags: tuple[str, ...]   # vLLM flags the checkpoint needs (cost/data/checkpoints.yaml)
     capacity_reservation_id: str | None = None  # ODCR or Capacity Block the nodes launch into
     capacity_block: bool = False
+    gated: bool = False       # the weights are in a gated Hugging Face repo (cost/data/checkpoints.yaml `gated:`)
+    own_source: bool = False  # `source` names the stack's own Hugging Face repo (a fine-tune: private unless said)
 
     @property
     def key(self) -> str:
@@ -290,7 +297,8 @@ class StackSpec:
                 "name": c.name, "region": c.region, "zones": list(c.zones), "kubernetesVersion": c.kubernetes_version,
                 "vpcCidr": c.vpc_cidr, "gpuAmiType": c.gpu_ami_type, "natGateways": c.nat_gateways,
                 "endpoint": {"publicAccess": c.endpoint.public_access, "publicAccessCidrs": list(c.endpoint.public_access_cidrs),
-                             "privateAccess": c.endpoint.private_access},
+                             "privateAccess": c.endpoint.private_access,
+                             "privateAccessCidrs": c.endpoint.private_cidrs(c.vpc_cidr)},
                 "systemNodes": {"instanceType": c.system_instance_type, "count": c.system_nodes},
                 "devicePlugin": c.device_plugin,
                 "existing": None if c.existing is None else {"context": c.existing.context, "devicePlugin": c.existing.device_plugin},
@@ -409,10 +417,6 @@ def load(
                              f"the {m.plan.replicas_per_instance} {m.name} replica(s) on a node ({m.cache_gib} GiB for "
                              f"{m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
     _check_names(cluster, models)
-    if production and "vllmApiKey" not in secrets:
-        raise InputError(P + "vllmApiKey", None,
-                         "a secret API key for the vLLM endpoints: pulumi config set --secret breakeven:vllmApiKey <key>",
-                         "production stacks do not serve unauthenticated endpoints")
     a = cfg.access
     if a.load_balancer == "internal" and cluster.existing is not None:
         raise InputError(f"{P}access.loadBalancer", "internal", "none with cluster.existing",
@@ -479,7 +483,8 @@ def _cluster(c: schema.Cluster, project: str, stack: str, production: bool, aws_
     if c.existing is not None:
         existing = ExistingCluster(c.existing.kubeconfig, c.existing.context, c.existing.device_plugin)
     return ClusterSpec(name, region, tuple(zones), version, c.vpc_cidr,
-                       Endpoint(ep.public_access, tuple(ep.public_access_cidrs), ep.private_access),
+                       Endpoint(ep.public_access, tuple(ep.public_access_cidrs), ep.private_access,
+                                tuple(ep.private_access_cidrs)),
                        c.system_nodes.instance_type, sys_count, c.gpu_ami_type, nat, existing, c.zones is not None)
 
 
@@ -675,7 +680,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, deployment.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
-                     m.capacity_reservation_id, m.capacity_block)
+                     m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
+                     m.source is not None and not m.source.startswith(("s3://", "/")))
 
 
 def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
