@@ -32,6 +32,45 @@ class Exemptions:
         return names
 
 
+COMMITMENT_KINDS = ("savings-plan", "reserved-instances")
+RESERVED = ("reserved-1y", "reserved-3y")
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """The Savings Plan or Reserved Instances a reserved capacity type is billed under.
+
+    kind: savings-plan (a Compute or EC2 Instance Savings Plan) or reserved-instances.
+    hourly_usd: the discounted spend per hour it covers (a Savings Plan's hourly commitment, or the
+      reserved instances' effective hourly price); it must cover the deployment's nodes at the discount.
+    recorded_in: where it is recorded (the Savings Plan ARN, the Reserved Instance ids, or a contract).
+    """
+
+    kind: str
+    hourly_usd: float
+    recorded_in: str
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "hourly_usd": self.hourly_usd, "recorded_in": self.recorded_in}
+
+    @classmethod
+    def build(cls, value: object, key: str = "commitment") -> "Commitment":
+        """A Commitment from itself or a mapping {kind, hourly_usd, recorded_in}; InputError naming the key."""
+        if isinstance(value, Commitment):
+            return value
+        if not isinstance(value, dict) or set(value) != {"kind", "hourly_usd", "recorded_in"}:
+            raise InputError(key, value, "a mapping with kind, hourly_usd and recorded_in")
+        if value["kind"] not in COMMITMENT_KINDS:
+            raise InputError(f"{key}.kind", value["kind"], ", ".join(COMMITMENT_KINDS))
+        hourly = value["hourly_usd"]
+        if not _finite(hourly) or not 0 < hourly <= 1e6:
+            raise InputError(f"{key}.hourly_usd", hourly, "a positive USD amount per hour")
+        where = value["recorded_in"]
+        if not isinstance(where, str) or not where.strip():
+            raise InputError(f"{key}.recorded_in", where, "where the commitment is recorded: its ARN, RI ids or contract")
+        return cls(value["kind"], float(hourly), where.strip())
+
+
 @dataclass(frozen=True)
 class Deployment:
     """One model served with vLLM.
@@ -53,6 +92,7 @@ class Deployment:
     api_servers: vLLM's --api-server-count, the OpenAI-server processes in front of the engine (1 to 64;
       each is a process wanting a CPU core). They share the front end's per-sequence CPU time, and each
       streams at most cost.capacity.API_SERVER_TOKENS_S output tokens/s.
+    commitment: the Savings Plan or Reserved Instances behind a reserved-1y/-3y pricing (None: none named).
     """
 
     model: str
@@ -74,6 +114,7 @@ class Deployment:
     kv_cache_dtype: str = "auto"
     expert_parallel: bool = False
     api_servers: int = 1
+    commitment: Commitment | None = None
 
     @property
     def total_replicas(self) -> int:
@@ -134,6 +175,10 @@ class Deployment:
         hourly = d.get("hourly_usd_per_gpu")
         if hourly is not None and (not _finite(hourly) or not 0 < hourly <= 1000):
             raise InputError("hourly_usd_per_gpu", hourly, "a positive price per GPU-hour in USD, at most 1000")
+        if d.get("commitment") is not None:
+            if d["pricing"] not in RESERVED:
+                raise InputError("commitment", d["commitment"], f"a commitment only with pricing {' or '.join(RESERVED)}")
+            d["commitment"] = Commitment.build(d["commitment"], "commitment")
         cap = d.get("capacity_tokens_per_month")
         if cap is not None and (not _finite(cap) or not 0 < cap <= MAX_TOKENS_PER_MONTH):
             raise InputError("capacity_tokens_per_month", cap, "a positive token volume, at most 10000T")

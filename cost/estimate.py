@@ -136,6 +136,7 @@ class Estimate:
                 "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
                 "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
                 "api_servers": d.api_servers,
+                "commitment": None if d.commitment is None else d.commitment.to_dict(),
             },
             "workload": {
                 "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),

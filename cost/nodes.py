@@ -150,3 +150,36 @@ def instance_hourly_usd(instance_type: str, pricing: str, book=None) -> float:
     if per_gpu is not None:
         return per_gpu[0] * inst.gpus
     return _instance_price(inst, pricing, _DEFAULT_RATES)[0]
+
+
+@dataclass(frozen=True)
+class CommitmentOffer:
+    """What a commitment would do for nodes priced on-demand under a reserved capacity type.
+
+    covers_usd_hr: the on-demand spend per hour it must cover (every node of the plan);
+    commit_usd_hr: the hourly commitment that covers it at the discount; saves_usd_month: the difference a month.
+    """
+
+    pricing: str
+    discount: float
+    covers_usd_hr: float
+    commit_usd_hr: float
+    saves_usd_month: float
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"pricing": self.pricing, "discount": self.discount, "covers_usd_hr": round(self.covers_usd_hr, 4),
+                "commit_usd_hr": round(self.commit_usd_hr, 4), "saves_usd_month": round(self.saves_usd_month, 2),
+                "source": self.source}
+
+
+def commitment_offer(plan: NodePlan, pricing: str, rates: Rates | None = None) -> CommitmentOffer:
+    """The Savings Plan / Reserved Instances that would bill an on-demand plan at `pricing`'s discount."""
+    rates = rates or _DEFAULT_RATES
+    discount = rates.reserved_discount[pricing]
+    covers = plan.units * plan.unit_usd_hr
+    hours = catalog.assumptions()["hours_per_month"]
+    return CommitmentOffer(pricing, discount, covers, covers * (1 - discount), covers * discount * hours,
+                           f"{plan.units} x {plan.instance_type or 'GPU'} at ${plan.unit_usd_hr:g}/h on-demand; "
+                           f"{discount:.0%} {pricing} discount ({catalog.assumptions()['reserved_discount']['source']}); "
+                           f"{hours} h/month")

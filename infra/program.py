@@ -74,10 +74,36 @@ def bill(fleet: Fleet, platform_items: list) -> dict:
             "platform_line_items": [i.to_dict() for i in platform_items]}
 
 
+def commitment_offers(spec: StackSpec) -> dict[str, dict]:
+    """Model name -> what a commitment would save, for each model whose reserved capacity type names
+    none (so it is priced on-demand, as AWS will bill it)."""
+    from cost.deployment import RESERVED
+    from cost.nodes import commitment_offer
+
+    return {m.name: commitment_offer(m.plan, m.capacity_type).to_dict() for m in spec.models
+            if m.capacity_type in RESERVED and m.deployment.commitment is None}
+
+
+def commitment_lines(spec: StackSpec) -> list[str]:
+    """The report's commitment lines: what backs each reserved price, or what a commitment would save."""
+    out = []
+    for m in spec.models:
+        c = m.deployment.commitment
+        if c is not None:
+            out.append(f"  {m.name}: {m.capacity_type} priced at its discount under {c.kind} {c.recorded_in} "
+                       f"(${c.hourly_usd:,.2f}/h committed)")
+    for name, o in commitment_offers(spec).items():
+        out.append(f"  {name}: {o['pricing']} names no commitment, so it is priced on-demand (${o['covers_usd_hr']:,.2f}/h). "
+                   f"A {o['pricing']} Savings Plan or Reserved Instances committing ${o['commit_usd_hr']:,.2f}/h (covering "
+                   f"${o['covers_usd_hr']:,.2f}/h on-demand) would save ${o['saves_usd_month']:,.2f}/month; name it in "
+                   f"{spec.model(name).key}.commitment")
+    return ["", "Commitments:", *out] if out else []
+
+
 def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
     from cost import report as cost_report
 
-    text = cost_report.render(fleet, "table")
+    text = cost_report.render(fleet, "table") + "\n".join(commitment_lines(spec))
     if spec.cluster.existing:
         return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
     rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
@@ -205,6 +231,7 @@ def main() -> None:
         pulumi.log.warn(f"breakeven: blocker: {b}")
     outputs = build(spec, fleet, zone_list)
     outputs["blockers"] = [b.to_dict() for b in found]
+    outputs["commitmentOffers"] = commitment_offers(spec)
     outputs["bill"] = bill(fleet, platform_items)
     for name, value in outputs.items():
         pulumi.export(name, value)

@@ -32,7 +32,7 @@ from typing import Any
 from cost import catalog, regions
 from cost import eks as eks_calendar
 from cost.checkpoints import resolve as resolve_checkpoint
-from cost.deployment import Deployment, Exemptions
+from cost.deployment import RESERVED, Commitment, Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import sized
 from cost.nodes import NodePlan, plan_nodes
@@ -626,8 +626,16 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if gpu is None and itype is None:
         raise InputError(f"{key}.gpu", None, "a GPU (" + ", ".join(catalog.gpus()) + ") or an instanceType")
     auto = m.replicas == "auto"
+    # A reserved capacity type is billed at its discount only under a named commitment; else AWS bills on-demand.
+    commitment = None
+    if m.commitment is not None:
+        if m.capacity_type not in RESERVED:
+            raise InputError(f"{key}.commitment", m.commitment.model_dump(by_alias=True),
+                             f"a commitment only with capacityType {' or '.join(RESERVED)}")
+        commitment = Commitment(m.commitment.kind, m.commitment.hourly_usd, m.commitment.recorded_in)
+    pricing = m.capacity_type if m.capacity_type not in RESERVED or commitment else "on-demand"
     dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
-                 precision=m.precision, pricing=m.capacity_type, instance_type=itype,
+                 precision=m.precision, pricing=pricing, commitment=commitment, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
                  name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel,
                  api_servers=m.api_server_count)
@@ -653,6 +661,11 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         deployment = sized(replace(deployment, replicas=None), workload)
         plan = plan_nodes(deployment, book)
     _require_cores(key, deployment, inst, plan.replicas_per_instance)
+    if commitment is not None and plan.units * plan.unit_usd_hr > commitment.hourly_usd + 1e-9:
+        need = plan.units * plan.unit_usd_hr
+        raise InputError(f"{key}.commitment.hourlyUsd", commitment.hourly_usd,
+                         f"at least {need:,.2f} (the {plan.units} x {inst.type} at the {m.capacity_type} discount), or "
+                         "capacityType on-demand", "a commitment that covers part of the nodes leaves the rest on-demand")
 
     # Zones: spread the instances over `zones` zones of the cluster.
     units = plan.units
