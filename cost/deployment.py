@@ -11,7 +11,8 @@ from cost.units import MAX_TOKENS_PER_MONTH
 
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 # Upper bounds: beyond them a value is a typo (1e11 replicas), not a plan.
-LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536, "api_servers": 64}
+LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536, "api_servers": 64,
+          "zones": 6}
 LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target under 50 ms needs self-hosting
 
 
@@ -93,6 +94,8 @@ class Deployment:
       each is a process wanting a CPU core). They share the front end's per-sequence CPU time, and each
       streams at most cost.capacity.API_SERVER_TOKENS_S output tokens/s.
     commitment: the Savings Plan or Reserved Instances behind a reserved-1y/-3y pricing (None: none named).
+    zones: availability zones the nodes spread over, as evenly as possible (1 to 6): what losing one zone
+      leaves (`cost.nodes.replicas_after_zone_loss`).
     """
 
     model: str
@@ -115,6 +118,7 @@ class Deployment:
     expert_parallel: bool = False
     api_servers: int = 1
     commitment: Commitment | None = None
+    zones: int = 1
 
     @property
     def total_replicas(self) -> int:
@@ -140,7 +144,7 @@ class Deployment:
         if not isinstance(d.get("expert_parallel", False), bool):
             raise InputError("expert_parallel", d["expert_parallel"], "true or false")
         for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1),
-                         ("api_servers", 1)):
+                         ("api_servers", 1), ("zones", 1)):
             val = d.get(key, cls.__dataclass_fields__[key].default)
             if key == "replicas" and val in (None, "auto"):
                 d[key] = None

@@ -183,3 +183,22 @@ def commitment_offer(plan: NodePlan, pricing: str, rates: Rates | None = None) -
                            f"{plan.units} x {plan.instance_type or 'GPU'} at ${plan.unit_usd_hr:g}/h on-demand; "
                            f"{discount:.0%} {pricing} discount ({catalog.assumptions()['reserved_discount']['source']}); "
                            f"{hours} h/month")
+
+
+def zone_spread(units: int, zones: int) -> list[int]:
+    """Whole units over zones as evenly as possible, the first zones taking the remainder (as the
+    program places one node group per zone)."""
+    base, extra = divmod(units, zones)
+    return [base + (1 if i < extra else 0) for i in range(zones)]
+
+
+def replicas_after_zone_loss(plan: NodePlan, total_replicas: int, zones: int) -> int:
+    """Replicas still running when the zone holding the most units is lost (one zone: none).
+
+    Instances: a lost instance takes the replicas packed on it (a replica spanning several instances
+    may lose any one of them, so each lost instance counts as a lost replica). Per-GPU billing: the
+    replicas themselves spread over the zones."""
+    if plan.billing == "gpu":
+        return total_replicas - max(zone_spread(total_replicas, zones))
+    per_unit = plan.replicas_per_instance if plan.instances_per_replica == 1 else 1
+    return max(0, total_replicas - max(zone_spread(plan.units, zones)) * per_unit)

@@ -51,9 +51,29 @@ def price(spec: StackSpec) -> Fleet:
     from infra import pricing
 
     try:
-        return pricing.price(spec)
+        fleet = pricing.price(spec)
+        survives_a_zone(spec, fleet)
     except InputError as e:
         raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
+    return fleet
+
+
+def survives_a_zone(spec: StackSpec, fleet: Fleet) -> None:
+    """Production: losing any one zone leaves each model carrying the share of its declared volume the
+    stack accepts (1 unless redundancy.acceptZoneLossShare says less); InputError naming the spares."""
+    by_name = {e.deployment.name: e for e in fleet.estimates}
+    for m in spec.models:
+        e = by_name[m.name]
+        share = e.zone_loss_capacity_share
+        # An undersized model is reported as such (cost.verdict); here only what the loss of a zone takes away.
+        if share + 1e-9 < min(m.accept_zone_loss_share, e.carries_share):
+            rpi = m.plan.replicas_per_instance
+            raise InputError(f"{m.key}.redundancy.spares", m.spares,
+                             f"enough spares that losing the fullest of the {m.zones} zone(s) leaves the replicas that "
+                             f"carry the declared volume (more spares, more zones), or redundancy.acceptZoneLossShare "
+                             f"{share:.2f} or less to accept it",
+                             f"losing a zone leaves {share:.0%} of {m.workload.tokens_per_month:,.0f} tokens/month "
+                             f"({m.total_replicas} replicas, {rpi} per {m.instance_type}, over {m.zones} zone(s))")
 
 
 def platform(spec: StackSpec) -> list:

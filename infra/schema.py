@@ -277,6 +277,10 @@ class Redundancy(Section):
                                                               "else 0.")
     zones: int | None = Field(None, ge=1, le=6, description="Zones the model's nodes spread over (one node group per "
                                                             "zone); default 2 when there are spares.")
+    accept_zone_loss_share: float | None = Field(
+        None, ge=0, le=1, description="Production: the least share of the declared volume the model may carry after "
+                                      "losing its fullest zone (default 1: the spares cover a zone). Set it lower only "
+                                      "to accept, explicitly, a degraded service while a zone is out.")
 
 
 REPLICAS_ALLOWED = 'a whole number, from 1 to 64, or "auto"'

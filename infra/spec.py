@@ -174,6 +174,7 @@ class ModelSpec:
     capacity_block: bool = False
     gated: bool = False       # the weights are in a gated Hugging Face repo (cost/data/checkpoints.yaml `gated:`)
     own_source: bool = False  # `source` names the stack's own Hugging Face repo (a fine-tune: private unless said)
+    accept_zone_loss_share: float = 0.0  # production: the least share carried after losing a zone (default 1)
 
     @property
     def key(self) -> str:
@@ -678,6 +679,10 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if zones > units:
         raise InputError(f"{key}.redundancy.zones", zones,
                          f"at most {units} (this model runs on {units} x {inst.type}; a zone without a node holds nothing)")
+    deployment = replace(deployment, zones=zones)
+    accept = 1.0 if production else 0.0
+    if m.redundancy is not None and m.redundancy.accept_zone_loss_share is not None:
+        accept = m.redundancy.accept_zone_loss_share
     prefix = f"{cluster.name}-{name}"
     if cluster.existing is not None or zones == 1:
         pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
@@ -694,7 +699,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
-                     m.source is not None and not m.source.startswith(("s3://", "/")))
+                     m.source is not None and not m.source.startswith(("s3://", "/")), accept)
 
 
 def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
