@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws.cloudwatch as cloudwatch
+import pulumi_aws.ec2 as ec2
 import pulumi_aws.eks as eks
 import pulumi_aws.iam as iam
 import pulumi_aws.kms as kms
@@ -14,9 +15,11 @@ import pulumi_aws.vpc as vpc
 import pulumi_kubernetes as k8s
 
 from cost.platform import prices as platform_prices
+from infra.nodepools import imds_v2_hop_1
 from infra.spec import ClusterSpec
 
 SYSTEM_POOL_LABEL = "breakeven.dev/pool"
+SYSTEM_DISK_GIB = platform_prices()["assumed"]["system_node_disk_gib"]   # the disk cost/platform.py prices
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
@@ -155,6 +158,17 @@ class EksCluster(pulumi.ComponentResource):
                            configuration_values=json.dumps(VPC_CNI_CONFIG) if addon == "vpc-cni" else None,
                            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", opts=child)
                  for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")]
+        # Every node group boots from a launch template that locks IMDS (the GPU pools' in infra/nodepools.py);
+        # the disk moves into it, since EKS refuses diskSize beside a launch template.
+        system_lt = ec2.LaunchTemplate(
+            f"{name}-system-lt", description=f"breakeven system nodes for {c.name}", update_default_version=True,
+            metadata_options=imds_v2_hop_1(),
+            block_device_mappings=[ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda", ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=SYSTEM_DISK_GIB, volume_type="gp3", encrypted="true", delete_on_termination="true"))],
+            tag_specifications=[ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=args.tags)
+                                for t in ("instance", "volume")],
+            opts=child)
         self.system_nodes = eks.NodeGroup(
             f"{name}-system",
             cluster_name=self.cluster.name,
@@ -164,7 +178,7 @@ class EksCluster(pulumi.ComponentResource):
             instance_types=[c.system_instance_type],
             capacity_type="ON_DEMAND",
             ami_type="AL2023_x86_64_STANDARD",
-            disk_size=50,
+            launch_template=eks.NodeGroupLaunchTemplateArgs(id=system_lt.id, version=system_lt.latest_version.apply(str)),
             scaling_config=eks.NodeGroupScalingConfigArgs(desired_size=c.system_nodes, min_size=c.system_nodes,
                                                           max_size=c.system_nodes + 1),
             update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
