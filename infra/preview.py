@@ -1,6 +1,6 @@
 """`breakeven preview`: the stack's planned resources and cost report, offline.
 
-Loads Pulumi.yaml defaults and stacks/Pulumi.<stack>.yaml (placeholders for secrets), runs the real
+Loads Pulumi.yaml defaults and stacks/Pulumi.<stack>.yaml (placeholders for the secrets it sets), runs the real
 program (`infra.program.main`) under the Pulumi SDK's mock engine, renders every Helm chart the
 program declares with the real helm binary and the same values (as the Kubernetes provider would),
 and prints the resources followed by the cost report.
