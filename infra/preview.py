@@ -265,7 +265,9 @@ def _timings(p: Plan) -> str:
 def markdown_details(p: Plan) -> str:
     """What the pull-request comment folds away: the cost report in full and every planned resource."""
     rows = [[f"`{r['type']}`", f"`{_name(r)}`", key_inputs(r).replace("|", "/")] for r in p.resources]
-    out = ["### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(rows)})", "",
+    blockers = ([f"### Blockers ({len(p.blockers)}): a real `pulumi up` refuses this stack until each is set", ""]
+                + [f"- `{b['key']}`: {b['message']}" for b in p.blockers] + [""]) if p.blockers else []
+    out = [*blockers, "### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(rows)})", "",
            "Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
            "nothing was created and no cloud API was called.", "", "| Type | Name | Key inputs |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]

@@ -74,13 +74,14 @@ def test_outside_preview_a_blocked_stack_is_refused_before_any_resource(stack):
     assert "nothing was created" in str(run.error)
 
 
-def test_the_preview_json_and_table_carry_the_blockers():
+def test_the_preview_json_table_and_comment_carry_the_blockers():
     p = preview.plan("dev")
     doc = json.loads(preview.render(p, "json"))
     assert [set(b) for b in doc["blockers"]] == [{"key", "message"}] * 2
     assert {b["key"] for b in doc["blockers"]} == EXPECTED["dev"]
     table = preview.render(p, "table")
     assert "Blockers (2)" in table and f"- {CIDR}: 203.0.113.0/24 is a documentation range" in table
+    assert f"- `{CIDR}`: 203.0.113.0/24 is a documentation range" in preview.markdown_details(p)   # the PR comment
 
 
 def test_gated_weights_need_the_token_and_public_weights_do_not():
