@@ -59,9 +59,7 @@ def test_an_example_stack_is_refused_before_pulumi_runs(tmp_path, monkeypatch, c
 def test_once_set_it_runs_pulumi_up_with_the_policy_pack_and_its_config(tmp_path, monkeypatch, capsys):
     root = _project(tmp_path / "project", "prod")
     record = _fake_pulumi(tmp_path, monkeypatch)
-    config = tmp_path / "policy-config.json"   # the organisation's config: prod's on-demand bill fits its budget
-    config.write_text(json.dumps({**json.loads((ROOT / "policies" / "config.example.json").read_text()),
-                                  "monthly-budget": {"maxMonthlyUsd": 60000}}))
+    config = ROOT / "policies" / "config.example.json"   # grants prod its fine-tuned exemption (trust.example.json)
     models = yaml.safe_load((root / "stacks" / "Pulumi.prod.yaml").read_text())
     models["config"]["breakeven:models"][0]["source"] = "acme-support/llama-3.3-70b-support-ft"
     (root / "stacks" / "Pulumi.prod.yaml").write_text(yaml.safe_dump(models))
@@ -79,13 +77,18 @@ def test_a_mandatory_policy_violation_refuses_the_stack(tmp_path, monkeypatch, c
 
 
 def test_the_organisations_policy_config_is_the_one_checked(tmp_path, monkeypatch, capsys):
-    """prod's on-demand bill (no Savings Plan named) is over the example config's $45,000 budget."""
+    """prod's on-demand bill (no Savings Plan named) is over a $45,000 budget the organisation's config sets."""
     root = _project(tmp_path / "project", "prod")
     doc = yaml.safe_load((root / "stacks" / "Pulumi.prod.yaml").read_text())
     doc["config"]["breakeven:models"][0]["source"] = "acme-support/llama-3.3-70b-support-ft"
     (root / "stacks" / "Pulumi.prod.yaml").write_text(yaml.safe_dump(doc))
     record = _fake_pulumi(tmp_path, monkeypatch)
-    assert up.run(_args("prod", config=str(ROOT / "policies" / "config.example.json")), root) == 1
+    config = tmp_path / "policy-config.json"
+    example = json.loads((ROOT / "policies" / "config.example.json").read_text())
+    trust = str(ROOT / "policies" / "trust.example.json")
+    config.write_text(json.dumps({k: {**v, "trust": trust} for k, v in example.items()}
+                                 | {"monthly-budget": {"maxMonthlyUsd": 45000, "trust": trust}}))
+    assert up.run(_args("prod", config=str(config)), root) == 1
     assert "policy monthly-budget (mandatory)" in capsys.readouterr().err and not record.exists()
 
 
