@@ -6,10 +6,16 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STACK   ?= prod
 
-.PHONY: preview test lint setup tools vllm clean docs
+.PHONY: preview up test lint setup tools vllm clean docs
 
 preview: setup tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven preview --stack $(STACK)
+
+# The one way to deploy: the offline check (blockers, mandatory policies), then `pulumi up` with the
+# policy pack. make up STACK=prod [POLICY_CONFIG=policies/config.example.json] [ARGS=--dry-run]
+up: setup tools
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven up --stack $(STACK) \
+		$(if $(POLICY_CONFIG),--policy-pack-config $(POLICY_CONFIG)) $(ARGS)
 
 test: setup tools vllm lint
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest -n 2

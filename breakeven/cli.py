@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Any, NoReturn
 
-from breakeven import calibrate, curve, gpucheck, observe
+from breakeven import calibrate, curve, gpucheck, observe, up
 from breakeven import optimize as optimize_cmd
 from breakeven.workload_flags import (add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
                                       overheads_from, providers_from, rates_from, workload_from)
@@ -252,12 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     gpucheck.add_parser(sub)
     observe.add_parser(sub)
     calibrate.add_parser(sub)
+    up.add_parser(sub)
     return parser
 
 
 COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview,
             "curve": curve.run, "optimize": optimize_cmd.run, "gpucheck": gpucheck.run, "observe": observe.run,
-            "calibrate": calibrate.run}
+            "calibrate": calibrate.run, "up": up.run}
 
 
 def main(argv: list[str] | None = None) -> int:

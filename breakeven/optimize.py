@@ -88,8 +88,12 @@ def run(args: argparse.Namespace) -> int:
                  x.deployment.pricing, f"{x.deployment.replicas}+{x.deployment.redundancy}", format_usd(x.monthly_usd),
                  format_usd(x.usd_per_mtok), f"{x.utilization:.0%}", f"{x.ttft_ms:,.0f}", f"{x.tpot_ms:.1f}",
                  f"{x.headroom:.0%}"] for i, x in enumerate(found, 1)]
-        lines.append(grid(["#"] + (["Cloud"] if clouds else []) + ["Instance", "TP", "Precision", "Pricing", "Replicas",
-                           "Monthly", "$/1M at volume", "Utilization", "TTFT ms", "TPOT ms", "Headroom"], rows, md))
+        head = ["#"] + (["Cloud"] if clouds else []) + ["Instance", "TP", "Precision", "Pricing", "Replicas", "Monthly",
+                                                       "$/1M at volume", "Utilization", "TTFT ms", "TPOT ms", "Headroom"]
+        if (c.zones or 1) > 1:   # the share of the volume left after losing the fullest zone
+            head.append("After zone loss")
+            rows = [r + [f"{x.estimate.zone_loss_capacity_share:.0%}"] for r, x in zip(rows, found)]
+        lines.append(grid(head, rows, md))
         if clouds:
             cited = dict.fromkeys(x.offer.cited for x in found if x.offer is not None)
             lines += [f"Price elsewhere: {c}" for c in cited] + [DEPLOYS_AWS_ONLY]

@@ -27,10 +27,22 @@ class Checkpoint:
     bytes_from: str     # files | estimate (see checkpoints.yaml) | user-source (catalog size of the same architecture)
     flags: tuple[str, ...]
     source: str         # where and when the size was read
+    gated: bool = False  # Hugging Face serves it only with a token of an account that accepted its licence
 
     @property
     def gib(self) -> float:
         return self.bytes / 2**30
+
+
+def gated_prefixes(doc: dict | None = None) -> dict[str, str]:
+    """Repo prefix -> where its gating was read (checkpoints.yaml `gated:`)."""
+    doc = catalog._load("checkpoints.yaml") if doc is None else doc
+    return {g["prefix"]: f"{g['source']} (checked {g['checked']})" for g in doc.get("gated") or ()}
+
+
+def is_gated(repo: str) -> bool:
+    """Whether a Hugging Face repo is gated (its prefix is listed in checkpoints.yaml `gated:`)."""
+    return any(repo.startswith(p) for p in gated_prefixes())
 
 
 def parse(doc: dict) -> dict[tuple[str, str], Checkpoint]:
@@ -52,8 +64,9 @@ def parse(doc: dict) -> dict[tuple[str, str], Checkpoint]:
             if c["bytes_from"] not in BYTES_FROM or int(c["bytes"]) <= 0:
                 raise ValueError(f"checkpoints.yaml: {mid}.{prec}: bytes must be > 0 and bytes_from one of {BYTES_FROM}")
             src = f"{c.get('source', doc['source'])} (checked {c.get('checked', doc['checked'])})"
+            gated = any(c["repo"].startswith(p) for p in gated_prefixes(doc))
             out[(mid, prec)] = Checkpoint(mid, prec, c["repo"], int(c["bytes"]), c["bytes_from"],
-                                          tuple(c.get("flags") or ()), src)
+                                          tuple(c.get("flags") or ()), src, gated)
     return out
 
 
@@ -108,6 +121,8 @@ def resolve(model_id: str, precision: str, source: str | None, key: str) -> Chec
     if source is None:
         return found
     if found is not None:
-        return Checkpoint(model_id, precision, source, found.bytes, "user-source", found.flags, found.source)
+        return Checkpoint(model_id, precision, source, found.bytes, "user-source", found.flags, found.source,
+                          is_gated(source))
     size = math.ceil(m.params_b * 1e9 * catalog.BYTES_PER_PARAM[precision])
-    return Checkpoint(model_id, precision, source, size, "user-source", (), "params_b x bytes per parameter")
+    return Checkpoint(model_id, precision, source, size, "user-source", (), "params_b x bytes per parameter",
+                      is_gated(source))

@@ -11,7 +11,8 @@ from cost.units import MAX_TOKENS_PER_MONTH
 
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 # Upper bounds: beyond them a value is a typo (1e11 replicas), not a plan.
-LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536, "api_servers": 64}
+LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536, "api_servers": 64,
+          "zones": 6}
 # vLLM's --gpu-memory-utilization as the kit accepts it (the stack schema's gpuMemoryUtilization range): below 0.1 no
 # model is served, and vLLM itself allows up to 1.0, which leaves nothing for other processes on the GPU.
 GPU_MEMORY_UTILIZATION_RANGE = (0.1, 0.99)
@@ -43,6 +44,45 @@ class Exemptions:
         return names
 
 
+COMMITMENT_KINDS = ("savings-plan", "reserved-instances")
+RESERVED = ("reserved-1y", "reserved-3y")
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """The Savings Plan or Reserved Instances a reserved capacity type is billed under.
+
+    kind: savings-plan (a Compute or EC2 Instance Savings Plan) or reserved-instances.
+    hourly_usd: the discounted spend per hour it covers (a Savings Plan's hourly commitment, or the
+      reserved instances' effective hourly price); it must cover the deployment's nodes at the discount.
+    recorded_in: where it is recorded (the Savings Plan ARN, the Reserved Instance ids, or a contract).
+    """
+
+    kind: str
+    hourly_usd: float
+    recorded_in: str
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "hourly_usd": self.hourly_usd, "recorded_in": self.recorded_in}
+
+    @classmethod
+    def build(cls, value: object, key: str = "commitment") -> "Commitment":
+        """A Commitment from itself or a mapping {kind, hourly_usd, recorded_in}; InputError naming the key."""
+        if isinstance(value, Commitment):
+            return value
+        if not isinstance(value, dict) or set(value) != {"kind", "hourly_usd", "recorded_in"}:
+            raise InputError(key, value, "a mapping with kind, hourly_usd and recorded_in")
+        if value["kind"] not in COMMITMENT_KINDS:
+            raise InputError(f"{key}.kind", value["kind"], ", ".join(COMMITMENT_KINDS))
+        hourly = value["hourly_usd"]
+        if not _finite(hourly) or not 0 < hourly <= 1e6:
+            raise InputError(f"{key}.hourly_usd", hourly, "a positive USD amount per hour")
+        where = value["recorded_in"]
+        if not isinstance(where, str) or not where.strip():
+            raise InputError(f"{key}.recorded_in", where, "where the commitment is recorded: its ARN, RI ids or contract")
+        return cls(value["kind"], float(hourly), where.strip())
+
+
 @dataclass(frozen=True)
 class Deployment:
     """One model served with vLLM.
@@ -64,6 +104,9 @@ class Deployment:
     api_servers: vLLM's --api-server-count, the OpenAI-server processes in front of the engine (1 to 64;
       each is a process wanting a CPU core). They share the front end's per-sequence CPU time, and each
       streams at most cost.capacity.API_SERVER_TOKENS_S output tokens/s.
+    commitment: the Savings Plan or Reserved Instances behind a reserved-1y/-3y pricing (None: none named).
+    zones: availability zones the nodes spread over, as evenly as possible (1 to 6): what losing one zone
+      leaves (`cost.nodes.replicas_after_zone_loss`).
     """
 
     model: str
@@ -85,6 +128,8 @@ class Deployment:
     kv_cache_dtype: str = "auto"
     expert_parallel: bool = False
     api_servers: int = 1
+    commitment: Commitment | None = None
+    zones: int = 1
 
     @property
     def total_replicas(self) -> int:
@@ -110,7 +155,7 @@ class Deployment:
         if not isinstance(d.get("expert_parallel", False), bool):
             raise InputError("expert_parallel", d["expert_parallel"], "true or false")
         for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1),
-                         ("api_servers", 1)):
+                         ("api_servers", 1), ("zones", 1)):
             val = d.get(key, cls.__dataclass_fields__[key].default)
             if key == "replicas" and val in (None, "auto"):
                 d[key] = None
@@ -143,6 +188,10 @@ class Deployment:
         hourly = d.get("hourly_usd_per_gpu")
         if hourly is not None and (not _finite(hourly) or not 0 < hourly <= 1000):
             raise InputError("hourly_usd_per_gpu", hourly, "a positive price per GPU-hour in USD, at most 1000")
+        if d.get("commitment") is not None:
+            if d["pricing"] not in RESERVED:
+                raise InputError("commitment", d["commitment"], f"a commitment only with pricing {' or '.join(RESERVED)}")
+            d["commitment"] = Commitment.build(d["commitment"], "commitment")
         cap = d.get("capacity_tokens_per_month")
         if cap is not None and (not _finite(cap) or not 0 < cap <= MAX_TOKENS_PER_MONTH):
             raise InputError("capacity_tokens_per_month", cap, "a positive token volume, at most 10000T")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from cost.deployment import Deployment, Exemptions
+from cost.deployment import Commitment, Deployment, Exemptions
 from cost.errors import InputError
 from cost import api_prices, strictload
 from cost.fleet import Fleet, Tier, price_fleet
@@ -201,6 +201,8 @@ def _deployment(value: Any, key: str) -> Deployment:
         if not isinstance(v, bool):
             raise InputError(f"{key}.exemptions.{k}", v, "true or false")
     d["exemptions"] = Exemptions(**ex)
+    if d.get("commitment") is not None:
+        d["commitment"] = Commitment.build(d["commitment"], f"{key}.commitment")
     if "model" not in d:
         raise InputError(f"{key}.model", None, "a catalog model id")
     if d.get("replicas") is None:

@@ -150,6 +150,18 @@ class Estimate:
         return min(1.0, self.full_capacity_tokens_per_month / self.workload.tokens_per_month)
 
     @property
+    def zone_loss_capacity_share(self) -> float:
+        """The share of the declared volume carried (at 100 % of the survivors' capacity, within the
+        latency targets their operating point meets) after losing the zone that holds the most replicas."""
+        from cost.nodes import replicas_after_zone_loss
+
+        if self.workload.tokens_per_month <= 0:
+            return 1.0
+        left = replicas_after_zone_loss(self.plan, self.deployment.total_replicas, self.deployment.zones)
+        per_replica = self.full_capacity_tokens_per_month / self.deployment.replicas
+        return min(1.0, left * per_replica / self.workload.tokens_per_month)
+
+    @property
     def usd_per_mtok_at_workload(self) -> float:
         """Price per 1M tokens of the declared workload (the volume actually served)."""
         served = min(self.workload.tokens_per_month, self.full_capacity_tokens_per_month)
@@ -164,6 +176,7 @@ class Estimate:
                 "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
                 "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
                 "api_servers": d.api_servers, "gpu_memory_utilization": d.gpu_memory_utilization,
+                "commitment": None if d.commitment is None else d.commitment.to_dict(),
             },
             "workload": {
                 "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),
@@ -177,6 +190,7 @@ class Estimate:
                 "replicas_sized": self.replicas_auto,
                 "replicas_needed": self.replicas_needed,
                 "carries_share": round(self.carries_share, 4),
+                "zone_loss_capacity_share": round(self.zone_loss_capacity_share, 4),
                 "target_misses": list(self.misses),
                 "line_items": [i.to_dict() for i in self.line_items],
                 "capacity_tokens_per_month": round(self.capacity_tokens_per_month),

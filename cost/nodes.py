@@ -150,3 +150,55 @@ def instance_hourly_usd(instance_type: str, pricing: str, book=None) -> float:
     if per_gpu is not None:
         return per_gpu[0] * inst.gpus
     return _instance_price(inst, pricing, _DEFAULT_RATES)[0]
+
+
+@dataclass(frozen=True)
+class CommitmentOffer:
+    """What a commitment would do for nodes priced on-demand under a reserved capacity type.
+
+    covers_usd_hr: the on-demand spend per hour it must cover (every node of the plan);
+    commit_usd_hr: the hourly commitment that covers it at the discount; saves_usd_month: the difference a month.
+    """
+
+    pricing: str
+    discount: float
+    covers_usd_hr: float
+    commit_usd_hr: float
+    saves_usd_month: float
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"pricing": self.pricing, "discount": self.discount, "covers_usd_hr": round(self.covers_usd_hr, 4),
+                "commit_usd_hr": round(self.commit_usd_hr, 4), "saves_usd_month": round(self.saves_usd_month, 2),
+                "source": self.source}
+
+
+def commitment_offer(plan: NodePlan, pricing: str, rates: Rates | None = None) -> CommitmentOffer:
+    """The Savings Plan / Reserved Instances that would bill an on-demand plan at `pricing`'s discount."""
+    rates = rates or _DEFAULT_RATES
+    discount = rates.reserved_discount[pricing]
+    covers = plan.units * plan.unit_usd_hr
+    hours = catalog.assumptions()["hours_per_month"]
+    return CommitmentOffer(pricing, discount, covers, covers * (1 - discount), covers * discount * hours,
+                           f"{plan.units} x {plan.instance_type or 'GPU'} at ${plan.unit_usd_hr:g}/h on-demand; "
+                           f"{discount:.0%} {pricing} discount ({catalog.assumptions()['reserved_discount']['source']}); "
+                           f"{hours} h/month")
+
+
+def zone_spread(units: int, zones: int) -> list[int]:
+    """Whole units over zones as evenly as possible, the first zones taking the remainder (as the
+    program places one node group per zone)."""
+    base, extra = divmod(units, zones)
+    return [base + (1 if i < extra else 0) for i in range(zones)]
+
+
+def replicas_after_zone_loss(plan: NodePlan, total_replicas: int, zones: int) -> int:
+    """Replicas still running when the zone holding the most units is lost (one zone: none).
+
+    Instances: a lost instance takes the replicas packed on it (a replica spanning several instances
+    may lose any one of them, so each lost instance counts as a lost replica). Per-GPU billing: the
+    replicas themselves spread over the zones."""
+    if plan.billing == "gpu":
+        return total_replicas - max(zone_spread(total_replicas, zones))
+    per_unit = plan.replicas_per_instance if plan.instances_per_replica == 1 else 1
+    return max(0, total_replicas - max(zone_spread(plan.units, zones)) * per_unit)

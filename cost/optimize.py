@@ -11,8 +11,9 @@ the reports sum (`cost.tco`), which bounds the search: cells are fully estimated
 
 Failover: `redundancy` failover replicas each survive the loss of a node: with several replicas per
 instance, each failover is a whole instance of spare replicas (so no replica and its failover share a
-node). Production (`zones` >= 2): at least one node per zone, so the failover capacity sits in a
-different zone from the serving node it stands in for.
+node). Production (`zones` >= 2): at least one node per zone, and as many spares as the fullest zone holds
+replicas, so losing any one zone leaves the replicas that carry the volume; a configuration whose
+zone_loss_capacity_share is under 1 is never returned for production.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from cost.deployment import Deployment, Exemptions, check_gpu_memory_utilization
 from cost.errors import InputError
 from cost.estimate import Estimate, round_finite, estimate, replicas_needed, serving_point, target_misses
 from cost.factors import Factors
-from cost.nodes import Rates, plan_nodes
+from cost.nodes import Rates, plan_nodes, zone_spread
 from cost.tco import Overheads, deployment_items, stack_items
 from cost.verdict import regardless
 from cost.workload import Workload
@@ -160,7 +161,8 @@ class Configuration:
                 "monthly_usd": round(self.monthly_usd, 2), "usd_per_mtok": round_finite(self.usd_per_mtok, 4),
                 "ttft_ms": round(self.ttft_ms, 1), "tpot_ms": round(self.tpot_ms, 2),
                 "utilization": round(self.utilization, 4), "headroom": round_finite(self.headroom, 4),
-                "notes": list(self.estimate.notes)}
+                "notes": list(self.estimate.notes),
+                "zones": d.zones, "zone_loss_capacity_share": round(self.estimate.zone_loss_capacity_share, 4)}
 
 
 @dataclass(frozen=True)
@@ -172,13 +174,18 @@ class _Cell:
 
 
 def _spares(replicas: int, per_instance: int, c: Constraints) -> int:
-    """Failover replicas: each of `redundancy` survives a node loss; production spans `zones` nodes."""
+    """Failover replicas: each of `redundancy` survives a node loss; production spans `zones` nodes and
+    holds at least as many spares as the fullest zone holds replicas, so losing any one zone leaves the
+    replicas that carry the volume (zone_loss_capacity_share >= 1)."""
     if c.redundancy == 0 and not c.production:
         return 0
     spares = c.redundancy * per_instance
-    while math.ceil((replicas + spares) / per_instance) < c.zones:
+    while True:
+        units = math.ceil((replicas + spares) / per_instance)
+        lost = min(replicas + spares, max(zone_spread(units, c.zones)) * per_instance)
+        if units >= c.zones and (not c.production or spares >= lost):
+            return spares
         spares += per_instance
-    return spares
 
 
 def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, book, overheads: Overheads,
@@ -240,7 +247,7 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
                     d = Deployment(model=model.id, gpu=gpu.id, gpus_per_replica=tp, replicas=replicas, redundancy=spares,
                                    precision=precision, pricing=pricing, instance_type=inst.type,
                                    gpu_memory_utilization=c.gpu_memory_utilization, max_num_seqs=c.max_num_seqs,
-                                   max_model_len=c.max_model_len, exemptions=exemptions)
+                                   max_model_len=c.max_model_len, exemptions=exemptions, zones=c.zones)
                     try:
                         plan = plan_nodes(d, book, rates)
                     except InputError:
@@ -286,6 +293,8 @@ def optimize(model: str, workload: Workload, constraints: Constraints = Constrai
         d = cell.deployment
         e = estimate(d, workload, book=cell.book or book, overheads=overheads, factors=factors, providers=providers,
                      rates=rates)
+        if c.production and e.zone_loss_capacity_share < 1:
+            continue   # production survives a zone: never returned otherwise
         found.append(Configuration(d, e, e.plan.replicas_per_instance,
                                    cell.offer.cloud if cell.offer else gpu_clouds.AWS, cell.offer))
         found.sort(key=_rank)

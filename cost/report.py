@@ -103,7 +103,9 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                else "no tokens declared, so no price per token served)"),
             f"Replicas: {d.replicas} serving" + (" (sized to carry the volume)" if e.replicas_auto else "")
             + (f"; {e.replicas_needed} needed at the planned utilization" if e.replicas_needed is not None else "")
-            + f"; carries {e.carries_share:.0%} of the declared volume"]
+            + f"; carries {e.carries_share:.0%} of the declared volume"
+            + (f"; {e.zone_loss_capacity_share:.0%} of it after losing the fullest of {d.zones} zones"
+               if d.zones > 1 else "")]
     if t is not None:
         from cost.calibration import validity
         v = validity()

@@ -7,15 +7,19 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws.cloudwatch as cloudwatch
+import pulumi_aws.ec2 as ec2
 import pulumi_aws.eks as eks
 import pulumi_aws.iam as iam
 import pulumi_aws.kms as kms
+import pulumi_aws.vpc as vpc
 import pulumi_kubernetes as k8s
 
 from cost.platform import prices as platform_prices
+from infra.nodepools import imds_v2_hop_1
 from infra.spec import ClusterSpec
 
 SYSTEM_POOL_LABEL = "breakeven.dev/pool"
+SYSTEM_DISK_GIB = platform_prices()["assumed"]["system_node_disk_gib"]   # the disk cost/platform.py prices
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
@@ -42,15 +46,24 @@ def irsa_trust(oidc_arn: str, issuer_url: str, namespace: str, service_account: 
                                        f"{host}:aud": "sts.amazonaws.com"}}}]})
 
 
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig that authenticates with `aws eks get-token` (no static credentials in state)."""
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, profile: str | None = None,
+               role_arn: str | None = None) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no static credentials in state), as the
+    stack's AWS identity: its `aws:profile` (--profile, and AWS_PROFILE for the CLI) and the role of its
+    `aws:assumeRole` (--role-arn), so the Kubernetes provider acts as the account that created the cluster."""
+    args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region]
+    if role_arn:
+        args += ["--role-arn", role_arn]
+    if profile:
+        args += ["--profile", profile]
+    user: dict = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args}
+    if profile:
+        user["env"] = [{"name": "AWS_PROFILE", "value": profile}]
     return json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": cluster_name,
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "users": [{"name": cluster_name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region]}}}],
+        "users": [{"name": cluster_name, "user": {"exec": user}}],
     })
 
 
@@ -63,6 +76,10 @@ class EksClusterArgs:
     public_subnet_ids: list[pulumi.Input[str]]
     """Subnets for internet-facing load balancers."""
     tags: dict[str, str]
+    aws_profile: str | None = None
+    """The stack's `aws:profile`: the kubeconfig authenticates with it."""
+    aws_role_arn: str | None = None
+    """The role of the stack's `aws:assumeRole`: the kubeconfig assumes it."""
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -114,6 +131,17 @@ class EksCluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, logs]),
         )
+        if c.endpoint.private_access:
+            # The private endpoint's network interfaces carry the cluster security group, which admits only
+            # itself: callers in the VPC (phase 2 of a private endpoint), a peered network or a VPN need 443
+            # opened to them (EKS User Guide, "Cluster API server endpoint": private access from a connected
+            # network needs an ingress rule on the cluster security group for port 443).
+            sg = self.cluster.vpc_config.apply(lambda v: v.cluster_security_group_id)
+            for j, cidr in enumerate(c.endpoint.private_cidrs(c.vpc_cidr)):
+                family = {"cidr_ipv6": cidr} if ":" in cidr else {"cidr_ipv4": cidr}
+                vpc.SecurityGroupIngressRule(f"{name}-api-443-{j}", security_group_id=sg, ip_protocol="tcp",
+                                             from_port=443, to_port=443, description=f"EKS API (private endpoint) from {cidr}",
+                                             tags=args.tags, opts=child, **family)
         issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         self.oidc_provider = iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
                                                        tags=args.tags, opts=child)
@@ -130,6 +158,17 @@ class EksCluster(pulumi.ComponentResource):
                            configuration_values=json.dumps(VPC_CNI_CONFIG) if addon == "vpc-cni" else None,
                            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", opts=child)
                  for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")]
+        # Every node group boots from a launch template that locks IMDS (the GPU pools' in infra/nodepools.py);
+        # the disk moves into it, since EKS refuses diskSize beside a launch template.
+        system_lt = ec2.LaunchTemplate(
+            f"{name}-system-lt", description=f"breakeven system nodes for {c.name}", update_default_version=True,
+            metadata_options=imds_v2_hop_1(),
+            block_device_mappings=[ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda", ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=SYSTEM_DISK_GIB, volume_type="gp3", encrypted="true", delete_on_termination="true"))],
+            tag_specifications=[ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=args.tags)
+                                for t in ("instance", "volume")],
+            opts=child)
         self.system_nodes = eks.NodeGroup(
             f"{name}-system",
             cluster_name=self.cluster.name,
@@ -139,7 +178,7 @@ class EksCluster(pulumi.ComponentResource):
             instance_types=[c.system_instance_type],
             capacity_type="ON_DEMAND",
             ami_type="AL2023_x86_64_STANDARD",
-            disk_size=50,
+            launch_template=eks.NodeGroupLaunchTemplateArgs(id=system_lt.id, version=system_lt.latest_version.apply(str)),
             scaling_config=eks.NodeGroupScalingConfigArgs(desired_size=c.system_nodes, min_size=c.system_nodes,
                                                           max_size=c.system_nodes + 1),
             update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
@@ -165,7 +204,7 @@ class EksCluster(pulumi.ComponentResource):
 
         self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
                                             self.cluster.certificate_authority.apply(lambda ca: ca.data)).apply(
-            lambda a: kubeconfig(a[0], a[1], a[2], c.region))
+            lambda a: kubeconfig(a[0], a[1], a[2], c.region, args.aws_profile, args.aws_role_arn))
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]))
         self.register_outputs({"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint,

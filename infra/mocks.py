@@ -98,6 +98,7 @@ class RecordingMocks(_mocks.Mocks):
                 "name": cname,
                 "endpoint": f"https://{cname.upper()}.gr7.{self.region}.eks.amazonaws.com",
                 "certificateAuthority": {"data": "bW9jay1jYQ=="},
+                "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{cname}-cluster"},
                 "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/MOCK{cname.upper()}"}]}],
             })
         elif t == "aws:iam/role:Role":
@@ -169,8 +170,9 @@ class MockRun:
 
 
 def run(program, config: dict[str, str], secret_keys: list[str], *, project: str, stack: str,
-        region: str = "us-east-1") -> MockRun:
-    """Run `program()` under the mock engine with the given raw config (as the engine would pass it)."""
+        region: str = "us-east-1", preview: bool = True) -> MockRun:
+    """Run `program()` under the mock engine with the given raw config (as the engine would pass it).
+    preview=False runs it as the update phase of `pulumi up` (pulumi.runtime.is_dry_run() is false)."""
     import pulumi
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime import settings
@@ -182,7 +184,7 @@ def run(program, config: dict[str, str], secret_keys: list[str], *, project: str
     logger = logging.Logger(f"breakeven.mock.{project}.{stack}")
     handler = _ListHandler()
     logger.addHandler(handler)
-    _mocks.set_mocks(mocks, project=project, stack=stack, preview=True, logger=logger, monitor=monitor)
+    _mocks.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
     runtime_config.set_all_config(dict(config), list(secret_keys))
 
     outputs: dict = {}

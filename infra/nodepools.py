@@ -92,6 +92,13 @@ def root_device(ami_type: str) -> str:
     return "/dev/xvdb" if ami_type.startswith("BOTTLEROCKET") else "/dev/xvda"
 
 
+def imds_v2_hop_1() -> ec2.LaunchTemplateMetadataOptionsArgs:
+    """IMDSv2 only, one hop: a pod (a hop further than the node) cannot read the node role's credentials
+    (EKS Best Practices, "Restrict access to the instance profile assigned to the worker node")."""
+    return ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
+                                                 http_put_response_hop_limit=1)
+
+
 def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions) -> ec2.LaunchTemplate:
     """The GPU nodes' launch template: IMDSv2 only with a hop limit of 1 (pods cannot reach the node
     role's credentials through IMDS), and an encrypted gp3 volume sized for the weights. No image and
@@ -101,8 +108,7 @@ def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceO
         name,
         description=f"breakeven GPU nodes for {args.model.name}",
         update_default_version=True,
-        metadata_options=ec2.LaunchTemplateMetadataOptionsArgs(
-            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+        metadata_options=imds_v2_hop_1(),
         block_device_mappings=[ec2.LaunchTemplateBlockDeviceMappingArgs(
             device_name=root_device(args.ami_type),
             ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(

@@ -1,6 +1,6 @@
 """`breakeven preview`: the stack's planned resources and cost report, offline.
 
-Loads Pulumi.yaml defaults and stacks/Pulumi.<stack>.yaml (placeholders for secrets), runs the real
+Loads Pulumi.yaml defaults and stacks/Pulumi.<stack>.yaml (placeholders for the secrets it sets), runs the real
 program (`infra.program.main`) under the Pulumi SDK's mock engine, renders every Helm chart the
 program declares with the real helm binary and the same values (as the Kubernetes provider would),
 and prints the resources followed by the cost report.
@@ -54,13 +54,18 @@ class Plan:
         """The cost report the program logged (pulumi.log.info)."""
         return next((m for s, m in self.logs if s == "info" and m.startswith("breakeven cost report")), "")
 
+    @property
+    def blockers(self) -> list[dict]:
+        """What a real `pulumi up` would fail on or not serve ({key, message}; infra/blockers.py)."""
+        return list(self.outputs.get("blockers") or [])
+
     def of_type(self, type_: str) -> list[dict]:
         return [r for r in self.resources if r["type"] == type_]
 
     def to_dict(self) -> dict:
         return {
             "stack": self.stack, "project": self.project, "offline": True,
-            "resources": self.resources, "cost": self.cost,
+            "blockers": self.blockers, "resources": self.resources, "cost": self.cost,
             "outputs": {k: v for k, v in self.outputs.items() if k != "cost"},
             "spec": self.spec.to_dict() if hasattr(self.spec, "to_dict") else self.spec,
             "manifests": self.manifests,
@@ -233,12 +238,20 @@ def render_table(p: Plan) -> str:
             "nothing was created and no cloud API was called.")
     out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(rows)})", "",
            grid(["TYPE", "NAME", "KEY INPUTS"], rows, markdown=False), "", p.report or "(no cost report logged)"]
-    out += _warnings(p, markdown=False) + ["", _timings(p)]
+    out += _blockers(p) + _warnings(p, markdown=False) + ["", _timings(p)]
     return "\n".join(out)
 
 
+def _blockers(p: Plan) -> list[str]:
+    """What the operator must set before a real `pulumi up` (the program refuses the stack until then)."""
+    if not p.blockers:
+        return []
+    head = f"Blockers ({len(p.blockers)}): a real `pulumi up` refuses this stack until each is set"
+    return ["", head + ":", ""] + [f"- {b['key']}: {b['message']}" for b in p.blockers]
+
+
 def _warnings(p: Plan, markdown: bool) -> list[str]:
-    warnings = [m for s, m in p.logs if s in ("warning", "error")]
+    warnings = [m for s, m in p.logs if s in ("warning", "error") and not m.startswith("breakeven: blocker:")]
     return (["", "**Warnings**" if markdown else "Warnings:", ""] + [f"- {w}" for w in warnings]) if warnings else []
 
 
@@ -252,7 +265,9 @@ def _timings(p: Plan) -> str:
 def markdown_details(p: Plan) -> str:
     """What the pull-request comment folds away: the cost report in full and every planned resource."""
     rows = [[f"`{r['type']}`", f"`{_name(r)}`", key_inputs(r).replace("|", "/")] for r in p.resources]
-    out = ["### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(rows)})", "",
+    blockers = ([f"### Blockers ({len(p.blockers)}): a real `pulumi up` refuses this stack until each is set", ""]
+                + [f"- `{b['key']}`: {b['message']}" for b in p.blockers] + [""]) if p.blockers else []
+    out = [*blockers, "### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(rows)})", "",
            "Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
            "nothing was created and no cloud API was called.", "", "| Type | Name | Key inputs |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]

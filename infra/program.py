@@ -51,9 +51,29 @@ def price(spec: StackSpec) -> Fleet:
     from infra import pricing
 
     try:
-        return pricing.price(spec)
+        fleet = pricing.price(spec)
+        survives_a_zone(spec, fleet)
     except InputError as e:
         raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
+    return fleet
+
+
+def survives_a_zone(spec: StackSpec, fleet: Fleet) -> None:
+    """Production: losing any one zone leaves each model carrying the share of its declared volume the
+    stack accepts (1 unless redundancy.acceptZoneLossShare says less); InputError naming the spares."""
+    by_name = {e.deployment.name: e for e in fleet.estimates}
+    for m in spec.models:
+        e = by_name[m.name]
+        share = e.zone_loss_capacity_share
+        # An undersized model is reported as such (cost.verdict); here only what the loss of a zone takes away.
+        if share + 1e-9 < min(m.accept_zone_loss_share, e.carries_share):
+            rpi = m.plan.replicas_per_instance
+            raise InputError(f"{m.key}.redundancy.spares", m.spares,
+                             f"enough spares that losing the fullest of the {m.zones} zone(s) leaves the replicas that "
+                             f"carry the declared volume (more spares, more zones), or redundancy.acceptZoneLossShare "
+                             f"{share:.2f} or less to accept it",
+                             f"losing a zone leaves {share:.0%} of {m.workload.tokens_per_month:,.0f} tokens/month "
+                             f"({m.total_replicas} replicas, {rpi} per {m.instance_type}, over {m.zones} zone(s))")
 
 
 def platform(spec: StackSpec) -> list:
@@ -74,10 +94,36 @@ def bill(fleet: Fleet, platform_items: list) -> dict:
             "platform_line_items": [i.to_dict() for i in platform_items]}
 
 
+def commitment_offers(spec: StackSpec) -> dict[str, dict]:
+    """Model name -> what a commitment would save, for each model whose reserved capacity type names
+    none (so it is priced on-demand, as AWS will bill it)."""
+    from cost.deployment import RESERVED
+    from cost.nodes import commitment_offer
+
+    return {m.name: commitment_offer(m.plan, m.capacity_type).to_dict() for m in spec.models
+            if m.capacity_type in RESERVED and m.deployment.commitment is None}
+
+
+def commitment_lines(spec: StackSpec) -> list[str]:
+    """The report's commitment lines: what backs each reserved price, or what a commitment would save."""
+    out = []
+    for m in spec.models:
+        c = m.deployment.commitment
+        if c is not None:
+            out.append(f"  {m.name}: {m.capacity_type} priced at its discount under {c.kind} {c.recorded_in} "
+                       f"(${c.hourly_usd:,.2f}/h committed)")
+    for name, o in commitment_offers(spec).items():
+        out.append(f"  {name}: {o['pricing']} names no commitment, so it is priced on-demand (${o['covers_usd_hr']:,.2f}/h). "
+                   f"A {o['pricing']} Savings Plan or Reserved Instances committing ${o['commit_usd_hr']:,.2f}/h (covering "
+                   f"${o['covers_usd_hr']:,.2f}/h on-demand) would save ${o['saves_usd_month']:,.2f}/month; name it in "
+                   f"{spec.model(name).key}.commitment")
+    return ["", "Commitments:", *out] if out else []
+
+
 def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
     from cost import report as cost_report
 
-    text = cost_report.render(fleet, "table")
+    text = cost_report.render(fleet, "table") + "\n".join(commitment_lines(spec))
     if spec.cluster.existing:
         return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
     rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
@@ -89,23 +135,41 @@ def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
             f"${b['platform_monthly_usd']:,.2f})")
 
 
-def cluster_zones(spec: StackSpec) -> list:
-    """The cluster's zones by zone ID, checked against AWS's offerings (infra/zones.py); ConfigError
-    before any resource when a zone cannot take EKS or a GPU node group's instance type."""
-    from infra import zones
+def cluster_zones(spec: StackSpec) -> tuple[list, list]:
+    """The cluster's zones by zone ID, checked against AWS's offerings (infra/zones.py), and the blockers
+    for GPU node groups placed in zones that do not sell their instance type. ConfigError before any
+    resource when a zone does not exist here or cannot take EKS."""
+    from infra import blockers, zones
 
     pools: dict[str, list] = {}
     for m in spec.models:
         pools.setdefault(m.instance_type, []).extend((m.key, p.zones) for p in m.pools)
     try:
         found = zones.resolve(spec.cluster, list(pools))
-        zones.check_pools(found, pools, spec.cluster.region)
     except InputError as e:
         raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
-    return found
+    return found, blockers.zone_offerings(zones.pool_problems(found, pools, spec.cluster.region))
 
 
-def build(spec: StackSpec, fleet: Fleet) -> dict:
+class Blocked(pulumi.RunError):
+    """Valid config that a real `pulumi up` cannot serve (infra/blockers.py); raised outside preview."""
+
+    def __init__(self, found: list) -> None:
+        from infra.blockers import refusal
+
+        self.blockers = found
+        super().__init__(refusal(found))
+
+
+def aws_identity() -> tuple[str | None, str | None]:
+    """The stack's AWS profile (`aws:profile`) and the role it assumes (the last of `aws:assumeRoles`)."""
+    cfg = pulumi.Config("aws")
+    roles = cfg.get_object("assumeRoles") or []
+    arns = [r.get("roleArn") for r in roles if isinstance(r, dict)] if isinstance(roles, list) else []
+    return cfg.get("profile"), (arns[-1] if arns else None)
+
+
+def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     """Register every resource of the spec. Returns the stack outputs."""
     import pulumi_aws as aws
     import pulumi_kubernetes as k8s
@@ -131,12 +195,16 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
         from infra import pricing
         from infra.nodepools import GpuNodePool, GpuNodePoolArgs
 
-        zone_list = cluster_zones(spec)
-        aws_provider = aws.Provider("aws", region=c.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
+        profile, role_arn = aws_identity()
+        # An explicit provider reads no `aws:*` stack config: the stack's profile and role are passed on.
+        aws_provider = aws.Provider("aws", region=c.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+                                    profile=profile,
+                                    assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=role_arn)] if role_arn else None)
         aws_opts = pulumi.ResourceOptions(providers=[aws_provider])
         net = Network("network", NetworkArgs(c, zone_list, tags), opts=aws_opts)
         outputs["zones"] = {z.slot: {"name": z.name, "zoneId": z.zone_id} for z in zone_list}
-        eks = EksCluster("cluster", EksClusterArgs(c, net.private_subnet_ids, net.public_subnet_ids, tags), opts=aws_opts)
+        eks = EksCluster("cluster", EksClusterArgs(c, net.private_subnet_ids, net.public_subnet_ids, tags,
+                                                   aws_profile=profile, aws_role_arn=role_arn), opts=aws_opts)
         for m in spec.models:
             node_pools[m.name] = GpuNodePool(f"gpu-{m.name}", GpuNodePoolArgs(
                 model=m, cluster_name=eks.cluster.name, node_role_arn=eks.node_role.arn,
@@ -159,7 +227,10 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
 
 
 def main() -> None:
-    """The whole program: nothing is registered unless the spec is valid and priced."""
+    """The whole program: nothing is registered unless the spec is valid and priced, and, outside
+    preview, unless nothing blocks it (infra/blockers.py)."""
+    from infra import blockers
+
     spec = load_spec()
     fleet = price(spec)
     platform_items = platform(spec)
@@ -169,7 +240,18 @@ def main() -> None:
     if fleet.budget_usd_per_month is not None and fleet.monthly_usd > fleet.budget_usd_per_month:
         pulumi.log.warn(f"breakeven: the stack costs ${fleet.monthly_usd:,.2f}/month, over its budget of "
                         f"${fleet.budget_usd_per_month:,.2f} (breakeven:pricing.budgetUsdPerMonth)")
-    outputs = build(spec, fleet)
+    found = blockers.find(spec)
+    zone_list: list = []
+    if spec.cluster.existing is None:
+        zone_list, zone_blockers = cluster_zones(spec)
+        found += zone_blockers
+    if found and not pulumi.runtime.is_dry_run():
+        raise Blocked(found)   # before any resource: nothing is billed
+    for b in found:
+        pulumi.log.warn(f"breakeven: blocker: {b}")
+    outputs = build(spec, fleet, zone_list)
+    outputs["blockers"] = [b.to_dict() for b in found]
+    outputs["commitmentOffers"] = commitment_offers(spec)
     outputs["bill"] = bill(fleet, platform_items)
     for name, value in outputs.items():
         pulumi.export(name, value)

@@ -186,6 +186,9 @@ class Endpoint(Section):
         [], description="Networks allowed to reach the public endpoint; required when publicAccess is true. "
                         "Production refuses any set that covers all of IPv4 or IPv6.")
     private_access: bool = Field(True, description="Reachable from inside the VPC.")
+    private_access_cidrs: list[Cidr] = Field(
+        [], max_length=40, description="Networks allowed to reach the private endpoint on 443 (an ingress rule on the "
+                                       "cluster security group); default the VPC CIDR. Add a peered network or VPN here.")
     phase: Literal[1, 2] = Field(1, description="Private endpoints are set up in two phases (README, \"Private "
                                                 "endpoint\"): phase 1 creates the cluster reachable from where Pulumi "
                                                 "runs; set 2, and publicAccess false, only after phase 1 is applied and "
@@ -253,6 +256,20 @@ class Workload(Section):
                                                 "default 0.")
 
 
+class Commitment(Section):
+    """The Savings Plan or Reserved Instances that a reserved capacity type is billed under."""
+
+    kind: Literal["savings-plan", "reserved-instances"] = Field(
+        description="savings-plan (Compute or EC2 Instance Savings Plan) or reserved-instances.")
+    hourly_usd: float = Field(gt=0, le=1e6, description="The discounted spend per hour it covers (the Savings Plan's "
+                                                        "hourly commitment, or the reserved instances' effective hourly "
+                                                        "price); it must cover the model's nodes at the discount.")
+    recorded_in: Annotated[str, Field(pattern=r"^[\w .:/=+\-@]{1,200}$"),
+                           Allowed("the Savings Plan ARN, the Reserved Instance ids or the contract (letters, digits, "
+                                   "spaces and . : / = + - @ _)")] = Field(
+        description="Where the commitment is recorded, e.g. arn:aws:savingsplans::123456789012:savingsplan/<id>.")
+
+
 class Redundancy(Section):
     """Spare replicas and the zones a model's nodes spread over."""
 
@@ -260,6 +277,10 @@ class Redundancy(Section):
                                                               "else 0.")
     zones: int | None = Field(None, ge=1, le=6, description="Zones the model's nodes spread over (one node group per "
                                                             "zone); default 2 when there are spares.")
+    accept_zone_loss_share: float | None = Field(
+        None, ge=0, le=1, description="Production: the least share of the declared volume the model may carry after "
+                                      "losing its fullest zone (default 1: the spares cover a zone). Set it lower only "
+                                      "to accept, explicitly, a degraded service while a zone is out.")
 
 
 REPLICAS_ALLOWED = 'a whole number, from 1 to 64, or "auto"'
@@ -316,7 +337,8 @@ class Model(Section):
                           Allowed('"N+1" (one spare replica), "none", or {spares, zones}')] = Field(
         None, description='`{spares, zones}`, "N+1" or "none"; production refuses "none".')
     capacity_type: Literal["on-demand", "spot", "reserved-1y", "reserved-3y"] = Field(
-        "on-demand", description="Reserved = on-demand nodes billed with the discount in cost/data/assumptions.yaml.")
+        "on-demand", description="Reserved = on-demand nodes billed at the discount in cost/data/assumptions.yaml "
+                                 "when `commitment` names the Savings Plan or Reserved Instances; without it, priced on-demand.")
     max_model_len: int | None = Field(None, ge=256, le=10_000_000, description="Longest sequence vLLM accepts; at most "
                                                                               "the model's context; default min(8192, context).")
     gpu_memory_utilization: float = Field(0.9, ge=0.1, le=0.99, description="Share of GPU memory vLLM may use.")
@@ -344,6 +366,9 @@ class Model(Section):
                           "needs capacityType on-demand or reserved-*.")
     capacity_block: bool = Field(False, description="capacityReservationId is an EC2 Capacity Block for ML (p4/p5): "
                                                     "the nodes launch as capacity-block instances.")
+    commitment: Commitment | None = Field(None, description="reserved-1y/-3y: the Savings Plan or Reserved Instances "
+                                                          "behind the discount. Without one the nodes are priced on-demand "
+                                                          "(what AWS bills) and the report shows what one would save.")
 
 
 class Tier(Section):

@@ -181,7 +181,9 @@ class Serving(pulumi.ComponentResource):
                                     opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])))
             created.add(secret)
         hf_name = HF_SECRET if HF_SECRET in created else ""
-        api_name = API_KEY_SECRET if API_KEY_SECRET in created else ""
+        # Production always names the key's Secret: without breakeven:vllmApiKey the stack is a blocker
+        # (infra/blockers.py), refused outside preview, so only a preview renders it without the Secret.
+        api_name = API_KEY_SECRET if API_KEY_SECRET in created or spec.production else ""
         if args.device_plugin:
             manifest = device_plugin_manifest()
             deps.append(apps.DaemonSet(f"{name}-nvidia-device-plugin", metadata=manifest["metadata"], spec=manifest["spec"],

@@ -31,7 +31,7 @@ from typing import Any
 from cost import catalog, regions, strictload
 from cost import eks as eks_calendar
 from cost.checkpoints import resolve as resolve_checkpoint
-from cost.deployment import Deployment, Exemptions
+from cost.deployment import RESERVED, Commitment, Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import sized
 from cost.nodes import NodePlan, plan_nodes
@@ -89,6 +89,11 @@ class Endpoint:
     public_access: bool
     public_access_cidrs: tuple[str, ...]
     private_access: bool
+    private_access_cidrs: tuple[str, ...] = ()   # may reach the private endpoint on 443; () = the VPC CIDR
+
+    def private_cidrs(self, vpc_cidr: str) -> list[str]:
+        """Networks the cluster security group admits on 443 (the private endpoint): those named, or the VPC."""
+        return list(self.private_access_cidrs) or [vpc_cidr]
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,9 @@ class ModelSpec:
     checkpoint_flags: tuple[str, ...]   # vLLM flags the checkpoint needs (cost/data/checkpoints.yaml)
     capacity_reservation_id: str | None = None  # ODCR or Capacity Block the nodes launch into
     capacity_block: bool = False
+    gated: bool = False       # the weights are in a gated Hugging Face repo (cost/data/checkpoints.yaml `gated:`)
+    own_source: bool = False  # `source` names the stack's own Hugging Face repo (a fine-tune: private unless said)
+    accept_zone_loss_share: float = 0.0  # production: the least share carried after losing a zone (default 1)
 
     @property
     def key(self) -> str:
@@ -289,7 +297,8 @@ class StackSpec:
                 "name": c.name, "region": c.region, "zones": list(c.zones), "kubernetesVersion": c.kubernetes_version,
                 "vpcCidr": c.vpc_cidr, "gpuAmiType": c.gpu_ami_type, "natGateways": c.nat_gateways,
                 "endpoint": {"publicAccess": c.endpoint.public_access, "publicAccessCidrs": list(c.endpoint.public_access_cidrs),
-                             "privateAccess": c.endpoint.private_access},
+                             "privateAccess": c.endpoint.private_access,
+                             "privateAccessCidrs": c.endpoint.private_cidrs(c.vpc_cidr)},
                 "systemNodes": {"instanceType": c.system_instance_type, "count": c.system_nodes},
                 "devicePlugin": c.device_plugin,
                 "existing": None if c.existing is None else {"context": c.existing.context, "devicePlugin": c.existing.device_plugin},
@@ -411,10 +420,6 @@ def load(
                              f"the {m.plan.replicas_per_instance} {m.name} replica(s) on a node ({m.cache_gib} GiB for "
                              f"{m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
     _check_names(cluster, models)
-    if production and "vllmApiKey" not in secrets:
-        raise InputError(P + "vllmApiKey", None,
-                         "a secret API key for the vLLM endpoints: pulumi config set --secret breakeven:vllmApiKey <key>",
-                         "production stacks do not serve unauthenticated endpoints")
     a = cfg.access
     if a.load_balancer == "internal" and cluster.existing is not None:
         raise InputError(f"{P}access.loadBalancer", "internal", "none with cluster.existing",
@@ -481,7 +486,8 @@ def _cluster(c: schema.Cluster, project: str, stack: str, production: bool, aws_
     if c.existing is not None:
         existing = ExistingCluster(c.existing.kubeconfig, c.existing.context, c.existing.device_plugin)
     return ClusterSpec(name, region, tuple(zones), version, c.vpc_cidr,
-                       Endpoint(ep.public_access, tuple(ep.public_access_cidrs), ep.private_access),
+                       Endpoint(ep.public_access, tuple(ep.public_access_cidrs), ep.private_access,
+                                tuple(ep.private_access_cidrs)),
                        c.system_nodes.instance_type, sys_count, c.gpu_ami_type, nat, existing, c.zones is not None)
 
 
@@ -623,8 +629,16 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if gpu is None and itype is None:
         raise InputError(f"{key}.gpu", None, "a GPU (" + ", ".join(catalog.gpus()) + ") or an instanceType")
     auto = m.replicas == "auto"
+    # A reserved capacity type is billed at its discount only under a named commitment; else AWS bills on-demand.
+    commitment = None
+    if m.commitment is not None:
+        if m.capacity_type not in RESERVED:
+            raise InputError(f"{key}.commitment", m.commitment.model_dump(by_alias=True),
+                             f"a commitment only with capacityType {' or '.join(RESERVED)}")
+        commitment = Commitment(m.commitment.kind, m.commitment.hourly_usd, m.commitment.recorded_in)
+    pricing = m.capacity_type if m.capacity_type not in RESERVED or commitment else "on-demand"
     dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
-                 precision=m.precision, pricing=m.capacity_type, instance_type=itype,
+                 precision=m.precision, pricing=pricing, commitment=commitment, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
                  name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel,
                  api_servers=m.api_server_count)
@@ -650,6 +664,11 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         deployment = sized(replace(deployment, replicas=None), workload)
         plan = plan_nodes(deployment, book)
     _require_cores(key, deployment, inst, plan.replicas_per_instance)
+    if commitment is not None and plan.units * plan.unit_usd_hr > commitment.hourly_usd + 1e-9:
+        need = plan.units * plan.unit_usd_hr
+        raise InputError(f"{key}.commitment.hourlyUsd", commitment.hourly_usd,
+                         f"at least {need:,.2f} (the {plan.units} x {inst.type} at the {m.capacity_type} discount), or "
+                         "capacityType on-demand", "a commitment that covers part of the nodes leaves the rest on-demand")
 
     # Zones: spread the instances over `zones` zones of the cluster.
     units = plan.units
@@ -662,6 +681,10 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if zones > units:
         raise InputError(f"{key}.redundancy.zones", zones,
                          f"at most {units} (this model runs on {units} x {inst.type}; a zone without a node holds nothing)")
+    deployment = replace(deployment, zones=zones)
+    accept = 1.0 if production else 0.0
+    if m.redundancy is not None and m.redundancy.accept_zone_loss_share is not None:
+        accept = m.redundancy.accept_zone_loss_share
     prefix = f"{cluster.name}-{name}"
     if cluster.existing is not None or zones == 1:
         pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
@@ -677,7 +700,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, deployment.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
-                     m.capacity_reservation_id, m.capacity_block)
+                     m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
+                     m.source is not None and not m.source.startswith(("s3://", "/")), accept)
 
 
 def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:

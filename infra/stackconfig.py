@@ -3,8 +3,9 @@
 The CLI merges the project's config declarations (`default:` for project keys, `value:` for others)
 under the stack file's values and hands the program every value as a string (objects as JSON).
 `secure:` values cannot be decrypted here (that needs the stack's secrets provider), so every
-secret - a `secure:` value in the stack file or a key Pulumi.yaml declares `secret: true` - gets a
-placeholder, marked secret like the CLI marks it.
+secret the stack file sets (a `secure:` value) gets a placeholder, marked secret like the CLI marks it.
+A secret Pulumi.yaml declares but the stack does not set stays unset, so the preview lists what it
+blocks (infra/blockers.py) instead of hiding it behind a placeholder.
 """
 
 from __future__ import annotations
@@ -163,7 +164,10 @@ def load(stack: str, root: Path = ROOT, secrets: dict[str, str] | None = None) -
 
     placeholders: dict[str, str] = {}
     for key in sorted(secret_keys | declared_secret):
-        ph = (secrets or {}).get(key) or f"offline-placeholder-{key.partition(':')[2]}-{_secrets.token_hex(6)}"
+        given = (secrets or {}).get(key)
+        if key not in secret_keys and not given:
+            continue   # declared but not set in this stack: the program sees it unset (a blocker where it is needed)
+        ph = given or f"offline-placeholder-{key.partition(':')[2]}-{_secrets.token_hex(6)}"
         placeholders[key] = ph
         values[key] = _replace_secure(values[key], ph) if key in values and key in secret_keys else ph
         secret_keys.add(key)

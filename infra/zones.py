@@ -77,14 +77,20 @@ def resolve(cluster: ClusterSpec, instance_types: list[str]) -> list[Zone]:
     return [Zone(slot, id_to_name[z], z) for slot, z in zip(cluster.zones, usable)]
 
 
-def check_pools(zones: list[Zone], pools_by_type: dict[str, list[tuple[str, tuple[str, ...]]]], region: str) -> None:
-    """Every GPU node group's zones sell its instance type; else InputError naming the model."""
+def pool_problems(zones: list[Zone], pools_by_type: dict[str, list[tuple[str, tuple[str, ...]]]],
+                  region: str) -> list[tuple[str, str, str]]:
+    """GPU node groups whose zones do not sell their instance type: (model key, instance type, where and
+    what sells it), from `aws ec2 describe-instance-type-offerings --location-type availability-zone-id`."""
     by_slot = {z.slot: z for z in zones}
+    out = []
     for itype, pools in pools_by_type.items():
         sells = offered(itype, region)
+        missing: dict[str, list[str]] = {}   # model key -> its zones that do not sell the type
         for model_key, slots in pools:
-            missing = [f"{by_slot[s].name} ({by_slot[s].zone_id})" for s in slots if by_slot[s].zone_id not in sells]
-            if missing:
-                raise InputError(f"{model_key}.instanceType", itype, f"an instance type sold in {', '.join(missing)}, or "
-                                 f"zones that sell {itype}: {', '.join(sorted(sells)) or 'none in ' + region}",
-                                 "aws ec2 describe-instance-type-offerings --location-type availability-zone-id")
+            for s in slots:
+                where = f"{by_slot[s].name} ({by_slot[s].zone_id})"
+                if by_slot[s].zone_id not in sells and where not in missing.setdefault(model_key, []):
+                    missing[model_key].append(where)
+        out += [(key, itype, f"{', '.join(where)}; zones that sell it: {', '.join(sorted(sells)) or 'none in ' + region}")
+                for key, where in missing.items() if where]
+    return out

@@ -42,13 +42,15 @@ def test_stack_files_use_namespaced_keys_and_hold_no_secret():
         assert (ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text().startswith("#"), "each stack says why it is shaped so"
 
 
-def test_defaults_merge_under_the_stack_and_secrets_get_placeholders():
+def test_defaults_merge_under_the_stack_and_unset_secrets_stay_unset():
     cfg = stackconfig.load("dev")
     assert cfg.values["breakeven:namespace"] == "llm"          # Pulumi.yaml default
     assert cfg.values["breakeven:production"] == "false"       # stack value, as the engine passes it
     assert json.loads(cfg.values["breakeven:models"])[0]["name"] == "chat-8b"
-    assert set(cfg.secret_keys) == {"breakeven:hfToken", "breakeven:vllmApiKey"}
-    assert all(v.startswith("offline-placeholder-") for v in cfg.placeholders.values())
+    # Declared secret but not set in the stack: unset, so the preview lists what it blocks (infra/blockers.py).
+    assert cfg.secret_keys == () and "breakeven:hfToken" not in cfg.values
+    given = stackconfig.load("dev", secrets={"breakeven:hfToken": "hf_x"})
+    assert given.secret_keys == ("breakeven:hfToken",) and given.values["breakeven:hfToken"] == "hf_x"
 
 
 def test_secure_values_in_a_stack_file_are_never_read(tmp_path):
@@ -67,7 +69,7 @@ def test_program_reads_config_the_way_the_cli_passes_it(monkeypatch):
     """The Python language host passes config in PULUMI_CONFIG and the secret keys beside it."""
     from pulumi.runtime import config as runtime_config
 
-    cfg = stackconfig.load("prod")
+    cfg = stackconfig.load("prod", secrets={"breakeven:hfToken": "x", "breakeven:vllmApiKey": "y"})
     runtime_config.set_all_config({}, [])
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**cfg.values, "breakeven:hfToken": "hf_real_token_value"}))
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(list(cfg.secret_keys)))

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from cost.economics import Economics
+from cost.platform import prices
 from cost.errors import InputError
 from infra import pricing
 from infra.program import ConfigError
@@ -208,10 +209,9 @@ def test_bad_spec_stops_the_program_before_any_resource(label, stack, change, ke
     assert run.resources == []
 
 
-def test_missing_secret_in_production_stops_the_program():
+def test_missing_secret_in_production_is_a_blocker_the_update_refuses():
     _, run = run_stack("prod", drop=(f"{P}vllmApiKey",))
-    assert isinstance(run.error, ConfigError) and run.error.key == f"{P}vllmApiKey"
-    assert run.resources == []
+    assert run.error is None and f"{P}vllmApiKey" in {b["key"] for b in run.outputs["blockers"]}
 
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -301,7 +301,7 @@ def test_capacity_reservation_and_capacity_block_reach_the_launch_template():
     models[0].update(capacityReservationId="cr-0123456789abcdef0", capacityBlock=True, capacityType="on-demand")
     _, run = run_stack("prod", {f"{P}models": models})
     assert run.error is None, run.error
-    (lt,) = of_type(run, LAUNCH_TEMPLATE)
+    (lt,) = [t for t in of_type(run, LAUNCH_TEMPLATE) if t.inputs["description"].startswith("breakeven GPU nodes")]
     target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
     assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
     assert lt.inputs["instanceMarketOptions"] == {"marketType": "capacity-block"}
@@ -337,9 +337,8 @@ def test_without_named_zones_the_program_picks_zone_ids_that_sell_the_gpus_and_t
 
 @pytest.mark.parametrize("zones,key", [
     (["us-east-1a", "us-east-1b", "us-east-1e"], f"{P}cluster.zones[2]"),    # us-east-1e is use1-az3: no EKS
-    (["us-east-1c", "us-east-1d", "us-east-1a"], f"{P}models[0].instanceType"),  # p4de is not sold in az1/az2
-])
-def test_a_zone_that_cannot_take_the_cluster_or_its_gpus_is_refused_before_any_resource(zones, key):
+])   # a zone that does not sell the GPUs is a blocker: tests/infra/test_blockers.py
+def test_a_zone_that_cannot_take_the_cluster_is_refused_before_any_resource(zones, key):
     cluster = stack_value("prod", f"{P}cluster")
     cluster["zones"] = zones
     _, run = run_stack("prod", {f"{P}cluster": cluster})
@@ -377,3 +376,19 @@ def test_the_grafana_dashboard_carries_each_models_cost_figures(runs, stack):
         assert d["enabled"] and d["hourlyCostUsd"] == pytest.approx(cost[name]["self_hosted"]["monthly_usd"] / 730, abs=1e-3)
         assert d["apiName"] == (cost[name]["verdict"]["cheapest_api"] or "no comparable API")
         assert d["capacityTokensPerSecond"] > 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_node_group_boots_from_a_launch_template_with_imdsv2_at_one_hop(runs, stack):
+    """The system nodes too: IMDS at hop 2 would hand the node role's credentials to any pod there."""
+    _, run, _ = runs[stack]
+    templates = {r.urn: r.inputs for r in of_type(run, LAUNCH_TEMPLATE)}
+    groups = of_type(run, NODE_GROUP)
+    assert any((g.inputs.get("labels") or {}).get("breakeven.dev/pool") == "system" for g in groups)
+    for g in groups:
+        (urn,) = g.dependencies["launchTemplate"]
+        assert templates[urn]["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
+                                                     "httpPutResponseHopLimit": 1}
+        assert "diskSize" not in g.inputs                                   # EKS refuses it beside a template
+    system = next(t for t in templates.values() if t["description"].startswith("breakeven system nodes"))
+    assert system["blockDeviceMappings"][0]["ebs"]["volumeSize"] == prices()["assumed"]["system_node_disk_gib"]
