@@ -105,6 +105,15 @@ def cluster_zones(spec: StackSpec) -> list:
     return found
 
 
+def multinode_controllers(spec: StackSpec, provider) -> list:
+    """The LeaderWorkerSet controller (infra/lws.py) when a model's replica spans nodes; else nothing."""
+    if not any(m.plan.instances_per_replica > 1 for m in spec.models):
+        return []
+    from infra.lws import LwsController
+
+    return [LwsController("lws", opts=pulumi.ResourceOptions(provider=provider))]
+
+
 def build(spec: StackSpec, fleet: Fleet) -> dict:
     """Register every resource of the spec. Returns the stack outputs."""
     import pulumi_aws as aws
@@ -149,9 +158,10 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
                               "oidcProviderArn": eks.oidc_provider.arn}
         outputs["kubeconfig"] = pulumi.Output.secret(eks.kubeconfig)
 
+    controllers = multinode_controllers(spec, provider)
     Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
                                    node_pools=node_pools, device_plugin=c.device_plugin,
-                                   estimates={e.deployment.name: e for e in fleet.estimates}))
+                                   estimates={e.deployment.name: e for e in fleet.estimates}, controllers=controllers))
     outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
                                     "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}
     outputs["cost"] = fleet.to_dict()

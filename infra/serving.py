@@ -12,6 +12,7 @@ import pulumi_kubernetes.helm.v4 as helm
 
 from cost import catalog
 from cost.estimate import Estimate
+from cost.multinode import layout
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
 
@@ -68,7 +69,8 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
             "weightsGiB": m.weights_gib,
             "extraArgs": [*m.checkpoint_flags, *m.extra_args],
         },
-        "parallelism": {"tensor": m.tensor_parallel, "pipeline": 1},
+        # Beyond one node: tensor inside each node, pipeline across the group's nodes (cost.multinode.layout).
+        "parallelism": multinode_parallelism(m),
         "gpu": {
             "enabled": True,
             "gpusPerNode": m.plan.gpus_per_instance,   # the node's GPUs; each pod requests tensor x pipeline
@@ -91,6 +93,12 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
     if estimate is not None:
         values["metrics"] = {"grafanaDashboard": dashboard_values(estimate)}
     return values
+
+
+def multinode_parallelism(m: ModelSpec) -> dict:
+    """The chart's parallelism: tensor x pipeline, with pipeline = the nodes one replica spans."""
+    lay = layout(m.tensor_parallel, m.plan.gpus_per_instance)
+    return {"tensor": lay.tensor, "pipeline": lay.pipeline}
 
 
 INTERNAL_NLB = {
@@ -159,6 +167,8 @@ class ServingArgs:
     device_plugin: bool
     estimates: dict[str, Estimate] = field(default_factory=dict)
     """Model name -> its priced estimate (the dashboard's cost figures)."""
+    controllers: list[pulumi.Resource] = field(default_factory=list)
+    """Controllers whose CRDs the charts render (the LeaderWorkerSet controller): installed first."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -186,6 +196,7 @@ class Serving(pulumi.ComponentResource):
             manifest = device_plugin_manifest()
             deps.append(apps.DaemonSet(f"{name}-nvidia-device-plugin", metadata=manifest["metadata"], spec=manifest["spec"],
                                        opts=k8s_opts))
+        deps.extend(args.controllers)
         names = SecretNames(hf_name, api_name)
         self.services = {}
         for m in spec.models:

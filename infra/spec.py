@@ -561,10 +561,12 @@ def _check_tiers(routing: RoutingSpec, models: list[ModelSpec], book) -> None:
                 raise InputError(f"{tk}.api", t.api, e.allowed, e.detail) from None
 
 
-def _spread(units: int, zones: tuple[str, ...], prefix: str) -> tuple[ZonePool, ...]:
-    """Whole instances over zones, as evenly as possible (the first zones take the remainder)."""
+def _spread(units: int, zones: tuple[str, ...], prefix: str, per_unit: int = 1) -> tuple[ZonePool, ...]:
+    """Whole units (instances, or groups of `per_unit` instances) over zones, as evenly as possible (the
+    first zones take the remainder); each pool's node count is its units x `per_unit`."""
     base, extra = divmod(units, len(zones))
-    return tuple(ZonePool(z[-1], (z,), base + (1 if i < extra else 0), f"{prefix}-{z[-1]}") for i, z in enumerate(zones))
+    return tuple(ZonePool(z[-1], (z,), (base + (1 if i < extra else 0)) * per_unit, f"{prefix}-{z[-1]}")
+                 for i, z in enumerate(zones))
 
 
 def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, routing: RoutingSpec | None, book) -> ModelSpec:
@@ -633,6 +635,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
             if chosen is None:
                 raise InputError(f"{key}.gpu", gpu, "a GPU sold as an AWS instance, or name an instanceType")
             deployment = Deployment.build(**{**dargs, "gpu": deployment.gpu, "instance_type": chosen})
+        # More GPUs than one instance: a multi-node group; plan_nodes refuses a layout vLLM cannot serve
+        # with the message estimate and optimize give (cost.multinode.require_deployable).
         plan = plan_nodes(deployment, book)
         require_within_context(workload, entry.id, entry.context, max_len)
     except InputError as e:
@@ -640,19 +644,18 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     inst = catalog.instance(deployment.instance_type)
     if catalog.gpu(deployment.gpu).id == "RTX-4090":
         raise InputError(f"{key}.gpu", gpu, "a data-centre GPU sold on AWS")
-    if tp > inst.gpus:
-        raise InputError(f"{key}.tensorParallel", tp, f"at most {inst.gpus} (the GPUs of one {inst.type})",
-                         "this kit runs each vLLM replica on one node; pick a larger instance type")
     _require_fit(key, entry, deployment, workload, max_len)
     if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
         deployment = sized(replace(deployment, replicas=None), workload)
         plan = plan_nodes(deployment, book)
     _require_cores(key, deployment, inst, plan.replicas_per_instance)
 
-    # Zones: spread the instances over `zones` zones of the cluster.
-    units = plan.units
+    # Zones: spread the instances over `zones` zones of the cluster; a multi-node replica's group of
+    # `per_group` instances stays in one zone (its nodes talk every step), so whole groups are spread.
+    units, per_group = plan.units, plan.instances_per_replica
+    groups = units // per_group
     if zones is None:
-        zones = min(2, len(cluster.zones), units) if spares else 1
+        zones = min(2, len(cluster.zones), groups) if spares else 1
     if zones > len(cluster.zones) and cluster.existing is None:
         raise InputError(f"{key}.redundancy.zones", zones,
                          f"at most {len(cluster.zones)} (the zones breakeven:cluster.zones lists: {', '.join(cluster.zones)})",
@@ -660,11 +663,15 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if zones > units:
         raise InputError(f"{key}.redundancy.zones", zones,
                          f"at most {units} (this model runs on {units} x {inst.type}; a zone without a node holds nothing)")
+    if zones > groups:
+        raise InputError(f"{key}.redundancy.zones", zones,
+                         f"at most {groups} (each replica is a group of {per_group} x {inst.type} kept in one zone; "
+                         f"{groups} group(s) fill at most {groups} zone(s))")
     prefix = f"{cluster.name}-{name}"
     if cluster.existing is not None or zones == 1:
         pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
     else:
-        pools = _spread(units, cluster.zones[:zones], prefix)
+        pools = _spread(groups, cluster.zones[:zones], prefix, per_group)
 
     if m.capacity_reservation_id is not None and m.capacity_type == "spot":
         raise InputError(f"{key}.capacityReservationId", m.capacity_reservation_id,

@@ -22,6 +22,11 @@ def of_type(run, type_):
     return [r for r in run.resources if r.type == type_]
 
 
+def vllm_charts(run) -> list:
+    """The vLLM chart releases (not the LeaderWorkerSet controller's chart)."""
+    return [c for c in of_type(run, CHART) if c.inputs["chart"] == "./charts/vllm"]
+
+
 def gpu_node_groups(run, model_name):
     return [r for r in of_type(run, NODE_GROUP) if (r.inputs.get("labels") or {}).get(GPU_POOL_LABEL) == model_name]
 
@@ -74,16 +79,18 @@ def test_system_node_group_is_small_and_untainted(runs):
 @pytest.mark.parametrize("stack", STACKS)
 def test_chart_values_carry_model_parallelism_gpus_and_replicas(runs, stack):
     _, run, spec = runs[stack]
-    charts = {c.inputs["name"]: c for c in of_type(run, CHART)}
+    charts = {c.inputs["name"]: c for c in vllm_charts(run)}
     assert set(charts) == {m.name for m in spec.models}
     for m in spec.models:
         c = charts[m.name].inputs
         v = c["values"]
         assert c["chart"] == "./charts/vllm" and c["namespace"] == spec.namespace
         assert v["model"]["source"] == m.hf and v["model"]["name"] == m.model
-        assert v["parallelism"] == {"tensor": m.tensor_parallel, "pipeline": 1}
+        # tensor inside a node, pipeline across the nodes of a multi-node replica
+        par = v["parallelism"]
+        assert par["tensor"] * par["pipeline"] == m.tensor_parallel and par["pipeline"] == m.plan.instances_per_replica
         assert v["gpu"]["gpusPerNode"] == m.plan.gpus_per_instance
-        assert v["gpu"]["gpusPerNode"] % m.tensor_parallel == 0
+        assert v["gpu"]["gpusPerNode"] % par["tensor"] == 0
         assert v["replicaCount"] == m.replicas + m.spares
         assert v["gpu"]["nodeSelector"] == {GPU_POOL_LABEL: m.name}
         assert Economics.from_json(v["economics"]).deployment == m.deployment
@@ -244,7 +251,7 @@ def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_dis
 @pytest.mark.parametrize("stack", STACKS)
 def test_node_group_updates_go_one_node_at_a_time_and_the_pdb_lets_that_node_drain(runs, stack):
     _, run, spec = runs[stack]
-    charts = {c.inputs["name"]: c.inputs["values"] for c in of_type(run, CHART)}
+    charts = {c.inputs["name"]: c.inputs["values"] for c in vllm_charts(run)}
     for m in spec.models:
         for g in gpu_node_groups(run, m.name):
             assert g.inputs["updateConfig"] == {"maxUnavailable": 1}
@@ -269,7 +276,7 @@ def test_the_bill_is_the_fleet_plus_every_platform_line(runs):
 @pytest.mark.parametrize("stack", STACKS)
 def test_network_policy_admits_only_the_listed_callers(runs, stack):
     _, run, spec = runs[stack]
-    for c in of_type(run, CHART):
+    for c in vllm_charts(run):
         np = c.inputs["values"]["networkPolicy"]
         assert np["enabled"] is True
         assert np["allowedNamespaces"] == list(spec.access.client_namespaces)
@@ -371,7 +378,7 @@ def test_the_grafana_dashboard_carries_each_models_cost_figures(runs, stack):
     """$/1M at the current rate against the API needs the hourly cost and the API price the report uses."""
     _, run, spec = runs[stack]
     cost = {m["deployment"]["name"]: m for m in run.outputs["cost"]["models"]}
-    for c in (r for r in run.resources if r.type == "kubernetes:helm.sh/v4:Chart"):
+    for c in vllm_charts(run):
         name = c.inputs["name"]
         d = c.inputs["values"]["metrics"]["grafanaDashboard"]
         assert d["enabled"] and d["hourlyCostUsd"] == pytest.approx(cost[name]["self_hosted"]["monthly_usd"] / 730, abs=1e-3)

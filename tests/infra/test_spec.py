@@ -183,7 +183,7 @@ def _model_with(**changes):
     ({"replicas": 2.5}, f"{P}models[0].replicas", "a whole number"),
     ({"tensorParallel": 3}, f"{P}models[0].tensorParallel", "splits the attention heads evenly: 1, 2, 4, 8"),
     ({"tensorParallel": 1}, f"{P}models[0].tensorParallel", "smallest fitting configurations"),
-    ({"instanceType": "g6.xlarge", "tensorParallel": 2}, f"{P}models[0].tensorParallel", "at most 1"),
+    ({"instanceType": "g6.xlarge", "tensorParallel": 2}, f"{P}models[0].tensorParallel", "smallest fitting configurations"),
     ({"capacityType": "preemptible"}, f"{P}models[0].capacityType", "on-demand, spot, reserved-1y, reserved-3y"),
     ({"precision": "fp4"}, f"{P}models[0].precision", "bf16"),
     ({"redundancy": {"spares": 2, "zones": 4}}, f"{P}models[0].redundancy.zones", "at most 3"),
