@@ -77,7 +77,7 @@ def bill(fleet: Fleet, platform_items: list) -> dict:
 def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
     from cost import report as cost_report
 
-    text = cost_report.render(fleet, "table")
+    text = cost_report.render(fleet, "table") + "\n\n" + monitoring_line(spec)
     if spec.cluster.existing:
         return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
     rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
@@ -112,6 +112,31 @@ def multinode_controllers(spec: StackSpec, provider) -> list:
     from infra.lws import LwsController
 
     return [LwsController("lws", opts=pulumi.ResourceOptions(provider=provider))]
+
+
+def monitoring_deployed(spec: StackSpec) -> bool:
+    """Monitoring is deployed exactly when it is priced (breakeven:pricing.overheads.monitoringUsdPerMonth > 0)."""
+    return spec.pricing.overheads.monitoring_usd_per_month > 0
+
+
+def monitoring_output(spec: StackSpec) -> dict:
+    """What the `Monitoring` line of the report buys: the pinned Prometheus + Grafana, or nothing."""
+    from infra import monitoring as mon
+
+    if not monitoring_deployed(spec):
+        return {"deployed": False, "priced_usd_per_month": 0.0}
+    return {"deployed": True, "priced_usd_per_month": spec.pricing.overheads.monitoring_usd_per_month,
+            "chart": mon.MONITORING_CHART, "version": mon.MONITORING_CHART_VERSION, "namespace": mon.MONITORING_NAMESPACE,
+            "prometheus": f"http://{mon.MONITORING_FULLNAME}-prometheus.{mon.MONITORING_NAMESPACE}.svc:9090"}
+
+
+def monitoring_line(spec: StackSpec) -> str:
+    """The report's line on what the Monitoring overhead buys."""
+    m = monitoring_output(spec)
+    if not m["deployed"]:
+        return "Monitoring: not priced and not deployed (monitoringUsdPerMonth: 0); bring your own Prometheus."
+    return (f"Monitoring: priced ${m['priced_usd_per_month']:,.2f}/month and deployed: kube-prometheus-stack "
+            f"{m['version']} in namespace {m['namespace']}, scraping every vLLM pod (PodMonitor) at {m['prometheus']}.")
 
 
 def build(spec: StackSpec, fleet: Fleet) -> dict:
@@ -159,9 +184,16 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
         outputs["kubeconfig"] = pulumi.Output.secret(eks.kubeconfig)
 
     controllers = multinode_controllers(spec, provider)
+    monitored = monitoring_deployed(spec)
+    if monitored:
+        from infra.monitoring import Monitoring
+
+        controllers.append(Monitoring("monitoring", opts=pulumi.ResourceOptions(provider=provider)))
     Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
                                    node_pools=node_pools, device_plugin=c.device_plugin,
-                                   estimates={e.deployment.name: e for e in fleet.estimates}, controllers=controllers))
+                                   estimates={e.deployment.name: e for e in fleet.estimates}, controllers=controllers,
+                                   monitored=monitored))
+    outputs["monitoring"] = monitoring_output(spec)
     outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
                                     "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}
     outputs["cost"] = fleet.to_dict()

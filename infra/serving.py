@@ -13,6 +13,7 @@ import pulumi_kubernetes.helm.v4 as helm
 from cost import catalog
 from cost.estimate import Estimate
 from cost.multinode import layout
+from infra.monitoring import MONITORING_NAMESPACE
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
 
@@ -56,9 +57,11 @@ def dashboard_values(e: Estimate) -> dict:
             "apiName": "no comparable API" if api is None else api.offer.id}
 
 
-def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: Estimate | None = None) -> dict:
+def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: Estimate | None = None,
+                 monitored: bool = False) -> dict:
     """The chart's values for one model, computed from the spec (the values contract of charts/vllm);
-    with its estimate, the Grafana dashboard carries its cost figures."""
+    with its estimate, the Grafana dashboard carries its cost figures; `monitored`: the program's
+    Prometheus (infra/monitoring.py) scrapes it through a PodMonitor."""
     values = {
         "replicaCount": m.total_replicas,
         "model": {
@@ -92,6 +95,11 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
     }
     if estimate is not None:
         values["metrics"] = {"grafanaDashboard": dashboard_values(estimate)}
+    if monitored:
+        values.setdefault("metrics", {})["podMonitor"] = {"enabled": True}
+        scrapers = values["networkPolicy"]["metricsNamespaces"]
+        if MONITORING_NAMESPACE not in scrapers:
+            scrapers.append(MONITORING_NAMESPACE)
     return values
 
 
@@ -168,7 +176,9 @@ class ServingArgs:
     estimates: dict[str, Estimate] = field(default_factory=dict)
     """Model name -> its priced estimate (the dashboard's cost figures)."""
     controllers: list[pulumi.Resource] = field(default_factory=list)
-    """Controllers whose CRDs the charts render (the LeaderWorkerSet controller): installed first."""
+    """Controllers whose CRDs the charts render (LeaderWorkerSet, the Prometheus operator): installed first."""
+    monitored: bool = False
+    """The program deploys Prometheus (infra/monitoring.py): each model gets a PodMonitor it may scrape."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -203,7 +213,8 @@ class Serving(pulumi.ComponentResource):
             pool = args.node_pools.get(m.name)
             self.services[m.name] = VllmService(
                 f"{name}-{m.name}",
-                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name)), release=m.name, namespace=spec.namespace),
+                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name), args.monitored),
+                                release=m.name, namespace=spec.namespace),
                 opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
                                             depends_on=deps + ([pool] if pool is not None else [])),
             )

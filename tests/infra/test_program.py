@@ -191,7 +191,7 @@ def test_existing_cluster_deploys_only_the_serving_layer():
     assert not [r for r in run.resources if r.type.startswith("aws:") or r.type == "pulumi:providers:aws"]
     (provider,) = of_type(run, "pulumi:providers:kubernetes")
     assert provider.inputs["context"] == "gpu-cluster"
-    assert len(of_type(run, CHART)) == 1 and run.outputs["cost"]["monthly_usd"] > 0
+    assert len(vllm_charts(run)) == 1 and run.outputs["cost"]["monthly_usd"] > 0
 
 
 BAD = [
@@ -288,13 +288,13 @@ def test_network_policy_admits_only_the_listed_callers(runs, stack):
 
 def test_internal_load_balancer_is_an_internal_nlb_admitted_from_the_vpc(runs):
     _, run, spec = runs["private-70b"]
-    (chart,) = of_type(run, CHART)
+    (chart,) = vllm_charts(run)
     v = chart.inputs["values"]
     assert v["service"]["type"] == "LoadBalancer"
     assert v["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
     assert v["networkPolicy"]["allowedCidrs"] == [spec.cluster.vpc_cidr]
     _, _, prod = runs["prod"]
-    assert "service" not in next(iter(of_type(runs["prod"][1], CHART))).inputs["values"]
+    assert "service" not in vllm_charts(runs["prod"][1])[0].inputs["values"]
 
 
 def test_vpc_cni_enforces_network_policies(runs):
