@@ -105,10 +105,11 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
                          project=cfg.project, stack=stack)
 
-    # Charts fetched from a registry (the pinned LeaderWorkerSet controller, oci://...) cannot be pulled
+    # Charts fetched from a registry (the pinned LeaderWorkerSet controller, oci://..., a repo chart) cannot be pulled
     # offline: they stay one Chart resource with its chart reference and version; the project's own
     # charts are rendered with helm.
-    charts = [r for r in run.resources if r.type == CHART_TYPE and "://" not in str(r.inputs.get("chart", ""))]
+    charts = [r for r in run.resources if r.type == CHART_TYPE and "://" not in str(r.inputs.get("chart", ""))
+              and not r.inputs.get("repositoryOpts")]
     jobs = [{"resource": r.name, "chart": r.inputs["chart"], "release": r.inputs.get("name", r.name),
              "namespace": r.inputs.get("namespace", "default"), "values": r.inputs.get("values", {})} for r in charts]
     rendered = {x.chart_resource: x for x in helmrender.render_all(jobs, spec.cluster.kubernetes_version, root)}

@@ -106,12 +106,18 @@ def cluster_zones(spec: StackSpec) -> list:
 
 
 def multinode_controllers(spec: StackSpec, provider) -> list:
-    """The LeaderWorkerSet controller (infra/lws.py) when a model's replica spans nodes; else nothing."""
+    """The LeaderWorkerSet controller (infra/lws.py) when a model's replica spans nodes, and the EFA device
+    plugin (infra/efa.py) when such a replica's instances have EFA; else nothing."""
     if not any(m.plan.instances_per_replica > 1 for m in spec.models):
         return []
+    from infra.efa import EfaDevicePlugin, efa_interfaces
     from infra.lws import LwsController
 
-    return [LwsController("lws", opts=pulumi.ResourceOptions(provider=provider))]
+    opts = pulumi.ResourceOptions(provider=provider)
+    out: list = [LwsController("lws", opts=opts)]
+    if any(efa_interfaces(m) for m in spec.models):
+        out.append(EfaDevicePlugin("efa", opts=opts))
+    return out
 
 
 def monitoring_deployed(spec: StackSpec) -> bool:
@@ -177,6 +183,7 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
                 subnet_by_zone=net.private_subnet_by_zone, ami_type=c.gpu_ami_type, kubernetes_version=c.kubernetes_version,
                 root_volume=pricing.gpu_root_volume(spec, m), cluster_label=c.name, tags=tags,
                 economics=pricing.economics(spec, m),
+                security_group_id=eks.cluster.vpc_config.cluster_security_group_id,
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,

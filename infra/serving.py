@@ -13,6 +13,7 @@ import pulumi_kubernetes.helm.v4 as helm
 from cost import catalog
 from cost.estimate import Estimate
 from cost.multinode import layout
+from infra.efa import EFA_RESOURCE, efa_interfaces
 from infra.monitoring import MONITORING_NAMESPACE
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
@@ -42,7 +43,11 @@ def pod_resources(m: ModelSpec) -> dict:
     cpu = m.pod_cpu
     request = max(4, int(inst.memory_gib * 0.8 / rpi) - 1)
     limit = max(request, int(inst.memory_gib * 0.9 / rpi) - 1)
-    return {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
+    out: dict = {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
+    nics = efa_interfaces(m)
+    if nics:   # a multi-node replica's pod takes its node's EFA interfaces (infra/efa.py)
+        out["requests"][EFA_RESOURCE] = out["limits"][EFA_RESOURCE] = nics
+    return out
 
 
 def dashboard_values(e: Estimate) -> dict:

@@ -136,3 +136,28 @@ def test_the_pack_prices_the_rendered_leaderworkerset_as_the_program_does_and_ga
     violations, code = preview.run_policies(p)
     assert code == 0, violations   # no mandatory violation: N+1 groups in two zones carry the 4B tokens/month
     assert [(v.policy, v.level) for v in violations] == [("right-sized-gpus", "advisory")]   # one H200 node would do it cheaper
+
+
+def test_a_multi_node_replica_on_an_efa_instance_gets_every_efa_interface_and_the_device_plugin(runs):
+    from cost.instance_hardware import hardware
+    from infra.efa import EFA_PLUGIN_CHART, EFA_PLUGIN_VERSION, EFA_RESOURCE
+
+    _, run, spec = runs[STACK]
+    m = spec.models[0]
+    nics = hardware(m.instance_type).efa_interfaces
+    assert nics == 32   # p5.48xlarge: 32 network cards (cost/data/instance-hardware.yaml)
+    [lt] = [r for r in run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and r.name == f"gpu-{m.name}-lt"]
+    interfaces = lt.inputs["networkInterfaces"]
+    assert [(i["networkCardIndex"], i["deviceIndex"]) for i in interfaces] == [(c, 0) for c in range(nics)]
+    assert interfaces[0]["interfaceType"] == "efa" and {i["interfaceType"] for i in interfaces[1:]} == {"efa-only"}
+    assert all("subnetId" not in i for i in interfaces)   # the node group picks the zone's subnet
+    [plugin] = [r for r in run.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == EFA_PLUGIN_CHART]
+    assert plugin.inputs["version"] == EFA_PLUGIN_VERSION
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in plugin.inputs["values"]["tolerations"]
+    [chart] = [r for r in run.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == "./charts/vllm"]
+    res = chart.inputs["values"]["resources"]
+    assert res["requests"][EFA_RESOURCE] == res["limits"][EFA_RESOURCE] == nics
+    # A replica inside one node (prod: TP4 on a p4de, which has EFA) needs none of it.
+    _, prod_run, _ = runs["prod"]
+    assert not [r for r in prod_run.resources if r.inputs.get("chart") == EFA_PLUGIN_CHART]
+    assert all(not r.inputs.get("networkInterfaces") for r in prod_run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate")
