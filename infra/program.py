@@ -13,7 +13,7 @@ from pulumi.runtime import config as runtime_config
 
 from cost.errors import InputError
 from cost.fleet import Fleet
-from infra.spec import NS, SECRET_KEYS, StackSpec, load
+from infra.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
 
 
 class ConfigError(InputError, pulumi.RunError):
@@ -77,7 +77,7 @@ def bill(fleet: Fleet, platform_items: list) -> dict:
 def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
     from cost import report as cost_report
 
-    text = cost_report.render(fleet, "table") + "\n\n" + monitoring_line(spec)
+    text = cost_report.render(fleet, "table") + "\n\n" + "\n".join([*weights_lines(spec), monitoring_line(spec)])
     if spec.cluster.existing:
         return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
     rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
@@ -136,6 +136,26 @@ def monitoring_output(spec: StackSpec) -> dict:
             "prometheus": f"http://{mon.MONITORING_FULLNAME}-prometheus.{mon.MONITORING_NAMESPACE}.svc:9090"}
 
 
+def weights_lines(spec: StackSpec) -> list[str]:
+    """Per model: where its nodes keep the weights, what that costs, and the start a replaced node makes."""
+    from cost.weights_cache import cold_start_s
+    from infra.weights import model_cache
+
+    out = []
+    for m in spec.models:
+        c = model_cache(spec, m)
+        where = {"instance-store": f"instance-store NVMe at {c.path} ({c.capacity_gib:,.0f} GiB, no charge beyond the instance; "
+                                   f"the gp3 volume then holds only the image and runtime, {IMAGE_AND_RUNTIME_GIB} GiB, so "
+                                   f"storageGibPerNode can drop to that)",
+                 "ebs": f"the node's gp3 volume at {c.path} (priced above as Model storage)",
+                 "emptyDir": "an emptyDir: every new pod downloads them again"}[c.medium]
+        reuse = "a restarted pod on the same node reuses them; " if c.persistent else ""
+        out.append(f"Weights cache, {m.name}: {c.needed_gib:,} GiB per node in {where}; {reuse}a replaced node downloads "
+                   f"{m.weights_gib:,} GiB again through NAT (priced in the platform bill), startup window "
+                   f"{cold_start_s(m.weights_gib) / 60:,.0f} min. Source: {c.source}.")
+    return out
+
+
 def monitoring_line(spec: StackSpec) -> str:
     """The report's line on what the Monitoring overhead buys."""
     m = monitoring_output(spec)
@@ -168,7 +188,7 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
     else:
         from infra.cluster import EksCluster, EksClusterArgs
         from infra.network import Network, NetworkArgs
-        from infra import pricing
+        from infra import pricing, weights
         from infra.nodepools import GpuNodePool, GpuNodePoolArgs
 
         zone_list = cluster_zones(spec)
@@ -184,6 +204,7 @@ def build(spec: StackSpec, fleet: Fleet) -> dict:
                 root_volume=pricing.gpu_root_volume(spec, m), cluster_label=c.name, tags=tags,
                 economics=pricing.economics(spec, m),
                 security_group_id=eks.cluster.vpc_config.cluster_security_group_id,
+                user_data=weights.user_data(weights.model_cache(spec, m)),
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,

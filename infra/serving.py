@@ -17,6 +17,7 @@ from infra.efa import EFA_RESOURCE, efa_interfaces
 from infra.monitoring import MONITORING_NAMESPACE
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
+from infra.weights import cache_values, model_cache
 
 CHART_PATH = "./charts/vllm"  # relative to the project root, where Pulumi runs the program
 HF_SECRET = "hf-token"
@@ -88,8 +89,9 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
                    "kvCacheDtype": m.deployment.kv_cache_dtype, "expertParallel": m.deployment.expert_parallel,
                    "apiServerCount": m.deployment.api_servers},
         "resources": pod_resources(m),
-        # Weights cached on the node's own disk (sized and priced per node): no shared RWX volume to provision.
-        "modelCache": {"type": "emptyDir", "mountPath": "/models", "emptyDir": {"sizeLimit": f"{m.cache_gib}Gi"}},
+        # Weights cached on the node (instance-store NVMe or its gp3 volume, infra/weights.py): a restarted pod
+        # on the same node reuses them; no shared RWX volume to provision.
+        "modelCache": cache_values(model_cache(spec, m), m.cache_gib),
         "secrets": {
             "huggingFace": {"secretName": secrets.hugging_face, "key": HF_SECRET_KEY},
             "apiKey": {"required": spec.production, "secretName": secrets.api_key, "key": API_KEY_SECRET_KEY},
