@@ -37,6 +37,7 @@ from cost.errors import InputError
 from cost.estimate import sized
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import Overheads
+from cost.weights_cache import plan_cache
 from cost.workload import Workload, require_within_context
 from infra import schema
 from infra.schema import CONFIG_KEYS, DNS_LABEL, NS, P
@@ -402,12 +403,14 @@ def load(
         _check_tiers(routing, models, book)
     disk_key = P + "pricing.overheads.storageGibPerNode"
     for m in models:
-        need = m.disk_needed_gib
+        need = node_disk_needed_gib(m, cluster.gpu_ami_type)
         if cluster.existing is None and 0 < pricing.overheads.storage_gib_per_node < need:
+            held = (f"{m.instance_type}'s NVMe instance store holds the weights, so only the image and runtime"
+                    if weights_on_instance_store(m, cluster.gpu_ami_type) else
+                    f"the model cache of each of the {m.plan.replicas_per_instance} {m.name} replica(s) on a node "
+                    f"({m.cache_gib} GiB for {m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
             raise InputError(disk_key, pricing.overheads.storage_gib_per_node,
-                             f"at least {need} GiB: the GPU node disk (priced per node) holds the model cache of each of "
-                             f"the {m.plan.replicas_per_instance} {m.name} replica(s) on a node ({m.cache_gib} GiB for "
-                             f"{m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
+                             f"at least {need} GiB: the GPU node disk (priced per node) holds {held}")
     _check_names(cluster, models)
     if production and "vllmApiKey" not in secrets:
         raise InputError(P + "vllmApiKey", None,
@@ -683,6 +686,16 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block)
+
+
+def weights_on_instance_store(m: ModelSpec, ami_type: str) -> bool:
+    """The model's nodes keep the weights on NVMe instance store (cost/weights_cache.py), not on the gp3 disk."""
+    return plan_cache(m.instance_type, ami_type, m.plan.replicas_per_instance * m.cache_gib).medium == "instance-store"
+
+
+def node_disk_needed_gib(m: ModelSpec, ami_type: str) -> int:
+    """gp3 disk one GPU node needs: the image and runtime, plus the weights caches unless instance store holds them."""
+    return IMAGE_AND_RUNTIME_GIB if weights_on_instance_store(m, ami_type) else m.disk_needed_gib
 
 
 def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:

@@ -80,10 +80,10 @@ def test_the_program_prices_the_two_node_stack_as_estimate_prices_it(runs):
     what the program exports and logs."""
     _, run, _ = runs[STACK]
     d = Deployment(model="llama-3.1-405b", gpu="H100", gpus_per_replica=16, replicas=1, redundancy=1, precision="bf16",
-                   pricing="reserved-1y", instance_type="p5.48xlarge", gpu_memory_utilization=0.92, max_num_seqs=64,
+                   pricing="reserved-1y", instance_type="p5.48xlarge", max_num_seqs=64,
                    max_model_len=8192, exemptions=Exemptions(private_data=True), name="llama-405b")
     w = Workload(tokens_per_month=4e9, avg_input_tokens=2000, avg_output_tokens=500, utilization=0.8)
-    e = estimate(d, w, overheads=Overheads(mlops_fte=0.5, storage_gib_per_node=900))
+    e = estimate(d, w, overheads=Overheads(mlops_fte=0.5))
     exported = run.outputs["cost"]["models"][0]
     assert e.plan.nodes == 4 and e.fit.nodes == 2
     assert exported["self_hosted"]["monthly_usd"] == pytest.approx(round(e.monthly_usd, 2), abs=0.005)
