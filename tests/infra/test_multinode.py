@@ -161,3 +161,17 @@ def test_a_multi_node_replica_on_an_efa_instance_gets_every_efa_interface_and_th
     _, prod_run, _ = runs["prod"]
     assert not [r for r in prod_run.resources if r.inputs.get("chart") == EFA_PLUGIN_CHART]
     assert all(not r.inputs.get("networkInterfaces") for r in prod_run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate")
+
+
+def test_optimize_searches_multi_node_groups_and_prices_them_as_the_program():
+    """Restricted to H100 bf16, the cheapest configuration is the example's two-node group, at its price."""
+    from cost.optimize import Constraints, optimize
+
+    _, run = run_stack(STACK)
+    w = Workload(tokens_per_month=4e9, avg_input_tokens=2000, avg_output_tokens=500, utilization=0.8)
+    [best] = optimize("llama-3.1-405b", w, Constraints(gpus=("H100",), precisions=("bf16",), pricings=("reserved-1y",),
+                                                        production=True, zones=2, max_model_len=8192, max_num_seqs=64),
+                      exemptions=Exemptions(private_data=True), overheads=Overheads(mlops_fte=0.5), top=1)
+    d = best.deployment
+    assert (d.instance_type, d.gpus_per_replica, d.replicas, d.redundancy) == ("p5.48xlarge", 16, 1, 1)
+    assert round(best.monthly_usd, 2) == run.outputs["cost"]["monthly_usd"]
