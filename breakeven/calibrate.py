@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from breakeven.workload_flags import named_flags
+from breakeven.workload_flags import named_flags, number
 from cost.report import FORMATS, grid
 
 
@@ -26,19 +26,23 @@ def add_parser(sub) -> None:
     p.add_argument("--model", required=True, help="catalog model, or a Hugging Face config.json (or its folder)")
     p.add_argument("--served-model-name", help="the model name the server answers to (default: --model)")
     p.add_argument("--gpu", required=True, help="catalog GPU, or a device YAML file (id, memory_gib, hbm_gb_s, bf16_tflops)")
-    p.add_argument("--gpus", type=int, default=1, help="tensor-parallel size of the server")
+    p.add_argument("--gpus", type=number(int, "--gpus"), default=1, help="tensor-parallel size of the server")
     p.add_argument("--precision", default="bf16")
-    p.add_argument("--max-num-seqs", type=int, default=256, help="the server's --max-num-seqs")
+    p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), default=256, help="the server's --max-num-seqs")
     p.add_argument("--concurrency", type=_concurrencies, default=[1, 2, 4, 8, 16], help="levels, e.g. 1,2,4,8,16")
-    p.add_argument("--requests-per-worker", type=int, default=3)
-    p.add_argument("--prompt-tokens", type=int, default=128)
-    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--requests-per-worker", type=number(int, "--requests-per-worker"), default=3)
+    p.add_argument("--prompt-tokens", type=number(int, "--prompt-tokens"), default=128)
+    p.add_argument("--max-tokens", type=number(int, "--max-tokens"), default=64)
     p.add_argument("--api-key-env", default="VLLM_API_KEY", help="environment variable holding the API key (never a flag)")
     p.add_argument("--out", help="write the fitted factors file here")
+    p.add_argument("--tolerance", type=number(float, "--tolerance"), default=None,
+                   help="largest miss of the fit on its own measurements, as a fraction (default 0.25): beyond it, or with "
+                        "a factor at the end of its range, no factors file is written and the exit code is 1")
     p.add_argument("--format", default="table", choices=FORMATS)
 
 
-FLAGS = ("endpoint", "model", "gpu", "gpus", "precision", "max-num-seqs", "concurrency", "requests-per-worker", "prompt-tokens", "max-tokens")
+FLAGS = ("endpoint", "model", "gpu", "gpus", "precision", "max-num-seqs", "concurrency", "requests-per-worker", "prompt-tokens",
+         "max-tokens", "tolerance")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -54,6 +58,9 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(key, v, "a whole number, at least 1")
     if args.max_tokens < 2:
         raise InputError("max-tokens", args.max_tokens, "at least 2 (TPOT needs two tokens)")
+    tolerance = fit.FIT_TOLERANCE if args.tolerance is None else args.tolerance
+    if not 0 < tolerance <= 10:
+        raise InputError("tolerance", tolerance, "a fraction above 0 (0.25 = 25 %), at most 10")
     target = fit.Target(fit.model_from(args.model), fit.device_from(args.gpu), args.gpus,
                         precision(args.precision, "precision"), max_num_seqs=args.max_num_seqs)
     capacity.require_fit(target.model, target.gpu, target.tp, target.precision, args.prompt_tokens + args.max_tokens)
@@ -62,14 +69,18 @@ def _run(args: argparse.Namespace) -> int:
                           requests_per_worker=args.requests_per_worker, api_key=os.environ.get(args.api_key_env),
                           show_progress=args.format == "table")
     fitted = fit.fit(sweep, target)
-    if args.out:
-        fitted.save(args.out, fit.kinds())
     levels = fit.compare(sweep, target, fitted)
+    unusable = fit.problems(fitted, levels, tolerance)
+    written = args.out if args.out and not unusable else None
+    if written:
+        fitted.save(written, fit.kinds())
+    code = 1 if unusable else 0
     doc = {"sweep": sweep.to_dict(), "levels": levels, "factors": fitted.values(), "scope": fitted.scope,
-           "source": fitted.source, "factors_file": args.out}
+           "source": fitted.source, "usable": not unusable, "problems": unusable, "tolerance": tolerance,
+           "factors_file": written}
     if args.format == "json":
         print(json.dumps(doc, indent=2, allow_nan=False))
-        return 0
+        return code
     ms = lambda v: "-" if v is None else f"{v * 1e3:.1f}"
     print(grid(["Concurrency", "Measured tok/s", "Published fit", "Fitted", "Error", "TTFT p50 ms", "TTFT p99 ms",
                 "TPOT p50 ms", "TPOT p99 ms"],
@@ -77,15 +88,30 @@ def _run(args: argparse.Namespace) -> int:
                  f"{x['fitted_tok_s']:,.1f}", f"{x['fitted_error']:.0%}", ms(x["ttft_p50_s"]), ms(x["ttft_p99_s"]),
                  ms(x["tpot_p50_s"]), ms(x["tpot_p99_s"])] for x in levels], args.format == "markdown"))
     print("fitted: " + ", ".join(f"{n}={fitted.values()[n]:.4g}" for n in fit.LIVE_FITTED))
-    if args.out:
-        print(f"factors file written: {args.out} (use: breakeven estimate --factors {args.out} ...)")
-    return 0
+    if unusable:
+        print("UNUSABLE fit: " + "; ".join(unusable) + (f"; no factors file written ({args.out})" if args.out else ""))
+    elif written:
+        print(f"factors file written: {written} (use: breakeven estimate --factors {written} ...)")
+    return code
 
 
-def side_by_side(measured, published, factors, fmt: str) -> str:
-    """An estimate priced with measured factors, with the published fit's capacity beside it."""
+def factors_used(factors, path: str) -> dict:
+    """Which factors an estimate used: the file, where its values come from, and each value that differs
+    from the published fit (with the published value beside it)."""
+    from cost.factors import published
+
+    pub = published().values()
+    return {"file": path, "source": factors.source, "scope": dict(factors.scope),
+            "differ_from_published": {n: {"value": v, "published": pub[n]} for n, v in factors.values().items()
+                                      if v != pub[n]}}
+
+
+def side_by_side(measured, published, factors, fmt: str, path: str = "") -> str:
+    """An estimate priced with measured factors, with the published fit's capacity beside it and the factors named."""
     from cost.report import render
     from cost.units import format_tokens
+
+    used = factors_used(factors, path)
 
     def cap(e) -> dict:
         t = e.throughput
@@ -98,12 +124,16 @@ def side_by_side(measured, published, factors, fmt: str) -> str:
     if fmt == "json":
         doc = json.loads(render(measured, "json"))
         doc["capacity_comparison"] = both
+        doc["factors_used"] = used
         return json.dumps(doc, indent=2, allow_nan=False)
     rows = [[name, "-" if c["output_tok_s_per_replica"] is None else f"{c['output_tok_s_per_replica']:,.1f}",
              format_tokens(c["capacity_tokens_per_month"]), f"${c['usd_per_mtok']:,.4f}", c["verdict"]]
             for name, c in (("published fit", both["published"]), ("measured factors", both["measured"]))]
     scope = ", ".join(f"{k}={v}" for k, v in factors.scope.items() if k in ("model", "gpu", "tp", "precision", "date"))
-    return (render(measured, fmt) + "\n\nCapacity: published fit vs measured factors (" + (scope or factors.source) + ")\n"
+    differ = ", ".join(f"{n}={x['value']:.4g} (published {x['published']:.4g})" for n, x in used["differ_from_published"].items())
+    return (f"Factors used: {path or 'given'} ({factors.source or 'no source recorded'}): "
+            + (differ or "the same values as the published fit") + "\n\n"
+            + render(measured, fmt) + "\n\nCapacity: published fit vs measured factors (" + (scope or factors.source) + ")\n"
             + grid(["Factors", "Output tok/s per replica", "Capacity/month", "$/1M", "Verdict"], rows, fmt == "markdown"))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from typing import Any, NoReturn
 
 from breakeven import calibrate, curve, gpucheck, observe
 from breakeven import optimize as optimize_cmd
@@ -21,11 +23,49 @@ FLAG = {  # cost field -> the flag that sets it, so errors name what the user ty
     "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
     "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
     "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
-    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers",
+    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers", "gpu_memory_utilization": "--gpu-memory-utilization",
 }
 
 
 _number = number
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse without the usage dump: an argument error is one line naming the flag, the value and what is
+    allowed (subcommand parsers are made of the same class)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(2, f"breakeven: error: {one_line(message)}\n")
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        """An empty value is never taken as zero, "no filter" or the default: it is refused, naming the flag
+        (argparse passes a string default through here too: a flag whose default is empty keeps it)."""
+        if action.option_strings and not arg_string.strip() and arg_string != action.default:
+            flag = action.option_strings[-1]
+            raise argparse.ArgumentError(action, f"{flag}: got {arg_string!r}; allowed: a non-empty value (see --help)")
+        return super()._get_value(action, arg_string)
+
+
+def one_line(message: str) -> str:
+    """argparse's error message in the kit's words: `--flag: got 'value'; allowed: ...`."""
+    required = re.fullmatch(r"the following arguments are required: (.+)", message)
+    if required:
+        return f"{required.group(1)}: got nothing; allowed: a value (required; see --help)"
+    unknown = re.fullmatch(r"unrecognized arguments: (.+)", message)
+    if unknown:
+        return f"arguments: got {unknown.group(1)!r}; allowed: the flags `--help` lists"
+    arg = re.fullmatch(r"argument ([^:]+): (.+)", message, re.S)
+    if not arg:
+        return message
+    flag, rest = arg.group(1).split("/")[-1], arg.group(2)
+    if rest.startswith(flag + ":"):            # our own types name the flag already
+        return rest
+    choice = re.fullmatch(r"invalid choice: (.+) \(choose from (.+)\)", rest)
+    if choice:
+        return f"{flag}: got {choice.group(1)}; allowed: {choice.group(2).replace(chr(39), '')}"
+    if rest.startswith("expected"):            # expected one argument
+        return f"{flag}: got nothing; allowed: {rest.removeprefix('expected ')}"
+    return f"{flag}: {rest}"
 
 
 def _api_servers(text: str) -> int:
@@ -82,7 +122,8 @@ def _estimate(args: argparse.Namespace) -> int:
         model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus, replicas=args.replicas,
         redundancy=args.redundancy, precision=args.precision, pricing=args.pricing or "on-demand",
         hourly_usd_per_gpu=args.hourly_usd, concurrency=args.concurrency, max_model_len=args.max_model_len,
-        max_num_seqs=args.max_num_seqs or 256,
+        max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
+        gpu_memory_utilization=0.9 if args.gpu_memory_utilization is None else args.gpu_memory_utilization,
         capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
         else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
         exemptions=exemptions_from(args),
@@ -93,7 +134,7 @@ def _estimate(args: argparse.Namespace) -> int:
     if args.factors:   # a live calibration: priced with it, the published fit's capacity beside it
         measured = factors.load(args.factors)
         print(calibrate.side_by_side(estimate(deployment, workload, factors=measured, **kwargs),
-                                     estimate(deployment, workload, **kwargs), measured, args.format))
+                                     estimate(deployment, workload, **kwargs), measured, args.format, args.factors))
         return 0
     result = estimate(deployment, workload, **kwargs)
     band = sensitivity(deployment, workload, **kwargs)
@@ -120,9 +161,11 @@ def _calibration(args: argparse.Namespace) -> int:
     from cost.report import grid, to_json
 
     rows, summary, regimes = calibration.calibration_rows(), calibration.summary(), calibration.regimes()
+    fit_regimes = calibration.regimes(kinds=("fit",))
     if args.format == "json":
         print(to_json({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
-                       "validity": calibration.validity()}))
+                       "regimes_fit": fit_regimes, "validity": calibration.validity(),
+                       "held_out_median_error": calibration.held_out_median_error()}))
         return 0
     md = args.format == "markdown"
     table = [[r.kind, r.engine, r.model, r.gpu_x_tp, r.precision, r.in_out, r.concurrency, f"{r.measured:,.0f}",
@@ -137,10 +180,15 @@ def _calibration(args: argparse.Namespace) -> int:
     print(f"upper-bound (TensorRT-LLM / MLPerf): {ub['rows']} rows, max predicted/measured {ub['max_ratio']:.2f} "
           f"({'vLLM prediction at or below every one' if ub['all_at_or_below'] else 'ABOVE an optimised engine somewhere'})")
     print()
-    print("validation rows by regime:")
-    print(grid(["Dimension", "Regime", "Rows", "Median error", "Max error", "Median pred/meas"],
-               [[g["dimension"], g["regime"], str(g["rows"]), f"{g['median_error']:.1%}", f"{g['max_error']:.1%}",
-                 f"{g['median_ratio']:.2f}"] for g in regimes], md))
+    for kind, groups in (("validation", regimes), ("fit", fit_regimes)):
+        print(f"{kind} rows by regime:")
+        print(grid(["Dimension", "Regime", "Rows", "Median error", "Max error", "Median pred/meas"],
+                   [[g["dimension"], g["regime"], str(g["rows"]), f"{g['median_error']:.1%}", f"{g['max_error']:.1%}",
+                     f"{g['median_ratio']:.2f}"] for g in groups], md))
+        print()
+    print(f"Every estimate's capacity range comes from the held-out runs most like it (at least the held-out median error, "
+          f"{calibration.held_out_median_error():.1%}, each side; the widest band outside the checked range; "
+          f"{', '.join(calibration.UNMODELLED_ENGINES)} runs excluded): cost/calibration.py error_band")
     print("errors are max(pred/meas, meas/pred) - 1; factors: "
           + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
     return 0
@@ -178,7 +226,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="breakeven", description="Self-host or API? Price it before you apply it.")
+    parser = OneLineParser(prog="breakeven", description="Self-host or API? Price it before you apply it.")
     sub = parser.add_subparsers(dest="command", required=True)
     _estimate_parser(sub)
     p = sub.add_parser("calibration", help="capacity model vs published vLLM measurements")

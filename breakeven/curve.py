@@ -62,9 +62,10 @@ def build(args: argparse.Namespace):
     """Validate every flag (InputError naming the flag), then compute the curve."""
     from breakeven import term
     from breakeven.cli import FLAG
-    from breakeven.workload_flags import apply_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from
+    from breakeven.workload_flags import apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from
     from cost import catalog
     from cost.api_prices import load_price_book
+    from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.curve import cheapest_search, curve
     from cost.optimize import Constraints
     from cost.units import parse_tokens
@@ -80,15 +81,15 @@ def build(args: argparse.Namespace):
             raise InputError("--points", args.points, "a whole number from 2 to 2000")
         size = _size(args.size)
         output = _output(args.output)
-        pricings = _list(args.pricing)   # the capacity types to search: a profile's single choice is for `estimate`
-        args.pricing = "all"
-        apply_profile(args)
+        pricings, _ = apply_search_profile(args)
         args.tokens_per_month = args.tokens_per_month or "0"
         workload = workload_from(args)
         constraints = Constraints(precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
                                   instance_types=_list(args.instance), redundancy=args.redundancy, zones=args.zones,
                                   production=args.production, max_model_len=args.max_model_len,
-                                  max_num_seqs=args.max_num_seqs or 256).check()
+                                  max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
+                                  gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None
+                                  else args.gpu_memory_utilization).check()
         model = catalog.model(args.model, "--model").id
         book, providers, exemptions = load_price_book(args.price_book), providers_from(args), exemptions_from(args)
         cheapest = cheapest_search(model, workload, constraints, book=book, overheads=overheads_from(args),
@@ -139,7 +140,7 @@ def render(result, fmt: str) -> str:
              for n in data["no_breakeven"]]
     steps = [[f"{format_tokens(s['from'])}-{format_tokens(s['to'])}", format_usd(s["monthly_usd"]), _config_text(s["configuration"])]
              for s in data["steps"]]
-    out = [f"## {title}" if md else f"{title}\n{'=' * len(title)}", "",
+    out = [f"## {title}" if md else f"{title}\n{'=' * len(title)}", "", data["headline"][0].upper() + data["headline"][1:] + ".", "",
            "Breakeven volumes (self-hosted cost = API cost; found by bisection):", "",
            grid(["API", "Tier", "Breakeven tokens/mo", "Self-hosted/mo", "API/mo", "Cheapest configuration there"], breakeven, md)
            if breakeven else "none in this range"]
@@ -150,7 +151,9 @@ def render(result, fmt: str) -> str:
     if data["planned"]:
         p = data["planned"]
         out += ["", f"Planned {format_tokens(p['tokens_per_month'])} tokens/month: {format_usd(p['self_hosted_monthly_usd'])}/month "
-                f"on {_config_text(p['configuration'])}"]
+                f"on {_config_text(p['configuration'])}"
+                + ("" if p["cheapest_api"] is None else f"; cheapest comparable API there: {p['cheapest_api']['label']} "
+                   f"{format_usd(p['cheapest_api']['monthly_usd'])}/month")]
     return "\n".join(out)
 
 

@@ -6,8 +6,13 @@ import argparse
 import json
 import sys
 
-from breakeven.workload_flags import named_flags
+from breakeven.workload_flags import named_flags, number
 from cost.report import FORMATS, grid
+
+
+MIN_WINDOW = "15m"     # shorter than this, a month extrapolated from the window gets a warning
+VOLUME_GAP = 2.0       # measured/declared volume beyond this factor (either way) gets a warning
+TO_PRICE = "--gpu or --instance (as in estimate), or --stack with --model-name"
 
 
 def add_parser(sub) -> None:
@@ -16,17 +21,19 @@ def add_parser(sub) -> None:
     src.add_argument("--endpoint", action="append", default=[], help="vLLM base URL (repeatable); scrapes URL/metrics")
     src.add_argument("--namespace", help="Kubernetes namespace of the deployment's pods (with --selector)")
     src.add_argument("--selector", help="label selector of the pods, e.g. app.kubernetes.io/instance=llama")
-    src.add_argument("--port", type=int, help="pod port serving /metrics (default: the container port named http, else 8000)")
+    src.add_argument("--port", type=number(int, "--port"), help="pod port serving /metrics (default: the container port named http, else 8000)")
     src.add_argument("--prometheus", help="Prometheus server URL; asks PromQL increase() over the window")
     src.add_argument("--match", default="", help='PromQL label matchers with --prometheus, e.g. namespace="llm"')
     p.add_argument("--window", default="60s", help="how long to watch (6s, 5m, 1h)")
-    p.add_argument("--samples", type=int, default=2, help="scrapes across the window (resets between them are detected)")
+    p.add_argument("--min-window", default=MIN_WINDOW,
+                   help=f"a shorter window is reported with a warning: too short to extrapolate to a month (default {MIN_WINDOW})")
+    p.add_argument("--samples", type=number(int, "--samples"), default=2, help="scrapes across the window (resets between them are detected)")
     dep = p.add_argument_group("the deployment, to price what was measured (as in estimate)")
     dep.add_argument("--model", help="catalog model id or Hugging Face name")
     dep.add_argument("--gpu")
     dep.add_argument("--instance")
-    dep.add_argument("--gpus", type=int, default=1, help="GPUs per replica")
-    dep.add_argument("--replicas", type=int, default=1)
+    dep.add_argument("--gpus", type=number(int, "--gpus"), default=1, help="GPUs per replica")
+    dep.add_argument("--replicas", type=number(int, "--replicas"), default=1)
     dep.add_argument("--precision", default="bf16")
     dep.add_argument("--pricing", default="on-demand")
     dep.add_argument("--tokens-per-month", help="the declared volume, to say whether the verdict changes")
@@ -55,7 +62,9 @@ def _source(args: argparse.Namespace):
 
 
 def _deployment(args: argparse.Namespace):
-    """(Deployment, declared Workload or None, price book) from flags or a stack; (None, None, None) without a model."""
+    """(Deployment or None, declared Workload or None, price book, model id or None) from flags or a stack.
+    Without a deployment (no --model, or no --gpu/--instance) the measurements are reported unpriced."""
+    from cost import catalog
     from cost.api_prices import load_price_book
     from cost.deployment import Deployment
     from cost.errors import InputError
@@ -74,16 +83,17 @@ def _deployment(args: argparse.Namespace):
             raise InputError("model-name", args.model_name, ", ".join(names))
         ms = spec.model(args.model_name)
         book = load_price_book(spec.pricing.price_book)
-        return ms.deployment, ms.workload, book
-    if not args.model:
-        return None, None, None
-    d = Deployment.build(model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus,
-                         replicas=args.replicas, precision=args.precision, pricing=args.pricing)
+        return ms.deployment, ms.workload, book, ms.deployment.model
     declared = Workload.build(parse_tokens(args.tokens_per_month, "tokens-per-month")) if args.tokens_per_month else None
-    return d, declared, None
+    model = catalog.model(args.model, "model").id if args.model else None
+    if model is None or not (args.gpu or args.instance):
+        return None, declared, None, model
+    d = Deployment.build(model=model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus,
+                         replicas=args.replicas, precision=args.precision, pricing=args.pricing)
+    return d, declared, None, model
 
 
-FLAGS = ("endpoint", "namespace", "selector", "prometheus", "window", "samples", "model-name", "tokens-per-month", "model", "gpu", "instance", "gpus", "replicas", "precision", "pricing", "factors")
+FLAGS = ("endpoint", "namespace", "selector", "prometheus", "window", "min-window", "samples", "model-name", "tokens-per-month", "model", "gpu", "instance", "gpus", "replicas", "precision", "pricing", "factors")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -92,8 +102,9 @@ def _run(args: argparse.Namespace) -> int:
     from measure import observe
 
     window = observe.parse_duration(args.window)
+    min_window = observe.parse_duration(args.min_window, "min-window")
     source = _source(args)
-    deployment, declared, book = _deployment(args)          # bad deployment flags fail before the window is spent
+    deployment, declared, book, model = _deployment(args)   # bad deployment flags fail before the window is spent
     factors = factors_mod.load(args.factors) if args.factors else None
     if args.prometheus:
         obs = observe.from_prometheus(source, window)
@@ -105,14 +116,54 @@ def _run(args: argparse.Namespace) -> int:
     doc["utilization"] = econ["utilization"] if econ else None
     doc["verdict"] = econ["verdict"] if econ else None
     doc["economics"] = econ
+    doc["priced"] = econ is not None
+    doc["to_price"] = None if econ else f"measurements only: give {TO_PRICE} to price them"
+    doc["min_window_s"] = min_window
+    doc["declared"] = _declared(obs, declared)
+    doc["warnings"] = _warnings(obs, min_window, doc["declared"])
     if args.write_usage:
-        obs.usage(deployment.model if deployment else None, declared).save(args.write_usage)
+        obs.usage(model, declared).save(args.write_usage)
         doc["usage_file"] = args.write_usage
     if args.format == "json":
         print(json.dumps(doc, indent=2, allow_nan=False))
         return 0
     print(_table(doc, args.format == "markdown"))
     return 0
+
+
+def _times(factor: float) -> str:
+    """A ratio as people read it: 62x, 3.5x, 0.25x."""
+    return f"{factor:,.0f}x" if factor >= 10 else f"{factor:.2g}x"
+
+
+def _declared(obs, declared) -> dict | None:
+    """The declared volume beside the measured one, and the factor between them (None: nothing declared)."""
+    if declared is None or declared.tokens_per_month <= 0:
+        return None
+    return {"tokens_per_month": declared.tokens_per_month, "measured_tokens_per_month": obs.tokens_per_month,
+            "measured_to_declared": obs.tokens_per_month / declared.tokens_per_month}
+
+
+def _warnings(obs, min_window: float, declared: dict | None) -> list[str]:
+    """What makes the extrapolated month unsafe to act on: a short window, a volume far from the declared one,
+    no finished request."""
+    from cost.units import format_tokens
+    from measure.observe import seconds_per_month
+
+    out = []
+    if obs.window_s < min_window:
+        out.append(f"the window of {obs.window_s:,.1f} s is shorter than the {min_window:,.0f} s (--min-window) a month can be "
+                   f"extrapolated from: {format_tokens(obs.tokens_per_month)} tokens/month is the window's rate times "
+                   f"{seconds_per_month() / obs.window_s:,.0f}; watch longer (--window) before acting on it")
+    if declared is not None:
+        factor = declared["measured_to_declared"]
+        if factor > VOLUME_GAP or factor < 1 / VOLUME_GAP:
+            out.append(f"the measured volume is {_times(factor)} the declared {format_tokens(declared['tokens_per_month'])} "
+                       f"tokens/month: the deployment was sized and priced for the declared one; re-price it on the measured "
+                       "workload (--write-usage FILE, then estimate --usage FILE)")
+    if obs.requests < 1:
+        out.append("no request finished in the window: the request size is the declared one, not a measurement")
+    return out
 
 
 def _resets(resets: list[dict]) -> str:
@@ -133,6 +184,9 @@ def _table(doc: dict, md: bool) -> str:
             ["output tokens", f"{doc['output_tokens']:,.0f} ({doc['output_tokens_per_s']:,.2f}/s)"],
             ["requests finished", f"{doc['requests']:,.0f}"],
             ["tokens/month (extrapolated)", format_tokens(doc["tokens_per_month"])],
+            *([["declared vs measured", f"{format_tokens(doc['declared']['tokens_per_month'])} declared, "
+                f"{format_tokens(doc['tokens_per_month'])} measured ({_times(doc['declared']['measured_to_declared'])})"]]
+              if doc["declared"] else []),
             ["running requests (mean / max)", f"{doc['running']['mean']:.1f} / {doc['running']['max']:.0f}"],
             ["waiting requests (mean / max)", f"{doc['waiting']['mean']:.1f} / {doc['waiting']['max']:.0f}"],
             ["KV cache usage (mean / max)", f"{doc['kv_cache_usage']['mean']:.1%} / {doc['kv_cache_usage']['max']:.1%}"],
@@ -149,7 +203,8 @@ def _table(doc: dict, md: bool) -> str:
         rows.append(["verdict (measured)", e["verdict"]["choice"]])
         if e["declared_verdict"]:
             rows.append(["verdict (declared)", e["declared_verdict"]["choice"]
-                         + (" — CHANGES with the measured workload" if e["verdict_changes"] else " — unchanged")])
+                         + (" — CHANGES with the measured workload" if e["verdict_changes"] else " — unchanged")
+                         + (f" at {_times(doc['declared']['measured_to_declared'])} the declared volume" if doc["declared"] else "")])
     if md:
         out = grid(["Observed", doc["source"]], rows, md)
     else:
@@ -157,6 +212,9 @@ def _table(doc: dict, md: bool) -> str:
         out = "\n".join([f"Observed: {doc['source']}"] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
     if e:
         out += "\n" + "\n".join(f"  - {r}" for r in e["verdict"]["reasons"])
+    else:
+        out += f"\nnot priced: {doc['to_price']}"
+    out += "".join(f"\nWARNING: {w}" for w in doc["warnings"])
     if doc.get("usage_file"):
         out += f"\nusage file written: {doc['usage_file']}"
     return out

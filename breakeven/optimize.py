@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from breakeven.workload_flags import (add_assumption_flags, add_constraint_flags, add_workload_flags, apply_profile,
+from breakeven.workload_flags import (add_assumption_flags, add_constraint_flags, add_workload_flags, apply_search_profile,
                                       exemptions_from, number,
                                       overheads_from, providers_from, rates_from, workload_from)
 
@@ -29,18 +29,20 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
     from cost.api_prices import load_price_book
+    from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.optimize import Constraints, breakeven_volume, optimize
     from cost.profiles import profile
     from cost.report import grid
     from cost.units import format_tokens, format_usd
 
-    pricings = _csv(args.pricing)   # the capacity types to search: a profile's single choice is for `estimate`
-    args.pricing = "all"
-    set_by_profile = apply_profile(args)
+    pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)
     c = Constraints(precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
                     instance_types=_csv(args.instance), redundancy=args.redundancy, zones=args.zones,
-                    production=args.production, max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or 256)
+                    production=args.production, max_model_len=args.max_model_len,
+                    max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
+                    gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None
+                    else args.gpu_memory_utilization)
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
                   providers=providers_from(args), rates=rates_from(args))
     found = optimize(args.model, w, c, top=args.top, **kwargs)
@@ -82,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
                  f"{x.headroom:.0%}"] for i, x in enumerate(found, 1)]
         lines.append(grid(["#", "Instance", "TP", "Precision", "Pricing", "Replicas", "Monthly", "$/1M at volume",
                            "Utilization", "TTFT ms", "TPOT ms", "Headroom"], rows, md))
+        notes: dict[str, list[str]] = {}   # note -> the ranks it applies to
+        for i, x in enumerate(found, 1):
+            for note in x.estimate.notes:
+                notes.setdefault(note, []).append(f"#{i}")
+        lines += [f"NOTE ({', '.join(ranks)}): {note}" for note, ranks in notes.items()]
     if cheapest:
         lines.append(f"Cheapest comparable API ({cheapest['compared_with']}): {cheapest['label']} "
                      f"{format_usd(cheapest['monthly_usd'])}/month ({format_usd(cheapest['usd_per_mtok'])}/1M"

@@ -7,20 +7,34 @@ import math
 from dataclasses import replace
 
 from cost.errors import InputError
+from cost.strictload import MAX_MAGNITUDE
 
 
 def number(kind: type, flag: str):
-    """An argparse type for a finite int or float flag: `nan`, `inf` and `1e400` are refused here."""
+    """An argparse type for a finite int or float flag: `nan`, `inf`, `1e400` and magnitudes beyond
+    strictload.MAX_MAGNITUDE (1e18, so that nothing overflows later) are refused here."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(
-                f"{flag}: got {text!r}; allowed: a {'whole number' if kind is int else 'finite number'}")
+        if value is None or not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: a {'whole' if kind is int else 'finite'} "
+                                             f"number of magnitude at most {MAX_MAGNITUDE:g}")
         return value
     return parse
+
+
+def gpu_memory_utilization(text: str) -> float:
+    """--gpu-memory-utilization: a fraction in the range Deployment.build accepts, refused here with that range."""
+    from cost.deployment import GPU_MEMORY_UTILIZATION_RANGE, check_gpu_memory_utilization
+
+    try:
+        return check_gpu_memory_utilization(number(float, "--gpu-memory-utilization")(text), "--gpu-memory-utilization")
+    except (argparse.ArgumentTypeError, InputError):
+        low, high = GPU_MEMORY_UTILIZATION_RANGE
+        raise argparse.ArgumentTypeError(f"--gpu-memory-utilization: got {text!r}; allowed: a fraction from {low:g} to "
+                                         f"{high:g} (vLLM --gpu-memory-utilization; default 0.9)") from None
 
 
 def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = None) -> None:
@@ -33,7 +47,8 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
         f"{name} ({prof.description})" for name, prof in profiles().items()))
     p.add_argument("--tokens-per-month", help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
     p.add_argument("--usage", metavar="FILE",
-                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead")
+                   help="a usage file (breakeven observe --write-usage): the measured volume and request size instead "
+                        "(refused when measured on another model)")
     p.set_defaults(volume_required=volume_help is None)
     p.add_argument("--input-share", type=number(float, "--input-share"), help="share of tokens that are input (0..1)")
     p.add_argument("--avg-input-tokens", type=number(int, "--avg-input-tokens"))
@@ -44,6 +59,9 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
     p.add_argument("--prefix-cache-hit-rate", type=number(float, "--prefix-cache-hit-rate"), default=0.0,
                    help="share of prompt tokens served from vLLM's prefix cache (0..1)")
     p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), help="vLLM --max-num-seqs (default 256)")
+    p.add_argument("--gpu-memory-utilization", type=gpu_memory_utilization,
+                   help="vLLM --gpu-memory-utilization: the share of each GPU's memory for weights, runtime and KV cache "
+                        "(0.1 to 0.99; default 0.9)")
     p.add_argument("--batch-api-prices", action="store_true", default=None,
                    help="compare with the providers' batch API rates where they publish them")
     p.add_argument("--fine-tuned", action="store_true", help="exemption: custom weights (compared with offers serving them)")
@@ -57,7 +75,8 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
 def add_constraint_flags(p: argparse.ArgumentParser) -> None:
     """What the configuration search may choose from (optimize, curve)."""
     p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
-    p.add_argument("--pricing", help="comma-separated capacity types to allow (default: on-demand, spot, reserved-1y, reserved-3y)")
+    p.add_argument("--pricing", help="comma-separated capacity types to allow: on-demand (default, as estimate), spot (never with "
+                        "--production), reserved-1y, reserved-3y")
     p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
     p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
     p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
@@ -105,6 +124,21 @@ def apply_profile(args: argparse.Namespace) -> dict:
     return {k: v for k, v in filled.items() if hasattr(args, k.replace("-", "_"))}
 
 
+def apply_search_profile(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, dict]:
+    """`apply_profile` for the searches (optimize, curve). Returns (the capacity types to search, what the profile set).
+
+    The capacity types are --pricing as given (comma-separated), else the profile's (batch: spot), else None:
+    on-demand, as `estimate` prices by default. A production search never takes spot from a profile
+    (asked for with --pricing, the search refuses it)."""
+    asked = args.pricing
+    set_by_profile = apply_profile(args)
+    if asked is None and getattr(args, "production", False) and args.pricing == "spot":
+        set_by_profile.pop("pricing", None)
+        args.pricing = None
+    pricings = None if not args.pricing else tuple(x.strip() for x in args.pricing.split(",") if x.strip())
+    return pricings or None, set_by_profile
+
+
 def workload_from(args: argparse.Namespace):
     """The declared workload, or with --usage FILE the measured one in its place (targets and plan kept)."""
     from cost import usage
@@ -121,7 +155,7 @@ def workload_from(args: argparse.Namespace):
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
         tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
         batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
-    ), args.usage)
+    ), args.usage, getattr(args, "model", None))
 
 
 def exemptions_from(args: argparse.Namespace):
@@ -131,11 +165,16 @@ def exemptions_from(args: argparse.Namespace):
 
 
 def providers_from(args: argparse.Namespace) -> tuple[str, ...] | None:
-    if not args.providers:
+    """The --providers allow-list; a name no API offer carries is refused (a typo would compare with nothing)."""
+    from cost.api_prices import load_price_book, provider_ids
+
+    if args.providers is None:
         return None
-    names = tuple(p.strip() for p in args.providers.split(",") if p.strip())
-    if not names:
-        raise InputError("--providers", args.providers, "comma-separated provider ids, e.g. aws,together")
+    names = tuple(p.strip() for p in args.providers.split(","))
+    known = provider_ids(load_price_book(args.price_book))
+    for name in names:
+        if name not in known:
+            raise InputError("--providers", name, "comma-separated provider ids: " + ", ".join(known))
     return names
 
 

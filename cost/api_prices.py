@@ -21,11 +21,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from genai_prices import Usage, calc_price
 from genai_prices import __version__ as GENAI_PRICES_VERSION
 
-from cost import catalog
+from cost import catalog, strictload
 from cost.errors import InputError
 from cost.workload import Workload
 
@@ -214,6 +213,12 @@ def quality_offers(book: PriceBook | None = None) -> list[ApiOffer]:
 def retired(offer_id: str) -> str | None:
     """Why an offer can no longer be bought (retired/deprecated, with date and source), or None."""
     return _api_list().retired.get(offer_id)
+
+
+def provider_ids(book: PriceBook | None = None) -> list[str]:
+    """Every provider an API offer of the list names (apis.yaml, extended or replaced by the price book)."""
+    listed = () if book is not None and book.apis_mode == "replace" else tuple(_api_list().by_id.values())
+    return sorted({o.provider for o in listed + (book.apis if book else ())})
 
 
 def in_account_providers() -> dict[str, str]:
@@ -454,12 +459,7 @@ def load_price_book(name_or_path: str | Path | None) -> PriceBook | None:
 
 @cache
 def _load_book(path: str, _mtime_ns: int) -> PriceBook:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = catalog.load_yaml(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError("price_book", path, "a readable price book YAML file", str(exc).splitlines()[0]) from None
-    return _parse_book(doc, path)
+    return _parse_book(strictload.load_yaml(path, "price_book", "price book YAML file"), path)
 
 
 def _rate(value: Any, key: str, where: str) -> float:
@@ -562,10 +562,12 @@ def _parse_book_gpus(raw: Any, book_source: str, where: str) -> dict:
     for gpu_name, prices in raw.items():
         gkey = f"price_book.gpus.{gpu_name}"
         gpu_id = catalog.gpu(gpu_name, key=gkey).id
+        if gpu_id in gpus:      # `H100` and `h100`: one GPU written twice, the last would win
+            raise InputError(gkey, gpu_name, f"each GPU once (another key already names {gpu_id})", where)
         if not isinstance(prices, dict) or not prices:
             raise InputError(gkey, prices, f"a mapping {{pricing: usd_per_gpu_hour}}, pricing one of {', '.join(BOOK_PRICINGS)}", where)
         gpu_source = prices.get("source", book_source)
-        out = gpus.setdefault(gpu_id, {})
+        out = gpus[gpu_id] = {}
         for pricing, value in prices.items():
             if pricing == "source":
                 continue

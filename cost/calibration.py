@@ -216,6 +216,19 @@ def _band(value: float, bands: tuple) -> str:
     return next(label for lo, hi, label in bands if lo <= value <= hi)
 
 
+def regime_labels(model_id: str, gpu: str, tp: int, precision: str, concurrency: float,
+                  avg_input_tokens: float) -> tuple[tuple[str, str], ...]:
+    """The (dimension, regime) pairs a configuration or a measurement falls in: concurrency band, prompt
+    length band, precision, GPU, tensor-parallel size, dense or MoE."""
+    moe = catalog.model(model_id).is_moe
+    return (("concurrency", _band(concurrency, CONCURRENCY_BANDS)), ("prompt", _band(avg_input_tokens, PROMPT_BANDS)),
+            ("precision", precision), ("gpu", gpu), ("tp", f"tp {tp}"), ("architecture", "MoE" if moe else "dense"))
+
+
+def _labels_of(r: Prediction) -> tuple[tuple[str, str], ...]:
+    return regime_labels(r.model_id, r.gpu, r.tp, r.precision, r.concurrency_used, r.avg_input_tokens)
+
+
 def regimes(factors: Factors | None = None, kinds: tuple[str, ...] = ("validation",)) -> list[dict]:
     """Error of the vLLM rows of `kinds` grouped by regime: concurrency band (the concurrency the model
     ran, i.e. the engine's admission limit for unbounded runs), prompt length band, precision, GPU,
@@ -224,11 +237,7 @@ def regimes(factors: Factors | None = None, kinds: tuple[str, ...] = ("validatio
     for r in calibration_rows(factors):
         if r.kind not in kinds:
             continue
-        moe = catalog.model(r.model_id).is_moe
-        for dim, label in (("concurrency", _band(r.concurrency_used, CONCURRENCY_BANDS)),
-                           ("prompt", _band(r.avg_input_tokens, PROMPT_BANDS)),
-                           ("precision", r.precision), ("gpu", r.gpu), ("tp", f"tp {r.tp}"),
-                           ("architecture", "MoE" if moe else "dense")):
+        for dim, label in _labels_of(r):
             groups.setdefault((dim, label), []).append(r)
     out = []
     for (dim, label), rs in sorted(groups.items()):
@@ -281,6 +290,78 @@ def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurre
     if nodes > 1:
         out.append(f"a {nodes}-node replica (pipeline parallel across nodes) was not checked")
     return out
+
+
+# --- the error band every estimate carries ----------------------------------------------------------------
+# Held-out rows of an engine the capacity model does not claim to model (vLLM 0.6.0 with its single-step
+# scheduler, CPU-bound; see the module docstring): `breakeven calibration` shows them, no error band uses them.
+UNMODELLED_ENGINES = ("num-scheduler-steps 1",)
+
+
+@dataclass(frozen=True)
+class ErrorBand:
+    """Where measured capacity may sit around the model's figure: measured tok/s from `low` x to `high` x the
+    prediction (low <= 1 <= high), read from published vLLM runs the model was not fitted on.
+
+    basis: "held-out" (the held-out runs most like the configuration: sharing the most of its regimes) or
+    "widest" (the configuration leaves what the model was checked on, `validity_warnings`: the worst error of
+    every fit and held-out run, on each side). Each side is at least the median held-out error."""
+
+    low: float
+    high: float
+    basis: str
+    regimes: tuple[str, ...]     # the regimes the rows used share with the configuration
+    rows: int                    # measurements the band is read from
+    worst: tuple[float, float]   # their lowest and highest predicted/measured ratio
+
+    def describe(self) -> str:
+        """One line: the band and what it is read from."""
+        if self.basis == "widest":
+            where = f"widest band: outside the checked range, the worst error of all {self.rows} published vLLM runs"
+        else:
+            where = (f"held-out error of the {self.rows} published vLLM run(s) most like it"
+                     f" ({', '.join(self.regimes) or 'no shared regime'})")
+        return f"measured capacity {self.low:.2f}x-{self.high:.2f}x the model's figure ({where})"
+
+    def to_dict(self) -> dict:
+        return {"low": round(self.low, 4), "high": round(self.high, 4), "basis": self.basis, "regimes": list(self.regimes),
+                "rows": self.rows, "predicted_over_measured": [round(self.worst[0], 4), round(self.worst[1], 4)],
+                "note": self.describe()}
+
+
+@cache
+def _band_rows() -> tuple[Prediction, ...]:
+    """The published fit's predictions of the fit and held-out vLLM rows of the engines it models."""
+    return tuple(r for r in calibration_rows(published()) if r.kind in ("fit", "validation")
+                 and not any(e in r.engine for e in UNMODELLED_ENGINES))
+
+
+def held_out_median_error() -> float:
+    """The median error of the held-out rows of the modelled engines: the narrowest any band may be, per side."""
+    return _median([r.error for r in _band_rows() if r.kind == "validation"])
+
+
+def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: float, avg_input_tokens: float,
+               outside: bool = False) -> ErrorBand:
+    """The capacity error band of a configuration (see ErrorBand). outside: it leaves the checked range
+    (`validity_warnings` names why): the widest band."""
+    rows = _band_rows()
+    floor = held_out_median_error()
+    shared: tuple[str, ...] = ()
+    if outside:
+        used, basis = list(rows), "widest"
+    else:
+        labels = regime_labels(model_id, gpu, tp, precision, concurrency, avg_input_tokens)
+        held = [r for r in rows if r.kind == "validation"]
+        common = {id(r): [label for label in labels if label in _labels_of(r)] for r in held}
+        most = max(len(c) for c in common.values())
+        used = [r for r in held if len(common[id(r)]) == most]
+        shared = tuple(sorted({label for r in used for _, label in common[id(r)]}))
+        basis = "held-out"
+    ratios = [r.ratio for r in used]
+    lo_ratio, hi_ratio = min(ratios), max(ratios)
+    return ErrorBand(low=min(1 / (1 + floor), 1 / hi_ratio), high=max(1 + floor, 1 / lo_ratio), basis=basis,
+                     regimes=shared, rows=len(used), worst=(lo_ratio, hi_ratio))
 
 
 # --- offline refit -----------------------------------------------------------------------------------

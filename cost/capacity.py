@@ -23,6 +23,16 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   scheduler/CPU cost (fixed, plus the front end's per running sequence, shared by the API-server
   processes) and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
   efficiency loss. The untied input-embedding table is gathered, never streamed.
+* Admission and growth (vLLM 0.32, vllm/v1/core/sched/scheduler.py `Scheduler.schedule`, and
+  vllm/v1/core/kv_cache_manager.py `KVCacheManager.allocate_slots`): a waiting request is admitted when the
+  blocks of its *prompt* are free (`full_sequence_must_fit=scheduler_reserve_full_isl` checks
+  `request.num_tokens`, not prompt + max_tokens; the admission watermark, `SchedulerConfig.watermark`, is 0 by
+  default); a running request gets a new block each time its generated tokens fill one, and when none is free the
+  scheduler preempts the lowest-priority running request (the last admitted, FCFS) and recomputes it later. So
+  the engine sustains as many sequences as the pool holds at their *current* lengths, prompt plus the output
+  generated so far, not their final lengths: `Throughput.max_concurrency` (reported as `sustained_concurrency`).
+  `MemoryFit.max_concurrency` is what vLLM logs at start-up instead, the KV cache over one request of the maximum
+  model length (vllm/v1/core/kv_cache_utils.py `get_max_concurrency_for_kv_cache_config`).
 * Real traffic has a length tail: sequences in the batch are length-biased (the long ones are there
   longer), so the KV read per step and the KV held per sequence use ``O x (1 + cv^2) / 2``, not
   ``O / 2``. ``length_cv=0`` models fixed-length benchmark traffic.
@@ -142,6 +152,7 @@ class MemoryFit:
     fits: bool                  # weights + overhead + one full-context sequence fit
     shortfall_gb: float         # > 0 when it does not fit
     max_sequences_at_context: int = 0   # full-context sequences the KV budget holds
+    max_concurrency: float = 0.0        # the same unrounded: what vLLM logs as "Maximum concurrency for N tokens per request"
     kv_cache_dtype: str = "auto"
     nodes: int = 1              # > 1: the group spans nodes (tensor parallel inside, pipeline parallel across)
     gpus_per_node: int = 8
@@ -152,7 +163,7 @@ class Throughput:
     """Sustained serving rate of one replica (the whole TP group) for a workload."""
 
     concurrency: int
-    max_concurrency: int
+    max_concurrency: int         # what the engine sustains for this traffic (reported as sustained_concurrency)
     output_tok_s: float          # one replica (whole TP group), sustained
     ttft_s: float
     tpot_s: float
@@ -437,6 +448,7 @@ def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: 
         kv_bytes_per_token=c.kv_bytes_token, kv_budget_gb=max(0.0, budget) / GIB,
         kv_capacity_tokens=capacity, fits=fits, shortfall_gb=max(0.0, shortfall) / GIB,
         max_sequences_at_context=int(capacity // held_one_seq) if capacity else 0,
+        max_concurrency=capacity / held_one_seq,
         kv_cache_dtype=kv_cache_dtype, nodes=c.nodes, gpus_per_node=node,
     )
 
@@ -604,8 +616,10 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                       kv_cache_dtype=kv_cache_dtype, expert_parallel=expert_parallel, max_num_seqs=max_num_seqs)
     c = _config(model, gpu, tp, precision, f, kv_cache_dtype, expert_parallel)
 
-    # KV held by a running sequence, averaged over its life and length-biased by the tail, plus
-    # the half block paged attention wastes on average (window layers: at most their window).
+    # KV held by a running sequence: its prompt plus the output generated so far (blocks are allocated as tokens
+    # are generated, see the module docstring), averaged over the running sequences, which the tail length-biases:
+    # I + O (1 + cv^2) / 2, not each one's final I + O; plus the half block paged attention wastes on average
+    # (window layers: at most their window).
     kv_ctx = inp + out * (1.0 + cv * cv) / 2.0
     kv_held = c.kv_tokens(kv_ctx) + KV_BLOCK_TOKENS / 2
     kv_limit = max(1, int(fit.kv_capacity_tokens * f.kv_admission_fill // kv_held))

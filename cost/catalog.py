@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, TextIO
 
-import yaml
-
+from cost import strictload
 from cost.errors import InputError
 
 DATA = Path(__file__).parent / "data"
@@ -135,14 +135,13 @@ class Model:
         return (self.layers * attn + mlp + moe) / 1e9 + self.expert_params_b + self.embedding_params_b
 
 
-def load_yaml(stream):
-    """yaml.safe_load with libyaml's C parser where PyYAML has it (the data files load ~8x faster)."""
-    return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+def load_yaml(stream: TextIO) -> Any:
+    """An open YAML file's document, read strictly (cost/strictload.py: repeated keys, bounds, numbers)."""
+    return strictload.yaml_text(stream.read(), getattr(stream, "name", "<stream>"))
 
 
 def _load(name: str) -> dict:
-    with open(DATA / name, encoding="utf-8") as fh:
-        return load_yaml(fh)
+    return strictload.load_yaml(DATA / name, name, "catalog YAML file")
 
 
 @cache

@@ -74,6 +74,17 @@ def precisions(model_id: str) -> list[str]:
     return [p for p in catalog.PRECISIONS if known(model_id, p) is not None]
 
 
+def own_weights_note(model_id: str, precision: str, fine_tuned: bool) -> str | None:
+    """For fine-tuned weights served quantized: the published quantized checkpoints are of the base model,
+    so the team must produce (and validate) a checkpoint of its own weights at that precision. None otherwise."""
+    if not fine_tuned or precision in SIXTEEN_BIT:
+        return None
+    base = known(model_id, precision)
+    return (f"fine-tuned weights at {precision}: the team must quantize its own checkpoint (and check its quality); "
+            + (f"the catalog's {base.repo} holds the base model's weights, not yours" if base is not None
+               else f"no {precision} checkpoint of {model_id} is published"))
+
+
 def resolve(model_id: str, precision: str, source: str | None, key: str) -> Checkpoint:
     """The checkpoint a deployment loads. `source` (the user's own repo, e.g. a fine-tune) replaces
     the repo and takes the size and flags of the catalog checkpoint of the same architecture and

@@ -23,11 +23,14 @@ from cost.deployment import Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate
 from cost.optimize import Constraints, optimize
+from cost.units import format_tokens, format_usd
 from cost.workload import Workload
 
 BISECT_REL_TOL = 1e-9      # relative width at which a bisection on volume stops
 DEFAULT_POINTS = 48        # sampled volumes between --from and --to (log-spaced), for the data table
 MAX_STEPS = 5000           # a guard: the walk stops with an error rather than run away
+
+TIER_NAMES = {"equivalent": "equivalent-model", "quality": "quality-tier", "custom-hosting": "fine-tuned-hosting"}
 
 # volume (tokens/month) -> the cheapest configuration's estimate at that volume
 Cheapest = Callable[[float], Estimate]
@@ -51,7 +54,8 @@ def cheapest_search(model: str, workload: Workload, constraints: Constraints = C
 
 def constraints_dict(c: Constraints) -> dict:
     return {"precisions": c.precisions, "pricings": c.pricings, "gpus": c.gpus, "instance_types": c.instance_types,
-            "redundancy": c.redundancy, "zones": c.zones, "production": c.production}
+            "redundancy": c.redundancy, "zones": c.zones, "production": c.production,
+            "gpu_memory_utilization": c.gpu_memory_utilization}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +120,58 @@ class Curve:
             out.append((a, "self-host" if all(below) else "api" if not any(below) else "mixed"))
         return out
 
+    @property
+    def comparable_tier(self) -> str:
+        """The tier of the APIs that can stand in for this deployment: hosting of fine-tuned weights when
+        drawn (the fine-tuned exemption), else the APIs serving the same model, else the quality tier."""
+        tiers = {a.tier for a in self.apis}
+        return next((t for t in ("custom-hosting", "equivalent") if t in tiers), "quality")
+
+    def headline(self) -> str:
+        """One sentence on the comparable APIs only: where self-hosting breaks even with them, or that it never does
+        in the range (a quality-tier breakeven is no breakeven with the APIs serving the same model)."""
+        tier = self.comparable_tier
+        name = TIER_NAMES.get(tier, tier)
+        comparable = [a for a in self.apis if a.tier == tier]
+        crossed = [c for c in self.crossings if c.api.tier == tier]
+        span = f"{format_tokens(self.start)}-{format_tokens(self.end)} tokens/month"
+        if not comparable:
+            return f"no API to compare with in {span}"
+        if not crossed:
+            sides = {side for a, side in self.without_breakeven() if a.tier == tier}
+            if sides == {"api"}:
+                return f"the {name} APIs stay cheaper than self-hosting at every volume from {span}: no breakeven"
+            if sides == {"self-host"}:
+                return f"self-hosting costs less than every {name} API at every volume from {span}"
+            return f"self-hosting and the {name} APIs trade places only at hardware steps in {span}: no clean breakeven"
+        ids = {c.api.id for c in crossed}
+        last = max(c.tokens_per_month for c in crossed)
+        if len(ids) == len(comparable):
+            return f"self-hosting breaks even with every {name} API by {format_tokens(last)} tokens/month"
+        never = min((a for a in comparable if a.id not in ids), key=lambda a: self.usd_per_mtok[a.id])
+        return (f"self-hosting breaks even with {len(ids)} of {len(comparable)} {name} APIs (by {format_tokens(last)} "
+                f"tokens/month); {never.label} stays cheaper throughout {span}")
+
+    def planned_dict(self) -> dict | None:
+        """The planned volume's point: its configuration and cost, the cheapest comparable API there, and the
+        label the chart draws from them."""
+        e = self.planned
+        if e is None:
+            return None
+        v, c = e.verdict, configuration(e)
+        label = [f"planned {format_tokens(e.workload.tokens_per_month)}/month: {format_usd(e.monthly_usd)}/month self-hosted",
+                 f"{c['replicas']}+{c['redundancy']} x {c['instance_type']} TP{c['gpus_per_replica']} {c['precision']} {c['pricing']}"]
+        api = None
+        if v.cheapest_api is not None:
+            name = next((q.offer.label for q in e.apis if q.offer.id == v.cheapest_api), v.cheapest_api)
+            usd = round(v.cheapest_api_monthly_usd or 0.0, 2)
+            api = {"id": v.cheapest_api, "label": name, "monthly_usd": usd, "compared_with": v.compared_with}
+            label.append(f"cheapest comparable API: {name} {format_usd(usd)}/month")
+        if e.notes:   # fine-tuned weights, quantized: a checkpoint only the team can make
+            label.append(f"the team must quantize its own {c['precision']} checkpoint")
+        return {"tokens_per_month": round(e.workload.tokens_per_month), "self_hosted_monthly_usd": round(e.monthly_usd, 2),
+                "configuration": c, "cheapest_api": api, "notes": list(e.notes), "label": "\n".join(label)}
+
     def to_dict(self) -> dict:
         w = self.workload
         point = lambda v: {"tokens_per_month": round(v), "self_hosted_monthly_usd": round(self.step_at(v).monthly_usd, 2),
@@ -138,9 +194,9 @@ class Curve:
                            "api_monthly_usd": round(c.api_monthly_usd, 2), "configuration": configuration(c.estimate)}
                           for c in self.crossings],
             "no_breakeven": [{"api": a.id, "tier": a.tier, "cheaper_throughout": side} for a, side in self.without_breakeven()],
-            "planned": None if self.planned is None else {
-                "tokens_per_month": round(self.planned.workload.tokens_per_month),
-                "self_hosted_monthly_usd": round(self.planned.monthly_usd, 2), "configuration": configuration(self.planned)},
+            "comparable_tier": self.comparable_tier,
+            "headline": self.headline(),
+            "planned": self.planned_dict(),
         }
 
 

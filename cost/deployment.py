@@ -12,6 +12,17 @@ from cost.units import MAX_TOKENS_PER_MONTH
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 # Upper bounds: beyond them a value is a typo (1e11 replicas), not a plan.
 LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num_seqs": 65536, "api_servers": 64}
+# vLLM's --gpu-memory-utilization as the kit accepts it (the stack schema's gpuMemoryUtilization range): below 0.1 no
+# model is served, and vLLM itself allows up to 1.0, which leaves nothing for other processes on the GPU.
+GPU_MEMORY_UTILIZATION_RANGE = (0.1, 0.99)
+
+
+def check_gpu_memory_utilization(value: object, key: str = "gpu_memory_utilization") -> float:
+    """The value, or an InputError under `key` naming the allowed range."""
+    low, high = GPU_MEMORY_UTILIZATION_RANGE
+    if not _finite(value) or not low <= value <= high:  # type: ignore[operator]  # _finite: a real number
+        raise InputError(key, value, f"a fraction from {low:g} to {high:g} (vLLM --gpu-memory-utilization; default 0.9)")
+    return float(value)  # type: ignore[arg-type]
 LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target under 50 ms needs self-hosting
 
 
@@ -128,9 +139,7 @@ class Deployment:
         mml = d.get("max_model_len")
         if mml is not None and (not _whole(mml) or not 16 <= mml <= model.context):
             raise InputError("max_model_len", mml, f"a whole number of tokens, from 16 to {model.context} ({model.id}'s context)")
-        gmu = d.get("gpu_memory_utilization", 0.9)
-        if not _finite(gmu) or not 0.1 <= gmu <= 0.99:
-            raise InputError("gpu_memory_utilization", gmu, "a fraction between 0.1 and 0.99")
+        d["gpu_memory_utilization"] = check_gpu_memory_utilization(d.get("gpu_memory_utilization", 0.9))
         hourly = d.get("hourly_usd_per_gpu")
         if hourly is not None and (not _finite(hourly) or not 0 < hourly <= 1000):
             raise InputError("hourly_usd_per_gpu", hourly, "a positive price per GPU-hour in USD, at most 1000")

@@ -24,7 +24,7 @@ from typing import Any
 
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
-from cost import api_prices
+from cost import api_prices, strictload
 from cost.fleet import Fleet, Tier, price_fleet
 from cost.tco import Overheads
 from cost.workload import Workload
@@ -90,11 +90,7 @@ class Economics:
     def from_json(cls, text: Any, key: str = ANNOTATION) -> Economics:
         if not isinstance(text, str) or not text.strip():
             raise InputError(key, text, "a JSON object written by breakeven (the economics of the workload)")
-        try:
-            doc = json.loads(text, parse_constant=_reject_constant)
-        except (json.JSONDecodeError, ValueError) as e:
-            raise InputError(key, text[:80], "a JSON object written by breakeven", str(e)) from None
-        return cls.from_dict(doc, key)
+        return cls.from_dict(strictload.json_text(text, key, sep="."), key)
 
     # --- AWS tags ------------------------------------------------------------------------------
     def to_tags(self) -> dict[str, str]:
@@ -162,10 +158,6 @@ def _tag_value(v: Any) -> Any:
     return int(n) if n.is_integer() and "." not in v and "e" not in v.lower() else n
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number breakeven accepts")
-
-
 # --- decoding helpers ------------------------------------------------------------------------
 
 def _mapping(value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -184,8 +176,9 @@ def _finite(value: Any, key: str) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _finite(v, f"{key}[{i}]")
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InputError(key, value, "a finite number")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+            math.isfinite(value) and abs(value) <= strictload.MAX_MAGNITUDE):
+        raise InputError(key, value, f"a finite number of magnitude at most {strictload.MAX_MAGNITUDE:g}")
 
 
 def _names(cls: type) -> tuple[str, ...]:

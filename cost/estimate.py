@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from cost import api_prices, calibration, capacity, catalog
+from cost import api_prices, calibration, capacity, catalog, checkpoints
 from cost.api_prices import ApiQuote, PriceBook
+from cost.calibration import ErrorBand
 from cost.deployment import Deployment
 from cost.factors import Factors
 from cost.nodes import NodePlan, Rates, plan_nodes
@@ -14,6 +17,9 @@ from cost.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.units import format_tokens, format_usd
 from cost.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
+
+if TYPE_CHECKING:
+    from cost.capacity_range import CapacityRange
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
            "replicas_needed", "target_misses", "sized"]
@@ -100,6 +106,26 @@ class Estimate:
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
     misses: tuple[str, ...] = ()            # latency targets missed at any concurrency
     warnings: tuple[str, ...] = ()          # where the capacity model leaves what it was checked on
+    notes: tuple[str, ...] = ()             # what the team must do for this configuration to be real
+    pricing: dict = field(default_factory=dict, compare=False, repr=False)   # estimate()'s keyword arguments
+
+    @cached_property
+    def band(self) -> ErrorBand | None:
+        """The capacity's error band from the held-out runs (the widest outside the checked range); None when
+        the capacity was given. Computed when first asked for."""
+        d, t = self.deployment, self.throughput
+        if t is None:
+            return None
+        return calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, t.concurrency,
+                                      self.workload.avg_input_tokens, outside=bool(self.warnings))
+
+    @cached_property
+    def capacity_range(self) -> CapacityRange | None:
+        """This estimate at both ends of its capacity error band (`cost.capacity_range`); None when the
+        capacity was given. Computed when first asked for."""
+        from cost.capacity_range import capacity_range
+
+        return capacity_range(self)
 
     @property
     def monthly_usd(self) -> float:
@@ -135,7 +161,7 @@ class Estimate:
                 "replicas": d.replicas, "redundancy": d.redundancy, "precision": d.precision, "pricing": d.pricing,
                 "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
                 "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
-                "api_servers": d.api_servers,
+                "api_servers": d.api_servers, "gpu_memory_utilization": d.gpu_memory_utilization,
             },
             "workload": {
                 "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),
@@ -164,7 +190,8 @@ class Estimate:
                 },
                 "output_tok_s": None if t is None else round(t.output_tok_s * d.replicas, 1),
                 "output_tok_s_per_replica": None if t is None else round(t.output_tok_s, 1),
-                "max_concurrency": self.fit_concurrency,
+                "max_concurrency": round(self.fit.max_concurrency, 2),
+                "sustained_concurrency": self.fit_concurrency,
                 "concurrency": None if t is None else t.concurrency,
                 "ttft_s": None if t is None else round(t.ttft_s, 4),
                 "tpot_s": None if t is None else round(t.tpot_s, 4),
@@ -177,6 +204,8 @@ class Estimate:
                     "nodes_per_replica": self.fit.nodes,
                 },
                 "validity_warnings": list(self.warnings),
+                "notes": list(self.notes),
+                **self._range_keys(),
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
@@ -187,12 +216,32 @@ class Estimate:
                                              if q.batch_price else "")}
                 for q in self.apis
             ],
-            "breakeven": [b.to_dict() for b in self.breakeven],
-            "verdict": self.verdict.to_dict(),
+            "breakeven": [b.to_dict() | self._breakeven_range(b.api) for b in self.breakeven],
+            "verdict": self.verdict.to_dict() | (self.capacity_range.verdict_keys() if self.capacity_range else {
+                "holds_across_capacity_range": None, "flip_tokens_per_month": None, "flip_capacity_end": None,
+                "at_capacity_range_ends": None, "capacity_range_note": "capacity given, not modelled: no error band"}),
         }
+
+    def _range_keys(self) -> dict:
+        """self_hosted's capacity range keys: the figures at both ends of the error band (null when given)."""
+        r = self.capacity_range
+        if r is None:
+            return {"output_tok_s_range": None, "capacity_tokens_per_month_range": None, "capacity_error_band": None}
+        return {"output_tok_s_range": [round(x, 1) for x in r.output_tok_s()],
+                "capacity_tokens_per_month_range": [round(x) for x in r.capacity_tokens_per_month()],
+                "capacity_error_band": r.band.to_dict()}
+
+    def _breakeven_range(self, api: str) -> dict:
+        r = self.capacity_range
+        if r is None:
+            return {"tokens_per_month_range": None}
+        return {"tokens_per_month_range": [round(x) if math.isfinite(x) else None for x in r.breakeven_tokens_per_month(api)]}
 
     @property
     def fit_concurrency(self) -> int:
+        """Requests in flight one replica sustains for this traffic (KV blocks allocated as tokens are generated,
+        preempted when they run out; cost.capacity.throughput), capped at max_num_seqs; given capacity: the KV cache
+        over the average request."""
         if self.throughput is not None:
             return self.throughput.max_concurrency
         return self.fit.kv_capacity_tokens // max(1, self.workload.tokens_per_request)
@@ -272,7 +321,11 @@ def estimate(
     )
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings)
+    pricing = {"book": book, "overheads": overheads, "stack_share": stack_share, "factors": factors, "providers": providers,
+               "rates": rates}
+    note = checkpoints.own_weights_note(d.model, d.precision, d.exemptions.fine_tuned)
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
+                    notes=() if note is None else (note,), pricing=pricing)
 
 
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
@@ -282,7 +335,7 @@ def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tu
 
     text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
-    found = optimize.optimize(d.model, w, optimize.Constraints(redundancy=d.redundancy), book=book, overheads=overheads,
+    found = optimize.optimize(d.model, w, optimize.Constraints(pricings=(d.pricing,), redundancy=d.redundancy), book=book, overheads=overheads,
                               factors=factors, exemptions=d.exemptions, top=1, providers=providers, rates=rates)
     if found:
         c = found[0]

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from cost import strictload
 from cost.errors import InputError
 
 DATA = Path(__file__).parent / "data"
@@ -36,7 +37,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "allreduce_latency_pcie_s": (0.0, 0.01),
     "real_traffic_length_cv": (0.0, 5.0),
     "kv_admission_fill": (0.1, 1.0),
-    "serving_efficiency": (0.05, 2.0),
+    "serving_efficiency": (0.05, 5.0),   # wide enough for a capacity error band's end (cost.capacity_range)
 }
 
 
@@ -110,14 +111,7 @@ def from_dict(doc: Any, where: str) -> Factors:
 
 def load(path: str | Path) -> Factors:
     """Read a factors file; a missing, unreadable or invalid one is an InputError naming the key."""
-    p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError("factors", str(path), "a readable factors YAML file", e.strerror or str(e)) from None
-    except yaml.YAMLError as e:
-        raise InputError("factors", str(path), "a valid YAML factors file", str(e).splitlines()[0]) from None
-    return from_dict(doc, "factors")
+    return from_dict(strictload.load_yaml(path, "factors", "factors YAML file"), "factors")
 
 
 @cache

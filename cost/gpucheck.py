@@ -9,10 +9,9 @@ value in use. Pure: reads data files, imports nothing from Pulumi, does no GPU w
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from cost import capacity, catalog
+from cost import capacity, catalog, strictload
 from cost.errors import InputError
 from cost.factors import Factors, published
 
@@ -31,7 +30,7 @@ def load(gpu_id: str) -> dict:
     path = MEASUREMENTS / f"{gpu_id.lower()}.json"
     if not path.is_file():
         raise InputError("gpu", gpu_id, "a GPU with measurements: " + (", ".join(available()) or "none recorded"))
-    return json.loads(path.read_text(encoding="utf-8"))
+    return strictload.load_json(path, "gpu", "GPU measurement JSON file")
 
 
 def _status(implied: float, in_use: float) -> str:

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, replace
 
 from cost import capacity, catalog
-from cost.deployment import Deployment, Exemptions
+from cost.deployment import Deployment, Exemptions, check_gpu_memory_utilization
 from cost.errors import InputError
 from cost.estimate import Estimate, round_finite, estimate, replicas_needed, serving_point, target_misses
 from cost.factors import Factors
@@ -32,12 +32,17 @@ from cost.tco import Overheads, deployment_items, stack_items
 from cost.workload import Workload
 
 SEARCH_PRECISIONS = ("bf16", "fp8", "int4-awq")   # fp16 costs and serves as bf16: searched only when asked
-SEARCH_PRICINGS = ("on-demand", "spot", "reserved-1y", "reserved-3y")
+SEARCH_PRICINGS = ("on-demand", "spot", "reserved-1y", "reserved-3y")   # what `pricings` may name
+DEFAULT_PRICINGS = ("on-demand",)   # unless asked: the capacity `estimate` and the stacks price by default
+# Spot capacity can be reclaimed with a two-minute interruption notice (AWS EC2 User Guide, "Spot Instance
+# interruption notices"): never chosen for a production deployment.
+PRODUCTION_PRICINGS = tuple(p for p in SEARCH_PRICINGS if p != "spot")
 
 
 @dataclass(frozen=True)
 class Constraints:
-    """What the search may choose; every field optional (None = search all).
+    """What the search may choose; every field optional (None = search all; pricings None = on-demand only,
+    the capacity `estimate` prices by default, so both commands give the same cost for the same configuration).
 
     redundancy: failover replicas, each on a different node (and zone when production).
     zones: availability zones the nodes must span (production needs 2 or more).
@@ -70,8 +75,12 @@ class Constraints:
             val = getattr(self, key)
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
                 raise InputError(key, val, f"a whole number, at least {low}")
+        norm["gpu_memory_utilization"] = check_gpu_memory_utilization(self.gpu_memory_utilization)
         if self.production and self.zones < 2:
             raise InputError("zones", self.zones, "2 or more for a production deployment")
+        if self.production and self.pricings is not None and "spot" in (catalog.pricing(p) for p in self.pricings):
+            raise InputError("pricing", ",".join(self.pricings or ()), ", ".join(PRODUCTION_PRICINGS) + " for a production "
+                             "deployment (spot capacity can be reclaimed at two minutes' notice)")
         return replace(self, **norm)  # type: ignore[arg-type]  # each key normalised to its field's type
 
 
@@ -135,7 +144,8 @@ class Configuration:
                 "replicas_per_instance": self.replicas_per_instance, "nodes": self.estimate.plan.nodes,
                 "monthly_usd": round(self.monthly_usd, 2), "usd_per_mtok": round_finite(self.usd_per_mtok, 4),
                 "ttft_ms": round(self.ttft_ms, 1), "tpot_ms": round(self.tpot_ms, 2),
-                "utilization": round(self.utilization, 4), "headroom": round_finite(self.headroom, 4)}
+                "utilization": round(self.utilization, 4), "headroom": round_finite(self.headroom, 4),
+                "notes": list(self.estimate.notes)}
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,7 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
     model = catalog.model(model_id)
     ctx = max(c.max_model_len or 0, w.tokens_per_request)
     precisions = c.precisions or SEARCH_PRECISIONS
-    pricings = c.pricings or SEARCH_PRICINGS
+    pricings = c.pricings or DEFAULT_PRICINGS
     points: dict[tuple[str, int, str], int | None] = {}   # (gpu, tp, precision) -> replicas needed; None: infeasible
     stack = sum(i.monthly_usd for i in stack_items(overheads))
     cells = []

@@ -83,7 +83,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     out += [""] + [f"[{n}] {src}" for n, src in enumerate(sources, 1)]
     if t is not None:
         cap = (f"Capacity (model): {t.output_tok_s:,.0f} output tok/s per replica at {t.concurrency} concurrent requests "
-               f"(max {t.max_concurrency}, limited by {t.limited_by}); TTFT {t.ttft_s * 1000:,.0f} ms, TPOT {t.tpot_s * 1000:,.1f} ms")
+               f"(sustains {t.max_concurrency} for this traffic, limited by {t.limited_by}; vLLM's logged maximum for "
+               f"{e.fit.context_tokens:,}-token requests {e.fit.max_concurrency:,.2f}x); TTFT {t.ttft_s * 1000:,.0f} ms, TPOT {t.tpot_s * 1000:,.1f} ms")
         if t.limited_by == "api-server":
             cap += "\n" + api_server_hint(d.api_servers)
     else:
@@ -110,6 +111,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                    f"{', '.join(v['precisions'])}; TP {', '.join(map(str, v['tp']))}; concurrency {v['concurrency'][0]}-"
                    f"{v['concurrency'][1]}; prompts {v['prompt_tokens'][0]:,.0f}-{v['prompt_tokens'][1]:,.0f} tokens")
         out += [f"  WARNING outside that range: {msg}" for msg in e.warnings]
+    out += [f"NOTE: {msg}" for msg in e.notes]
     be = {b.api: b for b in e.breakeven}
     rows = []
     for q in e.apis:
@@ -119,6 +121,8 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
+    if e.capacity_range is not None:
+        out.append(f"  - {e.capacity_range.note()}")
     return "\n".join(out)
 
 

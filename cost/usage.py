@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
+from cost import catalog, strictload
 from cost.errors import InputError
 from cost.units import parse_tokens
-from cost.workload import Workload
+from cost.workload import MAX_REQUEST_TOKENS, Workload
 
 VERSION = 1
 
@@ -84,30 +85,46 @@ def from_dict(doc: Any, where: str = "usage") -> Usage:
     sizes = {}
     for key in ("avgInputTokens", "avgOutputTokens"):
         v = w.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise InputError(f"{where}.workload.{key}", v, "a whole number of tokens, at least 1")
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_REQUEST_TOKENS:
+            raise InputError(f"{where}.workload.{key}", v, f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")
         sizes[key] = v
     for key in ("source", "measuredAt"):
         if not isinstance(doc.get(key), str) or not doc[key]:
             raise InputError(f"{where}.{key}", doc.get(key), "a non-empty string")
+    if "model" in doc and (not isinstance(doc["model"], str) or not doc["model"].strip()):
+        raise InputError(f"{where}.model", doc["model"], "the measured model's id, or no `model:` key")
     requests = _number(w, "requestsInWindow", f"{where}.workload", 0) if "requestsInWindow" in w else None
-    return Usage(tokens, sizes["avgInputTokens"], sizes["avgOutputTokens"], _number(doc, "windowSeconds", where, 0),
+    window = _number(doc, "windowSeconds", where, 0)
+    if window == 0:     # no time measured: nothing to extrapolate a monthly volume from
+        raise InputError(f"{where}.windowSeconds", window, "a positive number of seconds")
+    return Usage(tokens, sizes["avgInputTokens"], sizes["avgOutputTokens"], window,
                  doc["source"], doc["measuredAt"], doc.get("model"), requests)
 
 
 def load(path: str | Path) -> Usage:
     """Read a usage file; a missing or invalid one is an InputError naming the key."""
+    return from_dict(strictload.load_yaml(path, "usage", "usage YAML file"))
+
+
+def _model_id(name: str) -> str:
+    """The catalog id of a model name (a Hugging Face name resolves to it); the name itself when not in the catalog."""
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError("usage", str(path), "a readable usage YAML file", e.strerror or str(e)) from None
-    except yaml.YAMLError as e:
-        raise InputError("usage", str(path), "a valid YAML usage file", str(e).splitlines()[0]) from None
-    return from_dict(doc)
+        return catalog.model(name).id
+    except InputError:
+        return str(name).lower()
 
 
-def apply(declared: Workload | None, path: str | Path | None) -> Workload | None:
-    """The declared workload, or (when a usage file is given) the measured one in its place."""
+def for_model(u: Usage, model: str | None, path: str | Path, key: str = "usage") -> Usage:
+    """The usage, or an InputError naming `key` when it was measured on another model than the one priced:
+    another model's token volume and request sizes say nothing about this one's."""
+    if model is not None and u.model is not None and _model_id(u.model) != _model_id(model):
+        raise InputError(key, str(path), f"a usage file measured on {model}", f"this one was measured on {u.model}")
+    return u
+
+
+def apply(declared: Workload | None, path: str | Path | None, model: str | None = None) -> Workload | None:
+    """The declared workload, or (when a usage file is given) the measured one in its place; a file measured
+    on another model than `model` is refused (see `for_model`)."""
     if path is None:
         return declared
-    return load(path).workload(declared)
+    return for_model(load(path), model, path).workload(declared)

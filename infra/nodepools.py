@@ -47,8 +47,10 @@ class GpuNodePool(pulumi.ComponentResource):
 
     Every node is tainted `nvidia.com/gpu=true:NoSchedule` so that only pods tolerating it (vLLM, the
     device plugin) land there, and labelled `breakeven.dev/gpu-pool=<model name>`, which the chart
-    selects on. Sizes are fixed at the planned count (min = desired), with one node of headroom for
-    a manual scale-up; the managed node group's rolling update surges on its own.
+    selects on. Sizes are fixed at the planned count (min = desired = max): the maximum is what the
+    economics pay for, since the policy pack prices every node group at its maximum. A managed node
+    group's rolling update surges on its own: its scale-up phase raises the Auto Scaling group's maximum
+    and desired size for the update (https://docs.aws.amazon.com/eks/latest/userguide/managed-node-update-behavior.html).
     """
 
     node_groups: list[eks.NodeGroup]
@@ -74,7 +76,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 # The disk lives in the launch template (EKS refuses disk_size together with one).
                 launch_template=eks.NodeGroupLaunchTemplateArgs(
                     id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)),
-                scaling_config=eks.NodeGroupScalingConfigArgs(desired_size=nodes, min_size=nodes, max_size=nodes + 1),
+                scaling_config=eks.NodeGroupScalingConfigArgs(desired_size=nodes, min_size=nodes, max_size=nodes),
                 # One node at a time: its pods are the PDB's budget (maxUnavailable = pods per node).
                 update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
                 taints=[eks.NodeGroupTaintArgs(**GPU_TAINT)],

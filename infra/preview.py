@@ -319,8 +319,8 @@ def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) 
     for name, path in usage_files.items():
         if name not in names:
             raise InputError("usage", f"{name}={path}", "MODEL=FILE with MODEL one of " + ", ".join(map(str, names)))
-        measured = usage.load(path).to_dict()["workload"]
         m = models[names.index(name)]
+        measured = usage.for_model(usage.load(path), m.get("model"), f"{name}={path}").to_dict()["workload"]
         declared = {k: v for k, v in (m.get("workload") or {}).items() if k not in ("inputShare", "tokensPerMonth")}
         m["workload"] = declared | {k: measured[k] for k in ("tokensPerMonth", "avgInputTokens", "avgOutputTokens")}
     return {"breakeven:models": models}
@@ -371,11 +371,11 @@ def run_policies(p: Plan) -> tuple[list | None, int]:
     """The policy pack (policies/) over the plan's resources, as CI runs it: (violations, exit code:
     1 when a mandatory policy is violated). (None, 0) where the pack is not installed."""
     try:
-        from policies.runner import evaluate
+        from policies.runner import default_config, evaluate
     except ImportError:
         return None, 0
     t0 = time.perf_counter()
-    violations = evaluate(p.resources, None, mode="inprocess", stack=p.stack)
+    violations = evaluate(p.resources, default_config(), mode="inprocess", stack=p.stack)
     p.timings["policies"] = time.perf_counter() - t0
     p.timings["total"] += p.timings["policies"]
     return violations, (1 if any(v.mandatory for v in violations) else 0)

@@ -7,9 +7,9 @@ API tiers of a routing blend, the stack's monthly total and the policy outcome.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from cost import strictload
 from cost.errors import InputError
 from cost.report import grid
 from cost.units import format_tokens, format_usd
@@ -20,14 +20,13 @@ ALLOWED = "a file written by `breakeven preview --stack S --format json`"
 
 def load(path: str | Path) -> dict:
     """Read a baseline preview document; InputError naming --compare-to when it is not one."""
+    text = strictload.read_text(path, KEY, "preview JSON file")
     try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise InputError(KEY, str(path), ALLOWED, err.strerror or type(err).__name__) from None
-    try:
-        doc = json.loads(text)
-    except ValueError as err:
-        raise InputError(KEY, str(path), ALLOWED, f"not JSON: {err}") from None
+        doc = strictload.json_text(text, str(path), KEY)
+    except InputError as err:
+        if err.key != KEY:      # a value inside the document, named by the file and its path
+            raise
+        raise InputError(KEY, str(path), ALLOWED, f"not JSON: {err.detail}") from None
     cost = doc.get("cost") if isinstance(doc, dict) else None
     if not isinstance(cost, dict) or not isinstance(cost.get("models"), list) or not _is_number(cost.get("monthly_usd")):
         raise InputError(KEY, str(path), ALLOWED, "it has no cost.monthly_usd and cost.models")

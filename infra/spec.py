@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cost import catalog, regions
+from cost import catalog, regions, strictload
 from cost import eks as eks_calendar
 from cost.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import Deployment, Exemptions
@@ -356,12 +355,15 @@ def decode(raw: Mapping[str, Any], project: str = NS) -> tuple[dict[str, Any], f
             values[short] = value
             continue
         try:
-            values[short] = json.loads(value)
-        except json.JSONDecodeError:
-            if kind == "boolean":
+            values[short] = strictload.json_text(value, full, sep=".")
+        except InputError as e:
+            if e.key != full:       # a value inside the document, named by its path
+                raise
+            if kind == "boolean" and not value.lstrip().startswith(("{", "[")):
                 values[short] = value
             else:
-                raise InputError(full, value, f"a YAML/JSON {kind}") from None
+                raise InputError(full, value if len(value) < 80 else value[:77] + "...", f"a YAML/JSON {kind}",
+                                 e.detail or str(e.value)) from None
     return values, frozenset(secrets)
 
 

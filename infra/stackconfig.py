@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cost import strictload
 from cost.errors import InputError
 from infra.schema import SECRET_KEYS, SECRET_LITERAL
 
@@ -87,18 +86,10 @@ def _project(root: Path) -> dict:
 
 
 def _read_yaml(path: Path, root: Path) -> Any:
-    """A YAML file's document; a syntax error names the file, line and column (never a traceback)."""
+    """A YAML file's document, read strictly (cost/strictload.py); an error names the file and the key, or the
+    line and column of a syntax error (never a traceback)."""
     rel = str(path.relative_to(root))
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(rel, f"YAML syntax error at {where}", "a valid YAML document", problem) from None
-    except UnicodeDecodeError as e:
-        raise InputError(rel, f"bytes at offset {e.start}", "a UTF-8 text file") from None
+    return strictload.yaml_text(strictload.read_text(path, rel, "stack YAML file"), rel)
 
 
 def _plaintext_secrets(key: str, value: Any, secret_keys: set[str], rel: str, stack: str) -> None:

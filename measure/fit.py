@@ -13,19 +13,20 @@ The model and device come from the catalog, or (for what it does not list) from 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from cost import calibration, capacity, catalog
+from cost import calibration, capacity, catalog, strictload
 from cost.catalog import Gpu, Model
 from cost.errors import InputError
 from cost.factors import RANGES, Factors, published
 from measure.loadgen import Sweep
 
 LIVE_FITTED = ("hbm_efficiency", "gemm_mfu", "step_overhead_s", "per_seq_overhead_s")
+# A fit that misses its own measurements by more than this (max(pred/meas, meas/pred) - 1 at any level)
+# is not written: the published fit's held-out validation rows stay within about this (`breakeven calibration`).
+FIT_TOLERANCE = 0.25
 
 
 def model_from(name: str) -> Model:
@@ -35,8 +36,8 @@ def model_from(name: str) -> Model:
         p = p / "config.json"
     if not p.is_file():
         return catalog.model(name, "model")
+    c = strictload.load_json(p, "model", "Hugging Face config.json")
     try:
-        c = json.loads(p.read_text(encoding="utf-8"))
         hidden, layers, heads = int(c["hidden_size"]), int(c["num_hidden_layers"]), int(c["num_attention_heads"])
         kv = int(c.get("num_key_value_heads", heads))
         hd = int(c.get("head_dim") or hidden // heads)
@@ -58,10 +59,10 @@ def device_from(name: str) -> Gpu:
     p = Path(name)
     if not p.is_file():
         return catalog.gpu(name, "gpu")
+    d = strictload.load_yaml(p, "gpu", "device YAML file")
     try:
-        d = yaml.safe_load(p.read_text(encoding="utf-8"))
         values = {k: float(d[k]) for k in ("memory_gib", "hbm_gb_s", "bf16_tflops")}
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise InputError("gpu", name, "a catalog GPU or a YAML file with id, memory_gib, hbm_gb_s, bf16_tflops",
                          f"{type(e).__name__}: {e}") from None
     for k, v in values.items():
@@ -135,4 +136,26 @@ def compare(sweep: Sweep, target: Target, fitted: Factors) -> list[dict]:
                     "fitted_tok_s": new, "fitted_error": max(new / lv.output_tok_s, lv.output_tok_s / new) - 1,
                     "ttft_p50_s": lv.ttft_s["p50"], "ttft_p99_s": lv.ttft_s["p99"],
                     "tpot_p50_s": lv.tpot_s["p50"], "tpot_p99_s": lv.tpot_s["p99"]})
+    return out
+
+
+def problems(fitted: Factors, levels: list[dict], tolerance: float = FIT_TOLERANCE) -> list[str]:
+    """Why a live fit is unusable (empty: usable): a fitted factor pinned at the end of its allowed range
+    (the model's physics cannot explain the server: wrong GPU, TP or precision, or a cache answering),
+    or a level its own fit misses by more than `tolerance`. An overhead at zero is no such end: it
+    says none was measured, which a fast engine can show."""
+    out = []
+    for name in LIVE_FITTED:
+        low, high = RANGES[name]
+        value = getattr(fitted, name)
+        for end, bound in (("lower", low), ("upper", high)):
+            if bound == 0 and name.endswith("_overhead_s"):
+                continue
+            if abs(value - bound) <= 1e-9 * max(1.0, abs(high - low)):
+                out.append(f"{name} ended at its {end} bound {bound:g}: the capacity model cannot explain what was measured "
+                           "(check --gpu, --gpus and --precision against the server)")
+    worst = max(levels, key=lambda lv: lv["fitted_error"], default=None)
+    if worst is not None and worst["fitted_error"] > tolerance:
+        out.append(f"the fit misses its own measurement at concurrency {worst['concurrency']} by {worst['fitted_error']:.0%} "
+                   f"(tolerance {tolerance:.0%}, --tolerance)")
     return out

@@ -10,13 +10,13 @@ wall time, TTFT and TPOT percentiles (TPOT = (latency - TTFT) / (output tokens -
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import httpx
 
+from cost import strictload
 from cost.errors import InputError
 
 # ~ 4 characters a token for English text: a prompt of N tokens is about 4N characters.
@@ -95,35 +95,65 @@ class Sweep:
                 "max_tokens": self.max_tokens, "levels": [lv.to_dict() for lv in self.levels]}
 
 
+class NotAStream(ValueError):
+    """An answer that is not an OpenAI completion stream; the message shows what came back."""
+
+
+def _chunk(data: str, url: str) -> dict:
+    """One `data:` payload of the stream: a JSON object with a `choices` list, else NotAStream."""
+    try:
+        chunk = strictload.json_text(data, url)
+    except InputError as e:
+        raise NotAStream(f"a stream chunk that is not JSON: {strictload.first_bytes(data)!r} ({e.detail or e.allowed})") from None
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    if not isinstance(choices, list) or not all(isinstance(c, dict) and isinstance(c.get("delta") or {}, dict)
+                                                for c in choices):
+        raise NotAStream(f"a stream chunk without a choices list: {strictload.first_bytes(data)!r}")
+    return chunk
+
+
+def _tokens(usage: object, name: str) -> int:
+    value = usage.get(name) if isinstance(usage, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= strictload.MAX_MAGNITUDE:
+        raise NotAStream(f"usage.{name} is {value!r}, not a whole number of tokens")
+    return value
+
+
 async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> RequestResult:
-    """Stream one completion; TTFT at the first chunk that carries text."""
+    """Stream one completion; TTFT at the first chunk that carries text. An answer that is not a completion
+    stream (an HTML page, garbage, JSON of another shape) is a failed request that shows its first bytes."""
     t0 = time.perf_counter()
     ttft = None
     usage = None
+    first_line = None
     try:
         async with client.stream("POST", url, json=body) as r:
             if r.status_code != 200:
-                text = (await r.aread()).decode(errors="replace")[:300]
-                return RequestResult(False, time.perf_counter() - t0, 0.0, 0, 0, f"HTTP {r.status_code}: {text}")
+                text = (await r.aread()).decode(errors="replace")
+                return RequestResult(False, time.perf_counter() - t0, 0.0, 0, 0,
+                                     f"HTTP {r.status_code}: {strictload.first_bytes(text, 200)!r}")
             async for line in r.aiter_lines():
+                first_line = line if first_line is None else first_line
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
-                chunk = json.loads(data)
-                choices = chunk.get("choices") or []
-                if ttft is None and any(c.get("text") or (c.get("delta") or {}).get("content") for c in choices):
+                chunk = _chunk(data, url)
+                if ttft is None and any(c.get("text") or (c.get("delta") or {}).get("content") for c in chunk["choices"]):
                     ttft = time.perf_counter() - t0
                 if chunk.get("usage"):
                     usage = chunk["usage"]
+        latency = time.perf_counter() - t0
+        if usage is None:
+            return RequestResult(False, latency, ttft or latency, 0, 0, "no usage in the stream "
+                                 f"(stream_options.include_usage); it began {strictload.first_bytes(first_line or '')!r}")
+        prompt, output = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
     except httpx.HTTPError as e:
         return RequestResult(False, time.perf_counter() - t0, 0.0, 0, 0, f"{type(e).__name__}: {e}")
-    latency = time.perf_counter() - t0
-    if usage is None:
-        return RequestResult(False, latency, ttft or latency, 0, 0, "no usage in the stream (stream_options.include_usage)")
-    return RequestResult(True, latency, ttft if ttft is not None else latency,
-                         int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+    except NotAStream as e:
+        return RequestResult(False, time.perf_counter() - t0, 0.0, 0, 0, f"not a completion stream: {e}")
+    return RequestResult(True, latency, ttft if ttft is not None else latency, prompt, output)
 
 
 async def run_level(client: httpx.AsyncClient, url: str, body: dict, concurrency: int, requests_per_worker: int,

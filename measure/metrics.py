@@ -8,11 +8,13 @@ counts from zero. Resets are reported, never turned into a negative or zeroed ra
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from cost.errors import InputError
+from cost.strictload import first_bytes
 
 PROMPT_TOKENS = "vllm:prompt_tokens_total"
 GENERATION_TOKENS = "vllm:generation_tokens_total"
@@ -23,6 +25,7 @@ WAITING = "vllm:num_requests_waiting"
 KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 COUNTERS = (PROMPT_TOKENS, GENERATION_TOKENS, REQUESTS)
 GAUGES = (RUNNING, WAITING)
+READ = COUNTERS + GAUGES + KV_USAGE    # what breakeven computes with: each value finite and >= 0
 
 Series = tuple[str, tuple[tuple[str, str], ...]]   # (source, sorted labels): one time series
 
@@ -47,12 +50,23 @@ class Reset:
         return {"metric": self.metric, "series": self.series, "at": self.at, "before": self.before, "after": self.after}
 
 
-def parse(text: str, source: str) -> dict[str, dict[Series, float]]:
-    """Samples of one Prometheus text exposition, by sample name, keyed by (source, labels)."""
+def parse(text: str, source: str, key: str = "endpoint") -> dict[str, dict[Series, float]]:
+    """Samples of one Prometheus text exposition, by sample name, keyed by (source, labels). Anything else (an
+    HTML page, JSON, garbage), or a metric breakeven reads without a finite value, is an InputError naming `key`,
+    the source and the first bytes of what it answered."""
     out: dict[str, dict[Series, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out.setdefault(s.name, {})[(source, tuple(sorted(s.labels.items())))] = float(s.value)
+    try:
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                out.setdefault(s.name, {})[(source, tuple(sorted(s.labels.items())))] = float(s.value)
+    except (ValueError, TypeError, IndexError, KeyError) as e:
+        raise InputError(key, source, "a Prometheus text exposition (vLLM's /metrics)",
+                         f"it answered {first_bytes(text)!r}: {e}") from None
+    for name in READ:
+        for series, value in out.get(name, {}).items():
+            if not math.isfinite(value) or value < 0:
+                raise InputError(key, source, f"a finite, non-negative {name}",
+                                 f"{series_name(series)} is {value!r}")
     return out
 
 

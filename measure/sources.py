@@ -3,12 +3,15 @@ proxy, with the official `kubernetes` client), or a Prometheus server (PromQL `i
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from cost import strictload
 from cost.errors import InputError
 from measure.metrics import Scrape, merge, parse
 
@@ -17,14 +20,28 @@ HTTP_PORT_NAME = "http"      # the chart's container port name
 WORKER_ROLE = ("breakeven.dev/role", "worker")   # LeaderWorkerSet workers serve no API and no /metrics
 
 
-def _get(client: httpx.Client, url: str, key: str, **params: Any) -> httpx.Response:
+RESPONSE_SECONDS = 60.0      # the longest one answer may take to arrive in full (a trickling server stops here)
+
+
+def _get(client: httpx.Client, url: str, key: str, **params: Any) -> str:
+    """The body of a 200 answer, at most strictload.MAX_BYTES and RESPONSE_SECONDS; else an InputError naming
+    `key`, the URL and the first bytes of what came back."""
+    deadline = time.monotonic() + RESPONSE_SECONDS
+    body = b""
     try:
-        r = client.get(url, params=params or None)
+        with client.stream("GET", url, params=params or None) as r:
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > strictload.MAX_BYTES or time.monotonic() > deadline:
+                    raise InputError(key, url, f"an answer of at most {strictload.MAX_BYTES:,} bytes within "
+                                     f"{RESPONSE_SECONDS:.0f} s", f"it sent {len(body):,} bytes: {strictload.first_bytes(body)!r}")
+            status, encoding = r.status_code, r.encoding or "utf-8"
     except httpx.HTTPError as e:
         raise InputError(key, url, "a reachable URL", f"{type(e).__name__}: {e}") from None
-    if r.status_code != 200:
-        raise InputError(key, url, "a URL that answers 200", f"HTTP {r.status_code}: {r.text[:200]}")
-    return r
+    text = body.decode(encoding, errors="replace")
+    if status != 200:
+        raise InputError(key, url, "a URL that answers 200", f"HTTP {status}: {strictload.first_bytes(text, 200)!r}")
+    return text
 
 
 class EndpointSource:
@@ -42,7 +59,7 @@ class EndpointSource:
 
     def scrape(self) -> Scrape:
         at = time.time()
-        return Scrape(at, merge([parse(_get(self.client, f"{u}/metrics", "endpoint").text, u) for u in self.urls]))
+        return Scrape(at, merge([parse(_get(self.client, f"{u}/metrics", "endpoint"), u) for u in self.urls]))
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------
@@ -103,6 +120,11 @@ class KubeSource:
     def describe(self) -> str:
         return f"pods {self.selector} in namespace {self.namespace} (API server pod proxy)"
 
+    def _host(self) -> str:
+        """The API server's URL, as the client's configuration names it."""
+        config = getattr(getattr(self.api, "api_client", None), "configuration", None)
+        return str(getattr(config, "host", "the API server"))
+
     def pods(self) -> list[Any]:
         from kubernetes.client.exceptions import ApiException
 
@@ -111,6 +133,9 @@ class KubeSource:
         except ApiException as e:
             raise InputError("namespace", self.namespace, "a namespace you may list pods in",
                              f"HTTP {e.status}: {e.reason}") from None
+        except ValueError as e:   # the client could not read the answer as a pod list (JSON or its schema)
+            raise InputError("namespace", self.namespace, "a Kubernetes API server that answers a pod list",
+                             f"{self._host()} answered something else: {' '.join(str(e).split())[:200]}") from None
         pods = select_pods(items)
         if not pods:
             raise InputError("selector", self.selector, "a selector matching Running, Ready vLLM pods",
@@ -130,11 +155,24 @@ class KubeSource:
             except ApiException as e:
                 raise InputError("selector", self.selector, "pods whose /metrics the API server can proxy",
                                  f"{proxy_path(self.namespace, name, port)}: HTTP {e.status}: {e.reason}") from None
-            parts.append(parse(text, f"{self.namespace}/{name}"))
+            parts.append(parse(text, f"{self.namespace}/{name}", "selector"))
         return Scrape(at, merge(parts))
 
 
 # --- Prometheus -------------------------------------------------------------------------------------
+def _sample(series: Any) -> float | None:
+    """The value of one instant-vector series ({"metric": {...}, "value": [time, "12.5"]}): finite and >= 0
+    (every query breakeven sends sums counters' increases or gauges); None when it is not one."""
+    value = series.get("value") if isinstance(series, dict) else None
+    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], str):
+        return None
+    try:
+        number = float(value[1])
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and 0 <= number <= strictload.MAX_MAGNITUDE else None
+
+
 @dataclass(frozen=True)
 class PromWindow:
     """What a Prometheus server says about a window: counter increases, resets and gauge stats."""
@@ -157,11 +195,28 @@ class PrometheusSource:
     def describe(self) -> str:
         return f"prometheus {self.url}" + (f" {{{self.match}}}" if self.match else "")
 
-    def query(self, promql: str, at: float) -> list[dict]:
-        doc = _get(self.client, f"{self.url}/api/v1/query", "prometheus", query=promql, time=f"{at:.3f}").json()
-        if doc.get("status") != "success":
-            raise InputError("prometheus", self.url, "a Prometheus HTTP API", f"{promql}: {doc.get('error')}")
-        return doc["data"]["result"]
+    def query(self, promql: str, at: float) -> list[float]:
+        """The sample values of an instant query's vector result (one per series)."""
+        url = f"{self.url}/api/v1/query"
+        text = _get(self.client, url, "prometheus", query=promql, time=f"{at:.3f}")
+        try:
+            doc = strictload.json_text(text, url, "prometheus")
+        except InputError as e:
+            raise InputError("prometheus", url, "the JSON of a Prometheus HTTP API", e.detail or str(e)) from None
+        if not isinstance(doc, dict) or doc.get("status") != "success":
+            error = doc.get("error") if isinstance(doc, dict) else None
+            raise InputError("prometheus", url, "a Prometheus HTTP API that answers status success",
+                             f"{promql}: {error or strictload.first_bytes(text)!r}")
+        result = doc["data"].get("result") if isinstance(doc.get("data"), dict) else None
+        allowed = 'an instant vector: data.result = [{"metric": {...}, "value": [time, "number"]}]'
+        if not isinstance(result, list):
+            raise InputError("prometheus", url, allowed, f"{promql}: it answered {strictload.first_bytes(text)!r}")
+        values = [_sample(r) for r in result]
+        if None in values:
+            bad = json.dumps(result[values.index(None)])
+            raise InputError("prometheus", url, allowed + ", each number finite and >= 0",
+                             f"{promql}: a series is {strictload.first_bytes(bad)!r}")
+        return [v for v in values if v is not None]
 
     def window(self, counters: tuple[str, ...], gauges: tuple[str, ...], kv: tuple[str, ...],
                window_s: float, at: float) -> PromWindow:
@@ -175,11 +230,11 @@ class PrometheusSource:
             if not r:
                 raise InputError("metric", m, "a metric the Prometheus server has for the selection",
                                  f"no series for {m}{sel} in the last {rng}")
-            inc[m] = float(r[0]["value"][1])
+            inc[m] = r[0]
             q = f"sum(resets({m}{sel}[{rng}]))"
             queries.append(q)
             r = self.query(q, at)
-            res[m] = int(float(r[0]["value"][1])) if r else 0
+            res[m] = int(r[0]) if r else 0
         def over_window(m: str, agg: str) -> dict[str, float] | None:
             stats = {}
             for fn, key in (("avg", "mean"), ("max", "max")):
@@ -188,7 +243,7 @@ class PrometheusSource:
                 r = self.query(q, at)
                 if not r:
                     return None
-                stats[key] = float(r[0]["value"][1])
+                stats[key] = r[0]
             return stats
 
         for m in gauges:

@@ -21,20 +21,26 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cost import api_prices, capacity, catalog
 from cost import economics as econ
-from cost.deployment import Deployment
+from cost.deployment import LOW_TTFT_S, Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate
 from cost.fleet import Fleet
+from cost.tco import Overheads
 from cost.nodes import instance_hourly_usd
+from cost.usage import Usage
+from cost import usage as usage_mod
 from cost.workload import Workload
+from policies import capacity as cap
+from policies import trust as trust_mod
+from policies.trust import COMMITMENTS, Trust
 from policies.resources import (
-    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, container_args, fingerprint, get, is_unknown, normalize, pod_templates,
+    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, opaque_workload, engine_args, fingerprint, get, is_unknown, normalize, pod_templates,
     selects, stack_name, switch, tolerates, whole,
 )
 
@@ -43,14 +49,18 @@ SUBNET = "aws:ec2/subnet:Subnet"
 GPU_RESOURCE = "nvidia.com/gpu"
 HOURS = catalog.assumptions()["hours_per_month"]
 EKS_TO_PRICING = {"SPOT": "spot", "ON_DEMAND": "on-demand"}
-# Stack names that are not production unless their economics opt in (policy config `nonProductionStacks`).
-NON_PRODUCTION_STACKS = [r"(.*-)?(dev|development|test|testing|sandbox|local|ci)(-.*)?"]
+EKS_DEFAULT_INSTANCE_TYPES = ("t3.medium",)   # a managed node group's type without instanceTypes or a launch template
+# Stack names that are not production unless their economics opt in (policy config `nonProductionStacks`):
+# narrow and explicit, whole names only, so `prod-ci` or `payments-test-eu` stay production.
+NON_PRODUCTION_STACKS = ["dev", "development", "test", "sandbox", "local"]
 
 
-def is_production(name: str, opted_in: bool, non_production: Sequence[str] = NON_PRODUCTION_STACKS) -> bool:
-    """Production unless the stack's name matches a non-production pattern of the policy config; a stack's
-    own economics can opt in (`production: true`), never out. An unreadable name is production."""
-    return opted_in or not any(re.fullmatch(p, name or "") for p in non_production)
+def is_production(name: str, opted_in: bool, non_production: Sequence[str] = NON_PRODUCTION_STACKS,
+                  granted_non_production: bool = False) -> bool:
+    """Production unless the stack's name fully matches a non-production pattern of the policy config, or the
+    config's trust grants it `production: false`; a stack's own economics can opt in (`production: true`), never
+    out. An unreadable name is production."""
+    return opted_in or not (granted_non_production or any(re.fullmatch(p, name or "") for p in non_production))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,13 +90,32 @@ class NodeGroup:
     zones: list[str] | None          # None: could not be resolved
     ami_type: str = ""
     problems: list[Problem] = field(default_factory=list)
+    what: str = "node group"
+    per_type: dict[str, int] = field(default_factory=dict)   # Karpenter: the most machines of each type its limits allow
+
+    def describe_ceiling(self) -> str:
+        """`<what> <name> may run N x type: $X/month at its ceiling` (on the group's capacity type)."""
+        usd, n = self.hourly_usd(), self.ceiling
+        cost = f": ${usd * n * HOURS:,.2f}/month at its ceiling" if usd is not None and n is not None else ""
+        return f"{self.what} {self.res.name} may run {n} x {', '.join(self.instance_types[:1]) or 'unknown type'}{cost}"
+
+    def ceiling_for(self, instance_type: str) -> int | None:
+        """The most nodes of this type the group may run (a Karpenter pool's limits allow a count per type)."""
+        return self.per_type.get(instance_type, self.ceiling) if self.per_type else self.ceiling
 
     @property
     def is_gpu(self) -> bool:
-        """A GPU pool: a catalog GPU instance type, an NVIDIA/GPU AMI, the GPU-present label or economics tags."""
-        return (any(t in catalog.instances() for t in self.instance_types) or "NVIDIA" in self.ami_type
+        """A GPU pool: a GPU instance type (judged from the catalog and the instance family, not from labels), an
+        NVIDIA/GPU AMI, the GPU-present label or economics tags."""
+        return (any(cap.is_gpu_type(t) for t in self.instance_types) or "NVIDIA" in self.ami_type
                 or "GPU" in self.ami_type or str(self.labels.get("nvidia.com/gpu.present")) == "true"
                 or any(k.startswith(econ.TAG_PREFIX) for k in self.tags))
+
+    @property
+    def ceiling(self) -> int | None:
+        """The most nodes the group may run: the larger of its desired and maximum size (None: unreadable)."""
+        sizes = [n for n in (self.desired, self.max_size) if n is not None]
+        return max(sizes) if sizes else None
 
     @property
     def economics_name(self) -> str | None:
@@ -130,6 +159,11 @@ class Model:
     estimate: Estimate | None = None
     idle_nodes: int = 0
     idle_usd: float = 0.0
+    idle_where: str = ""                             # the node groups and sizes the idle nodes come from
+    usage: Usage | None = None                       # the measured workload the policy config names, if any
+    usage_file: str = ""
+    declared_workload: Workload | None = None        # the stack's own, when a usage file replaced it
+    declared_estimate: Estimate | None = None        # priced on the declared workload, for the comparison
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -257,6 +291,12 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
 
         raw_types = read("instanceTypes", default=[])
         itypes = [t for t in raw_types if isinstance(t, str) and not is_unknown(t)] if isinstance(raw_types, list) else []
+        uses_template = bool(r.props.get("launchTemplate") or r.deps.get("launchTemplate"))
+        if not itypes and uses_template:   # EKS takes the instance type from the launch template
+            from_template = cap.node_group_template_type(r, resources)
+            itypes = [from_template] if from_template else []
+        elif not itypes and r.props.get("instanceTypes") in (None, []):   # neither: EKS's default (pulumi_aws NodeGroup.instance_types)
+            itypes = list(EKS_DEFAULT_INSTANCE_TYPES)
         tags = read("tags", default={})
         ng = NodeGroup(
             res=r, instance_types=itypes, capacity_type=read("capacityType", default="ON_DEMAND"),
@@ -268,10 +308,30 @@ def read_node_groups(resources: list[Res]) -> list[NodeGroup]:
             zones=_zones_of(r, by_urn, by_id), ami_type=str(read("amiType", default="") or ""), problems=probs,
         )
         unpriceable = [t for t in itypes if t not in catalog.instances()]
-        if ng.is_gpu and (unpriceable or not itypes):
+        if not itypes:
+            probs.append(Problem(r.urn, r.name, f"node group {r.name}: its instance type cannot be read (no instanceTypes, "
+                                 "and its launch template is not among the stack's resources or sets no instanceType); "
+                                 "it may launch GPU machines that cannot be priced", uses_template is False))
+        elif ng.is_gpu and unpriceable:
             probs.append(Problem(r.urn, r.name, f"node group {r.name}: instance type "
                                  f"{', '.join(unpriceable) or 'missing'} is not in the catalog; its GPUs cannot be priced"))
         out.append(ng)
+    return out + _karpenter_pools(resources)
+
+
+def _karpenter_pools(resources: list[Res]) -> list[NodeGroup]:
+    """Karpenter pools whose GPU ceiling can be priced, as node groups pods can be matched to: the machines their
+    limits allow (dearest fleet first), the labels and taints their nodes carry. An unpriceable pool stays a
+    capacity source the pack names (policies.capacity)."""
+    out = []
+    for c in cap.read_capacity(resources)[0]:
+        if not c.karpenter or not c.is_gpu or c.ceiling() is None or not c.nodes:
+            continue
+        order = sorted(c.nodes, key=lambda t: -(instance_hourly_usd(t, "on-demand") * c.nodes[t]))
+        top = c.nodes[order[0]]
+        out.append(NodeGroup(res=c.res, instance_types=order, capacity_type="SPOT" if c.spot_only else "ON_DEMAND",
+                             desired=top, max_size=top, labels=c.labels, taints=c.taints, tags={}, zones=c.zones,
+                             what=c.what, per_type=dict(c.nodes)))
     return out
 
 
@@ -333,8 +393,12 @@ def _gpus_per_replica(r: Res, templates: list[tuple[str, dict]]) -> int:
     return per_leader + per_worker * max(size - 1, 0)
 
 
-def read_model(r: Res, groups: list[NodeGroup]) -> Model:
-    """One GPU workload -> its declared economics, cross-checked against and completed by the resources."""
+def read_model(r: Res, groups: list[NodeGroup], configmaps: dict | None = None,
+               foreign: Callable[[str], Workload | None] | None = None, stack: str = "") -> Model:
+    """One GPU workload -> its declared economics, cross-checked against and completed by the resources.
+
+    foreign: model name -> the workload the policy config declares for it; a workload without breakeven's economics
+    is then priced from its resources (vLLM arguments, GPU limits, replicas, the capacity its pods land on)."""
     templates = pod_templates(r)
     metadata = r.props.get("metadata") if isinstance(r.props.get("metadata"), Mapping) else {}
     labels = get(templates[0][1], "metadata", "labels", default={}) or {}
@@ -345,12 +409,21 @@ def read_model(r: Res, groups: list[NodeGroup]) -> Model:
     m.node_groups = _match_node_groups(m.pod_spec, groups)   # matched first: an unpriceable model still owns its nodes
     try:
         annotation = (metadata.get("annotations") or {}).get(econ.ANNOTATION)
-        if annotation is None:
-            raise InputError(econ.ANNOTATION, None, "the economics breakeven writes on every GPU workload",
-                             f"the {r.kind} requests {GPU_RESOURCE} but carries no economics to price it by")
+        args = engine_args(m.pod_spec, configmaps or {}, m.namespace)
+        granted = foreign(m.name) if foreign is not None and annotation is None else None
+        if annotation is None and granted is None:
+            where = "; ".join(g.describe_ceiling() for g in m.node_groups)
+            raise InputError(econ.ANNOTATION, None, "the economics breakeven writes on every GPU workload, or its "
+                             f"workload in the policy config (trust.grants.{stack or '<stack>'}.models.{m.name}.workload)",
+                             f"the {r.kind} requests {GPU_RESOURCE} but carries no economics to price it by"
+                             + (f"; the GPU capacity it runs on: {where}" if where else ""))
         if is_unknown(annotation):
             raise Unknown(econ.ANNOTATION)
-        m.declared = econ.Economics.from_json(annotation)
+        if granted is not None:
+            m.total_replicas = _replicas(r, m.node_groups)
+            m.declared = _from_resources(m, _gpus_per_replica(r, templates), args, granted, stack)
+        else:
+            m.declared = econ.Economics.from_json(annotation)
         m.name = m.declared.deployment.name or m.name
         for g in m.node_groups:
             if g.economics_name is not None:
@@ -358,12 +431,60 @@ def read_model(r: Res, groups: list[NodeGroup]) -> Model:
                 if (tagged.deployment, tagged.workload) != (m.declared.deployment, m.declared.workload):
                     m.problem(f"node group {g.res.name}'s economics tags differ from the workload's {econ.ANNOTATION}")
         m.total_replicas = _replicas(r, m.node_groups)
-        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), container_args(m.pod_spec))
+        m.deployment = _as_deployed(m, _gpus_per_replica(r, templates), args)
     except Unknown as u:
         m.problem(f"{u.path} is unknown during preview", unknown=True)
     except InputError as e:
         m.problem(str(e))
     return m
+
+
+# vLLM --quantization values -> the precision breakeven prices; absent: the checkpoint's 16-bit weights.
+QUANTIZATION_PRICED = {None: "bf16", "fp8": "fp8", "awq": "int4-awq", "awq_marlin": "int4-awq", "mxfp4": "mxfp4"}
+
+
+def served_model(args: list[str]) -> str | None:
+    """The model a vLLM server serves: `--model`, else the positional after `serve` (`vllm serve MODEL`)."""
+    flag = arg_value(args, "--model")
+    if flag is not None:
+        return flag
+    if "serve" in args:
+        i = args.index("serve")
+        if i + 1 < len(args) and not args[i + 1].startswith("-"):
+            return args[i + 1]
+    return None
+
+
+def _from_resources(m: Model, gpus: int, args: list[str], workload: Workload, stack: str) -> econ.Economics:
+    """The economics of a GPU workload breakeven did not write, from its resources and the workload the policy config
+    declares: the model it serves, its GPUs and replicas, the engine arguments, and the cheapest catalog type of the
+    capacity its pods land on that holds one replica (what Karpenter launches). No spares are assumed."""
+    served = served_model(args)
+    if served is None:
+        raise InputError("--model", None, "the model the vLLM server serves (--model, or vllm serve MODEL)")
+    model = catalog.model(served, "--model")
+    quant = arg_value(args, "--quantization")
+    if quant not in QUANTIZATION_PRICED:
+        raise InputError("--quantization", quant, ", ".join(str(q) for q in QUANTIZATION_PRICED if q))
+    types = sorted({t for g in m.node_groups for t in g.instance_types
+                    if t in catalog.instances() and catalog.instance(t).gpus >= min(gpus, 8)},
+                   key=lambda t: instance_hourly_usd(t, "on-demand"))
+    if not types:
+        raise InputError("instance type", ", ".join(sorted({t for g in m.node_groups for t in g.instance_types})) or None,
+                         "a catalog GPU type its pods can land on (a node group or a Karpenter pool matching its node "
+                         "selector and tolerations)")
+    raw = {k: arg_value(args, f) for k, f in (("max_model_len", "--max-model-len"), ("gmu", "--gpu-memory-utilization"),
+                                              ("seqs", "--max-num-seqs"))}
+    d = Deployment.build(
+        model=model.id, instance_type=types[0], gpus_per_replica=gpus, replicas=m.total_replicas, redundancy=0,
+        precision=QUANTIZATION_PRICED[quant], name=m.name,
+        pricing="spot" if all(g.capacity_type == "SPOT" for g in m.node_groups) else "on-demand",
+        max_model_len=None if raw["max_model_len"] is None else whole(raw["max_model_len"], "--max-model-len"),
+        gpu_memory_utilization=0.9 if raw["gmu"] is None else float(raw["gmu"]),
+        max_num_seqs=256 if raw["seqs"] is None else whole(raw["seqs"], "--max-num-seqs"),
+        kv_cache_dtype=kv_cache_dtype(arg_value(args, "--kv-cache-dtype") or "auto"),
+        expert_parallel=bool(switch(args, "--enable-expert-parallel", "-ep")), api_servers=api_server_count(args))
+    return econ.Economics(d, workload, econ.StackEconomics(stack=stack))
 
 
 def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
@@ -514,20 +635,30 @@ def _fits(m: Model) -> bool:
     return fit.fits
 
 
-def _idle(m: Model) -> None:
-    """Nodes the model's node groups run beyond what its replicas need are billed too; fewer is a problem."""
+def _idle(m: Model, book: Any = None) -> None:
+    """Nodes the model's node groups may run beyond what its replicas need (up to their maximum sizes) are billed
+    too: at the plan's rate, or on-demand where the plan is reserved (a commitment covers the planned nodes only).
+    Fewer nodes than the replicas need is a problem."""
     est = m.estimate
     if est is None or est.plan.billing != "instance":
         return
-    desired = [g.desired for g in m.node_groups]
-    if any(d is None for d in desired):
-        m.problem("a node group's desired size cannot be read; its node count is not checked", unknown=True)
+    itype = est.plan.instance_type
+    desired = [g.ceiling_for(itype) if g.per_type else g.desired for g in m.node_groups]   # Karpenter launches on demand
+    ceilings = [g.ceiling_for(itype) for g in m.node_groups]
+    if any(d is None for d in desired) or any(c is None for c in ceilings):
+        m.problem("a node group's desired or maximum size cannot be read; its node count is not checked", unknown=True)
         return
     have, need = sum(desired), est.plan.nodes
-    if have > need:
-        m.idle_nodes = have - need
-        m.idle_usd = m.idle_nodes * est.plan.unit_usd_hr * HOURS
-    elif have < need:
+    # What the groups may bill: their maximum sizes; nodes beyond what the replicas need are priced as headroom.
+    if sum(ceilings) > need:
+        m.idle_nodes = sum(ceilings) - need
+        rate = est.plan.unit_usd_hr
+        if m.deployment is not None and m.deployment.pricing in COMMITMENTS:
+            rate = instance_hourly_usd(est.plan.instance_type, "on-demand", book)
+        m.idle_usd = m.idle_nodes * rate * HOURS
+        m.idle_where = ", ".join(f"{g.what} {g.res.name} up to {g.ceiling_for(itype)} x {itype} (its limits)" if g.per_type
+                                 else f"{g.res.name} desired {g.desired} max {g.max_size}" for g in m.node_groups)
+    if have < need:
         m.problem(f"its node groups run {have} node(s) but its {m.total_replicas} replica(s) need {need} "
                   f"x {est.plan.instance_type}: some pods would stay Pending")
 
@@ -554,16 +685,178 @@ def _price(models: list[Model], stack: econ.StackEconomics, book, problems: list
             fleet = econ.price([replace(values[m.name], stack=replace(stack, routing=None)) for m in priced], book) if priced else None
     for m, est in zip(priced, fleet.estimates if fleet else ()):
         m.estimate = est
-        _idle(m)
+        _idle(m, book)
     return fleet
 
 
+def _trusted_stack(stack_econ: econ.StackEconomics, name: str, trust: Trust,
+                   problems: list[Problem]) -> tuple[econ.StackEconomics, Any]:
+    """The stack-level economics as the policy config trusts them, and the price book to price with: a price book
+    or an overhead below the catalog default counts only where granted; each claim beyond the grants is a problem."""
+    grant = trust.grant(name)
+    book = None
+    declared_book = stack_econ.price_book
+    if declared_book:
+        if grant.price_book != declared_book:
+            problems.append(Problem("", "stack", f"the stack prices with price book {declared_book!r}, which "
+                                                 f"{trust.source} does not grant ({trust.where(name, None, 'priceBook')}); "
+                                                 "priced with the catalog's prices"))
+        else:
+            path = _book_name(declared_book)
+            try:
+                book = api_prices.load_price_book(path)
+            except InputError as e:
+                problems.append(Problem("", "stack", f"price book: {e}"))
+    defaults, granted = Overheads(), dict(grant.overheads)
+    kept = {}
+    for key, value in stack_econ.overheads.to_dict().items():
+        floor = getattr(defaults, key)
+        if value < floor and not (key in granted and value >= granted[key]):
+            problems.append(Problem("", "stack", f"the stack declares overhead {key} {value:g}, below the catalog's {floor:g}, "
+                                                 f"which {trust.source} does not grant "
+                                                 f"({trust.where(name, None, 'overheads.' + key)}); priced at {floor:g}"))
+            value = floor
+        kept[key] = value
+    return replace(stack_econ, overheads=Overheads(**kept), price_book=declared_book if book is not None else None), book
+
+
+def _book_name(name: str) -> str:
+    """A price book the policy config names: a file (absolute or beside the pack) when one exists, else a bundled name."""
+    path = trust_mod.resolve(name)
+    return str(path) if path.is_file() else name
+
+
+def _trust_model(m: Model, stack: str, trust: Trust) -> None:
+    """The model's claims as the policy config trusts them: exemptions, a reserved capacity type, its own GPU price
+    or capacity count only where granted; each claim beyond the grants is a problem and is priced without."""
+    d, w = m.deployment, m.declared.workload if m.declared else None
+    if d is None or w is None:
+        return
+    grant = trust.grant(stack, m.name)
+    changes: dict[str, Any] = {}
+
+    def refuse(what: str, key: str, priced: str) -> None:
+        m.problem(f"{what}, which {trust.source} does not grant ({trust.where(stack, m.name, key)}); {priced}")
+
+    ex = {"fine_tuned": d.exemptions.fine_tuned, "private_data": d.exemptions.private_data,
+          "custom_inference": d.exemptions.custom_inference}
+    for field_name in ex:
+        label = field_name.replace("_", "-")
+        if ex[field_name] and label not in grant.exemptions:
+            refuse(f"the economics claim the {label} exemption", "exemptions", "judged without it")
+            ex[field_name] = False
+    changes["exemptions"] = Exemptions(**ex)
+    if w.ttft_target_s is not None and w.ttft_target_s < LOW_TTFT_S and "low-ttft" not in grant.exemptions:
+        refuse(f"the economics claim a {w.ttft_target_s * 1000:g} ms TTFT target (the low-ttft exemption)", "exemptions",
+               f"judged at {LOW_TTFT_S * 1000:g} ms, where APIs still compete")
+        m.declared = replace(m.declared, workload=replace(w, ttft_target_s=LOW_TTFT_S))
+    if d.pricing in COMMITMENTS and d.pricing not in grant.commitments:
+        refuse(f"the economics price {d.pricing} capacity (a commitment)", "commitments", "priced on-demand")
+        changes["pricing"] = "on-demand"
+    if d.hourly_usd_per_gpu is not None and (grant.hourly_usd_per_gpu is None or d.hourly_usd_per_gpu < grant.hourly_usd_per_gpu):
+        refuse(f"the economics set their own GPU price of ${d.hourly_usd_per_gpu:g}/GPU-hour", "hourlyUsdPerGpu",
+               "priced from the instance catalog")
+        changes["hourly_usd_per_gpu"] = None
+    if d.capacity_tokens_per_month is not None and (grant.capacity_tokens_per_month is None
+                                                    or d.capacity_tokens_per_month > grant.capacity_tokens_per_month):
+        refuse(f"the economics set their own capacity of {d.capacity_tokens_per_month:,.0f} tokens/month",
+               "capacityTokensPerMonth", "capacity from the capacity model")
+        changes["capacity_tokens_per_month"] = None
+    try:
+        m.deployment = Deployment.build(**{**d.__dict__, **changes, "gpu": None})
+    except InputError as e:
+        m.problem(f"as trusted it cannot be priced: {e}")
+        m.deployment = None
+
+
+def _measured(m: Model, stack: str, trust: Trust) -> None:
+    """Judge the measured volume where the policy config names a usage file for the model: the usage replaces the
+    declared volume and request size (the declared workload is kept for the comparison). An unreadable file is a
+    problem: the pack cannot judge what it was told to."""
+    path = trust.grant(stack, m.name).usage
+    if path is None or m.declared is None:
+        return
+    try:
+        u = usage_mod.load(path)
+    except InputError as e:
+        m.problem(f"the usage file the policy config names ({trust.where(stack, m.name, 'usage')}) cannot be read: {e}")
+        return
+    m.usage, m.usage_file, m.declared_workload = u, path, m.declared.workload
+    m.declared = replace(m.declared, workload=u.workload(m.declared.workload))
+
+
+def _price_declared(models: list[Model], stack: econ.StackEconomics, book: Any) -> None:
+    """For models judged on measured usage: the same deployment priced alone on its declared workload."""
+    for m in models:
+        if m.usage is None or m.estimate is None or m.declared_workload is None:
+            continue
+        try:
+            value = replace(m.declared, deployment=m.deployment, workload=m.declared_workload,
+                            stack=replace(stack, routing=None))
+            m.declared_estimate = econ.price([value], book).estimates[0]
+        except InputError as e:
+            m.problem(f"cannot be priced on its declared workload for the comparison with the measured one: {e}")
+
+
+def _unused_capacity(res: list[Res], groups: list[NodeGroup], models: list[Model], book: Any,
+                     problems: list[Problem]) -> None:
+    """GPU capacity no priced model runs on: each node group, auto-scaling group, instance, fleet or Karpenter pool
+    priced at its ceiling (or named with what could not be read), and GPU launch templates nothing here uses."""
+    used = {id(g) for m in models for g in m.node_groups}
+    for g in groups:
+        ceiling = g.ceiling
+        if g.is_gpu and id(g) not in used and (ceiling is None or ceiling > 0):
+            usd = g.hourly_usd(book)
+            cost = (f": ${usd * ceiling * HOURS:,.2f}/month at its ceiling ({HOURS:g} h)" if usd is not None and ceiling
+                    else "")
+            problems.append(Problem(g.res.urn, g.res.name, f"GPU {g.what} {g.res.name} may run {ceiling} x "
+                                    f"{', '.join(g.instance_types) or 'unknown type'} (desired {g.desired}, max "
+                                    f"{g.max_size}){cost} that no priced model uses (no GPU workload and no economics tags)"))
+    sources, templates = cap.read_capacity(res)
+    as_groups = {g.res.urn for g in groups}
+    for c in sources:
+        if not c.is_gpu or c.res.urn in as_groups:
+            continue
+        problems.append(Problem(c.res.urn, c.res.name, c.describe(book) + "; it is GPU capacity no priced model runs "
+                                "on, so it cannot be judged against any model's economics (serve models on breakeven's node "
+                                "groups, or remove it)", c.unknown))
+    for t in templates:
+        problems.append(Problem(t.urn, t.name, f"launch template {t.name} sets GPU instance type "
+                                f"{t.props.get('instanceType')} but nothing in the stack launches from it: what does "
+                                "(outside this stack) cannot be priced"))
+
+
+def _configmaps(res: list[Res]) -> dict[tuple[str, str], Res]:
+    """The stack's ConfigMaps by (namespace, name); one whose name is unknown during preview is left out (a
+    `--config` file in it is then reported as unreadable)."""
+    out = {}
+    for r in res:
+        meta = r.props.get("metadata")
+        if r.type != "kubernetes:core/v1:ConfigMap" or not isinstance(meta, Mapping):
+            continue
+        ns, name = meta.get("namespace") or "default", meta.get("name") or r.name
+        if not (is_unknown(ns) or is_unknown(name)):
+            out[(str(ns), str(name))] = r
+    return out
+
+
 def build_stack(resources: Sequence[Any], *, stack: str = "",
-                non_production: Sequence[str] = NON_PRODUCTION_STACKS) -> Stack:
-    """Derive and price everything the pack checks from the resources."""
+                non_production: Sequence[str] = NON_PRODUCTION_STACKS, trust: Trust = Trust()) -> Stack:
+    """Derive and price everything the pack checks from the resources and the policy config's trust."""
     res = normalize(resources, stack or "stack")
     groups = read_node_groups(res)
-    models = [read_model(r, groups) for r in res if is_gpu_workload(r)]
+    name = stack or stack_name(res)
+
+    def foreign(model: str) -> Workload | None:
+        g = trust.grant(name, model)
+        if g.workload is not None:
+            return Workload.build(g.workload[0], avg_input_tokens=g.workload[1], avg_output_tokens=g.workload[2])
+        try:
+            return usage_mod.load(g.usage).workload(None) if g.usage else None
+        except InputError:
+            return None   # _measured names the unreadable file
+
+    models = [read_model(r, groups, _configmaps(res), foreign, name) for r in res if is_gpu_workload(r)]
     models += models_from_tags(groups, {m.name for m in models})
     problems: list[Problem] = []
     declared = [m.declared for m in models if m.declared is not None]
@@ -575,24 +868,23 @@ def build_stack(resources: Sequence[Any], *, stack: str = "",
     except InputError as e:
         problems.append(Problem("", "stack", f"the models disagree on stack-level economics: {e}"))
         stack_econ = declared[0].stack
-    name = stack or stack_name(res)
-    production = is_production(name, opted_in, non_production)
+    production = is_production(name, opted_in, non_production, trust.grant(name).production is False)
     book = None
-    if stack_econ is not None and stack_econ.price_book:
-        try:
-            book = api_prices.load_price_book(stack_econ.price_book)
-        except InputError as e:
-            problems.append(Problem("", "stack", f"price book: {e}"))
+    if stack_econ is not None:
+        stack_econ, book = _trusted_stack(stack_econ, name, trust, problems)
+        for m in models:
+            _trust_model(m, name, trust)
+            _measured(m, name, trust)
+    for r in res:
+        why = opaque_workload(r)
+        if why and not trust.allows(r.name, r.urn):
+            problems.append(Problem(r.urn, r.name, f"{r.name}: the pack cannot look into this workload: {why}; list it in "
+                                                   "the policy config's trust.allowedWorkloads if it runs no GPUs",
+                                    "unknown during preview" in why))
     fleet = _price(models, stack_econ, book, problems) if stack_econ is not None else None
-
-    # GPU node groups no model runs on are billed for nothing.
-    used = {id(g) for m in models for g in m.node_groups}
-    for g in groups:
-        if g.is_gpu and id(g) not in used and (g.desired is None or g.desired > 0):
-            usd = g.hourly_usd(book)
-            cost = f" (${usd * g.desired * HOURS:,.2f}/month)" if usd is not None and g.desired else ""
-            problems.append(Problem(g.res.urn, g.res.name, f"GPU node group {g.res.name} runs {g.desired} node(s){cost} "
-                                                           "that no priced model uses (no GPU workload and no economics tags)"))
+    if stack_econ is not None:
+        _price_declared(models, stack_econ, book)
+    _unused_capacity(res, groups, models, book, problems)
     return Stack(res, groups, models, name, production, stack_econ, book, fleet, problems)
 
 
@@ -601,14 +893,14 @@ _LOCK = threading.Lock()
 
 
 def stack_for(resources: Sequence[Any], *, stack: str = "",
-              non_production: Sequence[str] = NON_PRODUCTION_STACKS) -> Stack:
+              non_production: Sequence[str] = NON_PRODUCTION_STACKS, trust: Trust = Trust()) -> Stack:
     """`build_stack`, memoised on the resources' content (every stack policy of one AnalyzeStack shares it)."""
     res = normalize(resources, stack or "stack")
-    key = (fingerprint(res), stack, tuple(non_production))
+    key = (fingerprint(res), stack, tuple(non_production), trust.key())
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is None:
-        hit = build_stack(res, stack=stack, non_production=non_production)
+        hit = build_stack(res, stack=stack, non_production=non_production, trust=trust)
         with _LOCK:
             if len(_CACHE) > 16:
                 _CACHE.clear()

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from pulumi_policy.proxy import (
     UNKNOWN_ARCHIVE_VALUE, UNKNOWN_ARRAY_VALUE, UNKNOWN_ASSET_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE,
     UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE,
@@ -226,3 +228,108 @@ def selects(pod_spec: Mapping, labels: Mapping) -> bool:
     return any(all(ops.get(e.get("operator"), lambda h, v: False)(labels.get(e.get("key")),
                                                                   [str(x) for x in e.get("values") or []])
                    for e in term.get("matchExpressions") or []) for term in terms)
+
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+# Kinds that run no pods of their own (or whose pods the pack reads through POD_TEMPLATE_KINDS).
+PODLESS_KINDS = frozenset({"Service", "ConfigMap", "Secret", "PodDisruptionBudget", "ServiceAccount", "Namespace",
+                           "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler",
+                           "Ingress", "NetworkPolicy", "PersistentVolumeClaim", "StorageClass", "ServiceMonitor",
+                           "PodMonitor", "PriorityClass", "LimitRange", "ResourceQuota", "CustomResourceDefinition",
+                           "NodePool", "Provisioner", "EC2NodeClass", "NodeClaim", "EndpointSlice", "Endpoints"})
+
+
+def _mentions_gpu(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(k == "nvidia.com/gpu" or _mentions_gpu(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_mentions_gpu(v) for v in value)
+    return False
+
+
+def opaque_workload(r: Res) -> str | None:
+    """Why the pack cannot look into a workload that may run GPU pods, or None: an unexpanded Helm release (its
+    objects are never shown), an object of an unknown kind that requests nvidia.com/gpu (an operator's CRD with its
+    own pod template), or a Kubernetes object whose kind is unknown during preview."""
+    if r.type == HELM_RELEASE:
+        return ("a helm.sh/v3 Release renders its chart inside the provider, so the pack never sees its objects "
+                "(use helm.sh/v4 Chart, whose objects are registered and priced)")
+    if not r.type.startswith("kubernetes:"):
+        return None
+    if is_unknown(r.props.get("kind")) or is_unknown(r.props.get("spec")):
+        return "its kind or spec is unknown during preview"
+    if r.kind in POD_TEMPLATE_KINDS or r.kind in PODLESS_KINDS:
+        return None
+    if _mentions_gpu(r.props.get("spec")):
+        return (f"a {r.kind} requests nvidia.com/gpu through a pod template the pack cannot read (an operator's "
+                "custom resource): its GPUs cannot be priced")
+    return None
+
+
+def _config_flag(args: list[str]) -> str | None:
+    path = None
+    for i, a in enumerate(args):
+        name, eq, inline = a.partition("=")
+        if name == "--config":
+            path = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
+    return path
+
+
+def config_file_args(pod_spec: Mapping, configmaps: Mapping[tuple[str, str], Res], namespace: str) -> list[str]:
+    """The engine arguments of a vLLM `--config` YAML file, flattened as vLLM flattens them (`key: v` -> `--key v`,
+    `true` -> `--key`, `false` -> `--no-key`, lists and mappings as vLLM passes them), read from the ConfigMap
+    mounted at the file's path. [] without --config. InputError (Unknown during preview) when the file cannot be
+    read from the stack's resources: the pack reads every engine argument or fails."""
+    args = container_args(pod_spec)
+    path = _config_flag(args)
+    if path is None:
+        return []
+    what = f"--config {path}"
+    for c in pod_spec.get("containers") or []:
+        for mount in c.get("volumeMounts") or [] if isinstance(c, Mapping) else []:
+            root = str(mount.get("mountPath") or "").rstrip("/")
+            sub = mount.get("subPath")
+            if sub and path == root:
+                key = str(sub)
+            elif not sub and root and path.startswith(root + "/"):
+                key = path[len(root) + 1:]
+            else:
+                continue
+            volume = next((v for v in pod_spec.get("volumes") or [] if v.get("name") == mount.get("name")), None)
+            cm = (volume or {}).get("configMap")
+            if not isinstance(cm, Mapping):
+                raise InputError(what, path, "a file mounted from a ConfigMap of this stack",
+                                 f"volume {mount.get('name')} is not a ConfigMap, so the pack cannot read the engine arguments")
+            for item in cm.get("items") or []:
+                if item.get("path") == key:
+                    key = str(item.get("key"))
+            res = configmaps.get((namespace, str(cm.get("name"))))
+            if res is None:
+                raise InputError(what, cm.get("name"), "a ConfigMap among the stack's resources",
+                                 "the pack cannot read the engine arguments in a file it is not shown")
+            text = get(res.props, "data", key, where=f"ConfigMap {cm.get('name')}.data")
+            try:
+                doc = yaml.safe_load(text) if isinstance(text, str) else None
+            except yaml.YAMLError as e:
+                raise InputError(what, key, "a YAML mapping of vLLM arguments", str(e)) from None
+            if not isinstance(doc, Mapping):
+                raise InputError(what, text, "a YAML mapping of vLLM arguments")
+            out: list[str] = []
+            for k, v in doc.items():
+                if isinstance(v, bool):
+                    out.append(f"--{k}" if v else f"--no-{k}")
+                elif isinstance(v, list):
+                    out += [f"--{k}", *(str(x) for x in v)] if v else []
+                elif isinstance(v, Mapping):
+                    out += [f"--{k}", json.dumps(v)]
+                else:
+                    out += [f"--{k}", str(v)]
+            return out
+    raise InputError(what, path, "a file mounted from a ConfigMap of this stack",
+                     "no volume mount of the server's containers holds it, so the pack cannot read its engine arguments")
+
+
+def engine_args(pod_spec: Mapping, configmaps: Mapping[tuple[str, str], Res], namespace: str) -> list[str]:
+    """The server's engine arguments wherever vLLM reads them: the `--config` file's first, then the command line
+    (vLLM inserts the file's arguments before the command line's, so the command line wins)."""
+    return config_file_args(pod_spec, configmaps, namespace) + container_args(pod_spec)

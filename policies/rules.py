@@ -9,6 +9,7 @@ offline preview's. `PACK` holds what `policies/__main__.py` builds the pack from
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from cost.errors import InputError
 from cost.estimate import estimate as estimate_one
 from cost.units import format_tokens, format_usd
 from cost.verdict import breakeven as pricing_breakeven
-from policies import pricing, resources
+from policies import pricing, resources, trust
 from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
 from policies.pricing import Model, Stack
 
@@ -41,7 +42,9 @@ PRODUCTION = {"type": "array", "items": {"type": "string"}, "default": pricing.N
 
 
 def _schema(**props: dict) -> PolicyConfigSchema:
-    return PolicyConfigSchema(properties=props)
+    """A stack policy's schema: its own properties plus `trust` (what the organisation grants, policies/trust.py),
+    which every policy that prices the stack reads from its own config, as the CLI configures each policy."""
+    return PolicyConfigSchema(properties={**props, "trust": trust.TRUST_SCHEMA})
 
 
 def config(args: Any, schema: PolicyConfigSchema | None) -> dict:
@@ -52,7 +55,8 @@ def config(args: Any, schema: PolicyConfigSchema | None) -> dict:
 
 
 def _stack(args: StackValidationArgs, cfg: Mapping) -> Stack:
-    return pricing.stack_for(args.resources, non_production=cfg.get("nonProductionStacks", pricing.NON_PRODUCTION_STACKS))
+    return pricing.stack_for(args.resources, non_production=cfg.get("nonProductionStacks", pricing.NON_PRODUCTION_STACKS),
+                             trust=trust.load(cfg.get("trust")))
 
 
 def _who(m: Model) -> str:
@@ -108,9 +112,19 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         if v.cheapest_api is None:
             continue  # nothing can stand in (no API serves it, or its exemption rules every alternative out)
         self_usd, api_usd = m.monthly_usd, v.cheapest_api_monthly_usd
-        if self_usd <= api_usd * (1 + premium):
+        if self_usd > api_usd * (1 + premium):
+            report(economics_message(stack, m, premium), m.urn)
             continue
-        report(economics_message(stack, m, premium), m.urn)
+        # Production stacks are judged at the pessimistic end of the capacity's error band (cost.capacity_range):
+        # what carrying the declared volume costs if the replicas serve only its low end.
+        r = m.estimate.capacity_range if stack.production else None
+        extra = 0.0 if r is None else r.pessimistic_monthly_usd - m.estimate.monthly_usd
+        if self_usd + extra > api_usd * (1 + premium):
+            report(f"{_who(m)}: production stacks are judged at the pessimistic end of the capacity range "
+                   f"({r.band.describe()}). There, carrying the declared {format_tokens(m.workload.tokens_per_month)} "
+                   f"tokens/month costs {format_usd(self_usd + extra)}/month ({format_usd(extra)} more than at the modelled "
+                   f"capacity) against {format_usd(api_usd)}/month on {v.cheapest_api}. {r.note()}. Fix: measure the "
+                   "capacity (breakeven observe / calibrate) or choose a cheaper configuration.", m.urn)
 
 
 def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
@@ -129,8 +143,11 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
         f"{_who(m)}: self-hosting costs {format_usd(self_usd)}/month; {which}, {v.cheapest_api}, "
         f"costs {format_usd(api_usd)}/month for the declared {format_tokens(w.tokens_per_month)} tokens/month: "
         f"{format_usd(self_usd - api_usd)}/month more{allowed}."
-        + (f" ({format_usd(m.idle_usd)}/month of it is {m.idle_nodes} node-group node(s) no replica uses.)" if m.idle_usd else "")
+        + (f" ({format_usd(m.idle_usd)}/month of it is {m.idle_nodes} node(s) its node groups may run beyond what the "
+           f"replicas use: {m.idle_where}.)" if m.idle_usd else "")
     ]
+    if m.usage is not None:
+        lines.append(usage_line(m))
     full = e.full_capacity_tokens_per_month
     if be.reachable:
         lines.append(f"Breakeven with {v.cheapest_api} at {format_usd(quote.usd_per_mtok)}/1M tokens: "
@@ -172,6 +189,19 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
     return "\n".join(lines)
 
 
+def usage_line(m: Model) -> str:
+    """Declared vs measured, for a model judged on the usage file the policy config names."""
+    u, declared = m.usage, m.declared_workload
+    api = m.declared_estimate.verdict.cheapest_api_monthly_usd if m.declared_estimate else None
+    on_declared = ""
+    if api is not None:
+        on_declared = (f"; on the declared volume the cheapest alternative would cost {format_usd(api)}/month and "
+                       + ("self-hosting would pass" if m.monthly_usd <= api else "self-hosting would not pay either"))
+    return (f"Judged on measured usage: {format_tokens(u.tokens_per_month)} tokens/month measured at {u.measured_at} "
+            f"over {u.window_s / 3600:g} h (usage file {m.usage_file}), against the declared "
+            f"{format_tokens(declared.tokens_per_month)} tokens/month{on_declared}.")
+
+
 # -------------------------------------------------------------------------------------------------
 # 2. Planned utilization at or above a floor (advisory)
 # -------------------------------------------------------------------------------------------------
@@ -195,32 +225,40 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
         if not m.priced:
             continue  # economics-readable says why
         if m.idle_usd:
-            report(f"{m.name}: its node groups run {m.idle_nodes} node(s) more than its replicas need, "
-                   f"{format_usd(m.idle_usd)}/month for idle GPUs.", m.urn)
+            report(f"{m.name}: its node groups may run {m.idle_nodes} node(s) more than its replicas need ({m.idle_where}), "
+                   f"{format_usd(m.idle_usd)}/month of GPUs at their maximum sizes.", m.urn)
         e, w = m.estimate, m.workload
         full = e.full_capacity_tokens_per_month
         used = w.tokens_per_month / full if full else math.inf
         per_replica = full / m.deployment.replicas
-        if used > ceiling:
-            need = math.ceil(w.tokens_per_month / (per_replica * ceiling))
+        if used > ceiling:   # as many as the report's "needed" line, and enough to pass the ceiling
+            need = max(e.replicas_needed or 0, math.ceil(w.tokens_per_month / (per_replica * ceiling)))
             report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month need {used:.0%} of its full "
                    f"capacity of {format_tokens(full)} tokens/month; at most {ceiling:.0%} can be served. To pass: serve it "
                    f"with {need} replica(s), or send the overflow to an API (a hybrid routing tier).", m.urn)
             continue
         if used >= floor:
             continue
-        fit_replicas = math.floor(w.tokens_per_month / (per_replica * floor)) if per_replica else 0
+        # Fewer replicas only down to those needed at the planned utilization (the report's "needed" line):
+        # advice never runs a replica above it, let alone above 100 %.
+        need = e.replicas_needed or max(1, math.ceil(w.tokens_per_month / (per_replica * w.utilization)))
+        fit_replicas = min(math.floor(w.tokens_per_month / (per_replica * floor)) if per_replica else 0,
+                           m.deployment.replicas - 1)
         fixes = []
-        if 1 <= fit_replicas < m.deployment.replicas:
-            fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%})")
-        elif fit_replicas < 1:
+        if fit_replicas >= need:
+            fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%}, "
+                         f"within the planned {w.utilization:.0%})")
+        else:
             d = m.deployment
             alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens)
             if alt is not None and alt.gpu_monthly_usd < optimize.gpu_monthly_usd(d, stack.book) - 0.005:
                 fixes.append(f"use a smaller configuration, e.g. {alt.describe()} (see right-sized-gpus)")
-            else:
+            elif fit_replicas < 1:
                 fixes.append("no smaller catalog configuration exists: even one replica of the cheapest is more than the "
                              "volume needs, so at this volume an API is the economical choice")
+            else:
+                fixes.append(f"fewer replicas would run above the planned {w.utilization:.0%} utilization ({need} needed), "
+                             "and no smaller catalog configuration exists: keep the replicas or send the volume to an API")
         fixes.append(f"declare at least {format_tokens(floor * full)} tokens/month")
         report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month use {used:.1%} of its full capacity "
                f"of {format_tokens(full)} tokens/month ({m.deployment.replicas} serving replica(s)); the floor is {floor:.0%}. "
@@ -468,14 +506,14 @@ def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
 # 7. Secrets only through Secret references (mandatory, per resource)
 # -------------------------------------------------------------------------------------------------
 
-SECRETS_SCHEMA = _schema(
+SECRETS_SCHEMA = PolicyConfigSchema(properties=dict(
     secretNamePattern={"type": "string", "default": SECRET_NAME,
                        "description": "Regular expression of environment variable names and values keys (camelCase split "
                                       "into words) that hold credentials."},
     credentialValuePattern={"type": "string", "default": CREDENTIAL_VALUE,
                             "description": "Regular expression of literal values that are credentials wherever they appear "
                                            "(Hugging Face, OpenAI/Anthropic, AWS, Groq keys)."},
-)
+))
 
 
 def _secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -541,6 +579,49 @@ def _readable(args: StackValidationArgs, report: ReportViolation) -> None:
 
 
 # -------------------------------------------------------------------------------------------------
+# 10. Measured usage: a verdict that flips, a usage file gone stale (advisory)
+# -------------------------------------------------------------------------------------------------
+
+USAGE_SCHEMA = _schema()
+
+
+def _age_days(measured_at: str, now: datetime) -> float | None:
+    try:
+        t = datetime.fromisoformat(measured_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (now - (t if t.tzinfo else t.replace(tzinfo=timezone.utc))).total_seconds() / 86400
+
+
+def _usage(args: StackValidationArgs, report: ReportViolation) -> None:
+    cfg = config(args, USAGE_SCHEMA)
+    stack = _stack(args, cfg)
+    max_age = trust.load(cfg.get("trust")).max_usage_age_days
+    now = datetime.now(timezone.utc)
+    for m in stack.models:
+        if m.usage is None:
+            continue
+        age = _age_days(m.usage.measured_at, now)
+        if age is None:
+            report(f"{m.name}: the usage file {m.usage_file} gives measuredAt {m.usage.measured_at!r}, not an ISO 8601 "
+                   "time, so its age cannot be checked.", m.urn)
+        elif age > max_age:
+            report(f"{m.name}: the usage file {m.usage_file} was measured {age:.0f} days ago ({m.usage.measured_at}), "
+                   f"older than the {max_age:g} days allowed (trust.maxUsageAgeDays): measure again with "
+                   "`breakeven observe --write-usage`.", m.urn)
+        if not m.priced or m.declared_estimate is None:
+            continue
+        measured_api = m.estimate.verdict.cheapest_api_monthly_usd
+        declared_api = m.declared_estimate.verdict.cheapest_api_monthly_usd
+        if measured_api is None or declared_api is None:
+            continue
+        if m.monthly_usd > declared_api and m.monthly_usd <= measured_api:
+            report(f"{_who(m)}: on the measured volume self-hosting now pays ({format_usd(m.monthly_usd)}/month against "
+                   f"{format_usd(measured_api)}/month on the cheapest alternative), though on the declared volume it "
+                   f"would not ({format_usd(declared_api)}/month). " + usage_line(m), m.urn)
+
+
+# -------------------------------------------------------------------------------------------------
 # The pack
 # -------------------------------------------------------------------------------------------------
 
@@ -593,6 +674,12 @@ POLICIES = [
             "A model's GPUs may cost at most a margin more than the cheapest catalog configuration that fits it and meets "
             "the same latency targets for the same workload.",
             _right_size, ADVISORY, SIZE_SCHEMA, "Switch to the configuration the message names."),
+    _policy(StackValidationPolicy, "measured-usage",
+            "Where the policy config names a usage file for a model (breakeven observe --write-usage), the pack judges "
+            "the measured volume; this reports a verdict the measurement turns to self-hosting's favour and a usage "
+            "file older than the allowed age (a measurement that turns against self-hosting fails "
+            "self-hosting-beats-api).",
+            _usage, ADVISORY, USAGE_SCHEMA, "Measure again with `breakeven observe --write-usage`; declare the measured volume."),
     _policy(StackValidationPolicy, "economics-readable",
             "Every GPU workload and GPU node group carries economics the pack can read (breakeven.dev/economics), and the "
             "resources agree with them: GPU limits, replicas, instance and capacity types, engine arguments, node counts. "

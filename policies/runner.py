@@ -39,9 +39,17 @@ from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
+from cost import strictload
 from cost.errors import InputError
 
 PACK_DIR = Path(__file__).resolve().parent
+EXAMPLE_CONFIG = PACK_DIR / "config.example.json"
+
+
+def default_config() -> Path:
+    """The policy config the offline preview sends: $BREAKEVEN_POLICY_CONFIG, else policies/config.example.json
+    (which grants what the example stacks need)."""
+    return Path(os.environ.get("BREAKEVEN_POLICY_CONFIG") or EXAMPLE_CONFIG)
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_TO_PB = {"advisory": pb.ADVISORY, "mandatory": pb.MANDATORY, "remediate": pb.REMEDIATE, "disabled": pb.DISABLED}
 _PB_TO_LEVEL = {v: k for k, v in _LEVEL_TO_PB.items()}
@@ -95,7 +103,7 @@ def load_policy_config(source: str | Path | Mapping | None) -> dict:
         if not text.strip():
             return {}
         try:
-            raw = json.loads(text)
+            raw = strictload.json_text(text, str(source))
         except json.JSONDecodeError as e:
             raise PolicyConfigError("policy-pack-config", str(source), "a JSON file", str(e)) from None
     if not isinstance(raw, Mapping):

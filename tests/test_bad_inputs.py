@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from breakeven import cli
+from cost import strictload
 from infra import mocks, preview
 from infra.stackconfig import ROOT
 
@@ -71,6 +72,10 @@ CLI_CASES = [  # (extra argv, the key the message must name)
     (["--api-servers", "true"], "--api-servers"),
     (["--api-servers", "1.5"], "--api-servers"),
     (["--api-servers", "65"], "--api-servers"),
+    (["--gpu-memory-utilization", "1.2"], "--gpu-memory-utilization"),
+    (["--gpu-memory-utilization", "0.05"], "--gpu-memory-utilization"),
+    (["--gpu-memory-utilization", "nan"], "--gpu-memory-utilization"),
+    (["--gpu-memory-utilization", "90%"], "--gpu-memory-utilization"),
 ]
 
 
@@ -99,6 +104,49 @@ def test_other_commands_refuse_bad_flags(capsys, argv, key):
     assert code == 2 and key in err and "Traceback" not in err + out
 
 
+ONE_LINE_CASES = [  # (argv, the line the user reads: flag, value and what is allowed; never argparse's usage text)
+    (["estimate"], "--model: got nothing; allowed: a value (required; see --help)"),
+    (["estimate", "--model"], "--model: got nothing; allowed: one argument"),
+    (BASE + ["--format", "yaml"], "--format: got 'yaml'; allowed: table, json, markdown"),
+    (BASE + ["--gpus", "two"], "--gpus: got 'two'; allowed: a whole number"),
+    (BASE + ["--bogus"], "arguments: got '--bogus'; allowed: the flags `--help` lists"),
+    (["bogus"], "command: got 'bogus'; allowed: estimate, calibration"),
+    ([], "command: got nothing; allowed: a value (required"),
+    (["calibrate"], "--endpoint, --model, --gpu: got nothing"),
+    (["observe", "--endpoint", "http://127.0.0.1:9", "--samples", "many"], "--samples: got 'many'; allowed: a whole number"),
+    # an empty value is never zero, "no filter" or the default
+    (BASE[:-1] + [""], "--tokens-per-month: got ''; allowed: a non-empty value"),
+    (BASE + ["--providers", ""], "--providers: got ''; allowed: a non-empty value"),
+    (BASE + ["--instance", ""], "--instance: got ''; allowed: a non-empty value"),
+    (BASE + ["--pricing", " "], "--pricing: got ' '; allowed: a non-empty value"),
+    (BASE + ["--reserved-discount", ""], "--reserved-discount: got ''; allowed: a non-empty value"),
+    (BASE + ["--spot-price", ""], "--spot-price: got ''; allowed: a non-empty value"),
+    (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--gpu", ""], "--gpu: got ''"),
+    # a zero is never the default: vLLM's max_num_seqs 0 is refused, not taken as 256
+    (BASE + ["--max-num-seqs", "0"], "--max-num-seqs: got 0; allowed: a whole number, from 1 to 65536"),
+    (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--max-num-seqs", "0"], "--max-num-seqs: got 0"),
+    (["curve", "--model", "llama-3.1-8b", "--gpu", "L4", "--max-num-seqs", "0"], "--max-num-seqs: got 0"),
+    # a provider no API offer carries would leave nothing to compare with (and flip the verdict to self-host)
+    (BASE + ["--providers", "aws,nosuch"], "--providers: got 'nosuch'; allowed: comma-separated provider ids: "),
+    (BASE + ["--providers", "aws,"], "--providers: got ''; allowed: comma-separated provider ids: "),
+    # finite but beyond any quantity breakeven reads: refused where it enters, so nothing overflows later
+    (BASE + ["--fte", "1e308"], "--fte: got '1e308'; allowed: a finite number of magnitude at most 1e+18"),
+    (BASE + ["--usd-per-fte-month", "1e300"], "--usd-per-fte-month: got '1e300'"),
+    (BASE + ["--monitoring-usd=-1e300"], "--monitoring-usd: got '-1e300'"),
+    (BASE + ["--hourly-usd", "1e19"], "--hourly-usd: got '1e19'"),
+    (BASE + ["--max-num-seqs", "9" * 30], "--max-num-seqs: got '999999999999999999999999999999'"),
+    (["optimize", "--model", "llama-3.1-8b", "--tokens-per-month", "1B", "--top", "1e308"], "--top: got '1e308'"),
+    (["curve", "--model", "llama-3.1-8b", "--fte", "1e308"], "--fte: got '1e308'"),
+    (["calibrate", "--endpoint", "http://127.0.0.1:9", "--model", "llama-3.1-8b", "--gpu", "L4", "--requests-per-worker",
+      "9" * 30], "--requests-per-worker: got '999999999999999999999999999999'"),
+]
+
+
+@pytest.mark.parametrize("argv,line", ONE_LINE_CASES, ids=[" ".join(a) for a, _ in ONE_LINE_CASES])
+def test_cli_errors_are_one_line_naming_flag_value_and_what_is_allowed(capsys, argv, line):
+    assert line in _one_line_refusal(capsys, argv)
+
+
 def test_json_reports_are_strict_even_when_a_figure_has_no_finite_value(capsys):
     """0 tokens/month: the price per token served is undefined; JSON says null, never Infinity."""
     assert cli.main(BASE[:-1] + ["0", "--format", "json"]) == 0
@@ -112,6 +160,14 @@ def test_json_reports_are_strict_even_when_a_figure_has_no_finite_value(capsys):
 # --- stack files -------------------------------------------------------------------------------------
 
 P = "breakeven:"
+_PROD_TEXT = (ROOT / "stacks" / "Pulumi.prod.yaml").read_text()
+# 9 keys, each a list of 9 aliases of the one before: 9**9 (387 million) nodes once expanded
+ALIAS_BOMB = "x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+
+
+def _indented(text: str, prefix: str) -> str:
+    return "".join(prefix + line + "\n" for line in text.splitlines())
 
 
 def _prod() -> dict:
@@ -216,6 +272,16 @@ STACK_CASES = [  # (id, change to the prod stack file or its raw text, key the m
     ("plaintext-hf-token", _set(f"{P}hfToken", "hf_abcdefghijklmnopqrstuvwxyz0123456789"), f"{P}hfToken"),
     ("yaml-syntax", "config:\n  breakeven:models: [\n", "stacks/Pulumi.bad.yaml"),
     ("empty-file", "", "stacks/Pulumi.bad.yaml"),
+    ("repeated-production", _PROD_TEXT.replace("  breakeven:production: true\n",
+                                               "  breakeven:production: true\n  breakeven:production: false\n"),
+     "stacks/Pulumi.bad.yaml: config.breakeven:production"),
+    ("repeated-budget", _PROD_TEXT.replace("    budgetUsdPerMonth: 45000\n",
+                                           "    budgetUsdPerMonth: 45000\n    budgetUsdPerMonth: 450\n"),
+     "stacks/Pulumi.bad.yaml: config.breakeven:pricing.budgetUsdPerMonth"),
+    ("alias-bomb", _PROD_TEXT + _indented(ALIAS_BOMB, "  breakeven:"), "nodes (aliases expanded)"),
+    ("nesting-1e5", _PROD_TEXT + "  breakeven:deep: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested levels"),
+    ("budget-1e300", _PROD_TEXT.replace("budgetUsdPerMonth: 45000", "budgetUsdPerMonth: 1.0e+300"),
+     "config.breakeven:pricing.budgetUsdPerMonth"),
 ]
 
 
@@ -266,6 +332,100 @@ def test_a_bad_api_server_count_is_named_with_its_value_and_the_range(capsys, st
     err = capsys.readouterr().err
     assert f"{P}models[0].apiServerCount: got {value!r}; allowed: a whole number, from 1 to 64" in err, err
     assert all(not r.resources for r in mock_runs)
+
+
+# --- every YAML/JSON file kind: one strict reader (cost/strictload.py) --------------------------------
+
+BAD_YAML = {  # id -> (file content, what the message names besides the file)
+    "repeated-key": ("name: a\nname: b\n", "name: got 'repeated key (first at line 1)'"),
+    "alias-bomb": (ALIAS_BOMB, "nodes (aliases expanded)"),
+    "nesting-1e5": ("[" * 100_000 + "]" * 100_000, "deeper than 64 levels"),
+    "nan": ("x: .nan\n", "x: got '.nan'"),
+    "1e300": ("x: 1.0e+300\n", "x: got '1.0e+300'"),
+    "5000-digits": ("x: " + "9" * 5000 + "\n", "x: got '9999"),
+    "two-documents": ("a: 1\n---\nb: 2\n", "one YAML document"),
+    "syntax": ("a: [\n", "YAML syntax error at line 2"),
+    "not-utf8": (b"a: \xff\xfe\n", "UTF-8"),
+    "over-4-MiB": ("#" * (strictload.MAX_BYTES + 1), "at most 4,194,304 bytes"),
+}
+BAD_JSON = {
+    "repeated-key": ('{"a": 1, "a": 2}', "repeated key 'a'"),
+    "nan": ('{"a": NaN}', "a: got nan; allowed: a finite number"),
+    "1e400": ('{"a": 1e400}', "a: got inf; allowed: a finite number"),
+    "nesting-1e5": ("[" * 100_000 + "]" * 100_000, "deeper than 64 levels"),
+    "html": ("<html><body>502 Bad Gateway</body></html>", "<html><body>502"),
+    "not-utf8": (b'{"a": "\xff"}', "UTF-8"),
+    "over-4-MiB": ("[" + "0," * (strictload.MAX_BYTES // 2) + "0]", "at most 4,194,304 bytes"),
+}
+NOWHERE = "http://127.0.0.1:9"     # nothing listens there: each file is refused before any request
+CAL_ARGS = ["calibrate", "--endpoint", NOWHERE, "--model", "llama-3.1-8b", "--gpu", "L4"]
+FILE_KINDS = {  # file kind -> (argv with FILE where the path goes, the reader)
+    "price book": (BASE + ["--price-book", "FILE"], BAD_YAML),
+    "usage file": (BASE + ["--usage", "FILE"], BAD_YAML),
+    "factors file": (BASE + ["--factors", "FILE"], BAD_YAML),
+    "device file": (CAL_ARGS[:-1] + ["FILE"], BAD_YAML),
+    "config.json": (CAL_ARGS[:4] + ["FILE"] + CAL_ARGS[5:], BAD_JSON),
+    "preview baseline": (["preview", "--stack", "dev", "--compare-to", "FILE"], BAD_JSON),
+}
+FILE_CASES = [(kind, case) for kind, (_, cases) in FILE_KINDS.items() for case in cases]
+
+
+def _one_line_refusal(capsys, argv: list[str]) -> str:
+    """Run the CLI; assert exit 2, one error line on stderr, no traceback, nothing on stdout. The line."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert out == "" and "Traceback" not in err
+    first, *rest = err.splitlines()
+    assert first.startswith(("breakeven: error: ", "error: ")), err
+    assert rest in ([], [PREVIEW_NOTE]), err       # the preview adds its one fixed note
+    return first
+
+
+PREVIEW_NOTE = "nothing was registered: fix the value above and run the preview again"
+
+
+@pytest.mark.parametrize("kind,case", FILE_CASES, ids=[f"{k}-{c}" for k, c in FILE_CASES])
+def test_every_file_kind_is_read_strictly(capsys, tmp_path, kind, case):
+    argv, cases = FILE_KINDS[kind]
+    content, named = cases[case]
+    path = tmp_path / ("config.json" if kind == "config.json" else "input")
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    written = tmp_path / "out.yaml"
+    extra = ["--out", str(written)] if argv[0] == "calibrate" else []
+    err = _one_line_refusal(capsys, [str(path) if a == "FILE" else a for a in argv] + extra)
+    assert str(path) in err and named in err
+    assert not written.exists()
+
+
+@pytest.mark.parametrize("case", [c for c, (text, _) in BAD_JSON.items() if isinstance(text, str)])
+def test_the_economics_annotation_and_the_policy_config_are_read_strictly(tmp_path, case):
+    from cost.economics import ANNOTATION, Economics
+    from cost.errors import InputError
+    from policies import runner
+
+    text, named = BAD_JSON[case]
+    with pytest.raises(InputError) as err:
+        Economics.from_json(text)
+    assert str(err.value).startswith(ANNOTATION) and named in str(err.value) and "\n" not in str(err.value)
+    path = tmp_path / "policy-config.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        runner.load_policy_config(path)
+    assert str(err.value).startswith(str(path)) and named in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_repeated_price_in_a_price_book_is_refused(capsys, tmp_path):
+    """A real book with one price written twice: the last would win silently in a plain YAML reader."""
+    text = (ROOT / "cost" / "data" / "pricebooks" / "seed-2025.yaml").read_text()
+    line = "    input_usd_per_mtok: 3.00\n"
+    path = tmp_path / "book.yaml"
+    path.write_text(text.replace(line, line + "    input_usd_per_mtok: 0.30\n", 1))
+    err = _one_line_refusal(capsys, BASE + ["--price-book", str(path)])
+    assert f"{path}: apis[0].input_usd_per_mtok: got 'repeated key (first at line" in err
 
 
 # --- chart values ------------------------------------------------------------------------------------
@@ -324,3 +484,4 @@ def test_chart_values_are_refused(tmp_path, helm_bin, values, path):
 
 def test_the_corpus_is_large_enough():
     assert len(CLI_CASES) + len(STACK_CASES) + len(CHART_CASES) >= 60
+    assert len(ONE_LINE_CASES) + len(FILE_CASES) >= 80

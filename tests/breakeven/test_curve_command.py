@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import matplotlib.image
@@ -45,6 +46,32 @@ def test_svg_parses_as_xml_with_an_svg_root_and_the_labels(drawn):
     text = path.read_text()
     assert "llama-3.1-70b" in text and "planned 1B/month" in text
     assert data["breakeven"], "the range was chosen to contain breakeven volumes"
+
+
+def test_the_planned_volumes_label_is_drawn_from_the_curves_data(drawn):
+    for name in ("c.svg", "c.png"):
+        path, data = drawn[name]
+        planned = data["planned"]
+        assert planned["label"].startswith("planned 1B/month: $") and "cheapest comparable API: " in planned["label"]
+        assert planned["cheapest_api"]["monthly_usd"] < planned["self_hosted_monthly_usd"]
+    shown = [t.strip() for t in re.findall(r"<!-- (.*?) -->", drawn["c.svg"][0].read_text())]  # each text line drawn
+    label = drawn["c.svg"][1]["planned"]["label"].splitlines()
+    at = shown.index(label[0])
+    assert shown[at:at + len(label)] == label
+    assert "llama-3.1-70b: " + drawn["c.svg"][1]["headline"] in " ".join(shown)
+
+
+def test_no_api_line_is_clipped_at_the_volumes_shown():
+    from breakeven.chart import _y_range
+    from cost.curve import cheapest_search, curve
+    from cost.workload import Workload
+
+    shape = Workload.build(0, avg_input_tokens=600, avg_output_tokens=400)
+    c = curve("llama-3.1-8b", shape, cheapest_search("llama-3.1-8b", shape), start=10e6, end=100e9, points=2)
+    low, high = _y_range(c, [s.monthly_usd for s in c.steps])
+    for a in c.apis:
+        assert low < c.api_monthly_usd(a.id, c.start) and c.api_monthly_usd(a.id, c.end) < high
+    assert low < min(s.monthly_usd for s in c.steps) and max(s.monthly_usd for s in c.steps) < high
 
 
 def test_json_keeps_the_constraints_and_marks_the_planned_volume(drawn):

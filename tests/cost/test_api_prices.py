@@ -259,6 +259,8 @@ BAD_BOOKS = {
     "unknown pricing": ("source: s\ngpus:\n  H100: {hourly: 1.0}\n", "price_book.gpus.H100.hourly"),
     "negative gpu price": ("source: s\ngpus:\n  H100:\n    on-demand: {usd_per_gpu_hour: -2, source: x}\n",
                            "price_book.gpus.H100.on-demand.usd_per_gpu_hour"),
+    "one gpu in two spellings": ("source: s\ngpus:\n  H100: {on-demand: 1.0}\n  h100: {on-demand: 2.0}\n",
+                                 "price_book.gpus.h100"),
     "not a mapping": ("- just\n- a list\n", "price_book"),
     "not yaml": ("source: [unclosed\n", "price_book"),
 }

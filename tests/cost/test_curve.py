@@ -8,7 +8,7 @@ import pytest
 
 from cost import api_prices
 from cost.curve import cheapest_search, configuration, curve
-from cost.deployment import Deployment
+from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
 from cost.optimize import Constraints
@@ -95,3 +95,43 @@ def test_json_is_strict_and_has_points_and_breakeven_with_configurations(c70):
     assert all({"api", "tokens_per_month", "configuration"} <= set(b) for b in data["breakeven"])
     assert data["points"][0]["configuration"] == configuration(c70.steps[0].estimate)
     assert data["constraints"]["pricings"] == ["on-demand"]
+
+
+def test_the_headline_speaks_of_the_equivalent_apis_only():
+    """Below 1B tokens/month an 8B deployment crosses only quality-tier APIs: no breakeven with the equivalent ones."""
+    c = curve("llama-3.1-8b", SHAPE, cheapest_search("llama-3.1-8b", SHAPE), start=10e6, end=1e9, points=2)
+    data = c.to_dict()
+    assert data["comparable_tier"] == "equivalent"
+    assert data["breakeven"] and {b["tier"] for b in data["breakeven"]} == {"quality"}
+    assert data["headline"] == ("the equivalent-model APIs stay cheaper than self-hosting at every volume from "
+                                "10M-1B tokens/month: no breakeven")
+    wide = curve("llama-3.1-70b", SHAPE, cheapest_search("llama-3.1-70b", SHAPE), start=10e6, end=100e9, points=2)
+    equivalent = {b["api"] for b in wide.to_dict()["breakeven"] if b["tier"] == "equivalent"}
+    assert equivalent and wide.headline().startswith(f"self-hosting breaks even with {len(equivalent)} of ")
+
+
+def test_the_planned_point_carries_the_cheapest_comparable_api_and_the_label_the_chart_draws():
+    planned_shape = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400, utilization=0.8)
+    c = curve("llama-3.1-70b", planned_shape, cheapest_search("llama-3.1-70b", planned_shape), start=100e6, end=10e9, points=2)
+    p = c.to_dict()["planned"]
+    again, _ = _reprice(p["configuration"], 1e9)
+    assert p["self_hosted_monthly_usd"] == round(again.monthly_usd, 2)
+    assert p["cheapest_api"]["id"] == again.verdict.cheapest_api
+    assert p["cheapest_api"]["monthly_usd"] == round(again.verdict.cheapest_api_monthly_usd, 2)
+    cfg = p["configuration"]
+    assert p["label"].splitlines() == [
+        f"planned 1B/month: ${p['self_hosted_monthly_usd']:,.2f}/month self-hosted",
+        f"{cfg['replicas']}+{cfg['redundancy']} x {cfg['instance_type']} TP{cfg['gpus_per_replica']} {cfg['precision']} "
+        f"{cfg['pricing']}",
+        f"cheapest comparable API: {p['cheapest_api']['label']} ${p['cheapest_api']['monthly_usd']:,.2f}/month"]
+
+
+def test_a_quantized_planned_point_for_fine_tuned_weights_says_the_team_must_make_the_checkpoint():
+    shape = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
+    tuned = Exemptions(fine_tuned=True)
+    c = curve("llama-3.1-8b", shape, cheapest_search("llama-3.1-8b", shape, Constraints(precisions=("fp8",)), exemptions=tuned),
+              start=100e6, end=10e9, points=2, exemptions=tuned)
+    p = c.to_dict()["planned"]
+    assert "must quantize its own checkpoint" in p["notes"][0]
+    assert p["label"].splitlines()[-1] == "the team must quantize its own fp8 checkpoint"
+    assert c.comparable_tier == "custom-hosting"

@@ -61,3 +61,18 @@ def test_bad_values_in_an_annotation_name_their_key(path, value, key, allowed):
     with pytest.raises(InputError) as info:
         Economics.from_json(json.dumps(doc))
     assert info.value.key == f"{ANNOTATION}.{key}" and allowed in info.value.allowed, info.value
+
+
+@pytest.mark.parametrize("value", ["1e300", "-1e19", "nan", "1e400"])
+def test_a_number_beyond_range_is_refused_on_every_surface(value):
+    """A node-group tag (or annotation) edited to an extreme number stops where it is read, naming its path."""
+    tags = _moe().to_tags()
+    key = next(k for k in tags if k.endswith("workload.tokens_per_month"))
+    with pytest.raises(InputError) as err:
+        Economics.from_tags({**tags, key: value})
+    assert err.value.key == "tags." + key.replace("/economics/", "/economics.")
+    doc = _moe().to_dict()
+    doc["workload"]["tokens_per_month"] = float(value)
+    with pytest.raises(InputError) as err:
+        Economics.from_json(json.dumps(doc))
+    assert err.value.key == f"{ANNOTATION}.workload.tokens_per_month"

@@ -107,3 +107,52 @@ def test_bad_api_server_counts_exit_2_naming_the_flag_the_value_and_the_range(ca
     out, err = capsys.readouterr()
     assert rc == 2 and out == "", err
     assert "--api-servers" in err and value in err and "a whole number, from 1 to 64" in err and "Traceback" not in err
+
+
+def test_gpu_memory_utilization_flag_buys_kv_cache_in_estimate_optimize_and_curve(capsys):
+    """A run made at --gpu-memory-utilization 0.95 is reproduced at 0.95: more KV cache, more sequences admitted."""
+    base = ["--model", "llama-3.1-70b", "--gpu", "H100", "--gpus", "2", "--tokens-per-month", "10B",
+            "--avg-input-tokens", "2000", "--avg-output-tokens", "1000", "--replicas", "1"]
+    at_90 = _json(capsys, *base)
+    at_95 = _json(capsys, *base, "--gpu-memory-utilization", "0.95")
+    assert at_95["deployment"]["gpu_memory_utilization"] == 0.95 and at_90["deployment"]["gpu_memory_utilization"] == 0.9
+    m90, m95 = at_90["self_hosted"]["memory"], at_95["self_hosted"]["memory"]
+    assert m95["usable_gb"] == pytest.approx(m90["usable_gb"] * 0.95 / 0.9)
+    extra_gib = m95["usable_gb"] - m90["usable_gb"]     # all of it goes to the KV cache
+    assert (m95["kv_capacity_tokens"] - m90["kv_capacity_tokens"]) * m90["kv_bytes_per_token"] / 2**30 == pytest.approx(extra_gib, abs=0.01)
+    assert at_95["self_hosted"]["max_concurrency"] > at_90["self_hosted"]["max_concurrency"]
+
+    from cost.optimize import Constraints, optimize
+    from cost.workload import Workload
+    w = Workload.build(10e9, avg_input_tokens=2000, avg_output_tokens=1000)
+    tight = dict(gpus=("H100",), precisions=("bf16",), pricings=("on-demand",))
+    for gmu in (0.9, 0.95):
+        assert main(["optimize", "--model", "llama-3.1-70b", "--tokens-per-month", "10B", "--avg-input-tokens", "2000",
+                     "--avg-output-tokens", "1000", "--gpu", "H100", "--precision", "bf16", "--pricing", "on-demand",
+                     "--gpu-memory-utilization", str(gmu), "--top", "1", "--format", "json"]) == 0
+        got = json.loads(capsys.readouterr().out)["configurations"][0]
+        want = optimize("llama-3.1-70b", w, Constraints(**tight, gpu_memory_utilization=gmu), top=1)[0]
+        assert got["monthly_usd"] == pytest.approx(want.monthly_usd, abs=0.01)
+    assert main(["curve", "--model", "llama-3.1-70b", "--gpu", "H100", "--precision", "bf16", "--pricing", "on-demand",
+                 "--from", "1B", "--to", "3B", "--points", "2", "--gpu-memory-utilization", "0.95", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["constraints"]["gpu_memory_utilization"] == 0.95
+
+
+def test_max_concurrency_is_what_vllm_logs_and_sustained_concurrency_what_the_traffic_gets(capsys):
+    """max_concurrency: vLLM's start-up log line, the KV cache over one max-model-length request. sustained_concurrency:
+    what the scheduler keeps running when blocks are allocated as tokens are generated - more than the log line
+    for output-heavy traffic, since a running sequence holds its prompt plus the output so far, not its final length."""
+    out = _json(capsys, "--model", "llama-3.1-8b", "--gpu", "H100", "--tokens-per-month", "50B", "--avg-input-tokens", "500",
+                "--avg-output-tokens", "2000", "--max-model-len", "8192", "--max-num-seqs", "1024", "--replicas", "1")
+    sh = out["self_hosted"]
+    assert sh["max_concurrency"] == pytest.approx(sh["memory"]["kv_capacity_tokens"] / 8192, abs=0.01)
+    assert sh["max_concurrency"] < sh["sustained_concurrency"] <= 1024
+
+
+def test_fixed_length_traffic_sustains_about_half_the_output_more():
+    from cost import capacity, catalog
+    model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("H100")
+    t = capacity.throughput(model, gpu, 1, "bf16", 1000, 2000, max_num_seqs=4096, length_cv=0)
+    kv = capacity.memory_fit(model, gpu, 1, "bf16", 3000, max_num_seqs=4096).kv_capacity_tokens
+    assert t.limited_by == "kv-cache"
+    assert kv / 3000 * 1.2 < t.max_concurrency <= kv / (1000 + 2000 / 2)   # more than final lengths allow, at most the mean held

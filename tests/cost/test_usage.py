@@ -45,6 +45,9 @@ def test_apply_replaces_volume_and_shape_but_keeps_the_plan(tmp_path):
     (("windowSeconds",), float("nan"), "usage.windowSeconds"),
     (("version",), 2, "usage.version"),
     (("source",), "", "usage.source"),
+    (("windowSeconds",), 0, "usage.windowSeconds"),                       # nothing measured to extrapolate
+    (("model",), "", "usage.model"),                                      # an empty model is not "no model"
+    (("workload", "avgInputTokens"), 10**17, "usage.workload.avgInputTokens"),
 ])
 def test_bad_values_name_the_key(tmp_path, path, value, key):
     doc = json.loads(json.dumps(GOOD))
@@ -109,3 +112,17 @@ def test_optimize_runs_on_a_usage_file(tmp_path, capsys):
     assert main(["optimize", "--model", "llama-3.1-8b", "--usage", write(tmp_path, GOOD), "--format", "json"]) == 0
     w = json.loads(capsys.readouterr().out)["workload"]
     assert (w["tokens_per_month"], w["avg_input_tokens"], w["avg_output_tokens"]) == (2.5e9, 1200, 300)
+
+
+@pytest.mark.parametrize("command", [
+    ["estimate", "--gpu", "L4"], ["optimize", "--top", "1"], ["curve", "--from", "100M", "--to", "1B", "--points", "2"]])
+def test_a_usage_file_measured_on_another_model_is_refused(tmp_path, capsys, command):
+    path = write(tmp_path, GOOD)   # measured on llama-3.1-8b
+    argv = command[:1] + ["--model", "llama-3.1-70b", "--usage", path] + command[1:] + ["--format", "json"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"usage: got '{path}'; allowed: a usage file measured on llama-3.1-70b" in err
+    assert "measured on llama-3.1-8b" in err
+    # the same model under its Hugging Face name is the same model
+    ok = command[:1] + ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--usage", path] + command[1:] + ["--format", "json"]
+    assert main(ok) == 0

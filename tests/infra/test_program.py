@@ -45,7 +45,7 @@ def test_gpu_node_groups_match_the_spec(runs, stack):
             assert i["instanceTypes"] == [m.instance_type]
             assert i["capacityType"] == ("SPOT" if m.capacity_type == "spot" else "ON_DEMAND")
             sc = i["scalingConfig"]
-            assert sc["desiredSize"] == sc["minSize"] == pool.nodes and sc["maxSize"] == pool.nodes + 1
+            assert sc["desiredSize"] == sc["minSize"] == pool.nodes and sc["maxSize"] == pool.nodes
             assert len(i["subnetIds"]) == len(pool.zones)
             assert all("private" in s for s in i["subnetIds"])          # GPU nodes in private subnets
             assert "diskSize" not in i                                  # EKS refuses it beside a launch template

@@ -168,7 +168,7 @@ def node_groups(m: M, subnet_urns: dict, e: econ.Economics, *, capacity_type: st
             "type": NODE_GROUP, "name": name, "urn": urn(NODE_GROUP, name),
             "inputs": {"clusterName": "breakeven", "nodeGroupName": name, "instanceTypes": [m.instance_type],
                        "capacityType": eks_cap, "amiType": "AL2023_x86_64_NVIDIA",
-                       "scalingConfig": {"desiredSize": n, "minSize": n, "maxSize": n + 1},
+                       "scalingConfig": {"desiredSize": n, "minSize": n, "maxSize": n if desired is None else max(desired, 1)},
                        "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
                        "labels": {"breakeven.dev/gpu-pool": m.name, "nvidia.com/gpu.present": "true"},
                        "tags": {**e.to_tags(), "breakeven.dev/zones": " ".join(zones)},
@@ -297,3 +297,15 @@ def by_policy(violations, policy: str) -> list:
 
 def mandatory(violations) -> list:
     return [v for v in violations if v.mandatory]
+
+
+def trusting(grants: dict | None = None, allowed: list[str] | None = None, **extra: Any) -> dict:
+    """A policy config granting `grants` ({stack: {exemptions, commitments, ..., models}}) to every stack policy, as
+    an organisation writes it (each policy is configured on its own by the CLI). extra: more per-policy settings."""
+    from policies.rules import POLICIES
+
+    value = {"grants": grants or {}, "allowedWorkloads": allowed or []}
+    out: dict[str, Any] = {p.name: {"trust": value} for p in POLICIES if p.name != "secrets-via-references"}
+    for name, settings in extra.items():
+        out[name.replace("_", "-")] = {**out.get(name.replace("_", "-"), {}), **settings}
+    return out

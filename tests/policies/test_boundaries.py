@@ -11,14 +11,14 @@ from cost.economics import Routing
 from cost.fleet import Tier
 from cost.tco import Overheads
 from cost.workload import Workload
-from policies import pricing, resources
+from policies import pricing, resources, trust
 from tests.policies import builders as B
 
 UNDER, OVER = 0.995, 1.005
 
 
-def model(resources):
-    return pricing.build_stack(resources).models[0]
+def model(resources, granted: trust.Trust = trust.Trust()):
+    return pricing.build_stack(resources, trust=granted).models[0]
 
 
 def fires(pack, resources, policy, config=None) -> list:
@@ -44,18 +44,35 @@ def breakeven_tokens(m: B.M) -> float:
     return x.monthly_usd / quote.usd_per_mtok * 1e6
 
 
+# A non-production stack judged anyway (scope "all") is judged at the modelled capacity; a production stack at the
+# pessimistic end of the capacity's error band (test_production_is_judged_at_the_pessimistic_capacity_end).
+NOMINAL = {"scope": "all"}
+
+
 def test_self_hosting_must_cost_no_more_than_the_cheapest_equivalent_api(pack):
     be = breakeven_tokens(BASE)
-    below = fires(pack, B.model_stack(with_tokens(BASE, be * UNDER)), "self-hosting-beats-api")
-    above = fires(pack, B.model_stack(with_tokens(BASE, be * OVER)), "self-hosting-beats-api")
+    below = fires(pack, B.model_stack(with_tokens(BASE, be * UNDER), production=False), "self-hosting-beats-api",
+                  {"self-hosting-beats-api": NOMINAL})
+    above = fires(pack, B.model_stack(with_tokens(BASE, be * OVER), production=False), "self-hosting-beats-api",
+                  {"self-hosting-beats-api": NOMINAL})
     assert len(below) == 1 and below[0].mandatory and above == []
+
+
+def test_production_is_judged_at_the_pessimistic_capacity_end(pack):
+    """Just above the modelled breakeven, the L4 replicas (outside the checked range: the widest band) no longer
+    carry the volume at the band's low end: a production stack fails, and the message says why."""
+    res = B.model_stack(with_tokens(BASE, breakeven_tokens(BASE) * OVER))
+    r = model(res).estimate.capacity_range
+    assert r.band.basis == "widest" and r.pessimistic_monthly_usd > model(res).estimate.monthly_usd
+    found = fires(pack, res, "self-hosting-beats-api")
+    assert len(found) == 1 and found[0].mandatory and "pessimistic end of the capacity range" in found[0].message
 
 
 def test_the_allowed_premium_is_a_boundary_too(pack):
     m = with_tokens(BASE, breakeven_tokens(BASE) / 1.5)  # self-hosting costs exactly 1.5x the API
-    res = B.model_stack(m)
-    assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * UNDER}})
-    assert not fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * OVER}})
+    res = B.model_stack(m, production=False)
+    assert fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * UNDER, **NOMINAL}})
+    assert not fires(pack, res, "self-hosting-beats-api", {"self-hosting-beats-api": {"maxPremiumPct": 50 * OVER, **NOMINAL}})
 
 
 def test_non_production_stacks_are_not_held_to_the_api_price_unless_configured(pack):
@@ -67,7 +84,8 @@ def test_non_production_stacks_are_not_held_to_the_api_price_unless_configured(p
 def test_custom_inference_leaves_no_alternative_so_an_uneconomic_model_passes(pack):
     m = with_tokens(BASE, 1e6)
     assert fires(pack, B.model_stack(m), "self-hosting-beats-api")
-    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "exemptions": ("custom-inference",)})), "self-hosting-beats-api")
+    claimed = B.model_stack(B.M(**{**m.__dict__, "exemptions": ("custom-inference",)}))
+    assert not fires(pack, claimed, "self-hosting-beats-api", B.trusting({B.STACK: {"exemptions": ["custom-inference"]}}))
 
 
 @pytest.mark.parametrize("exemption, comparator", [("fine-tuned", "offers that serve your fine-tuned weights"),
@@ -76,14 +94,15 @@ def test_an_exemption_is_compared_with_what_can_still_serve_it(pack, exemption, 
     """Fine-tuned Llama 3.1 8B: LoRA hosting serves the weights; private data: Bedrock in your own account.
     Both cost less than the GPUs, so the exemption does not make the stack pass."""
     m = B.M(**{**with_tokens(BASE, 1e6).__dict__, "exemptions": (exemption,)})
-    (v,) = fires(pack, B.model_stack(m), "self-hosting-beats-api")
+    (v,) = fires(pack, B.model_stack(m), "self-hosting-beats-api", B.trusting({B.STACK: {"exemptions": [exemption]}}))
     assert v.mandatory and comparator in v.detail and f"despite its {exemption} exemption" in v.detail
 
 
 def test_a_ttft_target_just_under_50_ms_is_the_low_ttft_exemption(pack):
     m = with_tokens(BASE, 1e6)
-    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 49.9})), "self-hosting-beats-api")
-    assert fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 50})), "self-hosting-beats-api")
+    low = B.trusting({B.STACK: {"exemptions": ["low-ttft"]}})
+    assert not fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 49.9})), "self-hosting-beats-api", low)
+    assert fires(pack, B.model_stack(B.M(**{**m.__dict__, "ttft_ms": 50})), "self-hosting-beats-api", low)
     # low-ttft is not a claim: it is a declared TTFT target under 50 ms, or nothing
     assert "low_ttft" not in B.economics(m, pricing.econ.StackEconomics()).to_dict()["deployment"]["exemptions"]
 
@@ -92,8 +111,9 @@ def test_the_message_gives_both_monthly_figures_breakeven_and_a_fix(pack):
     # Spot L4s with no overheads, priced with the seeds' 2025 book: breakeven is within reach of the capacity.
     m = B.M(**{**BASE.__dict__, "capacity_type": "spot", "tokens_per_month": 5e8})
     res = B.model_stack(m, stack={"overheads": Overheads.none(), "price_book": "seed-2025"})
-    x = model(res)
-    (v,) = fires(pack, res, "self-hosting-beats-api")
+    x = model(res, trust.load({"grants": {B.STACK: {"priceBook": "seed-2025", "overheads": Overheads.none().to_dict()}}}))
+    (v,) = fires(pack, res, "self-hosting-beats-api",
+                 B.trusting({B.STACK: {"priceBook": "seed-2025", "overheads": Overheads.none().to_dict()}}))
     assert "$547.50/month" in v.detail and x.monthly_usd == 547.5          # 2 x $0.375/h x 730 h
     assert "$100.00/month" in v.detail                                      # 500M tokens at $0.20/1M
     assert "Breakeven with together:meta-llama/Llama-3-8b-chat-hf at $0.20/1M tokens: 2.74B tokens/month" in v.detail
@@ -112,9 +132,28 @@ def test_planned_utilization_floor(pack):
     low = fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * UNDER)), "utilization-floor")
     ok = fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * OVER)), "utilization-floor")
     assert len(low) == 1 and not low[0].mandatory and ok == []
-    assert "serve it with 1 replica(s)" in low[0].detail
+    # one replica would run at ~119%: the advice never goes above the planned 80% (2 replicas needed)
+    assert "serve it with" not in low[0].detail and "1 replica(s)" not in low[0].detail
     cfg = {"utilization-floor": {"minUtilization": 0.5}}
     assert not fires(pack, B.model_stack(with_tokens(BASE, 0.6 * full * UNDER)), "utilization-floor", cfg)
+
+
+def test_fewer_replicas_advice_stays_within_the_planned_utilization_and_the_needed_line(pack):
+    four = B.M(**{**BASE.__dict__, "replicas": 4})
+    per_replica = model(B.model_stack(four)).estimate.full_capacity_tokens_per_month / 4
+    # 1.5 replicas' worth on 4 (37.5%): 2 replicas carry it at 75%, between the 60% floor and the planned 80%
+    (v,) = fires(pack, B.model_stack(with_tokens(four, 1.5 * per_replica)), "utilization-floor")
+    assert "serve it with 2 replica(s) (75%, within the planned 80%)" in v.detail
+    # 1.07 replicas' worth on 2 (53.5%): one replica would run at 107%; the report says 2 are needed
+    res = B.model_stack(with_tokens(BASE, 1.07 * per_replica))
+    assert model(res).estimate.replicas_needed == 2
+    (v,) = fires(pack, res, "utilization-floor")
+    assert "serve it with" not in v.detail and "107%" not in v.detail
+    # 2.5 replicas' worth on 2 (125%): 3 would pass the 100% ceiling, but the report says 4 are needed at 80%
+    res = B.model_stack(with_tokens(BASE, 2.5 * per_replica))
+    assert model(res).estimate.replicas_needed == 4
+    (v,) = fires(pack, res, "utilization-floor")
+    assert "serve it with 4 replica(s)" in v.detail
 
 
 def test_a_declared_volume_above_full_capacity_cannot_be_served(pack):

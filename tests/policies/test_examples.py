@@ -22,8 +22,11 @@ import sys
 import pytest
 
 from cost.units import format_usd
-from policies import pricing
+from policies import pricing, runner
+from policies import trust
 from tests.policies import builders as B
+
+EXAMPLE_TRUST = trust.load("trust.example.json")   # what policies/config.example.json grants
 
 STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b", "fleet")
 
@@ -93,7 +96,7 @@ def _by_name(figures: dict) -> dict:
 @pytest.mark.parametrize("source", ["spec", "helm"])
 @pytest.mark.parametrize("stack", STACKS)
 def test_pack_figures_equal_the_preview_for_every_example_stack(stack, source):
-    stack_view = pricing.build_stack(SOURCES[source](stack))
+    stack_view = pricing.build_stack(SOURCES[source](stack), trust=EXAMPLE_TRUST)
     assert [p.message for p in stack_view.all_problems] == []
     assert _by_name(stack_view.figures()) == _by_name(_preview_cost(stack))
 
@@ -101,7 +104,7 @@ def test_pack_figures_equal_the_preview_for_every_example_stack(stack, source):
 @pytest.mark.parametrize("stack", STACKS)
 def test_pack_figures_equal_the_exported_cost_of_the_offline_preview(stack):
     p = plan_or_skip(stack)
-    stack_view = pricing.build_stack(p.resources)
+    stack_view = pricing.build_stack(p.resources, stack=p.stack, trust=EXAMPLE_TRUST)
     assert [x.message for x in stack_view.all_problems] == []
     got, want = (_by_name(x) for x in (stack_view.figures(), p.cost))
     assert got["monthly_usd"] == want["monthly_usd"]
@@ -118,7 +121,7 @@ def test_pack_figures_equal_the_exported_cost_of_the_offline_preview(stack):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_dev_passes_with_advisories_allowed(cli_pack, source):
-    v = cli_pack.evaluate(SOURCES[source]("dev"))
+    v = cli_pack.evaluate(SOURCES[source]("dev"), runner.EXAMPLE_CONFIG, stack="dev")
     assert B.mandatory(v) == []
     assert {x.policy for x in v} <= {"utilization-floor", "right-sized-gpus"}
     assert B.by_policy(v, "utilization-floor")  # 20M tokens/month on a GPU that serves ~2B
@@ -126,14 +129,14 @@ def test_dev_passes_with_advisories_allowed(cli_pack, source):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_prod_passes(cli_pack, source):
-    v = cli_pack.evaluate(SOURCES[source]("prod"))
+    v = cli_pack.evaluate(SOURCES[source]("prod"), runner.EXAMPLE_CONFIG, stack="prod")
     assert [(x.policy, x.detail) for x in B.mandatory(v)] == []
 
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_uneconomic_fails_with_both_monthly_figures(cli_pack, source):
     resources = SOURCES[source]("uneconomic")
-    v = cli_pack.evaluate(resources)
+    v = cli_pack.evaluate(resources, runner.EXAMPLE_CONFIG, stack="uneconomic")
     (econ,) = B.by_policy(v, "self-hosting-beats-api")
     assert econ.mandatory and [x.policy for x in B.mandatory(v)] == ["self-hosting-beats-api"]
     cost = _preview_cost("uneconomic")["models"][0]
@@ -147,16 +150,16 @@ def test_uneconomic_fails_with_both_monthly_figures(cli_pack, source):
 @pytest.mark.parametrize("source", SOURCES)
 def test_private_70b_is_compared_with_the_apis_inside_your_own_account(cli_pack, source):
     resources = SOURCES[source]("private-70b")
-    (v,) = B.mandatory(cli_pack.evaluate(resources))
+    (v,) = B.mandatory(cli_pack.evaluate(resources, runner.EXAMPLE_CONFIG, stack="private-70b"))
     assert v.policy == "self-hosting-beats-api" and "aws:" in v.detail and "inside your own cloud account" in v.detail
     # without the exemption it is compared with every equivalent API: the uneconomic stack's failure
     stripped = B.set_economics(resources, "deployment.exemptions.private_data", False, name="chat-70b")
-    (w,) = [x for x in B.mandatory(cli_pack.evaluate(stripped)) if x.policy == "self-hosting-beats-api"]
+    (w,) = [x for x in B.mandatory(cli_pack.evaluate(stripped, runner.EXAMPLE_CONFIG, stack="private-70b")) if x.policy == "self-hosting-beats-api"]
     assert "equivalent APIs" in w.detail
 
 
 def test_uneconomic_and_private_70b_are_priced_the_same():
-    a, b = (pricing.build_stack(B.spec_stack(s)) for s in ("uneconomic", "private-70b"))
+    a, b = (pricing.build_stack(B.spec_stack(s), trust=EXAMPLE_TRUST) for s in ("uneconomic", "private-70b"))
     assert a.monthly_usd == b.monthly_usd and a.models[0].exemptions == [] and b.models[0].exemptions == ["private-data"]
 
 

@@ -22,6 +22,7 @@ EXPECTED = {  # policy -> default enforcement level (the issue's list)
     "secrets-via-references": "mandatory",
     "right-sized-gpus": "advisory",
     "economics-readable": "mandatory",
+    "measured-usage": "advisory",
 }
 
 
@@ -124,4 +125,4 @@ def test_every_policy_is_in_the_pack_once():
 
 def test_the_example_policy_config_is_valid(pack):
     levels = pack.configure(runner.PACK_DIR / "config.example.json")
-    assert levels["monthly-budget"] == ("mandatory", {"maxMonthlyUsd": 45000})
+    assert levels["monthly-budget"] == ("mandatory", {"maxMonthlyUsd": None, "trust": "trust.example.json"})

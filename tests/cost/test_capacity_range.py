@@ -1,0 +1,136 @@
+"""The capacity error band, carried through an estimate: ranges, the verdict across them, and the flip volume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from breakeven.cli import main
+from cost import calibration
+from cost.deployment import Deployment
+from cost.estimate import estimate
+from cost.workload import Workload
+
+W = dict(avg_input_tokens=1000, avg_output_tokens=250)
+
+
+def _estimate(volume: float, **deployment) -> object:
+    d = Deployment.build(**({"model": "llama-3.1-70b", "gpu": "H100", "gpus_per_replica": 4, "replicas": None,
+                              "hourly_usd_per_gpu": 1.0} | deployment))
+    return estimate(d, Workload.build(volume, **W))
+
+
+def test_every_held_out_measurement_lies_inside_its_own_band():
+    """A band read from the held-out runs most like a configuration contains each such run's measured figure."""
+    rows = [r for r in calibration.calibration_rows() if r.kind == "validation"
+            and not any(e in r.engine for e in calibration.UNMODELLED_ENGINES)]
+    assert len(rows) >= 15
+    for r in rows:
+        band = calibration.error_band(r.model_id, r.gpu, r.tp, r.precision, r.concurrency_used, r.avg_input_tokens)
+        assert band.basis == "held-out"
+        assert band.low * r.predicted <= r.measured * (1 + 1e-9) and r.measured <= band.high * r.predicted * (1 + 1e-9), r
+
+
+def test_band_is_at_least_the_held_out_median_error_each_side():
+    floor = calibration.held_out_median_error()
+    assert 0.02 < floor < 0.2
+    band = calibration.error_band("llama-3.1-8b", "RTX-4090", 1, "bf16", 8, 256)    # a 0 % held-out row
+    assert band.low == pytest.approx(1 / (1 + floor)) and band.high == pytest.approx(1 + floor)
+
+
+def test_band_is_wider_outside_the_checked_regimes():
+    inside = _estimate(60e9)
+    outside = _estimate(20e9, model="llama-3.1-8b", gpu="L4", gpus_per_replica=1)
+    assert not inside.warnings and outside.warnings
+    assert inside.band.basis == "held-out" and outside.band.basis == "widest"
+    assert outside.band.low < inside.band.low and outside.band.high > inside.band.high
+    # the widest band holds every in-regime band of every published run
+    for r in calibration.calibration_rows():
+        if r.kind == "validation":
+            b = calibration.error_band(r.model_id, r.gpu, r.tp, r.precision, r.concurrency_used, r.avg_input_tokens)
+            assert outside.band.low <= b.low and b.high <= outside.band.high
+    lo, hi = outside.capacity_range.output_tok_s()
+    nominal = outside.throughput.output_tok_s * outside.deployment.replicas
+    assert lo < nominal < hi and (hi - lo) / nominal > 0.8
+
+
+def test_ranges_bracket_the_figures_in_json(capsys):
+    assert main(["estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--gpus", "4", "--tokens-per-month", "60B",
+                 "--hourly-usd", "1", "--avg-input-tokens", "1000", "--avg-output-tokens", "250", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sh = out["self_hosted"]
+    lo, hi = sh["output_tok_s_range"]
+    assert lo < sh["output_tok_s"] < hi
+    lo, hi = sh["capacity_tokens_per_month_range"]
+    assert lo < sh["capacity_tokens_per_month"] < hi
+    for b in out["breakeven"]:
+        lo, hi = b["tokens_per_month_range"]
+        assert lo <= b["tokens_per_month"] <= hi
+    v = out["verdict"]
+    assert v["choice"] == "self-host" and v["holds_across_capacity_range"] is True
+    assert v["flip_capacity_end"] == "low" and v["flip_tokens_per_month"] < 60e9
+
+
+def test_flip_volume_is_what_estimate_prices_at_that_volume():
+    """At the flip volume, `estimate` at that end of the band prices self-hosting at the cheapest API's cost."""
+    e = _estimate(60e9)
+    r = e.capacity_range
+    assert e.verdict.choice == "self-host" and r.flip_end == "low"
+    flip = r.flip_tokens_per_month
+    at = estimate(replace(e.deployment, replicas=None), replace(e.workload, tokens_per_month=flip), factors=r.factors("low"))
+    api = next(q for q in at.apis if q.offer.id == e.verdict.cheapest_api)
+    assert at.monthly_usd == pytest.approx(api.monthly_usd, rel=0.01)
+    # just above it self-hosting still wins at the low end, just below it the API does
+    above = estimate(replace(e.deployment, replicas=None), replace(e.workload, tokens_per_month=flip * 1.005),
+                     factors=r.factors("low"))
+    assert above.verdict.choice == "self-host"
+
+
+def test_verdict_that_does_not_hold_across_the_band_says_so():
+    """Where the nominal replicas carry the volume but the low end needs one more, and that replica costs more
+    than the API saves: self-host nominally, API at the low end."""
+    found = None
+    for i in range(200):
+        e = _estimate(30e9 * 1.01 ** i)
+        if e.verdict.choice == "self-host" and e.capacity_range.low.verdict.choice == "api":
+            found = e
+            break
+    assert found is not None
+    r = found.capacity_range
+    assert r.holds is False and r.low.deployment.replicas > found.deployment.replicas
+    doc = found.to_dict()["verdict"]
+    assert doc["holds_across_capacity_range"] is False and doc["at_capacity_range_ends"]["low"] == "api"
+    assert "does NOT hold" in doc["capacity_range_note"]
+    # the flip volume (the low end's) lies above the declared volume: declaring that much makes it hold
+    assert r.flip_end == "low" and r.flip_tokens_per_month > found.workload.tokens_per_month
+
+
+def test_api_verdict_flips_above_a_volume_at_the_high_end():
+    e = _estimate(20e9, hourly_usd_per_gpu=1.6)
+    r = e.capacity_range
+    assert e.verdict.choice == "api" and r.flip_end == "high"
+    flip = r.flip_tokens_per_month
+    assert flip > 20e9
+    at = estimate(replace(e.deployment, replicas=None), replace(e.workload, tokens_per_month=flip), factors=r.factors("high"))
+    api = next(q for q in at.apis if q.offer.id == e.verdict.cheapest_api)
+    assert at.monthly_usd == pytest.approx(api.monthly_usd, rel=0.01)
+
+
+def test_table_and_markdown_state_the_range_in_one_line(capsys):
+    args = ["estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--gpus", "4", "--tokens-per-month", "60B",
+            "--hourly-usd", "1"]
+    for fmt in ("table", "markdown"):
+        assert main([*args, "--format", fmt]) == 0
+        lines = [ln for ln in capsys.readouterr().out.splitlines() if "Capacity range" in ln]
+        assert len(lines) == 1 and "holds across it" in lines[0] and "flips below" in lines[0]
+
+
+def test_given_capacity_has_no_range():
+    e = estimate(Deployment.build(model="llama-3.1-8b", gpu="H100", capacity_tokens_per_month=5e9),
+                 Workload.build(1e9, **W))
+    assert e.capacity_range is None
+    doc = e.to_dict()
+    assert doc["self_hosted"]["output_tok_s_range"] is None and doc["verdict"]["holds_across_capacity_range"] is None
+    assert all(b["tokens_per_month_range"] is None for b in doc["breakeven"])
