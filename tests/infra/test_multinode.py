@@ -124,13 +124,15 @@ def test_the_pack_prices_the_rendered_leaderworkerset_as_the_program_does_and_ga
     the LeaderWorkerSet's nodes from the node groups and prices what `estimate` prices; its verdict."""
     from infra import preview
     from policies import pricing as pack_pricing
+    from policies import trust
 
     p = preview.plan(STACK)
     [lws] = [r for r in p.resources if r["type"] == "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"]
     assert lws["inputs"]["spec"]["leaderWorkerTemplate"]["size"] == 2
     # The pinned controller stays one Chart resource offline (an OCI chart is not pulled here).
     assert [r["inputs"]["version"] for r in p.resources if r["inputs"].get("chart") == LWS_CHART] == [LWS_CHART_VERSION]
-    view = pack_pricing.build_stack(p.resources)
+    # The exemption and the reserved-1y commitment are granted by the policy config (trust.example.json).
+    view = pack_pricing.build_stack(p.resources, stack=p.stack, trust=trust.load("trust.example.json"))
     assert [x.message for x in view.all_problems] == []
     assert view.figures()["monthly_usd"] == p.cost["monthly_usd"]
     violations, code = preview.run_policies(p)
