@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cost import catalog
+from cost import catalog, multinode
 from cost.deployment import Deployment
 from cost.errors import InputError
 
@@ -132,9 +132,7 @@ def plan_nodes(d: Deployment, book=None, rates: Rates | None = None) -> NodePlan
         serving = math.ceil(d.replicas / rpi)
         total = math.ceil(d.total_replicas / rpi)
     else:
-        if d.gpus_per_replica % inst.gpus:
-            raise InputError("gpus_per_replica", d.gpus_per_replica, f"a multiple of {inst.gpus} (GPUs per {inst.type}) for a multi-node replica")
-        rpi, ipr = 1, d.gpus_per_replica // inst.gpus
+        rpi, ipr = 1, multinode.require_deployable(d.model, inst, d.gpus_per_replica).nodes
         serving, total = d.replicas * ipr, d.total_replicas * ipr
     if per_gpu is not None:
         usd, source = per_gpu[0] * inst.gpus, f"{per_gpu[1]} x {inst.gpus} GPUs per {inst.type}"

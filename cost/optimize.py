@@ -28,6 +28,7 @@ from cost.deployment import Deployment, Exemptions, check_gpu_memory_utilization
 from cost.errors import InputError
 from cost.estimate import Estimate, round_finite, estimate, replicas_needed, serving_point, target_misses
 from cost.factors import Factors
+from cost.instance_hardware import hardware
 from cost.nodes import Rates, plan_nodes, zone_spread
 from cost.tco import Overheads, deployment_items, stack_items
 from cost.verdict import regardless
@@ -235,13 +236,18 @@ def _cells(model_id: str, w: Workload, c: Constraints, exemptions: Exemptions, b
             continue
         gpu = catalog.gpu(inst.gpu)
         for tp in capacity.TP_SIZES:
-            if tp > inst.gpus or model.attention_heads % tp:
+            # Beyond one instance: a multi-node group of whole instances, as estimate and the program serve it,
+            # searched only where the instances have EFA (cost/data/instance-hardware.yaml): over plain TCP the
+            # per-step hand-off between nodes is outside what the capacity model was checked on.
+            if tp > inst.gpus and (tp % inst.gpus or not hardware(inst.type).efa_interfaces):
+                continue
+            if model.attention_heads % tp:
                 continue
             for precision in precisions:
                 replicas = replicas_for(gpu, tp, precision)
                 if replicas is None:
                     continue
-                per_instance = inst.gpus // tp
+                per_instance = max(1, inst.gpus // tp)   # a multi-node group: one replica per group of nodes
                 spares = _spares(replicas, per_instance, c)
                 for pricing in pricings:
                     d = Deployment(model=model.id, gpu=gpu.id, gpus_per_replica=tp, replicas=replicas, redundancy=spares,

@@ -10,6 +10,7 @@ import pulumi_aws.eks as eks
 
 from cost.platform import RootVolume
 from cost.economics import Economics
+from infra import efa
 from infra.spec import GPU_POOL_LABEL, ModelSpec
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
@@ -34,6 +35,11 @@ class GpuNodePoolArgs:
     economics: Economics
     """The model's economics, written on each node group as tags (`Economics.to_tags`): the policy pack
     prices the GPU spend from them on a first deploy, before the chart's workloads exist."""
+    user_data: str | None = None
+    """Base64 user data that prepares the node's weights cache (infra/weights.py); None: none."""
+    security_group_id: pulumi.Input[str] | None = None
+    """The EKS cluster security group: carried by the EFA interfaces of a multi-node replica's nodes
+    (infra/efa.py); None: no EFA interfaces."""
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -124,5 +130,9 @@ def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceO
                 capacity_reservation_id=m.capacity_reservation_id)),
         instance_market_options=ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
         if m.capacity_block else None,
+        user_data=args.user_data,
+        # A multi-node replica on an EFA instance: one EFA interface per network card (infra/efa.py).
+        network_interfaces=efa.network_interfaces(efa.efa_interfaces(m), args.security_group_id)
+        if args.security_group_id is not None and efa.efa_interfaces(m) else None,
         opts=opts,
     )

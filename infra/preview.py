@@ -110,7 +110,11 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
                          project=cfg.project, stack=stack)
 
-    charts = [r for r in run.resources if r.type == CHART_TYPE]
+    # Charts fetched from a registry (the pinned LeaderWorkerSet controller, oci://..., a repo chart) cannot be pulled
+    # offline: they stay one Chart resource with its chart reference and version; the project's own
+    # charts are rendered with helm.
+    charts = [r for r in run.resources if r.type == CHART_TYPE and "://" not in str(r.inputs.get("chart", ""))
+              and not r.inputs.get("repositoryOpts")]
     jobs = [{"resource": r.name, "chart": r.inputs["chart"], "release": r.inputs.get("name", r.name),
              "namespace": r.inputs.get("namespace", "default"), "values": r.inputs.get("values", {})} for r in charts]
     rendered = {x.chart_resource: x for x in helmrender.render_all(jobs, spec.cluster.kubernetes_version, root)}
@@ -119,7 +123,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     resources: list[dict] = []
     for r in tree_order(run.resources):
         resources.append(r.to_dict() | {"urn": r.urn})
-        if r.type == CHART_TYPE:
+        if r.name in rendered:
             out = rendered[r.name]
             for obj in out.objects:
                 resources.append({"type": helmrender.resource_type(obj), "name": helmrender.resource_name(r.name, obj, out.namespace),

@@ -54,10 +54,15 @@ def price(spec: StackSpec, book=None) -> Fleet:
 
 def gpu_root_volume(spec: StackSpec, m) -> "RootVolume":
     """The gp3 root volume of one of the model's GPU nodes: the spec's disk size, with throughput and
-    IOPS to write the weights of the replicas packed on the node (cost/platform.py)."""
+    IOPS to write the weights of the replicas packed on the node (cost/platform.py), unless the node keeps
+    them on its NVMe instance store (infra/weights.py)."""
     from cost.platform import root_volume
 
-    return root_volume(m.disk_gib(spec.pricing.overheads), m.plan.replicas_per_instance * m.weights_gib * 2**30)
+    from infra.spec import weights_on_instance_store
+
+    on_nvme = spec.cluster.existing is None and weights_on_instance_store(m, spec.cluster.gpu_ami_type)
+    written = 0 if on_nvme else m.plan.replicas_per_instance * m.weights_gib * 2**30   # weights on NVMe: none on gp3
+    return root_volume(m.disk_gib(spec.pricing.overheads), written)
 
 
 def platform_bill(spec: StackSpec, on=None) -> list:

@@ -13,7 +13,7 @@ from pulumi.runtime import config as runtime_config
 
 from cost.errors import InputError
 from cost.fleet import Fleet
-from infra.spec import NS, SECRET_KEYS, StackSpec, load
+from infra.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
 
 
 class ConfigError(InputError, pulumi.RunError):
@@ -123,7 +123,7 @@ def commitment_lines(spec: StackSpec) -> list[str]:
 def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
     from cost import report as cost_report
 
-    text = cost_report.render(fleet, "table") + "\n".join(commitment_lines(spec))
+    text = cost_report.render(fleet, "table") + "\n".join(commitment_lines(spec)) + "\n\n" + "\n".join([*weights_lines(spec), monitoring_line(spec)])
     if spec.cluster.existing:
         return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
     rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
@@ -169,6 +169,68 @@ def aws_identity() -> tuple[str | None, str | None]:
     return cfg.get("profile"), (arns[-1] if arns else None)
 
 
+
+
+def multinode_controllers(spec: StackSpec, provider) -> list:
+    """The LeaderWorkerSet controller (infra/lws.py) when a model's replica spans nodes, and the EFA device
+    plugin (infra/efa.py) when such a replica's instances have EFA; else nothing."""
+    if not any(m.plan.instances_per_replica > 1 for m in spec.models):
+        return []
+    from infra.efa import EfaDevicePlugin, efa_interfaces
+    from infra.lws import LwsController
+
+    opts = pulumi.ResourceOptions(provider=provider)
+    out: list = [LwsController("lws", opts=opts)]
+    if any(efa_interfaces(m) for m in spec.models):
+        out.append(EfaDevicePlugin("efa", opts=opts))
+    return out
+
+
+def monitoring_deployed(spec: StackSpec) -> bool:
+    """Monitoring is deployed exactly when it is priced (breakeven:pricing.overheads.monitoringUsdPerMonth > 0)."""
+    return spec.pricing.overheads.monitoring_usd_per_month > 0
+
+
+def monitoring_output(spec: StackSpec) -> dict:
+    """What the `Monitoring` line of the report buys: the pinned Prometheus + Grafana, or nothing."""
+    from infra import monitoring as mon
+
+    if not monitoring_deployed(spec):
+        return {"deployed": False, "priced_usd_per_month": 0.0}
+    return {"deployed": True, "priced_usd_per_month": spec.pricing.overheads.monitoring_usd_per_month,
+            "chart": mon.MONITORING_CHART, "version": mon.MONITORING_CHART_VERSION, "namespace": mon.MONITORING_NAMESPACE,
+            "prometheus": f"http://{mon.MONITORING_FULLNAME}-prometheus.{mon.MONITORING_NAMESPACE}.svc:9090"}
+
+
+def weights_lines(spec: StackSpec) -> list[str]:
+    """Per model: where its nodes keep the weights, what that costs, and the start a replaced node makes."""
+    from cost.weights_cache import cold_start_s
+    from infra.weights import model_cache
+
+    out = []
+    for m in spec.models:
+        c = model_cache(spec, m)
+        where = {"instance-store": f"instance-store NVMe at {c.path} ({c.capacity_gib:,.0f} GiB, no charge beyond the instance; "
+                                   f"the gp3 volume then holds only the image and runtime, {IMAGE_AND_RUNTIME_GIB} GiB, so "
+                                   f"storageGibPerNode can drop to that)",
+                 "ebs": f"the node's gp3 volume at {c.path} (priced above as Model storage)",
+                 "emptyDir": "an emptyDir: every new pod downloads them again"}[c.medium]
+        reuse = "a restarted pod on the same node reuses them; " if c.persistent else ""
+        out.append(f"Weights cache, {m.name}: {c.needed_gib:,} GiB per node in {where}; {reuse}a replaced node downloads "
+                   f"{m.weights_gib:,} GiB again through NAT (priced in the platform bill), startup window "
+                   f"{cold_start_s(m.weights_gib) / 60:,.0f} min. Source: {c.source}.")
+    return out
+
+
+def monitoring_line(spec: StackSpec) -> str:
+    """The report's line on what the Monitoring overhead buys."""
+    m = monitoring_output(spec)
+    if not m["deployed"]:
+        return "Monitoring: not priced and not deployed (monitoringUsdPerMonth: 0); bring your own Prometheus."
+    return (f"Monitoring: priced ${m['priced_usd_per_month']:,.2f}/month and deployed: kube-prometheus-stack "
+            f"{m['version']} in namespace {m['namespace']}, scraping every vLLM pod (PodMonitor) at {m['prometheus']}.")
+
+
 def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     """Register every resource of the spec. Returns the stack outputs."""
     import pulumi_aws as aws
@@ -192,7 +254,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     else:
         from infra.cluster import EksCluster, EksClusterArgs
         from infra.network import Network, NetworkArgs
-        from infra import pricing
+        from infra import pricing, weights
         from infra.nodepools import GpuNodePool, GpuNodePoolArgs
 
         profile, role_arn = aws_identity()
@@ -211,15 +273,25 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
                 subnet_by_zone=net.private_subnet_by_zone, ami_type=c.gpu_ami_type, kubernetes_version=c.kubernetes_version,
                 root_volume=pricing.gpu_root_volume(spec, m), cluster_label=c.name, tags=tags,
                 economics=pricing.economics(spec, m),
+                security_group_id=eks.cluster.vpc_config.cluster_security_group_id,
+                user_data=weights.user_data(weights.model_cache(spec, m)),
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,
                               "oidcProviderArn": eks.oidc_provider.arn}
         outputs["kubeconfig"] = pulumi.Output.secret(eks.kubeconfig)
 
+    controllers = multinode_controllers(spec, provider)
+    monitored = monitoring_deployed(spec)
+    if monitored:
+        from infra.monitoring import Monitoring
+
+        controllers.append(Monitoring("monitoring", opts=pulumi.ResourceOptions(provider=provider)))
     Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
                                    node_pools=node_pools, device_plugin=c.device_plugin,
-                                   estimates={e.deployment.name: e for e in fleet.estimates}))
+                                   estimates={e.deployment.name: e for e in fleet.estimates}, controllers=controllers,
+                                   monitored=monitored))
+    outputs["monitoring"] = monitoring_output(spec)
     outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
                                     "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}
     outputs["cost"] = fleet.to_dict()

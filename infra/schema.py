@@ -328,8 +328,10 @@ class Model(Section):
                                                    "replica is picked. Give this or instanceType.")
     instance_type: Annotated[NonEmpty, Allowed("an instance type from cost/data/instances.yaml")] | None = Field(
         None, description="AWS GPU instance type from cost/data/instances.yaml.")
-    tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per replica; must split the model's attention heads "
-                                                            "evenly and fit one instance.")
+    tensor_parallel: int = Field(1, ge=1, le=64, description="GPUs per replica; must split the model's attention heads "
+                                                             "evenly. Above one instance's GPUs: a multiple of them, served "
+                                                             "as a LeaderWorkerSet group (tensor inside a node, pipeline "
+                                                             "across nodes).")
     replicas: Annotated[int | Literal["auto"], BeforeValidator(_replicas), Allowed(REPLICAS_ALLOWED)] = Field(
         1, description='Replicas that carry the planned load; "auto": as many as carry the workload at its planned '
                        "utilization within its latency targets.")

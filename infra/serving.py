@@ -12,8 +12,12 @@ import pulumi_kubernetes.helm.v4 as helm
 
 from cost import catalog
 from cost.estimate import Estimate
+from cost.multinode import layout
+from infra.efa import EFA_RESOURCE, efa_interfaces
+from infra.monitoring import MONITORING_NAMESPACE
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
+from infra.weights import cache_values, model_cache
 
 CHART_PATH = "./charts/vllm"  # relative to the project root, where Pulumi runs the program
 HF_SECRET = "hf-token"
@@ -40,7 +44,11 @@ def pod_resources(m: ModelSpec) -> dict:
     cpu = m.pod_cpu
     request = max(4, int(inst.memory_gib * 0.8 / rpi) - 1)
     limit = max(request, int(inst.memory_gib * 0.9 / rpi) - 1)
-    return {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
+    out: dict = {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
+    nics = efa_interfaces(m)
+    if nics:   # a multi-node replica's pod takes its node's EFA interfaces (infra/efa.py)
+        out["requests"][EFA_RESOURCE] = out["limits"][EFA_RESOURCE] = nics
+    return out
 
 
 def dashboard_values(e: Estimate) -> dict:
@@ -55,9 +63,11 @@ def dashboard_values(e: Estimate) -> dict:
             "apiName": "no comparable API" if api is None else api.offer.id}
 
 
-def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: Estimate | None = None) -> dict:
+def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: Estimate | None = None,
+                 monitored: bool = False) -> dict:
     """The chart's values for one model, computed from the spec (the values contract of charts/vllm);
-    with its estimate, the Grafana dashboard carries its cost figures."""
+    with its estimate, the Grafana dashboard carries its cost figures; `monitored`: the program's
+    Prometheus (infra/monitoring.py) scrapes it through a PodMonitor."""
     values = {
         "replicaCount": m.total_replicas,
         "model": {
@@ -68,7 +78,8 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
             "weightsGiB": m.weights_gib,
             "extraArgs": [*m.checkpoint_flags, *m.extra_args],
         },
-        "parallelism": {"tensor": m.tensor_parallel, "pipeline": 1},
+        # Beyond one node: tensor inside each node, pipeline across the group's nodes (cost.multinode.layout).
+        "parallelism": multinode_parallelism(m),
         "gpu": {
             "enabled": True,
             "gpusPerNode": m.plan.gpus_per_instance,   # the node's GPUs; each pod requests tensor x pipeline
@@ -78,8 +89,9 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
                    "kvCacheDtype": m.deployment.kv_cache_dtype, "expertParallel": m.deployment.expert_parallel,
                    "apiServerCount": m.deployment.api_servers},
         "resources": pod_resources(m),
-        # Weights cached on the node's own disk (sized and priced per node): no shared RWX volume to provision.
-        "modelCache": {"type": "emptyDir", "mountPath": "/models", "emptyDir": {"sizeLimit": f"{m.cache_gib}Gi"}},
+        # Weights cached on the node (instance-store NVMe or its gp3 volume, infra/weights.py): a restarted pod
+        # on the same node reuses them; no shared RWX volume to provision.
+        "modelCache": cache_values(model_cache(spec, m), m.cache_gib),
         "secrets": {
             "huggingFace": {"secretName": secrets.hugging_face, "key": HF_SECRET_KEY},
             "apiKey": {"required": spec.production, "secretName": secrets.api_key, "key": API_KEY_SECRET_KEY},
@@ -90,7 +102,18 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
     }
     if estimate is not None:
         values["metrics"] = {"grafanaDashboard": dashboard_values(estimate)}
+    if monitored:
+        values.setdefault("metrics", {})["podMonitor"] = {"enabled": True}
+        scrapers = values["networkPolicy"]["metricsNamespaces"]
+        if MONITORING_NAMESPACE not in scrapers:
+            scrapers.append(MONITORING_NAMESPACE)
     return values
+
+
+def multinode_parallelism(m: ModelSpec) -> dict:
+    """The chart's parallelism: tensor x pipeline, with pipeline = the nodes one replica spans."""
+    lay = layout(m.tensor_parallel, m.plan.gpus_per_instance)
+    return {"tensor": lay.tensor, "pipeline": lay.pipeline}
 
 
 INTERNAL_NLB = {
@@ -159,6 +182,10 @@ class ServingArgs:
     device_plugin: bool
     estimates: dict[str, Estimate] = field(default_factory=dict)
     """Model name -> its priced estimate (the dashboard's cost figures)."""
+    controllers: list[pulumi.Resource] = field(default_factory=list)
+    """Controllers whose CRDs the charts render (LeaderWorkerSet, the Prometheus operator): installed first."""
+    monitored: bool = False
+    """The program deploys Prometheus (infra/monitoring.py): each model gets a PodMonitor it may scrape."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -188,13 +215,15 @@ class Serving(pulumi.ComponentResource):
             manifest = device_plugin_manifest()
             deps.append(apps.DaemonSet(f"{name}-nvidia-device-plugin", metadata=manifest["metadata"], spec=manifest["spec"],
                                        opts=k8s_opts))
+        deps.extend(args.controllers)
         names = SecretNames(hf_name, api_name)
         self.services = {}
         for m in spec.models:
             pool = args.node_pools.get(m.name)
             self.services[m.name] = VllmService(
                 f"{name}-{m.name}",
-                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name)), release=m.name, namespace=spec.namespace),
+                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name), args.monitored),
+                                release=m.name, namespace=spec.namespace),
                 opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
                                             depends_on=deps + ([pool] if pool is not None else [])),
             )

@@ -36,6 +36,7 @@ from cost.errors import InputError
 from cost.estimate import sized
 from cost.nodes import NodePlan, plan_nodes
 from cost.tco import Overheads
+from cost.weights_cache import plan_cache
 from cost.workload import Workload, require_within_context
 from infra import schema
 from infra.schema import CONFIG_KEYS, DNS_LABEL, NS, P
@@ -413,12 +414,14 @@ def load(
         _check_tiers(routing, models, book)
     disk_key = P + "pricing.overheads.storageGibPerNode"
     for m in models:
-        need = m.disk_needed_gib
+        need = node_disk_needed_gib(m, cluster.gpu_ami_type)
         if cluster.existing is None and 0 < pricing.overheads.storage_gib_per_node < need:
+            held = (f"{m.instance_type}'s NVMe instance store holds the weights, so only the image and runtime"
+                    if weights_on_instance_store(m, cluster.gpu_ami_type) else
+                    f"the model cache of each of the {m.plan.replicas_per_instance} {m.name} replica(s) on a node "
+                    f"({m.cache_gib} GiB for {m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
             raise InputError(disk_key, pricing.overheads.storage_gib_per_node,
-                             f"at least {need} GiB: the GPU node disk (priced per node) holds the model cache of each of "
-                             f"the {m.plan.replicas_per_instance} {m.name} replica(s) on a node ({m.cache_gib} GiB for "
-                             f"{m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
+                             f"at least {need} GiB: the GPU node disk (priced per node) holds {held}")
     _check_names(cluster, models)
     a = cfg.access
     if a.load_balancer == "internal" and cluster.existing is not None:
@@ -569,10 +572,12 @@ def _check_tiers(routing: RoutingSpec, models: list[ModelSpec], book) -> None:
                 raise InputError(f"{tk}.api", t.api, e.allowed, e.detail) from None
 
 
-def _spread(units: int, zones: tuple[str, ...], prefix: str) -> tuple[ZonePool, ...]:
-    """Whole instances over zones, as evenly as possible (the first zones take the remainder)."""
+def _spread(units: int, zones: tuple[str, ...], prefix: str, per_unit: int = 1) -> tuple[ZonePool, ...]:
+    """Whole units (instances, or groups of `per_unit` instances) over zones, as evenly as possible (the
+    first zones take the remainder); each pool's node count is its units x `per_unit`."""
     base, extra = divmod(units, len(zones))
-    return tuple(ZonePool(z[-1], (z,), base + (1 if i < extra else 0), f"{prefix}-{z[-1]}") for i, z in enumerate(zones))
+    return tuple(ZonePool(z[-1], (z,), (base + (1 if i < extra else 0)) * per_unit, f"{prefix}-{z[-1]}")
+                 for i, z in enumerate(zones))
 
 
 def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, routing: RoutingSpec | None, book) -> ModelSpec:
@@ -649,6 +654,8 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
             if chosen is None:
                 raise InputError(f"{key}.gpu", gpu, "a GPU sold as an AWS instance, or name an instanceType")
             deployment = Deployment.build(**{**dargs, "gpu": deployment.gpu, "instance_type": chosen})
+        # More GPUs than one instance: a multi-node group; plan_nodes refuses a layout vLLM cannot serve
+        # with the message estimate and optimize give (cost.multinode.require_deployable).
         plan = plan_nodes(deployment, book)
         require_within_context(workload, entry.id, entry.context, max_len)
     except InputError as e:
@@ -656,9 +663,6 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     inst = catalog.instance(deployment.instance_type)
     if catalog.gpu(deployment.gpu).id == "RTX-4090":
         raise InputError(f"{key}.gpu", gpu, "a data-centre GPU sold on AWS")
-    if tp > inst.gpus:
-        raise InputError(f"{key}.tensorParallel", tp, f"at most {inst.gpus} (the GPUs of one {inst.type})",
-                         "this kit runs each vLLM replica on one node; pick a larger instance type")
     _require_fit(key, entry, deployment, workload, max_len)
     if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
         deployment = sized(replace(deployment, replicas=None), workload)
@@ -670,10 +674,12 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                          f"at least {need:,.2f} (the {plan.units} x {inst.type} at the {m.capacity_type} discount), or "
                          "capacityType on-demand", "a commitment that covers part of the nodes leaves the rest on-demand")
 
-    # Zones: spread the instances over `zones` zones of the cluster.
-    units = plan.units
+    # Zones: spread the instances over `zones` zones of the cluster; a multi-node replica's group of
+    # `per_group` instances stays in one zone (its nodes talk every step), so whole groups are spread.
+    units, per_group = plan.units, plan.instances_per_replica
+    groups = units // per_group
     if zones is None:
-        zones = min(2, len(cluster.zones), units) if spares else 1
+        zones = min(2, len(cluster.zones), groups) if spares else 1
     if zones > len(cluster.zones) and cluster.existing is None:
         raise InputError(f"{key}.redundancy.zones", zones,
                          f"at most {len(cluster.zones)} (the zones breakeven:cluster.zones lists: {', '.join(cluster.zones)})",
@@ -681,6 +687,10 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if zones > units:
         raise InputError(f"{key}.redundancy.zones", zones,
                          f"at most {units} (this model runs on {units} x {inst.type}; a zone without a node holds nothing)")
+    if zones > groups:
+        raise InputError(f"{key}.redundancy.zones", zones,
+                         f"at most {groups} (each replica is a group of {per_group} x {inst.type} kept in one zone; "
+                         f"{groups} group(s) fill at most {groups} zone(s))")
     deployment = replace(deployment, zones=zones)
     accept = 1.0 if production else 0.0
     if m.redundancy is not None and m.redundancy.accept_zone_loss_share is not None:
@@ -689,7 +699,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if cluster.existing is not None or zones == 1:
         pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
     else:
-        pools = _spread(units, cluster.zones[:zones], prefix)
+        pools = _spread(groups, cluster.zones[:zones], prefix, per_group)
 
     if m.capacity_reservation_id is not None and m.capacity_type == "spot":
         raise InputError(f"{key}.capacityReservationId", m.capacity_reservation_id,
@@ -702,6 +712,16 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
                      m.source is not None and not m.source.startswith(("s3://", "/")), accept)
+
+
+def weights_on_instance_store(m: ModelSpec, ami_type: str) -> bool:
+    """The model's nodes keep the weights on NVMe instance store (cost/weights_cache.py), not on the gp3 disk."""
+    return plan_cache(m.instance_type, ami_type, m.plan.replicas_per_instance * m.cache_gib).medium == "instance-store"
+
+
+def node_disk_needed_gib(m: ModelSpec, ami_type: str) -> int:
+    """gp3 disk one GPU node needs: the image and runtime, plus the weights caches unless instance store holds them."""
+    return IMAGE_AND_RUNTIME_GIB if weights_on_instance_store(m, ami_type) else m.disk_needed_gib
 
 
 def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:

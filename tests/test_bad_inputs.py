@@ -210,6 +210,11 @@ STACK_CASES = [  # (id, change to the prod stack file or its raw text, key the m
     ("replicas-word", _model(replicas="eight"), f"{P}models[0].replicas"),
     ("replicas-inf", _model(replicas=float("inf")), f"{P}models[0].replicas"),
     ("tp-3", _model(tensorParallel=3), f"{P}models[0].tensorParallel"),
+    ("tp-past-64", _model(tensorParallel=128), f"{P}models[0].tensorParallel"),
+    ("tp-12-spans-nodes-unevenly", _model(tensorParallel=12), f"{P}models[0].tensorParallel"),
+    # two-node groups (TP 16 on 8-GPU p4de): 1 + 1 groups cannot fill three zones, a group stays in one
+    ("multi-node-zones-past-groups", _model(tensorParallel=16, replicas=1, redundancy={"spares": 1, "zones": 3}),
+     f"{P}models[0].redundancy.zones"),
     ("namespace-kube-system", _set(f"{P}namespace", "kube-system"), f"{P}namespace"),
     ("namespace-default", _set(f"{P}namespace", "default"), f"{P}namespace"),
     ("region-fake", _set(f"{P}cluster.region", "us-fake-9"), f"{P}cluster.region"),

@@ -9,7 +9,7 @@ import pytest
 from infra import mocks, program, stackconfig
 from infra import spec as spec_mod
 
-STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b", "fleet")
+STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b", "fleet", "llama-405b")
 CANARY = {  # distinctive secret values: none may ever show up in a recorded input, output, log or manifest
     "breakeven:hfToken": "hf_CANARY_d41d8cd98f00b204e9800998ecf8427e",
     "breakeven:vllmApiKey": "sk-CANARY-9e107d9d372bb6826bd81d3542a419d6",

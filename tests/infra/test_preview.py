@@ -12,7 +12,8 @@ from infra import preview
 from infra.spec import GPU_POOL_LABEL, P
 from tests.infra.conftest import CANARY, STACKS, stack_value
 
-WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet",
+             "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet")
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,18 @@ def test_rendered_workloads_match_the_spec(plans, stack):
         obj = workloads[0]["inputs"]
         assert obj["metadata"]["name"] == m.k8s_name   # the spec checks these names are unique
         assert obj["spec"]["replicas"] == m.replicas + m.spares
-        pod = obj["spec"]["template"]["spec"]
-        gpus = [_gpu_limit(c) for c in pod["containers"] if _gpu_limit(c)]
-        assert gpus == [m.tensor_parallel]
-        assert pod["nodeSelector"][GPU_POOL_LABEL] == m.name
-        assert any(t.get("key") == "nvidia.com/gpu" for t in pod.get("tolerations", []))
+        if "leaderWorkerTemplate" in obj["spec"]:   # a multi-node replica: leader + workers, one node each
+            lwt = obj["spec"]["leaderWorkerTemplate"]
+            assert lwt["size"] == m.plan.instances_per_replica
+            pods = [lwt["leaderTemplate"]["spec"], lwt["workerTemplate"]["spec"]]
+        else:
+            pods = [obj["spec"]["template"]["spec"]]
+        for pod in pods:
+            gpus = [_gpu_limit(c) for c in pod["containers"] if _gpu_limit(c)]
+            assert gpus == [m.tensor_parallel // m.plan.instances_per_replica]
+            assert pod["nodeSelector"][GPU_POOL_LABEL] == m.name
+            assert any(t.get("key") == "nvidia.com/gpu" for t in pod.get("tolerations", []))
+        pod = pods[0]
         text = json.dumps(obj)
         assert m.hf in text and str(m.max_model_len) in text
         # the server runs the KV cache dtype and expert parallelism the model was priced with

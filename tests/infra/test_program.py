@@ -12,7 +12,7 @@ from cost.platform import prices
 from cost.errors import InputError
 from infra import pricing
 from infra.program import ConfigError
-from infra.spec import GPU_POOL_LABEL, P
+from infra.spec import GPU_POOL_LABEL, P, node_disk_needed_gib, weights_on_instance_store
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -21,6 +21,11 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 
 def of_type(run, type_):
     return [r for r in run.resources if r.type == type_]
+
+
+def vllm_charts(run) -> list:
+    """The vLLM chart releases (not the LeaderWorkerSet controller's chart)."""
+    return [c for c in of_type(run, CHART) if c.inputs["chart"] == "./charts/vllm"]
 
 
 def gpu_node_groups(run, model_name):
@@ -75,16 +80,18 @@ def test_system_node_group_is_small_and_untainted(runs):
 @pytest.mark.parametrize("stack", STACKS)
 def test_chart_values_carry_model_parallelism_gpus_and_replicas(runs, stack):
     _, run, spec = runs[stack]
-    charts = {c.inputs["name"]: c for c in of_type(run, CHART)}
+    charts = {c.inputs["name"]: c for c in vllm_charts(run)}
     assert set(charts) == {m.name for m in spec.models}
     for m in spec.models:
         c = charts[m.name].inputs
         v = c["values"]
         assert c["chart"] == "./charts/vllm" and c["namespace"] == spec.namespace
         assert v["model"]["source"] == m.hf and v["model"]["name"] == m.model
-        assert v["parallelism"] == {"tensor": m.tensor_parallel, "pipeline": 1}
+        # tensor inside a node, pipeline across the nodes of a multi-node replica
+        par = v["parallelism"]
+        assert par["tensor"] * par["pipeline"] == m.tensor_parallel and par["pipeline"] == m.plan.instances_per_replica
         assert v["gpu"]["gpusPerNode"] == m.plan.gpus_per_instance
-        assert v["gpu"]["gpusPerNode"] % m.tensor_parallel == 0
+        assert v["gpu"]["gpusPerNode"] % par["tensor"] == 0
         assert v["replicaCount"] == m.replicas + m.spares
         assert v["gpu"]["nodeSelector"] == {GPU_POOL_LABEL: m.name}
         assert Economics.from_json(v["economics"]).deployment == m.deployment
@@ -185,7 +192,7 @@ def test_existing_cluster_deploys_only_the_serving_layer():
     assert not [r for r in run.resources if r.type.startswith("aws:") or r.type == "pulumi:providers:aws"]
     (provider,) = of_type(run, "pulumi:providers:kubernetes")
     assert provider.inputs["context"] == "gpu-cluster"
-    assert len(of_type(run, CHART)) == 1 and run.outputs["cost"]["monthly_usd"] > 0
+    assert len(vllm_charts(run)) == 1 and run.outputs["cost"]["monthly_usd"] > 0
 
 
 BAD = [
@@ -233,9 +240,11 @@ def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_dis
         ebs = bdm["ebs"]
         assert bdm["deviceName"] == ("/dev/xvdb" if "BOTTLEROCKET" in spec.cluster.gpu_ami_type else "/dev/xvda")
         assert ebs["volumeType"] == "gp3" and ebs["encrypted"] == "true"
-        assert ebs["volumeSize"] == m.disk_gib(spec.pricing.overheads) >= m.disk_needed_gib
-        # The node's weights are written within the stated window, within gp3's limits.
-        node_weights_mib = m.plan.replicas_per_instance * m.weights_gib * 1024
+        assert ebs["volumeSize"] == m.disk_gib(spec.pricing.overheads) >= node_disk_needed_gib(m, spec.cluster.gpu_ami_type)
+        # The node's weights are written within the stated window, within gp3's limits (none are written to
+        # gp3 when the node keeps them on NVMe instance store: infra/weights.py).
+        on_nvme = weights_on_instance_store(m, spec.cluster.gpu_ami_type)
+        node_weights_mib = 0 if on_nvme else m.plan.replicas_per_instance * m.weights_gib * 1024
         assert 125 <= ebs["throughput"] <= 1000 and ebs["iops"] >= max(3000, 4 * ebs["throughput"])
         assert ebs["throughput"] == 1000 or ebs["throughput"] * 600 >= node_weights_mib
         assert "imageId" not in lt and "instanceType" not in lt                 # EKS keeps managing the AMI
@@ -244,7 +253,7 @@ def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_dis
 @pytest.mark.parametrize("stack", STACKS)
 def test_node_group_updates_go_one_node_at_a_time_and_the_pdb_lets_that_node_drain(runs, stack):
     _, run, spec = runs[stack]
-    charts = {c.inputs["name"]: c.inputs["values"] for c in of_type(run, CHART)}
+    charts = {c.inputs["name"]: c.inputs["values"] for c in vllm_charts(run)}
     for m in spec.models:
         for g in gpu_node_groups(run, m.name):
             assert g.inputs["updateConfig"] == {"maxUnavailable": 1}
@@ -269,7 +278,7 @@ def test_the_bill_is_the_fleet_plus_every_platform_line(runs):
 @pytest.mark.parametrize("stack", STACKS)
 def test_network_policy_admits_only_the_listed_callers(runs, stack):
     _, run, spec = runs[stack]
-    for c in of_type(run, CHART):
+    for c in vllm_charts(run):
         np = c.inputs["values"]["networkPolicy"]
         assert np["enabled"] is True
         assert np["allowedNamespaces"] == list(spec.access.client_namespaces)
@@ -281,13 +290,13 @@ def test_network_policy_admits_only_the_listed_callers(runs, stack):
 
 def test_internal_load_balancer_is_an_internal_nlb_admitted_from_the_vpc(runs):
     _, run, spec = runs["private-70b"]
-    (chart,) = of_type(run, CHART)
+    (chart,) = vllm_charts(run)
     v = chart.inputs["values"]
     assert v["service"]["type"] == "LoadBalancer"
     assert v["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
     assert v["networkPolicy"]["allowedCidrs"] == [spec.cluster.vpc_cidr]
     _, _, prod = runs["prod"]
-    assert "service" not in next(iter(of_type(runs["prod"][1], CHART))).inputs["values"]
+    assert "service" not in vllm_charts(runs["prod"][1])[0].inputs["values"]
 
 
 def test_vpc_cni_enforces_network_policies(runs):
@@ -370,7 +379,7 @@ def test_the_grafana_dashboard_carries_each_models_cost_figures(runs, stack):
     """$/1M at the current rate against the API needs the hourly cost and the API price the report uses."""
     _, run, spec = runs[stack]
     cost = {m["deployment"]["name"]: m for m in run.outputs["cost"]["models"]}
-    for c in (r for r in run.resources if r.type == "kubernetes:helm.sh/v4:Chart"):
+    for c in vllm_charts(run):
         name = c.inputs["name"]
         d = c.inputs["values"]["metrics"]["grafanaDashboard"]
         assert d["enabled"] and d["hourlyCostUsd"] == pytest.approx(cost[name]["self_hosted"]["monthly_usd"] / 730, abs=1e-3)

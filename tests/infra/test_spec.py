@@ -183,7 +183,7 @@ def _model_with(**changes):
     ({"replicas": 2.5}, f"{P}models[0].replicas", "a whole number"),
     ({"tensorParallel": 3}, f"{P}models[0].tensorParallel", "splits the attention heads evenly: 1, 2, 4, 8"),
     ({"tensorParallel": 1}, f"{P}models[0].tensorParallel", "smallest fitting configurations"),
-    ({"instanceType": "g6.xlarge", "tensorParallel": 2}, f"{P}models[0].tensorParallel", "at most 1"),
+    ({"instanceType": "g6.xlarge", "tensorParallel": 2}, f"{P}models[0].tensorParallel", "smallest fitting configurations"),
     ({"capacityType": "preemptible"}, f"{P}models[0].capacityType", "on-demand, spot, reserved-1y, reserved-3y"),
     ({"precision": "fp4"}, f"{P}models[0].precision", "bf16"),
     ({"redundancy": {"spares": 2, "zones": 4}}, f"{P}models[0].redundancy.zones", "at most 3"),
@@ -261,8 +261,16 @@ def test_pricing_overheads_and_budget_are_validated():
 
 
 def test_node_disk_must_hold_the_weights():
-    err = _bad("prod", f"{P}pricing", {"overheads": {"storageGibPerNode": 100}})
-    assert err.key == f"{P}pricing.overheads.storageGibPerNode" and "at least" in err.allowed
+    # dev: g6.xlarge has no instance store, so its gp3 disk holds the weights cache (22 GiB) and the image (40)
+    err = _bad("dev", f"{P}pricing", {"overheads": {"storageGibPerNode": 50}})
+    assert err.key == f"{P}pricing.overheads.storageGibPerNode" and "at least 62 GiB" in err.allowed
+
+
+def test_with_instance_store_the_node_disk_holds_only_the_image():
+    # prod: p4de.24xlarge keeps the weights on its 8 x 1000 GB NVMe; gp3 needs the image and runtime only
+    assert load_spec("prod", {f"{P}pricing": {"overheads": {"storageGibPerNode": 40}}}).models[0].instance_type == "p4de.24xlarge"
+    err = _bad("prod", f"{P}pricing", {"overheads": {"storageGibPerNode": 30}})
+    assert "at least 40 GiB" in err.allowed
 
 
 def test_a_spare_that_does_not_cover_a_node_is_a_warning():
