@@ -193,10 +193,9 @@ def zone_spread(units: int, zones: int) -> list[int]:
 def replicas_after_zone_loss(plan: NodePlan, total_replicas: int, zones: int) -> int:
     """Replicas still running when the zone holding the most units is lost (one zone: none).
 
-    Instances: a lost instance takes the replicas packed on it (a replica spanning several instances
-    may lose any one of them, so each lost instance counts as a lost replica). Per-GPU billing: the
-    replicas themselves spread over the zones."""
-    if plan.billing == "gpu":
+    Instances: a lost instance takes the replicas packed on it. A replica spanning several instances is a
+    group kept whole in one zone (its nodes talk every step; infra/spec.py places whole groups), so the
+    groups spread over the zones. Per-GPU billing: the replicas themselves spread over the zones."""
+    if plan.billing == "gpu" or plan.instances_per_replica > 1:
         return total_replicas - max(zone_spread(total_replicas, zones))
-    per_unit = plan.replicas_per_instance if plan.instances_per_replica == 1 else 1
-    return max(0, total_replicas - max(zone_spread(plan.units, zones)) * per_unit)
+    return max(0, total_replicas - max(zone_spread(plan.units, zones)) * plan.replicas_per_instance)

@@ -22,6 +22,7 @@ EXPECTED = {
     "hybrid": {CIDR, TOKEN, API_KEY},
     "uneconomic": {CIDR, TOKEN, API_KEY},
     "private-70b": {CIDR, TOKEN, API_KEY},
+    "llama-405b": {CIDR, TOKEN, API_KEY},                        # gated Llama 3.1 405B, production
 }
 REAL_CIDR = ["198.18.7.0/24"]   # a benchmarking range, not a documentation one: stands for the operator's egress
 

@@ -80,7 +80,7 @@ def test_the_program_prices_the_two_node_stack_as_estimate_prices_it(runs):
     what the program exports and logs."""
     _, run, _ = runs[STACK]
     d = Deployment(model="llama-3.1-405b", gpu="H100", gpus_per_replica=16, replicas=1, redundancy=1, precision="bf16",
-                   pricing="reserved-1y", instance_type="p5.48xlarge", max_num_seqs=64,
+                   pricing="on-demand", instance_type="p5.48xlarge", max_num_seqs=64,
                    max_model_len=8192, exemptions=Exemptions(private_data=True), name="llama-405b")
     w = Workload(tokens_per_month=4e9, avg_input_tokens=2000, avg_output_tokens=500, utilization=0.8)
     e = estimate(d, w, overheads=Overheads(mlops_fte=0.5))
@@ -131,7 +131,7 @@ def test_the_pack_prices_the_rendered_leaderworkerset_as_the_program_does_and_ga
     assert lws["inputs"]["spec"]["leaderWorkerTemplate"]["size"] == 2
     # The pinned controller stays one Chart resource offline (an OCI chart is not pulled here).
     assert [r["inputs"]["version"] for r in p.resources if r["inputs"].get("chart") == LWS_CHART] == [LWS_CHART_VERSION]
-    # The exemption and the reserved-1y commitment are granted by the policy config (trust.example.json).
+    # The private-data exemption is granted by the policy config (trust.example.json).
     view = pack_pricing.build_stack(p.resources, stack=p.stack, trust=trust.load("trust.example.json"))
     assert [x.message for x in view.all_problems] == []
     assert view.figures()["monthly_usd"] == p.cost["monthly_usd"]
@@ -171,7 +171,7 @@ def test_optimize_searches_multi_node_groups_and_prices_them_as_the_program():
 
     _, run = run_stack(STACK)
     w = Workload(tokens_per_month=4e9, avg_input_tokens=2000, avg_output_tokens=500, utilization=0.8)
-    [best] = optimize("llama-3.1-405b", w, Constraints(gpus=("H100",), precisions=("bf16",), pricings=("reserved-1y",),
+    [best] = optimize("llama-3.1-405b", w, Constraints(gpus=("H100",), precisions=("bf16",), pricings=("on-demand",),
                                                         production=True, zones=2, max_model_len=8192, max_num_seqs=64),
                       exemptions=Exemptions(private_data=True), overheads=Overheads(mlops_fte=0.5), top=1)
     d = best.deployment

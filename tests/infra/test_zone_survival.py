@@ -11,7 +11,7 @@ from infra.program import ConfigError
 from infra.spec import P
 from tests.infra.conftest import STACKS, run_stack, stack_value
 
-EXPECTED = {"dev": 0.0, "prod": 1.0, "fleet": 1.0, "hybrid": 1.0, "uneconomic": 1.0, "private-70b": 1.0}
+EXPECTED = {"dev": 0.0, "prod": 1.0, "fleet": 1.0, "hybrid": 1.0, "uneconomic": 1.0, "private-70b": 1.0, "llama-405b": 1.0}
 
 
 @pytest.mark.parametrize("stack", STACKS)
