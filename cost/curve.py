@@ -30,7 +30,7 @@ BISECT_REL_TOL = 1e-9      # relative width at which a bisection on volume stops
 DEFAULT_POINTS = 48        # sampled volumes between --from and --to (log-spaced), for the data table
 MAX_STEPS = 5000           # a guard: the walk stops with an error rather than run away
 
-TIER_NAMES = {"equivalent": "equivalent-model", "quality": "quality-tier", "custom-hosting": "fine-tuned-hosting"}
+TIER_NAMES = {"equivalent": "equivalent-model", "quality": "quality-tier", "custom-model": "fine-tuned-hosting"}
 
 # volume (tokens/month) -> the cheapest configuration's estimate at that volume
 Cheapest = Callable[[float], Estimate]
@@ -125,7 +125,7 @@ class Curve:
         """The tier of the APIs that can stand in for this deployment: hosting of fine-tuned weights when
         drawn (the fine-tuned exemption), else the APIs serving the same model, else the quality tier."""
         tiers = {a.tier for a in self.apis}
-        return next((t for t in ("custom-hosting", "equivalent") if t in tiers), "quality")
+        return next((t for t in ("custom-model", "equivalent") if t in tiers), "quality")
 
     def headline(self) -> str:
         """One sentence on the comparable APIs only: where self-hosting breaks even with them, or that it never does

@@ -134,4 +134,4 @@ def test_a_quantized_planned_point_for_fine_tuned_weights_says_the_team_must_mak
     p = c.to_dict()["planned"]
     assert "must quantize its own checkpoint" in p["notes"][0]
     assert p["label"].splitlines()[-1] == "the team must quantize its own fp8 checkpoint"
-    assert c.comparable_tier == "custom-hosting"
+    assert c.comparable_tier == "custom-model"
