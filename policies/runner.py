@@ -99,7 +99,10 @@ def load_policy_config(source: str | Path | Mapping | None) -> dict:
     if isinstance(source, Mapping):
         raw = dict(source)
     else:
-        text = Path(source).read_text(encoding="utf-8")
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as e:
+            raise PolicyConfigError("policy-pack-config", str(source), "a readable JSON file", e.strerror or str(e)) from None
         if not text.strip():
             return {}
         try:

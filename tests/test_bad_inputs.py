@@ -436,6 +436,16 @@ def test_the_economics_annotation_and_the_policy_config_are_read_strictly(tmp_pa
     assert str(err.value).startswith(str(path)) and named in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_missing_policy_config_file_is_one_line_naming_it(tmp_path):
+    from cost.errors import InputError
+    from policies import runner
+
+    missing = tmp_path / "nowhere.json"
+    with pytest.raises(InputError) as err:
+        runner.load_policy_config(missing)
+    assert str(err.value).startswith("policy-pack-config") and str(missing) in str(err.value) and "\n" not in str(err.value)
+
+
 def test_a_repeated_price_in_a_price_book_is_refused(capsys, tmp_path):
     """A real book with one price written twice: the last would win silently in a plain YAML reader."""
     text = (ROOT / "cost" / "data" / "pricebooks" / "seed-2025.yaml").read_text()
