@@ -10,13 +10,13 @@ controller Deployment and its admission webhook (with its own certificate; no ce
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes.core.v1 as core
 import pulumi_kubernetes.helm.v4 as helm
+
+from infra.pinned_chart import namespaced_chart
 
 LWS_CHART = "oci://registry.k8s.io/lws/charts/lws"
 LWS_CHART_VERSION = "0.7.0"   # LeaderWorkerSet v0.7.0: leaderworkerset.x-k8s.io/v1, startupPolicy, LWS_* pod env
 LWS_NAMESPACE = "lws-system"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "breakeven"}
 
 
 class LwsController(pulumi.ComponentResource):
@@ -27,14 +27,6 @@ class LwsController(pulumi.ComponentResource):
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:serving:LwsController", name, None, opts)
         provider = opts.provider if opts else None
-        ns = core.Namespace(f"{name}-namespace", metadata={"name": LWS_NAMESPACE, "labels": MANAGED_BY},
-                            opts=pulumi.ResourceOptions(parent=self, provider=provider))
-        self.chart = helm.Chart(
-            f"{name}-chart",
-            chart=LWS_CHART,
-            version=LWS_CHART_VERSION,
-            name="lws",
-            namespace=LWS_NAMESPACE,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[ns]),
-        )
+        self.chart = namespaced_chart(self, name, namespace=LWS_NAMESPACE, chart=LWS_CHART, version=LWS_CHART_VERSION, release="lws",
+                                      provider=provider)
         self.register_outputs({"chart": LWS_CHART, "version": LWS_CHART_VERSION, "namespace": LWS_NAMESPACE})

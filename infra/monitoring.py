@@ -12,15 +12,15 @@ A stack that prices no monitoring (monitoringUsdPerMonth: 0) deploys none.
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes.core.v1 as core
 import pulumi_kubernetes.helm.v4 as helm
+
+from infra.pinned_chart import namespaced_chart
 
 MONITORING_CHART = "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack"
 MONITORING_CHART_VERSION = "79.12.0"
 MONITORING_NAMESPACE = "monitoring"
 MONITORING_FULLNAME = "breakeven-monitoring"   # Prometheus answers at svc/breakeven-monitoring-prometheus:9090
 PROMETHEUS_RETENTION = "15d"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "breakeven"}
 
 
 def monitoring_values() -> dict:
@@ -51,16 +51,7 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:monitoring:Monitoring", name, None, opts)
         provider = opts.provider if opts else None
-        ns = core.Namespace(f"{name}-namespace", metadata={"name": MONITORING_NAMESPACE, "labels": MANAGED_BY},
-                            opts=pulumi.ResourceOptions(parent=self, provider=provider))
-        self.chart = helm.Chart(
-            f"{name}-chart",
-            chart=MONITORING_CHART,
-            version=MONITORING_CHART_VERSION,
-            name="monitoring",
-            namespace=MONITORING_NAMESPACE,
-            values=monitoring_values(),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[ns]),
-        )
+        self.chart = namespaced_chart(self, name, namespace=MONITORING_NAMESPACE, chart=MONITORING_CHART, version=MONITORING_CHART_VERSION, release="monitoring",
+                                      values=monitoring_values(), provider=provider)
         self.register_outputs({"chart": MONITORING_CHART, "version": MONITORING_CHART_VERSION,
                                "namespace": MONITORING_NAMESPACE})

@@ -15,6 +15,7 @@ from cost.estimate import Estimate
 from cost.multinode import layout
 from infra.efa import EFA_RESOURCE, efa_interfaces
 from infra.monitoring import MONITORING_NAMESPACE
+from infra.pinned_chart import MANAGED_BY
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
 from infra.weights import cache_values, model_cache
@@ -25,7 +26,6 @@ HF_SECRET_KEY = "token"
 API_KEY_SECRET = "vllm-api-key"
 API_KEY_SECRET_KEY = "api-key"
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "breakeven"}
 
 
 @dataclass(frozen=True)

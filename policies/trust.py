@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cost import strictload
 from cost.errors import InputError
 from cost.units import parse_tokens
 
@@ -196,10 +197,7 @@ def load(value: Any, key: str = "trust") -> Trust:
     source = "the policy config's trust"
     if isinstance(value, str):
         path = resolve(value)
-        try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(key, str(path), "a readable JSON file of grants", str(e)) from None
+        value = strictload.load_json(path, key, "JSON file of grants")
         source = f"the trust file {path.name}"
     if not isinstance(value, Mapping):
         raise InputError(key, value, "an object with " + ", ".join(TRUST_KEYS) + ", or a JSON file holding one")

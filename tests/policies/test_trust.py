@@ -128,6 +128,14 @@ def test_a_bad_trust_value_names_the_key(bad, key):
     assert str(e.value).startswith(key)
 
 
+def test_a_trust_file_granting_twice_is_refused_not_last_wins(tmp_path):
+    f = tmp_path / "trust.json"
+    f.write_text('{"grants": {"x": {"production": true}}, "grants": {"x": {"production": false}}}')
+    with pytest.raises(trust.InputError) as e:
+        trust.load(str(f))
+    assert str(f) in str(e.value) and "grants" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_a_bad_trust_value_fails_closed_through_the_pack(pack):
     config = {p: {"trust": {"grants": {B.STACK: {"exemptions": ["cheap"]}}}} for p in B.trusting({})}
     got = B.by_policy(pack.evaluate(B.model_stack(M), config), "self-hosting-beats-api")
