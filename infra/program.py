@@ -169,8 +169,6 @@ def aws_identity() -> tuple[str | None, str | None]:
     return cfg.get("profile"), (arns[-1] if arns else None)
 
 
-
-
 def multinode_controllers(spec: StackSpec, provider) -> list:
     """The LeaderWorkerSet controller (infra/lws.py) when a model's replica spans nodes, and the EFA device
     plugin (infra/efa.py) when such a replica's instances have EFA; else nothing."""
@@ -254,7 +252,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     else:
         from infra.cluster import EksCluster, EksClusterArgs
         from infra.network import Network, NetworkArgs
-        from infra import pricing, weights
+        from infra import weights
         from infra.nodepools import GpuNodePool, GpuNodePoolArgs
 
         profile, role_arn = aws_identity()
