@@ -7,6 +7,8 @@ mock engine (infra/mocks.py), so what they show is what `pulumi preview` registe
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -18,6 +20,15 @@ from infra.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
 
 class ConfigError(InputError, pulumi.RunError):
     """A bad stack config value. A RunError, so the Pulumi CLI prints the message without a traceback."""
+
+
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """Run a block that reads the stack config: an InputError from it leaves as a ConfigError (same key and words)."""
+    try:
+        yield
+    except InputError as e:
+        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
 
 
 def raw_config() -> dict[str, str]:
@@ -41,20 +52,16 @@ def raw_config() -> dict[str, str]:
 
 def load_spec() -> StackSpec:
     """The validated spec of the running stack; a bad value raises ConfigError before any resource exists."""
-    try:
+    with config_errors():
         return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
-    except InputError as e:
-        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
 
 
 def price(spec: StackSpec) -> Fleet:
     from infra import pricing
 
-    try:
+    with config_errors():
         fleet = pricing.price(spec)
         survives_a_zone(spec, fleet)
-    except InputError as e:
-        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
     return fleet
 
 
@@ -80,10 +87,8 @@ def platform(spec: StackSpec) -> list:
     """The platform's line items (EKS, NAT, system nodes, volumes, KMS, logs); ConfigError on a bad value."""
     from infra import pricing
 
-    try:
+    with config_errors():
         return pricing.platform_bill(spec)
-    except InputError as e:
-        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
 
 
 def bill(fleet: Fleet, platform_items: list) -> dict:
@@ -144,10 +149,8 @@ def cluster_zones(spec: StackSpec) -> tuple[list, list]:
     pools: dict[str, list] = {}
     for m in spec.models:
         pools.setdefault(m.instance_type, []).extend((m.key, p.zones) for p in m.pools)
-    try:
+    with config_errors():
         found = zones.resolve(spec.cluster, list(pools))
-    except InputError as e:
-        raise ConfigError(e.key, e.value, e.allowed, e.detail) from None
     return found, blockers.zone_offerings(zones.pool_problems(found, pools, spec.cluster.region))
 
 
