@@ -1,0 +1,150 @@
+"""Pydantic models whose errors read like every other bad input: one InputError naming the key, the value and
+what is allowed, in words. Shared by the economics model (cost/economics_model.py) and the stack config
+schema (infra/schema.py), which also documents each key from `allowed`.
+
+A field says what it accepts with an `Allowed("...")` annotation, or it is said from its type and bounds; a
+validator refuses with `refuse(allowed, detail)`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
+
+from cost.errors import InputError
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a key accepts, in words (for errors and the generated reference)."""
+
+    text: str
+
+
+def refuse(allowed: str, detail: str = "") -> typing.NoReturn:
+    raise PydanticCustomError("breakeven", "{allowed}", {"allowed": allowed, "detail": detail})
+
+
+def _strip_optional(ann: Any) -> Any:
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return ann
+
+
+def _unwrap(ann: Any) -> tuple[Any, list]:
+    """(bare type, metadata) of a possibly Annotated, possibly optional annotation."""
+    ann = _strip_optional(ann)
+    meta: list = []
+    while typing.get_origin(ann) is Annotated:
+        meta += list(ann.__metadata__)
+        ann = _strip_optional(ann.__origin__)
+    return ann, meta
+
+
+def _bound(meta: list, name: str) -> Any:
+    for m in meta:
+        if getattr(m, name, None) is not None:
+            return getattr(m, name)
+        for sub in getattr(m, "metadata", ()):
+            if getattr(sub, name, None) is not None:
+                return getattr(sub, name)
+    return None
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def allowed(ann: Any, meta: list | None = None) -> str:
+    """What an annotation accepts, in words."""
+    bare, more = _unwrap(ann)
+    meta = (meta or []) + more
+    words = [m.text for m in meta if isinstance(m, Allowed)]
+    if words:
+        return words[-1]  # the outermost: a type built on another says what it adds
+    if isinstance(bare, type) and issubclass(bare, BaseModel):
+        return "a mapping with keys " + ", ".join(f.alias or n for n, f in bare.model_fields.items())
+    if typing.get_origin(bare) is Literal:
+        return ", ".join(str(a) for a in typing.get_args(bare))
+    if typing.get_origin(bare) is list:
+        (item,) = typing.get_args(bare)
+        return "a list of: " + allowed(item)
+    if bare is bool:
+        return "true or false"
+    ge, gt, le, lt = (_bound(meta, n) for n in ("ge", "gt", "le", "lt"))
+    if bare is int:
+        if ge is not None and le is not None:
+            return f"a whole number, from {_num(ge)} to {_num(le)}"
+        return f"a whole number, at least {_num(ge)}" if ge is not None else "a whole number"
+    if bare is float:
+        low = f"at least {_num(ge)}" if ge is not None else f"above {_num(gt)}" if gt is not None else ""
+        high = f"at most {_num(le)}" if le is not None else f"below {_num(lt)}" if lt is not None else ""
+        return "a finite number" + (" " + " and ".join(x for x in (low, high) if x) if low or high else "")
+    if bare is str:
+        pattern = _bound(meta, "pattern")
+        return f"a string matching {pattern}" if pattern else "a string"
+    return str(bare)
+
+
+def _field(model: type[BaseModel], key: str):
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == key or name == key:
+            return f
+    return None
+
+
+def _at(root: type[BaseModel], loc: tuple) -> tuple[Any, list]:
+    """(annotation, field metadata) at an error location; (None, []) past the schema."""
+    ann: Any = root
+    meta: list = []
+    for part in loc:
+        bare, _ = _unwrap(ann)
+        if isinstance(part, int) and typing.get_origin(bare) is list:
+            ann, meta = typing.get_args(bare)[0], []
+        elif isinstance(part, str) and isinstance(bare, type) and issubclass(bare, BaseModel) and _field(bare, part):
+            f = _field(bare, part)
+            ann, meta = f.annotation, list(f.metadata)
+        else:
+            return None, []
+    return ann, meta
+
+
+def path(loc: tuple, prefix: str) -> str:
+    """`('models', 0, 'replicas')` under `breakeven:` -> `breakeven:models[0].replicas`."""
+    out = prefix + str(loc[0]) if loc else prefix.rstrip(":.")
+    for part in loc[1:]:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def to_input_error(err: ValidationError, root: type[BaseModel], prefix: str) -> InputError:
+    """The first error of a pydantic validation as an InputError: the config path, the value, what is allowed."""
+    e = err.errors(include_url=False)[0]
+    loc, kind = tuple(e["loc"]), e["type"]
+    ctx = e.get("ctx") or {}
+    value = e.get("input")
+    ann, meta = _at(root, loc)
+    text = "" if ann is None else allowed(ann, meta)
+    detail = ctx.get("detail", "")
+    if kind == "breakeven":
+        text = ctx["allowed"]
+    elif kind == "extra_forbidden":
+        section, _ = _unwrap(_at(root, loc[:-1])[0])
+        text = "a known key: " + ", ".join(f.alias or n for n, f in section.model_fields.items())
+        detail = "unknown key (a typo?)"
+    elif kind == "missing":
+        value = None
+        detail = "required"
+    elif kind in ("too_short", "too_long"):
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        detail = f"at {'least' if kind == 'too_short' else 'most'} {bound} item(s), got {ctx.get('actual_length')}"
+    elif kind == "value_error":
+        text = str(ctx.get("error", e["msg"]))
+    return InputError(path(loc, prefix), value, text or e["msg"], detail)
