@@ -10,26 +10,26 @@ price book, overheads, budget, routing). Every surface reads and writes it throu
   allow no JSON; routing is left out, it does not fit a tag and does not change a model's own volume);
 * stack config and CLI flags build `Deployment` / `Workload` through their validated `build` methods.
 
-Decoding validates everything (`Deployment.build`, `Workload.build`, finite numbers, known keys) and
-raises `InputError` naming the key under the surface's prefix, e.g. `breakeven.dev/economics.workload.utilization`.
+Decoding checks the shape against one pydantic model (`cost/economics_model.py`: known keys, types, ranges,
+finite numbers), then the catalogs (`Deployment.build`, `Workload.build`), and raises `InputError` naming the
+key under the surface's prefix, e.g. `breakeven.dev/economics.workload.utilization`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from cost.deployment import Commitment, Deployment, Exemptions
+from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
-from cost import api_prices, strictload
+from cost import api_prices, economics_model, strictload
 from cost.fleet import Fleet, Tier, price_fleet
 from cost.tco import Overheads
 from cost.workload import Workload
 
-VERSION = 1
+VERSION = economics_model.VERSION
 ANNOTATION = "breakeven.dev/economics"
 TAG_PREFIX = "breakeven.dev/economics/"
 
@@ -71,16 +71,7 @@ class Economics:
     @classmethod
     def from_dict(cls, doc: Any, key: str = ANNOTATION) -> Economics:
         """Validate and build from the dict `to_dict` writes; errors name `key.<path>`."""
-        d = _mapping(doc, key, ("version", "deployment", "workload", "stack"))
-        version = d.get("version")
-        if version != VERSION:
-            raise InputError(f"{key}.version", version, f"{VERSION} (the economics version this breakeven reads)")
-        _finite(d, key)
-        for part in ("deployment", "workload"):
-            if part not in d:
-                raise InputError(f"{key}.{part}", None, f"the {part} mapping")
-        return cls(_deployment(d["deployment"], f"{key}.deployment"), _workload(d["workload"], f"{key}.workload"),
-                   _stack(d.get("stack") or {}, f"{key}.stack"))
+        return _decode(economics_model.validate(doc, key), key)
 
     # --- the workload annotation ---------------------------------------------------------------
     def to_json(self) -> str:
@@ -158,90 +149,31 @@ def _tag_value(v: Any) -> Any:
     return int(n) if n.is_integer() and "." not in v and "e" not in v.lower() else n
 
 
-# --- decoding helpers ------------------------------------------------------------------------
-
-def _mapping(value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InputError(key, value, "a mapping with keys " + ", ".join(allowed))
-    for k in value:
-        if k not in allowed:
-            raise InputError(f"{key}.{k}", value[k], "one of " + ", ".join(allowed))
-    return dict(value)
-
-
-def _finite(value: Any, key: str) -> None:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            _finite(v, f"{key}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _finite(v, f"{key}[{i}]")
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-            math.isfinite(value) and abs(value) <= strictload.MAX_MAGNITUDE):
-        raise InputError(key, value, f"a finite number of magnitude at most {strictload.MAX_MAGNITUDE:g}")
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
-
+# --- decoding -------------------------------------------------------------------------------------
 
 def _rekeyed(key: str, fn, **kwargs) -> Any:
     try:
         return fn(**kwargs)
     except InputError as e:
         raise InputError(f"{key}.{e.key}", e.value, e.allowed, e.detail) from None
-    except (TypeError, ValueError) as e:
-        raise InputError(key, kwargs, "values of the documented types", str(e)) from None
 
 
-def _deployment(value: Any, key: str) -> Deployment:
-    d = _mapping(value, key, _names(Deployment))
-    ex = _mapping(d.get("exemptions") or {}, f"{key}.exemptions", _names(Exemptions))
-    for k, v in ex.items():
-        if not isinstance(v, bool):
-            raise InputError(f"{key}.exemptions.{k}", v, "true or false")
-    d["exemptions"] = Exemptions(**ex)
-    if d.get("commitment") is not None:
-        d["commitment"] = Commitment.build(d["commitment"], f"{key}.commitment")
-    if "model" not in d:
-        raise InputError(f"{key}.model", None, "a catalog model id")
-    if d.get("replicas") is None:
-        raise InputError(f"{key}.replicas", None, "the resolved number of serving replicas (sized, not \"auto\")")
-    return _rekeyed(key, Deployment.build, **d)
-
-
-def _workload(value: Any, key: str) -> Workload:
-    w = _mapping(value, key, _names(Workload))
-    if "tokens_per_month" not in w:
-        raise InputError(f"{key}.tokens_per_month", None, "a monthly token volume")
-    return _rekeyed(key, Workload.build, **w)
-
-
-def _stack(value: Any, key: str) -> StackEconomics:
-    s = _mapping(value, key, _names(StackEconomics))
-    production = s.get("production", False)
-    if not isinstance(production, bool):
-        raise InputError(f"{key}.production", production, "true or false")
-    book = s.get("price_book")
-    if book is not None and (not isinstance(book, str) or not book):
-        raise InputError(f"{key}.price_book", book, "a price book name or file")
-    budget = s.get("budget_usd_per_month")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-        raise InputError(f"{key}.budget_usd_per_month", budget, "a positive number of USD")
-    overheads = _mapping(s.get("overheads") or {}, f"{key}.overheads", _names(Overheads))
-    for k, v in overheads.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k == "ops_tax_share" and v > 1):
-            raise InputError(f"{key}.overheads.{k}", v, "a fraction in [0, 1]" if k == "ops_tax_share" else "a non-negative number")
+def _decode(v: economics_model.EconomicsValue, key: str) -> Economics:
+    """The dataclasses from a shape-checked value; the catalog checks (`Deployment.build`) name `key.<path>`."""
+    d = v.deployment.model_dump(exclude_unset=True)
+    d["exemptions"] = Exemptions(**d.get("exemptions", {}))
+    deployment = _rekeyed(f"{key}.deployment", Deployment.build, **d)
+    workload = _rekeyed(f"{key}.workload", Workload.build, **v.workload.model_dump(exclude_unset=True))
+    s = v.stack or economics_model.StackValue()
     routing = None
-    if s.get("routing") is not None:
-        r = _mapping(s["routing"], f"{key}.routing", ("workload", "tiers"))
-        tiers_raw = r.get("tiers")
-        if not isinstance(tiers_raw, list) or not tiers_raw:
-            raise InputError(f"{key}.routing.tiers", tiers_raw, "a list of tiers {name, share, deployment | api}")
-        tiers = tuple(Tier(**_mapping(t, f"{key}.routing.tiers[{i}]", _names(Tier))) for i, t in enumerate(tiers_raw))
-        routing = Routing(_workload(r.get("workload"), f"{key}.routing.workload"), tiers)
-    return StackEconomics(str(s.get("stack") or ""), production, book, Overheads(**overheads),
-                          None if budget is None else float(budget), routing)
+    if s.routing is not None:
+        tiers = tuple(Tier(**t.model_dump(exclude_unset=True)) for t in s.routing.tiers)
+        routing = Routing(_rekeyed(f"{key}.stack.routing.workload", Workload.build,
+                                   **s.routing.workload.model_dump(exclude_unset=True)), tiers)
+    overheads = Overheads(**({} if s.overheads is None else s.overheads.model_dump(exclude_none=True)))
+    budget = None if s.budget_usd_per_month is None else float(s.budget_usd_per_month)
+    return Economics(deployment, workload, StackEconomics(s.stack or "", s.production, s.price_book, overheads, budget,
+                                                          routing))
 
 
 # --- pricing a stack -----------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""The wire shape of the economics value (`cost.economics.Economics`) as one pydantic model.
+
+It checks what a decoded annotation, tag set or dict holds (known keys, types, ranges, finite numbers) and
+names a bad value by its path, e.g. `breakeven.dev/economics.workload.utilization`. What needs the catalogs
+(a model id, a GPU, a tensor-parallel size that splits the heads) is checked by `Deployment.build` after it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from cost import strictload
+from cost.deployment import LIMITS
+from cost.pydantic_errors import Allowed, refuse, to_input_error
+
+VERSION = 1
+LIMIT = strictload.MAX_MAGNITUDE
+
+
+def _integral(value: Any) -> Any:
+    """2.0 reads as 2; anything else goes on to the strict int check (which names the range)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _real(value: Any, low: float, high: float, text: str, below_high: bool = False) -> Any:
+    """A finite number in [low, high] (or [low, high)), kept as written: an int stays an int, so the wire text
+    round-trips unchanged."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high  # NaN fails too
+            or (below_high and value == high)):
+        refuse(text)
+    return value
+
+
+NUMBER = f"a finite number of magnitude at most {LIMIT:g}"
+Whole = Annotated[int, BeforeValidator(_integral)]
+REPLICAS = f'the resolved number of serving replicas (sized, not "auto"), from 1 to {LIMITS["replicas"]}'
+Number = Annotated[Any, BeforeValidator(lambda v: _real(v, -LIMIT, LIMIT, NUMBER)), Allowed(NUMBER)]
+NonNegative = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, LIMIT, "a non-negative number")),
+                        Allowed("a non-negative number")]
+Share = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, 1, "a fraction in [0, 1]")), Allowed("a fraction in [0, 1]")]
+HitRate = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, 1, "a fraction in [0, 1)", below_high=True)),
+                    Allowed("a fraction in [0, 1)")]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class ExemptionsValue(_Value):
+    fine_tuned: bool = False
+    private_data: bool = False
+    custom_inference: bool = False
+
+
+class CommitmentValue(_Value):
+    kind: Literal["savings-plan", "reserved-instances"]
+    hourly_usd: Annotated[float, Field(gt=0, le=1e6), Allowed("a positive USD amount per hour")]
+    recorded_in: Annotated[str, Field(min_length=1), Allowed("where the commitment is recorded: its ARN, RI ids or contract")]
+
+
+class DeploymentValue(_Value):
+    model: str
+    gpu: str
+    gpus_per_replica: Whole = Field(1, ge=1, le=LIMITS["gpus_per_replica"])
+    replicas: Annotated[Whole, Allowed(REPLICAS)] = Field(ge=1, le=LIMITS["replicas"])
+    redundancy: Whole = Field(0, ge=0, le=LIMITS["redundancy"])
+    precision: str = "bf16"
+    pricing: str = "on-demand"
+    instance_type: str | None = None
+    hourly_usd_per_gpu: Number | None = None
+    gpu_memory_utilization: Number = 0.9
+    max_num_seqs: Whole = Field(256, ge=1, le=LIMITS["max_num_seqs"])
+    concurrency: Number | None = None
+    capacity_tokens_per_month: Number | None = None
+    max_model_len: Number | None = None
+    exemptions: ExemptionsValue = ExemptionsValue()
+    name: str = ""
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    expert_parallel: bool = False
+    api_servers: Whole = Field(1, ge=1, le=LIMITS["api_servers"])
+    commitment: CommitmentValue | None = None
+    zones: Whole = Field(1, ge=1, le=LIMITS["zones"])
+
+
+class WorkloadValue(_Value):
+    tokens_per_month: Number
+    avg_input_tokens: Number = 600
+    avg_output_tokens: Number = 400
+    utilization: Number = 0.8
+    ttft_target_s: Number | None = None
+    tpot_target_s: Number | None = None
+    batch: bool = False
+    prefix_cache_hit_rate: HitRate = 0.0
+
+
+
+
+class OverheadsValue(_Value):
+    storage_gib_per_node: NonNegative | None = None
+    storage_usd_per_gib_month: NonNegative | None = None
+    ops_tax_share: Share | None = None
+    mlops_fte: NonNegative | None = None
+    usd_per_fte_month: NonNegative | None = None
+    monitoring_usd_per_month: NonNegative | None = None
+
+
+class TierValue(_Value):
+    name: str
+    share: Number
+    deployment: str | None = None
+    api: str | None = None
+
+
+class RoutingValue(_Value):
+    workload: WorkloadValue
+    tiers: Annotated[list[TierValue], Field(min_length=1),
+                     Allowed("a list of tiers {name, share, deployment | api}")]
+
+
+class StackValue(_Value):
+    stack: str | None = ""
+    production: bool = False
+    price_book: Annotated[str, Field(min_length=1), Allowed("a price book name or file")] | None = None
+    overheads: OverheadsValue | None = None
+    budget_usd_per_month: Annotated[float, Field(gt=0, le=LIMIT), Allowed("a positive number of USD")] | None = None
+    routing: RoutingValue | None = None
+
+
+class EconomicsValue(_Value):
+    version: Annotated[int, BeforeValidator(lambda v: v if v == VERSION else refuse(
+        f"{VERSION} (the economics version this breakeven reads)")), Allowed(str(VERSION))]
+    deployment: DeploymentValue
+    workload: WorkloadValue
+    stack: StackValue | None = None
+
+
+def validate(doc: Any, key: str) -> EconomicsValue:
+    """The economics value's shape checked; InputError naming `key.<path>` at the first bad value."""
+    try:
+        return EconomicsValue.model_validate(doc)
+    except ValidationError as err:
+        raise to_input_error(err, EconomicsValue, f"{key}.") from None
+
+
+def fields_given(value: BaseModel) -> dict[str, Any]:
+    """The fields a decoded document set (defaults left to the dataclasses), nested values as plain dicts."""
+    return value.model_dump(exclude_unset=True)
+
