@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from cost.deployment import Deployment, Exemptions
@@ -65,8 +65,11 @@ class Economics:
 
     # --- reports and JSON -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "deployment": _plain(self.deployment), "workload": _plain(self.workload),
-                "stack": _stack_dict(self.stack)}
+        """The wire dict, written by the model that reads it (`cost/economics_model.py`)."""
+        value = economics_model.EconomicsValue.model_validate(
+            {"version": self.version, "deployment": self.deployment, "workload": self.workload, "stack": self.stack},
+            from_attributes=True)
+        return value.model_dump()
 
     @classmethod
     def from_dict(cls, doc: Any, key: str = ANNOTATION) -> Economics:
@@ -111,22 +114,6 @@ class Economics:
 
 
 # --- encoding helpers ------------------------------------------------------------------------
-
-def _plain(obj: Any) -> dict[str, Any]:
-    out = {}
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        out[f.name] = _plain(v) if hasattr(v, "__dataclass_fields__") else v
-    return out
-
-
-def _stack_dict(s: StackEconomics) -> dict[str, Any]:
-    out = {"stack": s.stack, "production": s.production, "price_book": s.price_book, "overheads": _plain(s.overheads),
-           "budget_usd_per_month": s.budget_usd_per_month, "routing": None}
-    if s.routing is not None:
-        out["routing"] = {"workload": _plain(s.routing.workload), "tiers": [_plain(t) for t in s.routing.tiers]}
-    return out
-
 
 def _flatten(value: Any, path: str, out: dict[str, str]) -> None:
     if isinstance(value, dict):
@@ -184,7 +171,7 @@ def stack_of(values: list[Economics], key: str = ANNOTATION) -> StackEconomics:
         raise InputError(key, [], "one or more models' economics")
     first = values[0].stack
     for e in values[1:]:
-        if _stack_dict(e.stack) != _stack_dict(first):
+        if e.stack != first:
             raise InputError(f"{key}.stack", e.deployment.name,
                              f"the same stack-level economics on every model (as on {values[0].deployment.name})")
     return first

@@ -115,7 +115,7 @@ class TierValue(_Value):
 
 class RoutingValue(_Value):
     workload: WorkloadValue
-    tiers: Annotated[list[TierValue], Field(min_length=1),
+    tiers: Annotated[list[TierValue], Field(min_length=1), BeforeValidator(lambda v: list(v) if isinstance(v, tuple) else v),
                      Allowed("a list of tiers {name, share, deployment | api}")]
 
 
