@@ -9,23 +9,10 @@ from typing import Any, NoReturn
 
 from breakeven import calibrate, curve, gpucheck, observe, up
 from breakeven import optimize as optimize_cmd
-from breakeven.workload_flags import (add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
+from breakeven.workload_flags import (FLAG, add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
                                       overheads_from, providers_from, rates_from, workload_from)
 from cost.errors import InputError
 from cost.report import FORMATS
-
-FLAG = {  # cost field -> the flag that sets it, so errors name what the user typed
-    "tokens_per_month": "--tokens-per-month", "input_share": "--input-share", "avg_input_tokens": "--avg-input-tokens",
-    "avg_output_tokens": "--avg-output-tokens", "utilization": "--utilization", "model": "--model", "gpu": "--gpu",
-    "instance_type": "--instance", "gpus_per_replica": "--gpus", "replicas": "--replicas", "redundancy": "--redundancy",
-    "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
-    "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
-    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
-    "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
-    "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
-    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers", "gpu_memory_utilization": "--gpu-memory-utilization",
-}
-
 
 _number = number
 
@@ -223,10 +210,12 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
+    from breakeven import term
     from infra import preview
 
     usage_files = dict(u.split("=", 1) if "=" in u else ("", u) for u in args.usage)
-    return preview.main(args.stack, args.format, args.compare_to, args.fail_on_increase, usage_files=usage_files)
+    return preview.main(args.stack, args.format, args.compare_to, args.fail_on_increase, usage_files=usage_files,
+                        show=term.show)
 
 
 def build_parser() -> argparse.ArgumentParser:

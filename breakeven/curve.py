@@ -61,8 +61,7 @@ def _output(text: str | None) -> Path | None:
 def build(args: argparse.Namespace):
     """Validate every flag (InputError naming the flag), then compute the curve."""
     from breakeven import term
-    from breakeven.cli import FLAG
-    from breakeven.workload_flags import apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from, zones_from
+    from breakeven.workload_flags import FLAG, apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from, zones_from
     from cost.gpu_clouds import parse_clouds
     from cost import catalog
     from cost.api_prices import load_price_book

@@ -9,6 +9,18 @@ from dataclasses import replace
 from cost.errors import InputError
 from cost.strictload import MAX_MAGNITUDE
 
+FLAG = {  # cost field -> the flag that sets it, so errors name what the user typed
+    "tokens_per_month": "--tokens-per-month", "input_share": "--input-share", "avg_input_tokens": "--avg-input-tokens",
+    "avg_output_tokens": "--avg-output-tokens", "utilization": "--utilization", "model": "--model", "gpu": "--gpu",
+    "instance_type": "--instance", "gpus_per_replica": "--gpus", "replicas": "--replicas", "redundancy": "--redundancy",
+    "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
+    "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
+    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
+    "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
+    "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
+    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers", "gpu_memory_utilization": "--gpu-memory-utilization",
+}
+
 
 def number(kind: type, flag: str):
     """An argparse type for a finite int or float flag: `nan`, `inf`, `1e400` and magnitudes beyond

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -342,12 +343,14 @@ def usage_overrides(stack: str, usage_files: dict[str, str], root: Path = ROOT) 
 
 
 def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_increase: float | None = None,
-         root: Path = ROOT, usage_files: dict[str, str] | None = None) -> int:
+         root: Path = ROOT, usage_files: dict[str, str] | None = None, show: Callable[[str], None] = print) -> int:
     """Print the offline preview of a stack. 0: shown and passed; 1: a mandatory policy failed, the
     monthly cost rose past --fail-on-increase, or the program failed; 2: a bad input (nothing run).
 
     usage_files: model name -> usage file (breakeven observe --write-usage); that model is priced on
-    the measured workload."""
+    the measured workload. show: prints the table for people (the command line passes its terminal
+    printer, `breakeven.term.show`, which colours it where the terminal supports it); JSON and markdown are
+    printed plain."""
     from infra import preview_compare
     from infra.helmrender import HelmFailed, HelmNotFound
 
@@ -370,9 +373,7 @@ def main(stack: str, fmt: str = "table", compare_to: str | None = None, fail_on_
     comparison = None if baseline is None else preview_compare.compare(baseline, document(p, violations))
     text = render(p, fmt, violations, comparison)
     if fmt == "table":
-        from breakeven import term
-
-        term.show(text)
+        show(text)
     else:
         print(text)
     if comparison is not None and fail_on_increase is not None and preview_compare.exceeds(comparison, fail_on_increase):

@@ -1,0 +1,159 @@
+"""The import graph of the kit's packages: no cycles, and imports only downward.
+
+Every `import` and `from ... import` is read with `ast`, including those inside functions (a lazy import
+is still a dependency; hiding a cycle in a function does not remove it). The layers, lowest first:
+cost (the pricing engine) <- infra, policies, measure <- the offline preview <- breakeven (the command line).
+`cost` imports none of the others; infra, policies and measure may import cost only; nothing outside
+breakeven imports breakeven. The offline preview (`infra/preview*.py`, `infra/bench_preview.py`) runs the program
+and the policy pack over its resources, so it sits above both; it lives in infra/ until it gets its own package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("cost", "infra", "policies", "measure", "breakeven")
+
+# What each package may import besides itself (the standard library and third-party packages are not listed).
+ALLOWED = {
+    "cost": set(),
+    "infra": {"cost"},
+    "policies": {"cost"},
+    "measure": {"cost"},
+    "breakeven": {"cost", "infra", "measure", "policies"},
+}
+# The offline preview tooling: a layer of its own inside infra/ (it may import cost, infra and policies).
+PREVIEW = {"infra.preview", "infra.preview_comment", "infra.preview_compare", "infra.bench_preview"}
+PREVIEW_ALLOWED = {"cost", "infra", "policies"}
+
+
+def module_name(path: Path) -> str:
+    """cost/estimate.py -> cost.estimate; cost/__init__.py -> cost."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the kit's packages, by dotted name."""
+    return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
+
+
+def imported(name: str, path: Path, known: set[str]) -> set[str]:
+    """The kit's modules that `name` imports anywhere in its source (module level or inside a function).
+    `from cost import capacity` names the module cost.capacity where it is one, else the package cost."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            for a in node.names:
+                sub = f"{base}.{a.name}"
+                if sub in known:
+                    out.add(sub)
+                elif base in known:
+                    out.add(base)
+    out.discard(name)
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    """Module -> the kit's modules it imports."""
+    mods = modules()
+    known = set(mods)
+    return {name: imported(name, path, known) for name, path in mods.items()}
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (each holds at least one cycle), by Tarjan's
+    algorithm, iterative so deep graphs do not hit the recursion limit."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(g):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(g[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(g[child]))))
+                elif child in on_stack:
+                    low[v] = min(low[v], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == v:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def upward_edges(g: dict[str, set[str]]) -> list[str]:
+    """Imports that cross into a package the importer's layer may not use."""
+    out = []
+    for name, deps in sorted(g.items()):
+        pkg = name.split(".")[0]
+        allowed = PREVIEW_ALLOWED if name in PREVIEW else ALLOWED[pkg] | {pkg}
+        for dep in sorted(deps):
+            if dep.split(".")[0] not in allowed or (dep in PREVIEW and name not in PREVIEW and pkg == "infra"):
+                out.append(f"{name} -> {dep}")
+    return out
+
+
+def test_the_graph_sees_imports_inside_functions():
+    g = graph()
+    assert len(g) > 50
+    assert "cost.capacity" in g["cost.estimate"]              # module level
+    assert "cost.capacity_range" in g["cost.estimate"]        # imported inside a method
+
+
+def test_upward_edges_names_each_crossing():
+    g = {"cost.a": {"infra.b"}, "infra.b": {"cost.a"}, "infra.spec": {"infra.preview"}, "infra.preview": {"policies.r"},
+         "policies.r": {"breakeven.cli"}, "breakeven.cli": {"infra.preview", "policies.r"}}
+    assert upward_edges(g) == ["cost.a -> infra.b", "infra.spec -> infra.preview", "policies.r -> breakeven.cli"]
+
+
+def test_cycle_finder_finds_a_cycle_and_passes_a_tree():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_import_cycles():
+    g = graph()
+    found = cycles(g)
+    detail = "\n".join(
+        "cycle among " + ", ".join(c) + ":\n  " + "\n  ".join(f"{a} -> {b}" for a in c for b in sorted(g[a]) if b in c)
+        for c in found)
+    assert not found, f"{len(found)} import cycle(s):\n{detail}"
+
+
+def test_imports_only_go_down_the_layers():
+    edges = upward_edges(graph())
+    assert not edges, "imports against the layering (cost <- infra, policies, measure <- breakeven):\n  " + "\n  ".join(edges)
