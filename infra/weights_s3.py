@@ -30,6 +30,8 @@ with warnings.catch_warnings():  # loading pulumi_aws.s3 warns about the depreca
     warnings.simplefilter("ignore", DeprecationWarning)
     import pulumi_aws.s3 as s3
 
+    s3.Bucket  # noqa: B018 - the SDK loads modules lazily: load it here, inside the filter
+
 from cost.weights_source import DOWNLOAD_S_PER_GIB
 from infra.cluster import irsa_trust
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
