@@ -86,7 +86,7 @@ def bill(q: Platform, on: dt.date, key: str = "cluster") -> list[LineItem]:
                         p["public_ipv4"]["source"]))
     gb = sum(pool.nodes * a["node_restarts_per_month"] * (pool.weights_gb_per_node + a["image_gb"]) for pool in q.gpu_pools)
     out.append(LineItem("NAT data processed (weights and images)", gb, "GB", nat["usd_per_gb_processed"],
-                        f"each GPU node downloads its weights and a {a['image_gb']} GB image "
+                        f"each GPU node downloads its weights (unless streamed from S3) and a {a['image_gb']} GB image "
                         f"{a['node_restarts_per_month']}x a month (assumed); {nat['source']}"))
 
     sysp = p["system_instances"]

@@ -33,6 +33,7 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("Redundancy", f"{P}models[i].redundancy", schema.Redundancy),
     ("Workload", f"{P}models[i].workload", schema.Workload),
     ("Exemptions", f"{P}models[i].exemptions", schema.Exemptions),
+    ("Weights", f"{P}models[i].weights", schema.Weights),
     ("Commitment", f"{P}models[i].commitment", schema.Commitment),
     ("Routing", f"{P}routing", schema.Routing),
     ("Routing tiers", f"{P}routing.tiers[i]", schema.Tier),

@@ -63,6 +63,7 @@ class Network(pulumi.ComponentResource):
 
         private_cidrs, public_cidrs = subnet_cidrs(c.vpc_cidr, len(args.zones))
         self.public_subnet_ids, self.private_subnet_ids, self.private_subnet_by_zone = [], [], {}
+        self.private_route_table_ids: list = []   # the S3 gateway endpoint's routes (infra/weights_s3.py)
         nats: list[ec2.NatGateway] = []
         for i, zone in enumerate(args.zones):
             z = zone.slot[-1]
@@ -89,6 +90,7 @@ class Network(pulumi.ComponentResource):
                                 tags={**args.tags, "Name": f"{c.name}-private-{z}"}, opts=child)
             ec2.RouteTableAssociation(f"{name}-private-{z}", subnet_id=private.id, route_table_id=rt.id, opts=child)
             self.private_subnet_ids.append(private.id)
+            self.private_route_table_ids.append(rt.id)
             self.private_subnet_by_zone[zone.slot] = private.id
 
         self.register_outputs({"vpcId": self.vpc.id, "privateSubnetIds": self.private_subnet_ids,

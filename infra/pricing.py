@@ -74,11 +74,25 @@ def platform_bill(spec: StackSpec, on=None) -> list:
     c = spec.cluster
     if c.existing is not None:
         return []
+    # A model streamed from S3 (cost/weights_source.py) sends no weights through NAT: its bytes come over the
+    # gateway endpoint, and its S3 copy is priced instead.
     pools = tuple(GpuPool(m.name, m.nodes, gpu_root_volume(spec, m),
-                          m.plan.replicas_per_instance * m.weights_gib * 2**30 / 1e9) for m in spec.models)
+                          0.0 if m.weights_source == "s3" else m.plan.replicas_per_instance * m.weights_gib * 2**30 / 1e9)
+                  for m in spec.models)
     q = Platform(c.kubernetes_version, len(c.zones) if c.nat_gateways == "one-per-zone" else 1,
                  c.system_instance_type, c.system_nodes, pools)
     try:
-        return bill(q, on or today(), key=f"{P}cluster")
+        return bill(q, on or today(), key=f"{P}cluster") + weights_s3_lines(spec)
     except InputError as e:
         raise (e if e.key.startswith(P) else e.under(P)) from None
+
+
+def weights_s3_lines(spec: StackSpec) -> list:
+    """The S3 weights path's line items: each S3-sourced model's copy and GETs, and the one gateway endpoint."""
+    from cost import weights_source
+
+    streamed = [m for m in spec.models if m.weights_source == "s3"]
+    if not streamed:
+        return []
+    out = [item for m in streamed for item in weights_source.s3_lines(m.name, m.weights_bytes, m.nodes)]
+    return [*out, weights_source.endpoint_line()]

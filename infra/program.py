@@ -205,7 +205,7 @@ def monitoring_output(spec: StackSpec) -> dict:
 
 def weights_lines(spec: StackSpec) -> list[str]:
     """Per model: where its nodes keep the weights, what that costs, and the start a replaced node makes."""
-    from cost.weights_cache import cold_start_s
+    from cost import weights_source as ws
     from infra.weights import model_cache
 
     out = []
@@ -217,9 +217,18 @@ def weights_lines(spec: StackSpec) -> list[str]:
                  "ebs": f"the node's gp3 volume at {c.path} (priced above as Model storage)",
                  "emptyDir": "an emptyDir: every new pod downloads them again"}[c.medium]
         reuse = "a restarted pod on the same node reuses them; " if c.persistent else ""
-        out.append(f"Weights cache, {m.name}: {c.needed_gib:,} GiB per node in {where}; {reuse}a replaced node downloads "
-                   f"{m.weights_gib:,} GiB again through NAT (priced in the platform bill), startup window "
-                   f"{cold_start_s(m.weights_gib) / 60:,.0f} min. Source: {c.source}.")
+        window = f"startup window {ws.cold_start_s(m.weights_source, m.weights_gib) / 60:,.0f} min"
+        if m.weights_source == "s3":
+            seed, seed_src = ws.seed_usd(m.weights_bytes)
+            replaced = (f"a replaced node streams {m.weights_gib:,} GiB from the stack's S3 copy through the gateway "
+                        f"endpoint (weights.source s3: copy and GETs priced in the platform bill, no NAT), {window} at "
+                        f"{ws.s3_seconds_per_gib()} s/GiB (planning figure, cost/data/weights-source.yaml); seeding it "
+                        f"once costs ${seed:,.2f} ({seed_src})")
+        else:
+            replaced = (f"a replaced node downloads {m.weights_gib:,} GiB again through NAT (weights.source huggingface: "
+                        f"priced in the platform bill), {window}")
+        out.append(f"Weights cache, {m.name}: {c.needed_gib:,} GiB per node in {where}; {reuse}{replaced}. "
+                   f"Source: {c.source}.")
     return out
 
 
@@ -230,6 +239,19 @@ def monitoring_line(spec: StackSpec) -> str:
         return "Monitoring: not priced and not deployed (monitoringUsdPerMonth: 0); bring your own Prometheus."
     return (f"Monitoring: priced ${m['priced_usd_per_month']:,.2f}/month and deployed: kube-prometheus-stack "
             f"{m['version']} in namespace {m['namespace']}, scraping every vLLM pod (PodMonitor) at {m['prometheus']}.")
+
+
+def s3_weights(spec: StackSpec, net, eks, tags: dict, aws_provider) -> dict:
+    """Model name -> its S3 weights copy (infra/weights_s3.py), for the models whose replaced nodes stream them."""
+    if not any(m.weights_source == "s3" for m in spec.models):
+        return {}
+    from infra.weights_s3 import WeightsBucket, WeightsBucketArgs
+
+    issuer = eks.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+    bucket = WeightsBucket("weights", WeightsBucketArgs(spec, net.vpc.id, net.private_route_table_ids,
+                                                        eks.oidc_provider.arn, issuer, tags),
+                           opts=pulumi.ResourceOptions(providers=[aws_provider]))
+    return bucket.models
 
 
 def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
@@ -247,6 +269,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     tags = {"breakeven.dev/project": spec.project, "breakeven.dev/stack": spec.stack, "breakeven.dev/cluster": c.name}
     outputs: dict = {}
     node_pools: dict[str, pulumi.Resource] = {}
+    weights_s3: dict = {}
 
     if c.existing is not None:
         provider = k8s.Provider("existing-cluster", kubeconfig=c.existing.kubeconfig, context=c.existing.context,
@@ -277,6 +300,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
                 security_group_id=eks.cluster.vpc_config.cluster_security_group_id,
                 user_data=weights.user_data(weights.model_cache(spec, m)),
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
+        weights_s3 = s3_weights(spec, net, eks, tags, aws_provider)
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,
                               "oidcProviderArn": eks.oidc_provider.arn}
@@ -291,7 +315,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
                                    node_pools=node_pools, device_plugin=c.device_plugin,
                                    estimates={e.deployment.name: e for e in fleet.estimates}, controllers=controllers,
-                                   monitored=monitored))
+                                   monitored=monitored, weights_s3=weights_s3))
     outputs["monitoring"] = monitoring_output(spec)
     outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
                                     "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}

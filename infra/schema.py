@@ -303,6 +303,16 @@ class Exemptions(Section):
     custom_inference: bool = Field(False, description="A modified inference pipeline.")
 
 
+class Weights(Section):
+    """Where a replaced GPU node gets the weights (cost/weights_source.py)."""
+
+    source: Literal["huggingface", "s3"] | None = Field(
+        None, description="huggingface: each new node downloads the checkpoint from the Hub through NAT. s3: a "
+                          "regional S3 copy (seeded once by a Job) streamed by vLLM's Run:ai loader through a free "
+                          "gateway endpoint, read-only on its prefix. Default: the cheaper for this stack (s3 where "
+                          "the program creates the cluster).")
+
+
 class Model(Section):
     """One self-hosted model (an entry of `breakeven:models`)."""
 
@@ -349,6 +359,7 @@ class Model(Section):
     extra_args: list[EngineArg] = Field([], max_length=64, description="Extra vLLM flags (never an API key, never a "
                                                                        "flag the spec sets).")
     workload: Workload | None = Field(None, description="What this model serves; omit it when a routing tier feeds it.")
+    weights: Weights = Field(Weights(), description="Where a replaced node gets the weights: huggingface or s3.")
     exemptions: Exemptions = Field(Exemptions(), description="Reasons to self-host; each narrows the alternatives it is compared with.")
     capacity_reservation_id: Annotated[str, Field(pattern=r"^cr-[0-9a-f]{8,17}$"),
                                        Allowed("an EC2 capacity reservation id such as cr-0123456789abcdef0")] | None = Field(

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_kubernetes.apps.v1 as apps
+import pulumi_kubernetes.batch.v1 as batch
 import pulumi_kubernetes.core.v1 as core
 import pulumi_kubernetes.helm.v4 as helm
 
-from cost import catalog
+from cost import catalog, weights_source
 from cost.estimate import Estimate
 from cost.multinode import layout
 from infra.efa import EFA_RESOURCE, efa_interfaces
@@ -19,6 +20,7 @@ from infra.pinned_chart import MANAGED_BY
 from infra.pricing import economics
 from infra.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
 from infra.weights import cache_values, model_cache
+from infra.weights_s3 import S3Weights, reader_service_account, seed_job, seed_service_account
 
 CHART_PATH = "./charts/vllm"  # relative to the project root, where Pulumi runs the program
 HF_SECRET = "hf-token"
@@ -63,11 +65,25 @@ def dashboard_values(e: Estimate) -> dict:
             "apiName": "no comparable API" if api is None else api.offer.id}
 
 
+def weights_values(m: ModelSpec, s3: S3Weights | None) -> dict:
+    """The chart's weights path for one model: the S3 copy streamed by the Run:ai loader, read through the
+    pods' IRSA role (infra/weights_s3.py), or the Hub; the startup window follows the path's seconds per GiB."""
+    source = "s3" if m.weights_source == "s3" and s3 is not None else "huggingface"
+    out: dict = {"probes": {"startup": {"secondsPerGiB": weights_source.seconds_per_gib(source)}}}
+    if s3 is not None and source == "s3":
+        out["weightsSource"] = {"type": "s3", "s3": {"uri": s3.uri, "region": s3.region,
+                                                     "concurrency": weights_source.streamer_concurrency()}}
+        out["serviceAccount"] = {"create": True, "name": reader_service_account(m),
+                                 "annotations": {"eks.amazonaws.com/role-arn": s3.reader_role_arn}}
+    return out
+
+
 def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: Estimate | None = None,
-                 monitored: bool = False) -> dict:
+                 monitored: bool = False, weights_s3: S3Weights | None = None) -> dict:
     """The chart's values for one model, computed from the spec (the values contract of charts/vllm);
     with its estimate, the Grafana dashboard carries its cost figures; `monitored`: the program's
-    Prometheus (infra/monitoring.py) scrapes it through a PodMonitor."""
+    Prometheus (infra/monitoring.py) scrapes it through a PodMonitor; `weights_s3`: the model's S3 copy
+    (the program's, infra/weights_s3.py), without which the pods read the Hub."""
     values = {
         "replicaCount": m.total_replicas,
         "model": {
@@ -99,6 +115,7 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
         "availability": {"production": spec.production, "podsPerNode": m.plan.replicas_per_instance},
         **access_values(spec),
         "economics": economics(spec, m).to_json(),
+        **weights_values(m, weights_s3),
     }
     if estimate is not None:
         values["metrics"] = {"grafanaDashboard": dashboard_values(estimate)}
@@ -186,6 +203,8 @@ class ServingArgs:
     """Controllers whose CRDs the charts render (LeaderWorkerSet, the Prometheus operator): installed first."""
     monitored: bool = False
     """The program deploys Prometheus (infra/monitoring.py): each model gets a PodMonitor it may scrape."""
+    weights_s3: dict[str, S3Weights] = field(default_factory=dict)
+    """Model name -> its S3 weights copy (infra/weights_s3.py): seeded by a Job before its chart is installed."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -195,6 +214,7 @@ class Serving(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:serving:Serving", name, None, opts)
+        self._provider = args.provider
         spec = args.spec
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         ns = core.Namespace(f"{name}-namespace", metadata={"name": spec.namespace, "labels": MANAGED_BY}, opts=k8s_opts)
@@ -220,14 +240,32 @@ class Serving(pulumi.ComponentResource):
         self.services = {}
         for m in spec.models:
             pool = args.node_pools.get(m.name)
+            after = deps + ([pool] if pool is not None else [])
+            s3 = args.weights_s3.get(m.name)
+            if s3 is not None:
+                after = [*after, self.seed(name, spec, m, s3, hf_name, after)]
             self.services[m.name] = VllmService(
                 f"{name}-{m.name}",
-                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name), args.monitored),
+                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name), args.monitored, s3),
                                 release=m.name, namespace=spec.namespace),
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                            depends_on=deps + ([pool] if pool is not None else [])),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=after),
             )
         self.register_outputs({"namespace": spec.namespace, "releases": [m.name for m in spec.models]})
+
+    def seed(self, name: str, spec: StackSpec, m: ModelSpec, s3: S3Weights, hf_secret: str,
+             after: list[pulumi.Resource]) -> pulumi.Resource:
+        """The model's seed service account (the seed role) and Job (infra/weights_s3.py); Pulumi waits for the
+        Job to complete, so the chart's pods start on a filled prefix."""
+        opts = pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=after)
+        sa = core.ServiceAccount(f"{name}-{m.name}-seed-sa", opts=opts, automount_service_account_token=False,
+                                 metadata={"name": seed_service_account(m), "namespace": spec.namespace, "labels": MANAGED_BY,
+                                           "annotations": {"eks.amazonaws.com/role-arn": s3.seed_role_arn}})
+        cache = cache_values(model_cache(spec, m), m.cache_gib)
+        work = ({"hostPath": {**cache["hostPath"], "type": "Directory"}} if cache["type"] == "hostPath"
+                else {"emptyDir": cache["emptyDir"]})
+        manifest = seed_job(spec, m, s3, work, hf_secret, HF_SECRET_KEY)
+        return batch.Job(f"{name}-{m.name}-weights-seed", metadata=manifest["metadata"], spec=manifest["spec"],
+                         opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[*after, sa]))
 
 
 @dataclass

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cost import catalog, regions, strictload
+from cost import catalog, regions, strictload, weights_source
 from cost import eks as eks_calendar
 from cost.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import RESERVED, Commitment, Deployment, Exemptions
@@ -175,6 +175,8 @@ class ModelSpec:
     gated: bool = False       # the weights are in a gated Hugging Face repo (cost/data/checkpoints.yaml `gated:`)
     own_source: bool = False  # `source` names the stack's own Hugging Face repo (a fine-tune: private unless said)
     accept_zone_loss_share: float = 0.0  # production: the least share carried after losing a zone (default 1)
+    weights_source: str = "huggingface"  # where a replaced node gets the weights: huggingface | s3 (cost/weights_source.py)
+    weights_bytes: int = 0    # the checkpoint's bytes (cost/data/checkpoints.yaml): the S3 copy's size
 
     @property
     def key(self) -> str:
@@ -312,6 +314,7 @@ class StackSpec:
                     "maxModelLen": m.max_model_len, "gpuMemoryUtilization": m.gpu_memory_utilization,
                     "maxNumSeqs": m.max_num_seqs, "kvCacheDtype": m.deployment.kv_cache_dtype,
                     "expertParallel": m.deployment.expert_parallel, "apiServerCount": m.deployment.api_servers, "extraArgs": list(m.extra_args), "weightsGiB": m.weights_gib,
+                    "weights": {"source": m.weights_source},
                     "workload": {"tokensPerMonth": m.workload.tokens_per_month, "inputShare": round(m.workload.input_share, 4),
                                  "avgInputTokens": m.workload.avg_input_tokens, "avgOutputTokens": m.workload.avg_output_tokens,
                                  "utilization": m.workload.utilization,
@@ -707,11 +710,30 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if m.capacity_block and m.capacity_reservation_id is None:
         raise InputError(f"{key}.capacityBlock", True, "true only with capacityReservationId (the Capacity Block's id)")
     weights_gib = math.ceil(checkpoint.gib)
+    nodes = sum(p.nodes for p in pools)
+    weights_source = _weights_source(f"{key}.weights.source", m.weights.source, source, checkpoint.bytes, nodes, cluster)
     return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, deployment.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
-                     m.source is not None and not m.source.startswith(("s3://", "/")), accept)
+                     m.source is not None and not m.source.startswith(("s3://", "/")), accept, weights_source,
+                     checkpoint.bytes)
+
+
+def _weights_source(key: str, chosen: str | None, repo: str, weights_bytes: int, nodes: int, cluster: ClusterSpec) -> str:
+    """Where a replaced node gets the weights: the stack's choice, checked, or the cheaper path
+    (cost/weights_source.py). The S3 path needs what the program creates (the VPC's gateway endpoint, the
+    cluster's OIDC provider) and a Hugging Face repo to seed the copy from."""
+    owns = cluster.existing is None
+    hub_repo = not repo.startswith(("s3://", "/"))
+    if chosen == "s3" and not owns:
+        raise InputError(key, chosen, "huggingface with cluster.existing (the program creates the S3 gateway endpoint "
+                                      "and the pod's IAM role only in the cluster it creates)")
+    if chosen == "s3" and not hub_repo:
+        raise InputError(key, chosen, f"huggingface when source is {repo} (the S3 copy is seeded from a Hugging Face repo)")
+    if chosen is not None:
+        return chosen
+    return weights_source.choose(weights_bytes, nodes, owns and hub_repo)
 
 
 def weights_on_instance_store(m: ModelSpec, ami_type: str) -> bool:

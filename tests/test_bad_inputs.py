@@ -210,6 +210,7 @@ STACK_CASES = [  # (id, change to the prod stack file or its raw text, key the m
     ("replicas-word", _model(replicas="eight"), f"{P}models[0].replicas"),
     ("replicas-inf", _model(replicas=float("inf")), f"{P}models[0].replicas"),
     ("tp-3", _model(tensorParallel=3), f"{P}models[0].tensorParallel"),
+    ("weights-source-gcs", _model(weights={"source": "gcs"}), f"{P}models[0].weights.source"),
     ("tp-past-64", _model(tensorParallel=128), f"{P}models[0].tensorParallel"),
     ("tp-12-spans-nodes-unevenly", _model(tensorParallel=12), f"{P}models[0].tensorParallel"),
     # two-node groups (TP 16 on 8-GPU p4de): 1 + 1 groups cannot fill three zones, a group stays in one

@@ -82,6 +82,7 @@ def program_commands(helm) -> dict[str, list[str]]:
     import json
 
     from infra import helmrender, serving, stackconfig
+    from infra.weights_s3 import S3Weights
     from infra import spec as spec_mod
     from tests.infra.conftest import STACKS
 
@@ -94,7 +95,10 @@ def program_commands(helm) -> dict[str, list[str]]:
         values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()} | overrides
         spec = spec_mod.load(values, project=cfg.project, stack=stack)
         for m in spec.models:
-            v = serving.chart_values(spec, m, serving.SecretNames("hf-token", "vllm-api-key"))
+            # The program's S3 weights path (infra/weights_s3.py) where the stack streams them: the Run:ai loader.
+            s3 = (S3Weights(f"s3://weights-bucket/models/{m.hf}", spec.cluster.region, "arn:aws:iam::1:role/r", "")
+                  if m.weights_source == "s3" else None)
+            v = serving.chart_values(spec, m, serving.SecretNames("hf-token", "vllm-api-key"), weights_s3=s3)
             r = helmrender.render("chart", "charts/vllm", m.name, spec.namespace, v, "1.34.0")
             workload = next(o for o in r.objects if o["kind"] in ("Deployment", "LeaderWorkerSet"))
             if workload["kind"] == "Deployment":
@@ -117,7 +121,10 @@ def test_every_rendered_command_parses_with_vllm_serve(render, helm):
     assert results["multinode-worker"]["headless"] and not results["multinode-leader"]["headless"]
     # The FP8 and MXFP4 checkpoints declare their own quantization: no flag that could contradict it.
     assert results["multinode-leader"]["quantization"] is None and results["dev/oss"]["quantization"] is None
-    assert "--model=openai/gpt-oss-120b" in commands["dev/oss"]
+    assert "--model=s3://weights-bucket/models/openai/gpt-oss-120b" in commands["dev/oss"]   # its S3 copy
+    # The S3 path (default where the program owns the cluster) parses on the server and on LWS workers.
+    for key in ("prod/chat-70b", "llama-405b/llama-405b-leader", "llama-405b/llama-405b-worker"):
+        assert "--load-format=runai_streamer" in commands[key] and results[key]["ok"], key
     # kvCacheDtype and expertParallel reach vLLM as the values they were priced with; elsewhere vLLM's defaults.
     assert (results["dev/moe"]["kv_cache_dtype"], results["dev/moe"]["enable_expert_parallel"]) == ("fp8", True)
     assert (results["dev/oss"]["kv_cache_dtype"], results["dev/oss"]["enable_expert_parallel"]) == ("auto", False)

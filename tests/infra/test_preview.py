@@ -129,7 +129,7 @@ def test_unknown_stack_and_bad_config_exit_2(capsys):
 
 
 def test_pulumi_waits_as_long_as_a_70b_rollout_takes(plans):
-    """prod: 4 pods of 132 GiB of weights (~37 min each to start), replaced one at a time. Pulumi's
+    """prod: 4 pods of 132 GiB of weights (~8 min each to start from the S3 copy), replaced one at a time. Pulumi's
     default 10-minute await would fail `pulumi up`; the rendered objects carry the real window."""
     p = plans["prod"]
     by_kind = {r["inputs"]["kind"]: r["inputs"] for r in p.resources
@@ -137,9 +137,9 @@ def test_pulumi_waits_as_long_as_a_70b_rollout_takes(plans):
     d, svc = by_kind["Deployment"], by_kind["Service"]
     c = d["spec"]["template"]["spec"]["containers"][0]
     window = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
-    assert window >= 240 + 15 * 132 > 600
+    assert window >= 240 + 2 * 132   # a replaced node streams the S3 copy at 2 s/GiB (cost/weights_source.py)
     wait = int(d["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
-    assert wait >= d["spec"]["replicas"] * window
+    assert wait >= d["spec"]["replicas"] * window > 600
     assert int(svc["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == wait
 
 

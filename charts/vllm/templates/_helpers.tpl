@@ -246,6 +246,11 @@ annotations:
 {{- end }}
 {{- end -}}
 
+{{/* "true" when the weights are streamed from an S3 copy (weightsSource.type s3). */}}
+{{- define "vllm.weightsFromS3" -}}
+{{- if eq (dig "type" "huggingface" (default (dict) .Values.weightsSource)) "s3" -}}true{{- end -}}
+{{- end -}}
+
 {{/* ---------------------------------------------------------- container bits */}}
 
 {{- define "vllm.precisionArgs" -}}
@@ -271,7 +276,13 @@ vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
 {{- define "vllm.args" -}}
 {{- $ := .root -}}
 {{- $v := $.Values -}}
+{{- if eq (include "vllm.weightsFromS3" $) "true" }}
+- --model={{ $v.weightsSource.s3.uri }}
+- --load-format=runai_streamer
+- {{ printf "--model-loader-extra-config={\"concurrency\": %d}" (int $v.weightsSource.s3.concurrency) | quote }}
+{{- else }}
 - --model={{ $v.model.source }}
+{{- end }}
 - --served-model-name={{ $v.model.name }}
 {{- if include "vllm.proxyEnabled" $ }}
 - --host=127.0.0.1
@@ -280,7 +291,7 @@ vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
 - --host={{ $v.server.host }}
 - --port={{ int $v.server.port }}
 {{- end }}
-{{- if $v.model.revision }}
+{{- if and $v.model.revision (ne (include "vllm.weightsFromS3" $) "true") }}
 - --revision={{ $v.model.revision }}
 {{- end }}
 {{- include "vllm.precisionArgs" $ }}
@@ -351,6 +362,12 @@ vLLM arguments. `role` is "server" (Deployment pod, LeaderWorkerSet leader) or
   value: "1"
 - name: DO_NOT_TRACK
   value: "1"
+{{- if eq (include "vllm.weightsFromS3" .) "true" }}
+- name: AWS_REGION
+  value: {{ $v.weightsSource.s3.region | quote }}
+- name: AWS_DEFAULT_REGION
+  value: {{ $v.weightsSource.s3.region | quote }}
+{{- end }}
 {{- if $v.model.offline }}
 - name: HF_HUB_OFFLINE
   value: "1"
