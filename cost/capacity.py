@@ -105,6 +105,15 @@ def max_num_batched_tokens(gpu: Gpu) -> int:
         return 8192
     return 2048
 
+# --- weight-only int4 GEMMs (AWQ / GPTQ through Marlin) -------------------------------------------------
+# vLLM's Marlin kernel (csrc/quantization/gptq_marlin/gptq_marlin.cu `marlin_mm`, adapted from IST-DASLab/marlin)
+# covers at most 16 x max_m_blocks = 64 rows of the batch per pass over the weights: a larger batch runs as
+# `par` slices of 64 rows side by side, each streaming and dequantizing the whole 4-bit weight matrix again.
+# So a step of t tokens reads the int4 weights ceil(t / 64) times: near the 4-bit bytes (near-free dequant,
+# bandwidth-bound) at small batch, as many bytes as 16-bit weights at 256 tokens, where the GEMM is compute-bound
+# at the 16-bit tensor-core rate (Marlin: "essentially ideal speedups at all batchsizes", IST-DASLab/marlin README).
+MARLIN_M_SLICE = 64
+
 # --- interconnect (all-reduce) ------------------------------------------------------------------
 # SXM parts in the catalog sit on NVLink/NVSwitch (AWS p4d/p4de 600 GB/s, p5/p5e 900 GB/s, p6 1.8 TB/s
 # bidirectional per GPU); the PCIe cards (g5/g6/g6e, RTX 4090) all-reduce over PCIe Gen4 x16.
@@ -179,6 +188,7 @@ class Throughput:
 class _Config:
     weights_bytes: float         # whole group
     expert_bytes: float          # routed experts (whole group); 0 for dense models
+    sliced_bytes: float          # int4 Marlin weights re-read per MARLIN_M_SLICE tokens of a step (whole group); else 0
     lookup_bytes: float          # untied input-embedding table (whole group): gathered, never streamed
     experts: int                 # routed experts per MoE layer
     expert_hit: float            # top-k / E: chance one token routes to a given expert
@@ -326,6 +336,8 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
             quant_eff = f.fp8_gemm_efficiency
         else:
             quant_eff = f.weight_only_quant_gemm_efficiency
+    elif precision == "int4-awq" and not model.experts:
+        quant_eff = f.int4_gemm_efficiency
     elif precision in ("int4-awq", "mxfp4"):
         quant_eff = f.weight_only_quant_gemm_efficiency
     tp_eff = f.tp_efficiency_per_doubling ** math.log2(tp_node)
@@ -359,6 +371,7 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
     return _Config(
         weights_bytes=weights,
         expert_bytes=experts_b,
+        sliced_bytes=(other_b - model.embedding_params_b * 1e9 * 2.0) if precision == "int4-awq" and not model.experts else 0.0,
         lookup_bytes=lookup * 2.0,
         experts=model.experts,
         expert_hit=(model.experts_per_token / model.experts) if model.experts else 1.0,
@@ -524,6 +537,40 @@ def require_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens:
 
 
 # --- throughput -----------------------------------------------------------------------------------
+def preemption_recompute_tokens(avg_input_tokens: float, avg_output_tokens: float, batch: float) -> float:
+    """Tokens a request recomputes on average, through preemption, when the engine runs at its KV limit.
+
+    vLLM 0.32 (vllm/v1/core/sched/scheduler.py `Scheduler.schedule`; vllm/v1/core/kv_cache_manager.py
+    `allocate_slots`, admission watermark 0): each step the `batch` running requests first get the block their
+    next token needs, from what the last step's completions freed plus what admission left free; the waiting
+    queue is then admitted FCFS while the head's whole prompt fits, so admission leaves U free tokens, less than
+    one prompt of I (taken as spread evenly over [0, I)). After a step with no completion (probability
+    q = exp(-batch / O), completions being Poisson with mean batch / O a step) the next step's growth comes out of
+    U alone, and a run of k such steps needs k x batch tokens. Past U the scheduler preempts the last admitted
+    request; its blocks return to the free queue tail first and stay in the prefix cache (on by default,
+    `CacheConfig.enable_prefix_caching`) until reused (vllm/v1/core/single_type_kv_cache_manager.py frees "in
+    reverse order so that the tail blocks are evicted first"), so what is recomputed is the shortfall,
+    E[(k x batch - U)+]. One run follows each step with a completion; per request, over the batch / O requests
+    finishing a step. Near 0 when many requests finish every step; about O - I / 2 when few do."""
+    inp, out, b = max(float(avg_input_tokens), 1.0), float(avg_output_tokens), max(float(batch), 1e-9)
+    lam = b / out
+    q = math.exp(-lam)                          # a step without a completion
+    k0 = math.ceil(inp / b)                     # runs of k0 steps or more outgrow any U
+    per_run = q ** k0 * (b * k0 - inp / 2 + b * q / (1 - q))    # sum over k >= k0 of (1 - q) q^k (k b - I / 2)
+    k, qk = 1, q
+    while k < k0 and qk > 1e-12:                # shorter runs: E[(k b - U)+] = (k b)^2 / (2 I)
+        per_run += (1 - q) * qk * (k * b) ** 2 / (2 * inp)
+        k, qk = k + 1, qk * q
+    return (1 - q) * per_run / lam
+
+
+def _weights_s(c: _Config, read: float, tokens: float, tp: int) -> float:
+    """Seconds to stream a step's weights: `read` bytes once, plus the int4 Marlin weights again for every
+    further MARLIN_M_SLICE tokens of the step."""
+    again = c.sliced_bytes * (max(1, math.ceil(tokens / MARLIN_M_SLICE)) - 1)
+    return (read + again) / tp / c.hbm_bytes_s
+
+
 def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_ctx: float,
           tp: int, chunk: float | None = None, api_servers: int = 1) -> tuple[float, tuple[tuple[str, float], ...]]:
     """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus on average
@@ -550,7 +597,7 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     read = c.weights_bytes - c.expert_bytes - c.lookup_bytes
     if c.expert_bytes:
         read += c.expert_bytes * _expert_touch_share(c, b, tp // n)
-    t_weights = read / tp / c.hbm_bytes_s
+    t_weights = _weights_s(c, read, b, tp)
     eff = c.tp_efficiency
     # Chunked prefill runs the step's prompt tokens through the same GEMMs as its decode tokens: one
     # weight read, one roofline over all the step's tokens. `prefill` is what the prompt tokens add.
@@ -558,8 +605,8 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     t_lin_decode = max(t_weights, t_decode_gemm)
     size = p if not chunk or p >= chunk else chunk     # tokens of a step that carries prefill
     share = 1.0 if not size else p / size              # share of the steps that carry it
-    t_lin = (1.0 - share) * t_lin_decode + share * max(t_weights, t_decode_gemm + size * c.prefill_flops_per_token
-                                                       / tp / c.prefill_flops_s)
+    t_lin = (1.0 - share) * t_lin_decode + share * max(_weights_s(c, read, b + size, tp),
+                                                       t_decode_gemm + size * c.prefill_flops_per_token / tp / c.prefill_flops_s)
     t_kv = b * c.kv_tokens(ctx) * c.kv_bytes_token_gpu / c.kv_read_bytes_s
     t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s
     t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s
@@ -664,7 +711,12 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
         if conc > max_conc:
             conc, reason = max_conc, cap_reason
 
-    step, parts = _step(c, conc, conc * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc), api_servers)
+    # A full pool (the engine at its KV limit) grows by preempting: the preempted requests' tokens are
+    # prefilled again, like prompts (preemption_recompute_tokens).
+    per_out = prefill_per_out
+    if cap_reason == "kv-cache" and conc >= max_conc:
+        per_out += preemption_recompute_tokens(inp, out, conc) / out
+    step, parts = _step(c, conc, conc * per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc), api_servers)
     tok_s = conc / step * f.serving_efficiency
     if tok_s > api_servers * API_SERVER_TOKENS_S:
         tok_s, reason = api_servers * API_SERVER_TOKENS_S, "api-server"

@@ -28,6 +28,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "prefill_mfu": (0.02, 1.0),
     "fp8_gemm_efficiency": (0.05, 1.0),
     "weight_only_quant_gemm_efficiency": (0.05, 1.0),
+    "int4_gemm_efficiency": (0.05, 1.0),
     "step_overhead_s": (0.0, 0.1),
     "layer_overhead_s": (0.0, 0.001),
     "moe_layer_overhead_s": (0.0, 0.001),
@@ -55,6 +56,7 @@ class Factors:
     prefill_mfu: float
     fp8_gemm_efficiency: float
     weight_only_quant_gemm_efficiency: float
+    int4_gemm_efficiency: float
     step_overhead_s: float
     layer_overhead_s: float
     moe_layer_overhead_s: float

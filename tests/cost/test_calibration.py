@@ -53,25 +53,26 @@ def test_fit_rows_median_error_at_most_20_percent():
 
 # Held-out rows the model misses by more than 1.5x, each for a reason it does not model (README, Calibration):
 # vLLM 0.6.0 without multi-step scheduling is CPU-bound (LambdaLabs says so); gpt-oss on Ampere in the 0.10.1
-# preview image; Qwen3-235B-A22B-FP8 on 4x A100 with 32K-token prompts (added 2026-12-06), predicted at 0.56x:
-# fp8 weights on Ampere run through the weight-only Marlin GEMMs, whose one fitted penalty (set at small batch)
-# also slows the 32K-token prefill, which is compute-bound there (issue 22, "int4 weight-only at large batch");
-# Qwen3-8B int4 weight-only (AWQ/GPTQ through Marlin) at up to 256 sequences on an RTX 4090 and an A100 (added
-# 2026-12-06), predicted at 0.46-0.57x: the same weight-only penalty, fitted at small batch, applied at large batch.
+# preview image; Qwen3-235B-A22B-FP8 on 4x A100 with 32K-token prompts (added 2026-12-06), predicted at 0.54x:
+# fp8 weights on Ampere run through the weight-only Marlin GEMMs, whose one fitted penalty (set at small batch by
+# the MXFP4 MoE rows) also slows the 32K-token prefill, which is compute-bound there; DeepSeek-R1 (MLA, block fp8)
+# on 8x H200 with 32K-token prompts, 0.66x (1.49x before the 2026-12-06 refit moved hbm_efficiency by 1 %): the
+# model's MLA prefill at long context is too slow while its decode is too fast (its fit rows are 1.3-2.1x).
+# Qwen3-8B int4 AWQ/GPTQ at up to 256 sequences (0.46-0.57x until 2026-12-06) left this list when dense int4 got
+# its Marlin physics (cost/capacity.py MARLIN_M_SLICE, int4_gemm_efficiency): 0.81-1.05x now.
 KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-steps 1)"),
                   ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)"),
                   ("Qwen3-235B-A22B-Instruct-2507-FP8", "4x A100-80GB", "vllm 0.11.0"),
-                  ("Qwen3-8B-AWQ", "1x RTX-4090", "vllm 0.9.2"),
-                  ("Qwen3-8B-AWQ", "1x A100-80GB", "vllm 0.9.2"),
-                  ("Qwen3-8B-GPTQ-Int4", "1x A100-80GB", "vllm 0.9.2")}
+                  ("DeepSeek-R1-0528", "8x H200", "vllm 0.11.0")}
 
 
 def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     s = calibration.summary()
     assert s["validation"]["rows"] >= 42
     # 9.1 % on the 21 rows held out before 2026-12-06; 11.6 % with the 21 added then (gpustack's 32K-prompt runs and
-    # its Qwen3-8B quantization runs; MEASUREMENTS.md)
-    assert s["validation"]["median_error"] <= 0.12
+    # its Qwen3-8B quantization runs; MEASUREMENTS.md); 9.1 % after issue 22's physics (full KV pool with preemption,
+    # dense int4 through Marlin) and the refit on the fit rows
+    assert s["validation"]["median_error"] <= 0.095
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}
