@@ -310,9 +310,9 @@ def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict |
     from infra import preview_comment, preview_compare
 
     if fmt == "json":
-        from cost.report import to_json
+        from cost.report import report_json
 
-        return to_json(document(p, violations, comparison))
+        return report_json(document(p, violations, comparison))
     if fmt == "markdown":
         return preview_comment.comment(document(p, violations, comparison), comparison, markdown_details(p))
     out = render_table(p)

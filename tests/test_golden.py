@@ -11,6 +11,7 @@ A report that is meant to change: run `make golden` and review the diff in git.
 from __future__ import annotations
 
 import difflib
+import json
 import pytest
 
 from tests.golden.cases import ESTIMATES, FORMATS, GOLDEN, STACKS, estimate_report, preview_reports
@@ -44,3 +45,12 @@ def test_every_golden_file_has_a_case():
     names = {f"{s}.{f}" for s in STACKS for f in FORMATS} | {f"estimate-{c}.{f}" for c in ESTIMATES for f in FORMATS}
     on_disk = {p.name for p in GOLDEN.iterdir() if p.suffix.lstrip(".") in FORMATS}
     assert on_disk == names
+
+
+def test_json_reports_are_versioned():
+    """Every JSON report opens with the report schema's `version` (cost/report.py REPORT_VERSION)."""
+    from cost.report import REPORT_VERSION
+
+    for path in sorted(GOLDEN.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert next(iter(doc)) == "version" and doc["version"] == REPORT_VERSION, path.name
