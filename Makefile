@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STACK   ?= prod
 
-.PHONY: preview up test lint setup tools vllm clean docs
+.PHONY: preview up test lint check golden setup tools vllm clean docs
 
 preview: setup tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/breakeven preview --stack $(STACK)
@@ -23,6 +23,10 @@ test: setup tools vllm lint
 lint: setup
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/mypy --no-incremental
+
+# The golden reports (tests/golden/): rewrite them when a report is meant to change, then review the diff.
+golden: setup tools
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python scripts/update-golden.py
 
 docs: setup tools
 	bash scripts/make-docs.sh

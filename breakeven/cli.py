@@ -94,14 +94,12 @@ def _estimate_parser(sub) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    import json
-
     from cost import factors
     from cost.api_prices import load_price_book
     from cost.deployment import Deployment
     from cost.estimate import estimate
     from cost.profiles import profile
-    from cost.report import estimate_text, sensitivity_text
+    from cost.report import estimate_text, report_json, sensitivity_text
     from cost.sensitivity import sensitivity
     from cost.units import parse_tokens
 
@@ -135,7 +133,7 @@ def _estimate(args: argparse.Namespace) -> int:
         out = result.to_dict()
         out["profile"] = prof
         out["sensitivity"] = band.to_dict()
-        print(json.dumps(out, indent=2, allow_nan=False))
+        print(report_json(out))
         return 0
     md = args.format == "markdown"
     if prof:

@@ -18,6 +18,10 @@ from cost.fleet import Fleet
 from cost.units import format_tokens, format_usd
 
 FORMATS = ("table", "json", "markdown")
+REPORT_VERSION = 1
+"""The schema version of the JSON reports (`breakeven estimate` and `breakeven preview --format json`): their
+first key, `version`. It goes up only when a key is removed or renamed, or a value changes meaning or unit; a
+key added keeps it. A script that reads a report checks `version` first."""
 PLAIN_WIDTH = 400  # columns; tables take only the width they need
 _NUMERIC = re.compile(r"^$|^-$|^[-+]?\$?[0-9]|^never|^\[[0-9]+\]$|^\*\*\$")  # a figure, a footnote, or blank
 
@@ -178,10 +182,15 @@ def to_json(doc: object) -> str:
     return json.dumps(finite(doc), indent=2, allow_nan=False, default=str)
 
 
+def report_json(doc: dict) -> str:
+    """A JSON report: `version` (REPORT_VERSION) first, then the document, as strict JSON."""
+    return to_json({"version": REPORT_VERSION} | doc)
+
+
 def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
-        return to_json(obj.to_dict())
+        return report_json(obj.to_dict())
     if isinstance(obj, Estimate):
         return estimate_text(obj, markdown=(fmt == "markdown"))
     return fleet_text(obj, markdown=(fmt == "markdown"))

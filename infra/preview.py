@@ -36,7 +36,8 @@ class Plan:
       name `<chart>:<namespace>/<name>`, inputs = the manifest, parent = the chart.
     cost: the program's exported `cost` (cost.fleet.Fleet.to_dict()).
     outputs: every stack output (secret outputs shown as "[secret]").
-    spec: the validated StackSpec; manifests: chart resource name -> helm's rendered text.
+    spec: the validated StackSpec; manifests: chart resource name -> helm's rendered text, in resource order
+      (not in the order the parallel helm runs finish, so that the JSON is the same on every run).
     logs: (severity, message) the program logged; timings: seconds per phase.
     """
 
@@ -122,7 +123,8 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     t_helm = time.perf_counter()
 
     resources: list[dict] = []
-    for r in tree_order(run.resources):
+    ordered = tree_order(run.resources)
+    for r in ordered:
         resources.append(r.to_dict() | {"urn": r.urn})
         if r.name in rendered:
             out = rendered[r.name]
@@ -132,7 +134,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     timings = {"config": t_cfg - t0, "imports": t_imp - t_cfg, "program": t_run - t_imp, "helm": t_helm - t_run,
                "total": time.perf_counter() - t0}
     return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, spec,
-                {k: v.text for k, v in rendered.items()}, run.logs, timings)
+                {r.name: rendered[r.name].text for r in ordered if r.name in rendered}, run.logs, timings)
 
 
 _ROOT_RANK = ("pulumi:providers:", "breakeven:network:", "breakeven:cluster:", "breakeven:nodepools:", "breakeven:serving:")
@@ -309,9 +311,9 @@ def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict |
     from infra import preview_comment, preview_compare
 
     if fmt == "json":
-        from cost.report import to_json
+        from cost.report import report_json
 
-        return to_json(document(p, violations, comparison))
+        return report_json(document(p, violations, comparison))
     if fmt == "markdown":
         return preview_comment.comment(document(p, violations, comparison), comparison, markdown_details(p))
     out = render_table(p)
