@@ -1,6 +1,6 @@
 """What the source articles' figures imply physically, computed with breakeven's own models.
 
-`breakeven seeds --format markdown` prints this; the README carries the same text between
+`breakeven seeds --format markdown` prints this; docs/sources.md carries the same text between
 markers and a test keeps the two identical.
 """
 

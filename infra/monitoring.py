@@ -5,7 +5,7 @@ Deployed from the prometheus-community kube-prometheus-stack chart, pinned by ve
 vLLM NetworkPolicy admits scrapers from (`breakeven:access.metricsNamespaces`, default `monitoring`). The
 chart's CRDs (PodMonitor, ServiceMonitor) come with it; the vLLM chart then renders a PodMonitor per model,
 and Grafana's sidecar loads the `grafana_dashboard: "1"` ConfigMap the vLLM chart ships (its cost figures
-are set by the program). `breakeven observe --prometheus` reads the same Prometheus (README, "Monitoring").
+are set by the program). `breakeven observe --prometheus` reads the same Prometheus (docs/deploying.md, "Monitoring").
 A stack that prices no monitoring (monitoringUsdPerMonth: 0) deploys none.
 """
 

@@ -177,8 +177,8 @@ class Endpoint(Section):
     private_access_cidrs: list[Cidr] = Field(
         [], max_length=40, description="Networks allowed to reach the private endpoint on 443 (an ingress rule on the "
                                        "cluster security group); default the VPC CIDR. Add a peered network or VPN here.")
-    phase: Literal[1, 2] = Field(1, description="Private endpoints are set up in two phases (README, \"Private "
-                                                "endpoint\"): phase 1 creates the cluster reachable from where Pulumi "
+    phase: Literal[1, 2] = Field(1, description="Private endpoints are set up in two phases (docs/deploying.md, "
+                                                "\"Private endpoint\"): phase 1 creates the cluster reachable from where Pulumi "
                                                 "runs; set 2, and publicAccess false, only after phase 1 is applied and "
                                                 "from a machine inside the VPC (or a peered network / VPN).")
 

@@ -483,7 +483,7 @@ def _cluster(c: schema.Cluster, project: str, stack: str, production: bool, aws_
         raise InputError(f"{key}.endpoint.publicAccess", False,
                          "true for phase 1 (the first `pulumi up` must reach the new cluster's API from where it runs); "
                          "false only with endpoint.phase: 2, after phase 1 is applied, from inside the VPC or a network "
-                         "peered with it", "README: Private endpoint")
+                         "peered with it", "docs/deploying.md: Private endpoint, in two phases")
     if not ep.public_access and not ep.private_access:
         raise InputError(f"{key}.endpoint.privateAccess", False, "true when publicAccess is false (the API must be reachable)")
     sys_count = c.system_nodes.count if c.system_nodes.count is not None else (2 if production else 1)

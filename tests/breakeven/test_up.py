@@ -99,7 +99,11 @@ def test_dry_run_prints_the_command_and_a_missing_config_file_is_a_bad_input(tmp
     assert main(["up", "--stack", "dev", "--policy-pack-config", str(tmp_path / "nope.json")]) == 2
 
 
-@pytest.mark.parametrize("path", ["README.md", "policies/README.md", "stacks/README.md"])
+DOCUMENTS = ["README.md", "CONTRIBUTING.md", "policies/README.md", "stacks/README.md",
+             *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
 def test_no_document_shows_pulumi_up_without_the_pack(path):
     for line in (ROOT / path).read_text().splitlines():
         if "pulumi up" in line and line.lstrip().startswith(("pulumi up", "$ pulumi up")):

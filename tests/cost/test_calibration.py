@@ -51,7 +51,7 @@ def test_fit_rows_median_error_at_most_20_percent():
     assert s["fit"]["max_error"] <= 1.25     # gustack's H100 MoE/Qwen3-32B runs reach 2.2x (MEASUREMENTS.md)
 
 
-# Held-out rows the model misses by more than 1.5x, each for a reason it does not model (README, Calibration):
+# Held-out rows the model misses by more than 1.5x, each for a reason it does not model (docs/cost-model.md, Calibration):
 # vLLM 0.6.0 without multi-step scheduling is CPU-bound (LambdaLabs says so); gpt-oss on Ampere in the 0.10.1
 # preview image; Qwen3-235B-A22B-FP8 on 4x A100 with 32K-token prompts (added 2026-12-06), predicted at 0.54x:
 # fp8 weights on Ampere run through the weight-only Marlin GEMMs, whose one fitted penalty (set at small batch by

@@ -1,4 +1,4 @@
-"""The README's physics section is the tool's own output, and says what the model says."""
+"""The physics section of docs/sources.md is the tool's own output, and says what the model says."""
 
 import runpy
 from pathlib import Path
@@ -9,10 +9,10 @@ from cost.seeds import report
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_readme_section_is_generated_output():
+def test_sources_page_section_is_generated_output():
     mod = runpy.run_path(str(ROOT / "scripts" / "update-readme.py"))
-    assert mod["generated_block"]() in (ROOT / "README.md").read_text(), \
-        "README drifted from `breakeven seeds`: run .venv/bin/python scripts/update-readme.py"
+    assert mod["generated_block"]() in (ROOT / "docs" / "sources.md").read_text(), \
+        "docs/sources.md drifted from `breakeven seeds`: run .venv/bin/python scripts/update-readme.py"
 
 
 def test_two_a100_cannot_hold_200_concurrent_70b_requests_in_fp16():
