@@ -47,7 +47,7 @@ FLAGS = ("endpoint", "model", "gpu", "gpus", "precision", "max-num-seqs", "concu
 
 def _run(args: argparse.Namespace) -> int:
     """Sweep, fit, print the levels (measured vs predicted) and write the factors file."""
-    from cost import capacity
+    from cost.physics import capacity
     from cost.catalog import precision
     from cost.errors import InputError
     from measure import fit, loadgen
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
 def factors_used(factors, path: str) -> dict:
     """Which factors an estimate used: the file, where its values come from, and each value that differs
     from the published fit (with the published value beside it)."""
-    from cost.factors import published
+    from cost.physics.factors import published
 
     pub = published().values()
     return {"file": path, "source": factors.source, "scope": dict(factors.scope),

@@ -1,4 +1,4 @@
-"""Draw a breakeven curve (cost.curve.Curve) as PNG or SVG with matplotlib (Agg, no display)."""
+"""Draw a breakeven curve (cost.decide.curve.Curve) as PNG or SVG with matplotlib (Agg, no display)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from cost.curve import TIER_NAMES, Curve  # noqa: E402
+from cost.decide.curve import TIER_NAMES, Curve  # noqa: E402
 from cost.units import format_tokens  # noqa: E402
 
 SUFFIXES = (".png", ".svg")

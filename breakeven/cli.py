@@ -94,13 +94,13 @@ def _estimate_parser(sub) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from cost import factors
-    from cost.api_prices import load_price_book
+    from cost.physics import factors
+    from cost.pricing.api_prices import load_price_book
     from cost.deployment import Deployment
     from cost.estimate import estimate
-    from cost.profiles import profile
+    from cost.catalog.profiles import profile
     from cost.report import estimate_text, report_json, sensitivity_text
-    from cost.sensitivity import sensitivity
+    from cost.decide.sensitivity import sensitivity
     from cost.units import parse_tokens
 
     set_by_profile = apply_profile(args)
@@ -123,7 +123,7 @@ def _estimate(args: argparse.Namespace) -> int:
         print(calibrate.side_by_side(estimate(deployment, workload, factors=measured, **kwargs),
                                      estimate(deployment, workload, **kwargs), measured, args.format, args.factors))
         return 0
-    from cost.gpu_clouds import parse_clouds
+    from cost.pricing.gpu_clouds import parse_clouds
     result = estimate(deployment, workload, clouds=None if args.clouds in (None, "all") else parse_clouds(args.clouds),
                       **kwargs)
     band = sensitivity(deployment, workload, **kwargs)
@@ -146,7 +146,7 @@ def _estimate(args: argparse.Namespace) -> int:
 def _calibration(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from cost import calibration
+    from cost.physics import calibration
     from cost.report import grid, to_json
 
     rows, summary, regimes = calibration.calibration_rows(), calibration.summary(), calibration.regimes()
@@ -177,7 +177,7 @@ def _calibration(args: argparse.Namespace) -> int:
         print()
     print(f"Every estimate's capacity range comes from the held-out runs most like it (at least the held-out median error, "
           f"{calibration.held_out_median_error():.1%}, each side; the widest band outside the checked range; "
-          f"{', '.join(calibration.UNMODELLED_ENGINES)} runs excluded): cost/calibration.py error_band")
+          f"{', '.join(calibration.UNMODELLED_ENGINES)} runs excluded): cost/physics/calibration.py error_band")
     print("errors are max(pred/meas, meas/pred) - 1; factors: "
           + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
     return 0
@@ -209,7 +209,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> int:
     from breakeven import term
-    from infra import preview
+    from infra.offline import preview
 
     usage_files = dict(u.split("=", 1) if "=" in u else ("", u) for u in args.usage)
     return preview.main(args.stack, args.format, args.compare_to, args.fail_on_increase, usage_files=usage_files,

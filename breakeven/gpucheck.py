@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the comparison as a table or JSON."""
-    from cost import factors as factors_mod
-    from cost.gpucheck import check
+    from cost.physics import factors as factors_mod
+    from cost.physics.gpucheck import check
 
     f = factors_mod.load(args.factors) if args.factors else None
     r = check(args.gpu, f)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                  ms(x["model_kv_attention_s"]), ms(x["model_gpu_step_s"]), f"{x['model_over_measured']:.2f}"]
                 for x in r["decode"]], md))
     print()
-    print("Model GPU ms = weights/GEMM + KV-attention + layer-kernel terms of cost.capacity's decode step (no scheduler/CPU term);"
+    print("Model GPU ms = weights/GEMM + KV-attention + layer-kernel terms of cost.physics.capacity's decode step (no scheduler/CPU term);"
           " the measured step adds unfused norms, RoPE and residuals that vLLM fuses.")
     print(f"Not measured: {r['not_measured']}.")
     return 0

@@ -65,15 +65,15 @@ def _deployment(args: argparse.Namespace):
     """(Deployment or None, declared Workload or None, price book, model id or None) from flags or a stack.
     Without a deployment (no --model, or no --gpu/--instance) the measurements are reported unpriced."""
     from cost import catalog
-    from cost.api_prices import load_price_book
+    from cost.pricing.api_prices import load_price_book
     from cost.deployment import Deployment
     from cost.errors import InputError
     from cost.units import parse_tokens
     from cost.workload import Workload
 
     if args.stack:
-        from infra import spec as spec_mod
-        from infra import stackconfig
+        from infra.config import spec as spec_mod
+        from infra.config import stackconfig
 
         cfg = stackconfig.load(args.stack)
         spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
@@ -98,7 +98,7 @@ FLAGS = ("endpoint", "namespace", "selector", "prometheus", "window", "min-windo
 
 def _run(args: argparse.Namespace) -> int:
     """Watch the source over the window, print the observation and (with a deployment) its economics."""
-    from cost import factors as factors_mod
+    from cost.physics import factors as factors_mod
     from measure import observe
 
     window = observe.parse_duration(args.window)

@@ -28,12 +28,12 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
-    from cost.api_prices import load_price_book
-    from cost.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
-    from cost.optimize import Constraints, breakeven_volume, no_alternative, optimize
-    from cost.profiles import profile
+    from cost.pricing.api_prices import load_price_book
+    from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
+    from cost.decide.optimize import Constraints, breakeven_volume, no_alternative, optimize
+    from cost.catalog.profiles import profile
     from cost.estimate import round_finite
-    from cost.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
+    from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
     from cost.report import grid
     from cost.units import format_tokens, format_usd
 

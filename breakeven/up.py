@@ -1,6 +1,6 @@
 """`breakeven up`: the one way to deploy a stack, with the gate.
 
-First the offline preview of the stack file (infra/preview.py): its blockers (infra/blockers.py) and
+First the offline preview of the stack file (infra/offline/preview.py): its blockers (infra/config/blockers.py) and
 the policy pack's mandatory violations stop here, before the Pulumi CLI is called. Then it runs
 `pulumi up --stack <stack> --policy-pack policies [--policy-pack-config <file>]`, so the pack judges
 the real plan too and a mandatory violation stops the update; the program itself refuses blockers
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from cost.errors import InputError
-from infra.stackconfig import ROOT
+from infra.config.stackconfig import ROOT
 
 POLICY_PACK = "policies"
 
@@ -42,7 +42,7 @@ def command(stack: str, policy_config: str | None, yes: bool) -> list[str]:
 def problems(stack: str, root: Path = ROOT, policy_config: str | None = None) -> list[str]:
     """What stops the stack before the CLI: its blockers and the pack's mandatory violations under the
     policy config `pulumi up` will get, one line each."""
-    from infra import preview
+    from infra.offline import preview
     from policies.runner import evaluate
 
     p = preview.plan(stack, root=root)

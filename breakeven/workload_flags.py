@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 
 from cost.errors import InputError
-from cost.strictload import MAX_MAGNITUDE
+from cost.catalog.strictload import MAX_MAGNITUDE
 
 FLAG = {  # cost field -> the flag that sets it, so errors name what the user typed
     "tokens_per_month": "--tokens-per-month", "input_share": "--input-share", "avg_input_tokens": "--avg-input-tokens",
@@ -53,7 +53,7 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
     """--profile, the volume and request shape, latency targets, vLLM's max_num_seqs, exemptions, price book.
 
     volume_help: makes --tokens-per-month optional with this help text (e.g. `curve`'s planned volume)."""
-    from cost.profiles import profiles
+    from cost.catalog.profiles import profiles
 
     p.add_argument("--profile", help="workload defaults you can override: " + ", ".join(
         f"{name} ({prof.description})" for name, prof in profiles().items()))
@@ -127,7 +127,7 @@ def add_assumption_flags(p: argparse.ArgumentParser) -> None:
 
 def apply_profile(args: argparse.Namespace) -> dict:
     """Fill what the user left out from --profile; returns what the profile set (flag -> value)."""
-    from cost.profiles import apply
+    from cost.catalog.profiles import apply
 
     keys = ("avg-input-tokens", "avg-output-tokens", "tpot-target-ms", "ttft-target-ms", "max-num-seqs", "pricing",
             "batch-api-prices")
@@ -186,7 +186,7 @@ def exemptions_from(args: argparse.Namespace):
 
 def providers_from(args: argparse.Namespace) -> tuple[str, ...] | None:
     """The --providers allow-list; a name no API offer carries is refused (a typo would compare with nothing)."""
-    from cost.api_prices import load_price_book, provider_ids
+    from cost.pricing.api_prices import load_price_book, provider_ids
 
     if args.providers is None:
         return None
@@ -199,7 +199,7 @@ def providers_from(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def overheads_from(args: argparse.Namespace):
-    from cost.tco import Overheads
+    from cost.pricing.tco import Overheads
 
     o = Overheads.none() if args.overheads == "none" else Overheads()
     for flag, field, cap in (("--fte", "mlops_fte", None), ("--usd-per-fte-month", "usd_per_fte_month", None),
@@ -214,7 +214,7 @@ def overheads_from(args: argparse.Namespace):
 
 
 def rates_from(args: argparse.Namespace):
-    from cost.nodes import Rates
+    from cost.pricing.nodes import Rates
 
     r = Rates()
     if args.reserved_discount:

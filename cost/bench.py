@@ -48,7 +48,7 @@ def run(seconds: float = 2.0) -> str:
 def run_optimize(seconds: float = 2.0) -> str:
     """Time `optimize` over the full catalog (every instance, TP size, precision, capacity type) for a few
     models and workloads; report the slowest and the median wall time of one search."""
-    from cost.optimize import optimize
+    from cost.decide.optimize import optimize
 
     cases = [("llama-3.1-8b", Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)),
              ("llama-3.1-70b", Workload.build(50e9, avg_input_tokens=4500, avg_output_tokens=500)),

@@ -103,10 +103,10 @@ class Deployment:
     expert_parallel: MoE experts placed whole on the GPUs (vLLM --enable-expert-parallel) instead of split.
     api_servers: vLLM's --api-server-count, the OpenAI-server processes in front of the engine (1 to 64;
       each is a process wanting a CPU core). They share the front end's per-sequence CPU time, and each
-      streams at most cost.capacity.API_SERVER_TOKENS_S output tokens/s.
+      streams at most cost.physics.capacity.API_SERVER_TOKENS_S output tokens/s.
     commitment: the Savings Plan or Reserved Instances behind a reserved-1y/-3y pricing (None: none named).
     zones: availability zones the nodes spread over, as evenly as possible (1 to 6): what losing one zone
-      leaves (`cost.nodes.replicas_after_zone_loss`).
+      leaves (`cost.pricing.nodes.replicas_after_zone_loss`).
     """
 
     model: str

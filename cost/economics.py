@@ -24,9 +24,11 @@ from typing import Any
 
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
-from cost import api_prices, economics_model, strictload
-from cost.fleet import Fleet, Tier, price_fleet
-from cost.tco import Overheads
+from cost.pricing import api_prices
+from cost import economics_model
+from cost.catalog import strictload
+from cost.pricing.fleet import Fleet, Tier, price_fleet
+from cost.pricing.tco import Overheads
 from cost.workload import Workload
 
 VERSION = economics_model.VERSION

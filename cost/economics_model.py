@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from cost import strictload
+from cost.catalog import strictload
 from cost.deployment import LIMITS
 from cost.pydantic_errors import Allowed, refuse, to_input_error
 

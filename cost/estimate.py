@@ -7,19 +7,23 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from cost import api_prices, calibration, capacity, catalog, checkpoints, gpu_clouds, hosting, successors
-from cost.api_prices import ApiQuote, PriceBook
-from cost.calibration import ErrorBand
+from cost.pricing import api_prices, gpu_clouds, hosting
+from cost.physics import calibration, capacity
+from cost import catalog
+from cost.catalog import checkpoints
+from cost.decide import successors
+from cost.pricing.api_prices import ApiQuote, PriceBook
+from cost.physics.calibration import ErrorBand
 from cost.deployment import Deployment
-from cost.factors import Factors
-from cost.nodes import NodePlan, Rates, plan_nodes
-from cost.tco import LineItem, Overheads, deployment_items, stack_items
+from cost.physics.factors import Factors
+from cost.pricing.nodes import NodePlan, Rates, plan_nodes
+from cost.pricing.tco import LineItem, Overheads, deployment_items, stack_items
 from cost.units import format_tokens, format_usd
-from cost.verdict import Breakeven, Verdict, breakeven, decide
+from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
 
 if TYPE_CHECKING:
-    from cost.capacity_range import CapacityRange
+    from cost.physics.capacity_range import CapacityRange
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
            "replicas_needed", "target_misses", "sized"]
@@ -123,9 +127,9 @@ class Estimate:
 
     @cached_property
     def capacity_range(self) -> CapacityRange | None:
-        """This estimate at both ends of its capacity error band (`cost.capacity_range`); None when the
+        """This estimate at both ends of its capacity error band (`cost.physics.capacity_range`); None when the
         capacity was given. Computed when first asked for."""
-        from cost.capacity_range import capacity_range
+        from cost.physics.capacity_range import capacity_range
 
         return capacity_range(self)
 
@@ -153,7 +157,7 @@ class Estimate:
     def zone_loss_capacity_share(self) -> float:
         """The share of the declared volume carried (at 100 % of the survivors' capacity, within the
         latency targets their operating point meets) after losing the zone that holds the most replicas."""
-        from cost.nodes import replicas_after_zone_loss
+        from cost.pricing.nodes import replicas_after_zone_loss
 
         if self.workload.tokens_per_month <= 0:
             return 1.0
@@ -258,7 +262,7 @@ class Estimate:
     @property
     def fit_concurrency(self) -> int:
         """Requests in flight one replica sustains for this traffic (KV blocks allocated as tokens are generated,
-        preempted when they run out; cost.capacity.throughput), capped at max_num_seqs; given capacity: the KV cache
+        preempted when they run out; cost.physics.capacity.throughput), capped at max_num_seqs; given capacity: the KV cache
         over the average request."""
         if self.throughput is not None:
             return self.throughput.max_concurrency
@@ -370,7 +374,7 @@ def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem
 def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
                   factors, providers, rates) -> str:
     """Why a latency target rules this hardware out, the best it achieves, and the cheapest fix."""
-    from cost import optimize   # optimize prices its candidates with estimate()
+    from cost.decide import optimize   # optimize prices its candidates with estimate()
 
     text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")

@@ -1,6 +1,6 @@
 """Pydantic models whose errors read like every other bad input: one InputError naming the key, the value and
 what is allowed, in words. Shared by the economics model (cost/economics_model.py) and the stack config
-schema (infra/schema.py), which also documents each key from `allowed`.
+schema (infra/config/schema.py), which also documents each key from `allowed`.
 
 A field says what it accepts with an `Allowed("...")` annotation, or it is said from its type and bounds; a
 validator refuses with `refuse(allowed, detail)`.

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cost import api_prices
+from cost.pricing import api_prices
 from cost.estimate import Estimate
-from cost.fleet import Fleet
+from cost.pricing.fleet import Fleet
 from cost.units import format_tokens, format_usd
 
 FORMATS = ("table", "json", "markdown")
@@ -62,7 +62,7 @@ def _unit_price(item) -> str:
 
 def api_server_hint(api_servers: int) -> str:
     """The one line an estimate capped by vLLM's API-server processes prints: the cap and the key that raises it."""
-    from cost.capacity import API_SERVER_TOKENS_S
+    from cost.physics.capacity import API_SERVER_TOKENS_S
 
     return (f"  The {api_servers} API-server process(es) cap the replica at {api_servers * API_SERVER_TOKENS_S:,.0f} output "
             "tok/s: raise apiServerCount (stack key; breakeven estimate --api-servers), vLLM's --api-server-count")
@@ -111,7 +111,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             + (f"; {e.zone_loss_capacity_share:.0%} of it after losing the fullest of {d.zones} zones"
                if d.zones > 1 else "")]
     if t is not None:
-        from cost.calibration import validity
+        from cost.physics.calibration import validity
         v = validity()
         out.append(f"Capacity model checked on {v['rows']} published vLLM runs: {', '.join(v['gpus'])}; "
                    f"{', '.join(v['precisions'])}; TP {', '.join(map(str, v['tp']))}; concurrency {v['concurrency'][0]}-"

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from cost import catalog, strictload
+from cost import catalog
+from cost.catalog import strictload
 from cost.errors import InputError
 from cost.units import parse_tokens
 from cost.workload import MAX_REQUEST_TOKENS, Workload

@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING
 
 from cost import economics as econ
 from cost.errors import InputError
-from cost.fleet import Fleet, Tier
+from cost.pricing.fleet import Fleet, Tier
 
-from infra.spec import P, ModelSpec, StackSpec
+from infra.config.spec import P, ModelSpec, StackSpec
 
 if TYPE_CHECKING:
-    from cost.platform import RootVolume
+    from cost.pricing.platform import RootVolume
 
 
 def price_book(spec: StackSpec):
     """The price book the spec names (None: the AWS catalog and the genai-prices snapshot)."""
     if not spec.pricing.price_book:
         return None
-    from infra.spec import _load_book
+    from infra.config.spec import _load_book
 
     return _load_book(spec.pricing.price_book)
 
@@ -54,11 +54,11 @@ def price(spec: StackSpec, book=None) -> Fleet:
 
 def gpu_root_volume(spec: StackSpec, m) -> "RootVolume":
     """The gp3 root volume of one of the model's GPU nodes: the spec's disk size, with throughput and
-    IOPS to write the weights of the replicas packed on the node (cost/platform.py), unless the node keeps
-    them on its NVMe instance store (infra/weights.py)."""
-    from cost.platform import root_volume
+    IOPS to write the weights of the replicas packed on the node (cost/pricing/platform.py), unless the node keeps
+    them on its NVMe instance store (infra/components/weights.py)."""
+    from cost.pricing.platform import root_volume
 
-    from infra.spec import weights_on_instance_store
+    from infra.config.spec import weights_on_instance_store
 
     on_nvme = spec.cluster.existing is None and weights_on_instance_store(m, spec.cluster.gpu_ami_type)
     written = 0 if on_nvme else m.plan.replicas_per_instance * m.weights_gib * 2**30   # weights on NVMe: none on gp3
@@ -67,14 +67,14 @@ def gpu_root_volume(spec: StackSpec, m) -> "RootVolume":
 
 def platform_bill(spec: StackSpec, on=None) -> list:
     """Line items of everything the program creates besides the GPU nodes (empty for an existing cluster)."""
-    from cost.platform import GpuPool, Platform, bill
+    from cost.pricing.platform import GpuPool, Platform, bill
 
-    from infra.spec import today
+    from infra.config.spec import today
 
     c = spec.cluster
     if c.existing is not None:
         return []
-    # A model streamed from S3 (cost/weights_source.py) sends no weights through NAT: its bytes come over the
+    # A model streamed from S3 (cost/physics/weights_source.py) sends no weights through NAT: its bytes come over the
     # gateway endpoint, and its S3 copy is priced instead.
     pools = tuple(GpuPool(m.name, m.nodes, gpu_root_volume(spec, m),
                           0.0 if m.weights_source == "s3" else m.plan.replicas_per_instance * m.weights_gib * 2**30 / 1e9)
@@ -89,7 +89,7 @@ def platform_bill(spec: StackSpec, on=None) -> list:
 
 def weights_s3_lines(spec: StackSpec) -> list:
     """The S3 weights path's line items: each S3-sourced model's copy and GETs, and the one gateway endpoint."""
-    from cost import weights_source
+    from cost.physics import weights_source
 
     streamed = [m for m in spec.models if m.weights_source == "s3"]
     if not streamed:

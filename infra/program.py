@@ -1,7 +1,7 @@
 """The Pulumi program: stack config -> typed spec -> price -> resources -> report and exports.
 
 `__main__.py` calls `main()`. Tests and the offline preview run the same `main()` under the SDK's
-mock engine (infra/mocks.py), so what they show is what `pulumi preview` registers.
+mock engine (infra/offline/mocks.py), so what they show is what `pulumi preview` registers.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from cost.errors import InputError
-from cost.fleet import Fleet
-from infra.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
+from cost.pricing.fleet import Fleet
+from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
 
 
 class ConfigError(InputError, pulumi.RunError):
@@ -72,7 +72,7 @@ def survives_a_zone(spec: StackSpec, fleet: Fleet) -> None:
     for m in spec.models:
         e = by_name[m.name]
         share = e.zone_loss_capacity_share
-        # An undersized model is reported as such (cost.verdict); here only what the loss of a zone takes away.
+        # An undersized model is reported as such (cost.decide.verdict); here only what the loss of a zone takes away.
         if share + 1e-9 < min(m.accept_zone_loss_share, e.carries_share):
             rpi = m.plan.replicas_per_instance
             raise InputError(f"{m.key}.redundancy.spares", m.spares,
@@ -103,7 +103,7 @@ def commitment_offers(spec: StackSpec) -> dict[str, dict]:
     """Model name -> what a commitment would save, for each model whose reserved capacity type names
     none (so it is priced on-demand, as AWS will bill it)."""
     from cost.deployment import RESERVED
-    from cost.nodes import commitment_offer
+    from cost.pricing.nodes import commitment_offer
 
     return {m.name: commitment_offer(m.plan, m.capacity_type).to_dict() for m in spec.models
             if m.capacity_type in RESERVED and m.deployment.commitment is None}
@@ -141,10 +141,10 @@ def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
 
 
 def cluster_zones(spec: StackSpec) -> tuple[list, list]:
-    """The cluster's zones by zone ID, checked against AWS's offerings (infra/zones.py), and the blockers
+    """The cluster's zones by zone ID, checked against AWS's offerings (infra/config/zones.py), and the blockers
     for GPU node groups placed in zones that do not sell their instance type. ConfigError before any
     resource when a zone does not exist here or cannot take EKS."""
-    from infra import blockers, zones
+    from infra.config import blockers, zones
 
     pools: dict[str, list] = {}
     for m in spec.models:
@@ -155,10 +155,10 @@ def cluster_zones(spec: StackSpec) -> tuple[list, list]:
 
 
 class Blocked(pulumi.RunError):
-    """Valid config that a real `pulumi up` cannot serve (infra/blockers.py); raised outside preview."""
+    """Valid config that a real `pulumi up` cannot serve (infra/config/blockers.py); raised outside preview."""
 
     def __init__(self, found: list) -> None:
-        from infra.blockers import refusal
+        from infra.config.blockers import refusal
 
         self.blockers = found
         super().__init__(refusal(found))
@@ -173,12 +173,12 @@ def aws_identity() -> tuple[str | None, str | None]:
 
 
 def multinode_controllers(spec: StackSpec, provider) -> list:
-    """The LeaderWorkerSet controller (infra/lws.py) when a model's replica spans nodes, and the EFA device
-    plugin (infra/efa.py) when such a replica's instances have EFA; else nothing."""
+    """The LeaderWorkerSet controller (infra/components/lws.py) when a model's replica spans nodes, and the EFA device
+    plugin (infra/components/efa.py) when such a replica's instances have EFA; else nothing."""
     if not any(m.plan.instances_per_replica > 1 for m in spec.models):
         return []
-    from infra.efa import EfaDevicePlugin, efa_interfaces
-    from infra.lws import LwsController
+    from infra.components.efa import EfaDevicePlugin, efa_interfaces
+    from infra.components.lws import LwsController
 
     opts = pulumi.ResourceOptions(provider=provider)
     out: list = [LwsController("lws", opts=opts)]
@@ -194,7 +194,7 @@ def monitoring_deployed(spec: StackSpec) -> bool:
 
 def monitoring_output(spec: StackSpec) -> dict:
     """What the `Monitoring` line of the report buys: the pinned Prometheus + Grafana, or nothing."""
-    from infra import monitoring as mon
+    from infra.components import monitoring as mon
 
     if not monitoring_deployed(spec):
         return {"deployed": False, "priced_usd_per_month": 0.0}
@@ -205,8 +205,8 @@ def monitoring_output(spec: StackSpec) -> dict:
 
 def weights_lines(spec: StackSpec) -> list[str]:
     """Per model: where its nodes keep the weights, what that costs, and the start a replaced node makes."""
-    from cost import weights_source as ws
-    from infra.weights import model_cache
+    from cost.physics import weights_source as ws
+    from infra.components.weights import model_cache
 
     out = []
     for m in spec.models:
@@ -242,10 +242,10 @@ def monitoring_line(spec: StackSpec) -> str:
 
 
 def s3_weights(spec: StackSpec, net, eks, tags: dict, aws_provider) -> dict:
-    """Model name -> its S3 weights copy (infra/weights_s3.py), for the models whose replaced nodes stream them."""
+    """Model name -> its S3 weights copy (infra/components/weights_s3.py), for the models whose replaced nodes stream them."""
     if not any(m.weights_source == "s3" for m in spec.models):
         return {}
-    from infra.weights_s3 import WeightsBucket, WeightsBucketArgs
+    from infra.components.weights_s3 import WeightsBucket, WeightsBucketArgs
 
     issuer = eks.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
     bucket = WeightsBucket("weights", WeightsBucketArgs(spec, net.vpc.id, net.private_route_table_ids,
@@ -260,7 +260,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     import pulumi_kubernetes as k8s
 
     from infra import pricing
-    from infra.serving import Serving, ServingArgs
+    from infra.components.serving import Serving, ServingArgs
 
     c = spec.cluster
     cfg = pulumi.Config(NS)
@@ -276,10 +276,10 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
                                 enable_server_side_apply=True)
         outputs["cluster"] = {"existing": True, "context": c.existing.context}
     else:
-        from infra.cluster import EksCluster, EksClusterArgs
-        from infra.network import Network, NetworkArgs
-        from infra import weights
-        from infra.nodepools import GpuNodePool, GpuNodePoolArgs
+        from infra.components.cluster import EksCluster, EksClusterArgs
+        from infra.components.network import Network, NetworkArgs
+        from infra.components import weights
+        from infra.components.nodepools import GpuNodePool, GpuNodePoolArgs
 
         profile, role_arn = aws_identity()
         # An explicit provider reads no `aws:*` stack config: the stack's profile and role are passed on.
@@ -309,7 +309,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     controllers = multinode_controllers(spec, provider)
     monitored = monitoring_deployed(spec)
     if monitored:
-        from infra.monitoring import Monitoring
+        from infra.components.monitoring import Monitoring
 
         controllers.append(Monitoring("monitoring", opts=pulumi.ResourceOptions(provider=provider)))
     Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
@@ -325,8 +325,8 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
 
 def main() -> None:
     """The whole program: nothing is registered unless the spec is valid and priced, and, outside
-    preview, unless nothing blocks it (infra/blockers.py)."""
-    from infra import blockers
+    preview, unless nothing blocks it (infra/config/blockers.py)."""
+    from infra.config import blockers
 
     spec = load_spec()
     fleet = price(spec)

@@ -1,7 +1,7 @@
 """Fit the capacity model's factors to a live endpoint's measured sweep.
 
 The measured levels become calibration rows (closed loop, fixed lengths: length_cv 0) and go
-through `cost.calibration.fit_factors` — the published fit's objective — over the factors a
+through `cost.physics.calibration.fit_factors` — the published fit's objective — over the factors a
 concurrency sweep can separate: weight streaming (hbm_efficiency), compute (gemm_mfu) and the
 engine's per-step and per-sequence overheads. The result is a new Factors value scoped to the
 model, device, tensor parallelism and precision it was measured on.
@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 
-from cost import calibration, capacity, catalog, strictload
+from cost.physics import calibration, capacity
+from cost import catalog
+from cost.catalog import strictload
 from cost.catalog import Gpu, Model
 from cost.errors import InputError
-from cost.factors import RANGES, Factors, published
+from cost.physics.factors import RANGES, Factors, published
 from measure.loadgen import Sweep
 
 LIVE_FITTED = ("hbm_efficiency", "gemm_mfu", "step_overhead_s", "per_seq_overhead_s")

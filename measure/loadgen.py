@@ -16,7 +16,7 @@ from typing import Callable
 
 import httpx
 
-from cost import strictload
+from cost.catalog import strictload
 from cost.errors import InputError
 
 # ~ 4 characters a token for English text: a prompt of N tokens is about 4N characters.

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from cost import strictload
+from cost.catalog import strictload
 from cost.errors import InputError
 from measure.metrics import Scrape, merge, parse
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from cost import catalog
 from cost.errors import InputError
-from cost.nodes import instance_hourly_usd
+from cost.pricing.nodes import instance_hourly_usd
 from policies.resources import Res, Unknown, get, is_unknown, whole
 
 ASG = "aws:autoscaling/group:Group"

@@ -25,14 +25,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cost import api_prices, capacity, catalog
+from cost.pricing import api_prices
+from cost.physics import capacity
+from cost import catalog
 from cost import economics as econ
 from cost.deployment import LOW_TTFT_S, Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate
-from cost.fleet import Fleet
-from cost.tco import Overheads
-from cost.nodes import instance_hourly_usd
+from cost.pricing.fleet import Fleet
+from cost.pricing.tco import Overheads
+from cost.pricing.nodes import instance_hourly_usd
 from cost.usage import Usage
 from cost import usage as usage_mod
 from cost.workload import Workload

@@ -18,11 +18,13 @@ from pulumi_policy import (
     StackValidationArgs, StackValidationPolicy,
 )
 
-from cost import capacity, catalog, optimize
+from cost.physics import capacity
+from cost import catalog
+from cost.decide import optimize
 from cost.errors import InputError
 from cost.estimate import estimate as estimate_one
 from cost.units import format_tokens, format_usd
-from cost.verdict import breakeven as pricing_breakeven
+from cost.decide.verdict import breakeven as pricing_breakeven
 from policies import pricing, resources, trust
 from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
 from policies.pricing import Model, Stack
@@ -115,7 +117,7 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         if self_usd > api_usd * (1 + premium):
             report(economics_message(stack, m, premium), m.urn)
             continue
-        # Production stacks are judged at the pessimistic end of the capacity's error band (cost.capacity_range):
+        # Production stacks are judged at the pessimistic end of the capacity's error band (cost.physics.capacity_range):
         # what carrying the declared volume costs if the replicas serve only its low end.
         r = m.estimate.capacity_range if stack.production else None
         extra = 0.0 if r is None else r.pessimistic_monthly_usd - m.estimate.monthly_usd

@@ -39,7 +39,7 @@ from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
-from cost import strictload
+from cost.catalog import strictload
 from cost.errors import InputError
 
 PACK_DIR = Path(__file__).resolve().parent
@@ -438,7 +438,7 @@ def gate(plan: Any, config: str | Path | Mapping | None = None, *, fmt: str = "t
          mode: str = "inprocess") -> tuple[str, int]:
     """For `breakeven preview`: run the pack over the plan's resources; (report text, exit code).
 
-    plan: anything with `.resources` (a list of resource dicts) — `infra.preview.plan(stack)` — or the list
+    plan: anything with `.resources` (a list of resource dicts) — `infra.offline.preview.plan(stack)` — or the list
     itself. Exit code 1 when a mandatory policy is violated, else 0.
     """
     resources = plan.resources if hasattr(plan, "resources") else plan

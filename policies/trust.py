@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cost import strictload
+from cost.catalog import strictload
 from cost.errors import InputError
 from cost.units import parse_tokens
 

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from breakeven import cli
-from cost import strictload
-from infra import mocks, preview
-from infra.stackconfig import ROOT
+from cost.catalog import strictload
+from infra.offline import mocks, preview
+from infra.config.stackconfig import ROOT
 
 # --- CLI flags ---------------------------------------------------------------------------------------
 
@@ -353,7 +353,7 @@ def test_a_bad_api_server_count_is_named_with_its_value_and_the_range(capsys, st
     assert all(not r.resources for r in mock_runs)
 
 
-# --- every YAML/JSON file kind: one strict reader (cost/strictload.py) --------------------------------
+# --- every YAML/JSON file kind: one strict reader (cost/catalog/strictload.py) --------------------------------
 
 BAD_YAML = {  # id -> (file content, what the message names besides the file)
     "repeated-key": ("name: a\nname: b\n", "name: got 'repeated key (first at line 1)'"),
@@ -490,7 +490,7 @@ CHART_CASES = [  # (values, the path helm names)
 
 @pytest.fixture(scope="module")
 def helm_bin():
-    from infra.helmrender import HelmNotFound, helm_binary
+    from infra.offline.helmrender import HelmNotFound, helm_binary
 
     try:
         return helm_binary()

@@ -4,8 +4,8 @@ Every `import` and `from ... import` is read with `ast`, including those inside 
 is still a dependency; hiding a cycle in a function does not remove it). The layers, lowest first:
 cost (the pricing engine) <- infra, policies, measure <- the offline preview <- breakeven (the command line).
 `cost` imports none of the others; infra, policies and measure may import cost only; nothing outside
-breakeven imports breakeven. The offline preview (`infra/preview*.py`, `infra/bench_preview.py`) runs the program
-and the policy pack over its resources, so it sits above both; it lives in infra/ until it gets its own package."""
+breakeven imports breakeven. The offline preview (`infra/offline/`) runs the program and the policy pack over
+its resources, so it sits above both."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ ALLOWED = {
     "measure": {"cost"},
     "breakeven": {"cost", "infra", "measure", "policies"},
 }
-# The offline preview tooling: a layer of its own inside infra/ (it may import cost, infra and policies).
-PREVIEW = {"infra.preview", "infra.preview_comment", "infra.preview_compare", "infra.bench_preview"}
+# The offline preview tooling (infra/offline/): a layer of its own inside infra/ (it may import cost, infra and policies).
+PREVIEW = "infra.offline"
 PREVIEW_ALLOWED = {"cost", "infra", "policies"}
 
 
@@ -41,7 +41,7 @@ def modules() -> dict[str, Path]:
 
 def imported(name: str, path: Path, known: set[str]) -> set[str]:
     """The kit's modules that `name` imports anywhere in its source (module level or inside a function).
-    `from cost import capacity` names the module cost.capacity where it is one, else the package cost."""
+    `from cost import capacity` names the module cost.physics.capacity where it is one, else the package cost."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -115,14 +115,19 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def _in_preview(module: str) -> bool:
+    return module == PREVIEW or module.startswith(PREVIEW + ".")
+
+
 def upward_edges(g: dict[str, set[str]]) -> list[str]:
     """Imports that cross into a package the importer's layer may not use."""
     out = []
     for name, deps in sorted(g.items()):
         pkg = name.split(".")[0]
-        allowed = PREVIEW_ALLOWED if name in PREVIEW else ALLOWED[pkg] | {pkg}
+        preview = _in_preview(name)
+        allowed = PREVIEW_ALLOWED if preview else ALLOWED[pkg] | {pkg}
         for dep in sorted(deps):
-            if dep.split(".")[0] not in allowed or (dep in PREVIEW and name not in PREVIEW and pkg == "infra"):
+            if dep.split(".")[0] not in allowed or (_in_preview(dep) and not preview and pkg == "infra"):
                 out.append(f"{name} -> {dep}")
     return out
 
@@ -130,14 +135,14 @@ def upward_edges(g: dict[str, set[str]]) -> list[str]:
 def test_the_graph_sees_imports_inside_functions():
     g = graph()
     assert len(g) > 50
-    assert "cost.capacity" in g["cost.estimate"]              # module level
-    assert "cost.capacity_range" in g["cost.estimate"]        # imported inside a method
+    assert "cost.physics.capacity" in g["cost.estimate"]              # module level
+    assert "cost.physics.capacity_range" in g["cost.estimate"]        # imported inside a method
 
 
 def test_upward_edges_names_each_crossing():
-    g = {"cost.a": {"infra.b"}, "infra.b": {"cost.a"}, "infra.spec": {"infra.preview"}, "infra.preview": {"policies.r"},
-         "policies.r": {"breakeven.cli"}, "breakeven.cli": {"infra.preview", "policies.r"}}
-    assert upward_edges(g) == ["cost.a -> infra.b", "infra.spec -> infra.preview", "policies.r -> breakeven.cli"]
+    g = {"cost.a": {"infra.b"}, "infra.b": {"cost.a"}, "infra.config.spec": {"infra.offline.preview"}, "infra.offline.preview": {"policies.r"},
+         "policies.r": {"breakeven.cli"}, "breakeven.cli": {"infra.offline.preview", "policies.r"}}
+    assert upward_edges(g) == ["cost.a -> infra.b", "infra.config.spec -> infra.offline.preview", "policies.r -> breakeven.cli"]
 
 
 def test_cycle_finder_finds_a_cycle_and_passes_a_tree():

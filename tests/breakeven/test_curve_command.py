@@ -63,7 +63,7 @@ def test_the_planned_volumes_label_is_drawn_from_the_curves_data(drawn):
 
 def test_no_api_line_is_clipped_at_the_volumes_shown():
     from breakeven.chart import _y_range
-    from cost.curve import cheapest_search, curve
+    from cost.decide.curve import cheapest_search, curve
     from cost.workload import Workload
 
     shape = Workload.build(0, avg_input_tokens=600, avg_output_tokens=400)
@@ -120,7 +120,7 @@ def test_the_legend_stays_clear_of_the_axis_label_and_inside_the_image(size):
     """At the size a reader sees (a slide's 640x420 as well as 1200x760) the legend below the axes overlaps neither
     the x-axis label nor the tick labels, and is not cut off by the image's edge."""
     from breakeven.chart import figure, plt
-    from cost.curve import cheapest_search, curve
+    from cost.decide.curve import cheapest_search, curve
     from cost.workload import Workload
 
     shape = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)

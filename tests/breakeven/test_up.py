@@ -13,7 +13,7 @@ import yaml
 
 from breakeven import up
 from breakeven.cli import main
-from infra.stackconfig import ROOT
+from infra.config.stackconfig import ROOT
 
 
 def _project(tmp_path, stack: str):

@@ -81,9 +81,11 @@ def program_commands(helm) -> dict[str, list[str]]:
     2025-26 model at the precision its checkpoint ships (gpt-oss-120b, MXFP4), rendered."""
     import json
 
-    from infra import helmrender, serving, stackconfig
-    from infra.weights_s3 import S3Weights
-    from infra import spec as spec_mod
+    from infra.offline import helmrender
+    from infra.components import serving
+    from infra.config import stackconfig
+    from infra.components.weights_s3 import S3Weights
+    from infra.config import spec as spec_mod
     from tests.infra.conftest import STACKS
 
     out = {}
@@ -95,7 +97,7 @@ def program_commands(helm) -> dict[str, list[str]]:
         values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()} | overrides
         spec = spec_mod.load(values, project=cfg.project, stack=stack)
         for m in spec.models:
-            # The program's S3 weights path (infra/weights_s3.py) where the stack streams them: the Run:ai loader.
+            # The program's S3 weights path (infra/components/weights_s3.py) where the stack streams them: the Run:ai loader.
             s3 = (S3Weights(f"s3://weights-bucket/models/{m.hf}", spec.cluster.region, "arn:aws:iam::1:role/r", "")
                   if m.weights_source == "s3" else None)
             v = serving.chart_values(spec, m, serving.SecretNames("hf-token", "vllm-api-key"), weights_s3=s3)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from genai_prices import Usage, calc_price
 
-from cost import api_prices as ap
+from cost.pricing import api_prices as ap
 from cost import catalog
 from cost.errors import InputError
 from cost.workload import Workload
@@ -307,7 +307,7 @@ def test_unknown_model_and_bad_offer_are_input_errors():
 
 
 def test_cost_api_prices_does_not_import_pulumi():
-    code = "import sys, cost.api_prices; sys.exit(any(m.split('.')[0].startswith('pulumi') for m in sys.modules))"
+    code = "import sys, cost.pricing.api_prices; sys.exit(any(m.split('.')[0].startswith('pulumi') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cost import api_prices as ap
+from cost.pricing import api_prices as ap
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate

@@ -9,9 +9,10 @@ import pytest
 
 import yaml
 
-from cost import calibration, capacity, catalog, factors
+from cost.physics import calibration, capacity, factors
+from cost import catalog
 from cost.errors import InputError
-from cost.factors import published
+from cost.physics.factors import published
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "throughput-calibration.csv"
 BASE_COLUMNS = ("engine", "engine_version", "model", "precision", "gpu", "gpus", "tp", "input_tokens",
@@ -59,7 +60,7 @@ def test_fit_rows_median_error_at_most_20_percent():
 # on 8x H200 with 32K-token prompts, 0.66x (1.49x before the 2026-12-06 refit moved hbm_efficiency by 1 %): the
 # model's MLA prefill at long context is too slow while its decode is too fast (its fit rows are 1.3-2.1x).
 # Qwen3-8B int4 AWQ/GPTQ at up to 256 sequences (0.46-0.57x until 2026-12-06) left this list when dense int4 got
-# its Marlin physics (cost/capacity.py MARLIN_M_SLICE, int4_gemm_efficiency): 0.81-1.05x now.
+# its Marlin physics (cost/physics/capacity.py MARLIN_M_SLICE, int4_gemm_efficiency): 0.81-1.05x now.
 # gpt-oss-120b on 8x and 4x H100 at concurrency 16-64 (InferenceX issue #828, vLLM 0.15.1, held out 2026-12-06),
 # predicted below measured while the same runs at concurrency 4 are within a few percent: the shortfall grows with
 # the batch, at TP 4-8, on a vLLM whose default scheduler is asynchronous (the per-sequence term was fitted on 0.10-0.11 runs).

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cost import capacity, catalog
-from cost.factors import published
+from cost.physics import capacity
+from cost import catalog
+from cost.physics.factors import published
 from cost.errors import InputError
 
 L70 = catalog.model("llama-3.1-70b")

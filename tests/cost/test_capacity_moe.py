@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from cost import capacity, catalog, checkpoints
+from cost.physics import capacity
+from cost import catalog
+from cost.catalog import checkpoints
 from cost.errors import InputError
-from cost.factors import published
+from cost.physics.factors import published
 
 H100 = catalog.gpu("H100")
 H200 = catalog.gpu("H200")

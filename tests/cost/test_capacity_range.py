@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from breakeven.cli import main
-from cost import calibration
+from cost.physics import calibration
 from cost.deployment import Deployment
 from cost.estimate import estimate
 from cost.workload import Workload

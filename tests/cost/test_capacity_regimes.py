@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from cost import capacity, catalog
-from cost.factors import published
+from cost.physics import capacity
+from cost import catalog
+from cost.physics.factors import published
 
 L8 = catalog.model("llama-3.1-8b")
 Q32 = catalog.model("qwen3-32b")

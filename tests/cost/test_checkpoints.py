@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from cost import catalog, checkpoints
+from cost import catalog
+from cost.catalog import checkpoints
 from cost.errors import InputError
 
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from cost import api_prices
-from cost.curve import cheapest_search, configuration, curve
+from cost.pricing import api_prices
+from cost.decide.curve import cheapest_search, configuration, curve
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.optimize import Constraints
+from cost.decide.optimize import Constraints
 from cost.workload import Workload
 
 SHAPE = Workload.build(0, avg_input_tokens=600, avg_output_tokens=400, utilization=0.8)

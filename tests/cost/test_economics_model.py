@@ -10,7 +10,7 @@ import pytest
 from cost.deployment import Deployment
 from cost.economics import ANNOTATION, Economics, Routing, StackEconomics
 from cost.errors import InputError
-from cost.fleet import Tier
+from cost.pricing.fleet import Tier
 from cost.workload import Workload
 
 

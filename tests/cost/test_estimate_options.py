@@ -78,7 +78,7 @@ FRONT_END_BOUND = ["--model", "llama-3.1-8b", "--gpu", "B200", "--tokens-per-mon
 
 
 def test_api_servers_reach_the_capacity_model_and_the_report(capsys):
-    from cost.capacity import API_SERVER_TOKENS_S
+    from cost.physics.capacity import API_SERVER_TOKENS_S
 
     one = _json(capsys, *FRONT_END_BOUND)
     assert one["self_hosted"]["limited_by"] == "api-server" and one["deployment"]["api_servers"] == 1
@@ -122,7 +122,7 @@ def test_gpu_memory_utilization_flag_buys_kv_cache_in_estimate_optimize_and_curv
     assert (m95["kv_capacity_tokens"] - m90["kv_capacity_tokens"]) * m90["kv_bytes_per_token"] / 2**30 == pytest.approx(extra_gib, abs=0.01)
     assert at_95["self_hosted"]["max_concurrency"] > at_90["self_hosted"]["max_concurrency"]
 
-    from cost.optimize import Constraints, optimize
+    from cost.decide.optimize import Constraints, optimize
     from cost.workload import Workload
     w = Workload.build(10e9, avg_input_tokens=2000, avg_output_tokens=1000)
     tight = dict(gpus=("H100",), precisions=("bf16",), pricings=("on-demand",))
@@ -150,7 +150,8 @@ def test_max_concurrency_is_what_vllm_logs_and_sustained_concurrency_what_the_tr
 
 
 def test_fixed_length_traffic_sustains_about_half_the_output_more():
-    from cost import capacity, catalog
+    from cost.physics import capacity
+    from cost import catalog
     model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("H100")
     t = capacity.throughput(model, gpu, 1, "bf16", 1000, 2000, max_num_seqs=4096, length_cv=0)
     kv = capacity.memory_fit(model, gpu, 1, "bf16", 3000, max_num_seqs=4096).kv_capacity_tokens

@@ -6,11 +6,12 @@ import json
 import pytest
 
 from breakeven.cli import main
-from cost import catalog, gpu_clouds
+from cost import catalog
+from cost.pricing import gpu_clouds
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.optimize import Constraints, optimize
+from cost.decide.optimize import Constraints, optimize
 from cost.workload import Workload
 
 HOURS = 730

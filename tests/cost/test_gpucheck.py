@@ -5,10 +5,11 @@ import json
 import pytest
 
 from breakeven.cli import main
-from cost import capacity, catalog
+from cost.physics import capacity
+from cost import catalog
 from cost.errors import InputError
-from cost.factors import load as load_factors, published
-from cost.gpucheck import check, load
+from cost.physics.factors import load as load_factors, published
+from cost.physics.gpucheck import check, load
 
 
 def test_measurement_file_is_dated_and_sourced():

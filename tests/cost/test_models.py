@@ -3,7 +3,7 @@
 import pytest
 
 from cost import catalog
-from cost.api_prices import offers_for
+from cost.pricing.api_prices import offers_for
 
 NEW = ("gpt-oss-20b", "gpt-oss-120b", "qwen3-8b", "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b",
        "llama-4-scout", "llama-4-maverick", "deepseek-v3")

@@ -2,7 +2,7 @@ import pytest
 
 from cost.deployment import Deployment
 from cost.errors import InputError
-from cost.nodes import plan_nodes
+from cost.pricing.nodes import plan_nodes
 
 
 def test_replicas_pack_onto_multi_gpu_instances():

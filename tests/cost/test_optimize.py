@@ -3,11 +3,12 @@ import json
 
 import pytest
 
-from cost import capacity, catalog
+from cost.physics import capacity
+from cost import catalog
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.optimize import Constraints, cheapest_alternative, gpu_monthly_usd, optimize
+from cost.decide.optimize import Constraints, cheapest_alternative, gpu_monthly_usd, optimize
 from cost.workload import Workload
 
 REDUCED = ("g6.xlarge", "g6.24xlarge", "g5.12xlarge", "g6e.xlarge", "g6e.12xlarge")
@@ -114,7 +115,7 @@ def test_a_target_no_hardware_meets_gives_nothing():
 def test_breakeven_volume_is_where_the_optimized_stack_starts_beating_the_api():
     from dataclasses import replace
 
-    from cost.optimize import breakeven_volume
+    from cost.decide.optimize import breakeven_volume
 
     w = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
     found = breakeven_volume("llama-3.1-70b", w, providers=("together",))

@@ -1,4 +1,4 @@
-"""The platform bill (cost/platform.py) and the EKS support calendar (cost/eks.py)."""
+"""The platform bill (cost/pricing/platform.py) and the EKS support calendar (cost/catalog/eks.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from cost import eks, platform
+from cost.catalog import eks
+from cost.pricing import platform
 from cost.errors import InputError
 
 NOV_2026 = dt.date(2026, 11, 29)

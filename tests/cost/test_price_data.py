@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cost import api_prices, catalog
+from cost.pricing import api_prices
+from cost import catalog
 from cost.deployment import Deployment
 from cost.errors import InputError
-from cost.nodes import plan_nodes
+from cost.pricing.nodes import plan_nodes
 from cost.workload import Workload
 
 

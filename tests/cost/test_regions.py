@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cost import regions
+from cost.catalog import regions
 from cost.catalog import _load
 from cost.errors import InputError
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from cost import api_prices
-from cost.api_prices import load_price_book
+from cost.pricing import api_prices
+from cost.pricing.api_prices import load_price_book
 from cost.deployment import Deployment
-from cost.fleet import Tier, price_fleet
+from cost.pricing.fleet import Tier, price_fleet
 from cost.workload import Workload
 
 ROUTED = Workload.build(1e9, avg_input_tokens=500, avg_output_tokens=250)

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from cost import strictload
+from cost.catalog import strictload
 from cost.errors import InputError
-from infra.stackconfig import ROOT
+from infra.config.stackconfig import ROOT
 
 SHIPPED_YAML = sorted([*ROOT.glob("cost/data/**/*.yaml"), *ROOT.glob("stacks/*.yaml"), ROOT / "Pulumi.yaml",
                        ROOT / "infra" / "data" / "zones.yaml", ROOT / "policies" / "PulumiPolicy.yaml"])

@@ -2,7 +2,8 @@
 
 import pytest
 
-from cost import api_prices, successors
+from cost.pricing import api_prices
+from cost.decide import successors
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate

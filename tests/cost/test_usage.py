@@ -78,7 +78,7 @@ def test_estimate_needs_a_volume_or_a_usage_file(capsys):
 
 
 def test_estimate_with_a_factors_file_shows_both(tmp_path, capsys):
-    from cost.factors import published
+    from cost.physics.factors import published
 
     slow = published().replace(per_seq_overhead_s=0.004, source="test: slow engine", scope={"model": "llama-3.1-8b", "gpu": "L4"})
     slow.save(tmp_path / "f.yaml")

@@ -1,10 +1,10 @@
-"""The replaced node's weights path, priced (cost/weights_source.py, cost/data/weights-source.yaml)."""
+"""The replaced node's weights path, priced (cost/physics/weights_source.py, cost/data/weights-source.yaml)."""
 
 from __future__ import annotations
 
 import math
 
-from cost import weights_source as ws
+from cost.physics import weights_source as ws
 
 LLAMA_70B = 141_107_412_992   # bytes, cost/data/checkpoints.yaml
 

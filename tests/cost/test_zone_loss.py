@@ -7,8 +7,8 @@ import pytest
 
 from cost.deployment import Deployment
 from cost.estimate import estimate
-from cost.nodes import plan_nodes, replicas_after_zone_loss, zone_spread
-from cost.optimize import Constraints, optimize
+from cost.pricing.nodes import plan_nodes, replicas_after_zone_loss, zone_spread
+from cost.decide.optimize import Constraints, optimize
 from cost.workload import Workload
 
 

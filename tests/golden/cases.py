@@ -58,7 +58,7 @@ def normalise(text: str, fmt: str) -> str:
 def preview_reports(stack: str) -> dict[str, str]:
     """format -> the offline preview of `stack` as `breakeven preview --stack <stack> --format <fmt>` prints
     it (the policy pack run; table text before the terminal colours it), normalised."""
-    from infra import preview
+    from infra.offline import preview
 
     p = preview.plan(stack)
     violations, _ = preview.run_policies(p)

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from infra import cluster, preview
-from infra.spec import P
+from infra.components import cluster
+from infra.offline import preview
+from infra.config.spec import P
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
 SG_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

@@ -1,5 +1,5 @@
 """Refuse before billing: what a real `pulumi up` would fail on or not serve is listed by the preview
-and refused by the program outside preview, before any resource exists (infra/blockers.py)."""
+and refused by the program outside preview, before any resource exists (infra/config/blockers.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from infra import mocks, preview, program, stackconfig
-from infra.blockers import documentation_cidrs, is_placeholder_repo
-from infra.spec import P
+from infra.offline import mocks, preview
+from infra import program
+from infra.config import stackconfig
+from infra.config.blockers import documentation_cidrs, is_placeholder_repo
+from infra.config.spec import P
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
 CIDR = f"{P}cluster.endpoint.publicAccessCidrs[0]"

@@ -9,7 +9,7 @@ from cost import catalog
 from cost.deployment import RESERVED
 from cost.economics import Economics
 from cost.errors import InputError
-from infra.spec import P
+from infra.config.spec import P
 from tests.infra.conftest import STACKS, load_spec, run_stack, stack_value
 
 ARN = "arn:aws:savingsplans::123456789012:savingsplan/3f2c1a9e-5b7d-4c8e-9a6f-1d2e3f4a5b6c"

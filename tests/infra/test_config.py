@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from cost.errors import InputError
-from infra import program, stackconfig
-from infra.spec import CONFIG_KEYS, SECRET_KEYS, decode
-from infra.stackconfig import ROOT
+from infra import program
+from infra.config import stackconfig
+from infra.config.spec import CONFIG_KEYS, SECRET_KEYS, decode
+from infra.config.stackconfig import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_defaults_merge_under_the_stack_and_unset_secrets_stay_unset():
     assert cfg.values["breakeven:namespace"] == "llm"          # Pulumi.yaml default
     assert cfg.values["breakeven:production"] == "false"       # stack value, as the engine passes it
     assert json.loads(cfg.values["breakeven:models"])[0]["name"] == "chat-8b"
-    # Declared secret but not set in the stack: unset, so the preview lists what it blocks (infra/blockers.py).
+    # Declared secret but not set in the stack: unset, so the preview lists what it blocks (infra/config/blockers.py).
     assert cfg.secret_keys == () and "breakeven:hfToken" not in cfg.values
     given = stackconfig.load("dev", secrets={"breakeven:hfToken": "hf_x"})
     assert given.secret_keys == ("breakeven:hfToken",) and given.values["breakeven:hfToken"] == "hf_x"

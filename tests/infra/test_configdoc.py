@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from infra import configdoc, schema
+from infra.config import configdoc, schema
 
 
 def test_readme_reference_is_generated_from_the_schema():
     assert configdoc.current() == configdoc._block(configdoc.reference()), (
-        "stacks/README.md differs from infra/schema.py: run python -m infra.configdoc --write")
+        "stacks/README.md differs from infra/config/schema.py: run python -m infra.config.configdoc --write")
 
 
 def test_every_config_section_is_documented():

@@ -35,7 +35,7 @@ def test_the_split_follows_gpu_spend(fleet):
 
 
 def test_the_split_is_what_the_report_has_always_shown(fleet):
-    """Golden figures: a change to how cost/fleet.py splits the stack's overheads must fail here."""
+    """Golden figures: a change to how cost/pricing/fleet.py splits the stack's overheads must fail here."""
     got = {e.deployment.name: (round(_item(e, "MLOps staff").monthly_usd, 2), round(_item(e, "Monitoring").monthly_usd, 2))
            for e in fleet.estimates}
     assert got == {"support-8b": (451.93, 30.13), "analyst-72b": (2548.07, 169.87)}

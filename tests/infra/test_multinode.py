@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from cost import multinode
+from cost.physics import multinode
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.tco import Overheads
+from cost.pricing.tco import Overheads
 from cost.workload import Workload
-from infra import helmrender, serving
-from infra.lws import LWS_CHART, LWS_CHART_VERSION
+from infra.offline import helmrender
+from infra.components import serving
+from infra.components.lws import LWS_CHART, LWS_CHART_VERSION
 from tests.infra.conftest import run_stack, stack_value
 
 P = "breakeven:"
@@ -95,7 +96,7 @@ def test_the_program_prices_the_two_node_stack_as_estimate_prices_it(runs):
     (20, "splits the attention heads evenly"),
 ])
 def test_estimate_and_the_program_refuse_a_layout_vllm_cannot_serve_with_the_same_message(gpus, fragment):
-    from cost.nodes import plan_nodes
+    from cost.pricing.nodes import plan_nodes
 
     with pytest.raises(InputError) as from_cost:   # what `breakeven estimate` builds and plans
         plan_nodes(Deployment.build(model="llama-3.1-405b", gpu="H100", gpus_per_replica=gpus, replicas=1,
@@ -122,7 +123,7 @@ def test_a_per_node_tensor_size_that_does_not_split_the_heads_is_refused():
 def test_the_pack_prices_the_rendered_leaderworkerset_as_the_program_does_and_gates_it():
     """The offline preview (program under mocks, chart through helm) shown to the policy pack: the pack reads
     the LeaderWorkerSet's nodes from the node groups and prices what `estimate` prices; its verdict."""
-    from infra import preview
+    from infra.offline import preview
     from policies import pricing as pack_pricing
     from policies import trust
 
@@ -141,8 +142,8 @@ def test_the_pack_prices_the_rendered_leaderworkerset_as_the_program_does_and_ga
 
 
 def test_a_multi_node_replica_on_an_efa_instance_gets_every_efa_interface_and_the_device_plugin(runs):
-    from cost.instance_hardware import hardware
-    from infra.efa import EFA_PLUGIN_CHART, EFA_PLUGIN_VERSION, EFA_RESOURCE
+    from cost.catalog.instance_hardware import hardware
+    from infra.components.efa import EFA_PLUGIN_CHART, EFA_PLUGIN_VERSION, EFA_RESOURCE
 
     _, run, spec = runs[STACK]
     m = spec.models[0]
@@ -167,7 +168,7 @@ def test_a_multi_node_replica_on_an_efa_instance_gets_every_efa_interface_and_th
 
 def test_optimize_searches_multi_node_groups_and_prices_them_as_the_program():
     """Restricted to H100 bf16, the cheapest configuration is the example's two-node group, at its price."""
-    from cost.optimize import Constraints, optimize
+    from cost.decide.optimize import Constraints, optimize
 
     _, run = run_stack(STACK)
     w = Workload(tokens_per_month=4e9, avg_input_tokens=2000, avg_output_tokens=500, utilization=0.8)

@@ -8,8 +8,8 @@ import kubernetes_validate
 import pytest
 
 from cost.errors import InputError
-from infra import preview
-from infra.spec import GPU_POOL_LABEL, P
+from infra.offline import preview
+from infra.config.spec import GPU_POOL_LABEL, P
 from tests.infra.conftest import CANARY, STACKS, stack_value
 
 WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet",
@@ -137,7 +137,7 @@ def test_pulumi_waits_as_long_as_a_70b_rollout_takes(plans):
     d, svc = by_kind["Deployment"], by_kind["Service"]
     c = d["spec"]["template"]["spec"]["containers"][0]
     window = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
-    assert window >= 240 + 2 * 132   # a replaced node streams the S3 copy at 2 s/GiB (cost/weights_source.py)
+    assert window >= 240 + 2 * 132   # a replaced node streams the S3 copy at 2 s/GiB (cost/physics/weights_source.py)
     wait = int(d["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
     assert wait >= d["spec"]["replicas"] * window > 600
     assert int(svc["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == wait
@@ -163,7 +163,7 @@ def test_prod_preview_renders_the_pdb_network_policy_and_path_allow_list(plans):
 
 
 def test_the_chart_line_and_the_comparison_name_more_api_servers_only():
-    from infra.preview_compare import _configuration
+    from infra.offline.preview_compare import _configuration
 
     def chart(engine):
         return preview.key_inputs({"type": preview.CHART_TYPE, "inputs": {"chart": "./charts/vllm", "name": "m",

@@ -3,7 +3,7 @@
 import pytest
 
 from cost.errors import InputError
-from infra import preview
+from infra.offline import preview
 from tests.cost.test_usage import GOOD, write
 
 

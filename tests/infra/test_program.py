@@ -8,11 +8,11 @@ import re
 import pytest
 
 from cost.economics import Economics
-from cost.platform import prices
+from cost.pricing.platform import prices
 from cost.errors import InputError
 from infra import pricing
 from infra.program import ConfigError
-from infra.spec import GPU_POOL_LABEL, P, node_disk_needed_gib, weights_on_instance_store
+from infra.config.spec import GPU_POOL_LABEL, P, node_disk_needed_gib, weights_on_instance_store
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -242,7 +242,7 @@ def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_dis
         assert ebs["volumeType"] == "gp3" and ebs["encrypted"] == "true"
         assert ebs["volumeSize"] == m.disk_gib(spec.pricing.overheads) >= node_disk_needed_gib(m, spec.cluster.gpu_ami_type)
         # The node's weights are written within the stated window, within gp3's limits (none are written to
-        # gp3 when the node keeps them on NVMe instance store: infra/weights.py).
+        # gp3 when the node keeps them on NVMe instance store: infra/components/weights.py).
         on_nvme = weights_on_instance_store(m, spec.cluster.gpu_ami_type)
         node_weights_mib = 0 if on_nvme else m.plan.replicas_per_instance * m.weights_gib * 1024
         assert 125 <= ebs["throughput"] <= 1000 and ebs["iops"] >= max(3000, 4 * ebs["throughput"])

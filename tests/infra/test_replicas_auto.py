@@ -6,7 +6,7 @@ import pytest
 
 from cost.errors import InputError
 from cost.estimate import estimate
-from infra.spec import P
+from infra.config.spec import P
 from tests.infra.conftest import load_spec, stack_value
 
 

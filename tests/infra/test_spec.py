@@ -7,9 +7,9 @@ import copy
 import pytest
 
 from cost.errors import InputError
-from infra import stackconfig
-from cost.tco import Overheads
-from infra.spec import P
+from infra.config import stackconfig
+from cost.pricing.tco import Overheads
+from infra.config.spec import P
 from tests.infra.conftest import STACKS, load_spec, stack_value
 
 
@@ -76,8 +76,8 @@ def test_the_stack_schema_the_chart_and_the_capacity_model_take_the_same_kv_cach
     import typing
 
     from cost.catalog import KV_CACHE_DTYPES
-    from infra import schema
-    from infra.stackconfig import ROOT
+    from infra.config import schema
+    from infra.config.stackconfig import ROOT
 
     chart = json.loads((ROOT / "charts" / "vllm" / "values.schema.json").read_text())
     assert typing.get_args(schema.Model.model_fields["kv_cache_dtype"].annotation) == KV_CACHE_DTYPES
@@ -94,7 +94,7 @@ def test_expert_parallel_reaches_an_moe_deployment():
 def test_api_server_count_reaches_the_deployment_the_chart_values_and_the_capacity_model():
     """apiServerCount is priced (capacity.throughput's api_servers cap) and handed to the chart; 1 stays the default."""
     from infra import pricing
-    from infra.serving import SecretNames, chart_values
+    from infra.components.serving import SecretNames, chart_values
 
     models = [{"name": "fast-8b", "model": "llama-3.1-8b", "instanceType": "p6-b200.48xlarge", "tensorParallel": 8,
                "workload": {"tokensPerMonth": "20B", "avgInputTokens": 200, "avgOutputTokens": 800}}]
@@ -115,8 +115,8 @@ def test_the_stack_schema_the_chart_and_the_economics_bound_the_api_server_count
     import json
 
     from cost.deployment import LIMITS
-    from infra import schema
-    from infra.stackconfig import ROOT
+    from infra.config import schema
+    from infra.config.stackconfig import ROOT
 
     chart = json.loads((ROOT / "charts" / "vllm" / "values.schema.json").read_text())["properties"]["engine"]
     bounds = {type(m).__name__: m for m in schema.Model.model_fields["api_server_count"].metadata}

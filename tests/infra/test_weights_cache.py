@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
-from cost.weights_cache import NVME_CACHE_PATH, ROOT_CACHE_PATH, plan_cache
-from infra import helmrender
+from cost.physics.weights_cache import NVME_CACHE_PATH, ROOT_CACHE_PATH, plan_cache
+from infra.offline import helmrender
 from tests.infra.conftest import run_stack, stack_value
 
 P = "breakeven:"

@@ -1,4 +1,4 @@
-"""A replaced node's weights path (cost/weights_source.py, infra/weights_s3.py): the S3 copy streamed by vLLM's
+"""A replaced node's weights path (cost/physics/weights_source.py, infra/components/weights_s3.py): the S3 copy streamed by vLLM's
 Run:ai loader, its least-privilege roles, the gateway endpoint, the seed Job, the priced lines, and the Hub path
 a stack can still choose."""
 
@@ -9,9 +9,9 @@ import math
 
 import pytest
 
-from cost import weights_source as ws
+from cost.physics import weights_source as ws
 from cost.errors import InputError
-from infra import helmrender
+from infra.offline import helmrender
 from tests.infra.conftest import load_spec, run_stack, stack_value
 
 P = "breakeven:"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from breakeven import cli
-from cost.factors import published
+from cost.physics.factors import published
 from measure import fit
 from measure.loadgen import Level, Sweep
 

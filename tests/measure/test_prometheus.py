@@ -113,8 +113,8 @@ def test_cli_prices_a_stacks_model_against_its_declared_workload(prometheus, cap
     assert main(["observe", "--prometheus", url, "--match", 'namespace="llm"', "--window", "5m",
                  "--stack", "dev", "--model-name", "chat-8b", "--format", "json"]) == 0
     e = json.loads(capsys.readouterr().out)["economics"]
-    from infra import spec as spec_mod
-    from infra import stackconfig
+    from infra.config import spec as spec_mod
+    from infra.config import stackconfig
 
     cfg = stackconfig.load("dev")
     spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from breakeven.cli import main
-from cost.factors import load as load_factors
+from cost.physics.factors import load as load_factors
 from measure import fit
 from measure.observe import watch
 from measure.sources import EndpointSource

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import pytest
 
 from breakeven import cli
-from cost import strictload
+from cost.catalog import strictload
 
 HTML = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>\n"
 PROM_VECTOR = '{"status": "success", "data": {"resultType": "vector", "result": [%s]}}'

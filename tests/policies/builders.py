@@ -1,13 +1,13 @@
-"""Resource dicts shaped exactly like `infra.preview.plan(stack).resources`, for focused policy tests.
+"""Resource dicts shaped exactly like `infra.offline.preview.plan(stack).resources`, for focused policy tests.
 
 `model_stack(...)` builds one stack around one or more vLLM models: the subnets and GPU node groups
-the program registers (infra/nodepools.py: one node group per zone, tainted, labelled with the
+the program registers (infra/components/nodepools.py: one node group per zone, tainted, labelled with the
 model's pool and tagged with its economics) and the objects charts/vllm renders for each model (a
 Deployment carrying the `breakeven.dev/economics` annotation, a PodDisruptionBudget, a Service), each
 a dict `{type, name, inputs, urn?, parent?, propertyDependencies?}`. The economics are written with
 the same codec the program uses (`cost.economics`), never by hand.
 
-`spec_stack(name)` builds the same for an example stack from its validated spec (infra.spec), so a
+`spec_stack(name)` builds the same for an example stack from its validated spec (infra.config.spec), so a
 test can compare the pack's figures with the preview's (`infra.pricing.price(spec)`).
 """
 
@@ -158,7 +158,7 @@ def vllm_objects(m: M, namespace: str, e: econ.Economics, *, pdb: bool = True, z
 
 def node_groups(m: M, subnet_urns: dict, e: econ.Economics, *, capacity_type: str | None = None, name_suffix: str = "",
                 desired: int | None = None) -> list[dict]:
-    """infra/nodepools.py: one node group per zone pool, tainted, labelled with the model's pool, tagged with its economics."""
+    """infra/components/nodepools.py: one node group per zone pool, tainted, labelled with the model's pool, tagged with its economics."""
     eks_cap = capacity_type or ("SPOT" if m.capacity_type == "spot" else "ON_DEMAND")
     out = []
     for suffix, zones, nodes in _pools(m):
@@ -242,8 +242,8 @@ def set_economics(resources: list[dict], path: str, value: Any, name: str = "") 
 # ---------------------------------------------------------------------------------------------
 
 def spec_of(stack: str):
-    from infra import spec as spec_mod
-    from infra import stackconfig
+    from infra.config import spec as spec_mod
+    from infra.config import stackconfig
 
     cfg = stackconfig.load(stack)
     values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()}
@@ -251,10 +251,10 @@ def spec_of(stack: str):
 
 
 def helm_objects(spec, m, chart_urn: str) -> list[dict]:
-    """The real chart rendered by helm with the program's values for the model (infra.serving.chart_values),
+    """The real chart rendered by helm with the program's values for the model (infra.components.serving.chart_values),
     registered as the preview registers rendered objects."""
-    from infra import helmrender
-    from infra.serving import SecretNames, chart_values
+    from infra.offline import helmrender
+    from infra.components.serving import SecretNames, chart_values
 
     values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
     out = helmrender.render(f"serving-{m.name}-chart", "./charts/vllm", m.name, spec.namespace, values,

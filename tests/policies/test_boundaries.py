@@ -6,10 +6,12 @@ import copy
 
 import pytest
 
-from cost import capacity, catalog, optimize
+from cost.physics import capacity
+from cost import catalog
+from cost.decide import optimize
 from cost.economics import Routing
-from cost.fleet import Tier
-from cost.tco import Overheads
+from cost.pricing.fleet import Tier
+from cost.pricing.tco import Overheads
 from cost.workload import Workload
 from policies import pricing, resources, trust
 from tests.policies import builders as B

@@ -3,7 +3,7 @@ private-70b fails although it claims private data (Bedrock in your own account s
 and the pack's figures are the preview's.
 
 Three sources of resources:
-- `plan`: `infra.preview.plan(stack).resources`, what the offline preview registers (the real program
+- `plan`: `infra.offline.preview.plan(stack).resources`, what the offline preview registers (the real program
   under the mock engine, the real chart rendered by helm); skipped where the preview cannot run;
 - `helm`: the stack's node groups as the program registers them and the real chart rendered by helm
   with the program's values;
@@ -33,7 +33,7 @@ STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b", "fleet")
 
 @functools.cache
 def _plan(stack: str):
-    from infra import helmrender, preview
+    from infra.offline import helmrender, preview
 
     try:
         return preview.plan(stack)
@@ -44,7 +44,7 @@ def _plan(stack: str):
 def _unavailable(e: Exception) -> None:
     """Skip only when helm is absent on a developer machine; a chart that does not render fails, and so
     does a missing helm in CI."""
-    from infra import helmrender
+    from infra.offline import helmrender
 
     if isinstance(e, helmrender.HelmNotFound) and not os.environ.get("CI"):
         pytest.skip(f"helm is not installed here: {str(e)[:160]}")
@@ -66,7 +66,7 @@ def _preview_cost(stack: str) -> dict:
 
 @functools.cache
 def _helm(stack: str):
-    from infra import helmrender
+    from infra.offline import helmrender
 
     try:
         return B.spec_stack(stack, helm=True)

@@ -224,7 +224,7 @@ def test_stack_level_economics_must_agree():
 
 
 def test_a_fleet_splits_stack_overheads_like_the_preview():
-    from cost.fleet import price_fleet
+    from cost.pricing.fleet import price_fleet
 
     a = B.M(name="a", instance_type="g6.xlarge", zones=("us-east-1a",), tokens_per_month=1e8)
     b = B.M(name="b", model="llama-3.1-70b", instance_type="p4de.24xlarge", tp=4, zones=("us-east-1b",), tokens_per_month=1e9)
@@ -250,7 +250,7 @@ def test_a_model_the_fleet_cannot_price_is_isolated_and_the_rest_priced():
 
 def test_routing_tiers_that_cannot_be_priced_are_reported_and_left_out(pack):
     from cost.economics import Routing
-    from cost.fleet import Tier
+    from cost.pricing.fleet import Tier
     from cost.workload import Workload
 
     routing = Routing(Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400),
@@ -268,8 +268,8 @@ def test_the_charts_leaderworkerset_is_priced_across_nodes_and_passes_production
     """A 405B model at TP16 on two p5.48xlarge per replica: the chart renders a LeaderWorkerSet."""
     import pytest
 
-    from infra import helmrender
-    from infra.serving import SecretNames, chart_values
+    from infra.offline import helmrender
+    from infra.components.serving import SecretNames, chart_values
 
     spec = B.spec_of("private-70b")
     m = spec.models[0]

@@ -23,7 +23,7 @@ LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 
 @pytest.fixture(scope="module")
 def uneconomic() -> list[dict]:
-    from infra import helmrender
+    from infra.offline import helmrender
 
     try:
         return B.spec_stack("uneconomic", helm=True)

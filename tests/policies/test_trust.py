@@ -15,7 +15,7 @@ import json
 import pytest
 import yaml
 
-from cost.tco import Overheads
+from cost.pricing.tco import Overheads
 from cost.units import format_usd
 from policies import pricing, trust
 from tests.policies import builders as B

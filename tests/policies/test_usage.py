@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cost.tco import Overheads
+from cost.pricing.tco import Overheads
 from cost.usage import Usage
 from cost.units import format_tokens
 from tests.policies import builders as B

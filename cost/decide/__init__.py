@@ -1,0 +1,1 @@
+"""Decisions over priced estimates: the verdict, the optimizer, sensitivity, curves and advice."""

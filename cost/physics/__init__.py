@@ -1,0 +1,1 @@
+"""What one replica holds and serves: memory, capacity, the fitted factors and their calibration."""

@@ -1,0 +1,809 @@
+"""The typed, validated stack spec: what a stack's config asks for, checked before anything is built.
+
+Pure Python (no Pulumi import): the program, the offline preview, the policy pack and the tests all
+load a spec the same way. The shape of each config section (types, ranges, formats, unknown keys) is
+checked by its pydantic model in `infra/config/schema.py`; this module builds the typed spec from the
+validated sections and checks what spans keys or catalogs (zones of the region, fit, names). Every bad value raises `cost.errors.InputError` whose key is the config
+path the user wrote, e.g. `breakeven:models[0].replicas`, with the value and what is allowed.
+
+Stack config layout (project namespace `breakeven`; full reference in stacks/README.md):
+
+    breakeven:production   bool    production defaults (N+1 across zones, NAT per zone, API key)
+    breakeven:namespace    string  Kubernetes namespace of the vLLM services
+    breakeven:cluster      object  region, zones, kubernetesVersion, vpcCidr, endpoint, systemNodes,
+                                   gpuAmiType, natGateways, or `existing` (kubeconfig): serving only
+    breakeven:models       list    one entry per self-hosted model (the fleet)
+    breakeven:routing      object  hybrid routing: the routed workload and its tiers (model or API)
+    breakeven:pricing      object  priceBook, overheads, budgetUsdPerMonth
+    breakeven:hfToken      secret  Hugging Face token   (pulumi config set --secret)
+    breakeven:vllmApiKey   secret  vLLM API key         (pulumi config set --secret)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cost import catalog
+from cost.catalog import regions, strictload
+from cost.physics import weights_source
+from cost.catalog import eks as eks_calendar
+from cost.catalog.checkpoints import resolve as resolve_checkpoint
+from cost.deployment import RESERVED, Commitment, Deployment, Exemptions
+from cost.errors import InputError
+from cost.estimate import sized
+from cost.pricing.nodes import NodePlan, plan_nodes
+from cost.pricing.tco import Overheads
+from cost.physics.weights_cache import plan_cache
+from cost.workload import Workload, require_within_context
+from infra.config import schema
+from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
+from infra.config.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
+
+
+GPU_POOL_LABEL = "breakeven.dev/gpu-pool"
+GPU_AMI_TYPES = {
+    # AMI type -> whether it already runs the NVIDIA device plugin (EKS user guide: the
+    # Bottlerocket NVIDIA variants ship it; the AL2023 NVIDIA AMIs carry the driver only).
+    "AL2023_x86_64_NVIDIA": False,
+    "BOTTLEROCKET_x86_64_NVIDIA": True,
+}
+DEFAULT_MAX_MODEL_LEN = 8192
+IMAGE_AND_RUNTIME_GIB = 40  # vLLM image (compressed layers and unpacked snapshot), logs and scratch on the node disk
+# AWS names the kit generates from config, and their limits (EKS CreateNodegroup: nodegroupName up to 63
+# characters; the system node group is `<cluster>-system`).
+NODE_GROUP_NAME_MAX = 63
+
+# cost's argument names -> this spec's config names, for errors raised inside `cost`.
+_COST_KEYS = {
+    "model": "model", "gpu": "gpu", "instance_type": "instanceType", "gpus_per_replica": "tensorParallel",
+    "replicas": "replicas", "redundancy": "redundancy.spares", "precision": "precision", "pricing": "capacityType",
+    "gpu_memory_utilization": "gpuMemoryUtilization", "max_num_seqs": "maxNumSeqs", "max_model_len": "maxModelLen",
+    "tokens_per_month": "workload.tokensPerMonth", "input_share": "workload.inputShare",
+    "avg_input_tokens": "workload.avgInputTokens", "avg_output_tokens": "workload.avgOutputTokens",
+    "utilization": "workload.utilization", "ttft_target_s": "workload.ttftTargetMs", "tpot_target_s": "workload.tpotTargetMs",
+    "prefix_cache_hit_rate": "workload.prefixCacheHitRate", "kv_cache_dtype": "kvCacheDtype",
+    "expert_parallel": "expertParallel", "api_servers": "apiServerCount",
+}
+
+
+def today() -> dt.date:
+    """The date support calendars and prices are read for (UTC)."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def _rekey(err: InputError, prefix: str) -> InputError:
+    """An error raised by `cost` with its key spelled as the config path."""
+    return InputError(prefix + _COST_KEYS.get(err.key, err.key), err.value, err.allowed, err.detail)
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The EKS API endpoint: private access from the VPC, public access restricted to CIDRs."""
+
+    public_access: bool
+    public_access_cidrs: tuple[str, ...]
+    private_access: bool
+    private_access_cidrs: tuple[str, ...] = ()   # may reach the private endpoint on 443; () = the VPC CIDR
+
+    def private_cidrs(self, vpc_cidr: str) -> list[str]:
+        """Networks the cluster security group admits on 443 (the private endpoint): those named, or the VPC."""
+        return list(self.private_access_cidrs) or [vpc_cidr]
+
+
+@dataclass(frozen=True)
+class ExistingCluster:
+    """Deploy only the serving layer into a cluster that already exists.
+
+    kubeconfig: a path to a kubeconfig file (or its contents), as the Kubernetes provider takes it.
+    device_plugin: install the NVIDIA device plugin (False when the cluster already runs it).
+    """
+
+    kubeconfig: str
+    context: str | None
+    device_plugin: bool
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    region: str
+    zones: tuple[str, ...]
+    kubernetes_version: str
+    vpc_cidr: str
+    endpoint: Endpoint
+    system_instance_type: str
+    system_nodes: int
+    gpu_ami_type: str
+    nat_gateways: str
+    existing: ExistingCluster | None
+    zones_given: bool = True   # false: the program picks zone IDs from the offerings (infra/config/zones.py)
+
+    @property
+    def device_plugin(self) -> bool:
+        """Whether the kit installs the NVIDIA device plugin."""
+        if self.existing is not None:
+            return self.existing.device_plugin
+        return not GPU_AMI_TYPES[self.gpu_ami_type]
+
+
+@dataclass(frozen=True)
+class ZonePool:
+    """One GPU node group: the zones its subnets span and its node count."""
+
+    suffix: str               # "a", "b", ... or "all"
+    zones: tuple[str, ...]
+    nodes: int
+    node_group: str = ""      # the EKS node group name, `<cluster>-<model>-<suffix>` (checked unique and <= 63)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One self-hosted model, as priced and as deployed."""
+
+    index: int
+    name: str                 # Kubernetes-safe name: release, node pool label, resource names
+    model: str                # catalog id: the architecture the capacity model and the API comparison use
+    hf: str                   # the weights vLLM loads: the catalog checkpoint's repo, or `source` (fine-tuned)
+    precision: str
+    gpu: str
+    instance_type: str
+    tensor_parallel: int
+    replicas: int
+    spares: int               # N+spares
+    zones: int                # zones the model's nodes spread across
+    capacity_type: str        # on-demand | spot | reserved-1y | reserved-3y
+    max_model_len: int
+    gpu_memory_utilization: float
+    max_num_seqs: int
+    extra_args: tuple[str, ...]
+    workload: Workload
+    exemptions: Exemptions
+    deployment: Deployment
+    plan: NodePlan
+    pools: tuple[ZonePool, ...]
+    weights_gib: int          # the checkpoint's bytes on disk, in GiB (rounded up): cache, disk, startup window
+    checkpoint_flags: tuple[str, ...]   # vLLM flags the checkpoint needs (cost/data/checkpoints.yaml)
+    capacity_reservation_id: str | None = None  # ODCR or Capacity Block the nodes launch into
+    capacity_block: bool = False
+    gated: bool = False       # the weights are in a gated Hugging Face repo (cost/data/checkpoints.yaml `gated:`)
+    own_source: bool = False  # `source` names the stack's own Hugging Face repo (a fine-tune: private unless said)
+    accept_zone_loss_share: float = 0.0  # production: the least share carried after losing a zone (default 1)
+    weights_source: str = "huggingface"  # where a replaced node gets the weights: huggingface | s3 (cost/physics/weights_source.py)
+    weights_bytes: int = 0    # the checkpoint's bytes (cost/data/checkpoints.yaml): the S3 copy's size
+
+    @property
+    def key(self) -> str:
+        return f"{P}models[{self.index}]"
+
+    @property
+    def pod_cpu(self) -> int:
+        """CPU cores one vLLM pod requests: its share of three quarters of the instance's vCPUs (the rest
+        is left to the kubelet, system daemons and the proxy sidecar)."""
+        return pod_cpu(catalog.instance(self.instance_type), self.plan.replicas_per_instance)
+
+    @property
+    def cache_gib(self) -> int:
+        """Model cache of one pod (an emptyDir on the node disk): the weights plus 10 % and 5 GiB."""
+        return math.ceil(self.weights_gib * 1.1) + 5
+
+    @property
+    def disk_needed_gib(self) -> int:
+        """Node disk the replicas packed on one node need: their caches plus the vLLM image."""
+        return self.plan.replicas_per_instance * self.cache_gib + IMAGE_AND_RUNTIME_GIB
+
+    def disk_gib(self, overheads: Overheads) -> int:
+        """GPU node disk: the priced storage per node, or (when storage is not priced) what the pods need."""
+        return int(overheads.storage_gib_per_node) or self.disk_needed_gib
+
+    @property
+    def total_replicas(self) -> int:
+        return self.replicas + self.spares
+
+    @property
+    def nodes(self) -> int:
+        return sum(p.nodes for p in self.pools)
+
+    @property
+    def eks_capacity_type(self) -> str:
+        """EKS sells spot or on-demand (or a Capacity Block); reserved pricing is a billing discount on on-demand nodes."""
+        if self.capacity_block:
+            return "CAPACITY_BLOCK"
+        return "SPOT" if self.capacity_type == "spot" else "ON_DEMAND"
+
+    @property
+    def pool_label(self) -> str:
+        return self.name
+
+    @property
+    def k8s_name(self) -> str:
+        """Name of the chart's objects (Deployment, Service, ...) for this release: charts/vllm's
+        `vllm.fullname` -- the release name when it contains "vllm", else `<release>-vllm`, cut at 52."""
+        return (self.name if "vllm" in self.name else f"{self.name}-vllm")[:52].rstrip("-")
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    name: str
+    share: float
+    model: str | None
+    api: str | None
+
+
+@dataclass(frozen=True)
+class RoutingSpec:
+    workload: Workload
+    tiers: tuple[TierSpec, ...]
+
+
+@dataclass(frozen=True)
+class PricingSpec:
+    price_book: str | None
+    overheads: Overheads
+    budget_usd_per_month: float | None
+
+
+@dataclass(frozen=True)
+class AccessSpec:
+    """Callers the program's NetworkPolicy admits, and whether Services get an internal NLB."""
+
+    client_namespaces: tuple[str, ...] = ()
+    same_namespace: bool = False
+    metrics_namespaces: tuple[str, ...] = ("monitoring",)
+    internal_load_balancer: bool = False
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    project: str
+    stack: str
+    production: bool
+    namespace: str
+    cluster: ClusterSpec
+    models: tuple[ModelSpec, ...]
+    routing: RoutingSpec | None
+    pricing: PricingSpec
+    secrets_present: frozenset[str] = field(default_factory=frozenset)
+    access: AccessSpec = field(default_factory=AccessSpec)
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def warnings(self) -> list[str]:
+        """Valid but risky choices, logged as warnings by the program (the policy pack may enforce them)."""
+        out = []
+        for m in self.models:
+            rpi = m.plan.replicas_per_instance
+            if self.production and 0 < m.spares < rpi:
+                out.append(f"{m.key}.redundancy.spares: {m.spares} spare replica(s), but {rpi} replicas share each "
+                           f"{m.instance_type}; losing one node loses {rpi} replicas (use spares >= {rpi})")
+            if self.production and m.capacity_type == "spot":
+                out.append(f"{m.key}.capacityType: spot nodes can be reclaimed at two minutes' notice")
+        priced = catalog.instances_region()
+        if self.cluster.existing is None and self.cluster.region != priced:
+            out.append(f"{P}cluster.region: GPU instances are priced at {priced} rates (cost/data/instances.yaml); "
+                       f"{self.cluster.region} rates may differ")
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (no secret values: only which secret keys are set)."""
+        c = self.cluster
+        return {
+            "project": self.project, "stack": self.stack, "production": self.production, "namespace": self.namespace,
+            "cluster": {
+                "name": c.name, "region": c.region, "zones": list(c.zones), "kubernetesVersion": c.kubernetes_version,
+                "vpcCidr": c.vpc_cidr, "gpuAmiType": c.gpu_ami_type, "natGateways": c.nat_gateways,
+                "endpoint": {"publicAccess": c.endpoint.public_access, "publicAccessCidrs": list(c.endpoint.public_access_cidrs),
+                             "privateAccess": c.endpoint.private_access,
+                             "privateAccessCidrs": c.endpoint.private_cidrs(c.vpc_cidr)},
+                "systemNodes": {"instanceType": c.system_instance_type, "count": c.system_nodes},
+                "devicePlugin": c.device_plugin,
+                "existing": None if c.existing is None else {"context": c.existing.context, "devicePlugin": c.existing.device_plugin},
+            },
+            "models": [
+                {
+                    "name": m.name, "model": m.model, "hf": m.hf, "precision": m.precision, "gpu": m.gpu,
+                    "instanceType": m.instance_type, "tensorParallel": m.tensor_parallel, "replicas": m.replicas,
+                    "redundancy": {"spares": m.spares, "zones": m.zones}, "capacityType": m.capacity_type,
+                    "maxModelLen": m.max_model_len, "gpuMemoryUtilization": m.gpu_memory_utilization,
+                    "maxNumSeqs": m.max_num_seqs, "kvCacheDtype": m.deployment.kv_cache_dtype,
+                    "expertParallel": m.deployment.expert_parallel, "apiServerCount": m.deployment.api_servers, "extraArgs": list(m.extra_args), "weightsGiB": m.weights_gib,
+                    "weights": {"source": m.weights_source},
+                    "workload": {"tokensPerMonth": m.workload.tokens_per_month, "inputShare": round(m.workload.input_share, 4),
+                                 "avgInputTokens": m.workload.avg_input_tokens, "avgOutputTokens": m.workload.avg_output_tokens,
+                                 "utilization": m.workload.utilization,
+                                 "ttftTargetMs": None if m.workload.ttft_target_s is None else m.workload.ttft_target_s * 1000,
+                                 "tpotTargetMs": None if m.workload.tpot_target_s is None else m.workload.tpot_target_s * 1000,
+                                 "prefixCacheHitRate": m.workload.prefix_cache_hit_rate},
+                    "exemptions": {"fineTuned": m.exemptions.fine_tuned, "privateData": m.exemptions.private_data,
+                                   "customInference": m.exemptions.custom_inference},
+                    "nodes": {"instances": m.nodes, "instancesPerReplica": m.plan.instances_per_replica,
+                              "replicasPerInstance": m.plan.replicas_per_instance,
+                              "pools": [{"suffix": p.suffix, "zones": list(p.zones), "nodes": p.nodes} for p in m.pools]},
+                }
+                for m in self.models
+            ],
+            "routing": None if self.routing is None else {
+                "tokensPerMonth": self.routing.workload.tokens_per_month,
+                "tiers": [{"name": t.name, "share": t.share, "model": t.model, "api": t.api} for t in self.routing.tiers],
+            },
+            "pricing": {"priceBook": self.pricing.price_book, "overheads": self.pricing.overheads.to_dict(),
+                        "budgetUsdPerMonth": self.pricing.budget_usd_per_month},
+            "secretsSet": sorted(self.secrets_present),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw config -> values
+# ---------------------------------------------------------------------------------------------
+
+def decode(raw: Mapping[str, Any], project: str = NS) -> tuple[dict[str, Any], frozenset[str]]:
+    """Decode raw config (`breakeven:key` -> string, as the Pulumi engine passes it) into values.
+
+    Returns the decoded non-secret values by short key and the set of secret keys present.
+    Unknown `breakeven:*` keys are errors (a typo would otherwise be silently ignored).
+    """
+    values: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for full, value in raw.items():
+        ns, _, short = full.partition(":")
+        if ns != project:
+            continue
+        kind = CONFIG_KEYS.get(short)
+        if kind is None:
+            raise InputError(full, value if not isinstance(value, str) or len(value) < 80 else value[:77] + "...",
+                             "a known key: " + ", ".join(P + k for k in CONFIG_KEYS), "unknown key (a typo?)")
+        if kind == "secret":
+            if value not in (None, ""):
+                secrets.add(short)
+            continue
+        if kind == "string" or not isinstance(value, str):
+            values[short] = value
+            continue
+        try:
+            values[short] = strictload.json_text(value, full, sep=".")
+        except InputError as e:
+            if e.key != full:       # a value inside the document, named by its path
+                raise
+            if kind == "boolean" and not value.lstrip().startswith(("{", "[")):
+                values[short] = value
+            else:
+                raise InputError(full, value if len(value) < 80 else value[:77] + "...", f"a YAML/JSON {kind}",
+                                 e.detail or str(e.value)) from None
+    return values, frozenset(secrets)
+
+
+def load(
+    raw: Mapping[str, Any],
+    *,
+    project: str = NS,
+    stack: str = "dev",
+    aws_region: str | None = None,
+    book=None,
+) -> StackSpec:
+    """Build and validate the spec from raw stack config. Raises InputError on the first bad value."""
+    values, secrets = decode(raw, project)
+    if aws_region is None:
+        aws_region = raw.get("aws:region")
+    cfg = schema.validate(values)
+    production = cfg.production
+    cluster = _cluster(cfg.cluster, project, stack, production, aws_region)
+    pricing = _pricing(cfg.pricing)
+    if book is None and pricing.price_book:
+        book = _load_book(pricing.price_book)
+    routing = _routing(cfg.routing) if cfg.routing is not None else None
+    if routing is not None:  # tier targets first: a typo there would otherwise read as a missing workload
+        names = set()
+        for m in cfg.models:
+            try:
+                names.add(m.name or catalog.model(m.model).id.replace(".", "-"))
+            except InputError:
+                pass
+        for j, t in enumerate(routing.tiers):
+            if t.model is not None and t.model not in names:
+                raise InputError(f"{P}routing.tiers[{j}].model", t.model, ", ".join(sorted(names)) or "a name from breakeven:models")
+    models = [_model(i, m, production, cluster, routing, book) for i, m in enumerate(cfg.models)]
+    names = [m.name for m in models]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            raise InputError(f"{P}models[{i}].name", n, "a name no other model in this stack uses")
+    if routing is not None:
+        _check_tiers(routing, models, book)
+    disk_key = P + "pricing.overheads.storageGibPerNode"
+    for m in models:
+        need = node_disk_needed_gib(m, cluster.gpu_ami_type)
+        if cluster.existing is None and 0 < pricing.overheads.storage_gib_per_node < need:
+            held = (f"{m.instance_type}'s NVMe instance store holds the weights, so only the image and runtime"
+                    if weights_on_instance_store(m, cluster.gpu_ami_type) else
+                    f"the model cache of each of the {m.plan.replicas_per_instance} {m.name} replica(s) on a node "
+                    f"({m.cache_gib} GiB for {m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
+            raise InputError(disk_key, pricing.overheads.storage_gib_per_node,
+                             f"at least {need} GiB: the GPU node disk (priced per node) holds {held}")
+    _check_names(cluster, models)
+    a = cfg.access
+    if a.load_balancer == "internal" and cluster.existing is not None:
+        raise InputError(f"{P}access.loadBalancer", "internal", "none with cluster.existing",
+                         "the kit only knows the VPC of a cluster it creates (the NetworkPolicy admits its CIDR)")
+    access = AccessSpec(tuple(a.client_namespaces), a.same_namespace, tuple(a.metrics_namespaces),
+                        a.load_balancer == "internal")
+    return StackSpec(project, stack, production, cfg.namespace, cluster, tuple(models), routing, pricing, secrets, access)
+
+
+def _load_book(name: str):
+    from cost.pricing import api_prices
+
+    try:
+        book = api_prices.load_price_book(name)
+    except InputError as e:
+        raise InputError(P + "pricing.priceBook", name, e.allowed, e.detail) from None
+    except (OSError, ValueError) as e:
+        raise InputError(P + "pricing.priceBook", name, "a bundled price book name (e.g. seed-2025) or a readable YAML file", str(e)) from None
+    if book is None:
+        raise InputError(P + "pricing.priceBook", name, "a bundled price book name (e.g. seed-2025) or a readable YAML file")
+    return book
+
+
+def _cluster(c: schema.Cluster, project: str, stack: str, production: bool, aws_region: str | None) -> ClusterSpec:
+    key = P + "cluster"
+    name = c.name or f"{project}-{stack}"
+    if c.name is None and (not DNS_LABEL.match(name) or len(name) > 60):
+        raise InputError(f"{key}.name", None, "a lowercase DNS label of at most 60 characters",
+                         f"the default <project>-<stack> ({name!r}) is not one; set breakeven:cluster.name")
+    if c.existing is None and len(f"{name}-system") > NODE_GROUP_NAME_MAX:
+        raise InputError(f"{key}.name", name, f"at most {NODE_GROUP_NAME_MAX - len('-system')} characters",
+                         f"the system node group is named {name}-system and EKS allows {NODE_GROUP_NAME_MAX}")
+    region = c.region or aws_region
+    if region is None:
+        raise InputError(f"{key}.region", None, "an AWS region such as us-east-1 (or set aws:region)")
+    regions.region(region, f"{key}.region" if c.region else "aws:region")
+    if aws_region and c.region and aws_region != region:
+        raise InputError(f"{key}.region", region, f"the region aws:region names ({aws_region}), or leave one of them out")
+    zones = c.zones if c.zones is not None else [f"{region}{x}" for x in ("abc" if production else "ab")]
+    for j, z in enumerate(zones):
+        regions.zone(z, region, f"{key}.zones[{j}]")
+    if len(set(zones)) != len(zones):
+        raise InputError(f"{key}.zones", zones, "distinct availability zones")
+    # Default: the newest EKS version in standard support today; an older one is priced at the
+    # extended-support rate (cost/pricing/platform.py); one past extended support is refused.
+    version = c.kubernetes_version or eks_calendar.default_version(today())
+    eks_calendar.check(version, today(), f"{key}.kubernetesVersion")
+    ep = c.endpoint
+    if production:
+        _check_public_cidrs(ep.public_access_cidrs, f"{key}.endpoint.publicAccessCidrs")
+    if ep.public_access and not ep.public_access_cidrs and c.existing is None:
+        raise InputError(f"{key}.endpoint.publicAccessCidrs", [],
+                         "one or more CIDR blocks allowed to reach the public API endpoint, or endpoint.publicAccess: false")
+    if not ep.public_access and ep.phase != 2 and c.existing is None:
+        raise InputError(f"{key}.endpoint.publicAccess", False,
+                         "true for phase 1 (the first `pulumi up` must reach the new cluster's API from where it runs); "
+                         "false only with endpoint.phase: 2, after phase 1 is applied, from inside the VPC or a network "
+                         "peered with it", "docs/deploying.md: Private endpoint, in two phases")
+    if not ep.public_access and not ep.private_access:
+        raise InputError(f"{key}.endpoint.privateAccess", False, "true when publicAccess is false (the API must be reachable)")
+    sys_count = c.system_nodes.count if c.system_nodes.count is not None else (2 if production else 1)
+    nat = c.nat_gateways or ("one-per-zone" if production else "single")
+    existing = None
+    if c.existing is not None:
+        existing = ExistingCluster(c.existing.kubeconfig, c.existing.context, c.existing.device_plugin)
+    return ClusterSpec(name, region, tuple(zones), version, c.vpc_cidr,
+                       Endpoint(ep.public_access, tuple(ep.public_access_cidrs), ep.private_access,
+                                tuple(ep.private_access_cidrs)),
+                       c.system_nodes.instance_type, sys_count, c.gpu_ami_type, nat, existing, c.zones is not None)
+
+
+def _check_public_cidrs(cidrs: list[str], key: str) -> None:
+    """A production endpoint is restricted: no block, and no set of blocks, that covers a whole address family."""
+    allowed = ("the CIDR blocks of the networks that run kubectl and pulumi (a production endpoint is restricted; "
+               "not all of IPv4 or IPv6)")
+    nets = [ipaddress.ip_network(c) for c in cidrs]
+    for j, n in enumerate(nets):
+        if n.prefixlen == 0:
+            raise InputError(f"{key}[{j}]", cidrs[j], allowed)
+    for version in (4, 6):
+        union = list(ipaddress.collapse_addresses(n for n in nets if n.version == version))
+        if any(n.prefixlen == 0 for n in union):
+            raise InputError(key, cidrs, allowed, f"together these blocks cover every IPv{version} address")
+
+
+def _pricing(p: schema.Pricing) -> PricingSpec:
+    given = {k: v for k, v in p.overheads.model_dump().items() if v is not None}
+    overheads = Overheads(**given)
+    return PricingSpec(p.price_book, overheads, p.budget_usd_per_month)
+
+
+def _workload_args(w: schema.Workload, key: str) -> dict:
+    """The cost arguments of a validated workload section (only what it sets)."""
+    if w.tokens_per_month is None:
+        raise InputError(f"{key}.tokensPerMonth", None, "a monthly token volume such as 100M or 3.2B")
+    args: dict[str, Any] = {"tokens_per_month": w.tokens_per_month}
+    for name in ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization", "prefix_cache_hit_rate"):
+        if getattr(w, name) is not None:
+            args[name] = getattr(w, name)
+    for src, dst in (("ttft_target_ms", "ttft_target_s"), ("tpot_target_ms", "tpot_target_s")):
+        if getattr(w, src) is not None:
+            args[dst] = getattr(w, src) / 1000
+    return args
+
+
+_WORKLOAD_COST_KEYS = {"tokens_per_month": "tokensPerMonth", "input_share": "inputShare", "avg_input_tokens": "avgInputTokens",
+                       "avg_output_tokens": "avgOutputTokens", "utilization": "utilization",
+                       "ttft_target_s": "ttftTargetMs", "tpot_target_s": "tpotTargetMs",
+                       "prefix_cache_hit_rate": "prefixCacheHitRate"}
+
+
+def _build_workload(args: dict, key: str) -> Workload:
+    try:
+        return Workload.build(**args)
+    except InputError as e:
+        raise InputError(f"{key}.{_WORKLOAD_COST_KEYS.get(e.key, e.key)}", e.value, e.allowed, e.detail) from None
+
+
+def _routing(r: schema.Routing) -> RoutingSpec:
+    key = P + "routing"
+    workload = _build_workload(_workload_args(r, key), key)
+    tiers = []
+    for j, t in enumerate(r.tiers):
+        tk = f"{key}.tiers[{j}]"
+        if (t.model is None) == (t.api is None):
+            raise InputError(tk, t.model_dump(by_alias=True, exclude_none=True),
+                             "exactly one of `model` (a self-hosted model's name) or `api` (an API id)")
+        tiers.append(TierSpec(t.name or f"tier-{j}", t.share, t.model, t.api))
+    total = sum(t.share for t in tiers)
+    if abs(total - 1) > 1e-6:
+        raise InputError(f"{key}.tiers", [t.share for t in tiers], "shares that sum to 1", f"they sum to {total:g}")
+    return RoutingSpec(workload, tuple(tiers))
+
+
+def _check_tiers(routing: RoutingSpec, models: list[ModelSpec], book) -> None:
+    from cost.pricing import api_prices
+
+    names = {m.name for m in models}
+    for j, t in enumerate(routing.tiers):
+        tk = f"{P}routing.tiers[{j}]"
+        if t.model is not None and t.model not in names:
+            raise InputError(f"{tk}.model", t.model, ", ".join(sorted(names)))
+        if t.api is not None:
+            try:
+                api_prices.offer(t.api, book)
+            except InputError as e:
+                raise InputError(f"{tk}.api", t.api, e.allowed, e.detail) from None
+
+
+def _spread(units: int, zones: tuple[str, ...], prefix: str, per_unit: int = 1) -> tuple[ZonePool, ...]:
+    """Whole units (instances, or groups of `per_unit` instances) over zones, as evenly as possible (the
+    first zones take the remainder); each pool's node count is its units x `per_unit`."""
+    base, extra = divmod(units, len(zones))
+    return tuple(ZonePool(z[-1], (z,), (base + (1 if i < extra else 0)) * per_unit, f"{prefix}-{z[-1]}")
+                 for i, z in enumerate(zones))
+
+
+def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, routing: RoutingSpec | None, book) -> ModelSpec:
+    key = f"{P}models[{i}]"
+    try:
+        entry = catalog.model(m.model, f"{key}.model")
+    except InputError as e:
+        raise InputError(f"{key}.model", m.model, e.allowed) from None
+    name = m.name or entry.id.replace(".", "-")
+    tp = m.tensor_parallel
+    if m.redundancy is not None and m.redundancy.spares == 0 and production:
+        raise InputError(f"{key}.redundancy", m.redundancy.model_dump(by_alias=True, exclude_none=True),
+                         'at least one spare replica in a production stack ("N+1"), or breakeven:production: false',
+                         f"without a spare, one node failure takes {name} below its planned capacity")
+    spares = (1 if production else 0) if m.redundancy is None or m.redundancy.spares is None else m.redundancy.spares
+    zones = None if m.redundancy is None else m.redundancy.zones
+    max_len = m.max_model_len if m.max_model_len is not None else min(DEFAULT_MAX_MODEL_LEN, entry.context)
+    if max_len > entry.context:
+        raise InputError(f"{key}.maxModelLen", max_len, f"a whole number, from 256 to {entry.context} ({entry.id}'s context)")
+    # The weights vLLM loads (cost/data/checkpoints.yaml), or `source`; a quantized precision with no
+    # pre-quantized checkpoint and no `source` is refused here.
+    checkpoint = resolve_checkpoint(entry.id, m.precision, m.source, key)
+    source = checkpoint.repo
+    ex = m.exemptions
+    exemptions = Exemptions(fine_tuned=ex.fine_tuned, private_data=ex.private_data, custom_inference=ex.custom_inference)
+
+    # Workload: declared on the model, or its tier's share of the routed workload (hybrid stacks).
+    wkey = f"{key}.workload"
+    w = m.workload or schema.Workload()
+    tier = None if routing is None else next((t for t in routing.tiers if t.model == name), None)
+    if tier is not None:
+        rw = routing.workload
+        routed_tokens = rw.tokens_per_month * tier.share
+        if w.tokens_per_month is not None and abs(w.tokens_per_month - routed_tokens) > 0.01 * max(routed_tokens, 1):
+            raise InputError(f"{wkey}.tokensPerMonth", w.tokens_per_month,
+                             f"the tier's share of the routed volume ({routed_tokens:,.0f}), or leave it out",
+                             f"routing tier {tier.name!r} sends {tier.share:g} of {rw.tokens_per_month:,.0f} tokens/month here")
+        args = {"tokens_per_month": routed_tokens, "avg_input_tokens": rw.avg_input_tokens,
+                "avg_output_tokens": rw.avg_output_tokens, "utilization": rw.utilization,
+                "ttft_target_s": rw.ttft_target_s, "tpot_target_s": rw.tpot_target_s,
+                "prefix_cache_hit_rate": rw.prefix_cache_hit_rate}
+        own = _workload_args(w.model_copy(update={"tokens_per_month": routed_tokens}), wkey)
+        args.update({k: v for k, v in own.items() if k != "tokens_per_month"})
+        if w.input_share is not None and w.avg_input_tokens is None and w.avg_output_tokens is None:
+            args.pop("avg_input_tokens"), args.pop("avg_output_tokens")
+    else:
+        if m.workload is None:
+            raise InputError(wkey, None, "a workload: {tokensPerMonth, inputShare | avgInputTokens + avgOutputTokens, ...}")
+        args = _workload_args(w, wkey)
+    workload = _build_workload(args, wkey)
+
+    # GPU or instance type: the program deploys whole AWS instances, so one is always chosen.
+    gpu, itype = m.gpu, m.instance_type
+    if gpu is None and itype is None:
+        raise InputError(f"{key}.gpu", None, "a GPU (" + ", ".join(catalog.gpus()) + ") or an instanceType")
+    auto = m.replicas == "auto"
+    # A reserved capacity type is billed at its discount only under a named commitment; else AWS bills on-demand.
+    commitment = None
+    if m.commitment is not None:
+        if m.capacity_type not in RESERVED:
+            raise InputError(f"{key}.commitment", m.commitment.model_dump(by_alias=True),
+                             f"a commitment only with capacityType {' or '.join(RESERVED)}")
+        commitment = Commitment(m.commitment.kind, m.commitment.hourly_usd, m.commitment.recorded_in)
+    pricing = m.capacity_type if m.capacity_type not in RESERVED or commitment else "on-demand"
+    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
+                 precision=m.precision, pricing=pricing, commitment=commitment, instance_type=itype,
+                 gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
+                 name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel,
+                 api_servers=m.api_server_count)
+    try:
+        deployment = Deployment.build(**dargs)
+        if itype is None:
+            chosen = plan_nodes(deployment, None).instance_type
+            if chosen is None:
+                raise InputError(f"{key}.gpu", gpu, "a GPU sold as an AWS instance, or name an instanceType")
+            deployment = Deployment.build(**{**dargs, "gpu": deployment.gpu, "instance_type": chosen})
+        # More GPUs than one instance: a multi-node group; plan_nodes refuses a layout vLLM cannot serve
+        # with the message estimate and optimize give (cost.physics.multinode.require_deployable).
+        plan = plan_nodes(deployment, book)
+        require_within_context(workload, entry.id, entry.context, max_len)
+    except InputError as e:
+        raise (e if e.key.startswith(P) else _rekey(e, f"{key}.")) from None
+    inst = catalog.instance(deployment.instance_type)
+    if catalog.gpu(deployment.gpu).id == "RTX-4090":
+        raise InputError(f"{key}.gpu", gpu, "a data-centre GPU sold on AWS")
+    _require_fit(key, entry, deployment, workload, max_len)
+    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
+        deployment = sized(replace(deployment, replicas=None), workload)
+        plan = plan_nodes(deployment, book)
+    _require_cores(key, deployment, inst, plan.replicas_per_instance)
+    if commitment is not None and plan.units * plan.unit_usd_hr > commitment.hourly_usd + 1e-9:
+        need = plan.units * plan.unit_usd_hr
+        raise InputError(f"{key}.commitment.hourlyUsd", commitment.hourly_usd,
+                         f"at least {need:,.2f} (the {plan.units} x {inst.type} at the {m.capacity_type} discount), or "
+                         "capacityType on-demand", "a commitment that covers part of the nodes leaves the rest on-demand")
+
+    # Zones: spread the instances over `zones` zones of the cluster; a multi-node replica's group of
+    # `per_group` instances stays in one zone (its nodes talk every step), so whole groups are spread.
+    units, per_group = plan.units, plan.instances_per_replica
+    groups = units // per_group
+    if zones is None:
+        zones = min(2, len(cluster.zones), groups) if spares else 1
+    if zones > len(cluster.zones) and cluster.existing is None:
+        raise InputError(f"{key}.redundancy.zones", zones,
+                         f"at most {len(cluster.zones)} (the zones breakeven:cluster.zones lists: {', '.join(cluster.zones)})",
+                         "add zones to the cluster or spread this model over fewer")
+    if zones > units:
+        raise InputError(f"{key}.redundancy.zones", zones,
+                         f"at most {units} (this model runs on {units} x {inst.type}; a zone without a node holds nothing)")
+    if zones > groups:
+        raise InputError(f"{key}.redundancy.zones", zones,
+                         f"at most {groups} (each replica is a group of {per_group} x {inst.type} kept in one zone; "
+                         f"{groups} group(s) fill at most {groups} zone(s))")
+    deployment = replace(deployment, zones=zones)
+    accept = 1.0 if production else 0.0
+    if m.redundancy is not None and m.redundancy.accept_zone_loss_share is not None:
+        accept = m.redundancy.accept_zone_loss_share
+    prefix = f"{cluster.name}-{name}"
+    if cluster.existing is not None or zones == 1:
+        pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
+    else:
+        pools = _spread(groups, cluster.zones[:zones], prefix, per_group)
+
+    if m.capacity_reservation_id is not None and m.capacity_type == "spot":
+        raise InputError(f"{key}.capacityReservationId", m.capacity_reservation_id,
+                         "a reservation for on-demand or reserved-* nodes (capacityType), not spot")
+    if m.capacity_block and m.capacity_reservation_id is None:
+        raise InputError(f"{key}.capacityBlock", True, "true only with capacityReservationId (the Capacity Block's id)")
+    weights_gib = math.ceil(checkpoint.gib)
+    nodes = sum(p.nodes for p in pools)
+    weights_source = _weights_source(f"{key}.weights.source", m.weights.source, source, checkpoint.bytes, nodes, cluster)
+    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, deployment.replicas,
+                     spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
+                     tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
+                     m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
+                     m.source is not None and not m.source.startswith(("s3://", "/")), accept, weights_source,
+                     checkpoint.bytes)
+
+
+def _weights_source(key: str, chosen: str | None, repo: str, weights_bytes: int, nodes: int, cluster: ClusterSpec) -> str:
+    """Where a replaced node gets the weights: the stack's choice, checked, or the cheaper path
+    (cost/physics/weights_source.py). The S3 path needs what the program creates (the VPC's gateway endpoint, the
+    cluster's OIDC provider) and a Hugging Face repo to seed the copy from."""
+    owns = cluster.existing is None
+    hub_repo = not repo.startswith(("s3://", "/"))
+    if chosen == "s3" and not owns:
+        raise InputError(key, chosen, "huggingface with cluster.existing (the program creates the S3 gateway endpoint "
+                                      "and the pod's IAM role only in the cluster it creates)")
+    if chosen == "s3" and not hub_repo:
+        raise InputError(key, chosen, f"huggingface when source is {repo} (the S3 copy is seeded from a Hugging Face repo)")
+    if chosen is not None:
+        return chosen
+    return weights_source.choose(weights_bytes, nodes, owns and hub_repo)
+
+
+def weights_on_instance_store(m: ModelSpec, ami_type: str) -> bool:
+    """The model's nodes keep the weights on NVMe instance store (cost/physics/weights_cache.py), not on the gp3 disk."""
+    return plan_cache(m.instance_type, ami_type, m.plan.replicas_per_instance * m.cache_gib).medium == "instance-store"
+
+
+def node_disk_needed_gib(m: ModelSpec, ami_type: str) -> int:
+    """gp3 disk one GPU node needs: the image and runtime, plus the weights caches unless instance store holds them."""
+    return IMAGE_AND_RUNTIME_GIB if weights_on_instance_store(m, ami_type) else m.disk_needed_gib
+
+
+def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
+    """Every EKS node group name the program will create is unique and within EKS's 63 characters,
+    and every model's Kubernetes objects have names of their own, or the error names the key to change."""
+    seen = {f"{cluster.name}-system": f"{P}cluster.name"}
+    for m in models if cluster.existing is None else ():
+        for pool in m.pools:
+            ng = pool.node_group
+            if len(ng) > NODE_GROUP_NAME_MAX:
+                room = NODE_GROUP_NAME_MAX - len(cluster.name) - len(pool.suffix) - 2
+                raise InputError(f"{m.key}.name", m.name,
+                                 f"a name of at most {max(room, 0)} characters, or a shorter breakeven:cluster.name",
+                                 f"the EKS node group {ng!r} would be {len(ng)} characters; EKS allows {NODE_GROUP_NAME_MAX}")
+            if ng in seen:
+                raise InputError(f"{m.key}.name", m.name, "a name that gives each node group its own name",
+                                 f"node group {ng!r} is also generated for {seen[ng]}")
+            seen[ng] = f"{m.key}.name"
+    objects: dict[str, str] = {}
+    for m in models:  # the chart's objects share one namespace
+        if m.k8s_name in objects:
+            raise InputError(f"{m.key}.name", m.name, "a name whose Kubernetes objects differ from every other model's",
+                             f"{m.name} and {objects[m.k8s_name]} would both create objects named {m.k8s_name}")
+        objects[m.k8s_name] = m.name
+
+
+def pod_cpu(inst: catalog.Instance, replicas_per_instance: int) -> int:
+    """CPU cores a vLLM pod requests on `inst` when `replicas_per_instance` pods share it (at least 1)."""
+    return max(1, int(inst.vcpus * 0.75 / replicas_per_instance))
+
+
+def _require_cores(key: str, d: Deployment, inst: catalog.Instance, replicas_per_instance: int) -> None:
+    """More than one API server: the pod's CPU request holds a core for every vLLM process, as vLLM's
+    architecture overview counts them (docs/design/arch_overview.md, "Process Count Summary": A API
+    servers + 1 engine core + 1 worker per GPU without data parallelism)."""
+    if d.api_servers == 1:
+        return   # vLLM's default layout; the request is the instance share it always was
+    cores = pod_cpu(inst, replicas_per_instance)
+    needed = d.api_servers + 1 + d.gpus_per_replica
+    if needed > cores:
+        most = cores - 1 - d.gpus_per_replica
+        raise InputError(f"{key}.apiServerCount", d.api_servers,
+                         f"at most {most} on {inst.type}" if most > 1 else f"1 on {inst.type}",
+                         f"each vLLM pod requests {cores} CPU cores ({replicas_per_instance} pod(s) per {inst.vcpus}-vCPU "
+                         f"instance) and needs one per process: {d.api_servers} API servers + 1 engine core + "
+                         f"{d.gpus_per_replica} GPU worker(s) = {needed}; lower it, or pick an instance type with more vCPUs per pod")
+
+
+def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:
+    """The weights, runtime and one full-length sequence of KV cache must fit the replica's GPUs
+    (the same check, with the same context, as `cost.estimate`)."""
+    from cost.physics import capacity
+
+    context = max(max_len, workload.tokens_per_request)
+    try:
+        capacity.require_fit(entry, catalog.gpu(deployment.gpu), deployment.gpus_per_replica, deployment.precision,
+                             context, deployment.gpu_memory_utilization, key=f"{key}.tensorParallel",
+                             kv_cache_dtype=deployment.kv_cache_dtype, expert_parallel=deployment.expert_parallel,
+                             max_num_seqs=deployment.max_num_seqs)
+    except InputError as e:
+        raise (e if e.key.startswith(P) else _rekey(e, f"{key}.")) from None
