@@ -11,7 +11,7 @@ price book, overheads, budget, routing). Every surface reads and writes it throu
 * stack config and CLI flags build `Deployment` / `Workload` through their validated `build` methods.
 
 Decoding checks the shape against one pydantic model (`cost/economics_model.py`: known keys, types, ranges,
-finite numbers), then the catalogs (`Deployment.build`, `Workload.build`), and raises `InputError` naming the
+finite numbers), then the catalogs (`Deployment.build`) and the request size (`Workload.complete`), and raises `InputError` naming the
 key under the surface's prefix, e.g. `breakeven.dev/economics.workload.utilization`.
 """
 
@@ -70,8 +70,8 @@ class Economics:
         """The wire dict, written by the model that reads it (`cost/economics_model.py`)."""
         value = economics_model.EconomicsValue.model_validate(
             {"version": self.version, "deployment": self.deployment, "workload": self.workload, "stack": self.stack},
-            from_attributes=True)
-        return value.model_dump()
+            from_attributes=True, by_alias=False, by_name=True)
+        return value.model_dump(exclude=economics_model.NOT_WRITTEN)
 
     @classmethod
     def from_dict(cls, doc: Any, key: str = ANNOTATION) -> Economics:
@@ -152,13 +152,12 @@ def _decode(v: economics_model.EconomicsValue, key: str) -> Economics:
     d = v.deployment.model_dump(exclude_unset=True)
     d["exemptions"] = Exemptions(**d.get("exemptions", {}))
     deployment = _rekeyed(f"{key}.deployment", Deployment.build, **d)
-    workload = _rekeyed(f"{key}.workload", Workload.build, **v.workload.model_dump(exclude_unset=True))
+    workload = _rekeyed(f"{key}.workload", Workload.complete, v=v.workload)
     s = v.stack or economics_model.StackValue()
     routing = None
     if s.routing is not None:
         tiers = tuple(Tier(**t.model_dump(exclude_unset=True)) for t in s.routing.tiers)
-        routing = Routing(_rekeyed(f"{key}.stack.routing.workload", Workload.build,
-                                   **s.routing.workload.model_dump(exclude_unset=True)), tiers)
+        routing = Routing(_rekeyed(f"{key}.stack.routing.workload", Workload.complete, v=s.routing.workload), tiers)
     overheads = Overheads(**({} if s.overheads is None else s.overheads.model_dump(exclude_none=True)))
     budget = None if s.budget_usd_per_month is None else float(s.budget_usd_per_month)
     return Economics(deployment, workload, StackEconomics(s.stack or "", s.production, s.price_book, overheads, budget,

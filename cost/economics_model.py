@@ -13,35 +13,26 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from cost.catalog import strictload
 from cost.deployment import LIMITS
-from cost.pydantic_errors import Allowed, refuse, to_input_error
+from cost.workload import WorkloadArgs
+from cost.pydantic_errors import Allowed, Whole, refuse, to_input_error
 
 VERSION = 1
 LIMIT = strictload.MAX_MAGNITUDE
 
 
-def _integral(value: Any) -> Any:
-    """2.0 reads as 2; anything else goes on to the strict int check (which names the range)."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _real(value: Any, low: float, high: float, text: str, below_high: bool = False) -> Any:
-    """A finite number in [low, high] (or [low, high)), kept as written: an int stays an int, so the wire text
-    round-trips unchanged."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high  # NaN fails too
-            or (below_high and value == high)):
+def _real(value: Any, low: float, high: float, text: str) -> Any:
+    """A finite number in [low, high], kept as written: an int stays an int, so the wire text round-trips unchanged."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:  # NaN fails too
         refuse(text)
     return value
 
 
 NUMBER = f"a finite number of magnitude at most {LIMIT:g}"
-Whole = Annotated[int, BeforeValidator(_integral)]
 REPLICAS = f'the resolved number of serving replicas (sized, not "auto"), from 1 to {LIMITS["replicas"]}'
 Number = Annotated[Any, BeforeValidator(lambda v: _real(v, -LIMIT, LIMIT, NUMBER)), Allowed(NUMBER)]
 NonNegative = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, LIMIT, "a non-negative number")),
                         Allowed("a non-negative number")]
 Share = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, 1, "a fraction in [0, 1]")), Allowed("a fraction in [0, 1]")]
-HitRate = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, 1, "a fraction in [0, 1)", below_high=True)),
-                    Allowed("a fraction in [0, 1)")]
 
 
 class _Value(BaseModel):
@@ -84,17 +75,9 @@ class DeploymentValue(_Value):
     zones: Whole = Field(1, ge=1, le=LIMITS["zones"])
 
 
-class WorkloadValue(_Value):
-    tokens_per_month: Number
-    avg_input_tokens: Number = 600
-    avg_output_tokens: Number = 400
-    utilization: Number = 0.8
-    ttft_target_s: Number | None = None
-    tpot_target_s: Number | None = None
-    batch: bool = False
-    prefix_cache_hit_rate: HitRate = 0.0
-
-
+class WorkloadValue(WorkloadArgs):
+    """The workload on the wire: cost.workload's model, read by its Python names (the request is written as its
+    size, never its share: `NOT_WRITTEN`)."""
 
 
 class OverheadsValue(_Value):
@@ -136,10 +119,14 @@ class EconomicsValue(_Value):
     stack: StackValue | None = None
 
 
+# A workload's input share is an argument (the request size is derived from it), not a field of the wire.
+NOT_WRITTEN: dict[str, Any] = {"workload": {"input_share"}, "stack": {"routing": {"workload": {"input_share"}}}}
+
+
 def validate(doc: Any, key: str) -> EconomicsValue:
     """The economics value's shape checked; InputError naming `key.<path>` at the first bad value."""
     try:
-        return EconomicsValue.model_validate(doc)
+        return EconomicsValue.model_validate(doc, by_alias=False, by_name=True)
     except ValidationError as err:
         raise to_input_error(err, EconomicsValue, f"{key}.") from None
 

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 from pydantic_core import PydanticCustomError
 
 from cost.errors import InputError
@@ -28,6 +28,14 @@ class Allowed:
 
 def refuse(allowed: str, detail: str = "") -> typing.NoReturn:
     raise PydanticCustomError("breakeven", "{allowed}", {"allowed": allowed, "detail": detail})
+
+
+def _integral(value: Any) -> Any:
+    """2.0 reads as 2; anything else goes on to the strict int check (which names the range)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = Annotated[int, BeforeValidator(_integral)]  # a whole number, written as 2 or 2.0
 
 
 def _strip_optional(ann: Any) -> Any:

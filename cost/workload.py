@@ -1,19 +1,78 @@
-"""What a deployment is asked to serve: the workload, priced identically on both sides."""
+"""What a deployment is asked to serve: the workload, priced identically on both sides.
+
+`WorkloadFields` is the one pydantic model of the workload's fields: Python names (cost's arguments and the
+economics wire), camelCase aliases (the stack-config spelling), what each accepts and its description. The
+stack schema (infra/config/schema.py), the economics value (cost/economics_model.py) and `Workload.build`
+all validate through it; the only difference between surfaces is the latency targets' unit (seconds here,
+milliseconds in a stack file). What needs the catalog (a request within the model's context) is checked
+where the catalog is (`require_within_context`).
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from cost.errors import InputError
-from cost.units import MAX_TOKENS_PER_MONTH, TOKENS_ALLOWED
+from cost.pydantic_errors import Allowed, Whole, refuse, to_input_error
+from cost.units import MAX_TOKENS_PER_MONTH, TOKENS_ALLOWED, parse_tokens
 
 DEFAULT_REQUEST_TOKENS = 1000
+DEFAULT_UTILIZATION = 0.8
 MAX_REQUEST_TOKENS = 10_000_000  # above every open model's context (the context check below is the real limit)
+MAX_LATENCY_S = 3600
 
 
-def _finite(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+def _volume(value: Any) -> float:
+    """A monthly token volume: a number or the notation 100M, 3.2B (cost.units.parse_tokens)."""
+    try:
+        return parse_tokens(value)
+    except InputError as e:
+        refuse(e.allowed)
+
+
+TokenVolume = Annotated[float, BeforeValidator(_volume), Field(ge=0, le=MAX_TOKENS_PER_MONTH), Allowed(TOKENS_ALLOWED)]
+RequestTokens = Annotated[Whole, Field(ge=1, le=MAX_REQUEST_TOKENS),
+                          Allowed(f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")]
+LatencyS = Annotated[float, Field(gt=0, le=MAX_LATENCY_S), Allowed(f"a positive number of seconds, at most {MAX_LATENCY_S}")]
+
+
+class WorkloadFields(BaseModel):
+    """The fields of a workload as every surface states them (unset: the default `Workload.build` gives)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, alias_generator=to_camel,
+                              frozen=True, validate_default=False)
+
+    tokens_per_month: TokenVolume | None = Field(None, description="Input + output tokens per month (100M, 3.2B, ...); "
+                                                                   "required unless a routing tier feeds the model.")
+    input_share: Annotated[float, Field(gt=0, lt=1), Allowed("a fraction strictly between 0 and 1")] | None = Field(
+        None, description="Share of tokens that are input; or give the request size below.")
+    avg_input_tokens: RequestTokens | None = Field(None, description="Average input tokens per request.")
+    avg_output_tokens: RequestTokens | None = Field(None, description="Average output tokens per request.")
+    utilization: Annotated[float, Field(gt=0, le=1), Allowed("a fraction in (0, 1]")] | None = Field(
+        None, description=f"Planned share of capacity used; default {DEFAULT_UTILIZATION}.")
+    prefix_cache_hit_rate: Annotated[float, Field(ge=0, lt=1), Allowed("a fraction in [0, 1)")] | None = Field(
+        None, description="Share of prompt tokens vLLM's prefix cache serves (shared system prompts, RAG documents, "
+                          "chat history); priced as not recomputed, and at an API's cached-input price where it has "
+                          "one; default 0.")
+
+
+class WorkloadArgs(WorkloadFields):
+    """What `Workload.build` takes: the fields, the volume required, latency targets in seconds, the batch flag."""
+
+    tokens_per_month: TokenVolume = Field(description="Input + output tokens per month.")
+    ttft_target_s: LatencyS | None = Field(None, description="Time-to-first-token target (s).")
+    tpot_target_s: LatencyS | None = Field(None, description="Time-per-output-token target (s).")
+    batch: bool = Field(False, description="Latency-insensitive work a provider's batch API may serve.")
+
+
+def spelled(model: type[BaseModel], name: str) -> str:
+    """A field's name as a stack file spells it (its alias); a name the model lacks stays as it is."""
+    f = model.model_fields.get(name)
+    return name if f is None else f.alias or name
 
 
 @dataclass(frozen=True)
@@ -59,40 +118,23 @@ class Workload:
         return self.tokens_per_month * (1 - self.input_share)
 
     @classmethod
-    def build(
-        cls,
-        tokens_per_month: float,
-        *,
-        input_share: float | None = None,
-        avg_input_tokens: int | None = None,
-        avg_output_tokens: int | None = None,
-        utilization: float = 0.8,
-        ttft_target_s: float | None = None,
-        tpot_target_s: float | None = None,
-        batch: bool = False,
-        prefix_cache_hit_rate: float = 0.0,
-    ) -> "Workload":
-        """Validate and complete a workload.
+    def build(cls, tokens_per_month: Any, **fields: Any) -> "Workload":
+        """Validate and complete a workload (`WorkloadArgs`: errors name the argument).
 
         Give the request size (average input and output tokens), or an input share (the request
         is then 1,000 tokens split by it), or both when they agree within 1 %.
         """
-        if not _finite(tokens_per_month) or not 0 <= tokens_per_month <= MAX_TOKENS_PER_MONTH:
-            raise InputError("tokens_per_month", tokens_per_month, TOKENS_ALLOWED)
-        if input_share is not None and not (_finite(input_share) and 0 < input_share < 1):
-            raise InputError("input_share", input_share, "a fraction strictly between 0 and 1")
-        sizes: tuple[tuple[str, float | None], ...] = (("avg_input_tokens", avg_input_tokens), ("avg_output_tokens", avg_output_tokens))
-        for key, val in sizes:
-            if val is not None and not (_finite(val) and int(val) == val and 1 <= val <= MAX_REQUEST_TOKENS):
-                raise InputError(key, val, f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")
-        if not (_finite(utilization) and 0 < utilization <= 1):
-            raise InputError("utilization", utilization, "a fraction in (0, 1]")
-        if not (_finite(prefix_cache_hit_rate) and 0 <= prefix_cache_hit_rate < 1):
-            raise InputError("prefix_cache_hit_rate", prefix_cache_hit_rate, "a fraction in [0, 1)")
-        for key, val in (("ttft_target_s", ttft_target_s), ("tpot_target_s", tpot_target_s)):
-            if val is not None and not (_finite(val) and 0 < val <= 3600):
-                raise InputError(key, val, "a positive number of seconds, at most 3600")
+        try:
+            v = WorkloadArgs.model_validate({"tokens_per_month": tokens_per_month, **fields}, by_alias=False, by_name=True)
+        except ValidationError as err:
+            raise to_input_error(err, WorkloadArgs, "") from None
+        return cls.complete(v)
 
+    @classmethod
+    def complete(cls, v: WorkloadArgs) -> "Workload":
+        """The workload from validated fields: the request size from the share where only that is given, the
+        defaults where a field is unset. An InputError names the argument when share and size disagree."""
+        input_share, avg_input_tokens, avg_output_tokens = v.input_share, v.avg_input_tokens, v.avg_output_tokens
         if avg_input_tokens is None and avg_output_tokens is None:
             share = 0.6 if input_share is None else input_share
             avg_input_tokens = max(1, round(DEFAULT_REQUEST_TOKENS * share))
@@ -114,14 +156,14 @@ class Workload:
                     f"avg_input_tokens={avg_input_tokens}, avg_output_tokens={avg_output_tokens}",
                 )
         return cls(
-            tokens_per_month=float(tokens_per_month),
-            avg_input_tokens=int(avg_input_tokens),
-            avg_output_tokens=int(avg_output_tokens),
-            utilization=float(utilization),
-            ttft_target_s=ttft_target_s,
-            tpot_target_s=tpot_target_s,
-            batch=bool(batch),
-            prefix_cache_hit_rate=float(prefix_cache_hit_rate),
+            tokens_per_month=v.tokens_per_month,
+            avg_input_tokens=avg_input_tokens,
+            avg_output_tokens=avg_output_tokens,
+            utilization=DEFAULT_UTILIZATION if v.utilization is None else v.utilization,
+            ttft_target_s=v.ttft_target_s,
+            tpot_target_s=v.tpot_target_s,
+            batch=v.batch,
+            prefix_cache_hit_rate=0.0 if v.prefix_cache_hit_rate is None else v.prefix_cache_hit_rate,
         )
 
 

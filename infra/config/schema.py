@@ -19,11 +19,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from cost.errors import InputError
 from cost.pydantic_errors import Allowed, to_input_error
 from cost.pydantic_errors import allowed as allowed  # re-exported: infra/config/configdoc.py documents each key with it
 from cost.pydantic_errors import refuse as _refuse
-from cost.units import parse_tokens
+from cost.workload import MAX_LATENCY_S, WorkloadFields
 
 NS = "breakeven"
 P = f"{NS}:"
@@ -136,15 +135,6 @@ def _engine_arg(value: str) -> str:
     return value
 
 
-def _tokens(value: Any) -> float:
-    if value is None:
-        return value
-    try:
-        return parse_tokens(value, "tokensPerMonth")
-    except InputError as e:
-        _refuse(e.allowed)
-
-
 Namespace = Annotated[_dns_label(63), AfterValidator(_namespace),
                       Allowed("a lowercase DNS label of at most 63 characters, not default or kube-*")]
 Cidr = Annotated[str, AfterValidator(_cidr), Allowed("a CIDR block such as 203.0.113.0/24")]
@@ -153,7 +143,6 @@ InstanceType = Annotated[str, AfterValidator(_instance_type), Allowed("an EC2 in
 Source = Annotated[str, AfterValidator(_source), Allowed("a Hugging Face repo id (org/name), s3://bucket/prefix or /absolute/path")]
 EngineArg = Annotated[str, AfterValidator(_engine_arg),
                       Allowed("a vLLM flag or value such as --enable-prefix-caching (never an API key)")]
-Tokens = Annotated[Any, BeforeValidator(_tokens), Allowed("a monthly token volume such as 100M, 3.2B or 750000000")]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^\S(.*\S)?$"), Allowed("a non-empty string")]
 
 
@@ -225,23 +214,14 @@ class Cluster(Section):
     existing: Existing | None = Field(None, description="Serve into an existing cluster instead of creating one.")
 
 
-class Workload(Section):
+class Workload(Section, WorkloadFields):
     """What a model (or the routed traffic) is asked to serve."""
 
-    tokens_per_month: Tokens = Field(None, description="Input + output tokens per month (100M, 3.2B, ...); required "
-                                                       "unless a routing tier feeds the model.")
-    input_share: float | None = Field(None, gt=0, lt=1, description="Share of tokens that are input; or give the "
-                                                                    "request size below.")
-    avg_input_tokens: int | None = Field(None, ge=1, le=10_000_000, description="Average input tokens per request.")
-    avg_output_tokens: int | None = Field(None, ge=1, le=10_000_000, description="Average output tokens per request.")
-    utilization: float | None = Field(None, gt=0, le=1, description="Planned share of capacity used; default 0.8.")
-    ttft_target_ms: float | None = Field(None, gt=0, le=3_600_000, description="Time-to-first-token target (ms); "
-                                                                             "under 50 counts as the low-TTFT exemption.")
-    tpot_target_ms: float | None = Field(None, gt=0, le=3_600_000, description="Time-per-output-token target (ms).")
-    prefix_cache_hit_rate: float | None = Field(None, ge=0, lt=1, description="Share of prompt tokens vLLM's prefix "
-                                                "cache serves (shared system prompts, RAG documents, chat history); "
-                                                "priced as not recomputed, and at an API's cached-input price where it has one; "
-                                                "default 0.")
+    ttft_target_ms: float | None = Field(None, gt=0, le=MAX_LATENCY_S * 1000,
+                                         description="Time-to-first-token target (ms); under 50 counts as the low-TTFT "
+                                                     "exemption.")
+    tpot_target_ms: float | None = Field(None, gt=0, le=MAX_LATENCY_S * 1000,
+                                         description="Time-per-output-token target (ms).")
 
 
 class Commitment(Section):

@@ -39,7 +39,7 @@ from cost.estimate import sized
 from cost.pricing.nodes import NodePlan, plan_nodes
 from cost.pricing.tco import Overheads
 from cost.physics.weights_cache import plan_cache
-from cost.workload import Workload, require_within_context
+from cost.workload import Workload, WorkloadFields, require_within_context, spelled
 from infra.config import schema
 from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
 from infra.config.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
@@ -520,30 +520,23 @@ def _pricing(p: schema.Pricing) -> PricingSpec:
 
 
 def _workload_args(w: schema.Workload, key: str) -> dict:
-    """The cost arguments of a validated workload section (only what it sets)."""
+    """The cost arguments of a validated workload section (only what it sets): its `WorkloadFields` as they are,
+    the latency targets from milliseconds to seconds."""
     if w.tokens_per_month is None:
         raise InputError(f"{key}.tokensPerMonth", None, "a monthly token volume such as 100M or 3.2B")
-    args: dict[str, Any] = {"tokens_per_month": w.tokens_per_month}
-    for name in ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization", "prefix_cache_hit_rate"):
-        if getattr(w, name) is not None:
-            args[name] = getattr(w, name)
+    args: dict[str, Any] = w.model_dump(include=set(WorkloadFields.model_fields), exclude_none=True)
     for src, dst in (("ttft_target_ms", "ttft_target_s"), ("tpot_target_ms", "tpot_target_s")):
         if getattr(w, src) is not None:
             args[dst] = getattr(w, src) / 1000
     return args
 
 
-_WORKLOAD_COST_KEYS = {"tokens_per_month": "tokensPerMonth", "input_share": "inputShare", "avg_input_tokens": "avgInputTokens",
-                       "avg_output_tokens": "avgOutputTokens", "utilization": "utilization",
-                       "ttft_target_s": "ttftTargetMs", "tpot_target_s": "tpotTargetMs",
-                       "prefix_cache_hit_rate": "prefixCacheHitRate"}
-
-
 def _build_workload(args: dict, key: str) -> Workload:
+    """`Workload.build`, its error named by the config key (`spelled`: the field's alias)."""
     try:
         return Workload.build(**args)
     except InputError as e:
-        raise InputError(f"{key}.{_WORKLOAD_COST_KEYS.get(e.key, e.key)}", e.value, e.allowed, e.detail) from None
+        raise InputError(f"{key}.{spelled(schema.Workload, e.key)}", e.value, e.allowed, e.detail) from None
 
 
 def _routing(r: schema.Routing) -> RoutingSpec:

@@ -39,7 +39,8 @@ def test_the_wire_text_round_trips_unchanged():
     (("deployment", "redundancy"), 2.5, "deployment.redundancy", "a whole number, from 0 to 1,000"),
     (("deployment", "commitment"), {"kind": "lease", "hourly_usd": 1, "recorded_in": "x"},
      "deployment.commitment.kind", "savings-plan, reserved-instances"),
-    (("workload", "utilization"), float("inf"), "workload.utilization", "a finite number"),
+    (("workload", "utilization"), float("inf"), "workload.utilization", "a fraction in (0, 1]"),
+    (("workload", "input_share"), 0.9, "workload.input_share", "the share the request size implies"),
     (("version",), 2, "version", "1 (the economics version"),
 ])
 def test_a_bad_value_names_its_path(path, value, key, allowed):

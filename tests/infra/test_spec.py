@@ -190,7 +190,7 @@ def _model_with(**changes):
     ({"redundancy": "N plus one"}, f"{P}models[0].redundancy", '"N+1"'),
     ({"workload": {"tokensPerMonth": "3.2 billion"}}, f"{P}models[0].workload.tokensPerMonth", "100M, 3.2B"),
     ({"workload": {"tokensPerMonth": "-5M"}}, f"{P}models[0].workload.tokensPerMonth", "token volume"),
-    ({"workload": {"tokensPerMonth": "1B", "inputShare": 1.5}}, f"{P}models[0].workload.inputShare", "above 0 and below 1"),
+    ({"workload": {"tokensPerMonth": "1B", "inputShare": 1.5}}, f"{P}models[0].workload.inputShare", "strictly between 0 and 1"),
     ({"workload": {"tokensPerMonth": "1B", "tokensPerMonht": "1B"}}, f"{P}models[0].workload.tokensPerMonht", "a known key"),
     ({"replicaz": 2}, f"{P}models[0].replicaz", "a known key"),
     ({"name": "Chat_70B"}, f"{P}models[0].name", "a lowercase DNS label"),
