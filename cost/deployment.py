@@ -1,12 +1,25 @@
-"""What is self-hosted: one model served by vLLM on a set of GPUs, and the exemptions it claims."""
+"""What is self-hosted: one model served by vLLM on a set of GPUs, and the exemptions it claims.
+
+`DeploymentFields` is the one pydantic model of a deployment's values: Python names (cost's arguments and the
+economics wire), aliases in the stack-config spelling (the key's path inside a `breakeven:models` entry), what
+each accepts. `Deployment.build` validates through it, the economics value (cost/economics_model.py) extends it,
+and the stack spec names cost's errors by its aliases. What needs the catalogs (a model id, a GPU, an instance,
+a precision, a tensor-parallel size that splits the heads, a length within the context) is checked after it,
+under the field's name.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from cost import catalog
 from cost.errors import InputError
+from cost.pydantic_errors import Allowed, Whole, real, to_input_error
 from cost.units import MAX_TOKENS_PER_MONTH
 
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
@@ -16,14 +29,68 @@ LIMITS = {"gpus_per_replica": 64, "replicas": 1000, "redundancy": 1000, "max_num
 # vLLM's --gpu-memory-utilization as the kit accepts it (the stack schema's gpuMemoryUtilization range): below 0.1 no
 # model is served, and vLLM itself allows up to 1.0, which leaves nothing for other processes on the GPU.
 GPU_MEMORY_UTILIZATION_RANGE = (0.1, 0.99)
+GPU_MEMORY_UTILIZATION_ALLOWED = (f"a fraction from {GPU_MEMORY_UTILIZATION_RANGE[0]:g} to {GPU_MEMORY_UTILIZATION_RANGE[1]:g} "
+                                  "(vLLM --gpu-memory-utilization; default 0.9)")
+MIN_MODEL_LEN = 16
 
 
 def check_gpu_memory_utilization(value: object, key: str = "gpu_memory_utilization") -> float:
     """The value, or an InputError under `key` naming the allowed range."""
     low, high = GPU_MEMORY_UTILIZATION_RANGE
     if not _finite(value) or not low <= value <= high:  # type: ignore[operator]  # _finite: a real number
-        raise InputError(key, value, f"a fraction from {low:g} to {high:g} (vLLM --gpu-memory-utilization; default 0.9)")
+        raise InputError(key, value, GPU_MEMORY_UTILIZATION_ALLOWED)
     return float(value)  # type: ignore[arg-type]
+
+
+def _count(name: str, low: int) -> Allowed:
+    """What a whole number from `low` to LIMITS[name] allows, in words."""
+    return Allowed(f"a whole number, from {low} to {LIMITS[name]}")
+
+
+HOURLY_ALLOWED = "a positive price per GPU-hour in USD, at most 1000"
+CAPACITY_ALLOWED = "a positive token volume, at most 10000T"
+
+
+def _auto(value: Any) -> Any:
+    """replicas "auto" is None: sized by cost.estimate."""
+    return None if value == "auto" else value
+
+
+class DeploymentFields(BaseModel):
+    """A deployment's values, checked before the catalogs are asked (the dataclass `Deployment` documents each)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, alias_generator=to_camel,
+                              frozen=True, validate_default=False)
+
+    model: str
+    gpu: str | None = None
+    gpus_per_replica: Annotated[Whole, Field(ge=1, le=LIMITS["gpus_per_replica"]), _count("gpus_per_replica", 1)] = (
+        Field(1, alias="tensorParallel"))
+    replicas: Annotated[Annotated[Whole, Field(ge=1, le=LIMITS["replicas"]), _count("replicas", 1)] | None,
+                        BeforeValidator(_auto)] = 1
+    redundancy: Annotated[Whole, Field(ge=0, le=LIMITS["redundancy"]), _count("redundancy", 0)] = (
+        Field(0, alias="redundancy.spares"))
+    precision: str = "bf16"
+    pricing: str = Field("on-demand", alias="capacityType")
+    instance_type: str | None = None
+    hourly_usd_per_gpu: Annotated[Any, real(0, 1000, HOURLY_ALLOWED, above_low=True), Allowed(HOURLY_ALLOWED)] | None = None
+    gpu_memory_utilization: Annotated[float, Field(ge=GPU_MEMORY_UTILIZATION_RANGE[0], le=GPU_MEMORY_UTILIZATION_RANGE[1]),
+                                      Allowed(GPU_MEMORY_UTILIZATION_ALLOWED)] = 0.9
+    max_num_seqs: Annotated[Whole, Field(ge=1, le=LIMITS["max_num_seqs"]), _count("max_num_seqs", 1)] = 256
+    concurrency: Annotated[Whole, Field(ge=1, le=LIMITS["max_num_seqs"]), Allowed(
+        f"a whole number of concurrent requests, from 1 to {LIMITS['max_num_seqs']}")] | None = None
+    capacity_tokens_per_month: Annotated[Any, real(0, MAX_TOKENS_PER_MONTH, CAPACITY_ALLOWED, above_low=True),
+                                         Allowed(CAPACITY_ALLOWED)] | None = None
+    max_model_len: Annotated[Whole, Field(ge=MIN_MODEL_LEN), Allowed(
+        f"a whole number of tokens, from {MIN_MODEL_LEN} to the model's context")] | None = None
+    name: str = ""
+    kv_cache_dtype: str = "auto"
+    expert_parallel: bool = False
+    api_servers: Annotated[Whole, Field(ge=1, le=LIMITS["api_servers"]), _count("api_servers", 1)] = (
+        Field(1, alias="apiServerCount"))
+    zones: Annotated[Whole, Field(ge=1, le=LIMITS["zones"]), _count("zones", 1)] = Field(1, alias="redundancy.zones")
+
+
 LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target under 50 ms needs self-hosting
 
 
@@ -136,74 +203,55 @@ class Deployment:
         return self.replicas + self.redundancy
 
     @classmethod
-    def build(cls, **kwargs) -> "Deployment":
-        """Validate and normalise: resolve aliases, check every value, fill the GPU from the instance."""
-        d = dict(kwargs)
-        d["model"] = catalog.model(d["model"], "model").id
-        itype = d.get("instance_type")
-        if itype:
-            inst = catalog.instance(itype, "instance_type")
-            if d.get("gpu") and catalog.gpu(d["gpu"]).id != inst.gpu:
-                raise InputError("gpu", d["gpu"], f"{inst.gpu} (the GPU of {itype}) or leave it out")
-            d["gpu"] = inst.gpu
-        if not d.get("gpu"):
-            raise InputError("gpu", d.get("gpu"), "a GPU (" + ", ".join(catalog.gpus()) + ") or an instance type")
-        d["gpu"] = catalog.gpu(d["gpu"], "gpu").id
-        d["precision"] = catalog.precision(d.get("precision", "bf16"), "precision")
-        d["pricing"] = catalog.pricing(d.get("pricing", "on-demand"), "pricing")
-        d["kv_cache_dtype"] = catalog.kv_cache_dtype(d.get("kv_cache_dtype", "auto"), "kv_cache_dtype")
-        if not isinstance(d.get("expert_parallel", False), bool):
-            raise InputError("expert_parallel", d["expert_parallel"], "true or false")
-        for key, low in (("gpus_per_replica", 1), ("replicas", 1), ("redundancy", 0), ("max_num_seqs", 1),
-                         ("api_servers", 1), ("zones", 1)):
-            val = d.get(key, cls.__dataclass_fields__[key].default)
-            if key == "replicas" and val in (None, "auto"):
-                d[key] = None
-                continue
-            if not _whole(val) or not low <= val <= LIMITS[key]:
-                raise InputError(key, val, f"a whole number, from {low} to {LIMITS[key]}")
-            d[key] = int(val)
-        model = catalog.model(d["model"])
-        tp = d["gpus_per_replica"]
+    def build(cls, exemptions: Exemptions | None = None, commitment: object = None, **fields: Any) -> "Deployment":
+        """Validate and normalise: check every value (`DeploymentFields`), then resolve it in the catalogs."""
+        try:
+            v = DeploymentFields.model_validate(fields, by_alias=False, by_name=True)
+        except ValidationError as err:
+            raise to_input_error(err, DeploymentFields, "") from None
+        return cls.resolve(v, exemptions or Exemptions(), commitment)
+
+    @classmethod
+    def resolve(cls, v: DeploymentFields, exemptions: Exemptions, commitment: object = None) -> "Deployment":
+        """The deployment from checked values: aliases resolved to catalog ids, the GPU filled from the instance,
+        and what only the catalogs can say checked; an InputError names the field."""
+        model = catalog.model(v.model, "model")
+        gpu = v.gpu
+        if v.instance_type:
+            inst = catalog.instance(v.instance_type, "instance_type")
+            if gpu and catalog.gpu(gpu).id != inst.gpu:
+                raise InputError("gpu", gpu, f"{inst.gpu} (the GPU of {v.instance_type}) or leave it out")
+            gpu = inst.gpu
+        if not gpu:
+            raise InputError("gpu", gpu, "a GPU (" + ", ".join(catalog.gpus()) + ") or an instance type")
+        tp = v.gpus_per_replica
         if not tensor_parallel_ok(model, tp):
             raise InputError("gpus_per_replica", tp, "a tensor-parallel size that splits the attention heads evenly: "
                              + ", ".join(str(n) for n in tensor_parallel_sizes(model)),
                              f"{model.id} has {model.attention_heads} attention heads and {model.kv_heads} KV heads")
-        if d.get("expert_parallel"):
+        if v.expert_parallel:
             if not model.is_moe:
                 raise InputError("expert_parallel", True, "false for a dense model (expert parallelism places MoE experts)",
                                  f"{model.id} has no experts")
             if tp == 1:
                 raise InputError("expert_parallel", True, "true only with 2 or more GPUs per replica",
                                  "with one GPU every expert is on it already")
-        if d.get("concurrency") is not None:
-            c = d["concurrency"]
-            if not _whole(c) or not 1 <= c <= LIMITS["max_num_seqs"]:
-                raise InputError("concurrency", c, f"a whole number of concurrent requests, from 1 to {LIMITS['max_num_seqs']}")
-            d["concurrency"] = int(c)
-        mml = d.get("max_model_len")
-        if mml is not None and (not _whole(mml) or not 16 <= mml <= model.context):
-            raise InputError("max_model_len", mml, f"a whole number of tokens, from 16 to {model.context} ({model.id}'s context)")
-        d["gpu_memory_utilization"] = check_gpu_memory_utilization(d.get("gpu_memory_utilization", 0.9))
-        hourly = d.get("hourly_usd_per_gpu")
-        if hourly is not None and (not _finite(hourly) or not 0 < hourly <= 1000):
-            raise InputError("hourly_usd_per_gpu", hourly, "a positive price per GPU-hour in USD, at most 1000")
-        if d.get("commitment") is not None:
-            if d["pricing"] not in RESERVED:
-                raise InputError("commitment", d["commitment"], f"a commitment only with pricing {' or '.join(RESERVED)}")
-            d["commitment"] = Commitment.build(d["commitment"], "commitment")
-        cap = d.get("capacity_tokens_per_month")
-        if cap is not None and (not _finite(cap) or not 0 < cap <= MAX_TOKENS_PER_MONTH):
-            raise InputError("capacity_tokens_per_month", cap, "a positive token volume, at most 10000T")
-        return cls(**d)
+        if v.max_model_len is not None and v.max_model_len > model.context:
+            raise InputError("max_model_len", v.max_model_len,
+                             f"a whole number of tokens, from {MIN_MODEL_LEN} to {model.context} ({model.id}'s context)")
+        pricing = catalog.pricing(v.pricing, "pricing")
+        if commitment is not None:
+            if pricing not in RESERVED:
+                raise InputError("commitment", commitment, f"a commitment only with pricing {' or '.join(RESERVED)}")
+            commitment = Commitment.build(commitment, "commitment")
+        return cls(**{**v.model_dump(), "model": model.id, "gpu": catalog.gpu(gpu, "gpu").id,
+                      "precision": catalog.precision(v.precision, "precision"), "pricing": pricing,
+                      "kv_cache_dtype": catalog.kv_cache_dtype(v.kv_cache_dtype, "kv_cache_dtype"),
+                      "exemptions": exemptions, "commitment": commitment})
 
 
 def _finite(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _whole(value: object) -> bool:
-    return _finite(value) and int(value) == value  # type: ignore[call-overload]  # _finite: a real number
 
 
 def tensor_parallel_ok(model: catalog.Model, tp: int) -> bool:

@@ -11,7 +11,7 @@ price book, overheads, budget, routing). Every surface reads and writes it throu
 * stack config and CLI flags build `Deployment` / `Workload` through their validated `build` methods.
 
 Decoding checks the shape against one pydantic model (`cost/economics_model.py`: known keys, types, ranges,
-finite numbers), then the catalogs (`Deployment.build`) and the request size (`Workload.complete`), and raises `InputError` naming the
+finite numbers), then the catalogs (`Deployment.resolve`) and the request size (`Workload.complete`), and raises `InputError` naming the
 key under the surface's prefix, e.g. `breakeven.dev/economics.workload.utilization`.
 """
 
@@ -149,9 +149,10 @@ def _rekeyed(key: str, fn, **kwargs) -> Any:
 
 def _decode(v: economics_model.EconomicsValue, key: str) -> Economics:
     """The dataclasses from a shape-checked value; the catalog checks (`Deployment.build`) name `key.<path>`."""
-    d = v.deployment.model_dump(exclude_unset=True)
-    d["exemptions"] = Exemptions(**d.get("exemptions", {}))
-    deployment = _rekeyed(f"{key}.deployment", Deployment.build, **d)
+    d = v.deployment
+    commitment = None if d.commitment is None else d.commitment.model_dump()
+    deployment = _rekeyed(f"{key}.deployment", Deployment.resolve, v=d, exemptions=Exemptions(**d.exemptions.model_dump()),
+                          commitment=commitment)
     workload = _rekeyed(f"{key}.workload", Workload.complete, v=v.workload)
     s = v.stack or economics_model.StackValue()
     routing = None

@@ -12,27 +12,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from cost.catalog import strictload
-from cost.deployment import LIMITS
+from cost.deployment import LIMITS, DeploymentFields
 from cost.workload import WorkloadArgs
-from cost.pydantic_errors import Allowed, Whole, refuse, to_input_error
+from cost.pydantic_errors import Allowed, Whole, real, refuse, to_input_error
 
 VERSION = 1
 LIMIT = strictload.MAX_MAGNITUDE
 
 
-def _real(value: Any, low: float, high: float, text: str) -> Any:
-    """A finite number in [low, high], kept as written: an int stays an int, so the wire text round-trips unchanged."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:  # NaN fails too
-        refuse(text)
-    return value
-
-
 NUMBER = f"a finite number of magnitude at most {LIMIT:g}"
 REPLICAS = f'the resolved number of serving replicas (sized, not "auto"), from 1 to {LIMITS["replicas"]}'
-Number = Annotated[Any, BeforeValidator(lambda v: _real(v, -LIMIT, LIMIT, NUMBER)), Allowed(NUMBER)]
-NonNegative = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, LIMIT, "a non-negative number")),
-                        Allowed("a non-negative number")]
-Share = Annotated[Any, BeforeValidator(lambda v: _real(v, 0, 1, "a fraction in [0, 1]")), Allowed("a fraction in [0, 1]")]
+Number = Annotated[Any, real(-LIMIT, LIMIT, NUMBER), Allowed(NUMBER)]
+NonNegative = Annotated[Any, real(0, LIMIT, "a non-negative number"), Allowed("a non-negative number")]
+Share = Annotated[Any, real(0, 1, "a fraction in [0, 1]"), Allowed("a fraction in [0, 1]")]
 
 
 class _Value(BaseModel):
@@ -51,28 +43,14 @@ class CommitmentValue(_Value):
     recorded_in: Annotated[str, Field(min_length=1), Allowed("where the commitment is recorded: its ARN, RI ids or contract")]
 
 
-class DeploymentValue(_Value):
-    model: str
+class DeploymentValue(DeploymentFields):
+    """The deployment on the wire: cost.deployment's model, read by its Python names, with its GPU and replicas
+    resolved (never "auto"), its exemptions and commitment."""
+
     gpu: str
-    gpus_per_replica: Whole = Field(1, ge=1, le=LIMITS["gpus_per_replica"])
-    replicas: Annotated[Whole, Allowed(REPLICAS)] = Field(ge=1, le=LIMITS["replicas"])
-    redundancy: Whole = Field(0, ge=0, le=LIMITS["redundancy"])
-    precision: str = "bf16"
-    pricing: str = "on-demand"
-    instance_type: str | None = None
-    hourly_usd_per_gpu: Number | None = None
-    gpu_memory_utilization: Number = 0.9
-    max_num_seqs: Whole = Field(256, ge=1, le=LIMITS["max_num_seqs"])
-    concurrency: Number | None = None
-    capacity_tokens_per_month: Number | None = None
-    max_model_len: Number | None = None
+    replicas: Annotated[Whole, Field(ge=1, le=LIMITS["replicas"]), Allowed(REPLICAS)]
     exemptions: ExemptionsValue = ExemptionsValue()
-    name: str = ""
-    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
-    expert_parallel: bool = False
-    api_servers: Whole = Field(1, ge=1, le=LIMITS["api_servers"])
     commitment: CommitmentValue | None = None
-    zones: Whole = Field(1, ge=1, le=LIMITS["zones"])
 
 
 class WorkloadValue(WorkloadArgs):

@@ -38,6 +38,18 @@ def _integral(value: Any) -> Any:
 Whole = Annotated[int, BeforeValidator(_integral)]  # a whole number, written as 2 or 2.0
 
 
+def real(low: float, high: float, text: str, *, above_low: bool = False) -> BeforeValidator:
+    """A validator of a finite number in [low, high] ((low, high] with `above_low`) that keeps it as written (an
+    int stays an int, so a value read and written again is the same text); anything else is refused with `text`.
+    Use it as `Annotated[Any, real(...), Allowed(text)]`."""
+    def check(value: Any) -> Any:
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high  # NaN fails too
+                or (above_low and value == low)):
+            refuse(text)
+        return value
+    return BeforeValidator(check)
+
+
 def _strip_optional(ann: Any) -> Any:
     if typing.get_origin(ann) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(ann) if a is not type(None)]
@@ -122,6 +134,12 @@ def _at(root: type[BaseModel], loc: tuple) -> tuple[Any, list]:
         else:
             return None, []
     return ann, meta
+
+
+def spelled(model: type[BaseModel], name: str) -> str:
+    """A field's name as a stack file spells it (its alias); a name the model lacks stays as it is."""
+    f = model.model_fields.get(name)
+    return name if f is None else f.alias or name
 
 
 def path(loc: tuple, prefix: str) -> str:

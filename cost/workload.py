@@ -69,12 +69,6 @@ class WorkloadArgs(WorkloadFields):
     batch: bool = Field(False, description="Latency-insensitive work a provider's batch API may serve.")
 
 
-def spelled(model: type[BaseModel], name: str) -> str:
-    """A field's name as a stack file spells it (its alias); a name the model lacks stays as it is."""
-    f = model.model_fields.get(name)
-    return name if f is None else f.alias or name
-
-
 @dataclass(frozen=True)
 class Workload:
     """A monthly token volume and the shape of an average request.

@@ -33,13 +33,14 @@ from cost.catalog import regions, strictload
 from cost.physics import weights_source
 from cost.catalog import eks as eks_calendar
 from cost.catalog.checkpoints import resolve as resolve_checkpoint
-from cost.deployment import RESERVED, Commitment, Deployment, Exemptions
+from cost.deployment import RESERVED, Commitment, Deployment, DeploymentFields, Exemptions
 from cost.errors import InputError
 from cost.estimate import sized
 from cost.pricing.nodes import NodePlan, plan_nodes
 from cost.pricing.tco import Overheads
 from cost.physics.weights_cache import plan_cache
-from cost.workload import Workload, WorkloadFields, require_within_context, spelled
+from cost.pydantic_errors import spelled
+from cost.workload import Workload, WorkloadFields, require_within_context
 from infra.config import schema
 from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
 from infra.config.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
@@ -58,27 +59,20 @@ IMAGE_AND_RUNTIME_GIB = 40  # vLLM image (compressed layers and unpacked snapsho
 # characters; the system node group is `<cluster>-system`).
 NODE_GROUP_NAME_MAX = 63
 
-# cost's argument names -> this spec's config names, for errors raised inside `cost`.
-_COST_KEYS = {
-    "model": "model", "gpu": "gpu", "instance_type": "instanceType", "gpus_per_replica": "tensorParallel",
-    "replicas": "replicas", "redundancy": "redundancy.spares", "precision": "precision", "pricing": "capacityType",
-    "gpu_memory_utilization": "gpuMemoryUtilization", "max_num_seqs": "maxNumSeqs", "max_model_len": "maxModelLen",
-    "tokens_per_month": "workload.tokensPerMonth", "input_share": "workload.inputShare",
-    "avg_input_tokens": "workload.avgInputTokens", "avg_output_tokens": "workload.avgOutputTokens",
-    "utilization": "workload.utilization", "ttft_target_s": "workload.ttftTargetMs", "tpot_target_s": "workload.tpotTargetMs",
-    "prefix_cache_hit_rate": "workload.prefixCacheHitRate", "kv_cache_dtype": "kvCacheDtype",
-    "expert_parallel": "expertParallel", "api_servers": "apiServerCount",
-}
-
-
 def today() -> dt.date:
     """The date support calendars and prices are read for (UTC)."""
     return dt.datetime.now(dt.timezone.utc).date()
 
 
 def _rekey(err: InputError, prefix: str) -> InputError:
-    """An error raised by `cost` with its key spelled as the config path."""
-    return InputError(prefix + _COST_KEYS.get(err.key, err.key), err.value, err.allowed, err.detail)
+    """An error raised by `cost` (naming its argument) with its key spelled as the config path under `prefix`:
+    the alias `DeploymentFields` gives the argument, or the workload section's for a workload argument."""
+    key = err.key
+    if key in DeploymentFields.model_fields:
+        key = spelled(DeploymentFields, key)
+    elif key in WorkloadFields.model_fields:
+        key = f"{spelled(schema.Model, 'workload')}.{spelled(schema.Workload, key)}"
+    return InputError(prefix + key, err.value, err.allowed, err.detail)
 
 
 # ---------------------------------------------------------------------------------------------
