@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -115,6 +115,28 @@ COMMITMENT_KINDS = ("savings-plan", "reserved-instances")
 RESERVED = ("reserved-1y", "reserved-3y")
 
 
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class CommitmentFields(BaseModel):
+    """A commitment's values (the dataclass `Commitment` documents each); camelCase aliases, as a stack file spells them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, alias_generator=to_camel,
+                              frozen=True, validate_default=False)
+
+    kind: Literal["savings-plan", "reserved-instances"] = Field(
+        description="savings-plan (Compute or EC2 Instance Savings Plan) or reserved-instances.")
+    hourly_usd: Annotated[float, Field(gt=0, le=1e6), Allowed("a positive USD amount per hour, at most 1,000,000")] = Field(
+        description="The discounted spend per hour it covers (the Savings Plan's hourly commitment, or the reserved "
+                    "instances' effective hourly price); it must cover the model's nodes at the discount.")
+    # What an AWS tag value may hold: the node groups carry it as one (cost.economics.Economics.to_tags).
+    recorded_in: Annotated[str, BeforeValidator(_stripped), Field(pattern=r"^[\w .:/=+\-@]{1,200}$"),
+                           Allowed("the Savings Plan ARN, the Reserved Instance ids or the contract (letters, digits, "
+                                   "spaces and . : / = + - @ _)")] = Field(
+        description="Where the commitment is recorded, e.g. arn:aws:savingsplans::123456789012:savingsplan/<id>.")
+
+
 @dataclass(frozen=True)
 class Commitment:
     """The Savings Plan or Reserved Instances a reserved capacity type is billed under.
@@ -134,20 +156,15 @@ class Commitment:
 
     @classmethod
     def build(cls, value: object, key: str = "commitment") -> "Commitment":
-        """A Commitment from itself or a mapping {kind, hourly_usd, recorded_in}; InputError naming the key."""
+        """A Commitment from itself or a mapping {kind, hourly_usd, recorded_in} (`CommitmentFields`); InputError
+        naming `key.<field>`."""
         if isinstance(value, Commitment):
             return value
-        if not isinstance(value, dict) or set(value) != {"kind", "hourly_usd", "recorded_in"}:
-            raise InputError(key, value, "a mapping with kind, hourly_usd and recorded_in")
-        if value["kind"] not in COMMITMENT_KINDS:
-            raise InputError(f"{key}.kind", value["kind"], ", ".join(COMMITMENT_KINDS))
-        hourly = value["hourly_usd"]
-        if not _finite(hourly) or not 0 < hourly <= 1e6:
-            raise InputError(f"{key}.hourly_usd", hourly, "a positive USD amount per hour")
-        where = value["recorded_in"]
-        if not isinstance(where, str) or not where.strip():
-            raise InputError(f"{key}.recorded_in", where, "where the commitment is recorded: its ARN, RI ids or contract")
-        return cls(value["kind"], float(hourly), where.strip())
+        try:
+            v = CommitmentFields.model_validate(value, by_alias=False, by_name=True)
+        except ValidationError as err:
+            raise to_input_error(err, CommitmentFields, f"{key}.") from None
+        return cls(v.kind, v.hourly_usd, v.recorded_in)
 
 
 @dataclass(frozen=True)

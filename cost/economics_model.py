@@ -7,12 +7,12 @@ names a bad value by its path, e.g. `breakeven.dev/economics.workload.utilizatio
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from cost.catalog import strictload
-from cost.deployment import LIMITS, DeploymentFields
+from cost.deployment import LIMITS, CommitmentFields, DeploymentFields
 from cost.workload import WorkloadArgs
 from cost.pydantic_errors import Allowed, Whole, real, refuse, to_input_error
 
@@ -37,12 +37,6 @@ class ExemptionsValue(_Value):
     custom_inference: bool = False
 
 
-class CommitmentValue(_Value):
-    kind: Literal["savings-plan", "reserved-instances"]
-    hourly_usd: Annotated[float, Field(gt=0, le=1e6), Allowed("a positive USD amount per hour")]
-    recorded_in: Annotated[str, Field(min_length=1), Allowed("where the commitment is recorded: its ARN, RI ids or contract")]
-
-
 class DeploymentValue(DeploymentFields):
     """The deployment on the wire: cost.deployment's model, read by its Python names, with its GPU and replicas
     resolved (never "auto"), its exemptions and commitment."""
@@ -50,7 +44,7 @@ class DeploymentValue(DeploymentFields):
     gpu: str
     replicas: Annotated[Whole, Field(ge=1, le=LIMITS["replicas"]), Allowed(REPLICAS)]
     exemptions: ExemptionsValue = ExemptionsValue()
-    commitment: CommitmentValue | None = None
+    commitment: CommitmentFields | None = None
 
 
 class WorkloadValue(WorkloadArgs):

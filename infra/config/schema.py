@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 from cost.pydantic_errors import Allowed, to_input_error
 from cost.pydantic_errors import allowed as allowed  # re-exported: infra/config/configdoc.py documents each key with it
 from cost.pydantic_errors import refuse as _refuse
+from cost.deployment import CommitmentFields
 from cost.workload import MAX_LATENCY_S, WorkloadFields
 
 NS = "breakeven"
@@ -224,18 +225,8 @@ class Workload(Section, WorkloadFields):
                                          description="Time-per-output-token target (ms).")
 
 
-class Commitment(Section):
+class Commitment(Section, CommitmentFields):
     """The Savings Plan or Reserved Instances that a reserved capacity type is billed under."""
-
-    kind: Literal["savings-plan", "reserved-instances"] = Field(
-        description="savings-plan (Compute or EC2 Instance Savings Plan) or reserved-instances.")
-    hourly_usd: float = Field(gt=0, le=1e6, description="The discounted spend per hour it covers (the Savings Plan's "
-                                                        "hourly commitment, or the reserved instances' effective hourly "
-                                                        "price); it must cover the model's nodes at the discount.")
-    recorded_in: Annotated[str, Field(pattern=r"^[\w .:/=+\-@]{1,200}$"),
-                           Allowed("the Savings Plan ARN, the Reserved Instance ids or the contract (letters, digits, "
-                                   "spaces and . : / = + - @ _)")] = Field(
-        description="Where the commitment is recorded, e.g. arn:aws:savingsplans::123456789012:savingsplan/<id>.")
 
 
 class Redundancy(Section):

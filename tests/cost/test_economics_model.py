@@ -40,6 +40,8 @@ def test_the_wire_text_round_trips_unchanged():
     (("deployment", "hourly_usd_per_gpu"), 0, "deployment.hourly_usd_per_gpu", "a positive price per GPU-hour"),
     (("deployment", "commitment"), {"kind": "lease", "hourly_usd": 1, "recorded_in": "x"},
      "deployment.commitment.kind", "savings-plan, reserved-instances"),
+    (("deployment", "commitment"), {"kind": "savings-plan", "hourly_usd": 1, "recorded_in": "see <wiki>"},
+     "deployment.commitment.recorded_in", "letters, digits, spaces"),   # what an AWS tag value may hold
     (("workload", "utilization"), float("inf"), "workload.utilization", "a fraction in (0, 1]"),
     (("workload", "input_share"), 0.9, "workload.input_share", "the share the request size implies"),
     (("version",), 2, "version", "1 (the economics version"),
