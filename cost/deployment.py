@@ -111,6 +111,16 @@ class Exemptions:
         return names
 
 
+class ExemptionsFields(BaseModel):
+    """The exemptions a deployment claims (the dataclass `Exemptions`); camelCase aliases, as a stack file spells them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel)
+
+    fine_tuned: bool = Field(False, description="Custom weights no API serves.")
+    private_data: bool = Field(False, description="Data must not leave your infrastructure.")
+    custom_inference: bool = Field(False, description="A modified inference pipeline.")
+
+
 COMMITMENT_KINDS = ("savings-plan", "reserved-instances")
 RESERVED = ("reserved-1y", "reserved-3y")
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from cost.catalog import strictload
-from cost.deployment import LIMITS, CommitmentFields, DeploymentFields
+from cost.deployment import LIMITS, CommitmentFields, DeploymentFields, ExemptionsFields
 from cost.workload import WorkloadArgs
 from cost.pydantic_errors import Allowed, Whole, real, refuse, to_input_error
 
@@ -31,19 +31,13 @@ class _Value(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
-class ExemptionsValue(_Value):
-    fine_tuned: bool = False
-    private_data: bool = False
-    custom_inference: bool = False
-
-
 class DeploymentValue(DeploymentFields):
     """The deployment on the wire: cost.deployment's model, read by its Python names, with its GPU and replicas
     resolved (never "auto"), its exemptions and commitment."""
 
     gpu: str
     replicas: Annotated[Whole, Field(ge=1, le=LIMITS["replicas"]), Allowed(REPLICAS)]
-    exemptions: ExemptionsValue = ExemptionsValue()
+    exemptions: ExemptionsFields = Field(default_factory=ExemptionsFields)
     commitment: CommitmentFields | None = None
 
 

@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 from cost.pydantic_errors import Allowed, to_input_error
 from cost.pydantic_errors import allowed as allowed  # re-exported: infra/config/configdoc.py documents each key with it
 from cost.pydantic_errors import refuse as _refuse
-from cost.deployment import CommitmentFields
+from cost.deployment import CommitmentFields, ExemptionsFields
 from cost.workload import MAX_LATENCY_S, WorkloadFields
 
 NS = "breakeven"
@@ -265,13 +265,9 @@ def _redundancy(value: Any) -> Any:
     return value
 
 
-class Exemptions(Section):
+class Exemptions(Section, ExemptionsFields):
     """The seeds' reasons to self-host: each changes what the model is compared with (fine-tuned weights: offers
     that serve them; private data: APIs inside your own cloud account; custom inference: nothing)."""
-
-    fine_tuned: bool = Field(False, description="Custom weights no API serves.")
-    private_data: bool = Field(False, description="Data must not leave your infrastructure.")
-    custom_inference: bool = Field(False, description="A modified inference pipeline.")
 
 
 class Weights(Section):

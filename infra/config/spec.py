@@ -593,8 +593,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     # pre-quantized checkpoint and no `source` is refused here.
     checkpoint = resolve_checkpoint(entry.id, m.precision, m.source, key)
     source = checkpoint.repo
-    ex = m.exemptions
-    exemptions = Exemptions(fine_tuned=ex.fine_tuned, private_data=ex.private_data, custom_inference=ex.custom_inference)
+    exemptions = Exemptions(**m.exemptions.model_dump())
 
     # Workload: declared on the model, or its tier's share of the routed workload (hybrid stacks).
     wkey = f"{key}.workload"
