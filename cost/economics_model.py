@@ -37,7 +37,7 @@ class DeploymentValue(DeploymentFields):
 
     gpu: str
     replicas: Annotated[Whole, Field(ge=1, le=LIMITS["replicas"]), Allowed(REPLICAS)]
-    exemptions: ExemptionsFields = Field(default_factory=ExemptionsFields)
+    exemptions: ExemptionsFields = ExemptionsFields.model_validate({})
     commitment: CommitmentFields | None = None
 
 
