@@ -9,8 +9,9 @@ from typing import Any, NoReturn
 
 from breakeven import calibrate, curve, gpucheck, observe, up
 from breakeven import optimize as optimize_cmd
-from breakeven.workload_flags import (FLAG, add_assumption_flags, add_workload_flags, apply_profile, exemptions_from, number,
-                                      overheads_from, providers_from, rates_from, workload_from)
+from breakeven.workload_flags import (FLAG, add_assumption_flags, add_field_flags, add_workload_flags, apply_profile,
+                                      exemptions_from, number, overheads_from, providers_from, rates_from, workload_from)
+from cost.deployment import DeploymentFields
 from cost.errors import InputError
 from cost.report import FORMATS
 
@@ -55,36 +56,16 @@ def one_line(message: str) -> str:
     return f"{flag}: {rest}"
 
 
-def _api_servers(text: str) -> int:
-    """--api-servers: a whole number (the range, 1 to 64, is Deployment.build's and named in the same words)."""
-    from cost.deployment import LIMITS
-
-    try:
-        return _number(int, "--api-servers")(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"--api-servers: got {text!r}; allowed: a whole number, from 1 to "
-                                         f"{LIMITS['api_servers']} (vLLM API-server processes)") from None
+# The deployment's fields `estimate` takes as flags (cost.deployment.DeploymentFields: flag, type, help); vLLM's
+# --max-num-seqs and --gpu-memory-utilization come with the workload flags, which optimize and curve share.
+DEPLOYMENT_FLAGS = ("model", "gpu", "instance_type", "gpus_per_replica", "replicas", "redundancy", "precision",
+                    "kv_cache_dtype", "expert_parallel", "api_servers", "pricing", "hourly_usd_per_gpu", "concurrency",
+                    "capacity_tokens_per_month", "max_model_len")
 
 
 def _estimate_parser(sub) -> None:
     p = sub.add_parser("estimate", help="price one self-hosted deployment against API spend")
-    p.add_argument("--model", required=True, help="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
-    p.add_argument("--gpu", help="GPU id as in the catalog (A100-80GB, H100, L4, ...; case-insensitive)")
-    p.add_argument("--instance", help="AWS instance type (g6.xlarge, p5.48xlarge, ...)")
-    p.add_argument("--gpus", type=_number(int, "--gpus"), default=1, help="GPUs per replica (tensor parallel size)")
-    p.add_argument("--replicas", type=_number(int, "--replicas"),
-                   help="serving replicas; default: as many as carry the volume at the planned utilization")
-    p.add_argument("--redundancy", type=_number(int, "--redundancy"), default=0, help="extra failover replicas (N+1 = 1)")
-    p.add_argument("--precision", default="bf16", help="bf16, fp16, fp8, int4-awq, mxfp4 (gpt-oss experts)")
-    p.add_argument("--kv-cache-dtype", default="auto", help="auto (16-bit) or fp8: vLLM's --kv-cache-dtype")
-    p.add_argument("--expert-parallel", action="store_true", help="MoE: experts whole on GPUs (vLLM --enable-expert-parallel)")
-    p.add_argument("--api-servers", type=_api_servers, default=1,
-                   help="vLLM API-server processes per replica, 1 to 64 (vLLM --api-server-count; default 1)")
-    p.add_argument("--pricing", help="on-demand (default), spot, reserved-1y, reserved-3y")
-    p.add_argument("--hourly-usd", type=_number(float, "--hourly-usd"), help="price per GPU-hour, overrides the catalog")
-    p.add_argument("--concurrency", type=_number(int, "--concurrency"), help="concurrent requests per replica")
-    p.add_argument("--capacity-tokens-per-month", help="overrides the capacity model (e.g. 750M)")
-    p.add_argument("--max-model-len", type=_number(int, "--max-model-len"))
+    add_field_flags(p, DeploymentFields, DEPLOYMENT_FLAGS, required=("model",), as_text=("capacity_tokens_per_month",))
     p.add_argument("--factors", help="a factors file (breakeven calibrate): capacity with it beside the published fit")
     p.add_argument("--clouds", help="the other GPU clouds to set the AWS GPU hours against: a comma-separated list of "
                                     "lambda, runpod, nebius, vast, gcp, or all (default); the Pulumi program deploys AWS only")
@@ -101,21 +82,12 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost.catalog.profiles import profile
     from cost.report import estimate_text, report_json, sensitivity_text
     from cost.decide.sensitivity import sensitivity
-    from cost.units import parse_tokens
 
     set_by_profile = apply_profile(args)
     workload = workload_from(args)
-    deployment = Deployment.build(
-        model=args.model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus, replicas=args.replicas,
-        redundancy=args.redundancy, precision=args.precision, pricing=args.pricing or "on-demand",
-        hourly_usd_per_gpu=args.hourly_usd, concurrency=args.concurrency, max_model_len=args.max_model_len,
-        max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
-        gpu_memory_utilization=0.9 if args.gpu_memory_utilization is None else args.gpu_memory_utilization,
-        capacity_tokens_per_month=None if args.capacity_tokens_per_month is None
-        else parse_tokens(args.capacity_tokens_per_month, "--capacity-tokens-per-month"),
-        exemptions=exemptions_from(args),
-        kv_cache_dtype=args.kv_cache_dtype, expert_parallel=args.expert_parallel, api_servers=args.api_servers,
-    )
+    fields = {name: getattr(args, name) for name in (*DEPLOYMENT_FLAGS, "max_num_seqs", "gpu_memory_utilization")}
+    given = {k: v for k, v in fields.items() if v is not None or k == "replicas"}   # no --replicas: sized
+    deployment = Deployment.build(**given, exemptions=exemptions_from(args))
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), rates=rates_from(args),
                   providers=providers_from(args))
     if args.factors:   # a live calibration: priced with it, the published fit's capacity beside it

@@ -5,36 +5,59 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import replace
+from typing import Any
 
-from cost.errors import InputError
+from pydantic import BaseModel
+
 from cost.catalog.strictload import MAX_MAGNITUDE
+from cost.deployment import DeploymentFields
+from cost.errors import InputError
+from cost import pydantic_errors
+from cost.workload import WorkloadArgs
 
-FLAG = {  # cost field -> the flag that sets it, so errors name what the user typed
-    "tokens_per_month": "--tokens-per-month", "input_share": "--input-share", "avg_input_tokens": "--avg-input-tokens",
-    "avg_output_tokens": "--avg-output-tokens", "utilization": "--utilization", "model": "--model", "gpu": "--gpu",
-    "instance_type": "--instance", "gpus_per_replica": "--gpus", "replicas": "--replicas", "redundancy": "--redundancy",
-    "precision": "--precision", "pricing": "--pricing", "hourly_usd_per_gpu": "--hourly-usd", "concurrency": "--concurrency",
-    "capacity_tokens_per_month": "--capacity-tokens-per-month", "ttft_target_s": "--ttft-target-ms",
-    "tpot_target_s": "--tpot-target-ms", "max_model_len": "--max-model-len", "max_num_seqs": "--max-num-seqs",
-    "profile": "--profile", "zones": "--zones", "top": "--top", "price_book": "--price-book",
-    "kv_cache_dtype": "--kv-cache-dtype", "prefix_cache_hit_rate": "--prefix-cache-hit-rate",
-    "expert_parallel": "--expert-parallel", "api_servers": "--api-servers", "gpu_memory_utilization": "--gpu-memory-utilization",
-}
+def _flags(model: type[BaseModel]) -> dict[str, str]:
+    return {name: pydantic_errors.flag(model, name) for name in model.model_fields}
 
 
-def number(kind: type, flag: str):
+# cost field -> the flag that sets it, so errors name what the user typed: the models' flags, and the search's own.
+FLAG = {**_flags(WorkloadArgs), **_flags(DeploymentFields), "profile": "--profile", "top": "--top",
+        "price_book": "--price-book"}
+
+
+def number(kind: type, flag: str, allowed: str | None = None):
     """An argparse type for a finite int or float flag: `nan`, `inf`, `1e400` and magnitudes beyond
-    strictload.MAX_MAGNITUDE (1e18, so that nothing overflows later) are refused here."""
+    strictload.MAX_MAGNITUDE (1e18, so that nothing overflows later) are refused here, in the words `allowed`
+    (by default: what any such number allows)."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
         if value is None or not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
-            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: a {'whole' if kind is int else 'finite'} "
-                                             f"number of magnitude at most {MAX_MAGNITUDE:g}")
+            words = allowed or f"a {'whole' if kind is int else 'finite'} number of magnitude at most {MAX_MAGNITUDE:g}"
+            raise argparse.ArgumentTypeError(f"{flag}: got {text!r}; allowed: {words}")
         return value
     return parse
+
+
+def add_field_flags(p: argparse.ArgumentParser, model: type[BaseModel], names: tuple[str, ...],
+                    required: tuple[str, ...] = (), as_text: tuple[str, ...] = ()) -> None:
+    """One flag per named field of `model`: its flag, its help (the field's description), a type from its annotation
+    (a switch for true/false, a number refused in the field's words, else text; `as_text` fields take text the model
+    parses, such as 750M). Unset flags stay None, so the model's defaults apply."""
+    for name in names:
+        f = model.model_fields[name]
+        bare, _ = pydantic_errors.unwrap(f.annotation)
+        opt = pydantic_errors.flag(model, name)
+        metavar = opt[2:].upper().replace("-", "_")
+        if bare is bool:
+            p.add_argument(opt, dest=name, action="store_true", help=f.description)
+        elif bare in (int, float, Any) and name not in as_text:
+            words = pydantic_errors.allowed(f.annotation, list(f.metadata))
+            p.add_argument(opt, dest=name, metavar=metavar, type=number(int if bare is int else float, opt, words),
+                           help=f.description)
+        else:
+            p.add_argument(opt, dest=name, metavar=metavar, required=name in required, help=f.description)
 
 
 def gpu_memory_utilization(text: str) -> float:

@@ -19,8 +19,8 @@ from pydantic.alias_generators import to_camel
 
 from cost import catalog
 from cost.errors import InputError
-from cost.pydantic_errors import Allowed, Whole, real, to_input_error
-from cost.units import MAX_TOKENS_PER_MONTH
+from cost.pydantic_errors import Allowed, Whole, real, refuse, to_input_error
+from cost.units import parse_tokens
 
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
 # Upper bounds: beyond them a value is a typo (1e11 replicas), not a plan.
@@ -48,7 +48,18 @@ def _count(name: str, low: int) -> Allowed:
 
 
 HOURLY_ALLOWED = "a positive price per GPU-hour in USD, at most 1000"
-CAPACITY_ALLOWED = "a positive token volume, at most 10000T"
+CAPACITY_ALLOWED = "a positive token volume such as 750M, at most 10000T"
+
+
+def _capacity(value: Any) -> float:
+    """A capacity override: a positive token volume, as a number or the notation 750M, 3.2B (cost.units.parse_tokens)."""
+    try:
+        tokens = parse_tokens(value)
+    except InputError:
+        refuse(CAPACITY_ALLOWED)
+    if tokens == 0:
+        refuse(CAPACITY_ALLOWED)
+    return tokens
 
 
 def _auto(value: Any) -> Any:
@@ -62,33 +73,44 @@ class DeploymentFields(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, alias_generator=to_camel,
                               frozen=True, validate_default=False)
 
-    model: str
-    gpu: str | None = None
-    gpus_per_replica: Annotated[Whole, Field(ge=1, le=LIMITS["gpus_per_replica"]), _count("gpus_per_replica", 1)] = (
-        Field(1, alias="tensorParallel"))
+    model: str = Field(description="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
+    gpu: str | None = Field(None, description="GPU id as in the catalog (A100-80GB, H100, L4, ...; case-insensitive)")
+    gpus_per_replica: Annotated[Whole, Field(ge=1, le=LIMITS["gpus_per_replica"]), _count("gpus_per_replica", 1)] = Field(
+        1, alias="tensorParallel", description="GPUs per replica (tensor parallel size)", json_schema_extra={"flag": "--gpus"})
     replicas: Annotated[Annotated[Whole, Field(ge=1, le=LIMITS["replicas"]), _count("replicas", 1)] | None,
-                        BeforeValidator(_auto)] = 1
-    redundancy: Annotated[Whole, Field(ge=0, le=LIMITS["redundancy"]), _count("redundancy", 0)] = (
-        Field(0, alias="redundancy.spares"))
-    precision: str = "bf16"
-    pricing: str = Field("on-demand", alias="capacityType")
-    instance_type: str | None = None
-    hourly_usd_per_gpu: Annotated[Any, real(0, 1000, HOURLY_ALLOWED, above_low=True), Allowed(HOURLY_ALLOWED)] | None = None
+                        BeforeValidator(_auto)] = Field(
+        1, description='serving replicas, or none ("auto"): as many as carry the volume at the planned utilization '
+                       "(the command line's default)")
+    redundancy: Annotated[Whole, Field(ge=0, le=LIMITS["redundancy"]), _count("redundancy", 0)] = Field(
+        0, alias="redundancy.spares", description="extra failover replicas (N+1 = 1)")
+    precision: str = Field("bf16", description="bf16, fp16, fp8, int4-awq, mxfp4 (gpt-oss experts)")
+    pricing: str = Field("on-demand", alias="capacityType",
+                         description="on-demand (default), spot, reserved-1y, reserved-3y")
+    instance_type: str | None = Field(None, description="AWS instance type (g6.xlarge, p5.48xlarge, ...)",
+                                      json_schema_extra={"flag": "--instance"})
+    hourly_usd_per_gpu: Annotated[Any, real(0, 1000, HOURLY_ALLOWED, above_low=True), Allowed(HOURLY_ALLOWED)] | None = Field(
+        None, description="price per GPU-hour, overrides the catalog", json_schema_extra={"flag": "--hourly-usd"})
     gpu_memory_utilization: Annotated[float, Field(ge=GPU_MEMORY_UTILIZATION_RANGE[0], le=GPU_MEMORY_UTILIZATION_RANGE[1]),
-                                      Allowed(GPU_MEMORY_UTILIZATION_ALLOWED)] = 0.9
-    max_num_seqs: Annotated[Whole, Field(ge=1, le=LIMITS["max_num_seqs"]), _count("max_num_seqs", 1)] = 256
+                                      Allowed(GPU_MEMORY_UTILIZATION_ALLOWED)] = Field(
+        0.9, description="vLLM --gpu-memory-utilization: the share of each GPU's memory for weights, runtime and KV cache")
+    max_num_seqs: Annotated[Whole, Field(ge=1, le=LIMITS["max_num_seqs"]), _count("max_num_seqs", 1)] = Field(
+        256, description="vLLM --max-num-seqs (default 256)")
     concurrency: Annotated[Whole, Field(ge=1, le=LIMITS["max_num_seqs"]), Allowed(
-        f"a whole number of concurrent requests, from 1 to {LIMITS['max_num_seqs']}")] | None = None
-    capacity_tokens_per_month: Annotated[Any, real(0, MAX_TOKENS_PER_MONTH, CAPACITY_ALLOWED, above_low=True),
-                                         Allowed(CAPACITY_ALLOWED)] | None = None
-    max_model_len: Annotated[Whole, Field(ge=MIN_MODEL_LEN), Allowed(
-        f"a whole number of tokens, from {MIN_MODEL_LEN} to the model's context")] | None = None
-    name: str = ""
-    kv_cache_dtype: str = "auto"
-    expert_parallel: bool = False
-    api_servers: Annotated[Whole, Field(ge=1, le=LIMITS["api_servers"]), _count("api_servers", 1)] = (
-        Field(1, alias="apiServerCount"))
-    zones: Annotated[Whole, Field(ge=1, le=LIMITS["zones"]), _count("zones", 1)] = Field(1, alias="redundancy.zones")
+        f"a whole number of concurrent requests, from 1 to {LIMITS['max_num_seqs']}")] | None = Field(
+        None, description="concurrent requests per replica")
+    capacity_tokens_per_month: Annotated[float, BeforeValidator(_capacity), Allowed(CAPACITY_ALLOWED)] | None = Field(
+        None, description="overrides the capacity model (e.g. 750M)")
+    max_model_len: Annotated[Whole, Allowed(  # the range needs the model's context: checked in `resolve`
+        f"a whole number of tokens, from {MIN_MODEL_LEN} to the model's context")] | None = Field(
+        None, description="vLLM --max-model-len: the longest sequence a replica accepts")
+    name: str = Field("", description="the deployment's name (a stack's model name)")
+    kv_cache_dtype: str = Field("auto", description="auto (16-bit) or fp8: vLLM's --kv-cache-dtype")
+    expert_parallel: bool = Field(False, description="MoE: experts whole on GPUs (vLLM --enable-expert-parallel)")
+    api_servers: Annotated[Whole, Field(ge=1, le=LIMITS["api_servers"]), _count("api_servers", 1)] = Field(
+        1, alias="apiServerCount",
+        description="vLLM API-server processes per replica, 1 to 64 (vLLM --api-server-count; default 1)")
+    zones: Annotated[Whole, Field(ge=1, le=LIMITS["zones"]), _count("zones", 1)] = Field(
+        1, alias="redundancy.zones", description="availability zones the nodes spread over")
 
 
 LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target under 50 ms needs self-hosting
@@ -263,7 +285,7 @@ class Deployment:
             if tp == 1:
                 raise InputError("expert_parallel", True, "true only with 2 or more GPUs per replica",
                                  "with one GPU every expert is on it already")
-        if v.max_model_len is not None and v.max_model_len > model.context:
+        if v.max_model_len is not None and not MIN_MODEL_LEN <= v.max_model_len <= model.context:
             raise InputError("max_model_len", v.max_model_len,
                              f"a whole number of tokens, from {MIN_MODEL_LEN} to {model.context} ({model.id}'s context)")
         pricing = catalog.pricing(v.pricing, "pricing")

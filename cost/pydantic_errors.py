@@ -58,7 +58,7 @@ def _strip_optional(ann: Any) -> Any:
     return ann
 
 
-def _unwrap(ann: Any) -> tuple[Any, list]:
+def unwrap(ann: Any) -> tuple[Any, list]:
     """(bare type, metadata) of a possibly Annotated, possibly optional annotation."""
     ann = _strip_optional(ann)
     meta: list = []
@@ -84,7 +84,7 @@ def _num(x: float) -> str:
 
 def allowed(ann: Any, meta: list | None = None) -> str:
     """What an annotation accepts, in words."""
-    bare, more = _unwrap(ann)
+    bare, more = unwrap(ann)
     meta = (meta or []) + more
     words = [m.text for m in meta if isinstance(m, Allowed)]
     if words:
@@ -125,7 +125,7 @@ def _at(root: type[BaseModel], loc: tuple) -> tuple[Any, list]:
     ann: Any = root
     meta: list = []
     for part in loc:
-        bare, _ = _unwrap(ann)
+        bare, _ = unwrap(ann)
         if isinstance(part, int) and typing.get_origin(bare) is list:
             ann, meta = typing.get_args(bare)[0], []
         elif isinstance(part, str) and isinstance(bare, type) and issubclass(bare, BaseModel) and _field(bare, part):
@@ -140,6 +140,12 @@ def spelled(model: type[BaseModel], name: str) -> str:
     """A field's name as a stack file spells it (its alias); a name the model lacks stays as it is."""
     f = model.model_fields.get(name)
     return name if f is None else f.alias or name
+
+
+def flag(model: type[BaseModel], name: str) -> str:
+    """A field's command-line flag: the `flag` its json_schema_extra names, else --<name with dashes>."""
+    extra = model.model_fields[name].json_schema_extra
+    return str(extra["flag"]) if isinstance(extra, dict) and "flag" in extra else "--" + name.replace("_", "-")
 
 
 def path(loc: tuple, prefix: str) -> str:
@@ -162,7 +168,7 @@ def to_input_error(err: ValidationError, root: type[BaseModel], prefix: str) -> 
     if kind == "breakeven":
         text = ctx["allowed"]
     elif kind == "extra_forbidden":
-        section, _ = _unwrap(_at(root, loc[:-1])[0])
+        section, _ = unwrap(_at(root, loc[:-1])[0])
         text = "a known key: " + ", ".join(f.alias or n for n, f in section.model_fields.items())
         detail = "unknown key (a typo?)"
     elif kind == "missing":

@@ -64,9 +64,12 @@ class WorkloadArgs(WorkloadFields):
     """What `Workload.build` takes: the fields, the volume required, latency targets in seconds, the batch flag."""
 
     tokens_per_month: TokenVolume = Field(description="Input + output tokens per month.")
-    ttft_target_s: LatencyS | None = Field(None, description="Time-to-first-token target (s).")
-    tpot_target_s: LatencyS | None = Field(None, description="Time-per-output-token target (s).")
-    batch: bool = Field(False, description="Latency-insensitive work a provider's batch API may serve.")
+    ttft_target_s: LatencyS | None = Field(None, description="Time-to-first-token target (s).",
+                                           json_schema_extra={"flag": "--ttft-target-ms"})
+    tpot_target_s: LatencyS | None = Field(None, description="Time-per-output-token target (s).",
+                                           json_schema_extra={"flag": "--tpot-target-ms"})
+    batch: bool = Field(False, description="Latency-insensitive work a provider's batch API may serve.",
+                        json_schema_extra={"flag": "--batch-api-prices"})
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def test_a_cost_error_about_a_deployment_value_names_the_stack_key():
     ("capacity_tokens_per_month", float("nan"), "a positive token volume"),
     ("gpu_memory_utilization", 1.0, "a fraction from 0.1 to 0.99"),
     ("concurrency", 0, "a whole number of concurrent requests, from 1 to 65536"),
-    ("max_model_len", 8, "a whole number of tokens, from 16"),
+    ("max_model_len", 16.5, "a whole number of tokens, from 16"),
     ("expert_parallel", "yes", "true or false"),
     ("zones", 7, "a whole number, from 1 to 6"),
     ("colour", "blue", "a known key"),
@@ -59,7 +59,8 @@ def test_a_bad_value_is_refused_before_the_catalogs_are_asked(field, value, allo
     assert info.value.key == field and allowed in info.value.allowed, info.value
 
 
-def test_a_length_past_the_context_names_the_model_context():
+@pytest.mark.parametrize("length", [8, 10**6])
+def test_a_length_outside_the_context_names_the_model_context(length):
     with pytest.raises(InputError) as info:
-        Deployment.build(model="llama-3.1-8b", gpu="L4", max_model_len=10**6)
+        Deployment.build(model="llama-3.1-8b", gpu="L4", max_model_len=length)
     assert info.value.key == "max_model_len" and "from 16 to 131072 (llama-3.1-8b's context)" in info.value.allowed
