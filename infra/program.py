@@ -24,7 +24,8 @@ class ConfigError(InputError, pulumi.RunError):
 
 @contextmanager
 def config_errors() -> Iterator[None]:
-    """Run a block that reads the stack config: an InputError from it leaves as a ConfigError (same key and words)."""
+    """The one place a bad stack config value becomes a ConfigError (same key and words): `main` reads, prices and
+    checks the config inside it, before any resource is registered."""
     try:
         yield
     except InputError as e:
@@ -51,17 +52,15 @@ def raw_config() -> dict[str, str]:
 
 
 def load_spec() -> StackSpec:
-    """The validated spec of the running stack; a bad value raises ConfigError before any resource exists."""
-    with config_errors():
-        return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
+    """The validated spec of the running stack; a bad value raises InputError before any resource exists."""
+    return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
 
 
 def price(spec: StackSpec) -> Fleet:
     from infra import pricing
 
-    with config_errors():
-        fleet = pricing.price(spec)
-        survives_a_zone(spec, fleet)
+    fleet = pricing.price(spec)
+    survives_a_zone(spec, fleet)
     return fleet
 
 
@@ -84,11 +83,10 @@ def survives_a_zone(spec: StackSpec, fleet: Fleet) -> None:
 
 
 def platform(spec: StackSpec) -> list:
-    """The platform's line items (EKS, NAT, system nodes, volumes, KMS, logs); ConfigError on a bad value."""
+    """The platform's line items (EKS, NAT, system nodes, volumes, KMS, logs); InputError on a bad value."""
     from infra import pricing
 
-    with config_errors():
-        return pricing.platform_bill(spec)
+    return pricing.platform_bill(spec)
 
 
 def bill(fleet: Fleet, platform_items: list) -> dict:
@@ -142,15 +140,14 @@ def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
 
 def cluster_zones(spec: StackSpec) -> tuple[list, list]:
     """The cluster's zones by zone ID, checked against AWS's offerings (infra/config/zones.py), and the blockers
-    for GPU node groups placed in zones that do not sell their instance type. ConfigError before any
+    for GPU node groups placed in zones that do not sell their instance type. InputError before any
     resource when a zone does not exist here or cannot take EKS."""
     from infra.config import blockers, zones
 
     pools: dict[str, list] = {}
     for m in spec.models:
         pools.setdefault(m.instance_type, []).extend((m.key, p.zones) for p in m.pools)
-    with config_errors():
-        found = zones.resolve(spec.cluster, list(pools))
+    found = zones.resolve(spec.cluster, list(pools))
     return found, blockers.zone_offerings(zones.pool_problems(found, pools, spec.cluster.region))
 
 
@@ -328,20 +325,21 @@ def main() -> None:
     preview, unless nothing blocks it (infra/config/blockers.py)."""
     from infra.config import blockers
 
-    spec = load_spec()
-    fleet = price(spec)
-    platform_items = platform(spec)
-    pulumi.log.info(report(spec, fleet, platform_items))
-    for warning in spec.warnings():
-        pulumi.log.warn(f"breakeven: {warning}")
-    if fleet.budget_usd_per_month is not None and fleet.monthly_usd > fleet.budget_usd_per_month:
-        pulumi.log.warn(f"breakeven: the stack costs ${fleet.monthly_usd:,.2f}/month, over its budget of "
-                        f"${fleet.budget_usd_per_month:,.2f} (breakeven:pricing.budgetUsdPerMonth)")
-    found = blockers.find(spec)
-    zone_list: list = []
-    if spec.cluster.existing is None:
-        zone_list, zone_blockers = cluster_zones(spec)
-        found += zone_blockers
+    with config_errors():   # read, price and check the config; nothing is registered before this ends
+        spec = load_spec()
+        fleet = price(spec)
+        platform_items = platform(spec)
+        pulumi.log.info(report(spec, fleet, platform_items))
+        for warning in spec.warnings():
+            pulumi.log.warn(f"breakeven: {warning}")
+        if fleet.budget_usd_per_month is not None and fleet.monthly_usd > fleet.budget_usd_per_month:
+            pulumi.log.warn(f"breakeven: the stack costs ${fleet.monthly_usd:,.2f}/month, over its budget of "
+                            f"${fleet.budget_usd_per_month:,.2f} (breakeven:pricing.budgetUsdPerMonth)")
+        found = blockers.find(spec)
+        zone_list: list = []
+        if spec.cluster.existing is None:
+            zone_list, zone_blockers = cluster_zones(spec)
+            found += zone_blockers
     if found and not pulumi.runtime.is_dry_run():
         raise Blocked(found)   # before any resource: nothing is billed
     for b in found:
