@@ -13,7 +13,7 @@ from cost.catalog.strictload import MAX_MAGNITUDE
 from cost.deployment import DeploymentFields
 from cost.errors import InputError
 from cost import pydantic_errors
-from cost.workload import WorkloadArgs
+from cost.workload import WorkloadArgs, WorkloadFields
 
 def _flags(model: type[BaseModel]) -> dict[str, str]:
     return {name: pydantic_errors.flag(model, name) for name in model.model_fields}
@@ -85,15 +85,11 @@ def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = Non
                    help="a usage file (breakeven observe --write-usage): the measured volume and request size instead "
                         "(refused when measured on another model)")
     p.set_defaults(volume_required=volume_help is None)
-    p.add_argument("--input-share", type=number(float, "--input-share"), help="share of tokens that are input (0..1)")
-    p.add_argument("--avg-input-tokens", type=number(int, "--avg-input-tokens"))
-    p.add_argument("--avg-output-tokens", type=number(int, "--avg-output-tokens"))
-    p.add_argument("--utilization", type=number(float, "--utilization"), help="planned share of capacity used (default 0.8)")
-    p.add_argument("--ttft-target-ms", type=number(float, "--ttft-target-ms"))
-    p.add_argument("--tpot-target-ms", type=number(float, "--tpot-target-ms"))
-    p.add_argument("--prefix-cache-hit-rate", type=number(float, "--prefix-cache-hit-rate"), default=0.0,
-                   help="share of prompt tokens served from vLLM's prefix cache (0..1)")
-    p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), help="vLLM --max-num-seqs (default 256)")
+    add_field_flags(p, WorkloadFields, ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization"))
+    p.add_argument("--ttft-target-ms", type=number(float, "--ttft-target-ms"), help="time-to-first-token target (ms)")
+    p.add_argument("--tpot-target-ms", type=number(float, "--tpot-target-ms"), help="time-per-output-token target (ms)")
+    add_field_flags(p, WorkloadFields, ("prefix_cache_hit_rate",))
+    add_field_flags(p, DeploymentFields, ("max_num_seqs",))
     p.add_argument("--gpu-memory-utilization", type=gpu_memory_utilization,
                    help="vLLM --gpu-memory-utilization: the share of each GPU's memory for weights, runtime and KV cache "
                         "(0.1 to 0.99; default 0.9)")
@@ -194,7 +190,7 @@ def workload_from(args: argparse.Namespace):
     return usage.apply(Workload.build(
         parse_tokens(args.tokens_per_month or 0, "--tokens-per-month"),
         input_share=args.input_share, avg_input_tokens=args.avg_input_tokens, avg_output_tokens=args.avg_output_tokens,
-        utilization=0.8 if args.utilization is None else args.utilization,
+        utilization=args.utilization,
         ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
         tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
         batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
