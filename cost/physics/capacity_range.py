@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from cost.physics.calibration import ErrorBand
 from cost.physics.factors import Factors, published
+from cost.physics.sizing import replica_tokens_per_month
 from cost.units import format_tokens
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ class CapacityRange:
 
     def capacity_tokens_per_month(self) -> tuple[float, float]:
         """Tokens/month of the nominal replicas at the planned utilization, at each end."""
-        from cost.estimate import replica_tokens_per_month
-
         e = self.nominal
         per = [replica_tokens_per_month(end.throughput, e.workload) for end in (self.low, self.high) if end.throughput]
         scale = e.deployment.replicas * e.workload.utilization

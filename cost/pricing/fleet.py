@@ -9,8 +9,9 @@ from cost.pricing import api_prices
 from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.deployment import Deployment
 from cost.errors import InputError
-from cost.estimate import Estimate, estimate, sized
+from cost.estimate import Estimate, estimate
 from cost.physics.factors import Factors
+from cost.physics.sizing import sized
 from cost.pricing.nodes import plan_nodes
 from cost.pricing.tco import Overheads, stack_items
 from cost.workload import Workload

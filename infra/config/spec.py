@@ -35,7 +35,7 @@ from cost.catalog import eks as eks_calendar
 from cost.catalog.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import RESERVED, Commitment, Deployment, Exemptions
 from cost.errors import InputError
-from cost.estimate import sized
+from cost.physics.sizing import sized
 from cost.pricing.nodes import NodePlan, plan_nodes
 from cost.pricing.tco import Overheads
 from cost.physics.weights_cache import plan_cache
@@ -669,7 +669,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if catalog.gpu(deployment.gpu).id == "RTX-4090":
         raise InputError(f"{key}.gpu", gpu, "a data-centre GPU sold on AWS")
     _require_fit(key, entry, deployment, workload, max_len)
-    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
+    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.physics.sizing.sized)
         deployment = sized(replace(deployment, replicas=None), workload)
         plan = plan_nodes(deployment, book)
     _require_cores(key, deployment, inst, plan.replicas_per_instance)
