@@ -97,6 +97,7 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost.physics import factors
     from cost.pricing.api_prices import load_price_book
     from cost.deployment import Deployment
+    from cost.decide.advice import advise
     from cost.estimate import estimate
     from cost.catalog.profiles import profile
     from cost.report import estimate_text, report_json, sensitivity_text
@@ -124,8 +125,8 @@ def _estimate(args: argparse.Namespace) -> int:
                                      estimate(deployment, workload, **kwargs), measured, args.format, args.factors))
         return 0
     from cost.pricing.gpu_clouds import parse_clouds
-    result = estimate(deployment, workload, clouds=None if args.clouds in (None, "all") else parse_clouds(args.clouds),
-                      **kwargs)
+    result = advise(estimate(deployment, workload, clouds=None if args.clouds in (None, "all") else parse_clouds(args.clouds),
+                             **kwargs))
     band = sensitivity(deployment, workload, **kwargs)
     prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}

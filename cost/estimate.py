@@ -216,8 +216,10 @@ def estimate(
     rates: Rates | None = None,
     clouds: tuple[str, ...] | None = None,
 ) -> Estimate:
-    """Price a deployment for a workload.
+    """Price a deployment for a workload and decide: the figures and the verdict, nothing else priced.
 
+    A blocker's reason (undersized, a latency target unmet) says what is wrong and what it needs; the fix
+    (the sized bill, the cheapest configuration meeting the target) is `cost.decide.advice.advise`'s.
     replicas None ("auto"): as many serving replicas as carry the volume at the planned utilization
     within the latency targets. stack_share: the part of the per-stack overheads (staff, monitoring)
     this deployment carries; a fleet splits them between its models, a single estimate carries them
@@ -261,15 +263,12 @@ def estimate(
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
-        blockers.append(("target-unmet", _unmet_reason(d, w, tput, misses, book, overheads, factors, providers, rates)))
+        blockers.append(("target-unmet", _unmet_reason(d, tput, misses)))
     elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
-        sized_usd = estimate(replace(d, replicas=need), w, book=book, overheads=overheads, stack_share=stack_share,
-                             factors=factors, providers=providers, rates=rates).monthly_usd
         blockers.append(("undersized",
                          f"{d.replicas} serving replica(s) carry only {full / w.tokens_per_month:.0%} of the declared "
                          f"{format_tokens(w.tokens_per_month)} tokens/month (full capacity {format_tokens(full)}); carrying it "
-                         f"at the planned {w.utilization:.0%} utilization needs {need} replicas, about {format_usd(sized_usd)}"
-                         f"/month. Fix: --replicas {need}, or leave --replicas out to size automatically"))
+                         f"at the planned {w.utilization:.0%} utilization needs {need} replicas"))
     verdict = decide(
         self_monthly_usd=monthly, capacity_tokens=cap, full_capacity_tokens=full, tokens_per_month=w.tokens_per_month,
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
@@ -301,16 +300,7 @@ def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem
     return replace(v, reasons=v.reasons + (line,))
 
 
-def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
-                  factors, providers, rates) -> str:
-    """Why a latency target rules this hardware out, the best it achieves, and the cheapest fix."""
-    from cost.decide import optimize   # optimize prices its candidates with estimate()
-
-    text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
+def _unmet_reason(d: Deployment, t: capacity.Throughput, misses: tuple[str, ...]) -> str:
+    """Why a latency target rules this hardware out, and the best it achieves (`cost.decide.advice` adds the fix)."""
+    return (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
-    found = optimize.optimize(d.model, w, optimize.Constraints(pricings=(d.pricing,), redundancy=d.redundancy), book=book, overheads=overheads,
-                              factors=factors, exemptions=d.exemptions, top=1, providers=providers, rates=rates)
-    if found:
-        c = found[0]
-        return text + f". Fix: {c.describe()} meets it for {format_usd(c.monthly_usd)}/month, or relax the target"
-    return text + ". No catalog configuration meets it: relax the target"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cost.pricing import api_prices
 from cost.pricing.api_prices import ApiQuote, PriceBook
+from cost.decide.advice import advise
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import Estimate, estimate
@@ -131,8 +132,9 @@ def price_fleet(
     deployments = [(sized(d, w), w) for d, w in deployments]
     spend = [plan_nodes(d, book).unit_usd_hr * plan_nodes(d, book).units for d, _ in deployments]
     total = sum(spend) or 1.0
-    estimates = tuple(
-        estimate(d, w, book=book, overheads=overheads, stack_share=s / total, factors=factors) for (d, w), s in zip(deployments, spend)
+    estimates = tuple(   # advised: the stack's reports and the pack show each blocker with its fix
+        advise(estimate(d, w, book=book, overheads=overheads, stack_share=s / total, factors=factors))
+        for (d, w), s in zip(deployments, spend)
     )
     costs: list[TierCost] = []
     all_api: list[ApiQuote] = []
