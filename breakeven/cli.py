@@ -99,6 +99,7 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost.deployment import Deployment
     from cost.decide.advice import advise
     from cost.estimate import estimate
+    from cost.physics.capacity_range import estimate_dict
     from cost.catalog.profiles import profile
     from cost.report import estimate_text, report_json, sensitivity_text
     from cost.decide.sensitivity import sensitivity
@@ -131,7 +132,7 @@ def _estimate(args: argparse.Namespace) -> int:
     prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}
     if args.format == "json":
-        out = result.to_dict()
+        out = estimate_dict(result)
         out["profile"] = prof
         out["sensitivity"] = band.to_dict()
         print(report_json(out))

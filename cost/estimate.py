@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from cost.pricing import api_prices, gpu_clouds, hosting
 from cost.physics import calibration, capacity
@@ -22,9 +20,6 @@ from cost.physics.sizing import replica_tokens_per_month, replicas_needed, servi
 from cost.units import format_tokens, format_usd, round_finite
 from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
-
-if TYPE_CHECKING:
-    from cost.physics.capacity_range import CapacityRange
 
 __all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan"]
 
@@ -59,14 +54,6 @@ class Estimate:
             return None
         return calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, t.concurrency,
                                       self.workload.avg_input_tokens, outside=bool(self.warnings))
-
-    @cached_property
-    def capacity_range(self) -> CapacityRange | None:
-        """This estimate at both ends of its capacity error band (`cost.physics.capacity_range`); None when the
-        capacity was given. Computed when first asked for."""
-        from cost.physics.capacity_range import capacity_range
-
-        return capacity_range(self)
 
     @property
     def monthly_usd(self) -> float:
@@ -107,6 +94,7 @@ class Estimate:
         return self.monthly_usd / served * 1e6 if served else float("inf")
 
     def to_dict(self) -> dict:
+        """The estimate's own figures; the report adds the capacity range's keys (`cost.physics.capacity_range.estimate_dict`)."""
         d, w, t = self.deployment, self.workload, self.throughput
         return {
             "deployment": {
@@ -160,7 +148,6 @@ class Estimate:
                 },
                 "validity_warnings": list(self.warnings),
                 "notes": list(self.notes),
-                **self._range_keys(),
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
@@ -171,28 +158,11 @@ class Estimate:
                  "source": q.offer.source + (f"; {q.batch_source}" if q.batch_price else "")}
                 for q in self.apis
             ],
-            "breakeven": [b.to_dict() | self._breakeven_range(b.api) for b in self.breakeven],
-            "verdict": self.verdict.to_dict() | (self.capacity_range.verdict_keys() if self.capacity_range else {
-                "holds_across_capacity_range": None, "flip_tokens_per_month": None, "flip_capacity_end": None,
-                "at_capacity_range_ends": None, "capacity_range_note": "capacity given, not modelled: no error band"}),
+            "breakeven": [b.to_dict() for b in self.breakeven],
+            "verdict": self.verdict.to_dict(),
             "successors": [s.to_dict() for s in self.successors],
             "elsewhere": None if self.elsewhere is None else self.elsewhere.to_dict(),
         }
-
-    def _range_keys(self) -> dict:
-        """self_hosted's capacity range keys: the figures at both ends of the error band (null when given)."""
-        r = self.capacity_range
-        if r is None:
-            return {"output_tok_s_range": None, "capacity_tokens_per_month_range": None, "capacity_error_band": None}
-        return {"output_tok_s_range": [round(x, 1) for x in r.output_tok_s()],
-                "capacity_tokens_per_month_range": [round(x) for x in r.capacity_tokens_per_month()],
-                "capacity_error_band": r.band.to_dict()}
-
-    def _breakeven_range(self, api: str) -> dict:
-        r = self.capacity_range
-        if r is None:
-            return {"tokens_per_month_range": None}
-        return {"tokens_per_month_range": [round(x) if math.isfinite(x) else None for x in r.breakeven_tokens_per_month(api)]}
 
     @property
     def fit_concurrency(self) -> int:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from cost.pricing import api_prices
 from cost.estimate import Estimate
+from cost.physics.capacity_range import capacity_range, estimate_dict
 from cost.pricing.fleet import Fleet
 from cost.units import format_tokens, format_usd
 
@@ -130,8 +131,9 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
-    if e.capacity_range is not None:
-        out.append(f"  - {e.capacity_range.note()}")
+    r = capacity_range(e)
+    if r is not None:
+        out.append(f"  - {r.note()}")
     out += [f"Successor: {s.model} serves the same use for {format_usd(s.monthly_usd)}/month on {s.cheapest_api} "
             + (f"(against {format_usd(s.instead_of_usd)}/month for {d.model})" if s.instead_of_usd is not None
                else f"(no API is listed for {d.model})") + f"; source: {s.source}" for s in e.successors]
@@ -190,7 +192,7 @@ def report_json(doc: dict) -> str:
 def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
-        return report_json(obj.to_dict())
+        return report_json(estimate_dict(obj) if isinstance(obj, Estimate) else obj.to_dict())
     if isinstance(obj, Estimate):
         return estimate_text(obj, markdown=(fmt == "markdown"))
     return fleet_text(obj, markdown=(fmt == "markdown"))

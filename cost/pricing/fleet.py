@@ -11,6 +11,7 @@ from cost.decide.advice import advise
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import Estimate, estimate
+from cost.physics.capacity_range import estimate_dict
 from cost.physics.factors import Factors
 from cost.physics.sizing import sized
 from cost.pricing.nodes import plan_nodes
@@ -86,7 +87,7 @@ class Fleet:
             "api_tiers_monthly_usd": round(self.api_monthly_usd, 2),
             "budget_usd_per_month": self.budget_usd_per_month,
             "within_budget": None if self.budget_usd_per_month is None else self.monthly_usd <= self.budget_usd_per_month,
-            "models": [e.to_dict() for e in self.estimates],
+            "models": [estimate_dict(e) for e in self.estimates],
             "routing": None if self.routed_workload is None else {
                 "tokens_per_month": self.routed_workload.tokens_per_month,
                 "tiers": [
