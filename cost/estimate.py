@@ -21,7 +21,7 @@ from cost.units import format_tokens, format_usd, round_finite
 from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
 
-__all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan"]
+__all__ = ["Estimate", "estimate"]
 
 
 @dataclass(frozen=True)
