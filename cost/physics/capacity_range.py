@@ -12,6 +12,10 @@ verdict, the high end for an API verdict): the volume where self-hosting, priced
 and that end, costs what the cheapest comparable API costs. Found by fixed-point iteration on
 volume = self-hosted monthly cost / API price per token: the self-hosted cost is a non-decreasing step function
 of volume (replicas added as it grows), so the iteration moves one way and stops when the replicas stop changing.
+
+It calls `estimate`, so it sits above `cost.estimate` (the "decide" layer of tests/test_layers.py, apart from its
+folder): an Estimate never computes its own range. `capacity_range(e)` is what the report, the policy pack and
+`estimate_dict(e)` (the estimate's JSON document with the range keys) call.
 """
 
 from __future__ import annotations
