@@ -36,6 +36,15 @@ def efa_interfaces(m: ModelSpec) -> int:
     return hardware(m.instance_type).efa_interfaces
 
 
+def cluster_placement(m: ModelSpec) -> bool:
+    """Whether the model's nodes launch into a cluster placement group (one per zone): a multi-node replica on an
+    EFA instance, as AWS recommends for EFA ("Get started with EFA and NCCL": launch the instances into a cluster
+    placement group; EC2 "Placement groups": a cluster placement group packs instances close together inside one
+    Availability Zone for low latency and high throughput between them). Not when the nodes launch into a named
+    Capacity Reservation or Capacity Block: the reservation fixes where they land (docs/deploying.md)."""
+    return efa_interfaces(m) > 0 and m.capacity_reservation_id is None
+
+
 def network_interfaces(count: int, security_group_id: pulumi.Input[str]) -> list[ec2.LaunchTemplateNetworkInterfaceArgs]:
     """Launch-template interfaces for `count` network cards: card 0 EFA with ENA (the primary interface),
     cards 1..count-1 EFA-only. No subnet: the node group places each node in its zone's subnet."""

@@ -701,7 +701,9 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if m.redundancy is not None and m.redundancy.accept_zone_loss_share is not None:
         accept = m.redundancy.accept_zone_loss_share
     prefix = f"{cluster.name}-{name}"
-    if cluster.existing is not None or zones == 1:
+    # One pool may span the cluster's zones only when no replica spans nodes: a group's nodes must share a zone
+    # (and, on EFA instances, a cluster placement group, which an Auto Scaling group cannot combine with several zones).
+    if cluster.existing is not None or (zones == 1 and per_group == 1):
         pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
     else:
         pools = _spread(groups, cluster.zones[:zones], prefix, per_group)
