@@ -207,3 +207,32 @@ def sensitivity_text(s, markdown: bool = False) -> str:
     table = grid(["Band", "MLOps FTE", "Monitoring", "Utilization", "Spot point", "Reserved 1y/3y", "Replicas", "Monthly",
                   "Verdict"], rows, markdown)
     return "\n".join([_heading("Sensitivity", markdown), table, "", s.note()])
+
+
+def weights_text(path, markdown: bool = False) -> str:
+    """A deployment's weights path (cost/physics/weights_path.py): where each node keeps the weights, what a replaced
+    node's path costs each month (not in the total above: a platform cost) and once, and its startup window."""
+    c = path.cache
+    where = {"instance-store": f"NVMe instance store at {c.path} ({c.capacity_gib:,.0f} GiB, no charge beyond the instance)",
+             "ebs": f"the node's gp3 volume at {c.path} (priced above as Model storage)",
+             "emptyDir": "an emptyDir: every new pod downloads them again"}[c.medium]
+    via = ("streams them from the stack's S3 copy through the S3 gateway endpoint (no NAT)" if path.source == "s3"
+           else "downloads them again from the Hugging Face Hub through NAT")
+    out = [_heading(f"Weights path (--weights-source {path.source})", markdown, 3 if markdown else 2),
+           f"Cache: {c.needed_gib:,} GiB per node in {where}"
+           + ("; a restarted pod on the same node reuses it" if c.persistent else "") + f". Source: {c.source}.",
+           f"A replaced node {via}: {path.weights_gib:,} GiB at {path.seconds_per_gib} s/GiB, startup "
+           f"window {path.startup_window_s / 60:,.0f} min (planning figures, cost/data/weights-source.yaml)."]
+    sources: list[str] = []
+    rows = []
+    for i in path.line_items:
+        if i.source not in sources:
+            sources.append(i.source)
+        rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd), f"[w{sources.index(i.source) + 1}]"])
+    rows.append(["Weights path, monthly (platform: not in the total above)", "", "", format_usd(path.monthly_usd), ""])
+    if path.source == "s3":
+        rows.append(["Seeding the S3 copy, once", "", "", format_usd(path.seed_usd), f"[w{len(sources) + 1}]"])
+        sources.append(path.seed_source)
+    out += ["", grid(["Line item", "Quantity", "Unit price", "Monthly", "Source"], rows, markdown)]
+    out += [""] + [f"[w{n}] {src}" for n, src in enumerate(sources, 1)]
+    return "\n".join(out)

@@ -38,7 +38,7 @@ from cost.errors import InputError
 from cost.estimate import sized
 from cost.pricing.nodes import NodePlan, plan_nodes
 from cost.pricing.tco import Overheads
-from cost.physics.weights_cache import plan_cache
+from cost.physics.weights_cache import plan_cache, pod_cache_gib
 from cost.workload import Workload, require_within_context
 from infra.config import schema
 from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
@@ -193,7 +193,7 @@ class ModelSpec:
     @property
     def cache_gib(self) -> int:
         """Model cache of one pod (an emptyDir on the node disk): the weights plus 10 % and 5 GiB."""
-        return math.ceil(self.weights_gib * 1.1) + 5
+        return pod_cache_gib(self.weights_gib)
 
     @property
     def disk_needed_gib(self) -> int:
