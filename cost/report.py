@@ -60,6 +60,18 @@ def _unit_price(item) -> str:
     return format_usd(item.unit_usd) if item.unit_usd >= 0.01 else f"${item.unit_usd:g}"
 
 
+def _item_rows(items, sources: list[str], tag: str = "") -> list[list[str]]:
+    """Table rows of line items (name, quantity, unit price, monthly, source note); each new source is appended to
+    `sources` and cited as [<tag><its number>]."""
+    rows = []
+    for i in items:
+        if i.source not in sources:
+            sources.append(i.source)
+        rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd),
+                     f"[{tag}{sources.index(i.source) + 1}]"])
+    return rows
+
+
 def api_server_hint(api_servers: int) -> str:
     """The one line an estimate capped by vLLM's API-server processes prints: the cap and the key that raises it."""
     from cost.physics.capacity import API_SERVER_TOKENS_S
@@ -77,11 +89,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     out.append(f"Workload: {format_tokens(w.tokens_per_month)} tokens/month, {w.avg_input_tokens} in / {w.avg_output_tokens} out per request "
                f"({w.input_share:.0%} input), planned utilization {w.utilization:.0%}")
     sources: list[str] = []
-    rows = []
-    for i in e.line_items:
-        if i.source not in sources:
-            sources.append(i.source)
-        rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd), f"[{sources.index(i.source) + 1}]"])
+    rows = _item_rows(e.line_items, sources)
     rows.append(["Total self-hosted", "", "", format_usd(e.monthly_usd), ""])
     out += ["", grid(["Line item", "Quantity", "Unit price", "Monthly", "Source"], rows, markdown)]
     out += [""] + [f"[{n}] {src}" for n, src in enumerate(sources, 1)]
@@ -224,11 +232,7 @@ def weights_text(path, markdown: bool = False) -> str:
            f"A replaced node {via}: {path.weights_gib:,} GiB at {path.seconds_per_gib} s/GiB, startup "
            f"window {path.startup_window_s / 60:,.0f} min (planning figures, cost/data/weights-source.yaml)."]
     sources: list[str] = []
-    rows = []
-    for i in path.line_items:
-        if i.source not in sources:
-            sources.append(i.source)
-        rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd), f"[w{sources.index(i.source) + 1}]"])
+    rows = _item_rows(path.line_items, sources, "w")
     rows.append(["Weights path, monthly (platform: not in the total above)", "", "", format_usd(path.monthly_usd), ""])
     if path.source == "s3":
         rows.append(["Seeding the S3 copy, once", "", "", format_usd(path.seed_usd), f"[w{len(sources) + 1}]"])
