@@ -36,8 +36,8 @@ COST_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("catalog", ("cost.catalog",)),
     ("values", ("cost.deployment", "cost.workload", "cost.usage", "cost.economics_model")),
     ("physics", ("cost.physics",)),
-    # weights_source prices the weights path with the bill's line items (cost.pricing.tco, platform)
-    ("pricing", ("cost.pricing", "cost.physics.weights_source")),
+    # weights_source and weights_path price the weights path with the bill's line items (cost.pricing.tco, platform)
+    ("pricing", ("cost.pricing", "cost.physics.weights_source", "cost.physics.weights_path")),
     # the rules estimate() decides with
     ("rules", ("cost.decide.verdict", "cost.decide.successors")),
     ("estimate", ("cost.estimate",)),
