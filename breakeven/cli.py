@@ -69,18 +69,43 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--factors", help="a factors file (breakeven calibrate): capacity with it beside the published fit")
     p.add_argument("--clouds", help="the other GPU clouds to set the AWS GPU hours against: a comma-separated list of "
                                     "lambda, runpod, nebius, vast, gcp, or all (default); the Pulumi program deploys AWS only")
+    p.add_argument("--weights-source", choices=("huggingface", "s3"),
+                   help="show the weights path as the program builds it (models[].weights.source): where each node keeps "
+                        "the weights and what a replaced node's path costs (s3: the stack's S3 copy; huggingface: the Hub through NAT)")
     add_workload_flags(p)
     add_assumption_flags(p)
     p.add_argument("--format", default="table", choices=FORMATS)
+
+
+def _weights_path(args: argparse.Namespace, result):
+    """The deployment's weights path for --weights-source (cost/physics/weights_path.py), or None without the flag."""
+    from cost.catalog import checkpoints
+    from cost.physics import weights_path
+
+    if args.weights_source is None:
+        return None
+    d, plan = result.deployment, result.plan
+    if plan.instance_type is None:
+        raise InputError("--weights-source", args.weights_source, "a deployment on whole AWS instances (--instance, or a "
+                         "--gpu sold on AWS without --hourly-usd): the weights path is the program's, on EKS nodes")
+    found = checkpoints.known(d.model, d.precision)
+    if found is None:
+        raise InputError("--weights-source", args.weights_source,
+                         f"a model and precision with a checkpoint in cost/data/checkpoints.yaml ({d.model}: "
+                         f"{', '.join(checkpoints.precisions(d.model)) or 'none'})", "its size prices the copy and the window")
+    return weights_path.plan(d.name or d.model.replace(".", "-"), found.bytes, plan.instance_type,
+                             plan.replicas_per_instance, plan.nodes, args.weights_source)
 
 
 def _estimate(args: argparse.Namespace) -> int:
     from cost.physics import factors
     from cost.pricing.api_prices import load_price_book
     from cost.deployment import Deployment
+    from cost.decide.advice import advise
     from cost.estimate import estimate
+    from cost.physics.capacity_range import estimate_dict
     from cost.catalog.profiles import profile
-    from cost.report import estimate_text, report_json, sensitivity_text
+    from cost.report import estimate_text, report_json, sensitivity_text, weights_text
     from cost.decide.sensitivity import sensitivity
 
     set_by_profile = apply_profile(args)
@@ -90,28 +115,35 @@ def _estimate(args: argparse.Namespace) -> int:
     deployment = Deployment.build(**given, exemptions=exemptions_from(args))
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), rates=rates_from(args),
                   providers=providers_from(args))
+    if args.factors and args.weights_source:
+        raise InputError("--weights-source", args.weights_source, "leave it out with --factors (the weights path is "
+                         "shown beside the plain estimate)")
     if args.factors:   # a live calibration: priced with it, the published fit's capacity beside it
         measured = factors.load(args.factors)
         print(calibrate.side_by_side(estimate(deployment, workload, factors=measured, **kwargs),
                                      estimate(deployment, workload, **kwargs), measured, args.format, args.factors))
         return 0
     from cost.pricing.gpu_clouds import parse_clouds
-    result = estimate(deployment, workload, clouds=None if args.clouds in (None, "all") else parse_clouds(args.clouds),
-                      **kwargs)
+    result = advise(estimate(deployment, workload, clouds=None if args.clouds in (None, "all") else parse_clouds(args.clouds),
+                             **kwargs))
     band = sensitivity(deployment, workload, **kwargs)
+    weights = _weights_path(args, result)   # before any output: a bad --weights-source prints nothing else
     prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}
     if args.format == "json":
-        out = result.to_dict()
+        out = estimate_dict(result)
         out["profile"] = prof
         out["sensitivity"] = band.to_dict()
+        if weights is not None:
+            out["weights"] = weights.to_dict()
         print(report_json(out))
         return 0
     md = args.format == "markdown"
     if prof:
         print(f"Profile {prof['name']} set: " + (", ".join(f"--{k} {v}" for k, v in prof["set"].items()) or "nothing (all given)")
               + f" [{prof['source']}]\n")
-    _print_report(estimate_text(result, md) + "\n\n" + sensitivity_text(band, md), args.format)
+    _print_report(estimate_text(result, md) + "\n\n" + sensitivity_text(band, md)
+                  + ("" if weights is None else "\n\n" + weights_text(weights, md)), args.format)
     return 0
 
 

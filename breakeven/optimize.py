@@ -32,10 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.decide.optimize import Constraints, breakeven_volume, no_alternative, optimize
     from cost.catalog.profiles import profile
-    from cost.estimate import round_finite
     from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
     from cost.report import grid
-    from cost.units import format_tokens, format_usd
+    from cost.units import format_tokens, format_usd, round_finite
 
     pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from cost.pricing import api_prices, gpu_clouds, hosting
 from cost.physics import calibration, capacity
@@ -18,80 +16,12 @@ from cost.deployment import Deployment
 from cost.physics.factors import Factors
 from cost.pricing.nodes import NodePlan, Rates, plan_nodes
 from cost.pricing.tco import LineItem, Overheads, deployment_items, stack_items
-from cost.units import format_tokens, format_usd
+from cost.physics.sizing import replica_tokens_per_month, replicas_needed, serving_point, target_misses
+from cost.units import format_tokens, format_usd, round_finite
 from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
 
-if TYPE_CHECKING:
-    from cost.physics.capacity_range import CapacityRange
-
-__all__ = ["Estimate", "Overheads", "estimate", "plan_nodes", "NodePlan", "serving_point", "replica_tokens_per_month",
-           "replicas_needed", "target_misses", "sized"]
-
-SECONDS_PER_HOUR = 3600
-
-
-def serving_point(model: catalog.Model, gpu: catalog.Gpu, d: Deployment, w: Workload,
-                  factors: Factors | None = None) -> capacity.Throughput:
-    """One replica's operating point: as many requests in flight as the KV cache, max_num_seqs and the
-    TPOT target allow, and fewer when the TTFT target needs it (the largest concurrency meeting it)."""
-    def at(concurrency: int | None) -> capacity.Throughput:
-        return capacity.throughput(model, gpu, d.gpus_per_replica, d.precision, w.avg_input_tokens, w.avg_output_tokens,
-                                   concurrency=concurrency, tpot_target_s=w.tpot_target_s,
-                                   gpu_memory_utilization=d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs,
-                                   factors=factors, kv_cache_dtype=d.kv_cache_dtype, expert_parallel=d.expert_parallel,
-                                   prefix_cache_hit_rate=w.prefix_cache_hit_rate, api_servers=d.api_servers)
-
-    t = at(d.concurrency)
-    target = w.ttft_target_s
-    if target is None or t.ttft_s <= target or t.concurrency <= 1:
-        return t
-    one = at(1)
-    if one.ttft_s > target:
-        return one                               # unmet at any concurrency; target_misses says so
-    lo, hi = 1, t.concurrency                    # at(lo) meets the TTFT target, at(hi) does not
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if at(mid).ttft_s <= target:
-            lo = mid
-        else:
-            hi = mid
-    return replace(at(lo), limited_by="ttft-target")
-
-
-def target_misses(t: capacity.Throughput, w: Workload) -> list[str]:
-    """The latency targets a replica misses at its operating point, with the numbers."""
-    out = []
-    if w.tpot_target_s is not None and t.tpot_s > w.tpot_target_s * (1 + 1e-9):
-        out.append(f"TPOT {t.tpot_s * 1000:.1f} ms at {t.concurrency} request(s) in flight against a target of "
-                   f"{w.tpot_target_s * 1000:g} ms")
-    if w.ttft_target_s is not None and t.ttft_s > w.ttft_target_s * (1 + 1e-9):
-        out.append(f"TTFT {t.ttft_s * 1000:.0f} ms at {t.concurrency} request(s) in flight against a target of "
-                   f"{w.ttft_target_s * 1000:g} ms")
-    return out
-
-
-def replica_tokens_per_month(t: capacity.Throughput, w: Workload) -> float:
-    """Input + output tokens one replica serves in a month at 100 % utilization."""
-    return t.output_tok_s * w.tokens_per_request / w.avg_output_tokens * SECONDS_PER_HOUR * catalog.assumptions()["hours_per_month"]
-
-
-def sized(d: Deployment, w: Workload, factors: Factors | None = None) -> Deployment:
-    """The deployment with replicas "auto" (None) resolved: as many as carry the workload (see `replicas_needed`).
-    A deployment with replicas given, or with its capacity given instead of modelled, is returned unchanged
-    (the latter with one replica when auto)."""
-    if d.replicas is not None:
-        return d
-    if d.capacity_tokens_per_month is not None:
-        return replace(d, replicas=1)
-    t = serving_point(catalog.model(d.model), catalog.gpu(d.gpu), d, w, factors)
-    return replace(d, replicas=replicas_needed(t, w))
-
-
-def replicas_needed(t: capacity.Throughput, w: Workload) -> int:
-    """Serving replicas that carry the declared volume at the planned utilization (at least 1)."""
-    per_replica = replica_tokens_per_month(t, w) * w.utilization
-    return max(1, math.ceil(w.tokens_per_month / per_replica * (1 - 1e-12))) if per_replica > 0 else 1
+__all__ = ["Estimate", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -124,14 +54,6 @@ class Estimate:
             return None
         return calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, t.concurrency,
                                       self.workload.avg_input_tokens, outside=bool(self.warnings))
-
-    @cached_property
-    def capacity_range(self) -> CapacityRange | None:
-        """This estimate at both ends of its capacity error band (`cost.physics.capacity_range`); None when the
-        capacity was given. Computed when first asked for."""
-        from cost.physics.capacity_range import capacity_range
-
-        return capacity_range(self)
 
     @property
     def monthly_usd(self) -> float:
@@ -172,6 +94,7 @@ class Estimate:
         return self.monthly_usd / served * 1e6 if served else float("inf")
 
     def to_dict(self) -> dict:
+        """The estimate's own figures; the report adds the capacity range's keys (`cost.physics.capacity_range.estimate_dict`)."""
         d, w, t = self.deployment, self.workload, self.throughput
         return {
             "deployment": {
@@ -225,7 +148,6 @@ class Estimate:
                 },
                 "validity_warnings": list(self.warnings),
                 "notes": list(self.notes),
-                **self._range_keys(),
             },
             "apis": [
                 {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
@@ -236,28 +158,11 @@ class Estimate:
                  "source": q.offer.source + (f"; {q.batch_source}" if q.batch_price else "")}
                 for q in self.apis
             ],
-            "breakeven": [b.to_dict() | self._breakeven_range(b.api) for b in self.breakeven],
-            "verdict": self.verdict.to_dict() | (self.capacity_range.verdict_keys() if self.capacity_range else {
-                "holds_across_capacity_range": None, "flip_tokens_per_month": None, "flip_capacity_end": None,
-                "at_capacity_range_ends": None, "capacity_range_note": "capacity given, not modelled: no error band"}),
+            "breakeven": [b.to_dict() for b in self.breakeven],
+            "verdict": self.verdict.to_dict(),
             "successors": [s.to_dict() for s in self.successors],
             "elsewhere": None if self.elsewhere is None else self.elsewhere.to_dict(),
         }
-
-    def _range_keys(self) -> dict:
-        """self_hosted's capacity range keys: the figures at both ends of the error band (null when given)."""
-        r = self.capacity_range
-        if r is None:
-            return {"output_tok_s_range": None, "capacity_tokens_per_month_range": None, "capacity_error_band": None}
-        return {"output_tok_s_range": [round(x, 1) for x in r.output_tok_s()],
-                "capacity_tokens_per_month_range": [round(x) for x in r.capacity_tokens_per_month()],
-                "capacity_error_band": r.band.to_dict()}
-
-    def _breakeven_range(self, api: str) -> dict:
-        r = self.capacity_range
-        if r is None:
-            return {"tokens_per_month_range": None}
-        return {"tokens_per_month_range": [round(x) if math.isfinite(x) else None for x in r.breakeven_tokens_per_month(api)]}
 
     @property
     def fit_concurrency(self) -> int:
@@ -267,11 +172,6 @@ class Estimate:
         if self.throughput is not None:
             return self.throughput.max_concurrency
         return self.fit.kv_capacity_tokens // max(1, self.workload.tokens_per_request)
-
-
-def round_finite(x: float, digits: int) -> float | None:
-    """Rounded, or None where the figure is undefined (no volume declared): reports are strict JSON."""
-    return round(x, digits) if math.isfinite(x) else None
 
 
 def estimate(
@@ -286,8 +186,10 @@ def estimate(
     rates: Rates | None = None,
     clouds: tuple[str, ...] | None = None,
 ) -> Estimate:
-    """Price a deployment for a workload.
+    """Price a deployment for a workload and decide: the figures and the verdict, nothing else priced.
 
+    A blocker's reason (undersized, a latency target unmet) says what is wrong and what it needs; the fix
+    (the sized bill, the cheapest configuration meeting the target) is `cost.decide.advice.advise`'s.
     replicas None ("auto"): as many serving replicas as carry the volume at the planned utilization
     within the latency targets. stack_share: the part of the per-stack overheads (staff, monitoring)
     this deployment carries; a fleet splits them between its models, a single estimate carries them
@@ -331,15 +233,12 @@ def estimate(
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
-        blockers.append(("target-unmet", _unmet_reason(d, w, tput, misses, book, overheads, factors, providers, rates)))
+        blockers.append(("target-unmet", _unmet_reason(d, tput, misses)))
     elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
-        sized_usd = estimate(replace(d, replicas=need), w, book=book, overheads=overheads, stack_share=stack_share,
-                             factors=factors, providers=providers, rates=rates).monthly_usd
         blockers.append(("undersized",
                          f"{d.replicas} serving replica(s) carry only {full / w.tokens_per_month:.0%} of the declared "
                          f"{format_tokens(w.tokens_per_month)} tokens/month (full capacity {format_tokens(full)}); carrying it "
-                         f"at the planned {w.utilization:.0%} utilization needs {need} replicas, about {format_usd(sized_usd)}"
-                         f"/month. Fix: --replicas {need}, or leave --replicas out to size automatically"))
+                         f"at the planned {w.utilization:.0%} utilization needs {need} replicas"))
     verdict = decide(
         self_monthly_usd=monthly, capacity_tokens=cap, full_capacity_tokens=full, tokens_per_month=w.tokens_per_month,
         equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
@@ -371,16 +270,7 @@ def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem
     return replace(v, reasons=v.reasons + (line,))
 
 
-def _unmet_reason(d: Deployment, w: Workload, t: capacity.Throughput, misses: tuple[str, ...], book, overheads,
-                  factors, providers, rates) -> str:
-    """Why a latency target rules this hardware out, the best it achieves, and the cheapest fix."""
-    from cost.decide import optimize   # optimize prices its candidates with estimate()
-
-    text = (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
+def _unmet_reason(d: Deployment, t: capacity.Throughput, misses: tuple[str, ...]) -> str:
+    """Why a latency target rules this hardware out, and the best it achieves (`cost.decide.advice` adds the fix)."""
+    return (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
             f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
-    found = optimize.optimize(d.model, w, optimize.Constraints(pricings=(d.pricing,), redundancy=d.redundancy), book=book, overheads=overheads,
-                              factors=factors, exemptions=d.exemptions, top=1, providers=providers, rates=rates)
-    if found:
-        c = found[0]
-        return text + f". Fix: {c.describe()} meets it for {format_usd(c.monthly_usd)}/month, or relax the target"
-    return text + ". No catalog configuration meets it: relax the target"

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from cost.pricing import api_prices
 from cost.estimate import Estimate
+from cost.physics.capacity_range import capacity_range, estimate_dict
 from cost.pricing.fleet import Fleet
 from cost.units import format_tokens, format_usd
 
@@ -60,6 +61,18 @@ def _unit_price(item) -> str:
     return format_usd(item.unit_usd) if item.unit_usd >= 0.01 else f"${item.unit_usd:g}"
 
 
+def _item_rows(items, sources: list[str], tag: str = "") -> list[list[str]]:
+    """Table rows of line items (name, quantity, unit price, monthly, source note); each new source is appended to
+    `sources` and cited as [<tag><its number>]."""
+    rows = []
+    for i in items:
+        if i.source not in sources:
+            sources.append(i.source)
+        rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd),
+                     f"[{tag}{sources.index(i.source) + 1}]"])
+    return rows
+
+
 def api_server_hint(api_servers: int) -> str:
     """The one line an estimate capped by vLLM's API-server processes prints: the cap and the key that raises it."""
     from cost.physics.capacity import API_SERVER_TOKENS_S
@@ -77,11 +90,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     out.append(f"Workload: {format_tokens(w.tokens_per_month)} tokens/month, {w.avg_input_tokens} in / {w.avg_output_tokens} out per request "
                f"({w.input_share:.0%} input), planned utilization {w.utilization:.0%}")
     sources: list[str] = []
-    rows = []
-    for i in e.line_items:
-        if i.source not in sources:
-            sources.append(i.source)
-        rows.append([i.name, f"{i.quantity:,.2f} {i.unit}", _unit_price(i), format_usd(i.monthly_usd), f"[{sources.index(i.source) + 1}]"])
+    rows = _item_rows(e.line_items, sources)
     rows.append(["Total self-hosted", "", "", format_usd(e.monthly_usd), ""])
     out += ["", grid(["Line item", "Quantity", "Unit price", "Monthly", "Source"], rows, markdown)]
     out += [""] + [f"[{n}] {src}" for n, src in enumerate(sources, 1)]
@@ -130,8 +139,9 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
                      format_tokens(b.tokens_per_month), f"{b.utilization_needed:.0%}" if b.reachable else f"never ({b.utilization_needed:.0%})"])
     out += ["", grid(["API", "Tier", "$/1M (blended)", "Monthly", "Breakeven tokens/mo", "Utilization needed"], rows, markdown)]
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
-    if e.capacity_range is not None:
-        out.append(f"  - {e.capacity_range.note()}")
+    r = capacity_range(e)
+    if r is not None:
+        out.append(f"  - {r.note()}")
     out += [f"Successor: {s.model} serves the same use for {format_usd(s.monthly_usd)}/month on {s.cheapest_api} "
             + (f"(against {format_usd(s.instead_of_usd)}/month for {d.model})" if s.instead_of_usd is not None
                else f"(no API is listed for {d.model})") + f"; source: {s.source}" for s in e.successors]
@@ -190,7 +200,7 @@ def report_json(doc: dict) -> str:
 def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
-        return report_json(obj.to_dict())
+        return report_json(estimate_dict(obj) if isinstance(obj, Estimate) else obj.to_dict())
     if isinstance(obj, Estimate):
         return estimate_text(obj, markdown=(fmt == "markdown"))
     return fleet_text(obj, markdown=(fmt == "markdown"))
@@ -207,3 +217,28 @@ def sensitivity_text(s, markdown: bool = False) -> str:
     table = grid(["Band", "MLOps FTE", "Monitoring", "Utilization", "Spot point", "Reserved 1y/3y", "Replicas", "Monthly",
                   "Verdict"], rows, markdown)
     return "\n".join([_heading("Sensitivity", markdown), table, "", s.note()])
+
+
+def weights_text(path, markdown: bool = False) -> str:
+    """A deployment's weights path (cost/physics/weights_path.py): where each node keeps the weights, what a replaced
+    node's path costs each month (not in the total above: a platform cost) and once, and its startup window."""
+    c = path.cache
+    where = {"instance-store": f"NVMe instance store at {c.path} ({c.capacity_gib:,.0f} GiB, no charge beyond the instance)",
+             "ebs": f"the node's gp3 volume at {c.path} (priced above as Model storage)",
+             "emptyDir": "an emptyDir: every new pod downloads them again"}[c.medium]
+    via = ("streams them from the stack's S3 copy through the S3 gateway endpoint (no NAT)" if path.source == "s3"
+           else "downloads them again from the Hugging Face Hub through NAT")
+    out = [_heading(f"Weights path (--weights-source {path.source})", markdown, 3 if markdown else 2),
+           f"Cache: {c.needed_gib:,} GiB per node in {where}"
+           + ("; a restarted pod on the same node reuses it" if c.persistent else "") + f". Source: {c.source}.",
+           f"A replaced node {via}: {path.weights_gib:,} GiB at {path.seconds_per_gib} s/GiB, startup "
+           f"window {path.startup_window_s / 60:,.0f} min (planning figures, cost/data/weights-source.yaml)."]
+    sources: list[str] = []
+    rows = _item_rows(path.line_items, sources, "w")
+    rows.append(["Weights path, monthly (platform: not in the total above)", "", "", format_usd(path.monthly_usd), ""])
+    if path.source == "s3":
+        rows.append(["Seeding the S3 copy, once", "", "", format_usd(path.seed_usd), f"[w{len(sources) + 1}]"])
+        sources.append(path.seed_source)
+    out += ["", grid(["Line item", "Quantity", "Unit price", "Monthly", "Source"], rows, markdown)]
+    out += [""] + [f"[w{n}] {src}" for n, src in enumerate(sources, 1)]
+    return "\n".join(out)

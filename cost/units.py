@@ -42,3 +42,8 @@ def format_tokens(tokens: float) -> str:
 def format_usd(amount: float) -> str:
     """Money in USD with two decimals and thousands separators."""
     return f"${amount:,.2f}"
+
+
+def round_finite(x: float, digits: int) -> float | None:
+    """Rounded, or None where the figure is undefined (no volume declared): reports are strict JSON."""
+    return round(x, digits) if math.isfinite(x) else None

@@ -67,6 +67,7 @@ def gpu_root_volume(spec: StackSpec, m) -> "RootVolume":
 
 def platform_bill(spec: StackSpec, on=None) -> list:
     """Line items of everything the program creates besides the GPU nodes (empty for an existing cluster)."""
+    from cost.physics.weights_source import hub_gb_per_node
     from cost.pricing.platform import GpuPool, Platform, bill
 
     from infra.config.spec import today
@@ -77,7 +78,7 @@ def platform_bill(spec: StackSpec, on=None) -> list:
     # A model streamed from S3 (cost/physics/weights_source.py) sends no weights through NAT: its bytes come over the
     # gateway endpoint, and its S3 copy is priced instead.
     pools = tuple(GpuPool(m.name, m.nodes, gpu_root_volume(spec, m),
-                          0.0 if m.weights_source == "s3" else m.plan.replicas_per_instance * m.weights_gib * 2**30 / 1e9)
+                          0.0 if m.weights_source == "s3" else hub_gb_per_node(m.weights_gib, m.plan.replicas_per_instance))
                   for m in spec.models)
     q = Platform(c.kubernetes_version, len(c.zones) if c.nat_gateways == "one-per-zone" else 1,
                  c.system_instance_type, c.system_nodes, pools)
@@ -91,8 +92,4 @@ def weights_s3_lines(spec: StackSpec) -> list:
     """The S3 weights path's line items: each S3-sourced model's copy and GETs, and the one gateway endpoint."""
     from cost.physics import weights_source
 
-    streamed = [m for m in spec.models if m.weights_source == "s3"]
-    if not streamed:
-        return []
-    out = [item for m in streamed for item in weights_source.s3_lines(m.name, m.weights_bytes, m.nodes)]
-    return [*out, weights_source.endpoint_line()]
+    return weights_source.s3_bill([(m.name, m.weights_bytes, m.nodes) for m in spec.models if m.weights_source == "s3"])

@@ -139,14 +139,15 @@ def economics(obs: Observation, deployment: Any, declared: Workload | None, *, b
               factors: Any = None) -> dict:
     """Measured utilization and $/1M against the APIs, and the verdict on the measured workload next
     to the verdict on the declared one (when one was declared)."""
+    from cost.decide.advice import advise
     from cost.estimate import estimate
 
     measured = obs.usage(deployment.model, declared).workload(declared)
-    est = estimate(deployment, measured, book=book, factors=factors)
+    est = advise(estimate(deployment, measured, book=book, factors=factors))
     full_tok_s = est.full_capacity_tokens_per_month / seconds_per_month()
     measured_tok_s = obs.input_tokens_per_s + obs.output_tokens_per_s
     served = obs.tokens_per_month
-    before = estimate(deployment, declared, book=book, factors=factors) if declared is not None else None
+    before = advise(estimate(deployment, declared, book=book, factors=factors)) if declared is not None else None
     return {
         "deployment": {"model": deployment.model, "gpu": deployment.gpu, "gpus_per_replica": deployment.gpus_per_replica,
                        "replicas": deployment.replicas, "precision": deployment.precision, "pricing": deployment.pricing},

@@ -23,6 +23,7 @@ from cost import catalog
 from cost.decide import optimize
 from cost.errors import InputError
 from cost.estimate import estimate as estimate_one
+from cost.physics.capacity_range import capacity_range
 from cost.units import format_tokens, format_usd
 from cost.decide.verdict import breakeven as pricing_breakeven
 from policies import pricing, resources, trust
@@ -119,7 +120,7 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         # Production stacks are judged at the pessimistic end of the capacity's error band (cost.physics.capacity_range):
         # what carrying the declared volume costs if the replicas serve only its low end.
-        r = m.estimate.capacity_range if stack.production else None
+        r = capacity_range(m.estimate) if stack.production else None
         extra = 0.0 if r is None else r.pessimistic_monthly_usd - m.estimate.monthly_usd
         if self_usd + extra > api_usd * (1 + premium):
             report(f"{_who(m)}: production stacks are judged at the pessimistic end of the capacity range "

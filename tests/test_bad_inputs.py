@@ -78,6 +78,10 @@ CLI_CASES = [  # (extra argv, the key the message must name)
     (["--gpu-memory-utilization", "90%"], "--gpu-memory-utilization"),
     (["--clouds", "azure"], "--clouds"),
     (["--clouds", ","], "--clouds"),
+    (["--weights-source", "nfs"], "--weights-source"),
+    (["--weights-source", "s3", "--hourly-usd", "2"], "--weights-source"),     # per GPU-hour: no EKS node to cache on
+    (["--weights-source", "s3", "--factors", "factors.yaml"], "--weights-source"),
+    (["--weights-source", "s3", "--model", "mistral-7b", "--precision", "fp8"], "--weights-source"),  # no fp8 checkpoint
 ]
 
 

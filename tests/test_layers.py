@@ -5,7 +5,13 @@ is still a dependency; hiding a cycle in a function does not remove it). The lay
 cost (the pricing engine) <- infra, policies, measure <- the offline preview <- breakeven (the command line).
 `cost` imports none of the others; infra, policies and measure may import cost only; nothing outside
 breakeven imports breakeven. The offline preview (`infra/offline/`) runs the program and the policy pack over
-its resources, so it sits above both."""
+its resources, so it sits above both.
+
+Inside `cost/` the order, lowest first, is COST_LAYERS below (test_cost_imports_only_go_down_its_layers):
+base (errors, units) <- catalog (data loading) <- values (the deployment and workload priced) <- physics (memory,
+capacity, sizing) <- pricing (line items, node plans, APIs, hosting) <- rules (the verdict, newer models) <- estimate
+<- decide (what re-estimates: optimize, advice, sensitivity, the curve, the capacity range) <- stack (fleets, the
+economics value) <- report. Folders and layers agree except where a module says otherwise in COST_LAYERS."""
 
 from __future__ import annotations
 
@@ -23,6 +29,25 @@ ALLOWED = {
     "measure": {"cost"},
     "breakeven": {"cost", "infra", "measure", "policies"},
 }
+# The layers inside cost/, lowest first: (layer, the modules in it). A module belongs to the layer of its longest
+# matching entry (a package name covers its modules), so the few that sit apart from their folder are named.
+COST_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("base", ("cost", "cost.errors", "cost.units", "cost.pydantic_errors")),
+    ("catalog", ("cost.catalog",)),
+    ("values", ("cost.deployment", "cost.workload", "cost.usage", "cost.economics_model")),
+    ("physics", ("cost.physics",)),
+    # weights_source and weights_path price the weights path with the bill's line items (cost.pricing.tco, platform)
+    ("pricing", ("cost.pricing", "cost.physics.weights_source", "cost.physics.weights_path")),
+    # the rules estimate() decides with
+    ("rules", ("cost.decide.verdict", "cost.decide.successors")),
+    ("estimate", ("cost.estimate",)),
+    # what calls estimate() again: the search, the advice, sensitivity, the curve, the capacity range (both ends
+    # re-estimated), the seeds' worked examples, the benchmark
+    ("decide", ("cost.decide", "cost.physics.capacity_range", "cost.seeds", "cost.bench")),
+    # a stack of advised estimates and the one economics value that prices it
+    ("stack", ("cost.pricing.fleet", "cost.economics")),
+    ("report", ("cost.report",)),
+)
 # The offline preview tooling (infra/offline/): a layer of its own inside infra/ (it may import cost, infra and policies).
 PREVIEW = "infra.offline"
 PREVIEW_ALLOWED = {"cost", "infra", "policies"}
@@ -132,11 +157,37 @@ def upward_edges(g: dict[str, set[str]]) -> list[str]:
     return out
 
 
-def test_the_graph_sees_imports_inside_functions():
+def cost_layer(module: str) -> int | None:
+    """The index in COST_LAYERS of a cost module's layer (its longest matching entry); None when none matches."""
+    best: tuple[int, int] | None = None   # (length of the entry, layer index)
+    for i, (_, entries) in enumerate(COST_LAYERS):
+        for entry in entries:
+            if (module == entry or module.startswith(entry + ".")) and (best is None or len(entry) > best[0]):
+                best = (len(entry), i)
+    return None if best is None else best[1]
+
+
+def cost_upward_edges(g: dict[str, set[str]]) -> list[str]:
+    """Imports inside cost/ from a lower layer into a higher one, each with both layers named."""
+    out = []
+    for name, deps in sorted(g.items()):
+        if name.split(".")[0] != "cost":
+            continue
+        mine = cost_layer(name)
+        for dep in sorted(deps):
+            theirs = cost_layer(dep) if dep.split(".")[0] == "cost" else None
+            if mine is not None and theirs is not None and theirs > mine:
+                out.append(f"{name} ({COST_LAYERS[mine][0]}) -> {dep} ({COST_LAYERS[theirs][0]})")
+    return out
+
+
+def test_the_graph_sees_imports_inside_functions(tmp_path):
     g = graph()
     assert len(g) > 50
     assert "cost.physics.capacity" in g["cost.estimate"]              # module level
-    assert "cost.physics.capacity_range" in g["cost.estimate"]        # imported inside a method
+    source = tmp_path / "a.py"
+    source.write_text("from cost import b\n\n\ndef f():\n    from cost.c import x\n    return b, x\n")
+    assert imported("cost.a", source, {"cost.a", "cost.b", "cost.c"}) == {"cost.b", "cost.c"}   # lazy: still an edge
 
 
 def test_upward_edges_names_each_crossing():
@@ -162,3 +213,24 @@ def test_no_import_cycles():
 def test_imports_only_go_down_the_layers():
     edges = upward_edges(graph())
     assert not edges, "imports against the layering (cost <- infra, policies, measure <- breakeven):\n  " + "\n  ".join(edges)
+
+
+def test_every_cost_module_has_a_layer():
+    missing = [m for m in graph() if m.split(".")[0] == "cost" and cost_layer(m) is None]
+    assert not missing, "cost modules in no layer (add each to COST_LAYERS in tests/test_layers.py): " + ", ".join(missing)
+
+
+def test_cost_layers_name_the_modules_apart_from_their_folder():
+    assert COST_LAYERS[cost_layer("cost.physics.capacity")][0] == "physics"
+    assert COST_LAYERS[cost_layer("cost.physics.capacity_range")][0] == "decide"       # the longer entry wins
+    assert COST_LAYERS[cost_layer("cost.decide.verdict")][0] == "rules"
+    assert COST_LAYERS[cost_layer("cost.decide.newcomer")][0] == "decide"              # the package's entry
+    assert cost_layer("costly") is None
+    assert cost_upward_edges({"cost.physics.capacity": {"cost.estimate", "cost.catalog"}, "cost.report": {"cost.estimate"}}) \
+        == ["cost.physics.capacity (physics) -> cost.estimate (estimate)"]
+
+
+def test_cost_imports_only_go_down_its_layers():
+    edges = cost_upward_edges(graph())
+    order = " <- ".join(name for name, _ in COST_LAYERS)
+    assert not edges, f"imports against the order inside cost/ ({order}):\n  " + "\n  ".join(edges)

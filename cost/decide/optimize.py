@@ -1,9 +1,9 @@
 """Search the catalog for the cheapest configuration that serves a workload, by full monthly cost.
 
 Every AWS instance x tensor-parallel size x precision x capacity type is one cell. A cell's replica
-operating point (`cost.estimate.serving_point`) depends on the GPU, the size and the precision only,
+operating point (`cost.physics.sizing.serving_point`) depends on the GPU, the size and the precision only,
 so it is computed once per (GPU, size, precision); the replicas a cell needs follow in closed form
-(`cost.estimate.replicas_needed`), and replicas pack onto whole instances as `cost.pricing.nodes.plan_nodes`
+(`cost.physics.sizing.replicas_needed`), and replicas pack onto whole instances as `cost.pricing.nodes.plan_nodes`
 packs them (as many per instance as fit: fewer per instance only adds instances, so packing fully is
 the cheapest choice and the only one searched). Each cell's monthly bill is then the same line items
 the reports sum (`cost.pricing.tco`), which bounds the search: cells are fully estimated with
@@ -28,12 +28,14 @@ from cost.pricing import gpu_clouds
 from cost.pricing.api_prices import PriceBook
 from cost.deployment import Deployment, Exemptions, check_gpu_memory_utilization
 from cost.errors import InputError
-from cost.estimate import Estimate, round_finite, estimate, replicas_needed, serving_point, target_misses
+from cost.estimate import Estimate, estimate
+from cost.physics.sizing import replicas_needed, serving_point, target_misses
 from cost.physics.factors import Factors
 from cost.catalog.instance_hardware import hardware
 from cost.pricing.nodes import Rates, plan_nodes, zone_spread
 from cost.pricing.tco import Overheads, deployment_items, stack_items
 from cost.decide.verdict import regardless
+from cost.units import round_finite
 from cost.workload import Workload
 
 SEARCH_PRECISIONS = ("bf16", "fp8", "int4-awq")   # fp16 costs and serves as bf16: searched only when asked

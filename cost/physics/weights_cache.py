@@ -31,6 +31,16 @@ STARTUP_BASE_S = 240
 DOWNLOAD_S_PER_GIB = 15
 
 
+def pod_cache_gib(weights_gib: int) -> int:
+    """Model cache of one pod: the weights plus 10 % and 5 GiB (what vLLM writes beside the checkpoint)."""
+    return math.ceil(weights_gib * 1.1) + 5
+
+
+def node_cache_gib(weights_gib: int, replicas_per_instance: int) -> int:
+    """Cache one GPU node needs for the replicas packed on it."""
+    return replicas_per_instance * pod_cache_gib(weights_gib)
+
+
 @dataclass(frozen=True)
 class WeightsCache:
     medium: str            # instance-store | ebs | emptyDir
@@ -43,6 +53,10 @@ class WeightsCache:
     def persistent(self) -> bool:
         """Survives a pod restart on the same node."""
         return self.medium != "emptyDir"
+
+    def to_dict(self) -> dict:
+        return {"medium": self.medium, "path": self.path, "capacity_gib": self.capacity_gib,
+                "needed_gib_per_node": self.needed_gib, "persistent": self.persistent, "source": self.source}
 
 
 def plan_cache(instance_type: str, ami_type: str, needed_gib: int) -> WeightsCache:

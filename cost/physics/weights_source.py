@@ -79,6 +79,11 @@ def streamer_concurrency() -> int:
     return int(prices()["streamer"]["concurrency"])
 
 
+def hub_gb_per_node(weights_gib: int, replicas_per_instance: int) -> float:
+    """GB (1e9) a node start downloads from the Hub through NAT: each replica's pod fetches its weights."""
+    return replicas_per_instance * weights_gib * 2**30 / 1e9
+
+
 def nat_redownload_usd(weights_bytes: float, nodes: int) -> float:
     """Monthly NAT data processed when every node start downloads the weights from Hugging Face."""
     from cost.pricing.platform import prices as platform_prices
@@ -99,6 +104,16 @@ def s3_lines(name: str, weights_bytes: float, nodes: int) -> list[LineItem]:
                  f"{nodes} node(s) x {restarts_per_month():g} starts/month x {chunks:,} ranged GETs of "
                  f"{p['streamer']['chunk_mib']} MiB (assumed); {_checked(p['s3_requests'])}"),
     ]
+
+
+def s3_bill(copies: list[tuple[str, float, int]]) -> list[LineItem]:
+    """The S3 path's monthly line items for (model name, checkpoint bytes, nodes) copies: each copy's storage and
+    GETs, then the one gateway endpoint they share. The program's platform bill and `breakeven estimate` both
+    price it here."""
+    if not copies:
+        return []
+    return [*(item for name, weights_bytes, nodes in copies for item in s3_lines(name, weights_bytes, nodes)),
+            endpoint_line()]
 
 
 def endpoint_line() -> LineItem:

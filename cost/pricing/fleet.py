@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from cost.pricing import api_prices
 from cost.pricing.api_prices import ApiQuote, PriceBook
+from cost.decide.advice import advise
 from cost.deployment import Deployment
 from cost.errors import InputError
-from cost.estimate import Estimate, estimate, sized
+from cost.estimate import Estimate, estimate
+from cost.physics.capacity_range import estimate_dict
 from cost.physics.factors import Factors
+from cost.physics.sizing import sized
 from cost.pricing.nodes import plan_nodes
 from cost.pricing.tco import Overheads, stack_items
 from cost.workload import Workload
@@ -84,7 +87,7 @@ class Fleet:
             "api_tiers_monthly_usd": round(self.api_monthly_usd, 2),
             "budget_usd_per_month": self.budget_usd_per_month,
             "within_budget": None if self.budget_usd_per_month is None else self.monthly_usd <= self.budget_usd_per_month,
-            "models": [e.to_dict() for e in self.estimates],
+            "models": [estimate_dict(e) for e in self.estimates],
             "routing": None if self.routed_workload is None else {
                 "tokens_per_month": self.routed_workload.tokens_per_month,
                 "tiers": [
@@ -130,8 +133,9 @@ def price_fleet(
     deployments = [(sized(d, w), w) for d, w in deployments]
     spend = [plan_nodes(d, book).unit_usd_hr * plan_nodes(d, book).units for d, _ in deployments]
     total = sum(spend) or 1.0
-    estimates = tuple(
-        estimate(d, w, book=book, overheads=overheads, stack_share=s / total, factors=factors) for (d, w), s in zip(deployments, spend)
+    estimates = tuple(   # advised: the stack's reports and the pack show each blocker with its fix
+        advise(estimate(d, w, book=book, overheads=overheads, stack_share=s / total, factors=factors))
+        for (d, w), s in zip(deployments, spend)
     )
     costs: list[TierCost] = []
     all_api: list[ApiQuote] = []

@@ -23,6 +23,7 @@ from cost.pricing.api_prices import EXEMPTION_NEEDS, HOSTING_TIERS, ApiOffer, Ap
 from cost.deployment import Deployment, tensor_parallel_ok
 from cost.errors import InputError
 from cost.physics.factors import Factors
+from cost.physics.sizing import replicas_needed, serving_point, target_misses
 from cost.units import format_usd
 from cost.workload import Workload
 
@@ -160,8 +161,6 @@ def quotes_for(model_id: str, workload: Workload, factors: Factors | None = None
 def _quote(h: HostingOffer, model_id: str, w: Workload, factors: Factors | None, spares: int = 0) -> ApiQuote | None:
     """One offer priced for the workload, or None when it cannot serve the model (not listed, no fit,
     latency targets missed on every size)."""
-    from cost.estimate import replicas_needed, serving_point, target_misses   # estimate prices hosting quotes
-
     model, gpu = catalog.model(model_id), catalog.gpu(h.gpu)
     unit_usd = h.unit_usd_hour(model)
     if (h.models is not None and model.id not in h.models) or unit_usd is None or not model.serves(h.precision):

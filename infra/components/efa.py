@@ -9,8 +9,10 @@ further card gets an `efa-only` interface at device index 0). An EFA interface's
 admit all traffic from itself (AWS, "Get started with EFA and NCCL", step 1): the EKS cluster security
 group does (EKS, "View Amazon EKS security group requirements for clusters"), so the interfaces carry it.
 The pods request `vpc.amazonaws.com/efa`, which the AWS EFA device plugin advertises (its chart,
-pinned). NCCL uses EFA only through libfabric and the aws-ofi-nccl plugin in the serving image; an
-image without them falls back to TCP sockets over the ENA interface (it still serves, slower).
+pinned). NCCL uses EFA only through libfabric and the aws-ofi-nccl plugin (`libnccl-net.so`) in the serving image:
+EFA is not an InfiniBand/RoCE verbs device NCCL's own IB transport drives, and without the plugin NCCL falls back to
+its socket transport over the ENA interface (it still serves, slower). The stored vLLM docker/Dockerfile installs
+neither libfabric nor aws-ofi-nccl (docs/deploying.md, "What the images hold"), so the stock image takes the socket path.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ def efa_interfaces(m: ModelSpec) -> int:
     if m.plan.instances_per_replica <= 1:
         return 0
     return hardware(m.instance_type).efa_interfaces
+
+
+def cluster_placement(m: ModelSpec) -> bool:
+    """Whether the model's nodes launch into a cluster placement group (one per zone): a multi-node replica on an
+    EFA instance, as AWS recommends for EFA ("Get started with EFA and NCCL": launch the instances into a cluster
+    placement group; EC2 "Placement groups": a cluster placement group packs instances close together inside one
+    Availability Zone for low latency and high throughput between them). Not when the nodes launch into a named
+    Capacity Reservation or Capacity Block: the reservation fixes where they land (docs/deploying.md)."""
+    return efa_interfaces(m) > 0 and m.capacity_reservation_id is None
 
 
 def network_interfaces(count: int, security_group_id: pulumi.Input[str]) -> list[ec2.LaunchTemplateNetworkInterfaceArgs]:

@@ -43,7 +43,8 @@ class GpuNodePoolArgs:
 
 
 class GpuNodePool(pulumi.ComponentResource):
-    """One node group per zone the model spreads over (one spanning all zones when it does not spread).
+    """One node group per zone the model spreads over (one spanning all zones when it does not spread and no
+    replica spans nodes; a multi-node replica on EFA instances also gets a cluster placement group per zone).
 
     Every node is tainted `nvidia.com/gpu=true:NoSchedule` so that only pods tolerating it (vLLM, the
     device plugin) land there, and labelled `breakeven.dev/gpu-pool=<model name>`, which the chart
@@ -55,14 +56,33 @@ class GpuNodePool(pulumi.ComponentResource):
 
     node_groups: list[eks.NodeGroup]
     launch_template: ec2.LaunchTemplate
+    """The launch template the node groups share (the first zone's, where each zone has its own)."""
+    placement_groups: dict[str, ec2.PlacementGroup]
+    """Cluster placement group of each zone, by zone name: only for a multi-node replica on EFA instances."""
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:nodepools:GpuNodePool", name, None, opts)
         m = args.model
-        self.launch_template = gpu_launch_template(f"{name}-lt", args, pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self)
+        self.placement_groups = {}
+        templates: dict[str, ec2.LaunchTemplate] = {}
+        if efa.cluster_placement(m):
+            # One cluster placement group and one launch template naming it per zone: a cluster placement group
+            # lives in one Availability Zone, and each zone's node group holds whole groups (infra/config/spec.py).
+            for pool in m.pools:
+                [zone] = pool.zones
+                self.placement_groups[zone] = ec2.PlacementGroup(
+                    f"{name}-pg-{pool.suffix}", name=pool.node_group, strategy="cluster",  # named as its node group
+                    tags={**args.tags, "breakeven.dev/zone": zone, "breakeven.dev/model": m.name}, opts=child)
+                templates[pool.suffix] = gpu_launch_template(f"{name}-lt-{pool.suffix}", args, child,
+                                                             placement_group=self.placement_groups[zone].name)
+            self.launch_template = templates[m.pools[0].suffix]
+        else:
+            self.launch_template = gpu_launch_template(f"{name}-lt", args, child)
         self.node_groups = []
         for pool in m.pools:
             nodes = pool.nodes
+            template = templates.get(pool.suffix, self.launch_template)
             self.node_groups.append(eks.NodeGroup(
                 f"{name}-{pool.suffix}",
                 cluster_name=args.cluster_name,
@@ -75,7 +95,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 version=args.kubernetes_version,
                 # The disk lives in the launch template (EKS refuses disk_size together with one).
                 launch_template=eks.NodeGroupLaunchTemplateArgs(
-                    id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)),
+                    id=template.id, version=template.latest_version.apply(str)),
                 scaling_config=eks.NodeGroupScalingConfigArgs(desired_size=nodes, min_size=nodes, max_size=nodes),
                 # One node at a time: its pods are the PDB's budget (maxUnavailable = pods per node).
                 update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
@@ -105,10 +125,13 @@ def imds_v2_hop_1() -> ec2.LaunchTemplateMetadataOptionsArgs:
                                                  http_put_response_hop_limit=1)
 
 
-def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions) -> ec2.LaunchTemplate:
+def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions,
+                        placement_group: pulumi.Input[str] | None = None) -> ec2.LaunchTemplate:
     """The GPU nodes' launch template: IMDSv2 only with a hop limit of 1 (pods cannot reach the node
     role's credentials through IMDS), and an encrypted gp3 volume sized for the weights. No image and
-    no instance type: the node group sets those, so EKS keeps managing the NVIDIA AMI."""
+    no instance type: the node group sets those, so EKS keeps managing the NVIDIA AMI. `placement_group`:
+    the cluster placement group the nodes launch into (a managed node group takes it from its launch
+    template: EKS, "Customize managed nodes with launch templates"); None: none."""
     v, m = args.root_volume, args.model
     return ec2.LaunchTemplate(
         name,
@@ -131,6 +154,7 @@ def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceO
         instance_market_options=ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
         if m.capacity_block else None,
         user_data=args.user_data,
+        placement=None if placement_group is None else ec2.LaunchTemplatePlacementArgs(group_name=placement_group),
         # A multi-node replica on an EFA instance: one EFA interface per network card (infra/components/efa.py).
         network_interfaces=efa.network_interfaces(efa.efa_interfaces(m), args.security_group_id)
         if args.security_group_id is not None and efa.efa_interfaces(m) else None,

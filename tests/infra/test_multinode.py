@@ -149,11 +149,14 @@ def test_a_multi_node_replica_on_an_efa_instance_gets_every_efa_interface_and_th
     m = spec.models[0]
     nics = hardware(m.instance_type).efa_interfaces
     assert nics == 32   # p5.48xlarge: 32 network cards (cost/data/instance-hardware.yaml)
-    [lt] = [r for r in run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and r.name == f"gpu-{m.name}-lt"]
-    interfaces = lt.inputs["networkInterfaces"]
-    assert [(i["networkCardIndex"], i["deviceIndex"]) for i in interfaces] == [(c, 0) for c in range(nics)]
-    assert interfaces[0]["interfaceType"] == "efa" and {i["interfaceType"] for i in interfaces[1:]} == {"efa-only"}
-    assert all("subnetId" not in i for i in interfaces)   # the node group picks the zone's subnet
+    # One launch template per zone (each names its zone's placement group: tests/infra/test_placement.py).
+    lts = [r for r in run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and r.name.startswith(f"gpu-{m.name}-lt")]
+    assert len(lts) == len(m.pools) == 2
+    for lt in lts:
+        interfaces = lt.inputs["networkInterfaces"]
+        assert [(i["networkCardIndex"], i["deviceIndex"]) for i in interfaces] == [(c, 0) for c in range(nics)]
+        assert interfaces[0]["interfaceType"] == "efa" and {i["interfaceType"] for i in interfaces[1:]} == {"efa-only"}
+        assert all("subnetId" not in i for i in interfaces)   # the node group picks the zone's subnet
     [plugin] = [r for r in run.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == EFA_PLUGIN_CHART]
     assert plugin.inputs["version"] == EFA_PLUGIN_VERSION
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in plugin.inputs["values"]["tolerations"]

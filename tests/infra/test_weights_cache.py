@@ -30,7 +30,11 @@ def _rendered_volume(run, spec) -> dict:
 
 
 def _user_data(run, model: str) -> str:
-    [lt] = [r for r in run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and r.name == f"gpu-{model}-lt"]
+    # One template per model, or one per zone (each with its placement group): the same user data in each.
+    lts = [r for r in run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate"
+           and r.name in (f"gpu-{model}-lt", *(f"gpu-{model}-lt-{p}" for p in "abcdef"))]
+    assert lts and len({lt.inputs.get("userData") for lt in lts}) == 1
+    lt = lts[0]
     return base64.b64decode(lt.inputs["userData"]).decode() if lt.inputs.get("userData") else ""
 
 

