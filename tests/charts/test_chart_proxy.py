@@ -22,6 +22,8 @@ import pytest
 
 from chartkit import in_ci
 
+pytestmark = pytest.mark.nginx  # the rendered nginx.conf in the real nginx
+
 ALLOWED_API = [("GET", "/v1/models"), ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/health")]
 # Open on vLLM 0.32 without the API key; none may pass the proxy.
 UNAUTHENTICATED = ["/tokenize", "/detokenize", "/score", "/rerank", "/invocations", "/pooling", "/classify",

@@ -17,6 +17,8 @@ import pytest
 
 from chartkit import REPO, in_ci
 
+pytestmark = pytest.mark.vllm  # vLLM's own parser runs under .venv-vllm
+
 VENV_PY = REPO / ".venv-vllm" / "bin" / "python"
 CHECKER = REPO / "scripts" / "vllm-argcheck.py"
 # What the kubelet substitutes for the `$(VAR)` references LeaderWorkerSet pods carry.

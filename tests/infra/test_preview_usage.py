@@ -7,6 +7,7 @@ from infra.offline import preview
 from tests.cost.test_usage import GOOD, write
 
 
+@pytest.mark.helm
 def test_preview_prices_a_stack_model_on_its_usage_file(tmp_path, capsys):
     """preview --usage MODEL=FILE: the stack's model is priced (and policy-checked) on the measured workload."""
     path = write(tmp_path, GOOD)

@@ -21,6 +21,8 @@ from measure.observe import watch
 from measure.sources import EndpointSource
 from vllmserver import MODEL_DIR
 
+pytestmark = pytest.mark.vllm  # the real vLLM server (vllm_server, which tests/conftest.py also marks helm)
+
 MODEL = "smollm2-135m-instruct"
 PROMPTS = ["The capital of France is", "Write one word about the sea:", "Count from one to five: one,"]
 
