@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                                                        "$/1M at volume", "Utilization", "TTFT ms", "TPOT ms", "Headroom"]
         if (c.zones or 1) > 1:   # the share of the volume left after losing the fullest zone
             head.append("After zone loss")
-            rows = [r + [f"{x.estimate.zone_loss_capacity_share:.0%}"] for r, x in zip(rows, found)]
+            rows = [r + [f"{x.estimate.zone_loss_capacity_share:.0%}"] for r, x in zip(rows, found, strict=True)]
         lines.append(grid(head, rows, md))
         if clouds:
             cited = dict.fromkeys(x.offer.cited for x in found if x.offer is not None)

@@ -66,7 +66,7 @@ class Commitment:
         return {"kind": self.kind, "hourly_usd": self.hourly_usd, "recorded_in": self.recorded_in}
 
     @classmethod
-    def build(cls, value: object, key: str = "commitment") -> "Commitment":
+    def build(cls, value: object, key: str = "commitment") -> Commitment:
         """A Commitment from itself or a mapping {kind, hourly_usd, recorded_in}; InputError naming the key."""
         if isinstance(value, Commitment):
             return value
@@ -136,7 +136,7 @@ class Deployment:
         return self.replicas + self.redundancy
 
     @classmethod
-    def build(cls, **kwargs) -> "Deployment":
+    def build(cls, **kwargs) -> Deployment:
         """Validate and normalise: resolve aliases, check every value, fill the GPU from the instance."""
         d = dict(kwargs)
         d["model"] = catalog.model(d["model"], "model").id

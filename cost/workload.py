@@ -71,7 +71,7 @@ class Workload:
         tpot_target_s: float | None = None,
         batch: bool = False,
         prefix_cache_hit_rate: float = 0.0,
-    ) -> "Workload":
+    ) -> Workload:
         """Validate and complete a workload.
 
         Give the request size (average input and output tokens), or an input share (the request

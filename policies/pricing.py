@@ -689,7 +689,7 @@ def _price(models: list[Model], stack: econ.StackEconomics, book, problems: list
             problems.append(Problem("", "stack", f"the stack cannot be priced as a whole ({e}); priced without routing"))
             priced = alone
             fleet = econ.price([replace(values[m.name], stack=replace(stack, routing=None)) for m in priced], book) if priced else None
-    for m, est in zip(priced, fleet.estimates if fleet else ()):
+    for m, est in zip(priced, fleet.estimates if fleet else (), strict=True):
         m.estimate = est
         _idle(m, book)
     return fleet

@@ -9,7 +9,7 @@ offline preview's. `PACK` holds what `policies/__main__.py` builds the pack from
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -592,14 +592,14 @@ def _age_days(measured_at: str, now: datetime) -> float | None:
         t = datetime.fromisoformat(measured_at.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return (now - (t if t.tzinfo else t.replace(tzinfo=timezone.utc))).total_seconds() / 86400
+    return (now - (t if t.tzinfo else t.replace(tzinfo=UTC))).total_seconds() / 86400
 
 
 def _usage(args: StackValidationArgs, report: ReportViolation) -> None:
     cfg = config(args, USAGE_SCHEMA)
     stack = _stack(args, cfg)
     max_age = trust.load(cfg.get("trust")).max_usage_age_days
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for m in stack.models:
         if m.usage is None:
             continue

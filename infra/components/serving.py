@@ -211,7 +211,7 @@ class ServingArgs:
 class Serving(pulumi.ComponentResource):
     """Namespace, the two Secrets, the device plugin and a `VllmService` per model."""
 
-    services: dict[str, "VllmService"]
+    services: dict[str, VllmService]
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:serving:Serving", name, None, opts)

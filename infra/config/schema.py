@@ -123,7 +123,7 @@ def _engine_arg(value: str) -> str:
         _refuse(f"a flag the spec does not set itself; set {SHORT_SPEC_FLAGS[short]} instead")
     if value.startswith("--"):
         name = value[2:].split("=", 1)[0].split(".", 1)[0].lower().replace("_", "-")
-        if len(name) >= 5 and "api-key".startswith(name) or "api-key" in name or "apikey" in name:
+        if (len(name) >= 5 and "api-key".startswith(name)) or "api-key" in name or "apikey" in name:
             _refuse("no API key flag: the kit passes the key from the secret breakeven:vllmApiKey",
                     "a key in engine args ends up in the pod spec and the process list")
         if name == "config":

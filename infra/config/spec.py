@@ -73,7 +73,7 @@ _COST_KEYS = {
 
 def today() -> dt.date:
     """The date support calendars and prices are read for (UTC)."""
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def _rekey(err: InputError, prefix: str) -> InputError:

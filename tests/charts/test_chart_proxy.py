@@ -17,6 +17,7 @@ import socket
 import subprocess
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -38,7 +39,7 @@ def _free_port() -> int:
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, str]] = []
+    seen: ClassVar[list[tuple[str, str]]] = []   # one recorder the server's handler instances share
 
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)

@@ -117,7 +117,7 @@ def program_commands(helm) -> dict[str, list[str]]:
 
 def test_every_rendered_command_parses_with_vllm_serve(render, helm):
     commands = {**rendered_commands(render), **program_commands(helm)}
-    results = dict(zip(commands, parse(list(commands.values()))))
+    results = dict(zip(commands, parse(list(commands.values())), strict=True))
     bad = {k: r["error"] for k, r in results.items() if not r["ok"]}
     assert not bad, bad
     assert all(argv[:2] == ["vllm", "serve"] for argv in commands.values())

@@ -101,7 +101,7 @@ def test_every_kubernetes_object_validates_against_the_official_schemas(plans):
 
 @pytest.mark.helm
 def test_exported_cost_is_in_the_plan_and_the_report(plans):
-    for s, p in plans.items():
+    for p in plans.values():
         assert p.cost["monthly_usd"] > 0
         assert f"${p.cost['monthly_usd']:,.2f}" in preview.render(p, "table")
 

@@ -132,7 +132,7 @@ def _args(res: list[dict]) -> list[str]:
     return B.deployment(res)["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
-def _moe_with_args(change) -> "pricing.Model":
+def _moe_with_args(change) -> pricing.Model:
     res = B.model_stack(MOE, production=False)
     change(_args(res))
     (m,) = pricing.build_stack(res).models
