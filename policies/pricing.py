@@ -388,7 +388,7 @@ def _replicas(r: Res, groups: list[NodeGroup]) -> int:
     return whole(spec.get("replicas", 1), "spec.replicas")
 
 
-def _gpus_per_replica(r: Res, templates: list[tuple[str, dict]]) -> int:
+def _gpus_per_replica(r: Res, templates: list[tuple[str, Mapping[str, Any]]]) -> int:
     if r.kind != "LeaderWorkerSet":
         return _gpus(templates[0][1], templates[0][0])
     size = whole(get(r.props, "spec", "leaderWorkerTemplate", "size", default=1), "spec.leaderWorkerTemplate.size")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -71,9 +72,9 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, prof
 class EksClusterArgs:
     cluster: ClusterSpec
     """Name, Kubernetes version, endpoint access, system node group."""
-    private_subnet_ids: list[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
     """Subnets of the nodes (and the control plane's network interfaces)."""
-    public_subnet_ids: list[pulumi.Input[str]]
+    public_subnet_ids: Sequence[pulumi.Input[str]]
     """Subnets for internet-facing load balancers."""
     tags: dict[str, str]
     aws_profile: str | None = None

@@ -401,19 +401,19 @@ def load(
         book = _load_book(pricing.price_book)
     routing = _routing(cfg.routing) if cfg.routing is not None else None
     if routing is not None:  # tier targets first: a typo there would otherwise read as a missing workload
-        names = set()
-        for m in cfg.models:
+        names: set[str] = set()
+        for entry in cfg.models:
             try:
-                names.add(m.name or catalog.model(m.model).id.replace(".", "-"))
+                names.add(entry.name or catalog.model(entry.model).id.replace(".", "-"))
             except InputError:
                 pass
         for j, t in enumerate(routing.tiers):
             if t.model is not None and t.model not in names:
                 raise InputError(f"{P}routing.tiers[{j}].model", t.model, ", ".join(sorted(names)) or "a name from breakeven:models")
     models = [_model(i, m, production, cluster, routing, book) for i, m in enumerate(cfg.models)]
-    names = [m.name for m in models]
-    for i, n in enumerate(names):
-        if names.index(n) != i:
+    model_names = [m.name for m in models]
+    for i, n in enumerate(model_names):
+        if model_names.index(n) != i:
             raise InputError(f"{P}models[{i}].name", n, "a name no other model in this stack uses")
     if routing is not None:
         _check_tiers(routing, models, book)
@@ -508,7 +508,7 @@ def _check_public_cidrs(cidrs: list[str], key: str) -> None:
         if n.prefixlen == 0:
             raise InputError(f"{key}[{j}]", cidrs[j], allowed)
     for version in (4, 6):
-        union = list(ipaddress.collapse_addresses(n for n in nets if n.version == version))
+        union = list(ipaddress.collapse_addresses(n for n in nets if n.version == version))  # type: ignore[type-var]  # one version at a time
         if any(n.prefixlen == 0 for n in union):
             raise InputError(key, cidrs, allowed, f"together these blocks cover every IPv{version} address")
 
@@ -702,7 +702,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         accept = m.redundancy.accept_zone_loss_share
     prefix = f"{cluster.name}-{name}"
     if cluster.existing is not None or zones == 1:
-        pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
+        pools: tuple[ZonePool, ...] = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
     else:
         pools = _spread(groups, cluster.zones[:zones], prefix, per_group)
 
