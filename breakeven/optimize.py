@@ -117,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
                          "tokens/month makes the cheapest configuration beat the cheapest comparable API.")
         else:
             b = volume.configuration
+            # a volume was found: the cheapest configuration and the cheapest comparable API were priced there
+            assert b is not None and b.estimate.verdict.cheapest_api_monthly_usd is not None
             lines.append(f"Breakeven: from {format_tokens(volume.tokens_per_month)} tokens/month (same request shape and "
                          f"targets), {b.describe()} at {format_usd(b.monthly_usd)}/month costs no more than "
                          f"{b.estimate.verdict.cheapest_api} ({format_usd(b.estimate.verdict.cheapest_api_monthly_usd)}/month).")

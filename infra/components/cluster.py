@@ -143,7 +143,8 @@ class EksCluster(pulumi.ComponentResource):
                 vpc.SecurityGroupIngressRule(f"{name}-api-443-{j}", security_group_id=sg, ip_protocol="tcp",
                                              from_port=443, to_port=443, description=f"EKS API (private endpoint) from {cidr}",
                                              tags=args.tags, opts=child, **family)
-        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        # an EKS cluster always has an OIDC issuer (EKS User Guide, "Create an IAM OIDC provider for your cluster")
+        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index]
         self.oidc_provider = iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
                                                        tags=args.tags, opts=child)
 

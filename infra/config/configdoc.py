@@ -61,7 +61,7 @@ def _cell(text: str) -> str:
 def section(heading: str, path: str, model: type[BaseModel]) -> str:
     """One section of the reference: a table of its keys."""
     top = model is schema.Stack
-    lines = [f"### {heading}: `{path}`", "", model.__doc__.strip().splitlines()[0], "",
+    lines = [f"### {heading}: `{path}`", "", (model.__doc__ or model.__name__).strip().splitlines()[0], "",
              "| Key | Allowed | Default | Meaning |", "|---|---|---|---|"]
     for f in model.model_fields.values():
         key = f"{P}{f.alias}" if top else f.alias

@@ -142,7 +142,7 @@ def _engine_arg(value: str) -> str:
     return value
 
 
-def _tokens(value: Any) -> float:
+def _tokens(value: Any) -> float | None:
     if value is None:
         return value
     try:

@@ -613,7 +613,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     wkey = f"{key}.workload"
     w = m.workload or schema.Workload()
     tier = None if routing is None else next((t for t in routing.tiers if t.model == name), None)
-    if tier is not None:
+    if routing is not None and tier is not None:
         rw = routing.workload
         routed_tokens = rw.tokens_per_month * tier.share
         if w.tokens_per_month is not None and abs(w.tokens_per_month - routed_tokens) > 0.01 * max(routed_tokens, 1):
