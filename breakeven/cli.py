@@ -22,7 +22,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse without the usage dump: an argument error is one line naming the flag, the value and what is
     allowed (subcommand parsers are made of the same class)."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"breakeven: error: {one_line(message)}\n")
 
     def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
@@ -128,8 +128,8 @@ def _estimate(args: argparse.Namespace) -> int:
                              **kwargs))
     band = sensitivity(deployment, workload, **kwargs)
     weights = _weights_path(args, result)   # before any output: a bad --weights-source prints nothing else
-    prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
-                                              "source": profile(args.profile).source}
+    prof: dict[str, Any] | None = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
+                                                                     "source": profile(args.profile).source}
     if args.format == "json":
         out = estimate_dict(result)
         out["profile"] = prof

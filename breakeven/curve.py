@@ -119,16 +119,16 @@ def render(result, fmt: str) -> str:
         return json.dumps(data, indent=2, allow_nan=False)
     if fmt == "csv":
         buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\n")
+        writer = csv.writer(buf, lineterminator="\n")
         cols = ("instance_type", "gpu", "gpus_per_replica", "precision", "pricing", "replicas", "redundancy", "cloud")
-        out.writerow(("kind", "tokens_per_month", "api", "api_monthly_usd", "self_hosted_monthly_usd") + cols)
+        writer.writerow(("kind", "tokens_per_month", "api", "api_monthly_usd", "self_hosted_monthly_usd") + cols)
         for p in data["points"]:
             for api, usd in p["apis"].items():
-                out.writerow(("point", p["tokens_per_month"], api, usd, p["self_hosted_monthly_usd"])
-                             + tuple(p["configuration"][c] for c in cols))
+                writer.writerow(("point", p["tokens_per_month"], api, usd, p["self_hosted_monthly_usd"])
+                                + tuple(p["configuration"][c] for c in cols))
         for b in data["breakeven"]:
-            out.writerow(("breakeven", b["tokens_per_month"], b["api"], b["api_monthly_usd"], b["self_hosted_monthly_usd"])
-                         + tuple(b["configuration"][c] for c in cols))
+            writer.writerow(("breakeven", b["tokens_per_month"], b["api"], b["api_monthly_usd"], b["self_hosted_monthly_usd"])
+                            + tuple(b["configuration"][c] for c in cols))
         return buf.getvalue().rstrip("\n")
     md = fmt == "markdown"
     w = data["workload"]

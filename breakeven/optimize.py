@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from breakeven.workload_flags import (add_assumption_flags, add_constraint_flags, add_workload_flags, apply_search_profile,
                                       exemptions_from, number,
@@ -49,13 +50,13 @@ def run(args: argparse.Namespace) -> int:
     found = optimize(args.model, w, c, top=args.top, **kwargs)
     volume = breakeven_volume(args.model, w, c, **kwargs) if args.breakeven else None
     verdict = found[0].estimate.verdict if found else None
-    cheapest = None
+    cheapest: dict[str, Any] | None = None
     if verdict is not None and verdict.cheapest_api is not None:
         q = next(q for q in found[0].estimate.apis if q.offer.id == verdict.cheapest_api)
         cheapest = {"id": q.offer.id, "label": q.offer.label, "monthly_usd": round(q.monthly_usd, 2),
                     "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "batch_price": q.batch_price,
                     "compared_with": verdict.compared_with, "source": q.offer.source}
-    prof = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
+    prof: dict[str, Any] | None = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}
     if args.format == "json":
         print(json.dumps({"model": found[0].deployment.model if found else args.model,
@@ -87,12 +88,12 @@ def run(args: argparse.Namespace) -> int:
                  x.deployment.pricing, f"{x.deployment.replicas}+{x.deployment.redundancy}", format_usd(x.monthly_usd),
                  format_usd(x.usd_per_mtok), f"{x.utilization:.0%}", f"{x.ttft_ms:,.0f}", f"{x.tpot_ms:.1f}",
                  f"{x.headroom:.0%}"] for i, x in enumerate(found, 1)]
-        head = ["#"] + (["Cloud"] if clouds else []) + ["Instance", "TP", "Precision", "Pricing", "Replicas", "Monthly",
+        columns = ["#"] + (["Cloud"] if clouds else []) + ["Instance", "TP", "Precision", "Pricing", "Replicas", "Monthly",
                                                        "$/1M at volume", "Utilization", "TTFT ms", "TPOT ms", "Headroom"]
         if (c.zones or 1) > 1:   # the share of the volume left after losing the fullest zone
-            head.append("After zone loss")
-            rows = [r + [f"{x.estimate.zone_loss_capacity_share:.0%}"] for r, x in zip(rows, found)]
-        lines.append(grid(head, rows, md))
+            columns.append("After zone loss")
+            rows = [r + [f"{x.estimate.zone_loss_capacity_share:.0%}"] for r, x in zip(rows, found, strict=True)]
+        lines.append(grid(columns, rows, md))
         if clouds:
             cited = dict.fromkeys(x.offer.cited for x in found if x.offer is not None)
             lines += [f"Price elsewhere: {c}" for c in cited] + [DEPLOYS_AWS_ONLY]
@@ -115,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
                          "tokens/month makes the cheapest configuration beat the cheapest comparable API.")
         else:
             b = volume.configuration
+            # a volume was found: the cheapest configuration and the cheapest comparable API were priced there
+            assert b is not None and b.estimate.verdict.cheapest_api_monthly_usd is not None
             lines.append(f"Breakeven: from {format_tokens(volume.tokens_per_month)} tokens/month (same request shape and "
                          f"targets), {b.describe()} at {format_usd(b.monthly_usd)}/month costs no more than "
                          f"{b.estimate.verdict.cheapest_api} ({format_usd(b.estimate.verdict.cheapest_api_monthly_usd)}/month).")

@@ -22,7 +22,7 @@ class ReportHighlighter(RegexHighlighter):
     """Colours what a reader scans for: verdicts, policy outcomes, money."""
 
     base_style = "report."
-    highlights = [
+    highlights = [  # noqa: RUF012 -- rich's RegexHighlighter declares it a list
         r"(?P<good>\bSELF-HOST\b|\bpassed\b|\bno violations\b|\bwithin\b)",
         r"(?P<bad>\bFAILED\b|\bOVER\b|\bmandatory\b|\bnever\b|\bincrease[sd]?\b)",
         r"(?P<warn>\bHYBRID\b|\badvisory\b)",

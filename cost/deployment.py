@@ -187,7 +187,7 @@ class Commitment:
         return {"kind": self.kind, "hourly_usd": self.hourly_usd, "recorded_in": self.recorded_in}
 
     @classmethod
-    def build(cls, value: object, key: str = "commitment") -> "Commitment":
+    def build(cls, value: object, key: str = "commitment") -> Commitment:
         """A Commitment from itself or a mapping {kind, hourly_usd, recorded_in} (`CommitmentFields`); InputError
         naming `key.<field>`."""
         if isinstance(value, Commitment):
@@ -252,7 +252,7 @@ class Deployment:
         return self.replicas + self.redundancy
 
     @classmethod
-    def build(cls, exemptions: Exemptions | None = None, commitment: object = None, **fields: Any) -> "Deployment":
+    def build(cls, exemptions: Exemptions | None = None, commitment: object = None, **fields: Any) -> Deployment:
         """Validate and normalise: check every value (`DeploymentFields`), then resolve it in the catalogs."""
         try:
             v = DeploymentFields.model_validate(fields, by_alias=False, by_name=True)
@@ -261,7 +261,7 @@ class Deployment:
         return cls.resolve(v, exemptions or Exemptions(), commitment)
 
     @classmethod
-    def resolve(cls, v: DeploymentFields, exemptions: Exemptions, commitment: object = None) -> "Deployment":
+    def resolve(cls, v: DeploymentFields, exemptions: Exemptions, commitment: object = None) -> Deployment:
         """The deployment from checked values: aliases resolved to catalog ids, the GPU filled from the instance,
         and what only the catalogs can say checked; an InputError names the field."""
         model = catalog.model(v.model, "model")

@@ -16,6 +16,6 @@ class InputError(ValueError):
             message += f" ({detail})"
         super().__init__(message)
 
-    def under(self, prefix: str) -> "InputError":
+    def under(self, prefix: str) -> InputError:
         """The same error with its key placed under a prefix (e.g. a config path)."""
         return InputError(f"{prefix}{self.key}", self.value, self.allowed, self.detail)

@@ -115,7 +115,7 @@ class Workload:
         return self.tokens_per_month * (1 - self.input_share)
 
     @classmethod
-    def build(cls, tokens_per_month: Any, **fields: Any) -> "Workload":
+    def build(cls, tokens_per_month: Any, **fields: Any) -> Workload:
         """Validate and complete a workload (`WorkloadArgs`: errors name the argument).
 
         Give the request size (average input and output tokens), or an input share (the request
@@ -128,7 +128,7 @@ class Workload:
         return cls.complete(v)
 
     @classmethod
-    def complete(cls, v: WorkloadArgs) -> "Workload":
+    def complete(cls, v: WorkloadArgs) -> Workload:
         """The workload from validated fields: the request size from the share where only that is given, the
         defaults where a field is unset. An InputError names the argument when share and size disagree."""
         input_share, avg_input_tokens, avg_output_tokens = v.input_share, v.avg_input_tokens, v.avg_output_tokens

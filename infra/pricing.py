@@ -52,7 +52,7 @@ def price(spec: StackSpec, book=None) -> Fleet:
         raise (e if e.key.startswith(P) else e.under(P)) from None
 
 
-def gpu_root_volume(spec: StackSpec, m) -> "RootVolume":
+def gpu_root_volume(spec: StackSpec, m) -> RootVolume:
     """The gp3 root volume of one of the model's GPU nodes: the spec's disk size, with throughput and
     IOPS to write the weights of the replicas packed on the node (cost/pricing/platform.py), unless the node keeps
     them on its NVMe instance store (infra/components/weights.py)."""

@@ -131,7 +131,7 @@ def kinds() -> dict[str, str]:
 def compare(sweep: Sweep, target: Target, fitted: Factors) -> list[dict]:
     """Per level: measured tok/s and what the published and fitted factors predict."""
     out = []
-    for row, lv in zip(rows(sweep, target), sweep.levels):
+    for row, lv in zip(rows(sweep, target), sweep.levels, strict=True):
         pub = target.predict(row, published())[0]
         new = target.predict(row, fitted)[0]
         out.append({"concurrency": lv.concurrency, "measured_tok_s": lv.output_tok_s, "published_tok_s": pub,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 
@@ -186,9 +186,10 @@ def _progress_bar(total: int):
 
     try:
         from rich.progress import Progress
+        has_rich = True
     except ImportError:
-        Progress = None
-    if Progress is not None and sys.stderr.isatty():
+        has_rich = False
+    if has_rich and sys.stderr.isatty():
         prog = Progress(transient=False)
         task = prog.add_task("calibrate", total=total)
         return prog, (lambda: prog.advance(task)), (lambda text: prog.update(task, description=text))

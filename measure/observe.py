@@ -6,7 +6,8 @@ import datetime as dt
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from cost import catalog
 from cost.errors import InputError
@@ -69,7 +70,7 @@ class Observation:
 
     def usage(self, model: str | None = None, fallback: Workload | None = None) -> Usage:
         avg_in, avg_out = self.request_size(fallback)
-        when = dt.datetime.fromtimestamp(self.started_at + self.window_s, dt.timezone.utc).isoformat(timespec="seconds")
+        when = dt.datetime.fromtimestamp(self.started_at + self.window_s, dt.UTC).isoformat(timespec="seconds")
         return Usage(self.tokens_per_month, avg_in, avg_out, round(self.window_s, 3),
                      f"breakeven observe: {self.source}, {self.samples} samples over {self.window_s:.1f} s", when,
                      model, self.requests)

@@ -220,7 +220,7 @@ class PrometheusSource:
 
     def window(self, counters: tuple[str, ...], gauges: tuple[str, ...], kv: tuple[str, ...],
                window_s: float, at: float) -> PromWindow:
-        rng = f"{int(round(window_s))}s"
+        rng = f"{round(window_s)}s"
         sel = f"{{{self.match}}}" if self.match else ""
         queries, inc, res, g = [], {}, {}, {}
         for m in counters:

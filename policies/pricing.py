@@ -388,7 +388,7 @@ def _replicas(r: Res, groups: list[NodeGroup]) -> int:
     return whole(spec.get("replicas", 1), "spec.replicas")
 
 
-def _gpus_per_replica(r: Res, templates: list[tuple[str, dict]]) -> int:
+def _gpus_per_replica(r: Res, templates: list[tuple[str, Mapping[str, Any]]]) -> int:
     if r.kind != "LeaderWorkerSet":
         return _gpus(templates[0][1], templates[0][0])
     size = whole(get(r.props, "spec", "leaderWorkerTemplate", "size", default=1), "spec.leaderWorkerTemplate.size")
@@ -689,7 +689,7 @@ def _price(models: list[Model], stack: econ.StackEconomics, book, problems: list
             problems.append(Problem("", "stack", f"the stack cannot be priced as a whole ({e}); priced without routing"))
             priced = alone
             fleet = econ.price([replace(values[m.name], stack=replace(stack, routing=None)) for m in priced], book) if priced else None
-    for m, est in zip(priced, fleet.estimates if fleet else ()):
+    for m, est in zip(priced, fleet.estimates if fleet else (), strict=True):
         m.estimate = est
         _idle(m, book)
     return fleet

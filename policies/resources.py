@@ -145,7 +145,7 @@ def whole(value: Any, what: str) -> int:
     return int(f)
 
 
-def pod_templates(r: Res) -> list[tuple[str, dict]]:
+def pod_templates(r: Res) -> list[tuple[str, Mapping[str, Any]]]:
     """(path, pod template) pairs of a Kubernetes object that runs pods."""
     spec = r.props.get("spec")
     if not isinstance(spec, Mapping):

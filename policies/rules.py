@@ -9,12 +9,12 @@ offline preview's. `PACK` holds what `policies/__main__.py` builds the pack from
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from pulumi_policy import (
-    EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
+    EnforcementLevel, Policy, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
     StackValidationArgs, StackValidationPolicy,
 )
 
@@ -492,7 +492,7 @@ def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
         missing = [f"{m.name}: {_unpriced(m, stack)}" for m in stack.models if not m.priced]
         missing += [p.message for p in stack.problems]
         report(f"the stack's monthly cost cannot be checked against {source} of {format_usd(cap)}: "
-               + "; ".join(missing) + ". Failing closed.")
+               + "; ".join(missing) + ". Failing closed.", None)  # None: the stack as a whole
         return
     total = stack.monthly_usd
     if total <= cap:
@@ -502,7 +502,7 @@ def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
     if stack.api_tiers_monthly_usd:
         detail += f", API tiers {format_usd(stack.api_tiers_monthly_usd)}"
     report(f"the stack costs {format_usd(total)}/month, {format_usd(total - cap)} over {source} of {format_usd(cap)} "
-           f"({detail}).")
+           f"({detail}).", None)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -524,7 +524,7 @@ def _secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
     r = resources.normalize([{"type": args.resource_type, "name": args.name, "urn": args.urn,
                             "inputs": resources.plain(args.props)}])[0]
     for finding in secret_findings(r, cfg["secretNamePattern"], cfg["credentialValuePattern"]):
-        report(f"{args.name}: {finding}.")
+        report(f"{args.name}: {finding}.", None)  # None: the resource being validated
 
 
 # -------------------------------------------------------------------------------------------------
@@ -593,14 +593,14 @@ def _age_days(measured_at: str, now: datetime) -> float | None:
         t = datetime.fromisoformat(measured_at.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return (now - (t if t.tzinfo else t.replace(tzinfo=timezone.utc))).total_seconds() / 86400
+    return (now - (t if t.tzinfo else t.replace(tzinfo=UTC))).total_seconds() / 86400
 
 
 def _usage(args: StackValidationArgs, report: ReportViolation) -> None:
     cfg = config(args, USAGE_SCHEMA)
     stack = _stack(args, cfg)
     max_age = trust.load(cfg.get("trust")).max_usage_age_days
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for m in stack.models:
         if m.usage is None:
             continue
@@ -634,7 +634,7 @@ def _guarded(name: str, fn: Callable) -> Callable:
         try:
             fn(args, report)
         except Exception as e:  # noqa: BLE001 - whatever breaks, the gate must not pass
-            report(f"{name}: the policy could not evaluate this stack ({type(e).__name__}: {e}). Failing closed.")
+            report(f"{name}: the policy could not evaluate this stack ({type(e).__name__}: {e}). Failing closed.", None)
     return validate
 
 
@@ -644,7 +644,7 @@ def _policy(cls, name: str, description: str, fn: Callable, level: EnforcementLe
                config_schema=schema, remediation_steps=remediation)
 
 
-POLICIES = [
+POLICIES: list[Policy] = [
     _policy(StackValidationPolicy, "self-hosting-beats-api",
             "Self-hosting must cost no more than the cheapest alternative that can serve the model: the equivalent APIs, "
             "or for a declared exemption the alternatives that still can (offers that serve fine-tuned weights, APIs "
@@ -692,7 +692,22 @@ POLICIES = [
             "resources and the declared economics in step."),
 ]
 
-PACK = dict(
+class PackArgs(TypedDict):
+    """`PolicyPack`'s keyword arguments: policies/__main__.py passes them, the in-process runner (policies/runner.py)
+    hands them to the SDK's servicer."""
+    name: str
+    policies: list[Policy]
+    enforcement_level: EnforcementLevel
+    description: str
+    display_name: str
+    provider: str
+    tags: list[str]
+    initial_config: NotRequired[dict[str, EnforcementLevel | dict[str, Any]]]
+    readme: NotRequired[str]
+    repository: NotRequired[str]
+
+
+PACK = PackArgs(
     name=PACK_NAME,
     policies=POLICIES,
     enforcement_level=ADVISORY,

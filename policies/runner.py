@@ -336,7 +336,7 @@ class Session:
         self.info: pb.AnalyzerInfo = stub.GetAnalyzerInfo(empty_pb2.Empty())
         self.version = pack_version()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -84,14 +84,14 @@ def nvidia_smi() -> dict:
         out = subprocess.run(["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
                              capture_output=True, text=True, timeout=20)
         values = [v.strip() for v in out.stdout.strip().splitlines()[0].split(",")]
-        return dict(zip(fields, values))
+        return dict(zip(fields, values, strict=True))
     except Exception as exc:  # no nvidia-smi on the smoke machine
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def device_facts(device: torch.device) -> dict:
     facts = {"torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
-             "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+             "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     if device.type == "cuda":
         p = torch.cuda.get_device_properties(device)
         facts.update({"name": p.name, "capability": f"{p.major}.{p.minor}", "sm_count": p.multi_processor_count,

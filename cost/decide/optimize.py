@@ -69,7 +69,7 @@ class Constraints:
     max_num_seqs: int = capacity.DEFAULT_MAX_NUM_SEQS
     clouds: tuple[str, ...] | None = None     # None: AWS only; else ids from cost/data/gpu-clouds.yaml (and "aws")
 
-    def check(self) -> "Constraints":
+    def check(self) -> Constraints:
         """Validate and normalise (canonical ids); InputError naming the constraint otherwise."""
         norm: dict[str, object] = {}
         if self.precisions is not None:

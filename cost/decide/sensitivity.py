@@ -38,7 +38,6 @@ class Sensitivity:
         return len({b.estimate.verdict.choice for b in self.bands}) > 1
 
     def note(self) -> str:
-        low, base, high = self.bands
         text = ", ".join(f"{b.name} {format_usd(b.estimate.monthly_usd)}/month -> {b.estimate.verdict.choice}" for b in self.bands)
         if self.flips:
             return f"the verdict flips inside the band ({text}): the assumptions decide it, so measure them"

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from cost.physics import capacity
 from cost import catalog

@@ -659,7 +659,7 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
         raise InputError("api_servers", api_servers, "a positive whole number of API-server processes")
     f = factors or published()
     cv = f.real_traffic_length_cv if length_cv is None else max(0.0, float(length_cv))
-    fit = require_fit(model, gpu, tp, precision, int(math.ceil(inp + out)), gpu_memory_utilization,
+    fit = require_fit(model, gpu, tp, precision, math.ceil(inp + out), gpu_memory_utilization,
                       kv_cache_dtype=kv_cache_dtype, expert_parallel=expert_parallel, max_num_seqs=max_num_seqs)
     c = _config(model, gpu, tp, precision, f, kv_cache_dtype, expert_parallel)
 

@@ -84,7 +84,7 @@ class ApiOffer:
         if (rates[0] is None) != (rates[1] is None):
             raise InputError("output_usd_per_mtok" if rates[1] is None else "input_usd_per_mtok", None,
                              "both flat rates, or neither (genai-prices prices the API)", f"API {self.id}")
-        for key, rate in zip(("input_usd_per_mtok", "output_usd_per_mtok"), rates):
+        for key, rate in zip(("input_usd_per_mtok", "output_usd_per_mtok"), rates, strict=True):
             if rate is not None and not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate >= 0):
                 raise InputError(key, rate, "a non-negative USD price per 1M tokens", f"API {self.id}")
 

@@ -135,7 +135,7 @@ def price_fleet(
     total = sum(spend) or 1.0
     estimates = tuple(   # advised: the stack's reports and the pack show each blocker with its fix
         advise(estimate(d, w, book=book, overheads=overheads, stack_share=s / total, factors=factors))
-        for (d, w), s in zip(deployments, spend)
+        for (d, w), s in zip(deployments, spend, strict=True)
     )
     costs: list[TierCost] = []
     all_api: list[ApiQuote] = []
@@ -197,9 +197,9 @@ def cheapest_routing(deployments: list[tuple[Deployment, Workload]], tiers: list
 
     def cost(choice: tuple[tuple[str, str], ...]) -> float:
         hosted = {t for t, k in choice if k == "self-hosted"}
-        apis = sum(tier_api(t, tier.share) for tier, (t, k) in zip(tiers, choice) if k == "api")
+        apis = sum(tier_api(t, tier.share) for tier, (t, k) in zip(tiers, choice, strict=True) if k == "api")
         return apis + sum(own[n] for n in hosted) + (stack if hosted else 0.0)
 
     declared = tuple((t.deployment, "self-hosted") if t.deployment else (t.api, "api") for t in tiers)
     best = min(itertools.product(*(_options(t, by_name, book) for t in tiers)), key=cost)
-    return Routing(tuple((t.name, target, kind) for t, (target, kind) in zip(tiers, best)), cost(best), cost(declared))
+    return Routing(tuple((t.name, target, kind) for t, (target, kind) in zip(tiers, best, strict=True)), cost(best), cost(declared))

@@ -41,7 +41,7 @@ class Overheads:
     monitoring_usd_per_month: float = _defaults()["monitoring"]["usd_month"]
 
     @classmethod
-    def none(cls) -> "Overheads":
+    def none(cls) -> Overheads:
         """GPU hours only (failover replicas are GPUs and stay): no storage, ops tax, staff or monitoring."""
         return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -71,9 +72,9 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, prof
 class EksClusterArgs:
     cluster: ClusterSpec
     """Name, Kubernetes version, endpoint access, system node group."""
-    private_subnet_ids: list[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
     """Subnets of the nodes (and the control plane's network interfaces)."""
-    public_subnet_ids: list[pulumi.Input[str]]
+    public_subnet_ids: Sequence[pulumi.Input[str]]
     """Subnets for internet-facing load balancers."""
     tags: dict[str, str]
     aws_profile: str | None = None
@@ -142,7 +143,8 @@ class EksCluster(pulumi.ComponentResource):
                 vpc.SecurityGroupIngressRule(f"{name}-api-443-{j}", security_group_id=sg, ip_protocol="tcp",
                                              from_port=443, to_port=443, description=f"EKS API (private endpoint) from {cidr}",
                                              tags=args.tags, opts=child, **family)
-        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        # an EKS cluster always has an OIDC issuer (EKS User Guide, "Create an IAM OIDC provider for your cluster")
+        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index]
         self.oidc_provider = iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
                                                        tags=args.tags, opts=child)
 

@@ -34,7 +34,7 @@ class NetworkArgs:
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     """Private subnets: the VPC split in eight, one per zone. Public: the last eighth split in eight."""
     net = ipaddress.ip_network(vpc_cidr)
-    eighths = list(net.subnets(prefixlen_diff=3))
+    eighths: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(net.subnets(prefixlen_diff=3))
     private = [str(s) for s in eighths[:zones]]
     public = [str(s) for s in list(eighths[-1].subnets(prefixlen_diff=3))[:zones]]
     return private, public

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -22,7 +23,7 @@ class GpuNodePoolArgs:
     """The model whose replicas the nodes carry: instance type, node count per zone, capacity type."""
     cluster_name: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
-    subnet_by_zone: dict[str, pulumi.Input[str]]
+    subnet_by_zone: Mapping[str, pulumi.Input[str]]
     """Private subnet of each zone."""
     ami_type: str
     """An NVIDIA EKS AMI type (AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA)."""

@@ -211,7 +211,7 @@ class ServingArgs:
 class Serving(pulumi.ComponentResource):
     """Namespace, the two Secrets, the device plugin and a `VllmService` per model."""
 
-    services: dict[str, "VllmService"]
+    services: dict[str, VllmService]
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:serving:Serving", name, None, opts)
@@ -221,11 +221,14 @@ class Serving(pulumi.ComponentResource):
         ns = core.Namespace(f"{name}-namespace", metadata={"name": spec.namespace, "labels": MANAGED_BY}, opts=k8s_opts)
         deps: list[pulumi.Resource] = [ns]
         created: set[str] = set()
-        for secret, key, value in ((HF_SECRET, HF_SECRET_KEY, args.hf_token), (API_KEY_SECRET, API_KEY_SECRET_KEY, args.api_key)):
+        secret_values: tuple[tuple[str, str, pulumi.Output[str] | None], ...] = (
+            (HF_SECRET, HF_SECRET_KEY, args.hf_token), (API_KEY_SECRET, API_KEY_SECRET_KEY, args.api_key))
+        for secret, key, value in secret_values:
             if value is None:
                 continue
+            secret_value: pulumi.Output[str] = pulumi.Output.secret(value)
             deps.append(core.Secret(f"{name}-{secret}", metadata={"name": secret, "namespace": spec.namespace, "labels": MANAGED_BY},
-                                    type="Opaque", string_data={key: pulumi.Output.secret(value)},
+                                    type="Opaque", string_data={key: secret_value},
                                     opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])))
             created.add(secret)
         hf_name = HF_SECRET if HF_SECRET in created else ""

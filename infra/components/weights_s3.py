@@ -135,11 +135,11 @@ class WeightsBucket(pulumi.ComponentResource):
                                      ("seed", seed_service_account(m), write_policy)):
                 role = iam.Role(f"{name}-{m.name}-{kind}", tags=args.tags, opts=child,
                                 assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                                    lambda a, sa=sa: irsa_trust(a[0], a[1], spec.namespace, sa)))
+                                    lambda a, sa=sa: irsa_trust(a[0], a[1], spec.namespace, sa)))  # type: ignore[misc]  # mypy cannot infer a lambda with default arguments
                 iam.RolePolicy(f"{name}-{m.name}-{kind}", role=role.id, opts=child,
-                               policy=self.bucket.id.apply(lambda b, p=policy, m=m: p(b, prefix(m))))
+                               policy=self.bucket.id.apply(lambda b, p=policy, m=m: p(b, prefix(m))))  # type: ignore[misc]
                 roles[kind] = role.arn
-            self.models[m.name] = S3Weights(self.bucket.id.apply(lambda b, m=m: f"s3://{b}/{prefix(m)}"), c.region,
+            self.models[m.name] = S3Weights(self.bucket.id.apply(lambda b, m=m: f"s3://{b}/{prefix(m)}"), c.region,  # type: ignore[misc]
                                             roles["reader"], roles["seed"])
         self.register_outputs({"bucket": self.bucket.id, "endpoint": self.endpoint.id})
 

@@ -61,9 +61,9 @@ def _cell(text: str) -> str:
 def section(heading: str, path: str, model: type[BaseModel]) -> str:
     """One section of the reference: a table of its keys."""
     top = model is schema.Stack
-    lines = [f"### {heading}: `{path}`", "", model.__doc__.strip().splitlines()[0], "",
+    lines = [f"### {heading}: `{path}`", "", (model.__doc__ or model.__name__).strip().splitlines()[0], "",
              "| Key | Allowed | Default | Meaning |", "|---|---|---|---|"]
-    for name, f in model.model_fields.items():
+    for f in model.model_fields.values():
         key = f"{P}{f.alias}" if top else f.alias
         lines.append(f"| `{key}` | {_cell(schema.allowed(f.annotation, list(f.metadata)))} | {_default(f)} | "
                      f"{_cell(f.description or '')} |")

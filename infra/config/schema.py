@@ -62,14 +62,20 @@ SECRET_LITERAL = re.compile(r"hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9
 
 # --- field types ------------------------------------------------------------------------------------
 
-def _dns_label(max_len: int):
+def _dns_label_check(max_len: int) -> tuple[AfterValidator, Allowed]:
     allowed = f"a lowercase DNS label of at most {max_len} characters (a-z, 0-9, -), starting with a letter"
 
     def check(value: str) -> str:
         if not DNS_LABEL.match(value) or len(value) > max_len:
             _refuse(allowed)
         return value
-    return Annotated[str, AfterValidator(check), Allowed(allowed)]
+    return AfterValidator(check), Allowed(allowed)
+
+
+# DNS labels of at most 30, 60 and 63 characters (written out: a type checker reads only static annotations)
+DnsLabel30 = Annotated[str, *_dns_label_check(30)]
+DnsLabel60 = Annotated[str, *_dns_label_check(60)]
+DnsLabel63 = Annotated[str, *_dns_label_check(63)]
 
 
 def _namespace(value: str) -> str:
@@ -123,7 +129,7 @@ def _engine_arg(value: str) -> str:
         _refuse(f"a flag the spec does not set itself; set {SHORT_SPEC_FLAGS[short]} instead")
     if value.startswith("--"):
         name = value[2:].split("=", 1)[0].split(".", 1)[0].lower().replace("_", "-")
-        if len(name) >= 5 and "api-key".startswith(name) or "api-key" in name or "apikey" in name:
+        if (len(name) >= 5 and "api-key".startswith(name)) or "api-key" in name or "apikey" in name:
             _refuse("no API key flag: the kit passes the key from the secret breakeven:vllmApiKey",
                     "a key in engine args ends up in the pod spec and the process list")
         if name == "config":
@@ -136,7 +142,7 @@ def _engine_arg(value: str) -> str:
     return value
 
 
-Namespace = Annotated[_dns_label(63), AfterValidator(_namespace),
+Namespace = Annotated[DnsLabel63, AfterValidator(_namespace),
                       Allowed("a lowercase DNS label of at most 63 characters, not default or kube-*")]
 Cidr = Annotated[str, AfterValidator(_cidr), Allowed("a CIDR block such as 203.0.113.0/24")]
 VpcCidr = Annotated[str, AfterValidator(_vpc_cidr), Allowed("an IPv4 CIDR block from /16 to /20, e.g. 10.40.0.0/16")]
@@ -192,7 +198,7 @@ class Existing(Section):
 class Cluster(Section):
     """The EKS cluster (or an existing cluster)."""
 
-    name: _dns_label(60) | None = Field(None, description="EKS cluster name; default `<project>-<stack>`.")
+    name: DnsLabel60 | None = Field(None, description="EKS cluster name; default `<project>-<stack>`.")
     region: Annotated[str, Allowed("an AWS Region code from cost/data/regions.yaml, such as us-east-1")] | None = Field(
         None, description="AWS Region code from cost/data/regions.yaml; default `aws:region`.")
     zones: Annotated[list[str], Allowed("2 to 6 distinct Availability Zones of the region, such as us-east-1a")] | None = Field(
@@ -283,7 +289,7 @@ class Weights(Section):
 class Model(Section):
     """One self-hosted model (an entry of `breakeven:models`)."""
 
-    name: _dns_label(30) | None = Field(None, description="Release, node pool and label name; default from the model id.")
+    name: DnsLabel30 | None = Field(None, description="Release, node pool and label name; default from the model id.")
     model: Annotated[NonEmpty, Allowed("a model id from cost/data/models.yaml or its Hugging Face name")] = Field(
         description="Catalog id or Hugging Face name: the architecture that is sized and priced.")
     source: Source | None = Field(None, description="The weights vLLM loads (e.g. your fine-tune); default the "
@@ -392,11 +398,11 @@ class Pricing(Section):
 class Access(Section):
     """Who may call the vLLM endpoints: the NetworkPolicy the program renders, and how clients reach them."""
 
-    client_namespaces: list[_dns_label(63)] = Field(
+    client_namespaces: list[DnsLabel63] = Field(
         [], max_length=32, description="Namespaces whose pods may call the API port (/v1/* and /health through the "
                                        "path allow-list; every other vLLM path is closed).")
     same_namespace: bool = Field(False, description="Pods of the serving namespace itself may call the API.")
-    metrics_namespaces: list[_dns_label(63)] = Field(
+    metrics_namespaces: list[DnsLabel63] = Field(
         ["monitoring"], max_length=8, description="Namespaces whose pods may scrape /metrics (its own port).")
     load_balancer: Literal["none", "internal"] = Field(
         "none", description="internal: each model's Service becomes an internal Network Load Balancer in the private "

@@ -61,7 +61,7 @@ NODE_GROUP_NAME_MAX = 63
 
 def today() -> dt.date:
     """The date support calendars and prices are read for (UTC)."""
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def _rekey(err: InputError, prefix: str) -> InputError:
@@ -395,19 +395,19 @@ def load(
         book = _load_book(pricing.price_book)
     routing = _routing(cfg.routing) if cfg.routing is not None else None
     if routing is not None:  # tier targets first: a typo there would otherwise read as a missing workload
-        names = set()
-        for m in cfg.models:
+        names: set[str] = set()
+        for entry in cfg.models:
             try:
-                names.add(m.name or catalog.model(m.model).id.replace(".", "-"))
+                names.add(entry.name or catalog.model(entry.model).id.replace(".", "-"))
             except InputError:
                 pass
         for j, t in enumerate(routing.tiers):
             if t.model is not None and t.model not in names:
                 raise InputError(f"{P}routing.tiers[{j}].model", t.model, ", ".join(sorted(names)) or "a name from breakeven:models")
     models = [_model(i, m, production, cluster, routing, book) for i, m in enumerate(cfg.models)]
-    names = [m.name for m in models]
-    for i, n in enumerate(names):
-        if names.index(n) != i:
+    model_names = [m.name for m in models]
+    for i, n in enumerate(model_names):
+        if model_names.index(n) != i:
             raise InputError(f"{P}models[{i}].name", n, "a name no other model in this stack uses")
     if routing is not None:
         _check_tiers(routing, models, book)
@@ -502,7 +502,7 @@ def _check_public_cidrs(cidrs: list[str], key: str) -> None:
         if n.prefixlen == 0:
             raise InputError(f"{key}[{j}]", cidrs[j], allowed)
     for version in (4, 6):
-        union = list(ipaddress.collapse_addresses(n for n in nets if n.version == version))
+        union = list(ipaddress.collapse_addresses(n for n in nets if n.version == version))  # type: ignore[type-var]  # one version at a time
         if any(n.prefixlen == 0 for n in union):
             raise InputError(key, cidrs, allowed, f"together these blocks cover every IPv{version} address")
 
@@ -599,7 +599,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     wkey = f"{key}.workload"
     w = m.workload or schema.Workload()
     tier = None if routing is None else next((t for t in routing.tiers if t.model == name), None)
-    if tier is not None:
+    if routing is not None and tier is not None:
         rw = routing.workload
         routed_tokens = rw.tokens_per_month * tier.share
         if w.tokens_per_month is not None and abs(w.tokens_per_month - routed_tokens) > 0.01 * max(routed_tokens, 1):
@@ -633,7 +633,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                              f"a commitment only with capacityType {' or '.join(RESERVED)}")
         commitment = Commitment(m.commitment.kind, m.commitment.hourly_usd, m.commitment.recorded_in)
     pricing = m.capacity_type if m.capacity_type not in RESERVED or commitment else "on-demand"
-    dargs = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
+    dargs: dict[str, Any] = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
                  precision=m.precision, pricing=pricing, commitment=commitment, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
                  name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel,
@@ -690,7 +690,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     # One pool may span the cluster's zones only when no replica spans nodes: a group's nodes must share a zone
     # (and, on EFA instances, a cluster placement group, which an Auto Scaling group cannot combine with several zones).
     if cluster.existing is not None or (zones == 1 and per_group == 1):
-        pools = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
+        pools: tuple[ZonePool, ...] = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
     else:
         pools = _spread(groups, cluster.zones[:zones], prefix, per_group)
 

@@ -32,7 +32,7 @@ class StackConfig:
     secret_keys: tuple[str, ...]
     placeholders: dict[str, str]    # secret key -> the placeholder used offline
 
-    def with_values(self, overrides: dict[str, Any]) -> "StackConfig":
+    def with_values(self, overrides: dict[str, Any]) -> StackConfig:
         """A copy with some values replaced (given as they would read in YAML) or, for None, removed."""
         values = dict(self.values)
         for key, value in overrides.items():
@@ -55,7 +55,7 @@ def _engine_string(value: Any) -> str:
 
 def _has_secure(value: Any) -> bool:
     if isinstance(value, dict):
-        return "secure" in value and len(value) == 1 or any(_has_secure(v) for v in value.values())
+        return ("secure" in value and len(value) == 1) or any(_has_secure(v) for v in value.values())
     if isinstance(value, list):
         return any(_has_secure(v) for v in value)
     return False

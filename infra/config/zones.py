@@ -56,7 +56,7 @@ def resolve(cluster: ClusterSpec, instance_types: list[str]) -> list[Zone]:
 
     key = f"{P}cluster.zones"
     azs = aws.get_availability_zones(state="available", region=cluster.region)
-    name_to_id = dict(zip(azs.names, azs.zone_ids))
+    name_to_id = dict(zip(azs.names, azs.zone_ids, strict=True))
     id_to_name = {v: k for k, v in name_to_id.items()}
     sells = {t: offered(t, cluster.region) for t in sorted(set(instance_types))}
     if cluster.zones_given:
@@ -74,7 +74,7 @@ def resolve(cluster: ClusterSpec, instance_types: list[str]) -> list[Zone]:
     if len(usable) < len(cluster.zones):
         raise InputError(key, None, f"{len(cluster.zones)} zones that sell {', '.join(sells)} and take EKS",
                          f"only {', '.join(usable) or 'none'} in {cluster.region}; name fewer zones or another region")
-    return [Zone(slot, id_to_name[z], z) for slot, z in zip(cluster.zones, usable)]
+    return [Zone(slot, id_to_name[z], z) for slot, z in zip(cluster.zones, usable, strict=False)]
 
 
 def pool_problems(zones: list[Zone], pools_by_type: dict[str, list[tuple[str, tuple[str, ...]]]],

@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cost.errors import InputError
 from infra.config import stackconfig
 from infra.config.stackconfig import ROOT
+
+if TYPE_CHECKING:
+    from infra.config.spec import StackSpec
 
 FORMATS = ("table", "json", "markdown")
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -46,7 +50,7 @@ class Plan:
     resources: list[dict]
     cost: dict
     outputs: dict
-    spec: object
+    spec: StackSpec
     manifests: dict[str, str]
     logs: list[tuple[str, str]]
     timings: dict[str, float] = field(default_factory=dict)

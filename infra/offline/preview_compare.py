@@ -8,6 +8,7 @@ API tiers of a routing blend, the stack's monthly total and the policy outcome.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cost.catalog import strictload
 from cost.errors import InputError
@@ -69,7 +70,7 @@ def _model(name: str, before: dict | None, after: dict | None) -> dict:
     b_items, a_items = _items(before), _items(after)
     names = list(a_items) + [n for n in b_items if n not in a_items]
     pick = lambda m, f: None if m is None else f(m)
-    entry = {
+    entry: dict[str, Any] = {
         "name": name,
         "status": "added" if before is None else "removed" if after is None else "changed",
         "monthly_usd": delta(pick(before, lambda m: m["self_hosted"]["monthly_usd"]), pick(after, lambda m: m["self_hosted"]["monthly_usd"])),

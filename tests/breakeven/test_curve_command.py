@@ -50,7 +50,7 @@ def test_svg_parses_as_xml_with_an_svg_root_and_the_labels(drawn):
 
 def test_the_planned_volumes_label_is_drawn_from_the_curves_data(drawn):
     for name in ("c.svg", "c.png"):
-        path, data = drawn[name]
+        _, data = drawn[name]
         planned = data["planned"]
         assert planned["label"].startswith("planned 1B/month: $") and "cheapest comparable API: " in planned["label"]
         assert planned["cheapest_api"]["monthly_usd"] < planned["self_hosted_monthly_usd"]

@@ -48,6 +48,7 @@ def _args(stack: str, **kw) -> argparse.Namespace:
                               dry_run=kw.get("dry_run", False))
 
 
+@pytest.mark.helm
 def test_an_example_stack_is_refused_before_pulumi_runs(tmp_path, monkeypatch, capsys):
     record = _fake_pulumi(tmp_path, monkeypatch)
     assert main(["up", "--stack", "dev"]) == 1
@@ -56,6 +57,7 @@ def test_an_example_stack_is_refused_before_pulumi_runs(tmp_path, monkeypatch, c
     assert "breakeven:hfToken" in err and not record.exists()
 
 
+@pytest.mark.helm
 def test_once_set_it_runs_pulumi_up_with_the_policy_pack_and_its_config(tmp_path, monkeypatch, capsys):
     root = _project(tmp_path / "project", "prod")
     record = _fake_pulumi(tmp_path, monkeypatch)
@@ -69,6 +71,7 @@ def test_once_set_it_runs_pulumi_up_with_the_policy_pack_and_its_config(tmp_path
     assert cwd == str(root)
 
 
+@pytest.mark.helm
 def test_a_mandatory_policy_violation_refuses_the_stack(tmp_path, monkeypatch, capsys):
     root = _project(tmp_path / "project", "uneconomic")
     record = _fake_pulumi(tmp_path, monkeypatch)
@@ -76,6 +79,7 @@ def test_a_mandatory_policy_violation_refuses_the_stack(tmp_path, monkeypatch, c
     assert "(mandatory)" in capsys.readouterr().err and not record.exists()
 
 
+@pytest.mark.helm
 def test_the_organisations_policy_config_is_the_one_checked(tmp_path, monkeypatch, capsys):
     """prod's on-demand bill (no Savings Plan named) is over a $45,000 budget the organisation's config sets."""
     root = _project(tmp_path / "project", "prod")
@@ -92,6 +96,7 @@ def test_the_organisations_policy_config_is_the_one_checked(tmp_path, monkeypatc
     assert "policy monthly-budget (mandatory)" in capsys.readouterr().err and not record.exists()
 
 
+@pytest.mark.helm
 def test_dry_run_prints_the_command_and_a_missing_config_file_is_a_bad_input(tmp_path, capsys):
     root = _project(tmp_path, "dev")
     assert up.run(_args("dev", dry_run=True), root) == 0

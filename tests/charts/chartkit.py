@@ -12,7 +12,8 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import yaml
 

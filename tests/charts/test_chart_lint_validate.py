@@ -67,7 +67,7 @@ def test_leaderworkerset_pod_templates_validate_as_core_pod_templates(render, ku
     lws = rendered.one("LeaderWorkerSet")
     with pytest.raises(SchemaNotFoundError):  # the CRD itself is not in the schemas
         kubernetes_validate.validate(lws, kube_version, strict=True)
-    for role, template in zip(("leader", "worker"), rendered.pod_templates()):
+    for role, template in zip(("leader", "worker"), rendered.pod_templates(), strict=True):
         wrapper = {"apiVersion": "v1", "kind": "PodTemplate",
                    "metadata": {"name": f"{lws['metadata']['name']}-{role}"}, "template": template}
         kubernetes_validate.validate(wrapper, kube_version, strict=True)

@@ -17,10 +17,13 @@ import socket
 import subprocess
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
 from chartkit import in_ci
+
+pytestmark = pytest.mark.nginx  # the rendered nginx.conf in the real nginx
 
 ALLOWED_API = [("GET", "/v1/models"), ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/health")]
 # Open on vLLM 0.32 without the API key; none may pass the proxy.
@@ -36,7 +39,7 @@ def _free_port() -> int:
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, str]] = []
+    seen: ClassVar[list[tuple[str, str]]] = []   # one recorder the server's handler instances share
 
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)

@@ -17,6 +17,8 @@ import pytest
 
 from chartkit import REPO, in_ci
 
+pytestmark = pytest.mark.vllm  # vLLM's own parser runs under .venv-vllm
+
 VENV_PY = REPO / ".venv-vllm" / "bin" / "python"
 CHECKER = REPO / "scripts" / "vllm-argcheck.py"
 # What the kubelet substitutes for the `$(VAR)` references LeaderWorkerSet pods carry.
@@ -115,7 +117,7 @@ def program_commands(helm) -> dict[str, list[str]]:
 
 def test_every_rendered_command_parses_with_vllm_serve(render, helm):
     commands = {**rendered_commands(render), **program_commands(helm)}
-    results = dict(zip(commands, parse(list(commands.values()))))
+    results = dict(zip(commands, parse(list(commands.values())), strict=True))
     bad = {k: r["error"] for k, r in results.items() if not r["ok"]}
     assert not bad, bad
     assert all(argv[:2] == ["vllm", "serve"] for argv in commands.values())

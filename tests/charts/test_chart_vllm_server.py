@@ -37,6 +37,8 @@ import vllmserver
 from chartkit import in_ci
 from vllmserver import _env_from_rendered, _http, _tail
 
+pytestmark = pytest.mark.vllm  # serves the small model with the real vLLM
+
 
 @pytest.fixture
 def served(render, tmp_path, request):

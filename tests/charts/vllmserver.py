@@ -184,7 +184,7 @@ def start(render, log_dir: Path, addfinalizer, ready_timeout_s: float = READY_TI
             status, _ = _http("GET", f"{base}/health", timeout=5)
             if status == 200:
                 break
-        except (urllib.error.URLError, ConnectionError, socket.timeout, OSError):
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError):
             pass
         if time.monotonic() > deadline:
             pytest.fail(f"vLLM not healthy after {ready_timeout_s:.0f} s:\n{_tail(log_path)}")

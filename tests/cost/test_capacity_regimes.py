@@ -3,6 +3,7 @@ GEMMs whose cost depends on the batch (vLLM's Marlin kernel)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -76,7 +77,7 @@ def test_int4_costs_its_bytes_at_small_batch_and_converges_to_16_bit_at_large_ba
     16-bit GEMM once compute-bound: the int4 / bf16 ratio rises with the batch towards 1, never above it."""
     ratios = [_linear_s("int4-awq", b) / _linear_s("bf16", b) for b in (1, 16, 64, 128, 256, 512)]
     assert ratios[0] < 0.32
-    assert all(a <= b + 1e-9 for a, b in zip(ratios, ratios[1:]))
+    assert all(a <= b + 1e-9 for a, b in itertools.pairwise(ratios))
     assert 0.9 <= ratios[-1] <= 1.0 + 1e-9
 
 

@@ -12,7 +12,7 @@ from cost.errors import InputError
 
 
 def test_every_catalog_model_has_a_checkpoint_vllm_can_load():
-    for mid, m in catalog.models().items():
+    for mid in catalog.models():
         precisions = checkpoints.precisions(mid)
         assert precisions, mid
         for p in precisions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -63,8 +64,8 @@ def test_apis_without_a_crossing_are_cheaper_on_one_side_throughout(c70):
 def test_the_steps_are_exact_cover_the_range_and_rise(c70, search):
     steps = c70.steps
     assert steps[0].start == 10e6 and steps[-1].end == 100e9
-    assert all(b.start == pytest.approx(a.end, rel=1e-8) for a, b in zip(steps, steps[1:]))
-    assert all(a.monthly_usd <= b.monthly_usd for a, b in zip(steps, steps[1:]))
+    assert all(b.start == pytest.approx(a.end, rel=1e-8) for a, b in itertools.pairwise(steps))
+    assert all(a.monthly_usd <= b.monthly_usd for a, b in itertools.pairwise(steps))
     assert steps[-1].monthly_usd > 5 * steps[0].monthly_usd and len({s.estimate.deployment.replicas for s in steps}) > 3
     for s in steps[:-1]:
         # a step ends where its configuration runs out of capacity: just before, the same cost; just after,

@@ -101,9 +101,9 @@ def test_constraints_narrow_the_search_and_bad_ones_name_the_key():
     w = Workload.build(3e9, avg_input_tokens=600, avg_output_tokens=400)
     found = optimize("llama-3.1-70b", w, Constraints(precisions=("fp8",), pricings=("on-demand",), gpus=("h100",)), top=None)
     assert found and {(c.deployment.precision, c.deployment.pricing, c.deployment.gpu) for c in found} == {("fp8", "on-demand", "H100")}
-    with pytest.raises(InputError, match="^pricing: got 'cheap'"):
+    with pytest.raises(InputError, match=r"^pricing: got 'cheap'"):
         optimize("llama-3.1-70b", w, Constraints(pricings=("cheap",)))
-    with pytest.raises(InputError, match="^gpu: got 'Z100'"):
+    with pytest.raises(InputError, match=r"^gpu: got 'Z100'"):
         optimize("llama-3.1-70b", w, Constraints(gpus=("Z100",)))
 
 

@@ -39,6 +39,7 @@ def _admits(policy: dict, port: str, peer: dict) -> bool:
     return False
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_example_has_callers_and_the_network_policy_admits_each_on_the_api_port(plans, stack):
     p = plans[stack]

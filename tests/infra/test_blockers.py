@@ -77,6 +77,7 @@ def test_outside_preview_a_blocked_stack_is_refused_before_any_resource(stack):
     assert "nothing was created" in str(run.error)
 
 
+@pytest.mark.helm
 def test_the_preview_json_table_and_comment_carry_the_blockers():
     p = preview.plan("dev")
     doc = json.loads(preview.render(p, "json"))

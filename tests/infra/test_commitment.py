@@ -32,7 +32,7 @@ def _gpu_items(model_cost: dict) -> list[dict]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_reserved_line_is_backed_by_a_named_commitment_or_priced_on_demand(runs, stack):
     _, run, spec = runs[stack]
-    for m, cost in zip(spec.models, run.outputs["cost"]["models"]):
+    for m, cost in zip(spec.models, run.outputs["cost"]["models"], strict=True):
         d = cost["deployment"]
         assert (d["pricing"] in RESERVED) == (d["commitment"] is not None)
         if m.capacity_type in RESERVED and d["commitment"] is None:
@@ -42,7 +42,7 @@ def test_every_reserved_line_is_backed_by_a_named_commitment_or_priced_on_demand
 
 
 def test_prod_names_no_plan_so_its_gpus_are_priced_on_demand_and_the_report_says_what_a_plan_saves(runs):
-    _, run, spec = runs["prod"]
+    _, run, _ = runs["prod"]
     cost = run.outputs["cost"]["models"][0]
     assert cost["deployment"]["pricing"] == "on-demand" and cost["deployment"]["commitment"] is None
     items = _gpu_items(cost)

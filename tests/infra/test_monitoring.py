@@ -37,6 +37,7 @@ def test_priced_monitoring_is_deployed_and_scrapes_every_model(runs, stack):
     assert f"Monitoring: priced ${priced:,.2f}/month and deployed" in report
 
 
+@pytest.mark.helm
 def test_the_rendered_podmonitor_and_network_policy_let_prometheus_scrape_vllm(runs):
     """The values the program passed to the chart (recorded by the mock engine), rendered with helm."""
     _, run, spec = runs["prod"]

@@ -5,6 +5,8 @@ The example `llama-405b`: Llama 3.1 405B bf16 needs 16 H100s, two p5.48xlarge pe
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cost.physics import multinode
@@ -54,6 +56,7 @@ def test_zones_beyond_the_groups_are_refused_before_any_resource():
     assert "at most 2" in run.error.allowed and "one zone" in run.error.allowed
 
 
+@pytest.mark.helm
 def test_the_leader_and_worker_pods_split_tensor_in_a_node_and_pipeline_across(runs):
     _, _, spec = runs[STACK]
     m = spec.models[0]
@@ -115,11 +118,12 @@ def test_a_per_node_tensor_size_that_does_not_split_the_heads_is_refused():
     # A hypothetical 4-GPU node: 405B's 128 heads split 4 ways is fine; a 6-GPU node would not split them.
     inst = catalog.instance("p5.48xlarge")
     fake = type(inst)(**{**inst.__dict__, "gpus": 6, "type": "six-gpu"})
-    with pytest.raises(InputError, match="divides llama-3.1-405b's 128 attention heads"):
+    with pytest.raises(InputError, match=re.escape("divides llama-3.1-405b's 128 attention heads")):
         multinode.require_deployable("llama-3.1-405b", fake, 12)
     assert multinode.require_deployable("llama-3.1-405b", inst, 16) == multinode.Layout(8, 2)
 
 
+@pytest.mark.helm
 def test_the_pack_prices_the_rendered_leaderworkerset_as_the_program_does_and_gates_it():
     """The offline preview (program under mocks, chart through helm) shown to the policy pack: the pack reads
     the LeaderWorkerSet's nodes from the node groups and prices what `estimate` prices; its verdict."""

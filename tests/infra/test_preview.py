@@ -26,6 +26,7 @@ def _gpu_limit(container: dict) -> int:
     return int((res.get("limits") or res.get("requests") or {}).get("nvidia.com/gpu", 0))
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_workloads_match_the_spec(plans, stack):
     p = plans[stack]
@@ -63,12 +64,14 @@ def test_rendered_workloads_match_the_spec(plans, stack):
         assert "hf-token" in text and "vllm-api-key" in text
 
 
+@pytest.mark.helm
 def test_the_fleet_preview_shows_and_prices_the_fp8_kv_cache(plans):
     table = preview.render(plans["fleet"], "table")
     assert "release=analyst-72b" in table and "kv-cache=fp8" in table
     assert "(fp8 KV cache)" in table      # the analyst's memory line: priced with it
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_secret_value_anywhere_in_the_preview(plans, stack, capsys):
     p = plans[stack]
@@ -77,6 +80,7 @@ def test_no_secret_value_anywhere_in_the_preview(plans, stack, capsys):
         assert value not in blob
 
 
+@pytest.mark.helm
 def test_every_kubernetes_object_validates_against_the_official_schemas(plans):
     checked = 0
     for p in plans.values():
@@ -95,12 +99,14 @@ def test_every_kubernetes_object_validates_against_the_official_schemas(plans):
     assert checked >= 5 * len(plans)
 
 
+@pytest.mark.helm
 def test_exported_cost_is_in_the_plan_and_the_report(plans):
-    for s, p in plans.items():
+    for p in plans.values():
         assert p.cost["monthly_usd"] > 0
         assert f"${p.cost['monthly_usd']:,.2f}" in preview.render(p, "table")
 
 
+@pytest.mark.helm
 def test_json_format_prints_resources_and_the_cost_report(capsys):
     assert preview.main("prod", "json") == 0   # prod passes the policy pack
     out = json.loads(capsys.readouterr().out)
@@ -111,6 +117,7 @@ def test_json_format_prints_resources_and_the_cost_report(capsys):
     assert out["timings"]["total"] > 0
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("fmt,needle", [("table", "Planned resources"), ("markdown", "| Type | Name | Key inputs |")])
 def test_table_and_markdown(fmt, needle, capsys):
     assert preview.main("dev", fmt) == 0
@@ -128,6 +135,7 @@ def test_unknown_stack_and_bad_config_exit_2(capsys):
     assert info.value.key == f"{P}models[0].replicas"
 
 
+@pytest.mark.helm
 def test_pulumi_waits_as_long_as_a_70b_rollout_takes(plans):
     """prod: 4 pods of 132 GiB of weights (~8 min each to start from the S3 copy), replaced one at a time. Pulumi's
     default 10-minute await would fail `pulumi up`; the rendered objects carry the real window."""
@@ -143,6 +151,7 @@ def test_pulumi_waits_as_long_as_a_70b_rollout_takes(plans):
     assert int(svc["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == wait
 
 
+@pytest.mark.helm
 def test_prod_preview_renders_the_pdb_network_policy_and_path_allow_list(plans):
     """What the cluster would receive for prod: a PDB that lets one whole node (2 pods) drain, a
     NetworkPolicy admitting only `apps` on the API port and `monitoring` on the metrics port, and vLLM

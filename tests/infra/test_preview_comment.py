@@ -59,6 +59,7 @@ def _usd(cell: str) -> float:
     return float(re.sub(r"[*$,]", "", cell))
 
 
+@pytest.mark.helm
 def test_the_comment_parses_as_markdown_with_totals_verdicts_policies_and_details(hybrid):
     p, violations = hybrid
     md = preview.render(p, "markdown", violations)
@@ -94,6 +95,7 @@ def test_the_comment_parses_as_markdown_with_totals_verdicts_policies_and_detail
     assert "| Type | Name | Key inputs |" in md
 
 
+@pytest.mark.helm
 def test_the_comment_renders_from_a_saved_json_document(hybrid):
     p, violations = hybrid
     saved = _strict(preview.render(p, "json", violations))
@@ -111,6 +113,7 @@ def dev_without_overheads(tmp_path_factory):
     return path, p
 
 
+@pytest.mark.helm
 def test_compare_shows_each_line_item_the_total_capacity_and_verdict(dev_without_overheads):
     path, base = dev_without_overheads
     current = preview.plan("dev", secrets=CANARY)
@@ -135,6 +138,7 @@ def test_compare_shows_each_line_item_the_total_capacity_and_verdict(dev_without
     assert change[-1][0] == "Monthly total" and change[-1][2] == f"${current.cost['monthly_usd']:,.2f}"
 
 
+@pytest.mark.helm
 def test_compare_shows_a_kv_cache_dtype_change_as_a_configuration_and_capacity_change(tmp_path):
     """A pull request that turns on the fleet analyst's fp8 KV cache: the same bill, more capacity, and the
     configuration row says why."""
@@ -150,6 +154,7 @@ def test_compare_shows_a_kv_cache_dtype_change_as_a_configuration_and_capacity_c
     assert "analyst-72b · configuration" in preview_compare.render(cmp)
 
 
+@pytest.mark.helm
 def test_fail_on_increase_sets_the_exit_code(dev_without_overheads, capsys):
     path, _ = dev_without_overheads
     assert preview.main("dev", "markdown", str(path), fail_on_increase=5) == 1

@@ -7,6 +7,7 @@ from infra.offline import preview
 from tests.cost.test_usage import GOOD, write
 
 
+@pytest.mark.helm
 def test_preview_prices_a_stack_model_on_its_usage_file(tmp_path, capsys):
     """preview --usage MODEL=FILE: the stack's model is priced (and policy-checked) on the measured workload."""
     path = write(tmp_path, GOOD)
@@ -24,7 +25,7 @@ def test_preview_prices_a_stack_model_on_its_usage_file(tmp_path, capsys):
 
 def test_preview_refuses_a_usage_file_measured_on_another_model(tmp_path, capsys):
     path = write(tmp_path, {**GOOD, "model": "llama-3.1-70b"})   # dev's chat-8b serves llama-3.1-8b
-    with pytest.raises(InputError, match="usage: got 'chat-8b=.*allowed: a usage file measured on llama-3.1-8b"):
+    with pytest.raises(InputError, match=r"usage: got 'chat-8b=.*allowed: a usage file measured on llama-3.1-8b"):
         preview.usage_overrides("dev", {"chat-8b": path})
     assert preview.main("dev", "table", usage_files={"chat-8b": path}) == 2
     assert "measured on llama-3.1-70b" in capsys.readouterr().err

@@ -39,7 +39,7 @@ def test_gpu_node_groups_match_the_spec(runs, stack):
         groups = gpu_node_groups(run, m.name)
         assert len(groups) == len(m.pools)
         assert sum(g.inputs["scalingConfig"]["desiredSize"] for g in groups) == m.plan.units == m.nodes
-        for g, pool in zip(sorted(groups, key=lambda g: g.name), sorted(m.pools, key=lambda p: p.suffix)):
+        for g, pool in zip(sorted(groups, key=lambda g: g.name), sorted(m.pools, key=lambda p: p.suffix), strict=True):
             i = g.inputs
             assert i["amiType"] == spec.cluster.gpu_ami_type and "NVIDIA" in i["amiType"]
             assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in i["taints"]
@@ -296,7 +296,6 @@ def test_internal_load_balancer_is_an_internal_nlb_admitted_from_the_vpc(runs):
     assert v["service"]["type"] == "LoadBalancer"
     assert v["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
     assert v["networkPolicy"]["allowedCidrs"] == [spec.cluster.vpc_cidr]
-    _, _, prod = runs["prod"]
     assert "service" not in vllm_charts(runs["prod"][1])[0].inputs["values"]
 
 
@@ -325,7 +324,7 @@ OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
 
 
 def test_subnets_are_placed_by_zone_id_from_the_offerings_call(runs):
-    _, run, spec = runs["prod"]
+    _, run, _ = runs["prod"]
     asked = [a for t, a in run.calls if t == OFFERINGS]
     assert asked and all(a["locationType"] == "availability-zone-id" for a in asked)
     assert {f["values"][0] for a in asked for f in a["filters"]} == {"p4de.24xlarge"}
@@ -378,7 +377,7 @@ def test_node_group_economics_tags_decode_and_fit_aws_tag_limits(runs, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_grafana_dashboard_carries_each_models_cost_figures(runs, stack):
     """$/1M at the current rate against the API needs the hourly cost and the API price the report uses."""
-    _, run, spec = runs[stack]
+    _, run, _ = runs[stack]
     cost = {m["deployment"]["name"]: m for m in run.outputs["cost"]["models"]}
     for c in vllm_charts(run):
         name = c.inputs["name"]

@@ -38,6 +38,7 @@ def _user_data(run, model: str) -> str:
     return base64.b64decode(lt.inputs["userData"]).decode() if lt.inputs.get("userData") else ""
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("stack", ["prod", "llama-405b"])
 def test_instance_store_holds_the_weights_on_a_raid0_array_every_pod_of_the_node_reuses(runs, stack):
     _, run, spec = runs[stack]
@@ -51,6 +52,7 @@ def test_instance_store_holds_the_weights_on_a_raid0_array_every_pod_of_the_node
     assert "a restarted pod on the same node reuses them" in report
 
 
+@pytest.mark.helm
 def test_without_instance_store_the_cache_is_a_directory_on_the_priced_gp3_volume(runs):
     _, run, spec = runs["dev"]   # g6.xlarge: EBS only
     assert _rendered_volume(run, spec) == {"name": "model-cache", "hostPath": {"path": ROOT_CACHE_PATH, "type": "Directory"}}

@@ -37,6 +37,7 @@ def _vllm(template: dict) -> dict:
     return next(c for c in template["spec"]["containers"] if c["name"] == "vllm")
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("stack", ["prod", "llama-405b"])
 def test_s3_pods_stream_the_prefix_with_the_run_ai_loader_under_the_reader_role(runs, stack):
     _, run, spec = runs[stack]

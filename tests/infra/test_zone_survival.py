@@ -17,7 +17,7 @@ EXPECTED = {"dev": 0.0, "prod": 1.0, "fleet": 1.0, "hybrid": 1.0, "uneconomic": 
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_example_reports_the_share_it_keeps_after_losing_a_zone(runs, stack):
     _, run, spec = runs[stack]
-    for m, cost in zip(spec.models, run.outputs["cost"]["models"]):
+    for m, cost in zip(spec.models, run.outputs["cost"]["models"], strict=True):
         assert cost["self_hosted"]["zone_loss_capacity_share"] == EXPECTED[stack], m.name
         assert cost["deployment"]["name"] == m.name and m.deployment.zones == m.zones
 

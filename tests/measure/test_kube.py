@@ -100,7 +100,7 @@ def test_real_client_lists_by_selector_and_scrapes_through_the_pod_proxy(fake_ap
 
 def test_no_ready_pod_is_an_error_naming_the_selector(fake_api_server):
     api, _ = fake_api_server
-    with pytest.raises(InputError, match="selector: got 'app=down'.*1 pod\\(s\\) matched in llm, none ready"):
+    with pytest.raises(InputError, match=r"selector: got 'app=down'.*1 pod\(s\) matched in llm, none ready"):
         KubeSource("llm", "app=down", api=api).scrape()
 
 

@@ -79,7 +79,7 @@ def test_missing_metric_is_named(prometheus):
 
 
 def test_older_kv_gauge_is_asked_for_when_the_current_one_is_absent(prometheus):
-    url, seen, answers = prometheus
+    url, _, answers = prometheus
     for fn in ("avg", "max"):
         v = answers.pop(f'{fn}_over_time(avg(vllm:kv_cache_usage_perc{{namespace="llm"}})[300s:])')
         answers[f'{fn}_over_time(avg(vllm:gpu_cache_usage_perc{{namespace="llm"}})[300s:])'] = v

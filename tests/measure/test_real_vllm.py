@@ -21,6 +21,8 @@ from measure.observe import watch
 from measure.sources import EndpointSource
 from vllmserver import MODEL_DIR
 
+pytestmark = pytest.mark.vllm  # the real vLLM server (vllm_server, which tests/conftest.py also marks helm)
+
 MODEL = "smollm2-135m-instruct"
 PROMPTS = ["The capital of France is", "Write one word about the sea:", "Count from one to five: one,"]
 
@@ -104,7 +106,7 @@ def test_calibrate_writes_factors_that_predict_what_it_measured(vllm_server, tmp
     assert factors.scope["model"] and factors.scope["gpu"] == "test-cpu" and factors.scope["tp"] == 1
     target = fit.Target(fit.model_from(str(MODEL_DIR)), fit.device_from(str(device)), max_num_seqs=16)
     measured = [lv["output_tok_s"] for lv in levels]
-    for row, m in zip(fit.rows(_sweep(doc), target), measured):
+    for row, m in zip(fit.rows(_sweep(doc), target), measured, strict=True):
         predicted = target.predict(row, factors)[0]
         assert 0.7 * m <= predicted <= 1.3 * m, (row.concurrency, predicted, m)
     assert max(target.predict(r, factors)[0] for r in fit.rows(_sweep(doc), target)) <= 1.3 * max(measured)

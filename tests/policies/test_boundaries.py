@@ -265,7 +265,7 @@ def test_spot_only_production_capacity_needs_an_on_demand_fallback(pack):
     res = B.model_stack(spot)
     (v,) = fires(pack, res, "spot-needs-on-demand-fallback")
     assert not v.mandatory and "ON_DEMAND" in v.detail
-    subnet_res, urns = B.subnets(spot.zones)
+    _, urns = B.subnets(spot.zones)
     fallback = B.node_groups(spot, urns, B.economics(spot, pricing.econ.StackEconomics()), capacity_type="ON_DEMAND",
                              name_suffix="-fallback", desired=0)
     assert not fires(pack, res + fallback, "spot-needs-on-demand-fallback")

@@ -93,6 +93,7 @@ def _by_name(figures: dict) -> dict:
     return {**figures, "models": sorted(figures["models"], key=lambda m: m["deployment"]["name"])}
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("source", ["spec", "helm"])
 @pytest.mark.parametrize("stack", STACKS)
 def test_pack_figures_equal_the_preview_for_every_example_stack(stack, source):
@@ -101,6 +102,7 @@ def test_pack_figures_equal_the_preview_for_every_example_stack(stack, source):
     assert _by_name(stack_view.figures()) == _by_name(_preview_cost(stack))
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("stack", STACKS)
 def test_pack_figures_equal_the_exported_cost_of_the_offline_preview(stack):
     p = plan_or_skip(stack)
@@ -119,6 +121,7 @@ def test_pack_figures_equal_the_exported_cost_of_the_offline_preview(stack):
 # Outcomes through the CLI-started pack (python -m pulumi.policy, gRPC)
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.helm
 @pytest.mark.parametrize("source", SOURCES)
 def test_dev_passes_with_advisories_allowed(cli_pack, source):
     v = cli_pack.evaluate(SOURCES[source]("dev"), runner.EXAMPLE_CONFIG, stack="dev")
@@ -127,12 +130,14 @@ def test_dev_passes_with_advisories_allowed(cli_pack, source):
     assert B.by_policy(v, "utilization-floor")  # 20M tokens/month on a GPU that serves ~2B
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("source", SOURCES)
 def test_prod_passes(cli_pack, source):
     v = cli_pack.evaluate(SOURCES[source]("prod"), runner.EXAMPLE_CONFIG, stack="prod")
     assert [(x.policy, x.detail) for x in B.mandatory(v)] == []
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("source", SOURCES)
 def test_uneconomic_fails_with_both_monthly_figures(cli_pack, source):
     resources = SOURCES[source]("uneconomic")
@@ -147,6 +152,7 @@ def test_uneconomic_fails_with_both_monthly_figures(cli_pack, source):
     assert "To pass:" in econ.detail
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("source", SOURCES)
 def test_private_70b_is_compared_with_the_apis_inside_your_own_account(cli_pack, source):
     resources = SOURCES[source]("private-70b")
@@ -173,6 +179,7 @@ def _preview(stack: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.helm
 def test_breakeven_preview_fails_the_uneconomic_stack():
     r = _preview("uneconomic")
     assert r.returncode == 1
@@ -182,6 +189,7 @@ def test_breakeven_preview_fails_the_uneconomic_stack():
     assert "Result: FAILED" in policies
 
 
+@pytest.mark.helm
 def test_breakeven_preview_passes_prod():
     r = _preview("prod")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

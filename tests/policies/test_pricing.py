@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import os
 
+import pytest
+
 from cost import economics as econ
 from policies import pricing
 from policies.resources import UNKNOWN_STRING_VALUE
@@ -130,7 +132,7 @@ def _args(res: list[dict]) -> list[str]:
     return B.deployment(res)["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
-def _moe_with_args(change) -> "pricing.Model":
+def _moe_with_args(change) -> pricing.Model:
     res = B.model_stack(MOE, production=False)
     change(_args(res))
     (m,) = pricing.build_stack(res).models
@@ -264,6 +266,7 @@ def test_routing_tiers_that_cannot_be_priced_are_reported_and_left_out(pack):
     assert "cannot be checked" in v.detail
 
 
+@pytest.mark.helm
 def test_the_charts_leaderworkerset_is_priced_across_nodes_and_passes_production(pack):
     """A 405B model at TP16 on two p5.48xlarge per replica: the chart renders a LeaderWorkerSet."""
     import pytest

@@ -201,11 +201,13 @@ FLAG_CASES = {
 }
 
 
+@pytest.mark.helm
 def test_the_untouched_stack_fails_on_economics(cli_pack, uneconomic):
     got = cli_pack.evaluate(uneconomic, stack="uneconomic")
     assert [v.policy for v in B.mandatory(got)] == ["self-hosting-beats-api"]
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("case", CASES)
 def test_tampering_ends_in_a_mandatory_violation(cli_pack, uneconomic, case):
     res = copy.deepcopy(uneconomic)
@@ -216,6 +218,7 @@ def test_tampering_ends_in_a_mandatory_violation(cli_pack, uneconomic, case):
     assert not any("could not evaluate" in v.detail for v in mandatory), [v.detail for v in mandatory]
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("case", FLAG_CASES)
 def test_engine_flag_disagreements_are_named(cli_pack, uneconomic, case):
     res = copy.deepcopy(uneconomic)

@@ -8,7 +8,7 @@ reported. Driven through the pack as the Pulumi CLI starts it, with the policy c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
@@ -31,7 +31,7 @@ def stack(declared: float) -> list[dict]:
 
 
 def usage_file(tmp_path, tokens: float, *, days_old: float = 1, model: str = "llama-3.1-8b") -> str:
-    when = (datetime.now(timezone.utc) - timedelta(days=days_old)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = (datetime.now(UTC) - timedelta(days=days_old)).strftime("%Y-%m-%dT%H:%M:%SZ")
     path = tmp_path / f"usage-{tokens:g}-{days_old:g}-{model.replace('/', '_')}.yaml"
     Usage(tokens, 600, 400, 3600.0, "http://chat-8b.llm:8000/metrics", when, model).save(path)
     return str(path)
