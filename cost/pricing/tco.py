@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 from cost import catalog
 from cost.pricing.nodes import NodePlan
@@ -73,6 +74,12 @@ def deployment_items(plan: NodePlan, overheads: Overheads, label: str = "") -> l
 
 def stack_items(overheads: Overheads) -> list[LineItem]:
     """Once per stack, however many models it serves: MLOps staff and monitoring."""
+    return list(_stack_items(overheads))
+
+
+@lru_cache(maxsize=256)
+def _stack_items(overheads: Overheads) -> tuple[LineItem, ...]:
+    """stack_items' lines, kept for the process: a pure function of the (immutable) overheads and the catalog."""
     items = []
     if overheads.mlops_fte:
         items.append(LineItem("MLOps staff", overheads.mlops_fte, "FTE-month", overheads.usd_per_fte_month,
@@ -80,4 +87,4 @@ def stack_items(overheads: Overheads) -> list[LineItem]:
     if overheads.monitoring_usd_per_month:
         items.append(LineItem("Monitoring", 1, "month", overheads.monitoring_usd_per_month,
                               _defaults()["monitoring"]["source"]))
-    return items
+    return tuple(items)
