@@ -26,6 +26,12 @@ import pulumi
 import pulumi_aws.ec2 as ec2
 import pulumi_aws.iam as iam
 
+with warnings.catch_warnings():  # loading pulumi_aws.s3 warns about the deprecated *V2 classes it defines; not ours
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pulumi_aws.s3 as s3
+
+    s3.Bucket  # noqa: B018 - the SDK loads modules lazily: load it here, inside the filter
+
 from cost.physics.weights_source import DOWNLOAD_S_PER_GIB
 from infra.components.cluster import irsa_trust
 from infra.config.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
@@ -90,17 +96,11 @@ class WeightsBucketArgs:
 class WeightsBucket(pulumi.ComponentResource):
     """The stack's weights bucket, its gateway endpoint and each S3-sourced model's two roles."""
 
-    models: dict[str, S3Weights]   # bucket: the pulumi_aws.s3.Bucket, set in __init__ (where the SDK module is loaded)
+    bucket: s3.Bucket
+    models: dict[str, S3Weights]
 
     def __init__(self, name: str, args: WeightsBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:weights:WeightsBucket", name, None, opts)
-        # pulumi_aws.s3 is loaded here, where a stack uses it (a quarter of a second of the offline preview's imports);
-        # loading it warns about the deprecated *V2 classes it defines; not ours
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import pulumi_aws.s3 as s3
-
-            s3.Bucket  # noqa: B018 - the SDK loads modules lazily: load it here, inside the filter
         spec, child = args.spec, pulumi.ResourceOptions(parent=self)
         c = spec.cluster
         self.bucket = s3.Bucket(f"{name}-bucket", bucket_prefix=f"{c.name[:40]}-weights-", tags=args.tags, opts=child)
