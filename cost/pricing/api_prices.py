@@ -256,7 +256,8 @@ def comparables(quotes: list[ApiQuote], exemptions: list[str],
     Private data: only APIs inside your own cloud account (e.g. Bedrock) or from the `providers`
     allow-list. `providers` also restricts every other case. Retired offers never count.
     """
-    live = [q for q in quotes if retired(q.offer.id) is None]
+    gone = _api_list().retired   # retired(), read once for the list
+    live = [q for q in quotes if gone.get(q.offer.id) is None]
     if providers is not None:
         live = [q for q in live if q.offer.provider in providers]
     what = []
