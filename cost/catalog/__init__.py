@@ -211,12 +211,18 @@ def assumptions() -> dict:
     return _load("assumptions.yaml")
 
 
+@cache
+def _gpus_by_lower_id() -> dict[str, Gpu]:
+    """Every GPU under its id in lower case (built once: the catalog is read once per process)."""
+    return {gid.lower(): g for gid, g in gpus().items()}
+
+
 def gpu(name: str, key: str = "gpu") -> Gpu:
     """Look up a GPU by id, case-insensitively."""
-    table = {g.lower(): g for g in gpus()}
-    if str(name).lower() not in table:
+    found = _gpus_by_lower_id().get(str(name).lower())
+    if found is None:
         raise InputError(key, name, ", ".join(gpus()))
-    return gpus()[table[str(name).lower()]]
+    return found
 
 
 def instance(name: str, key: str = "instance") -> Instance:
@@ -226,13 +232,23 @@ def instance(name: str, key: str = "instance") -> Instance:
     return instances()[name]
 
 
+@cache
+def _models_by_name() -> dict[str, Model]:
+    """Every name a model answers to (its id, its Hugging Face name and its aliases, in lower case) -> the model;
+    where two models share a name, the first in models.yaml keeps it. Built once per process."""
+    out: dict[str, Model] = {}
+    for m in models().values():
+        for name in (m.id, m.hf.lower(), *(a.lower() for a in m.aliases)):
+            out.setdefault(name, m)
+    return out
+
+
 def model(name: str, key: str = "model") -> Model:
     """Look up a model by breakeven id or Hugging Face name (case-insensitive)."""
-    wanted = str(name).lower()
-    for m in models().values():
-        if wanted == m.id or wanted == m.hf.lower() or wanted in (a.lower() for a in m.aliases):
-            return m
-    raise InputError(key, name, ", ".join(models()) + " (or their Hugging Face names)")
+    found = _models_by_name().get(str(name).lower())
+    if found is None:
+        raise InputError(key, name, ", ".join(models()) + " (or their Hugging Face names)")
+    return found
 
 
 def precision(name: str, key: str = "precision") -> str:
@@ -258,5 +274,10 @@ def pricing(name: str, key: str = "pricing") -> str:
 
 def instances_for(gpu_id: str) -> list[Instance]:
     """AWS instances carrying a GPU, smallest GPU count (then cheapest) first."""
+    return list(_instances_for(gpu_id))
+
+
+@cache
+def _instances_for(gpu_id: str) -> tuple[Instance, ...]:
     found = [i for i in instances().values() if i.gpu == gpu_id]
-    return sorted(found, key=lambda i: (i.gpus, i.on_demand_usd_hr or float("inf")))
+    return tuple(sorted(found, key=lambda i: (i.gpus, i.on_demand_usd_hr or float("inf"))))

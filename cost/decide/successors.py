@@ -4,7 +4,7 @@ same workload on their cheapest comparable API, and listed when that costs less.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from cost.pricing import api_prices
 from cost import catalog
@@ -64,10 +64,18 @@ def cheaper_successors(model_id: str, workload: Workload, book: PriceBook | None
                        providers: tuple[str, ...] | None = None) -> list[Successor]:
     """The successors whose cheapest comparable API serves the workload for less than this model's does
     (same request shape, batch rates and provider allow-list). Empty when the model has none listed."""
+    return list(_cheaper_successors(model_id, workload, book, None if providers is None else tuple(providers)))
+
+
+@lru_cache(maxsize=4096)
+def _cheaper_successors(model_id: str, workload: Workload, book: PriceBook | None,
+                        providers: tuple[str, ...] | None) -> tuple[Successor, ...]:
+    """cheaper_successors' list, kept for the process: a pure function of its (immutable, hashable) arguments, asked
+    again by every estimate of an optimizer's search over the same workload."""
     mid = catalog.model(model_id).id
     listed = successors_of().get(mid, ())
     if not listed:
-        return []
+        return ()
     current = _cheapest(api_prices.quotes_for(mid, workload, book), providers)
     out = []
     for succ, source in listed:
@@ -75,4 +83,4 @@ def cheaper_successors(model_id: str, workload: Workload, book: PriceBook | None
         if best is not None and (current is None or best.monthly_usd < current.monthly_usd):
             out.append(Successor(succ, best.offer.id, best.monthly_usd,
                                  None if current is None else current.monthly_usd, source))
-    return out
+    return tuple(out)

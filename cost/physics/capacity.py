@@ -421,6 +421,7 @@ def _check_common(tp: int, precision: str, gmu: float, kv_cache_dtype: str = "au
         raise InputError("kv_cache_dtype", kv_cache_dtype, ", ".join(KV_CACHE_DTYPES))
 
 
+@lru_cache(maxsize=8192, typed=True)   # pure in its (hashable) arguments; estimates of the same hardware repeat it
 def memory_fit(model: Model, gpu: Gpu, tp: int, precision: str, context_tokens: int,
                gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION, kv_cache_dtype: str = "auto",
                expert_parallel: bool = False, max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> MemoryFit:
@@ -621,6 +622,7 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
                    ("all-reduce", t_comm), ("scheduler/cpu", t_cpu))
 
 
+@lru_cache(maxsize=8192, typed=True)   # pure in its (hashable) arguments; estimates of the same hardware repeat it
 def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens: float, avg_output_tokens: float,
                *, concurrency: int | None = None, tpot_target_s: float | None = None,
                gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,8 @@ def comparables(quotes: list[ApiQuote], exemptions: list[str],
     Private data: only APIs inside your own cloud account (e.g. Bedrock) or from the `providers`
     allow-list. `providers` also restricts every other case. Retired offers never count.
     """
-    live = [q for q in quotes if retired(q.offer.id) is None]
+    gone = _api_list().retired   # retired(), read once for the list
+    live = [q for q in quotes if gone.get(q.offer.id) is None]
     if providers is not None:
         live = [q for q in live if q.offer.provider in providers]
     what = []
@@ -476,6 +477,14 @@ def offer(api_id: str, book: PriceBook | None = None) -> ApiOffer:
 def quotes_for(model_id: str, workload: Workload, book: PriceBook | None = None, *,
                include_custom_hosting: bool = False) -> list[ApiQuote]:
     """The workload priced on every API the model is compared against, in `offers_for` order."""
+    return list(_quotes(model_id, workload, book, include_custom_hosting))
+
+
+@lru_cache(maxsize=4096)
+def _quotes(model_id: str, workload: Workload, book: PriceBook | None, include_custom_hosting: bool) -> tuple[ApiQuote, ...]:
+    """quotes_for's quotes, kept for the process: a pure function of its (immutable, hashable) arguments, priced
+    again by every estimate of an optimizer's search over the same workload. The offers and prices they read are
+    read once per process (`_offers`, `_priced_at`)."""
     offers = _offers(model_id, book, include_custom_hosting)
     tokens_in, tokens_out = workload.avg_input_tokens, workload.avg_output_tokens
     per_request = tokens_in + tokens_out
@@ -485,7 +494,7 @@ def quotes_for(model_id: str, workload: Workload, book: PriceBook | None = None,
     for offer in offers:
         usd, batch = _request_usd(offer, workload)
         out.append(ApiQuote(offer, usd, requests, usd * requests, usd * per_mtok, bool(batch), batch_source=batch))
-    return out
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from cost import catalog
 from cost.pricing.api_prices import PriceBook
@@ -132,9 +132,15 @@ class Elsewhere:
 def elsewhere(gpu: str, gpus: int, aws_usd_per_gpu_hour: float, clouds: tuple[str, ...] | None = None) -> Elsewhere | None:
     """The cheapest on-demand rental of the same GPU on another cloud (of `clouds`, None: all), priced for the
     same GPU count; None when no other cloud lists the GPU."""
-    found = [o for o in offers() if o.gpu == gpu and o.pricing == "on-demand" and (clouds is None or o.cloud in clouds)]
-    if not found or gpus <= 0:
+    best = _cheapest_on_demand(gpu, None if clouds is None else tuple(clouds))
+    if best is None or gpus <= 0:
         return None
-    best = min(found, key=lambda o: o.usd_per_gpu_hour)
     hours = catalog.assumptions()["hours_per_month"]
     return Elsewhere(best, aws_usd_per_gpu_hour, gpus, (aws_usd_per_gpu_hour - best.usd_per_gpu_hour) * gpus * hours)
+
+
+@lru_cache(maxsize=256)
+def _cheapest_on_demand(gpu: str, clouds: tuple[str, ...] | None) -> CloudOffer | None:
+    """The cheapest on-demand offer of a GPU on the clouds named (None: all), from the catalog read once per process."""
+    found = [o for o in offers() if o.gpu == gpu and o.pricing == "on-demand" and (clouds is None or o.cloud in clouds)]
+    return min(found, key=lambda o: o.usd_per_gpu_hour) if found else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass
 
 from cost import catalog
@@ -84,6 +85,7 @@ def _instance_for(d: Deployment) -> catalog.Instance | None:
     return fitting[0] if fitting else found[-1]
 
 
+@lru_cache(maxsize=1024)   # pure in the (immutable) instance, capacity type and rates: one per instance and price
 def _instance_price(inst: catalog.Instance, pricing: str, rates: Rates) -> tuple[float, str]:
     od = inst.on_demand_usd_hr
     if pricing == "marketplace":

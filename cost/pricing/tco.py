@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 from cost import catalog
 from cost.pricing.nodes import NodePlan
@@ -51,6 +52,13 @@ class Overheads:
 
 def deployment_items(plan: NodePlan, overheads: Overheads, label: str = "") -> list[LineItem]:
     """GPU hours, failover capacity, storage and ops tax for one deployment."""
+    return list(_deployment_items(plan, overheads, label))
+
+
+@lru_cache(maxsize=4096)
+def _deployment_items(plan: NodePlan, overheads: Overheads, label: str) -> tuple[LineItem, ...]:
+    """deployment_items' lines, kept for the process: a pure function of the (immutable) plan and overheads and the
+    catalog; the same plan recurs across a search's precisions, models and workloads."""
     hours = catalog.assumptions()["hours_per_month"]
     unit = f"{plan.instance_type} instance-hour" if plan.billing == "instance" else "GPU-hour"
     prefix = f"{label}: " if label else ""
@@ -68,11 +76,17 @@ def deployment_items(plan: NodePlan, overheads: Overheads, label: str = "") -> l
         base = sum(i.monthly_usd for i in items)
         items.append(LineItem(f"{prefix}Ops tax", base, "USD of infrastructure", overheads.ops_tax_share,
                               f"{overheads.ops_tax_share:.0%} of GPU, failover and storage; {_defaults()['ops_tax']['source']}"))
-    return items
+    return tuple(items)
 
 
 def stack_items(overheads: Overheads) -> list[LineItem]:
     """Once per stack, however many models it serves: MLOps staff and monitoring."""
+    return list(_stack_items(overheads))
+
+
+@lru_cache(maxsize=256)
+def _stack_items(overheads: Overheads) -> tuple[LineItem, ...]:
+    """stack_items' lines, kept for the process: a pure function of the (immutable) overheads and the catalog."""
     items = []
     if overheads.mlops_fte:
         items.append(LineItem("MLOps staff", overheads.mlops_fte, "FTE-month", overheads.usd_per_fte_month,
@@ -80,4 +94,4 @@ def stack_items(overheads: Overheads) -> list[LineItem]:
     if overheads.monitoring_usd_per_month:
         items.append(LineItem("Monitoring", 1, "month", overheads.monitoring_usd_per_month,
                               _defaults()["monitoring"]["source"]))
-    return items
+    return tuple(items)

@@ -181,7 +181,7 @@ def run(program, config: dict[str, str], secret_keys: list[str], *, project: str
     settings.ROOT.set(None)  # a fresh root Stack each run: no exports carried over
     mocks = RecordingMocks(region)
     monitor = RecordingMonitor(mocks)
-    logger = logging.Logger(f"breakeven.mock.{project}.{stack}")
+    logger = logging.Logger(f"breakeven.mock.{project}.{stack}", logging.INFO)   # the SDK's debug lines are dropped unbuilt
     handler = _ListHandler()
     logger.addHandler(handler)
     _mocks.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
