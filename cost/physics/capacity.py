@@ -19,7 +19,8 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   to, both at a fraction of HBM bandwidth;
   the GEMMs are compute-bound once the batch is large. Prefill of new requests is interleaved into
   the decode steps (chunked prefill) and is compute-bound at its own MFU (prefill_mfu). Each step
-  also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's routing besides), a
+  also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's kernel chain besides, at its
+  GPU generation's small-batch floor from published vLLM kernel benchmarks: cost/physics/moe_floor.py), a
   scheduler/CPU cost (fixed, plus the front end's per running sequence, shared by the API-server
   processes) and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
   efficiency loss. The untied input-embedding table is gathered, never streamed.
