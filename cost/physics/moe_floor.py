@@ -70,16 +70,22 @@ def _benchmark(doc: dict[str, Any], i: int) -> KernelBenchmark:
 
 
 @cache
+def _document() -> dict[str, Any]:
+    doc = strictload.load_yaml(DATA, "moe-kernels", "MoE kernel benchmarks YAML file")
+    if not isinstance(doc, dict) or not isinstance(doc.get("generations"), dict) or not isinstance(doc.get("benchmarks"), list):
+        raise InputError("moe-kernels", type(doc).__name__, "a mapping with `generations:` (generation -> GPU ids) and `benchmarks:` (a list)")
+    return doc
+
+
+@cache
 def benchmarks() -> tuple[KernelBenchmark, ...]:
     """The published kernel benchmarks (cost/data/moe-kernels.yaml)."""
-    doc = strictload.load_yaml(DATA, "moe-kernels", "MoE kernel benchmarks YAML file")
-    return tuple(_benchmark(b, i) for i, b in enumerate(doc["benchmarks"]))
+    return tuple(_benchmark(b, i) for i, b in enumerate(_document()["benchmarks"]))
 
 
 @cache
 def _generations() -> dict[str, str]:
-    doc = strictload.load_yaml(DATA, "moe-kernels", "MoE kernel benchmarks YAML file")
-    return {gpu: gen for gen, gpus in doc["generations"].items() for gpu in gpus}
+    return {str(gpu): str(gen) for gen, gpus in _document()["generations"].items() for gpu in gpus}
 
 
 def generation(gpu_id: str) -> str | None:
