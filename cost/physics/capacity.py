@@ -19,7 +19,8 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   to, both at a fraction of HBM bandwidth;
   the GEMMs are compute-bound once the batch is large. Prefill of new requests is interleaved into
   the decode steps (chunked prefill) and is compute-bound at its own MFU (prefill_mfu). Each step
-  also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's routing besides), a
+  also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's kernel chain besides, at its
+  GPU generation's small-batch floor from published vLLM kernel benchmarks: cost/physics/moe_floor.py), a
   scheduler/CPU cost (fixed, plus the front end's per running sequence, shared by the API-server
   processes) and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
   efficiency loss. The untied input-embedding table is gathered, never streamed.
@@ -57,6 +58,7 @@ from functools import lru_cache
 from cost.catalog import checkpoints
 from cost.catalog import BYTES_PER_PARAM, KV_CACHE_DTYPES, PRECISIONS, Gpu, Model
 from cost.errors import InputError
+from cost.physics import moe_floor
 from cost.physics.factors import Factors, published
 
 GIB = float(2**30)
@@ -308,6 +310,13 @@ def _expert_touch_share(c: _Config, tokens: float, tp: int) -> float:
     return busiest / n
 
 
+def _moe_layer_floor_s(gpu: Gpu, f: Factors) -> float:
+    """Seconds one MoE layer's kernel chain costs per step beyond streaming its experts (the small-batch floor
+    of the GPU's generation, cost/data/moe-kernels.yaml; the prior moe_layer_overhead_s where none is published)."""
+    floor = moe_floor.layer_floor_s(gpu.id)
+    return f.moe_layer_overhead_s if floor is None else floor
+
+
 @lru_cache(maxsize=4096)
 def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cache_dtype: str = "auto",
             expert_parallel: bool = False) -> _Config:
@@ -392,9 +401,11 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
         flops_per_token=2.0 * gemm_params,
         prefill_flops_per_token=2.0 * (gemm_params - lm_head),
         # Kernels whose time no weight or KV byte explains: the attention kernel's floor, norms, RoPE and
-        # residual adds of every layer; a MoE layer's router, top-k, token sort and combine besides.
+        # residual adds of every layer; a MoE layer's kernel chain besides (top-k, token sort, two grouped GEMMs
+        # that a small batch cannot fill, activation, combine): the generation's small-batch floor read from
+        # published kernel benchmarks (cost/physics/moe_floor.py), else the prior moe_layer_overhead_s.
         layer_fixed_s=(f.layer_overhead_s * layers_gpu
-                       + (f.moe_layer_overhead_s * model.moe_layers / nodes if model.experts else 0.0)),
+                       + (_moe_layer_floor_s(gpu, f) * model.moe_layers / nodes if model.experts else 0.0)),
         attn_flops_per_token_ctx=attn_layer * (model.layers - window_layers),
         attn_window_flops_per_token_ctx=attn_layer * window_layers,
         active_fraction=min(1.0, model.active_params_b / model.params_b),

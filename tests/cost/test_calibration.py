@@ -48,26 +48,31 @@ def test_every_row_is_predicted_with_its_kind():
 def test_fit_rows_median_error_at_most_20_percent():
     s = calibration.summary()
     assert s["fit"]["rows"] == sum(1 for r in _rows(calibration.DATA / "calibration.csv") if r["kind"] == "fit") == 51
-    assert s["fit"]["median_error"] <= 0.20
-    assert s["fit"]["max_error"] <= 1.25     # gustack's H100 MoE/Qwen3-32B runs reach 2.2x (MEASUREMENTS.md)
+    # 15.7 % / 2.08x until the small-batch MoE floor and its refit (2026-12-06, issue 22): 13.6 % / 2.06x
+    assert s["fit"]["median_error"] <= 0.137
+    assert s["fit"]["max_error"] <= 1.06     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT: 2.06x (MEASUREMENTS.md)
 
 
 # Held-out rows the model misses by more than 1.5x, each for a reason it does not model (docs/cost-model.md, Calibration):
-# vLLM 0.6.0 without multi-step scheduling is CPU-bound (LambdaLabs says so); gpt-oss on Ampere in the 0.10.1
-# preview image; Qwen3-235B-A22B-FP8 on 4x A100 with 32K-token prompts (added 2026-12-06), predicted at 0.54x:
+# vLLM 0.6.0 without multi-step scheduling is CPU-bound (LambdaLabs says so); gpt-oss-120b single-stream on Ampere in
+# the 0.10.1 preview image: 2.21x until the small-batch MoE floor (cost/physics/moe_floor.py) explained part of it,
+# 1.74x now; the rest is that build's Triton attention fallback for attention sinks on Ampere; Qwen3-235B-A22B-FP8 on 4x A100 with 32K-token prompts (added 2026-12-06), predicted at 0.54x:
 # fp8 weights on Ampere run through the weight-only Marlin GEMMs, whose one fitted penalty (set at small batch by
 # the MXFP4 MoE rows) also slows the 32K-token prefill, which is compute-bound there; DeepSeek-R1 (MLA, block fp8)
 # on 8x H200 with 32K-token prompts, 0.66x (1.49x before the 2026-12-06 refit moved hbm_efficiency by 1 %): the
-# model's MLA prefill at long context is too slow while its decode is too fast (its fit rows are 1.3-2.1x).
+# model's MLA prefill at long context is too slow while its decode is too fast (its fit rows are 1.3-2.1x); since the
+# refit that came with the MoE floor it is 0.67x (1.49x), just inside, so it left this list without being explained.
 # Qwen3-8B int4 AWQ/GPTQ at up to 256 sequences (0.46-0.57x until 2026-12-06) left this list when dense int4 got
 # its Marlin physics (cost/physics/capacity.py MARLIN_M_SLICE, int4_gemm_efficiency): 0.81-1.05x now.
 # gpt-oss-120b on 8x and 4x H100 at concurrency 16-64 (InferenceX issue #828, vLLM 0.15.1, held out 2026-12-06),
 # predicted below measured while the same runs at concurrency 4 are within a few percent: the shortfall grows with
 # the batch, at TP 4-8, on a vLLM whose default scheduler is asynchronous (the per-sequence term was fitted on 0.10-0.11 runs).
+# With the Hopper MoE floor the concurrency-4 runs are 0.85-0.88x and a fifth run (1K/8K at concurrency 16, 0.67x)
+# crosses 1.5x: the scheduler/CPU part of their modelled step (0.7 ms of 4.3 at concurrency 4) is what that
+# asynchronous scheduler hides.
 KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-steps 1)"),
                   ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)"),
                   ("Qwen3-235B-A22B-Instruct-2507-FP8", "4x A100-80GB", "vllm 0.11.0"),
-                  ("DeepSeek-R1-0528", "8x H200", "vllm 0.11.0"),
                   ("gpt-oss-120b", "8x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)"),
                   ("gpt-oss-120b", "4x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)")}
 
@@ -79,13 +84,14 @@ def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     # its Qwen3-8B quantization runs; MEASUREMENTS.md); 14.2 % with the 15 added later that day (InferenceX gpt-oss-120b
     # on 2-8x H100, vLLM PR #43232 Qwen3-235B-FP8 with an fp8 KV cache on 4x B200; MEASUREMENTS.md, sources 7 and 8)
     # under the old physics; 13.3 % after issue 22's physics (full KV pool with preemption, dense int4
-    # through Marlin) and the refit on the fit rows. The issue's aim is 8 %; this pins today's figure.
-    assert s["validation"]["median_error"] <= 0.135
+    # through Marlin) and the refit on the fit rows; 13.2 % after the small-batch MoE floor and its refit (worst
+    # 2.21x -> 1.97x). The issue's aim is 8 %; this pins today's figure.
+    assert s["validation"]["median_error"] <= 0.133
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}
     assert outliers <= KNOWN_OUTLIERS, outliers - KNOWN_OUTLIERS
-    assert max(r.error for r in validation) <= 1.25
+    assert max(r.error for r in validation) <= 0.98    # vLLM 0.6.0 single-step, 1.97x; before the MoE floor 2.21x
 
 
 def test_vllm_is_predicted_at_or_below_the_faster_engines():
