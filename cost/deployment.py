@@ -248,8 +248,16 @@ class Deployment:
     zones: int = 1
 
     @property
+    def serving_replicas(self) -> int:
+        """The planned serving replicas; a deployment with replicas "auto" has none until `cost.estimate.estimate`
+        sizes it (every Estimate's deployment is sized)."""
+        if self.replicas is None:
+            raise ValueError(f'deployment {self.name or self.model}: replicas "auto" is not sized yet (cost.estimate.estimate sizes it)')
+        return self.replicas
+
+    @property
     def total_replicas(self) -> int:
-        return self.replicas + self.redundancy
+        return self.serving_replicas + self.redundancy
 
     @classmethod
     def build(cls, exemptions: Exemptions | None = None, commitment: object = None, **fields: Any) -> Deployment:

@@ -84,7 +84,7 @@ class Estimate:
         if self.workload.tokens_per_month <= 0:
             return 1.0
         left = replicas_after_zone_loss(self.plan, self.deployment.total_replicas, self.deployment.zones)
-        per_replica = self.full_capacity_tokens_per_month / self.deployment.replicas
+        per_replica = self.full_capacity_tokens_per_month / self.deployment.serving_replicas
         return min(1.0, left * per_replica / self.workload.tokens_per_month)
 
     @property
@@ -131,7 +131,7 @@ class Estimate:
                                                 f"{format_tokens(min(w.tokens_per_month, self.full_capacity_tokens_per_month))}"
                                                 f" of {format_tokens(w.tokens_per_month)} tokens/month",
                 },
-                "output_tok_s": None if t is None else round(t.output_tok_s * d.replicas, 1),
+                "output_tok_s": None if t is None else round(t.output_tok_s * d.serving_replicas, 1),
                 "output_tok_s_per_replica": None if t is None else round(t.output_tok_s, 1),
                 "max_concurrency": round(self.fit.max_concurrency, 2),
                 "sustained_concurrency": self.fit_concurrency,
@@ -221,8 +221,9 @@ def estimate(
     monthly = sum(i.monthly_usd for i in items)
     if tput is None:
         cap = d.capacity_tokens_per_month
+        assert cap is not None   # tput is modelled exactly when no capacity is given
     else:
-        cap = replica_tokens_per_month(tput, w) * d.replicas * w.utilization
+        cap = replica_tokens_per_month(tput, w) * d.serving_replicas * w.utilization
     full = cap / w.utilization
 
     exemptions = d.exemptions.claimed(w.ttft_target_s)
@@ -233,6 +234,7 @@ def estimate(
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
+        assert tput is not None   # misses come from the modelled operating point
         blockers.append(("target-unmet", _unmet_reason(d, tput, misses)))
     elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
         blockers.append(("undersized",

@@ -154,7 +154,7 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
     """A stack: each model's estimate, the routing blend and the totals."""
     parts = [estimate_text(e, markdown) for e in f.estimates]
     if f.routed_workload is not None:
-        rows = [[t.tier.name, f"{t.tier.share:.0%}", t.tier.deployment or t.tier.api, format_tokens(t.tokens_per_month),
+        rows = [[t.tier.name, f"{t.tier.share:.0%}", t.tier.target, format_tokens(t.tokens_per_month),
                  format_usd(t.monthly_usd)] for t in f.tiers]
         text = [_heading("Routing blend", markdown), grid(["Tier", "Share", "Target", "Tokens/mo", "Monthly"], rows, markdown),
                 f"Blend: {format_usd(f.monthly_usd)}/month for {format_tokens(f.routed_workload.tokens_per_month)} tokens"]

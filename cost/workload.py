@@ -141,6 +141,7 @@ class Workload:
             if input_share is None:
                 missing = "avg_output_tokens" if known_key == "avg_input_tokens" else "avg_input_tokens"
                 raise InputError(missing, None, f"a whole number of tokens (or give input_share with {known_key})")
+            assert known is not None   # exactly one of the two is None in this branch
             share = input_share if known_key == "avg_input_tokens" else 1 - input_share
             other = max(1, round(known * (1 - share) / share))
             avg_input_tokens, avg_output_tokens = (known, other) if known_key == "avg_input_tokens" else (other, known)

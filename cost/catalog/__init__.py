@@ -217,8 +217,8 @@ def _gpus_by_lower_id() -> dict[str, Gpu]:
     return {gid.lower(): g for gid, g in gpus().items()}
 
 
-def gpu(name: str, key: str = "gpu") -> Gpu:
-    """Look up a GPU by id, case-insensitively."""
+def gpu(name: object, key: str = "gpu") -> Gpu:
+    """Look up a GPU by id, case-insensitively (a value that is none raises InputError naming `key`)."""
     found = _gpus_by_lower_id().get(str(name).lower())
     if found is None:
         raise InputError(key, name, ", ".join(gpus()))
@@ -243,8 +243,9 @@ def _models_by_name() -> dict[str, Model]:
     return out
 
 
-def model(name: str, key: str = "model") -> Model:
-    """Look up a model by breakeven id or Hugging Face name (case-insensitive)."""
+def model(name: object, key: str = "model") -> Model:
+    """Look up a model by breakeven id or Hugging Face name, case-insensitively (a value that is none raises
+    InputError naming `key`)."""
     found = _models_by_name().get(str(name).lower())
     if found is None:
         raise InputError(key, name, ", ".join(models()) + " (or their Hugging Face names)")

@@ -119,6 +119,7 @@ def resolve(model_id: str, precision: str, source: str | None, key: str) -> Chec
                          f"no pre-quantized {precision} checkpoint of {model_id} in cost/data/checkpoints.yaml; "
                          f"serving the 16-bit weights would quantize nothing or download twice the bytes")
     if source is None:
+        assert found is not None   # neither found nor a source raised above
         return found
     if found is not None:
         return Checkpoint(model_id, precision, source, found.bytes, "user-source", found.flags, found.source,

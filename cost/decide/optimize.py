@@ -120,20 +120,26 @@ class Configuration:
         return sum(i.monthly_usd for i in self.estimate.line_items if i.name in ("GPU compute", "Failover capacity"))
 
     @property
+    def throughput(self) -> capacity.Throughput:
+        """The modelled operating point: optimize never gives a capacity, so every estimate it makes has one."""
+        assert self.estimate.throughput is not None
+        return self.estimate.throughput
+
+    @property
     def ttft_ms(self) -> float:
-        return self.estimate.throughput.ttft_s * 1000
+        return self.throughput.ttft_s * 1000
 
     @property
     def tpot_ms(self) -> float:
-        return self.estimate.throughput.tpot_s * 1000
+        return self.throughput.tpot_s * 1000
 
     @property
     def ttft_s(self) -> float:
-        return self.estimate.throughput.ttft_s
+        return self.throughput.ttft_s
 
     @property
     def tpot_s(self) -> float:
-        return self.estimate.throughput.tpot_s
+        return self.throughput.tpot_s
 
     @property
     def utilization(self) -> float:
@@ -345,10 +351,11 @@ class BreakevenVolume:
 
     def to_dict(self) -> dict:
         c = self.configuration
+        api_usd = None if c is None else c.estimate.verdict.cheapest_api_monthly_usd
         return {"tokens_per_month": None if self.tokens_per_month is None else round(self.tokens_per_month),
                 "configuration": None if c is None else c.to_dict(),
                 "api": None if c is None else c.estimate.verdict.cheapest_api,
-                "api_monthly_usd": None if c is None else round(c.estimate.verdict.cheapest_api_monthly_usd, 2),
+                "api_monthly_usd": None if api_usd is None else round(api_usd, 2),
                 "searched_tokens_per_month": list(self.searched), "no_alternative": self.no_alternative}
 
 
@@ -373,7 +380,8 @@ def breakeven_volume(model: str, workload: Workload, constraints: Constraints = 
 
     def wins(c: Configuration | None) -> bool:
         v = c.estimate.verdict if c else None
-        return v is not None and v.cheapest_api is not None and c.monthly_usd <= v.cheapest_api_monthly_usd
+        return (v is not None and c is not None and v.cheapest_api_monthly_usd is not None
+                and c.monthly_usd <= v.cheapest_api_monthly_usd)
 
     at_low, at_high = best(low), best(high)
     nothing = next((no_alternative(c) for c in (at_low, at_high) if c is not None), None)

@@ -90,11 +90,11 @@ def decide(
         compare = (f"self-hosting costs {format_usd(self_monthly_usd)}/month against {format_usd(api_monthly)}/month "
                    f"on {api_id} (the cheapest of the {compared_with}) for {format_tokens(tokens_per_month)} tokens/month")
     else:
-        api_id = api_monthly = api_per_mtok = None
+        api_id, api_monthly, api_per_mtok = "", math.nan, math.nan   # never read: every use below follows a cheapest check
         compare = f"self-hosting costs {format_usd(self_monthly_usd)}/month; none of the {compared_with} is listed for this model"
 
     def verdict(choice: str) -> Verdict:
-        return Verdict(choice, tuple(reasons), api_id, api_monthly, compared_with)
+        return Verdict(choice, tuple(reasons), api_id if cheapest else None, api_monthly if cheapest else None, compared_with)
 
     if blockers:
         reasons.extend(reason for _, reason in blockers)

@@ -59,14 +59,14 @@ class CapacityRange:
 
     def output_tok_s(self) -> tuple[float, float]:
         """Output tok/s of the nominal replicas at each end."""
-        n = self.nominal.deployment.replicas
+        n = self.nominal.deployment.serving_replicas
         return (_per_replica(self.low) * n, _per_replica(self.high) * n)
 
     def capacity_tokens_per_month(self) -> tuple[float, float]:
         """Tokens/month of the nominal replicas at the planned utilization, at each end."""
         e = self.nominal
         per = [replica_tokens_per_month(end.throughput, e.workload) for end in (self.low, self.high) if end.throughput]
-        scale = e.deployment.replicas * e.workload.utilization
+        scale = e.deployment.serving_replicas * e.workload.utilization
         return (per[0] * scale, per[1] * scale)
 
     def breakeven_tokens_per_month(self, api: str) -> tuple[float, float]:
@@ -82,7 +82,7 @@ class CapacityRange:
 
         low = self.low
         usd = low.monthly_usd
-        if low.replicas_needed is not None and low.replicas_needed > low.deployment.replicas:
+        if low.replicas_needed is not None and low.replicas_needed > low.deployment.serving_replicas:
             usd = estimate(replace(low.deployment, replicas=low.replicas_needed), low.workload,
                            **_kwargs(self.nominal, self.factors("low"))).monthly_usd
         return max(usd, self.nominal.monthly_usd)

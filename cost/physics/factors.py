@@ -104,7 +104,7 @@ def from_dict(doc: Any, where: str) -> Factors:
     missing = [n for n in RANGES if n not in raw]
     if missing:
         raise InputError(f"{where}.factors.{missing[0]}", None, "a value for every factor: " + ", ".join(RANGES))
-    values = {n: (v.get("value") if isinstance(v, dict) else v) for n, v in raw.items()}
+    values: dict[str, Any] = {n: (v.get("value") if isinstance(v, dict) else v) for n, v in raw.items()}  # _checked checks each
     scope = doc.get("scope") or {}
     if not isinstance(scope, dict):
         raise InputError(f"{where}.scope", scope, "a mapping (model, gpu, tp, precision, date) or {}")

@@ -320,6 +320,7 @@ def price_request(offer: ApiOffer, input_tokens: int, output_tokens: int, batch:
     if offer.input_usd_per_mtok is not None:
         if input_tokens < 0 or output_tokens < 0:
             raise InputError("tokens", (input_tokens, output_tokens), "non-negative token counts")
+        assert offer.output_usd_per_mtok is not None   # flat rates come in pairs (ApiOffer.__post_init__)
         return (input_tokens * offer.input_usd_per_mtok + output_tokens * offer.output_usd_per_mtok) / 1e6
     key = (offer.provider, offer.model_ref, input_tokens, output_tokens, batch, cached_input_tokens)
     usd = _REQUEST_CACHE.get(key)
@@ -598,7 +599,7 @@ def _parse_book_api(entry: Any, key: str, book_name: str, book_source: str, mode
     base = _api_list().by_id.get(offer_id) if mode == "override" else None
 
     tier = entry.get("tier", base.tier if base else None)
-    tier = LEGACY_TIERS.get(tier, tier)
+    tier = LEGACY_TIERS.get(tier, tier) if isinstance(tier, str) else tier
     if tier not in TIERS:
         raise InputError(f"{key}.tier", tier, ", ".join(TIERS), where)
     label = _text(entry.get("label", base.label if base else offer_id), f"{key}.label", where)

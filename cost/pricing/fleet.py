@@ -28,6 +28,14 @@ class Tier:
     deployment: str | None = None
     api: str | None = None
 
+    @property
+    def target(self) -> str:
+        """The deployment name or API id it routes to (the stack schema requires exactly one)."""
+        target = self.deployment or self.api
+        if target is None:
+            raise InputError(f"routing.tiers.{self.name}", None, "a model (a deployment's name) or an api id")
+        return target
+
 
 @dataclass(frozen=True)
 class TierCost:
@@ -146,7 +154,7 @@ def price_fleet(
             if t.deployment:
                 costs.append(TierCost(t, tokens, by_name[t.deployment].monthly_usd, None))
             else:
-                offer = api_prices.offer(t.api, book)
+                offer = api_prices.offer(t.target, book)
                 part = Workload(tokens, routed_workload.avg_input_tokens, routed_workload.avg_output_tokens, routed_workload.utilization)
                 q = api_prices.quote(offer, part)
                 costs.append(TierCost(t, tokens, q.monthly_usd, q))
@@ -165,8 +173,8 @@ def _options(tier: Tier, deployments: dict[str, Deployment], book: PriceBook | N
         targets = [(tier.deployment, "self-hosted")]
         offers = [o for o in api_prices.offers_for(model, book) if o.tier == "equivalent"]
     else:
-        declared = api_prices.offer(tier.api, book)
-        targets = [(tier.api, "api")]
+        declared = api_prices.offer(tier.target, book)
+        targets = [(tier.target, "api")]
         if declared.tier == "quality":
             offers = api_prices.quality_offers(book)
         else:
@@ -200,6 +208,6 @@ def cheapest_routing(deployments: list[tuple[Deployment, Workload]], tiers: list
         apis = sum(tier_api(t, tier.share) for tier, (t, k) in zip(tiers, choice, strict=True) if k == "api")
         return apis + sum(own[n] for n in hosted) + (stack if hosted else 0.0)
 
-    declared = tuple((t.deployment, "self-hosted") if t.deployment else (t.api, "api") for t in tiers)
+    declared = tuple((t.target, "self-hosted" if t.deployment else "api") for t in tiers)
     best = min(itertools.product(*(_options(t, by_name, book) for t in tiers)), key=cost)
     return Routing(tuple((t.name, target, kind) for t, (target, kind) in zip(tiers, best, strict=True)), cost(best), cost(declared))

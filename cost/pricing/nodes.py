@@ -94,6 +94,7 @@ def _instance_price(inst: catalog.Instance, pricing: str, rates: Rates) -> tuple
     if pricing == "spot":
         if inst.spot_usd_hr is None:
             raise InputError("pricing", pricing, "on-demand or reserved-1y/3y", f"{inst.type} has no spot price in the catalog")
+        assert inst.spot_usd_hr_range is not None   # spot_usd_hr is its midpoint
         low, high = inst.spot_usd_hr_range
         if rates.spot_position == 0.5:
             return inst.spot_usd_hr, f"{inst.type} spot, midpoint of ${low}-${high}/h; {inst.source}"
@@ -124,7 +125,7 @@ def plan_nodes(d: Deployment, book=None, rates: Rates | None = None) -> NodePlan
 
     if per_gpu is not None and (d.instance_type is None or inst is None):
         # A per-GPU rental: bill the replicas' GPUs, nothing rounds up to an instance.
-        return NodePlan("gpu", None, d.gpus_per_replica, 1, 1, d.replicas * d.gpus_per_replica,
+        return NodePlan("gpu", None, d.gpus_per_replica, 1, 1, d.serving_replicas * d.gpus_per_replica,
                         d.redundancy * d.gpus_per_replica, per_gpu[0], per_gpu[1])
     if inst is None:
         raise InputError("gpu", d.gpu, "a GPU sold on AWS (" + ", ".join(sorted({i.gpu for i in catalog.instances().values()}))
@@ -132,11 +133,11 @@ def plan_nodes(d: Deployment, book=None, rates: Rates | None = None) -> NodePlan
 
     if d.gpus_per_replica <= inst.gpus:
         rpi, ipr = inst.gpus // d.gpus_per_replica, 1
-        serving = math.ceil(d.replicas / rpi)
+        serving = math.ceil(d.serving_replicas / rpi)
         total = math.ceil(d.total_replicas / rpi)
     else:
         rpi, ipr = 1, multinode.require_deployable(d.model, inst, d.gpus_per_replica).nodes
-        serving, total = d.replicas * ipr, d.total_replicas * ipr
+        serving, total = d.serving_replicas * ipr, d.total_replicas * ipr
     if per_gpu is not None:
         usd, source = per_gpu[0] * inst.gpus, f"{per_gpu[1]} x {inst.gpus} GPUs per {inst.type}"
     else:

@@ -651,6 +651,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         require_within_context(workload, entry.id, entry.context, max_len)
     except InputError as e:
         raise (e if e.key.startswith(P) else _rekey(e, f"{key}.")) from None
+    assert deployment.instance_type is not None   # named, or chosen above
     inst = catalog.instance(deployment.instance_type)
     if catalog.gpu(deployment.gpu).id == "RTX-4090":
         raise InputError(f"{key}.gpu", gpu, "a data-centre GPU sold on AWS")
@@ -702,7 +703,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     weights_gib = math.ceil(checkpoint.gib)
     nodes = sum(p.nodes for p in pools)
     weights_source = _weights_source(f"{key}.weights.source", m.weights.source, source, checkpoint.bytes, nodes, cluster)
-    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, deployment.instance_type, tp, deployment.replicas,
+    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, inst.type, tp, deployment.serving_replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
