@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from cost.pricing import api_prices
 from cost.physics import capacity
@@ -138,7 +138,7 @@ class NodeGroup:
         """What one node costs per hour (its first catalog instance type at its capacity type)."""
         itype = next((t for t in self.instance_types if t in catalog.instances()), None)
         try:
-            return None if itype is None else instance_hourly_usd(itype, EKS_TO_PRICING.get(self.capacity_type, "on-demand"), book)
+            return None if itype is None else instance_hourly_usd(itype, EKS_TO_PRICING.get(self.capacity_type or "", "on-demand"), book)
         except InputError:
             return None
 
@@ -195,6 +195,24 @@ class Model:
 
     def problem(self, message: str, unknown: bool = False) -> None:
         self.problems.append(Problem(self.urn, self.name, f"{self.name}: {message}", unknown))
+
+
+class PricedModel(Model):
+    """A Model once priced: its estimate, deployment and declared economics are all set (`_price` prices only
+    models with a deployment and declared economics). The type `is_priced` narrows a Model to."""
+
+    estimate: Estimate
+    deployment: Deployment
+    declared: econ.Economics
+
+    @property
+    def workload(self) -> Workload:
+        return self.declared.workload
+
+
+def is_priced(m: Model) -> TypeGuard[PricedModel]:
+    """Whether the model was priced (`Model.priced`), as a narrowing the rules read its figures through."""
+    return m.estimate is not None and m.deployment is not None and m.declared is not None
 
 
 @dataclass
@@ -333,8 +351,9 @@ def _karpenter_pools(resources: list[Res]) -> list[NodeGroup]:
     for c in cap.read_capacity(resources)[0]:
         if not c.karpenter or not c.is_gpu or c.ceiling() is None or not c.nodes:
             continue
-        order = sorted(c.nodes, key=lambda t: -(instance_hourly_usd(t, "on-demand") * c.nodes[t]))
-        top = c.nodes[order[0]]
+        nodes = c.nodes
+        order = sorted(nodes, key=lambda t: -(instance_hourly_usd(t, "on-demand") * nodes[t]))
+        top = nodes[order[0]]
         out.append(NodeGroup(res=c.res, instance_types=order, capacity_type="SPOT" if c.spot_only else "ON_DEMAND",
                              desired=top, max_size=top, labels=c.labels, taints=c.taints, tags={}, zones=c.zones,
                              what=c.what, per_type=dict(c.nodes)))
@@ -406,7 +425,8 @@ def read_model(r: Res, groups: list[NodeGroup], configmaps: dict | None = None,
     foreign: model name -> the workload the policy config declares for it; a workload without breakeven's economics
     is then priced from its resources (vLLM arguments, GPU limits, replicas, the capacity its pods land on)."""
     templates = pod_templates(r)
-    metadata = r.props.get("metadata") if isinstance(r.props.get("metadata"), Mapping) else {}
+    raw_metadata = r.props.get("metadata")
+    metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
     labels = get(templates[0][1], "metadata", "labels", default={}) or {}
     name = str((metadata.get("labels") or {}).get("app.kubernetes.io/instance") or metadata.get("name") or r.name)
     m = Model(name=name, urn=r.urn, res=r, pod_labels=dict(labels), namespace=str(metadata.get("namespace") or "default"),
@@ -495,6 +515,7 @@ def _from_resources(m: Model, gpus: int, args: list[str], workload: Workload, st
 
 def _as_deployed(m: Model, gpus: int, args: list[str]) -> Deployment | None:
     """The declared deployment with what the resources decide substituted; each disagreement is a problem."""
+    assert m.declared is not None and m.total_replicas is not None   # read_model sets both first
     d = m.declared.deployment
     if gpus < 1:
         m.problem(f"its pods request no usable {GPU_RESOURCE}; nothing to price")
@@ -633,6 +654,7 @@ def models_from_tags(groups: list[NodeGroup], covered: set[str]) -> list[Model]:
 def _fits(m: Model) -> bool:
     """The model fits its GPUs (cost.estimate refuses otherwise), so it can be priced."""
     d = m.deployment
+    assert d is not None   # _price passes only models with a deployment
     fit = capacity.memory_fit(catalog.model(d.model), catalog.gpu(d.gpu), d.gpus_per_replica, d.precision,
                               m.context_tokens, d.gpu_memory_utilization, max_num_seqs=d.max_num_seqs)
     if not fit.fits:
@@ -649,18 +671,20 @@ def _idle(m: Model, book: Any = None) -> None:
     if est is None or est.plan.billing != "instance":
         return
     itype = est.plan.instance_type
+    assert itype is not None   # instance billing names its instance
     desired = [g.ceiling_for(itype) if g.per_type else g.desired for g in m.node_groups]   # Karpenter launches on demand
     ceilings = [g.ceiling_for(itype) for g in m.node_groups]
     if any(d is None for d in desired) or any(c is None for c in ceilings):
         m.problem("a node group's desired or maximum size cannot be read; its node count is not checked", unknown=True)
         return
-    have, need = sum(desired), est.plan.nodes
+    have, need = sum(d for d in desired if d is not None), est.plan.nodes
+    ceiling = sum(c for c in ceilings if c is not None)
     # What the groups may bill: their maximum sizes; nodes beyond what the replicas need are priced as headroom.
-    if sum(ceilings) > need:
-        m.idle_nodes = sum(ceilings) - need
+    if ceiling > need:
+        m.idle_nodes = ceiling - need
         rate = est.plan.unit_usd_hr
         if m.deployment is not None and m.deployment.pricing in COMMITMENTS:
-            rate = instance_hourly_usd(est.plan.instance_type, "on-demand", book)
+            rate = instance_hourly_usd(itype, "on-demand", book)
         m.idle_usd = m.idle_nodes * rate * HOURS
         m.idle_where = ", ".join(f"{g.what} {g.res.name} up to {g.ceiling_for(itype)} x {itype} (its limits)" if g.per_type
                                  else f"{g.res.name} desired {g.desired} max {g.max_size}" for g in m.node_groups)
@@ -672,8 +696,12 @@ def _idle(m: Model, book: Any = None) -> None:
 def _price(models: list[Model], stack: econ.StackEconomics, book, problems: list[Problem]) -> Fleet | None:
     """Price the models that can be priced as one fleet (routing tiers included when every tier's model is
     priced); a model that cannot be priced even alone is recorded and left out."""
-    priced = [m for m in models if m.deployment is not None and m.declared is not None and _fits(m)]
-    values = {m.name: replace(m.declared, deployment=m.deployment, stack=stack) for m in priced}
+    priced: list[Model] = []
+    values: dict[str, econ.Economics] = {}
+    for m in models:
+        if m.deployment is not None and m.declared is not None and _fits(m):
+            priced.append(m)
+            values[m.name] = replace(m.declared, deployment=m.deployment, stack=stack)
     fleet = None
     if values:
         try:
@@ -736,7 +764,7 @@ def _trust_model(m: Model, stack: str, trust: Trust) -> None:
     """The model's claims as the policy config trusts them: exemptions, a reserved capacity type, its own GPU price
     or capacity count only where granted; each claim beyond the grants is a problem and is priced without."""
     d, w = m.deployment, m.declared.workload if m.declared else None
-    if d is None or w is None:
+    if d is None or w is None or m.declared is None:
         return
     grant = trust.grant(stack, m.name)
     changes: dict[str, Any] = {}
@@ -794,7 +822,7 @@ def _measured(m: Model, stack: str, trust: Trust) -> None:
 def _price_declared(models: list[Model], stack: econ.StackEconomics, book: Any) -> None:
     """For models judged on measured usage: the same deployment priced alone on its declared workload."""
     for m in models:
-        if m.usage is None or m.estimate is None or m.declared_workload is None:
+        if m.usage is None or m.declared_workload is None or not is_priced(m):
             continue
         try:
             value = replace(m.declared, deployment=m.deployment, workload=m.declared_workload,

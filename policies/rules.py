@@ -28,7 +28,7 @@ from cost.units import format_tokens, format_usd
 from cost.decide.verdict import breakeven as pricing_breakeven
 from policies import pricing, resources, trust
 from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
-from policies.pricing import Model, Stack
+from policies.pricing import Model, PricedModel, Stack, is_priced
 
 PACK_NAME = "breakeven"
 ADVISORY, MANDATORY = EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY
@@ -108,11 +108,11 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         return
     premium = float(cfg.get("maxPremiumPct", 0)) / 100
     for m in stack.models:
-        if not m.priced:
+        if not is_priced(m):
             _fail_closed(m, stack, report, "compare self-hosting with the APIs")
             continue
         v = m.estimate.verdict
-        if v.cheapest_api is None:
+        if v.cheapest_api is None or v.cheapest_api_monthly_usd is None:
             continue  # nothing can stand in (no API serves it, or its exemption rules every alternative out)
         self_usd, api_usd = m.monthly_usd, v.cheapest_api_monthly_usd
         if self_usd > api_usd * (1 + premium):
@@ -123,6 +123,7 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         r = capacity_range(m.estimate) if stack.production else None
         extra = 0.0 if r is None else r.pessimistic_monthly_usd - m.estimate.monthly_usd
         if self_usd + extra > api_usd * (1 + premium):
+            assert r is not None   # without a range extra is 0, and that case was reported above
             report(f"{_who(m)}: production stacks are judged at the pessimistic end of the capacity range "
                    f"({r.band.describe()}). There, carrying the declared {format_tokens(m.workload.tokens_per_month)} "
                    f"tokens/month costs {format_usd(self_usd + extra)}/month ({format_usd(extra)} more than at the modelled "
@@ -130,9 +131,10 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
                    "capacity (breakeven observe / calibrate) or choose a cheaper configuration.", m.urn)
 
 
-def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
+def economics_message(stack: Stack, m: PricedModel, premium: float = 0.0) -> str:
     e, v, w = m.estimate, m.estimate.verdict, m.workload
     self_usd, api_usd = m.monthly_usd, v.cheapest_api_monthly_usd
+    assert v.cheapest_api is not None and api_usd is not None   # called only where an API can stand in
     quote = next(q for q in e.apis if q.offer.id == v.cheapest_api)
     # Breakeven on what the stack pays (the estimate plus any idle node-group nodes): a fixed monthly cost
     # against a per-token price.
@@ -195,6 +197,7 @@ def economics_message(stack: Stack, m: Model, premium: float = 0.0) -> str:
 def usage_line(m: Model) -> str:
     """Declared vs measured, for a model judged on the usage file the policy config names."""
     u, declared = m.usage, m.declared_workload
+    assert u is not None and declared is not None   # set together (pricing._measured)
     api = m.declared_estimate.verdict.cheapest_api_monthly_usd if m.declared_estimate else None
     on_declared = ""
     if api is not None:
@@ -225,7 +228,7 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
     floor, ceiling = float(cfg["minUtilization"]), float(cfg["maxUtilization"])
     stack = _stack(args, cfg)
     for m in stack.models:
-        if not m.priced:
+        if not is_priced(m):
             continue  # economics-readable says why
         if m.idle_usd:
             report(f"{m.name}: its node groups may run {m.idle_nodes} node(s) more than its replicas need ({m.idle_where}), "
@@ -233,7 +236,7 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
         e, w = m.estimate, m.workload
         full = e.full_capacity_tokens_per_month
         used = w.tokens_per_month / full if full else math.inf
-        per_replica = full / m.deployment.replicas
+        per_replica = full / m.deployment.serving_replicas
         if used > ceiling:   # as many as the report's "needed" line, and enough to pass the ceiling
             need = max(e.replicas_needed or 0, math.ceil(w.tokens_per_month / (per_replica * ceiling)))
             report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month need {used:.0%} of its full "
@@ -246,7 +249,7 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
         # advice never runs a replica above it, let alone above 100 %.
         need = e.replicas_needed or max(1, math.ceil(w.tokens_per_month / (per_replica * w.utilization)))
         fit_replicas = min(math.floor(w.tokens_per_month / (per_replica * floor)) if per_replica else 0,
-                           m.deployment.replicas - 1)
+                           m.deployment.serving_replicas - 1)
         fixes = []
         if fit_replicas >= need:
             fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%}, "
@@ -264,7 +267,7 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
                              "and no smaller catalog configuration exists: keep the replicas or send the volume to an API")
         fixes.append(f"declare at least {format_tokens(floor * full)} tokens/month")
         report(f"{_who(m)}: the declared {format_tokens(w.tokens_per_month)} tokens/month use {used:.1%} of its full capacity "
-               f"of {format_tokens(full)} tokens/month ({m.deployment.replicas} serving replica(s)); the floor is {floor:.0%}. "
+               f"of {format_tokens(full)} tokens/month ({m.deployment.serving_replicas} serving replica(s)); the floor is {floor:.0%}. "
                f"Idle GPUs burn money. To pass: " + "; or ".join(fixes) + ".", m.urn)
 
 
@@ -425,9 +428,9 @@ def _production(args: StackValidationArgs, report: ReportViolation) -> None:
             pdb, why = _pdb_for(stack, m)
             if pdb is None:
                 problems.append(why or "no PodDisruptionBudget selects its pods: a node drain can evict every replica at once")
-        if m.priced:
+        if is_priced(m):
             e, w = m.estimate, m.workload
-            per_replica = e.full_capacity_tokens_per_month / m.deployment.replicas
+            per_replica = e.full_capacity_tokens_per_month / m.deployment.serving_replicas
             lost = e.plan.replicas_per_instance if cfg.get("failureUnit") == "node" else 1
             what = "one replica" if lost == 1 else f"one node ({lost} replicas)"
             down = max(0, total - lost) * per_replica * cap
@@ -489,7 +492,7 @@ def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
         return
     cap = float(cap)
     if stack.all_problems or not all(m.priced for m in stack.models):
-        missing = [f"{m.name}: {_unpriced(m, stack)}" for m in stack.models if not m.priced]
+        missing = [f"{m.name}: {_unpriced(m, stack)}" for m in stack.models if not is_priced(m)]
         missing += [p.message for p in stack.problems]
         report(f"the stack's monthly cost cannot be checked against {source} of {format_usd(cap)}: "
                + "; ".join(missing) + ". Failing closed.", None)  # None: the stack as a whole
@@ -544,7 +547,7 @@ def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
     stack = _stack(args, cfg)
     margin = float(cfg["maxPremiumPct"]) / 100
     for m in stack.models:
-        if not m.priced or m.deployment.capacity_tokens_per_month is not None:
+        if not is_priced(m) or m.deployment.capacity_tokens_per_month is not None:
             continue
         d, w = m.deployment, m.workload
         chosen = optimize.gpu_monthly_usd(d, stack.book) + m.idle_usd
@@ -612,7 +615,7 @@ def _usage(args: StackValidationArgs, report: ReportViolation) -> None:
             report(f"{m.name}: the usage file {m.usage_file} was measured {age:.0f} days ago ({m.usage.measured_at}), "
                    f"older than the {max_age:g} days allowed (trust.maxUsageAgeDays): measure again with "
                    "`breakeven observe --write-usage`.", m.urn)
-        if not m.priced or m.declared_estimate is None:
+        if not is_priced(m) or m.declared_estimate is None:
             continue
         measured_api = m.estimate.verdict.cheapest_api_monthly_usd
         declared_api = m.declared_estimate.verdict.cheapest_api_monthly_usd

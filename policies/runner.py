@@ -234,6 +234,7 @@ class _Pack:
             env.pop("PYTHONHOME", None)
         self.proc = subprocess.Popen([python, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], cwd=PACK_DIR,
                                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdout is not None and self.proc.stderr is not None   # both PIPE
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         deadline, line = time.monotonic() + START_TIMEOUT_S, b""
