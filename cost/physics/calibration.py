@@ -304,7 +304,8 @@ class ErrorBand:
     """Where measured capacity may sit around the model's figure: measured tok/s from `low` x to `high` x the
     prediction (low <= 1 <= high), read from published vLLM runs the model was not fitted on.
 
-    basis: "held-out" (the held-out runs most like the configuration: sharing the most of its regimes) or
+    basis: "held-out" (the held-out runs most like the configuration: sharing the most of its regimes, at
+    least MIN_BAND_ROWS of them) or
     "widest" (the configuration leaves what the model was checked on, `validity_warnings`: the worst error of
     every fit and held-out run, on each side). Each side is at least the median held-out error."""
 
@@ -342,6 +343,12 @@ def held_out_median_error() -> float:
     return _median([r.error for r in _band_rows() if r.kind == "validation"])
 
 
+# The fewest held-out runs a band is read from. A band is the range of the runs' errors, and the range of n draws
+# covers on average (n - 1) / (n + 1) of where the next one falls: 3 alike runs cover half, 9 cover 80 %. Where
+# fewer than 9 share the most regimes with a configuration, those sharing one regime fewer join them.
+MIN_BAND_ROWS = 9
+
+
 def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: float, avg_input_tokens: float,
                outside: bool = False) -> ErrorBand:
     """The capacity error band of a configuration (see ErrorBand). outside: it leaves the checked range
@@ -355,8 +362,11 @@ def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: fl
         labels = regime_labels(model_id, gpu, tp, precision, concurrency, avg_input_tokens)
         held = [r for r in rows if r.kind == "validation"]
         common = {id(r): [label for label in labels if label in _labels_of(r)] for r in held}
-        most = max(len(c) for c in common.values())
-        used = [r for r in held if len(common[id(r)]) == most]
+        need = max(len(c) for c in common.values())
+        used = [r for r in held if len(common[id(r)]) >= need]
+        while len(used) < MIN_BAND_ROWS and need > 0:   # too few alike: widen to those sharing one regime fewer
+            need -= 1
+            used = [r for r in held if len(common[id(r)]) >= need]
         shared = tuple(sorted({label for r in used for _, label in common[id(r)]}))
         basis = "held-out"
     ratios = [r.ratio for r in used]
