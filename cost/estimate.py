@@ -34,7 +34,6 @@ class Estimate:
     throughput: capacity.Throughput | None  # None when the capacity was given, not modelled
     capacity_tokens_per_month: float        # at the planned utilization, serving replicas only
     apis: tuple[ApiQuote, ...]
-    breakeven: tuple[Breakeven, ...]
     verdict: Verdict
     replicas_auto: bool = False             # replicas computed ("auto"), not given
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
@@ -54,6 +53,13 @@ class Estimate:
             return None
         return calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, t.concurrency,
                                       self.workload.avg_input_tokens, outside=bool(self.warnings))
+
+    @cached_property
+    def breakeven(self) -> tuple[Breakeven, ...]:
+        """Each API's breakeven volume with this deployment (`apis` order); made when first asked for (reports,
+        the capacity range), from the bill and the full capacity every estimate computes."""
+        monthly, full = self.monthly_usd, self.full_capacity_tokens_per_month
+        return tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in self.apis)
 
     @property
     def monthly_usd(self) -> float:
@@ -229,7 +235,6 @@ def estimate(
     quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
     if hosting.wanted(exemptions) and (book is None or book.apis_mode != "replace"):   # a replacing book is the whole list
         quotes += hosting.quotes_for(d.model, w, factors, d.redundancy)
-    bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
     comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
     blockers = []
     if misses:
@@ -253,7 +258,7 @@ def estimate(
     pricing = {"book": book, "overheads": overheads, "stack_share": stack_share, "factors": factors, "providers": providers,
                "rates": rates, "clouds": clouds}
     note = checkpoints.own_weights_note(d.model, d.precision, d.exemptions.fine_tuned)
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), verdict, auto, need, misses, warnings,
                     notes=() if note is None else (note,), successors=newer, elsewhere=other, pricing=pricing)
 
 
