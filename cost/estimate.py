@@ -272,7 +272,7 @@ def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem
     usd = sum(i.monthly_usd for i in removed)
     line = (f"{q.offer.id} includes {q.offer.includes}; the self-hosted figure carries {format_usd(usd)}/month of that work "
             f"({', '.join(i.name for i in removed) or 'none'}); minimum: {q.offer.minimum}; sized as {q.basis}")
-    return replace(v, reasons=v.reasons + (line,))
+    return v.with_reason(line)
 
 
 def _unmet_reason(d: Deployment, t: capacity.Throughput, misses: tuple[str, ...]) -> str:
