@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -151,7 +152,7 @@ def decide(
     capacity_tokens: float,
     full_capacity_tokens: float,
     tokens_per_month: float,
-    equivalent: list[tuple[str, float, float]],
+    equivalent: Sequence[tuple[str, float, float]],
     exemptions: list[str],
     compared_with: str = "equivalent APIs",
     blockers: list[tuple[str, str]] | tuple = (),
