@@ -48,7 +48,8 @@ def regardless(exemptions: list[str], compared_with: str) -> str:
             "self-host regardless of price")
 
 
-@dataclass(frozen=True)
+# Not frozen, like Verdict and Estimate: every estimate makes one, and a frozen __init__ costs several times a plain one.
+@dataclass
 class Facts:
     """What a verdict was decided from, and which rule decided it: its reasons are written from these when
     first asked for (reports, the JSON), not by every estimate an optimizer or the bench prices."""
@@ -119,7 +120,7 @@ class Facts:
                          "of its capacity)"]
 
 
-@dataclass(frozen=True)
+@dataclass   # not frozen (see Facts); never mutated: with_fix and with_reason return new verdicts
 class Verdict:
     choice: str  # "self-host" | "api" | "hybrid" | "undersized" | "target-unmet"
     cheapest_api: str | None
