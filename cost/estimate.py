@@ -214,7 +214,8 @@ def estimate(
                                key="gpus_per_replica", kv_cache_dtype=d.kv_cache_dtype,
                                expert_parallel=d.expert_parallel, max_num_seqs=d.max_num_seqs)
     auto = d.replicas is None
-    tput, need, misses = None, None, tuple[str, ...]()
+    tput, need = None, None
+    misses: tuple[str, ...] = ()
     if d.capacity_tokens_per_month is None:
         tput = serving_point(model, gpu, d, w, factors)
         need = replicas_needed(tput, w)
