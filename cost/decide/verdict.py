@@ -12,7 +12,7 @@ from cost.units import format_tokens, format_usd
 UTILIZATION_FLOOR = 0.60  # the seeds: "self-hosting only saves money ... at 60%+ utilization"
 
 
-@dataclass(frozen=True)
+@dataclass   # not frozen (see Facts): an estimate's JSON makes one per API
 class Breakeven:
     """The monthly volume at which self-hosting costs the same as one API, and the utilization it needs."""
 
