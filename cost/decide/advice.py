@@ -34,8 +34,7 @@ def advise(e: Estimate) -> Estimate:
         fix = target_fix(e)
     else:
         return e
-    first, *rest = e.verdict.reasons
-    return replace(e, verdict=replace(e.verdict, reasons=(first + fix, *rest)))
+    return replace(e, verdict=e.verdict.with_fix(fix))
 
 
 def undersized_fix(e: Estimate) -> str:

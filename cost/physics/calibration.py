@@ -24,7 +24,7 @@ import csv
 from collections import Counter
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from collections.abc import Callable
 
@@ -268,6 +268,14 @@ def validity() -> dict:
 def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurrency: int, avg_input_tokens: float,
                       kv_cache_dtype: str = "auto", nodes: int = 1) -> list[str]:
     """Where an estimate leaves the range the capacity model was checked on (empty when inside)."""
+    return list(_validity_warnings(model_id, gpu, tp, precision, concurrency, avg_input_tokens, kv_cache_dtype, nodes))
+
+
+@lru_cache(maxsize=8192)
+def _validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurrency: int, avg_input_tokens: float,
+                       kv_cache_dtype: str, nodes: int) -> tuple[str, ...]:
+    """validity_warnings' sentences, kept for the process: a pure function of its arguments and of the catalog and
+    measurement files, read once per process (`validity`)."""
     v = validity()
     out = []
     if gpu not in v["gpus"]:
@@ -290,7 +298,7 @@ def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurre
                    + (f" (checked: {', '.join(v['moe_models'])})" if v["moe_models"] else ""))
     if nodes > 1:
         out.append(f"a {nodes}-node replica (pipeline parallel across nodes) was not checked")
-    return out
+    return tuple(out)
 
 
 # --- the error band every estimate carries ----------------------------------------------------------------
