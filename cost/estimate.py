@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cost.pricing import api_prices, gpu_clouds, hosting
 from cost.physics import calibration, capacity
@@ -24,7 +24,9 @@ from cost.workload import Workload, require_within_context
 __all__ = ["Estimate", "estimate"]
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass's __init__ sets its 18 fields through object.__setattr__ (~9 us, measured; a
+# quarter of an estimate's budget at 30,000/s). Nothing mutates an estimate: derive one with dataclasses.replace.
+@dataclass
 class Estimate:
     deployment: Deployment
     workload: Workload
@@ -34,7 +36,6 @@ class Estimate:
     throughput: capacity.Throughput | None  # None when the capacity was given, not modelled
     capacity_tokens_per_month: float        # at the planned utilization, serving replicas only
     apis: tuple[ApiQuote, ...]
-    breakeven: tuple[Breakeven, ...]
     verdict: Verdict
     replicas_auto: bool = False             # replicas computed ("auto"), not given
     replicas_needed: int | None = None      # to carry the volume at the planned utilization (None: capacity given)
@@ -54,6 +55,13 @@ class Estimate:
             return None
         return calibration.error_band(d.model, d.gpu, d.gpus_per_replica, d.precision, t.concurrency,
                                       self.workload.avg_input_tokens, outside=bool(self.warnings))
+
+    @cached_property
+    def breakeven(self) -> tuple[Breakeven, ...]:
+        """Each API's breakeven volume with this deployment (`apis` order); made when first asked for (reports,
+        the capacity range), from the bill and the full capacity every estimate computes."""
+        monthly, full = self.monthly_usd, self.full_capacity_tokens_per_month
+        return tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in self.apis)
 
     @property
     def monthly_usd(self) -> float:
@@ -206,7 +214,8 @@ def estimate(
                                key="gpus_per_replica", kv_cache_dtype=d.kv_cache_dtype,
                                expert_parallel=d.expert_parallel, max_num_seqs=d.max_num_seqs)
     auto = d.replicas is None
-    tput, need, misses = None, None, tuple[str, ...]()
+    tput, need = None, None
+    misses: tuple[str, ...] = ()
     if d.capacity_tokens_per_month is None:
         tput = serving_point(model, gpu, d, w, factors)
         need = replicas_needed(tput, w)
@@ -215,9 +224,7 @@ def estimate(
         d = replace(d, replicas=need or 1)
     plan = plan_nodes(d, book, rates)
     items = deployment_items(plan, overheads)
-    for item in stack_items(overheads):
-        items.append(LineItem(item.name, item.quantity * stack_share, item.unit, item.unit_usd,
-                              item.source if stack_share == 1 else f"{stack_share:.0%} share of the stack; {item.source}"))
+    items += _stack_items(overheads, stack_share)
     monthly = sum(i.monthly_usd for i in items)
     if tput is None:
         cap = d.capacity_tokens_per_month
@@ -227,11 +234,8 @@ def estimate(
     full = cap / w.utilization
 
     exemptions = d.exemptions.claimed(w.ttft_target_s)
-    quotes = api_prices.quotes_for(d.model, w, book, include_custom_hosting=d.exemptions.fine_tuned)
-    if hosting.wanted(exemptions) and (book is None or book.apis_mode != "replace"):   # a replacing book is the whole list
-        quotes += hosting.quotes_for(d.model, w, factors, d.redundancy)
-    bes = tuple(breakeven(monthly, full, q.offer.id, q.usd_per_mtok) for q in quotes)
-    comparable, compared_with = api_prices.comparables(quotes, exemptions, providers)
+    alt = _alternatives(d.model, w, book, tuple(exemptions), d.exemptions.fine_tuned,
+                        None if providers is None else tuple(providers), factors, d.redundancy)
     blockers = []
     if misses:
         assert tput is not None   # misses come from the modelled operating point
@@ -243,33 +247,66 @@ def estimate(
                          f"at the planned {w.utilization:.0%} utilization needs {need} replicas"))
     verdict = decide(
         self_monthly_usd=monthly, capacity_tokens=cap, full_capacity_tokens=full, tokens_per_month=w.tokens_per_month,
-        equivalent=[(q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable],
-        exemptions=exemptions, compared_with=compared_with, blockers=blockers,
+        equivalent=alt.equivalent, exemptions=exemptions, compared_with=alt.compared_with, blockers=blockers,
     )
-    verdict = _with_hosting_scope(verdict, quotes, items)
+    if alt.hosting is not None:
+        verdict = _with_hosting_scope(verdict, alt.hosting, items)
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
-    newer = () if exemptions else tuple(successors.cheaper_successors(d.model, w, book, providers))
     other = None if plan.billing != "instance" else gpu_clouds.elsewhere(d.gpu, plan.gpus, plan.unit_usd_hr / plan.gpus_per_instance,
                                                                             clouds)
     pricing = {"book": book, "overheads": overheads, "stack_share": stack_share, "factors": factors, "providers": providers,
                "rates": rates, "clouds": clouds}
     note = checkpoints.own_weights_note(d.model, d.precision, d.exemptions.fine_tuned)
-    return Estimate(d, w, plan, tuple(items), fit, tput, cap, tuple(quotes), bes, verdict, auto, need, misses, warnings,
-                    notes=() if note is None else (note,), successors=newer, elsewhere=other, pricing=pricing)
+    return Estimate(d, w, plan, tuple(items), fit, tput, cap, alt.quotes, verdict, auto, need, misses, warnings,
+                    notes=() if note is None else (note,), successors=alt.successors, elsewhere=other, pricing=pricing)
 
 
-def _with_hosting_scope(v: Verdict, quotes: list[ApiQuote], items: list[LineItem]) -> Verdict:
-    """When the alternative named is hosting of your weights, the verdict says what it runs for you and
-    what of the self-hosted bill that is (the MLOps line it removes)."""
-    q = next((q for q in quotes if q.offer.id == v.cheapest_api), None)
-    if q is None or q.offer.tier not in api_prices.HOSTING_TIERS or not q.offer.includes:
-        return v
+@dataclass(frozen=True)
+class _Alternatives:
+    """What a deployment is compared with: a pure function of the model, the workload, the book, the exemptions
+    claimed, the provider allow-list, the factors and the failover replicas (`_alternatives`)."""
+
+    quotes: tuple[ApiQuote, ...]                       # every API (and hosting offer, under an exemption) priced
+    equivalent: tuple[tuple[str, float, float], ...]   # the comparable ones: (id, monthly USD, USD per 1M tokens)
+    compared_with: str
+    hosting: ApiQuote | None                           # the cheapest comparable when it hosts your weights and says what it runs
+    successors: tuple[successors.Successor, ...]
+
+
+@lru_cache(maxsize=4096)
+def _alternatives(model_id: str, w: Workload, book: PriceBook | None, exemptions: tuple[str, ...], fine_tuned: bool,
+                  providers: tuple[str, ...] | None, factors: Factors | None, spares: int) -> _Alternatives:
+    """The API side of an estimate, kept for the process: every estimate of an optimizer's search (or the bench)
+    over the same model and workload prices the same alternatives."""
+    quotes = api_prices.quotes_for(model_id, w, book, include_custom_hosting=fine_tuned)
+    if hosting.wanted(list(exemptions)) and (book is None or book.apis_mode != "replace"):   # a replacing book is the whole list
+        quotes += hosting.quotes_for(model_id, w, factors, spares)
+    comparable, compared_with = api_prices.comparables(quotes, list(exemptions), providers)
+    cheapest = min(comparable, key=lambda q: q.monthly_usd) if comparable else None   # the verdict's cheapest_api
+    scoped = (cheapest if cheapest is not None and cheapest.offer.tier in api_prices.HOSTING_TIERS and cheapest.offer.includes
+              else None)
+    newer = () if exemptions else tuple(successors.cheaper_successors(model_id, w, book, providers))
+    return _Alternatives(tuple(quotes), tuple((q.offer.id, q.monthly_usd, q.usd_per_mtok) for q in comparable), compared_with,
+                         scoped, newer)
+
+
+@lru_cache(maxsize=256)
+def _stack_items(overheads: Overheads, stack_share: float) -> tuple[LineItem, ...]:
+    """The per-stack lines (staff, monitoring) at this deployment's share of them."""
+    return tuple(LineItem(i.name, i.quantity * stack_share, i.unit, i.unit_usd,
+                          i.source if stack_share == 1 else f"{stack_share:.0%} share of the stack; {i.source}")
+                 for i in stack_items(overheads))
+
+
+def _with_hosting_scope(v: Verdict, q: ApiQuote, items: list[LineItem]) -> Verdict:
+    """When the alternative named is hosting of your weights (`q`, the cheapest comparable), the verdict says what it
+    runs for you and what of the self-hosted bill that is (the MLOps line it removes)."""
     removed = [i for i in items if i.name in ("MLOps staff", "Monitoring") or i.name.endswith("Ops tax")]
     usd = sum(i.monthly_usd for i in removed)
     line = (f"{q.offer.id} includes {q.offer.includes}; the self-hosted figure carries {format_usd(usd)}/month of that work "
             f"({', '.join(i.name for i in removed) or 'none'}); minimum: {q.offer.minimum}; sized as {q.basis}")
-    return replace(v, reasons=v.reasons + (line,))
+    return v.with_reason(line)
 
 
 def _unmet_reason(d: Deployment, t: capacity.Throughput, misses: tuple[str, ...]) -> str:

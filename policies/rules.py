@@ -20,9 +20,8 @@ from pulumi_policy import (
 
 from cost.physics import capacity
 from cost import catalog
-from cost.decide import optimize
+from cost.decide import advice, optimize
 from cost.errors import InputError
-from cost.estimate import estimate as estimate_one
 from cost.physics.capacity_range import capacity_range
 from cost.units import format_tokens, format_usd
 from cost.decide.verdict import breakeven as pricing_breakeven
@@ -167,25 +166,20 @@ def economics_message(stack: Stack, m: PricedModel, premium: float = 0.0) -> str
     fixes, notes = [], []
     if be.reachable:
         fixes.append(f"declare (and serve) at least {format_tokens(be.tokens_per_month / (1 + premium))} tokens/month")
-    alt = optimize.cheapest_alternative(m.deployment, w, stack.book, m.context_tokens)
+    alt = advice.beat_api(m.deployment, w, api_usd * (1 + premium), book=stack.book, overheads=stack.overheads,
+                          stack_share=_share(stack, m), context_tokens=m.context_tokens)
     if alt is not None:
-        try:
-            alt_total = estimate_one(alt.deployment, w, book=stack.book, overheads=stack.overheads,
-                                     stack_share=_share(stack, m)).monthly_usd
-        except InputError:
-            alt_total = None
         latency = ", meets its latency targets" if (w.ttft_target_s or w.tpot_target_s) else ""
-        d, a = m.deployment, alt.deployment
-        same = (a.instance_type, a.gpus_per_replica, a.replicas, a.redundancy) == \
-            (d.instance_type, d.gpus_per_replica, d.replicas, d.redundancy)
-        if alt_total is not None and alt_total <= api_usd * (1 + premium):
-            fixes.append(f"serve it on {alt.describe()}, about {format_usd(alt_total)}/month with the same overheads")
-        elif same:
+        if alt.beats and alt.monthly_usd is not None:   # beats only when priced
+            fixes.append(f"serve it on {alt.configuration.describe()}, about {format_usd(alt.monthly_usd)}/month with the "
+                         "same overheads")
+        elif alt.same:
             notes.append(f"It already runs the cheapest catalog configuration that fits{latency} and serves the volume: "
                          "no hardware change beats the API.")
-        elif alt_total is not None:
+        elif alt.monthly_usd is not None:
             notes.append(f"No catalog configuration beats the API at this volume: the cheapest that fits{latency} and "
-                         f"serves it, {alt.describe()}, costs about {format_usd(alt_total)}/month with the same overheads.")
+                         f"serves it, {alt.configuration.describe()}, costs about {format_usd(alt.monthly_usd)}/month "
+                         "with the same overheads.")
     fixes.append(f"send this model's traffic to {v.cheapest_api} ({format_usd(api_usd)}/month)")
     if not m.exemptions:
         fixes.append(f"declare an exemption if one truly applies ({EXEMPTION_TEXT})")
@@ -255,9 +249,8 @@ def _utilization(args: StackValidationArgs, report: ReportViolation) -> None:
             fixes.append(f"serve it with {fit_replicas} replica(s) ({w.tokens_per_month / (per_replica * fit_replicas):.0%}, "
                          f"within the planned {w.utilization:.0%})")
         else:
-            d = m.deployment
-            alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens)
-            if alt is not None and alt.gpu_monthly_usd < optimize.gpu_monthly_usd(d, stack.book) - 0.005:
+            alt = advice.smaller_configuration(m.deployment, w, stack.book, m.context_tokens)
+            if alt is not None:
                 fixes.append(f"use a smaller configuration, e.g. {alt.describe()} (see right-sized-gpus)")
             elif fit_replicas < 1:
                 fixes.append("no smaller catalog configuration exists: even one replica of the cheapest is more than the "
@@ -551,8 +544,8 @@ def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         d, w = m.deployment, m.workload
         chosen = optimize.gpu_monthly_usd(d, stack.book) + m.idle_usd
-        alt = optimize.cheapest_alternative(d, w, stack.book, m.context_tokens, stack.overheads)
-        if alt is None or chosen <= alt.gpu_monthly_usd * (1 + margin):
+        alt = advice.right_sized(d, w, chosen, margin, stack.book, m.context_tokens, stack.overheads)
+        if alt is None:
             continue
         targets = []
         if w.ttft_target_s is not None:

@@ -322,17 +322,6 @@ def _rank(cfg: Configuration) -> tuple:
     return (round(cfg.monthly_usd, 6), round(cfg.utilization, 6), cfg.where, d.gpus_per_replica, d.precision, d.pricing)
 
 
-def cheapest_alternative(d: Deployment, w: Workload, book=None, context_tokens: int | None = None,
-                         overheads: Overheads = Overheads()) -> Configuration | None:
-    """The cheapest catalog configuration for a deployment's workload at its context, precision, capacity type
-    and failover (the policy pack's "cheaper configuration"); None when none fits and serves it."""
-    c = Constraints(precisions=(d.precision,), pricings=(d.pricing,), redundancy=d.redundancy,
-                    max_model_len=context_tokens or d.max_model_len, gpu_memory_utilization=d.gpu_memory_utilization,
-                    max_num_seqs=d.max_num_seqs)
-    found = optimize(d.model, w, c, book=book, overheads=overheads, exemptions=d.exemptions, top=1)
-    return found[0] if found else None
-
-
 def gpu_monthly_usd(d: Deployment, book=None) -> float:
     """GPU hours only (serving + failover units) of a deployment as configured."""
     p = plan_nodes(d, book)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from cost.units import format_tokens, format_usd
 
 UTILIZATION_FLOOR = 0.60  # the seeds: "self-hosting only saves money ... at 60%+ utilization"
 
 
-@dataclass(frozen=True)
+@dataclass   # not frozen (see Facts): an estimate's JSON makes one per API
 class Breakeven:
     """The monthly volume at which self-hosting costs the same as one API, and the utilization it needs."""
 
@@ -46,13 +48,98 @@ def regardless(exemptions: list[str], compared_with: str) -> str:
             "self-host regardless of price")
 
 
-@dataclass(frozen=True)
+# Not frozen, like Verdict and Estimate: every estimate makes one, and a frozen __init__ costs several times a plain one.
+@dataclass
+class Facts:
+    """What a verdict was decided from, and which rule decided it: its reasons are written from these when
+    first asked for (reports, the JSON), not by every estimate an optimizer or the bench prices."""
+
+    self_monthly_usd: float
+    capacity_tokens: float
+    full_capacity_tokens: float
+    tokens_per_month: float
+    cheapest: tuple[str, float, float] | None   # (api id, monthly USD, USD per 1M tokens) of the alternatives
+    exemptions: tuple[str, ...]
+    compared_with: str
+    blockers: tuple[str, ...]   # the blockers' reasons, in order
+    rule: str                   # blocked | regardless | exempt-saves | exempt-api | no-api | hybrid | cheaper | api
+    fix: str = ""               # appended to the first reason (the blocker's): `cost.decide.advice`
+    added: tuple[str, ...] = ()  # reasons after the rule's (what a hosting alternative runs for you)
+
+    def reasons(self) -> tuple[str, ...]:
+        """The sentences `decide`'s rule gives, the fix and the added reasons included."""
+        out = self._rule_reasons()
+        if self.fix:
+            out[0] += self.fix
+        return tuple(out) + self.added
+
+    def _rule_reasons(self) -> list[str]:
+        own, capacity, full, declared = (self.self_monthly_usd, self.capacity_tokens, self.full_capacity_tokens,
+                                         self.tokens_per_month)
+        if self.cheapest is None:
+            compare = f"self-hosting costs {format_usd(own)}/month; none of the {self.compared_with} is listed for this model"
+            if self.rule == "blocked":
+                return [*self.blockers, compare]
+            if self.rule == "regardless":
+                return [regardless(list(self.exemptions), self.compared_with), compare]
+            return [compare]   # no-api
+        api_id, api_monthly, api_per_mtok = self.cheapest
+        compare = (f"self-hosting costs {format_usd(own)}/month against {format_usd(api_monthly)}/month "
+                   f"on {api_id} (the cheapest of the {self.compared_with}) for {format_tokens(declared)} tokens/month")
+        claimed = ", ".join(self.exemptions)
+        if self.rule == "blocked":
+            return [*self.blockers, compare]
+        if self.rule == "exempt-saves":
+            return [compare, f"exemption claimed ({claimed}): compared with {api_id}, which can serve it, self-hosting "
+                             f"saves {format_usd(api_monthly - own)}/month"]
+        if self.rule == "exempt-api":
+            return [compare, f"exemption claimed ({claimed}), but {api_id} serves it for {format_usd(own - api_monthly)}"
+                             "/month less than self-hosting: use it, unless a requirement it cannot meet rules it out"]
+        self_per_mtok = own / capacity * 1e6 if capacity else float("inf")
+        if self.rule == "hybrid":
+            return [compare, f"the workload exceeds the planned capacity of {format_tokens(capacity)} tokens/month; "
+                             f"self-host the base load at {format_usd(self_per_mtok)}/1M tokens (at the planned utilization) and "
+                             f"send the {format_tokens(declared - capacity)} overflow to {api_id} at {format_usd(api_per_mtok)}/1M, "
+                             "or add replicas"]
+        be = breakeven(own, full, api_id, api_per_mtok)
+        if self.rule == "cheaper":
+            used = declared / full if full else float("inf")
+            out = [compare, f"the workload uses {used:.0%} of full capacity; breakeven is {format_tokens(be.tokens_per_month)} "
+                            "tokens/month"]
+            if used < UTILIZATION_FLOOR:
+                out.append(f"utilization below the {UTILIZATION_FLOOR:.0%} the articles call the floor: idle GPUs burn money")
+            return out
+        if be.reachable:
+            return [compare, f"breakeven with {api_id} is {format_tokens(be.tokens_per_month)} tokens/month "
+                             f"({be.tokens_per_month / max(declared, 1):.1f}x the declared volume), "
+                             f"{be.utilization_needed:.0%} utilization of this deployment"]
+        return [compare, f"even at 100% utilization this deployment costs {format_usd(own / full * 1e6)}"
+                         f"/1M tokens (at its full capacity of {format_tokens(full)} tokens/month) against "
+                         f"{format_usd(api_per_mtok)}/1M on {api_id}: it never breaks even "
+                         f"(breakeven {format_tokens(be.tokens_per_month)} tokens/month needs {be.utilization_needed:.0%} "
+                         "of its capacity)"]
+
+
+@dataclass   # not frozen (see Facts); never mutated: with_fix and with_reason return new verdicts
 class Verdict:
     choice: str  # "self-host" | "api" | "hybrid" | "undersized" | "target-unmet"
-    reasons: tuple[str, ...]
     cheapest_api: str | None
     cheapest_api_monthly_usd: float | None
+    facts: Facts   # what it was decided from; the reasons are written from them
     compared_with: str = "equivalent APIs"   # the class of alternatives the cheapest API was taken from
+
+    @cached_property
+    def reasons(self) -> tuple[str, ...]:
+        """Why, in sentences: written when first asked for."""
+        return self.facts.reasons()
+
+    def with_fix(self, fix: str) -> Verdict:
+        """The verdict with its first reason (the blocker's) completed by the fix."""
+        return replace(self, facts=replace(self.facts, fix=self.facts.fix + fix))
+
+    def with_reason(self, reason: str) -> Verdict:
+        """The verdict with one more reason after the rule's."""
+        return replace(self, facts=replace(self.facts, added=self.facts.added + (reason,)))
 
     def to_dict(self) -> dict:
         return {"choice": self.choice, "reasons": list(self.reasons), "cheapest_api": self.cheapest_api,
@@ -66,7 +153,7 @@ def decide(
     capacity_tokens: float,
     full_capacity_tokens: float,
     tokens_per_month: float,
-    equivalent: list[tuple[str, float, float]],
+    equivalent: Sequence[tuple[str, float, float]],
     exemptions: list[str],
     compared_with: str = "equivalent APIs",
     blockers: list[tuple[str, str]] | tuple = (),
@@ -81,61 +168,25 @@ def decide(
     blockers: (choice, reason) for what rules self-hosting out as configured (a deployment that cannot
     carry the volume, a latency target it cannot meet); the first sets the choice.
     """
-    reasons: list[str] = []
     cheapest = min(equivalent, key=lambda e: e[1]) if equivalent else None
-    used = tokens_per_month / full_capacity_tokens if full_capacity_tokens else float("inf")
-    self_per_mtok = self_monthly_usd / capacity_tokens * 1e6 if capacity_tokens else float("inf")
-    if cheapest:
-        api_id, api_monthly, api_per_mtok = cheapest
-        compare = (f"self-hosting costs {format_usd(self_monthly_usd)}/month against {format_usd(api_monthly)}/month "
-                   f"on {api_id} (the cheapest of the {compared_with}) for {format_tokens(tokens_per_month)} tokens/month")
-    else:
-        api_id, api_monthly, api_per_mtok = "", math.nan, math.nan   # never read: every use below follows a cheapest check
-        compare = f"self-hosting costs {format_usd(self_monthly_usd)}/month; none of the {compared_with} is listed for this model"
 
-    def verdict(choice: str) -> Verdict:
-        return Verdict(choice, tuple(reasons), api_id if cheapest else None, api_monthly if cheapest else None, compared_with)
+    def verdict(choice: str, rule: str) -> Verdict:
+        facts = Facts(self_monthly_usd, capacity_tokens, full_capacity_tokens, tokens_per_month, cheapest,
+                      tuple(exemptions), compared_with, tuple(reason for _, reason in blockers), rule)
+        return Verdict(choice, None if cheapest is None else cheapest[0], None if cheapest is None else cheapest[1],
+                       facts, compared_with)
 
     if blockers:
-        reasons.extend(reason for _, reason in blockers)
-        reasons.append(compare)
-        return verdict(blockers[0][0])
+        return verdict(blockers[0][0], "blocked")
     if exemptions:
-        claimed = ", ".join(exemptions)
         if cheapest is None:
-            reasons.append(regardless(exemptions, compared_with))
-            reasons.append(compare)
-            return verdict("self-host")
-        reasons.append(compare)
-        if self_monthly_usd <= api_monthly:
-            reasons.append(f"exemption claimed ({claimed}): compared with {api_id}, which can serve it, self-hosting "
-                           f"saves {format_usd(api_monthly - self_monthly_usd)}/month")
-            return verdict("self-host")
-        reasons.append(f"exemption claimed ({claimed}), but {api_id} serves it for {format_usd(self_monthly_usd - api_monthly)}"
-                       "/month less than self-hosting: use it, unless a requirement it cannot meet rules it out")
-        return verdict("api")
-    reasons.append(compare)
+            return verdict("self-host", "regardless")
+        return verdict("self-host", "exempt-saves") if self_monthly_usd <= cheapest[1] else verdict("api", "exempt-api")
     if cheapest is None:
-        return verdict("self-host")
-    be = breakeven(self_monthly_usd, full_capacity_tokens, api_id, api_per_mtok)
-    if tokens_per_month > capacity_tokens and self_per_mtok < api_per_mtok:
-        overflow = tokens_per_month - capacity_tokens
-        reasons.append(f"the workload exceeds the planned capacity of {format_tokens(capacity_tokens)} tokens/month; "
-                       f"self-host the base load at {format_usd(self_per_mtok)}/1M tokens (at the planned utilization) and "
-                       f"send the {format_tokens(overflow)} overflow to {api_id} at {format_usd(api_per_mtok)}/1M, or add replicas")
-        return verdict("hybrid")
-    if self_monthly_usd <= api_monthly:
-        reasons.append(f"the workload uses {used:.0%} of full capacity; breakeven is {format_tokens(be.tokens_per_month)} tokens/month")
-        if used < UTILIZATION_FLOOR:
-            reasons.append(f"utilization below the {UTILIZATION_FLOOR:.0%} the articles call the floor: idle GPUs burn money")
-        return verdict("self-host")
-    if be.reachable:
-        reasons.append(f"breakeven with {api_id} is {format_tokens(be.tokens_per_month)} tokens/month "
-                       f"({be.tokens_per_month / max(tokens_per_month, 1):.1f}x the declared volume), "
-                       f"{be.utilization_needed:.0%} utilization of this deployment")
-    else:
-        reasons.append(f"even at 100% utilization this deployment costs {format_usd(self_monthly_usd / full_capacity_tokens * 1e6)}"
-                       f"/1M tokens (at its full capacity of {format_tokens(full_capacity_tokens)} tokens/month) against "
-                       f"{format_usd(api_per_mtok)}/1M on {api_id}: it never breaks even "
-                       f"(breakeven {format_tokens(be.tokens_per_month)} tokens/month needs {be.utilization_needed:.0%} of its capacity)")
-    return verdict("api")
+        return verdict("self-host", "no-api")
+    self_per_mtok = self_monthly_usd / capacity_tokens * 1e6 if capacity_tokens else float("inf")
+    if tokens_per_month > capacity_tokens and self_per_mtok < cheapest[2]:
+        return verdict("hybrid", "hybrid")
+    if self_monthly_usd <= cheapest[1]:
+        return verdict("self-host", "cheaper")
+    return verdict("api", "api")

@@ -24,7 +24,7 @@ import csv
 from collections import Counter
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from collections.abc import Callable
 
@@ -268,6 +268,14 @@ def validity() -> dict:
 def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurrency: int, avg_input_tokens: float,
                       kv_cache_dtype: str = "auto", nodes: int = 1) -> list[str]:
     """Where an estimate leaves the range the capacity model was checked on (empty when inside)."""
+    return list(_validity_warnings(model_id, gpu, tp, precision, concurrency, avg_input_tokens, kv_cache_dtype, nodes))
+
+
+@lru_cache(maxsize=8192)
+def _validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurrency: int, avg_input_tokens: float,
+                       kv_cache_dtype: str, nodes: int) -> tuple[str, ...]:
+    """validity_warnings' sentences, kept for the process: a pure function of its arguments and of the catalog and
+    measurement files, read once per process (`validity`)."""
     v = validity()
     out = []
     if gpu not in v["gpus"]:
@@ -290,7 +298,7 @@ def validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurre
                    + (f" (checked: {', '.join(v['moe_models'])})" if v["moe_models"] else ""))
     if nodes > 1:
         out.append(f"a {nodes}-node replica (pipeline parallel across nodes) was not checked")
-    return out
+    return tuple(out)
 
 
 # --- the error band every estimate carries ----------------------------------------------------------------
@@ -304,7 +312,8 @@ class ErrorBand:
     """Where measured capacity may sit around the model's figure: measured tok/s from `low` x to `high` x the
     prediction (low <= 1 <= high), read from published vLLM runs the model was not fitted on.
 
-    basis: "held-out" (the held-out runs most like the configuration: sharing the most of its regimes) or
+    basis: "held-out" (the held-out runs most like the configuration: sharing the most of its regimes, at
+    least MIN_BAND_ROWS of them) or
     "widest" (the configuration leaves what the model was checked on, `validity_warnings`: the worst error of
     every fit and held-out run, on each side). Each side is at least the median held-out error."""
 
@@ -342,6 +351,12 @@ def held_out_median_error() -> float:
     return _median([r.error for r in _band_rows() if r.kind == "validation"])
 
 
+# The fewest held-out runs a band is read from. A band is the range of the runs' errors, and the range of n draws
+# covers on average (n - 1) / (n + 1) of where the next one falls: 3 alike runs cover half, 9 cover 80 %. Where
+# fewer than 9 share the most regimes with a configuration, those sharing one regime fewer join them.
+MIN_BAND_ROWS = 9
+
+
 def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: float, avg_input_tokens: float,
                outside: bool = False) -> ErrorBand:
     """The capacity error band of a configuration (see ErrorBand). outside: it leaves the checked range
@@ -355,8 +370,11 @@ def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: fl
         labels = regime_labels(model_id, gpu, tp, precision, concurrency, avg_input_tokens)
         held = [r for r in rows if r.kind == "validation"]
         common = {id(r): [label for label in labels if label in _labels_of(r)] for r in held}
-        most = max(len(c) for c in common.values())
-        used = [r for r in held if len(common[id(r)]) == most]
+        need = max(len(c) for c in common.values())
+        used = [r for r in held if len(common[id(r)]) >= need]
+        while len(used) < MIN_BAND_ROWS and need > 0:   # too few alike: widen to those sharing one regime fewer
+            need -= 1
+            used = [r for r in held if len(common[id(r)]) >= need]
         shared = tuple(sorted({label for r in used for _, label in common[id(r)]}))
         basis = "held-out"
     ratios = [r.ratio for r in used]

@@ -75,13 +75,13 @@ class NodePlan:
         return self.units * (self.gpus_per_instance if self.billing == "instance" else 1)
 
 
-def _instance_for(d: Deployment) -> catalog.Instance | None:
-    if d.instance_type:
-        return catalog.instance(d.instance_type, "instance_type")
-    found = catalog.instances_for(d.gpu)
+def _instance_for(instance_type: str | None, gpu: str, gpus_per_replica: int) -> catalog.Instance | None:
+    if instance_type:
+        return catalog.instance(instance_type, "instance_type")
+    found = catalog.instances_for(gpu)
     if not found:
         return None
-    fitting = [i for i in found if i.gpus >= d.gpus_per_replica]
+    fitting = [i for i in found if i.gpus >= gpus_per_replica]
     return fitting[0] if fitting else found[-1]
 
 
@@ -115,33 +115,41 @@ def plan_nodes(d: Deployment, book=None, rates: Rates | None = None) -> NodePlan
     Price precedence: hourly_usd_per_gpu, then the price book's per-GPU price, then the AWS catalog.
     Per-GPU prices bill GPUs; without an instance named they bill exactly the replicas' GPUs.
     """
-    rates = rates or _DEFAULT_RATES
-    inst = _instance_for(d)
-    per_gpu: tuple[float, str] | None = None
-    if d.hourly_usd_per_gpu is not None:
-        per_gpu = (d.hourly_usd_per_gpu, f"hourly_usd_per_gpu override ${d.hourly_usd_per_gpu}/GPU-h")
-    elif book is not None:
-        per_gpu = book.gpu_hourly(d.gpu, d.pricing)
+    return _plan(d.model, d.gpu, d.instance_type, d.gpus_per_replica, d.hourly_usd_per_gpu, d.pricing, d.serving_replicas,
+                 d.redundancy, book, rates or _DEFAULT_RATES)
 
-    if per_gpu is not None and (d.instance_type is None or inst is None):
+
+@lru_cache(maxsize=8192)
+def _plan(model_id: str, gpu: str, instance_type: str | None, gpus_per_replica: int, hourly_usd_per_gpu: float | None,
+          pricing: str, replicas: int, redundancy: int, book, rates: Rates) -> NodePlan:
+    """plan_nodes' plan, kept for the process: a pure function of the deployment fields it reads, the (immutable)
+    book and rates, and the instance catalog read once per process."""
+    inst = _instance_for(instance_type, gpu, gpus_per_replica)
+    per_gpu: tuple[float, str] | None = None
+    if hourly_usd_per_gpu is not None:
+        per_gpu = (hourly_usd_per_gpu, f"hourly_usd_per_gpu override ${hourly_usd_per_gpu}/GPU-h")
+    elif book is not None:
+        per_gpu = book.gpu_hourly(gpu, pricing)
+
+    if per_gpu is not None and (instance_type is None or inst is None):
         # A per-GPU rental: bill the replicas' GPUs, nothing rounds up to an instance.
-        return NodePlan("gpu", None, d.gpus_per_replica, 1, 1, d.serving_replicas * d.gpus_per_replica,
-                        d.redundancy * d.gpus_per_replica, per_gpu[0], per_gpu[1])
+        return NodePlan("gpu", None, gpus_per_replica, 1, 1, replicas * gpus_per_replica,
+                        redundancy * gpus_per_replica, per_gpu[0], per_gpu[1])
     if inst is None:
-        raise InputError("gpu", d.gpu, "a GPU sold on AWS (" + ", ".join(sorted({i.gpu for i in catalog.instances().values()}))
+        raise InputError("gpu", gpu, "a GPU sold on AWS (" + ", ".join(sorted({i.gpu for i in catalog.instances().values()}))
                          + ") or give hourly_usd_per_gpu / a price book", "no AWS instance carries it")
 
-    if d.gpus_per_replica <= inst.gpus:
-        rpi, ipr = inst.gpus // d.gpus_per_replica, 1
-        serving = math.ceil(d.serving_replicas / rpi)
-        total = math.ceil(d.total_replicas / rpi)
+    if gpus_per_replica <= inst.gpus:
+        rpi, ipr = inst.gpus // gpus_per_replica, 1
+        serving = math.ceil(replicas / rpi)
+        total = math.ceil((replicas + redundancy) / rpi)
     else:
-        rpi, ipr = 1, multinode.require_deployable(d.model, inst, d.gpus_per_replica).nodes
-        serving, total = d.serving_replicas * ipr, d.total_replicas * ipr
+        rpi, ipr = 1, multinode.require_deployable(model_id, inst, gpus_per_replica).nodes
+        serving, total = replicas * ipr, (replicas + redundancy) * ipr
     if per_gpu is not None:
         usd, source = per_gpu[0] * inst.gpus, f"{per_gpu[1]} x {inst.gpus} GPUs per {inst.type}"
     else:
-        usd, source = _instance_price(inst, d.pricing, rates)
+        usd, source = _instance_price(inst, pricing, rates)
     return NodePlan("instance", inst.type, inst.gpus, ipr, rpi, serving, total - serving, usd, source)
 
 

@@ -60,3 +60,41 @@ def test_a_fleet_shows_each_blocker_with_its_fix():
     reason = fleet.estimates[0].verdict.reasons[0]
     assert fleet.estimates[0].verdict.choice == "undersized" and "Fix: --replicas" in reason
     assert fleet.to_dict()["models"][0]["verdict"]["reasons"][0] == reason
+
+
+# What to change to pass a policy: the suggestions the policy pack words (policies/rules.py).
+OVERSIZED = Deployment.build(model="llama-3.1-8b", instance_type="p5.48xlarge", gpus_per_replica=1, replicas=1)
+CHAT = Workload.build(500e6, avg_input_tokens=600, avg_output_tokens=400, utilization=0.7)
+
+
+def test_beating_the_api_suggests_the_cheapest_configuration_priced_with_the_same_overheads():
+    e = estimate(OVERSIZED, CHAT)
+    api = e.verdict.cheapest_api_monthly_usd
+    assert e.monthly_usd > api
+    alt = advice.beat_api(OVERSIZED, CHAT, api)
+    cheapest = advice.cheapest_alternative(OVERSIZED, CHAT)
+    assert alt.configuration.deployment == cheapest.deployment and not alt.same
+    assert alt.monthly_usd == estimate(cheapest.deployment, CHAT).monthly_usd
+    assert alt.beats == (alt.monthly_usd <= api)
+    assert not advice.beat_api(OVERSIZED, CHAT, alt.monthly_usd - 0.01).beats   # a limit it misses by a cent
+    assert advice.beat_api(OVERSIZED, CHAT, alt.monthly_usd).beats
+
+
+def test_a_model_already_on_the_cheapest_configuration_is_told_so():
+    best = advice.cheapest_alternative(OVERSIZED, CHAT).deployment
+    alt = advice.beat_api(best, CHAT, 0.0)
+    assert alt.same and not alt.beats
+
+
+def test_a_smaller_configuration_only_when_its_gpus_cost_less():
+    alt = advice.smaller_configuration(OVERSIZED, CHAT)
+    assert alt is not None and alt.gpu_monthly_usd < optimize.gpu_monthly_usd(OVERSIZED)
+    assert advice.smaller_configuration(alt.deployment, CHAT) is None
+
+
+def test_right_sizing_suggests_only_beyond_the_margin():
+    chosen = optimize.gpu_monthly_usd(OVERSIZED)
+    cheapest = advice.cheapest_alternative(OVERSIZED, CHAT).gpu_monthly_usd
+    premium = chosen / cheapest - 1
+    assert advice.right_sized(OVERSIZED, CHAT, chosen, premium * 0.99) is not None
+    assert advice.right_sized(OVERSIZED, CHAT, chosen, premium * 1.01) is None

@@ -79,7 +79,10 @@ KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-st
 
 def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     s = calibration.summary()
-    assert s["validation"]["rows"] >= 57
+    # every row of validation.csv is priced (none dropped); issue 22's fifth search (2026-12-06: L4, L40S, A10G,
+    # dense 70B at TP 2-4, Llama 4, gpt-oss on H200, AWQ/GPTQ) found no source with every setting stated, so the
+    # count is still 57 (MEASUREMENTS.md, "Fifth round")
+    assert s["validation"]["rows"] == sum(1 for r in _rows(calibration.DATA / "validation.csv")) == 57
     # 9.1 % on the 21 rows held out before 2026-12-06; 11.6 % with the 21 added then (gpustack's 32K-prompt runs and
     # its Qwen3-8B quantization runs; MEASUREMENTS.md); 14.2 % with the 15 added later that day (InferenceX gpt-oss-120b
     # on 2-8x H100, vLLM PR #43232 Qwen3-235B-FP8 with an fp8 KV cache on 4x B200; MEASUREMENTS.md, sources 7 and 8)

@@ -3,6 +3,7 @@ computation would give, for exactly its own inputs, and may change what it was g
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -56,3 +57,33 @@ def test_lookups_by_any_name_case_insensitive_and_bad_names_named():
         catalog.model("no-such-model")
     with pytest.raises(InputError, match="gpu"):
         catalog.gpu("no-such-gpu")
+
+
+def test_the_node_plan_follows_the_replicas_the_capacity_type_and_the_book():
+    from cost.pricing.nodes import plan_nodes
+
+    d = Deployment.build(model="llama-3.1-70b", gpu="H100", gpus_per_replica=2, replicas=4, redundancy=1)
+    plan = plan_nodes(d)   # 4 replicas of 2 GPUs fill one 8-GPU instance; the spare needs a second
+    assert plan_nodes(replace(d, replicas=8)).serving_units > plan.serving_units
+    assert plan_nodes(replace(d, redundancy=0)).failover_units == 0 < plan.failover_units
+    assert plan_nodes(replace(d, pricing="reserved-1y")).unit_usd_hr < plan.unit_usd_hr
+    assert plan_nodes(d, ap.load_price_book("seed-2025")).billing == "gpu" != plan.billing
+    assert plan_nodes(d) == plan   # asked again, the same plan
+
+
+def test_the_alternatives_follow_the_allow_list_and_the_exemptions():
+    d = Deployment.build(model="llama-3.1-70b", gpu="H100", gpus_per_replica=2, replicas=2)
+    every = estimate(d, W).verdict
+    together = estimate(d, W, providers=("together",)).verdict
+    assert together.cheapest_api.startswith("together:") and together.compared_with != every.compared_with
+    exempt = estimate(replace(d, exemptions=replace(d.exemptions, fine_tuned=True)), W).verdict
+    assert exempt.compared_with != every.compared_with
+    assert estimate(d, W).verdict == every   # what the allow-list or the exemption kept does not leak back
+
+
+def test_the_bench_prints_full_estimates_per_second_and_the_written_rate():
+    from cost import bench
+
+    out = bench.run(0.01)
+    assert re.match(r"^[\d,]+ estimates/s \(one core, in-process; ", out)
+    assert re.search(r"; [\d,]+/s with the verdict's reasons and per-API breakevens written", out)

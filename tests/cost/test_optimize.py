@@ -8,7 +8,8 @@ from cost import catalog
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.decide.optimize import Constraints, cheapest_alternative, gpu_monthly_usd, optimize
+from cost.decide.advice import cheapest_alternative
+from cost.decide.optimize import Constraints, gpu_monthly_usd, optimize
 from cost.workload import Workload
 
 REDUCED = ("g6.xlarge", "g6.24xlarge", "g5.12xlarge", "g6e.xlarge", "g6e.12xlarge")

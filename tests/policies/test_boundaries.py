@@ -8,7 +8,7 @@ import pytest
 
 from cost.physics import capacity
 from cost import catalog
-from cost.decide import optimize
+from cost.decide import advice, optimize
 from cost.physics.capacity_range import capacity_range
 from cost.economics import Routing
 from cost.pricing.fleet import Tier
@@ -346,7 +346,7 @@ def test_oversized_gpus_against_the_cheapest_fitting_configuration(pack):
               tokens_per_month=2e8)
     res = B.model_stack(big)
     x = model(res)
-    alt = optimize.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
+    alt = advice.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
     premium = (optimize.gpu_monthly_usd(x.deployment) / alt.gpu_monthly_usd - 1) * 100
     assert premium > 25
     (v,) = fires(pack, res, "right-sized-gpus")
@@ -357,10 +357,10 @@ def test_oversized_gpus_against_the_cheapest_fitting_configuration(pack):
 
 def test_the_cheapest_configuration_meets_the_latency_target():
     x = model(B.model_stack(B.M(**{**BASE.__dict__, "tpot_ms": 20})))
-    alt = optimize.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
+    alt = advice.cheapest_alternative(x.deployment, x.workload, None, x.context_tokens)
     assert alt is not None and alt.tpot_s <= 0.020
     loose = model(B.model_stack(BASE))
-    assert optimize.cheapest_alternative(loose.deployment, loose.workload, None).gpu_monthly_usd <= alt.gpu_monthly_usd
+    assert advice.cheapest_alternative(loose.deployment, loose.workload, None).gpu_monthly_usd <= alt.gpu_monthly_usd
 
 
 def test_secret_names_are_matched_word_by_word():
