@@ -47,9 +47,9 @@ FLAGS = ("endpoint", "model", "gpu", "gpus", "precision", "max-num-seqs", "concu
 
 def _run(args: argparse.Namespace) -> int:
     """Sweep, fit, print the levels (measured vs predicted) and write the factors file."""
-    from cost.physics import capacity
     from cost.catalog import precision
     from cost.errors import InputError
+    from cost.physics import capacity
     from measure import fit, loadgen
 
     for key, v in (("gpus", args.gpus), ("max-num-seqs", args.max_num_seqs), ("requests-per-worker", args.requests_per_worker),

@@ -9,8 +9,19 @@ from typing import Any, NoReturn
 
 from breakeven import calibrate, curve, gpucheck, observe, up
 from breakeven import optimize as optimize_cmd
-from breakeven.workload_flags import (FLAG, add_assumption_flags, add_field_flags, add_workload_flags, apply_profile,
-                                      exemptions_from, number, overheads_from, providers_from, rates_from, workload_from)
+from breakeven.workload_flags import (
+    FLAG,
+    add_assumption_flags,
+    add_field_flags,
+    add_workload_flags,
+    apply_profile,
+    exemptions_from,
+    number,
+    overheads_from,
+    providers_from,
+    rates_from,
+    workload_from,
+)
 from cost.deployment import DeploymentFields
 from cost.errors import InputError
 from cost.report import FORMATS
@@ -98,15 +109,15 @@ def _weights_path(args: argparse.Namespace, result):
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from cost.physics import factors
-    from cost.pricing.api_prices import load_price_book
-    from cost.deployment import Deployment
-    from cost.decide.advice import advise
-    from cost.estimate import estimate
-    from cost.physics.capacity_range import estimate_dict
     from cost.catalog.profiles import profile
-    from cost.report import estimate_text, report_json, sensitivity_text, weights_text
+    from cost.decide.advice import advise
     from cost.decide.sensitivity import sensitivity
+    from cost.deployment import Deployment
+    from cost.estimate import estimate
+    from cost.physics import factors
+    from cost.physics.capacity_range import estimate_dict
+    from cost.pricing.api_prices import load_price_book
+    from cost.report import estimate_text, report_json, sensitivity_text, weights_text
 
     set_by_profile = apply_profile(args)
     workload = workload_from(args)

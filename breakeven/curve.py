@@ -61,13 +61,22 @@ def _output(text: str | None) -> Path | None:
 def build(args: argparse.Namespace):
     """Validate every flag (InputError naming the flag), then compute the curve."""
     from breakeven import term
-    from breakeven.workload_flags import FLAG, apply_search_profile, exemptions_from, overheads_from, providers_from, rates_from, workload_from, zones_from
-    from cost.pricing.gpu_clouds import parse_clouds
+    from breakeven.workload_flags import (
+        FLAG,
+        apply_search_profile,
+        exemptions_from,
+        overheads_from,
+        providers_from,
+        rates_from,
+        workload_from,
+        zones_from,
+    )
     from cost import catalog
-    from cost.pricing.api_prices import load_price_book
-    from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.decide.curve import cheapest_search, curve
     from cost.decide.optimize import Constraints
+    from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
+    from cost.pricing.api_prices import load_price_book
+    from cost.pricing.gpu_clouds import parse_clouds
     from cost.units import parse_tokens
 
     try:

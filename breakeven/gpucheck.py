@@ -8,7 +8,6 @@ import json
 from cost.report import FORMATS, grid
 
 
-
 def _num(v: float) -> str:
     """A factor value: fractions to three places, microsecond-sized times in scientific notation."""
     return f"{v:.3f}" if v >= 0.01 else f"{v:.2e}"

@@ -9,7 +9,6 @@ import sys
 from breakeven.workload_flags import named_flags, number
 from cost.report import FORMATS, grid
 
-
 MIN_WINDOW = "15m"     # shorter than this, a month extrapolated from the window gets a warning
 VOLUME_GAP = 2.0       # measured/declared volume beyond this factor (either way) gets a warning
 TO_PRICE = "--model with --gpu or --instance (as in estimate), or --stack with --model-name"
@@ -65,9 +64,9 @@ def _deployment(args: argparse.Namespace):
     """(Deployment or None, declared Workload or None, price book, model id or None) from flags or a stack.
     Without a deployment (no --model, or no --gpu/--instance) the measurements are reported unpriced."""
     from cost import catalog
-    from cost.pricing.api_prices import load_price_book
     from cost.deployment import Deployment
     from cost.errors import InputError
+    from cost.pricing.api_prices import load_price_book
     from cost.units import parse_tokens
     from cost.workload import Workload
 

@@ -6,9 +6,19 @@ import argparse
 import json
 from typing import Any
 
-from breakeven.workload_flags import (add_assumption_flags, add_constraint_flags, add_workload_flags, apply_search_profile,
-                                      exemptions_from, number,
-                                      overheads_from, providers_from, rates_from, workload_from, zones_from)
+from breakeven.workload_flags import (
+    add_assumption_flags,
+    add_constraint_flags,
+    add_workload_flags,
+    apply_search_profile,
+    exemptions_from,
+    number,
+    overheads_from,
+    providers_from,
+    rates_from,
+    workload_from,
+    zones_from,
+)
 
 
 def _csv(text: str | None) -> tuple[str, ...] | None:
@@ -29,10 +39,10 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
-    from cost.pricing.api_prices import load_price_book
-    from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
-    from cost.decide.optimize import Constraints, breakeven_volume, no_alternative, optimize
     from cost.catalog.profiles import profile
+    from cost.decide.optimize import Constraints, breakeven_volume, no_alternative, optimize
+    from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
+    from cost.pricing.api_prices import load_price_book
     from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
     from cost.report import grid
     from cost.units import format_tokens, format_usd, round_finite

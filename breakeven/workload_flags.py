@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cost import pydantic_errors
 from cost.catalog.strictload import MAX_MAGNITUDE
 from cost.deployment import DeploymentFields
 from cost.errors import InputError
-from cost import pydantic_errors
 from cost.workload import WorkloadArgs, WorkloadFields
+
 
 def _flags(model: type[BaseModel]) -> dict[str, str]:
     return {name: pydantic_errors.flag(model, name) for name in model.model_fields}

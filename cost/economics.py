@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cost import economics_model
+from cost.catalog import strictload
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.pricing import api_prices
-from cost import economics_model
-from cost.catalog import strictload
 from cost.pricing.fleet import Fleet, Tier, price_fleet
 from cost.pricing.tco import Overheads
 from cost.workload import Workload

@@ -13,8 +13,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from cost.catalog import strictload
 from cost.deployment import LIMITS, CommitmentFields, DeploymentFields, ExemptionsFields
-from cost.workload import WorkloadArgs
 from cost.pydantic_errors import Allowed, Whole, real, refuse, to_input_error
+from cost.workload import WorkloadArgs
 
 VERSION = 1
 LIMIT = strictload.MAX_MAGNITUDE

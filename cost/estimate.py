@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
-from cost.pricing import api_prices, gpu_clouds, hosting
-from cost.physics import calibration, capacity
 from cost import catalog
 from cost.catalog import checkpoints
 from cost.decide import successors
-from cost.pricing.api_prices import ApiQuote, PriceBook
-from cost.physics.calibration import ErrorBand
+from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
 from cost.deployment import Deployment
+from cost.physics import calibration, capacity
+from cost.physics.calibration import ErrorBand
 from cost.physics.factors import Factors
+from cost.physics.sizing import replica_tokens_per_month, replicas_needed, serving_point, target_misses
+from cost.pricing import api_prices, gpu_clouds, hosting
+from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.pricing.nodes import NodePlan, Rates, plan_nodes
 from cost.pricing.tco import LineItem, Overheads, deployment_items, stack_items
-from cost.physics.sizing import replica_tokens_per_month, replicas_needed, serving_point, target_misses
 from cost.units import format_tokens, format_usd, round_finite
-from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
 from cost.workload import Workload, require_within_context
 
 __all__ = ["Estimate", "estimate"]

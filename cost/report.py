@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cost.pricing import api_prices
 from cost.estimate import Estimate
 from cost.physics.capacity_range import capacity_range, estimate_dict
+from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
 from cost.units import format_tokens, format_usd
 

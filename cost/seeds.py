@@ -6,12 +6,12 @@ markers and a test keeps the two identical.
 
 from __future__ import annotations
 
-from cost.physics import capacity
 from cost import catalog
-from cost.pricing.api_prices import HOSTING_TIERS, load_price_book, quotes_for
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
+from cost.physics import capacity
+from cost.pricing.api_prices import HOSTING_TIERS, load_price_book, quotes_for
 from cost.pricing.tco import Overheads
 from cost.units import format_tokens, format_usd
 from cost.workload import Workload

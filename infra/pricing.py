@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from cost import economics as econ
 from cost.errors import InputError
 from cost.pricing.fleet import Fleet, Tier
-
-from infra.config.spec import P, ModelSpec, StackSpec
+from infra.config.spec import ModelSpec, P, StackSpec
 
 if TYPE_CHECKING:
     from cost.pricing.platform import RootVolume
@@ -57,7 +56,6 @@ def gpu_root_volume(spec: StackSpec, m) -> RootVolume:
     IOPS to write the weights of the replicas packed on the node (cost/pricing/platform.py), unless the node keeps
     them on its NVMe instance store (infra/components/weights.py)."""
     from cost.pricing.platform import root_volume
-
     from infra.config.spec import weights_on_instance_store
 
     on_nvme = spec.cluster.existing is None and weights_on_instance_store(m, spec.cluster.gpu_ami_type)
@@ -69,7 +67,6 @@ def platform_bill(spec: StackSpec, on=None) -> list:
     """Line items of everything the program creates besides the GPU nodes (empty for an existing cluster)."""
     from cost.physics.weights_source import hub_gb_per_node
     from cost.pricing.platform import GpuPool, Platform, bill
-
     from infra.config.spec import today
 
     c = spec.cluster

@@ -273,9 +273,9 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
                                 enable_server_side_apply=True)
         outputs["cluster"] = {"existing": True, "context": c.existing.context}
     else:
+        from infra.components import weights
         from infra.components.cluster import EksCluster, EksClusterArgs
         from infra.components.network import Network, NetworkArgs
-        from infra.components import weights
         from infra.components.nodepools import GpuNodePool, GpuNodePoolArgs
 
         profile, role_arn = aws_identity()

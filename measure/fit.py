@@ -16,12 +16,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-
-from cost.physics import calibration, capacity
 from cost import catalog
-from cost.catalog import strictload
-from cost.catalog import Gpu, Model
+from cost.catalog import Gpu, Model, strictload
 from cost.errors import InputError
+from cost.physics import calibration, capacity
 from cost.physics.factors import RANGES, Factors, published
 from measure.loadgen import Sweep
 

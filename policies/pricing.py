@@ -25,26 +25,40 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
-from cost.pricing import api_prices
-from cost.physics import capacity
 from cost import catalog
 from cost import economics as econ
+from cost import usage as usage_mod
 from cost.deployment import LOW_TTFT_S, Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate
+from cost.physics import capacity
+from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
-from cost.pricing.tco import Overheads
 from cost.pricing.nodes import instance_hourly_usd
+from cost.pricing.tco import Overheads
 from cost.usage import Usage
-from cost import usage as usage_mod
 from cost.workload import Workload
 from policies import capacity as cap
 from policies import trust as trust_mod
-from policies.trust import COMMITMENTS, Trust
 from policies.resources import (
-    POD_TEMPLATE_KINDS, Res, Unknown, arg_value, opaque_workload, engine_args, fingerprint, get, is_unknown, normalize, pod_templates,
-    selects, stack_name, switch, tolerates, whole,
+    POD_TEMPLATE_KINDS,
+    Res,
+    Unknown,
+    arg_value,
+    engine_args,
+    fingerprint,
+    get,
+    is_unknown,
+    normalize,
+    opaque_workload,
+    pod_templates,
+    selects,
+    stack_name,
+    switch,
+    tolerates,
+    whole,
 )
+from policies.trust import COMMITMENTS, Trust
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SUBNET = "aws:ec2/subnet:Subnet"

@@ -9,25 +9,31 @@ offline preview's. `PACK` holds what `policies/__main__.py` builds the pack from
 from __future__ import annotations
 
 import math
-from datetime import datetime, UTC
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 from pulumi_policy import (
-    EnforcementLevel, Policy, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
-    StackValidationArgs, StackValidationPolicy,
+    EnforcementLevel,
+    Policy,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
-from cost.physics import capacity
 from cost import catalog
 from cost.decide import advice, optimize
+from cost.decide.verdict import breakeven as pricing_breakeven
 from cost.errors import InputError
+from cost.physics import capacity
 from cost.physics.capacity_range import capacity_range
 from cost.units import format_tokens, format_usd
-from cost.decide.verdict import breakeven as pricing_breakeven
 from policies import pricing, resources, trust
-from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
 from policies.pricing import Model, PricedModel, Stack, is_priced
+from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
 
 PACK_NAME = "breakeven"
 ADVISORY, MANDATORY = EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY

@@ -34,8 +34,7 @@ from typing import Any
 
 import grpc
 import yaml
-from google.protobuf import empty_pb2, struct_pb2
-from google.protobuf import json_format
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc
 

@@ -35,8 +35,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "charts")]
 
-from measure.loadgen import sweep  # noqa: E402
 from vllmserver import MODEL_DIR, VENV_PY, VLLM_MAIN  # noqa: E402  (how the tests start the same vLLM)
+
+from measure.loadgen import sweep  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

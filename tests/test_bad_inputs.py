@@ -18,8 +18,8 @@ import yaml
 
 from breakeven import cli
 from cost.catalog import strictload
-from infra.offline import mocks, preview
 from infra.config.stackconfig import ROOT
+from infra.offline import mocks, preview
 
 # --- CLI flags ---------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+
 import pytest
 
 from tests.golden.cases import ESTIMATES, FORMATS, GOLDEN, STACKS, estimate_report, preview_reports

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-
-
 from cost import catalog
 from cost.errors import InputError
 

@@ -17,13 +17,13 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from cost.pricing import api_prices, gpu_clouds
 from cost import catalog
-from cost.pricing.api_prices import ApiOffer, PriceBook
+from cost.decide.optimize import Constraints, optimize
 from cost.deployment import Exemptions
 from cost.errors import InputError
 from cost.estimate import Estimate
-from cost.decide.optimize import Constraints, optimize
+from cost.pricing import api_prices, gpu_clouds
+from cost.pricing.api_prices import ApiOffer, PriceBook
 from cost.units import format_tokens, format_usd
 from cost.workload import Workload
 

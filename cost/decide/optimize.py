@@ -22,19 +22,19 @@ import heapq
 import math
 from dataclasses import dataclass, replace
 
-from cost.physics import capacity
 from cost import catalog
-from cost.pricing import gpu_clouds
-from cost.pricing.api_prices import PriceBook
+from cost.catalog.instance_hardware import hardware
+from cost.decide.verdict import regardless
 from cost.deployment import Deployment, Exemptions, check_gpu_memory_utilization
 from cost.errors import InputError
 from cost.estimate import Estimate, estimate
-from cost.physics.sizing import replicas_needed, serving_point, target_misses
+from cost.physics import capacity
 from cost.physics.factors import Factors
-from cost.catalog.instance_hardware import hardware
+from cost.physics.sizing import replicas_needed, serving_point, target_misses
+from cost.pricing import gpu_clouds
+from cost.pricing.api_prices import PriceBook
 from cost.pricing.nodes import Rates, plan_nodes, zone_spread
 from cost.pricing.tco import Overheads, deployment_items, stack_items
-from cost.decide.verdict import regardless
 from cost.units import round_finite
 from cost.workload import Workload
 

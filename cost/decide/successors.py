@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from cost.pricing import api_prices
 from cost import catalog
-from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.errors import InputError
+from cost.pricing import api_prices
+from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.workload import Workload
 
 __all__ = ["Successor", "successors_of", "cheaper_successors"]

@@ -21,15 +21,15 @@ model predicts (a held-out LambdaLabs v0.6.0 single-step row shows it).
 from __future__ import annotations
 
 import csv
-from collections import Counter
 import math
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from collections.abc import Callable
 
-from cost.physics import capacity
 from cost import catalog
+from cost.physics import capacity
 from cost.physics.factors import Factors, published
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -55,8 +55,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cost.catalog import checkpoints
-from cost.catalog import BYTES_PER_PARAM, KV_CACHE_DTYPES, PRECISIONS, Gpu, Model
+from cost.catalog import BYTES_PER_PARAM, KV_CACHE_DTYPES, PRECISIONS, Gpu, Model, checkpoints
 from cost.errors import InputError
 from cost.physics import moe_floor
 from cost.physics.factors import Factors, published

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cost.physics import capacity
 from cost import catalog
 from cost.catalog import strictload
 from cost.errors import InputError
+from cost.physics import capacity
 from cost.physics.factors import Factors, published
 
 MEASUREMENTS = Path(__file__).resolve().parents[1] / "data" / "gpu-measurements"

@@ -35,8 +35,8 @@ import math
 from functools import cache
 
 from cost import catalog
-from cost.pricing.tco import LineItem
 from cost.physics.weights_cache import DOWNLOAD_S_PER_GIB, STARTUP_BASE_S
+from cost.pricing.tco import LineItem
 
 HOURS = 730.0
 SOURCES = ("huggingface", "s3")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from cost.pricing import api_prices
-from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.decide.advice import advise
 from cost.deployment import Deployment
 from cost.errors import InputError
@@ -14,6 +12,8 @@ from cost.estimate import Estimate, estimate
 from cost.physics.capacity_range import estimate_dict
 from cost.physics.factors import Factors
 from cost.physics.sizing import sized
+from cost.pricing import api_prices
+from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.pricing.nodes import plan_nodes
 from cost.pricing.tco import Overheads, stack_items
 from cost.workload import Workload

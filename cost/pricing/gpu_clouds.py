@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from cost import catalog
-from cost.pricing.api_prices import PriceBook
 from cost.errors import InputError
+from cost.pricing.api_prices import PriceBook
 from cost.units import format_usd
 
 __all__ = ["CloudOffer", "Elsewhere", "AWS", "offers", "cloud_ids", "parse_clouds", "book_for", "elsewhere",

@@ -17,13 +17,13 @@ import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from cost.physics import capacity
 from cost import catalog
-from cost.pricing.api_prices import EXEMPTION_NEEDS, HOSTING_TIERS, ApiOffer, ApiQuote
 from cost.deployment import Deployment, tensor_parallel_ok
 from cost.errors import InputError
+from cost.physics import capacity
 from cost.physics.factors import Factors
 from cost.physics.sizing import replicas_needed, serving_point, target_misses
+from cost.pricing.api_prices import EXEMPTION_NEEDS, HOSTING_TIERS, ApiOffer, ApiQuote
 from cost.units import format_usd
 from cost.workload import Workload
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cost import catalog
-from cost.physics import multinode
 from cost.deployment import Deployment
 from cost.errors import InputError
+from cost.physics import multinode
 
 
 def _reserved_defaults() -> dict[str, float]:

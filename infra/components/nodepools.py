@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws.ec2 as ec2
 import pulumi_aws.eks as eks
 
-from cost.pricing.platform import RootVolume
 from cost.economics import Economics
+from cost.pricing.platform import RootVolume
 from infra.components import efa
 from infra.config.spec import GPU_POOL_LABEL, ModelSpec
 

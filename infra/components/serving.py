@@ -12,16 +12,16 @@ import pulumi_kubernetes.core.v1 as core
 import pulumi_kubernetes.helm.v4 as helm
 
 from cost import catalog
-from cost.physics import weights_source
 from cost.estimate import Estimate
+from cost.physics import weights_source
 from cost.physics.multinode import layout
 from infra.components.efa import EFA_RESOURCE, efa_interfaces
 from infra.components.monitoring import MONITORING_NAMESPACE
 from infra.components.pinned_chart import MANAGED_BY
-from infra.pricing import economics
-from infra.config.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
 from infra.components.weights import cache_values, model_cache
 from infra.components.weights_s3 import S3Weights, reader_service_account, seed_job, seed_service_account
+from infra.config.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
+from infra.pricing import economics
 
 CHART_PATH = "./charts/vllm"  # relative to the project root, where Pulumi runs the program
 HF_SECRET = "hf-token"

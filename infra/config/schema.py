@@ -19,10 +19,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from cost.deployment import CommitmentFields, ExemptionsFields
 from cost.pydantic_errors import Allowed, to_input_error
 from cost.pydantic_errors import allowed as allowed  # re-exported: infra/config/configdoc.py documents each key with it
 from cost.pydantic_errors import refuse as _refuse
-from cost.deployment import CommitmentFields, ExemptionsFields
 from cost.workload import MAX_LATENCY_S, WorkloadFields
 
 NS = "breakeven"

@@ -29,22 +29,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cost import catalog
-from cost.catalog import regions, strictload
-from cost.physics import weights_source
 from cost.catalog import eks as eks_calendar
+from cost.catalog import regions, strictload
 from cost.catalog.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import RESERVED, Commitment, Deployment, DeploymentFields, Exemptions
 from cost.errors import InputError
+from cost.physics import weights_source
 from cost.physics.sizing import sized
+from cost.physics.weights_cache import plan_cache, pod_cache_gib
 from cost.pricing.nodes import NodePlan, plan_nodes
 from cost.pricing.tco import Overheads
-from cost.physics.weights_cache import plan_cache, pod_cache_gib
 from cost.pydantic_errors import spelled
 from cost.workload import Workload, WorkloadFields, require_within_context
 from infra.config import schema
 from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
 from infra.config.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
-
 
 GPU_POOL_LABEL = "breakeven.dev/gpu-pool"
 GPU_AMI_TYPES = {

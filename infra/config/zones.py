@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cost.catalog import load_yaml
 from cost.errors import InputError
-from infra.config.spec import P, ClusterSpec
+from infra.config.spec import ClusterSpec, P
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "zones.yaml"
 

@@ -21,7 +21,6 @@ import yaml
 
 from infra.config.stackconfig import ROOT
 
-
 # libyaml's safe loader where PyYAML was built with it (the same documents, parsed in C: several times faster on the
 # charts' manifests); PyYAML's pure-Python one otherwise
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

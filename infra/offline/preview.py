@@ -99,9 +99,9 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
         cfg = cfg.with_values(overrides)
     t_cfg = time.perf_counter()
 
-    from infra.offline import helmrender, mocks
     from infra import program as prog
     from infra.config import spec as spec_mod
+    from infra.offline import helmrender, mocks
 
     t_imp = time.perf_counter()
     region = cfg.values.get("aws:region", "us-east-1")

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from chartkit import VALUES_FILES, HelmError, helm_scalar, template_cached, find_helm, in_ci, renderer
+from chartkit import VALUES_FILES, HelmError, find_helm, helm_scalar, in_ci, renderer, template_cached
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,6 @@ def test_schema_refuses_a_non_numeric_cost(render_error):
 
 def test_configmap_is_a_valid_kubernetes_object(render):
     import kubernetes_validate
-
     from chartkit import KUBE_VERSION
 
     (cm,) = _dashboards(render(set=ECON))

@@ -13,12 +13,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import kubernetes_validate
 import pytest
 import yaml
-
 from chartkit import CHART, VALUES_FILES
-
-import kubernetes_validate
 from kubernetes_validate.utils import SchemaNotFoundError
 
 # 1.34: the oldest release this check pins (features used: sleep preStop, minDomains,

@@ -20,7 +20,6 @@ import time
 from typing import ClassVar
 
 import pytest
-
 from chartkit import in_ci
 
 pytestmark = pytest.mark.nginx  # the rendered nginx.conf in the real nginx

@@ -7,7 +7,6 @@ import math
 import re
 
 import pytest
-
 from chartkit import CHART, VALUES_FILES
 
 ECONOMICS = "breakeven.dev/economics"

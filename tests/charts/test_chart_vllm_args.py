@@ -14,7 +14,6 @@ import json
 import subprocess
 
 import pytest
-
 from chartkit import REPO, in_ci
 
 pytestmark = pytest.mark.vllm  # vLLM's own parser runs under .venv-vllm
@@ -83,11 +82,11 @@ def program_commands(helm) -> dict[str, list[str]]:
     2025-26 model at the precision its checkpoint ships (gpt-oss-120b, MXFP4), rendered."""
     import json
 
-    from infra.offline import helmrender
     from infra.components import serving
-    from infra.config import stackconfig
     from infra.components.weights_s3 import S3Weights
     from infra.config import spec as spec_mod
+    from infra.config import stackconfig
+    from infra.offline import helmrender
     from tests.infra.conftest import STACKS
 
     out = {}

@@ -32,7 +32,6 @@ import subprocess
 import time
 
 import pytest
-
 import vllmserver
 from chartkit import in_ci
 from vllmserver import _env_from_rendered, _http, _tail

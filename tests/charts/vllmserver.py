@@ -21,7 +21,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from chartkit import REPO, in_ci
 
 VENV = REPO / ".venv-vllm"

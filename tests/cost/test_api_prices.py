@@ -10,9 +10,9 @@ import pytest
 import yaml
 from genai_prices import Usage, calc_price
 
-from cost.pricing import api_prices as ap
 from cost import catalog
 from cost.errors import InputError
+from cost.pricing import api_prices as ap
 from cost.workload import Workload
 
 # The seed articles' workload: 100M tokens/month at a 60/40 input/output split.

@@ -2,10 +2,10 @@
 
 import pytest
 
-from cost.pricing import api_prices as ap
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
+from cost.pricing import api_prices as ap
 from cost.workload import Workload
 
 

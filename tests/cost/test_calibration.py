@@ -6,12 +6,11 @@ import csv
 from pathlib import Path
 
 import pytest
-
 import yaml
 
-from cost.physics import calibration, capacity, factors
 from cost import catalog
 from cost.errors import InputError
+from cost.physics import calibration, capacity, factors
 from cost.physics.factors import published
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "throughput-calibration.csv"

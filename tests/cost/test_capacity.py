@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from cost.physics import capacity
 from cost import catalog
-from cost.physics.factors import published
 from cost.errors import InputError
+from cost.physics import capacity
+from cost.physics.factors import published
 
 L70 = catalog.model("llama-3.1-70b")
 L8 = catalog.model("llama-3.1-8b")

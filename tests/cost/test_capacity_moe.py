@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from cost.physics import capacity
 from cost import catalog
 from cost.catalog import checkpoints
 from cost.errors import InputError
+from cost.physics import capacity
 from cost.physics.factors import published
 
 H100 = catalog.gpu("H100")

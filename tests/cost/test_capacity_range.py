@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from breakeven.cli import main
-from cost.physics import calibration
 from cost.deployment import Deployment
 from cost.estimate import estimate
+from cost.physics import calibration
 from cost.physics.capacity_range import capacity_range, estimate_dict
 from cost.workload import Workload
 

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from cost.physics import capacity
 from cost import catalog
+from cost.physics import capacity
 from cost.physics.factors import published
 
 L8 = catalog.model("llama-3.1-8b")

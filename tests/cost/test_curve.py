@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from cost.pricing import api_prices
 from cost.decide.curve import cheapest_search, configuration, curve
+from cost.decide.optimize import Constraints
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.decide.optimize import Constraints
+from cost.pricing import api_prices
 from cost.workload import Workload
 
 SHAPE = Workload.build(0, avg_input_tokens=600, avg_output_tokens=400, utilization=0.8)

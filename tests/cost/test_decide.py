@@ -5,11 +5,11 @@ import json
 import pytest
 
 from breakeven.cli import main
-from cost.pricing.api_prices import load_price_book
-from cost.deployment import Deployment, Exemptions
-from cost.estimate import estimate
 from cost.decide.optimize import SEARCH_PRICINGS, Constraints, optimize
 from cost.decide.sensitivity import sensitivity
+from cost.deployment import Deployment, Exemptions
+from cost.estimate import estimate
+from cost.pricing.api_prices import load_price_book
 from cost.workload import Workload
 
 

@@ -150,8 +150,8 @@ def test_max_concurrency_is_what_vllm_logs_and_sustained_concurrency_what_the_tr
 
 
 def test_fixed_length_traffic_sustains_about_half_the_output_more():
-    from cost.physics import capacity
     from cost import catalog
+    from cost.physics import capacity
     model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("H100")
     t = capacity.throughput(model, gpu, 1, "bf16", 1000, 2000, max_num_seqs=4096, length_cv=0)
     kv = capacity.memory_fit(model, gpu, 1, "bf16", 3000, max_num_seqs=4096).kv_capacity_tokens

@@ -7,11 +7,11 @@ import pytest
 
 from breakeven.cli import main
 from cost import catalog
-from cost.pricing import gpu_clouds
+from cost.decide.optimize import Constraints, optimize
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.decide.optimize import Constraints, optimize
+from cost.pricing import gpu_clouds
 from cost.workload import Workload
 
 HOURS = 730

@@ -5,10 +5,11 @@ import json
 import pytest
 
 from breakeven.cli import main
-from cost.physics import capacity
 from cost import catalog
 from cost.errors import InputError
-from cost.physics.factors import load as load_factors, published
+from cost.physics import capacity
+from cost.physics.factors import load as load_factors
+from cost.physics.factors import published
 from cost.physics.gpucheck import check, load
 
 

@@ -7,11 +7,11 @@ import pytest
 
 from breakeven.cli import main
 from cost import catalog
-from cost.pricing import hosting
-from cost.pricing.api_prices import HOSTING_TIERS, load_price_book
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
+from cost.pricing import hosting
+from cost.pricing.api_prices import HOSTING_TIERS, load_price_book
 from cost.workload import Workload
 
 HOURS = 730

@@ -3,13 +3,13 @@ import json
 
 import pytest
 
-from cost.physics import capacity
 from cost import catalog
+from cost.decide.advice import cheapest_alternative
+from cost.decide.optimize import Constraints, gpu_monthly_usd, optimize
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
-from cost.decide.advice import cheapest_alternative
-from cost.decide.optimize import Constraints, gpu_monthly_usd, optimize
+from cost.physics import capacity
 from cost.workload import Workload
 
 REDUCED = ("g6.xlarge", "g6.24xlarge", "g5.12xlarge", "g6e.xlarge", "g6e.12xlarge")

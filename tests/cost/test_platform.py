@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from cost.catalog import eks
-from cost.pricing import platform
 from cost.errors import InputError
+from cost.pricing import platform
 
 NOV_2026 = dt.date(2026, 11, 29)
 

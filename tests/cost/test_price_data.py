@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cost.pricing import api_prices
 from cost import catalog
 from cost.deployment import Deployment
 from cost.errors import InputError
+from cost.pricing import api_prices
 from cost.pricing.nodes import plan_nodes
 from cost.workload import Workload
 

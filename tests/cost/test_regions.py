@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from cost.catalog import regions
-from cost.catalog import _load
+from cost.catalog import _load, regions
 from cost.errors import InputError
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from cost.deployment import Deployment
 from cost.pricing import api_prices
 from cost.pricing.api_prices import load_price_book
-from cost.deployment import Deployment
 from cost.pricing.fleet import Tier, price_fleet
 from cost.workload import Workload
 

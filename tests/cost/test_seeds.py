@@ -3,8 +3,8 @@
 import runpy
 from pathlib import Path
 
-from cost.physics import capacity
 from cost import catalog
+from cost.physics import capacity
 from cost.seeds import report
 
 ROOT = Path(__file__).resolve().parents[2]

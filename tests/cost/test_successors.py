@@ -2,11 +2,11 @@
 
 import pytest
 
-from cost.pricing import api_prices
 from cost.decide import successors
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
+from cost.pricing import api_prices
 from cost.report import render
 from cost.workload import Workload
 

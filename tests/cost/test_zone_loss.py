@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from cost.decide.optimize import Constraints, optimize
 from cost.deployment import Deployment
 from cost.estimate import estimate
 from cost.pricing.nodes import plan_nodes, replicas_after_zone_loss, zone_spread
-from cost.decide.optimize import Constraints, optimize
 from cost.workload import Workload
 
 

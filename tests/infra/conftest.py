@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from infra.offline import mocks
 from infra import program
-from infra.config import stackconfig
 from infra.config import spec as spec_mod
+from infra.config import stackconfig
+from infra.offline import mocks
 
 STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b", "fleet", "llama-405b")
 CANARY = {  # distinctive secret values: none may ever show up in a recorded input, output, log or manifest

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from infra.components import cluster
-from infra.offline import preview
 from infra.config.spec import P
+from infra.offline import preview
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
 SG_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

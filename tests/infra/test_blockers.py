@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from infra.offline import mocks, preview
 from infra import program
 from infra.config import stackconfig
 from infra.config.blockers import documentation_cidrs, is_placeholder_repo
 from infra.config.spec import P
+from infra.offline import mocks, preview
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
 CIDR = f"{P}cluster.endpoint.publicAccessCidrs[0]"

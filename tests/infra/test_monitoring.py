@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.offline import helmrender
 from infra.components.monitoring import MONITORING_CHART, MONITORING_CHART_VERSION, MONITORING_NAMESPACE
+from infra.offline import helmrender
 from tests.infra.conftest import STACKS, run_stack, stack_value
 
 P = "breakeven:"

@@ -9,15 +9,15 @@ import re
 
 import pytest
 
-from cost.physics import multinode
 from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
+from cost.physics import multinode
 from cost.pricing.tco import Overheads
 from cost.workload import Workload
-from infra.offline import helmrender
 from infra.components import serving
 from infra.components.lws import LWS_CHART, LWS_CHART_VERSION
+from infra.offline import helmrender
 from tests.infra.conftest import run_stack, stack_value
 
 P = "breakeven:"

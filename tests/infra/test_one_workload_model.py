@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cost.economics import ANNOTATION, Economics
 from cost.deployment import Deployment
+from cost.economics import ANNOTATION, Economics
 from cost.errors import InputError
 from cost.workload import Workload
 from infra.config.spec import P

@@ -8,8 +8,8 @@ import kubernetes_validate
 import pytest
 
 from cost.errors import InputError
-from infra.offline import preview
 from infra.config.spec import GPU_POOL_LABEL, P
+from infra.offline import preview
 from tests.infra.conftest import CANARY, STACKS, stack_value
 
 WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet",

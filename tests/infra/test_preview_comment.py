@@ -8,8 +8,8 @@ import re
 import pytest
 from markdown_it import MarkdownIt
 
-from infra.offline import preview, preview_comment, preview_compare
 from infra.config.spec import P
+from infra.offline import preview, preview_comment, preview_compare
 from tests.infra.conftest import CANARY, stack_value
 
 PHONE_LINES = 45  # what the comment shows before its collapsed details

@@ -8,11 +8,11 @@ import re
 import pytest
 
 from cost.economics import Economics
-from cost.pricing.platform import prices
 from cost.errors import InputError
+from cost.pricing.platform import prices
 from infra import pricing
-from infra.program import ConfigError
 from infra.config.spec import GPU_POOL_LABEL, P, node_disk_needed_gib, weights_on_instance_store
+from infra.program import ConfigError
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

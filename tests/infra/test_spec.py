@@ -7,8 +7,8 @@ import copy
 import pytest
 
 from cost.errors import InputError
-from infra.config import stackconfig
 from cost.pricing.tco import Overheads
+from infra.config import stackconfig
 from infra.config.spec import P
 from tests.infra.conftest import STACKS, load_spec, stack_value
 

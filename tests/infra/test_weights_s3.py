@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from cost.physics import weights_source as ws
 from cost.errors import InputError
+from cost.physics import weights_source as ws
 from infra.offline import helmrender
 from tests.infra.conftest import load_spec, run_stack, stack_value
 

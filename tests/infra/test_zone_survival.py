@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from infra.program import ConfigError
 from infra.config.spec import P
+from infra.program import ConfigError
 from tests.infra.conftest import STACKS, run_stack, stack_value
 
 EXPECTED = {"dev": 0.0, "prod": 1.0, "fleet": 1.0, "hybrid": 1.0, "uneconomic": 1.0, "private-70b": 1.0, "llama-405b": 1.0}

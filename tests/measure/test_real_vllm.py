@@ -13,13 +13,13 @@ import time
 import httpx
 import pytest
 import yaml
+from vllmserver import MODEL_DIR
 
 from breakeven.cli import main
 from cost.physics.factors import load as load_factors
 from measure import fit
 from measure.observe import watch
 from measure.sources import EndpointSource
-from vllmserver import MODEL_DIR
 
 pytestmark = pytest.mark.vllm  # the real vLLM server (vllm_server, which tests/conftest.py also marks helm)
 

@@ -253,8 +253,8 @@ def spec_of(stack: str):
 def helm_objects(spec, m, chart_urn: str) -> list[dict]:
     """The real chart rendered by helm with the program's values for the model (infra.components.serving.chart_values),
     registered as the preview registers rendered objects."""
-    from infra.offline import helmrender
     from infra.components.serving import SecretNames, chart_values
+    from infra.offline import helmrender
 
     values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
     out = helmrender.render(f"serving-{m.name}-chart", "./charts/vllm", m.name, spec.namespace, values,

@@ -6,11 +6,11 @@ import copy
 
 import pytest
 
-from cost.physics import capacity
 from cost import catalog
 from cost.decide import advice, optimize
-from cost.physics.capacity_range import capacity_range
 from cost.economics import Routing
+from cost.physics import capacity
+from cost.physics.capacity_range import capacity_range
 from cost.pricing.fleet import Tier
 from cost.pricing.tco import Overheads
 from cost.workload import Workload
@@ -364,8 +364,9 @@ def test_the_cheapest_configuration_meets_the_latency_target():
 
 
 def test_secret_names_are_matched_word_by_word():
-    from policies.secrets import SECRET_NAME, _words
     import re
+
+    from policies.secrets import SECRET_NAME, _words
 
     hits = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "hfToken", "apiKey",
             "DB_PASSWORD"]

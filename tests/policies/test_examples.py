@@ -22,8 +22,7 @@ import sys
 import pytest
 
 from cost.units import format_usd
-from policies import pricing, runner
-from policies import trust
+from policies import pricing, runner, trust
 from tests.policies import builders as B
 
 EXAMPLE_TRUST = trust.load("trust.example.json")   # what policies/config.example.json grants

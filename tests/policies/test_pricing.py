@@ -271,8 +271,8 @@ def test_the_charts_leaderworkerset_is_priced_across_nodes_and_passes_production
     """A 405B model at TP16 on two p5.48xlarge per replica: the chart renders a LeaderWorkerSet."""
     import pytest
 
-    from infra.offline import helmrender
     from infra.components.serving import SecretNames, chart_values
+    from infra.offline import helmrender
 
     spec = B.spec_of("private-70b")
     m = spec.models[0]

@@ -8,13 +8,13 @@ reported. Driven through the pack as the Pulumi CLI starts it, with the policy c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cost.pricing.tco import Overheads
-from cost.usage import Usage
 from cost.units import format_tokens
+from cost.usage import Usage
 from tests.policies import builders as B
 
 # Two spot L4 replicas, no overheads, priced with the seeds' 2025 book: breakeven with the cheapest API is
