@@ -7,8 +7,7 @@ listener that records each path and answers the client's JSON / metrics text.
 """
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
@@ -16,6 +15,7 @@ from kubernetes import client
 
 from cost.errors import InputError
 from measure.sources import KubeSource, metrics_port, proxy_path, select_pods
+from tests.localserver import serving
 from tests.measure.test_counters import exposition
 
 
@@ -78,11 +78,8 @@ def fake_api_server():
         def log_message(self, *a):
             pass
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    cfg = client.Configuration(host=f"http://127.0.0.1:{srv.server_address[1]}")
-    yield client.CoreV1Api(client.ApiClient(cfg)), seen
-    srv.shutdown()
+    with serving(Handler) as url:
+        yield client.CoreV1Api(client.ApiClient(client.Configuration(host=url))), seen
 
 
 def test_real_client_lists_by_selector_and_scrapes_through_the_pod_proxy(fake_api_server):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import yaml
 
 from breakeven.cli import main
+from tests.localserver import serving
 from tests.measure.test_counters import exposition
 
 
@@ -43,10 +43,8 @@ def _serve(model_name: str):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(Metrics) as url:
+        yield url
 
 
 def observe(capsys, endpoint, *flags) -> dict:

@@ -6,8 +6,7 @@ answers are both checked.
 """
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -16,6 +15,7 @@ from breakeven.cli import main
 from cost.errors import InputError
 from measure.observe import from_prometheus
 from measure.sources import PrometheusSource
+from tests.localserver import serving
 
 ANSWERS = {
     'sum(increase(vllm:prompt_tokens_total{namespace="llm"}[300s]))': 60000,
@@ -54,10 +54,8 @@ def prometheus():
         def log_message(self, *a):
             pass
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", seen, answers
-    srv.shutdown()
+    with serving(Handler) as url:
+        yield url, seen, answers
 
 
 def test_increase_and_resets_from_promql(prometheus):

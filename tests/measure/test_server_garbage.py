@@ -6,15 +6,15 @@ hang, nothing printed on stdout and no usage or factors file written.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
 import pytest
 
 from breakeven import cli
 from cost.catalog import strictload
+from tests.localserver import serving
 
 HTML = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>\n"
 PROM_VECTOR = '{"status": "success", "data": {"resultType": "vector", "result": [%s]}}'
@@ -42,11 +42,8 @@ def server() -> Iterator[tuple[str, dict]]:
         def log_message(self, *a):
             pass
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", answers
-    srv.shutdown()
-    srv.server_close()
+    with serving(Handler) as url:
+        yield url, answers
 
 
 def _refused(capsys, argv: list[str], written) -> str:
