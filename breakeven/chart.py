@@ -114,6 +114,7 @@ def figure(curve: Curve, width_px: int = 1200, height_px: int = 760) -> Figure:
         groups.append((f"{format_tokens(crossings[0]['tokens_per_month'])}-{format_tokens(crossings[-1]['tokens_per_month'])}, "
                        f"{other} tier ({len(crossings)} breakevens)", crossings))
     placed: list[tuple[float, int]] = []
+    taken: list[tuple[float, float]] = []   # log10 volume spans the breakeven labels cover; step labels keep out
     for label, same in groups:
         x, y = same[0]["tokens_per_month"], same[0]["self_hosted_monthly_usd"]
         mine = same[0]["tier"] == tier
@@ -121,10 +122,12 @@ def figure(curve: Curve, width_px: int = 1200, height_px: int = 760) -> Figure:
         near = [lvl for px, lvl in placed if abs(math.log10(x / px)) < span * 0.06]
         level = next(i for i in range(len(near) + 1) if i not in near)
         placed.append((x, level))
+        ha = "right" if math.log10(curve.end / x) < span * 0.08 else "left" if math.log10(x / curve.start) < span * 0.08 else "center"
+        width = width_of(label, 8.5)
+        start = math.log10(x) - {"right": width, "left": 0.0, "center": width / 2}[ha]
+        taken.append((start, start + width))
         ax.annotate(label, (x, y), xytext=(0, -16 - 13 * level),
-                    textcoords="offset points", va="top", fontsize=8.5, color=colour,
-                    ha="right" if math.log10(curve.end / x) < span * 0.08 else "left" if math.log10(x / curve.start) < span * 0.08
-                    else "center",
+                    textcoords="offset points", va="top", fontsize=8.5, color=colour, ha=ha,
                     fontweight="bold" if mine else "normal", zorder=7,
                     bbox=dict(boxstyle="square,pad=0.05", facecolor="white", edgecolor="none", alpha=0.85),
                     arrowprops=dict(arrowstyle="-", color=colour, lw=0.6) if level else None)
@@ -163,6 +166,8 @@ def figure(curve: Curve, width_px: int = 1200, height_px: int = 760) -> Figure:
         lo, hi = math.log10(x), math.log10(x) + width
         if hi > math.log10(curve.end) or (free_from is not None and lo < free_from):
             continue
+        if any(lo < end and start < hi for start, end in taken):
+            continue   # a breakeven label sits there
         if planned and (s["from"] <= planned["tokens_per_month"] < s["to"] or lo <= math.log10(planned["tokens_per_month"]) <= hi):
             continue   # the planned label names this step; no neighbour's label sits across the planned line
         # Below the step's own tread: the staircase only rises to the right, so it never runs through the label.

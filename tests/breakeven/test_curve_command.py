@@ -137,3 +137,27 @@ def test_the_legend_stays_clear_of_the_axis_label_and_inside_the_image(size):
         assert box.y0 >= 0 and box.x0 >= 0 and box.x1 <= size[0] + 1
     finally:
         plt.close(fig)
+
+
+def test_configuration_labels_keep_clear_of_the_breakeven_labels():
+    """The docs' chart (llama-3.1-70b, 10M-100B, 1B planned): a step's configuration label never sits on a breakeven
+    volume's label (they are placed independently; a step label gives way)."""
+    from matplotlib.text import Annotation
+
+    from breakeven.chart import STEP_FONT, figure, plt
+    from cost.decide.curve import cheapest_search, curve
+    from cost.workload import Workload
+
+    shape = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400)
+    c = curve("llama-3.1-70b", shape, cheapest_search("llama-3.1-70b", shape), start=10e6, end=100e9)
+    fig = figure(c, 1200, 760)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        notes = [t for t in fig.axes[0].texts if isinstance(t, Annotation)]
+        steps = [t.get_window_extent(renderer) for t in notes if t.get_fontsize() == STEP_FONT]
+        volumes = [t.get_window_extent(renderer) for t in notes if t.get_fontsize() == 8.5]
+        assert steps and volumes
+        assert not [(s, v) for s in steps for v in volumes if s.overlaps(v)]
+    finally:
+        plt.close(fig)
