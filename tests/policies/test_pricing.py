@@ -274,9 +274,9 @@ def test_the_charts_leaderworkerset_is_priced_across_nodes_and_passes_production
     from infra.components.serving import SecretNames, chart_values
     from infra.offline import helmrender
 
-    spec = B.spec_of("private-70b")
+    spec, placement = B.placed_of("private-70b")
     m = spec.models[0]
-    values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
+    values = chart_values(spec, placement.models[0], SecretNames("hf-token", "vllm-api-key"))
     big = B.M(name="chat-70b", model="llama-3.1-405b", precision="fp8", instance_type="p5.48xlarge", tp=16, replicas=1,
               spares=1, zones=("us-east-1a", "us-east-1b"), pools=(("a", ("us-east-1a",), 2), ("b", ("us-east-1b",), 2)),
               tokens_per_month=2e9, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
