@@ -291,7 +291,8 @@ def build(spec: StackSpec, placement: Placement, fleet: Fleet, zone_list: list) 
                                     profile=profile,
                                     assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=role_arn)] if role_arn else None)
         aws_opts = pulumi.ResourceOptions(providers=[aws_provider])
-        net = Network("network", NetworkArgs(c, zone_list, tags), opts=aws_opts)
+        net = Network("network", NetworkArgs(c.name, c.vpc_cidr, c.nat_gateways == "one-per-zone", zone_list, tags),
+                      opts=aws_opts)
         outputs["zones"] = {z.slot: {"name": z.name, "zoneId": z.zone_id} for z in zone_list}
         eks = EksCluster("cluster", EksClusterArgs(c, net.private_subnet_ids, net.public_subnet_ids, tags,
                                                    aws_profile=profile, aws_role_arn=role_arn), opts=aws_opts)

@@ -472,7 +472,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     except InputError as e:
         raise InputError(f"{key}.model", m.model, e.allowed) from None
     name = m.name or entry.id.replace(".", "-")
-    tp = m.tensor_parallel
+    gpus_per_replica = m.gpus_per_replica
     if m.redundancy is not None and m.redundancy.spares == 0 and production:
         raise InputError(f"{key}.redundancy", m.redundancy.model_dump(by_alias=True, exclude_none=True),
                          'at least one spare replica in a production stack ("N+1"), or breakeven:production: false',
@@ -526,7 +526,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                              f"a commitment only with capacityType {' or '.join(RESERVED)}")
         commitment = Commitment(m.commitment.kind, m.commitment.hourly_usd, m.commitment.recorded_in)
     pricing = m.capacity_type if m.capacity_type not in RESERVED or commitment else "on-demand"
-    dargs: dict[str, Any] = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
+    dargs: dict[str, Any] = dict(model=entry.id, gpu=gpu, gpus_per_replica=gpus_per_replica, replicas=1 if auto else m.replicas, redundancy=spares,
                  precision=m.precision, pricing=pricing, commitment=commitment, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
                  name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel,
@@ -564,7 +564,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
         raise InputError(f"{key}.capacityBlock", True, "true only with capacityReservationId (the Capacity Block's id)")
     weights_gib = math.ceil(checkpoint.gib)
     _check_weights_source(f"{key}.weights.source", m.weights.source, source, cluster)
-    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, inst.type, tp, deployment.replicas,
+    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, inst.type, gpus_per_replica, deployment.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
                      tuple(m.extra_args), workload, exemptions, deployment, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block, checkpoint.gated,

@@ -45,7 +45,7 @@ class M:
     model: str = "llama-3.1-8b"
     precision: str = "bf16"
     instance_type: str = "g6.xlarge"
-    tp: int = 1
+    gpus_per_replica: int = 1
     replicas: int = 1
     spares: int = 0
     zones: tuple[str, ...] = ("us-east-1a",)
@@ -73,10 +73,10 @@ class M:
 
 def _units(m: M) -> int:
     inst = catalog.instance(m.instance_type)
-    if m.tp <= inst.gpus:
-        per = inst.gpus // m.tp
+    if m.gpus_per_replica <= inst.gpus:
+        per = inst.gpus // m.gpus_per_replica
         return -(-m.total // per)
-    return m.total * (m.tp // inst.gpus)
+    return m.total * (m.gpus_per_replica // inst.gpus)
 
 
 def _pools(m: M) -> list[tuple[str, tuple[str, ...], int]]:
@@ -92,7 +92,7 @@ def _pools(m: M) -> list[tuple[str, tuple[str, ...], int]]:
 def economics(m: M, stack: econ.StackEconomics) -> econ.Economics:
     """The model's economics value, as infra.pricing.economics builds it from a spec."""
     ex = {e.replace("-", "_"): True for e in m.exemptions if e != "low-ttft"}
-    d = Deployment.build(model=m.model, instance_type=m.instance_type, gpus_per_replica=m.tp, replicas=m.replicas,
+    d = Deployment.build(model=m.model, instance_type=m.instance_type, gpus_per_replica=m.gpus_per_replica, replicas=m.replicas,
                          redundancy=m.spares, precision=m.precision, pricing=m.capacity_type, max_model_len=m.max_model_len,
                          gpu_memory_utilization=m.gmu, max_num_seqs=m.max_num_seqs, exemptions=Exemptions(**ex), name=m.name,
                          kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel, api_servers=m.api_servers)
@@ -114,7 +114,7 @@ def vllm_objects(m: M, namespace: str, e: econ.Economics, *, pdb: bool = True, z
         "containers": [{
             "name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
             "args": ["--model", catalog.model(m.model).hf, "--served-model-name", m.model,
-                     "--tensor-parallel-size", str(m.tp), "--max-model-len", str(m.max_model_len),
+                     "--tensor-parallel-size", str(m.gpus_per_replica), "--max-model-len", str(m.max_model_len),
                      "--gpu-memory-utilization", str(m.gmu), "--max-num-seqs", str(m.max_num_seqs),
                      *([] if m.kv_cache_dtype == "auto" else ["--kv-cache-dtype", m.kv_cache_dtype]),
                      *(["--enable-expert-parallel"] if m.expert_parallel else []),
@@ -125,7 +125,7 @@ def vllm_objects(m: M, namespace: str, e: econ.Economics, *, pdb: bool = True, z
                 {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key"}}},
                 {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"},
             ],
-            "resources": {"limits": {"nvidia.com/gpu": m.tp}, "requests": {"nvidia.com/gpu": m.tp, "cpu": "4"}},
+            "resources": {"limits": {"nvidia.com/gpu": m.gpus_per_replica}, "requests": {"nvidia.com/gpu": m.gpus_per_replica, "cpu": "4"}},
             "ports": [{"name": "http", "containerPort": 8000}],
         }],
     }
@@ -278,7 +278,7 @@ def spec_stack(stack: str, *, helm: bool = False) -> list[dict]:
     res, urns = subnets(zones)
     for p in placement.models:
         m, w = p.model, p.model.workload
-        flat = M(name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, tp=m.gpus_per_replica,
+        flat = M(name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, gpus_per_replica=m.gpus_per_replica,
                  replicas=p.replicas, spares=m.spares, pools=tuple((z.suffix, z.zones, z.nodes) for z in p.pools),
                  capacity_type=m.capacity_type, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization,
                  max_num_seqs=m.max_num_seqs, kv_cache_dtype=m.deployment.kv_cache_dtype,
