@@ -12,7 +12,8 @@ import pytest
 from cost.errors import InputError
 from cost.estimate import estimate
 from infra.config.spec import P
-from tests.infra.conftest import load_placed, load_spec, stack_value
+from cost.economics import Economics
+from tests.infra.conftest import load_placed, load_spec, run_stack, stack_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +37,23 @@ def test_auto_replicas_carry_the_workload_and_price_like_estimate():
     assert placed.nodes == placed.plan.units and sum(p.nodes for p in placed.pools) == placed.plan.units
     assert estimate(placed.deployment, m.workload).verdict.choice != "undersized"
     assert placement.to_dict()["models"][0]["replicas"] == placed.replicas
+
+
+def test_the_program_deploys_and_annotates_the_sized_replicas():
+    """The chart's replica count, its economics annotation and the node groups' tags all carry the placement's count."""
+    models = _prod_with(replicas="auto")
+    models[0]["workload"] = {**models[0]["workload"], "tokensPerMonth": "20B"}
+    models[0]["redundancy"] = {**models[0].get("redundancy", {}), "acceptZoneLossShare": 0.5}   # production: a zone's loss
+    _, run = run_stack("prod", {"breakeven:models": models})
+    assert run.error is None, run.error
+    placed = load_placed("prod", {"breakeven:models": models})[1].models[0]
+    [chart] = [r for r in run.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == "./charts/vllm"]
+    assert chart.inputs["values"]["replicaCount"] == placed.total_replicas
+    assert Economics.from_json(chart.inputs["values"]["economics"]).deployment.replicas == placed.replicas > 1
+    groups = [r for r in run.resources if r.type == "aws:eks/nodeGroup:NodeGroup" and r.name.startswith("gpu-")]
+    assert {Economics.from_tags(g.inputs["tags"]).deployment.replicas for g in groups} == {placed.replicas}
+    assert sum(g.inputs["scalingConfig"]["desiredSize"] for g in groups) == placed.nodes
+    assert run.outputs["spec"]["models"][0]["replicas"] == placed.replicas
 
 
 def test_the_spec_does_not_size_replicas():
