@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from cost.economics import Economics
 from cost.errors import InputError
 from cost.estimate import estimate
 from infra.config.spec import P
-from cost.economics import Economics
 from tests.infra.conftest import load_placed, load_spec, run_stack, stack_value
 
 ROOT = Path(__file__).resolve().parents[2]
