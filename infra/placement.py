@@ -170,13 +170,14 @@ def place(spec: StackSpec, book=None) -> Placement:
     loaded it (None: loaded here)."""
     if book is None:
         book = price_book(spec)
-    placed = tuple(_place(m, spec.production, spec.cluster, book) for m in spec.models)
+    placed = tuple(_place(m, spec.cluster, book) for m in spec.models)
     _check_disk(spec, placed)
     _check_node_groups(spec.cluster, placed)
     return Placement(spec, placed)
 
 
-def _place(m: ModelSpec, production: bool, cluster: ClusterSpec, book) -> ModelPlacement:
+def _place(m: ModelSpec, cluster: ClusterSpec, book) -> ModelPlacement:
+    """One model sized, packed onto nodes, spread over zone pools, with its weights source."""
     key = m.key
     deployment = sized(m.deployment, m.workload)   # replicas that carry the workload when the stack says auto
     plan = plan_nodes(deployment, book)

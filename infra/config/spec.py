@@ -6,6 +6,9 @@ checked by its pydantic model in `infra/config/schema.py`; this module builds th
 validated sections and checks what spans keys or catalogs (zones of the region, fit, names). Every bad value raises `cost.errors.InputError` whose key is the config
 path the user wrote, e.g. `breakeven:models[0].replicas`, with the value and what is allowed.
 
+The spec only validates: it sizes nothing (`replicas: auto` stays None). Sizing the replicas, packing them onto
+nodes, the zone pools, the weights source and the checks that read those counts are `infra/placement.py`'s.
+
 Stack config layout (project namespace `breakeven`; full reference in stacks/README.md):
 
     breakeven:production   bool    production defaults (N+1 across zones, NAT per zone, API key)
