@@ -46,9 +46,14 @@ def test_every_row_is_predicted_with_its_kind():
 
 def test_fit_rows_median_error_at_most_20_percent():
     s = calibration.summary()
-    assert s["fit"]["rows"] == sum(1 for r in _rows(calibration.DATA / "calibration.csv") if r["kind"] == "fit") == 51
-    # 15.7 % / 2.08x until the small-batch MoE floor and its refit (2026-12-06, issue 22): 13.6 % / 2.06x
-    assert s["fit"]["median_error"] <= 0.137
+    # 53 since gpustack's two --async-scheduling ShareGPT runs of gpt-oss-120b (1x H100, 1x A100) joined their source's
+    # fit rows (2026-12-06, issue 22: the files gained an async_scheduling column; MEASUREMENTS.md)
+    assert s["fit"]["rows"] == sum(1 for r in _rows(calibration.DATA / "calibration.csv") if r["kind"] == "fit") == 53
+    # 15.7 % / 2.08x until the small-batch MoE floor and its refit (2026-12-06, issue 22): 13.6 % / 2.06x; 15.8 % / 2.05x
+    # since asynchronous scheduling hides the scheduler's step time on the runs that had it: the two new rows are
+    # 1.32x and 1.25x, gpustack's 0.10.2 TP 2 run at concurrency 4 went 1.03x -> 1.13x (that experimental build hid
+    # less than 0.5 ms a step), and the refit on 53 rows moved the 51 old rows' median to 15.3 % (MEASUREMENTS.md)
+    assert s["fit"]["median_error"] <= 0.158
     assert s["fit"]["max_error"] <= 1.06     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT: 2.06x (MEASUREMENTS.md)
 
 
@@ -88,7 +93,9 @@ def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     # under the old physics; 13.3 % after issue 22's physics (full KV pool with preemption, dense int4
     # through Marlin) and the refit on the fit rows; 13.2 % after the small-batch MoE floor and its refit (worst
     # 2.21x -> 1.97x). The issue's aim is 8 %; this pins today's figure.
-    assert s["validation"]["median_error"] <= 0.133
+    # 11.9 % (worst 1.95x) since asynchronous scheduling by engine version (vLLM >= 0.14 hides the scheduler's step time):
+    # InferenceX's vLLM 0.15.1 rows at concurrency 4-8 went 0.77-0.88x -> 0.85-1.00x
+    assert s["validation"]["median_error"] <= 0.12
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}
