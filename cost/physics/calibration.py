@@ -323,8 +323,8 @@ def _validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurr
 
 
 # --- the error band every estimate carries ----------------------------------------------------------------
-# Held-out rows of an engine the capacity model does not claim to model (vLLM 0.6.0 with its single-step
-# scheduler, CPU-bound; see the module docstring): `breakeven calibration` shows them, no error band uses them.
+# Held-out rows of an engine the capacity model does not claim to model (vLLM 0.6 with its single-step scheduler,
+# the V0 default: LambdaLabs' 0.6.0 runs, Qwen2.5's 0.6.3 speed benchmark; CPU-bound, see the module docstring): `breakeven calibration` shows them, no error band uses them.
 UNMODELLED_ENGINES = ("num-scheduler-steps 1",)
 
 
