@@ -17,6 +17,7 @@ from cost.catalog.strictload import MAX_MAGNITUDE
 from cost.deployment import DeploymentFields, ExemptionsFields
 from cost.economics_model import OverheadsValue
 from cost.errors import InputError
+from cost.pricing.nodes import RatesFields
 from cost.pydantic_errors import FromText
 from cost.workload import WorkloadArgs, WorkloadFieldsMs
 
@@ -27,7 +28,7 @@ def _flags(model: type[BaseModel]) -> dict[str, str]:
 
 # cost field -> the flag that sets it, so errors name what the user typed: the models' flags, and the search's own.
 FLAG = {**_flags(WorkloadArgs), **_flags(WorkloadFieldsMs), **_flags(DeploymentFields), **_flags(ExemptionsFields),
-        **_flags(OverheadsValue), "profile": "--profile", "top": "--top", "price_book": "--price-book"}
+        **_flags(OverheadsValue), **_flags(RatesFields), "profile": "--profile", "top": "--top", "price_book": "--price-book"}
 # The fields each group of flags sets, in --help's order (the flag, type, help and refusal come from the field).
 WORKLOAD_FIELDS = ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization", "ttft_target_ms",
                    "tpot_target_ms", "prefix_cache_hit_rate")
@@ -165,8 +166,7 @@ def add_assumption_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     g.add_argument("--overheads", default="default", choices=["default", "none"],
                    help="none: GPU hours only (no storage, ops tax, staff or monitoring), before the flags below")
     add_field_flags(g, OverheadsValue, OVERHEAD_FIELDS, defaults=Overheads())
-    g.add_argument("--reserved-discount", help="discount off on-demand for reserved capacity: 0.35 (both terms) or 1y=0.3,3y=0.5")
-    g.add_argument("--spot-price", help="where in the zones' spot range spot is priced: low, mid (default), high or 0..1")
+    add_field_flags(g, RatesFields, tuple(RatesFields.model_fields))
     return g
 
 
@@ -260,28 +260,6 @@ def overheads_from(args: argparse.Namespace):
 
 
 def rates_from(args: argparse.Namespace):
-    from cost.pricing.nodes import Rates
-
-    r = Rates()
-    if args.reserved_discount:
-        text = args.reserved_discount.strip()
-        allowed = "a discount in [0, 0.95] such as 0.35 (both terms), or 1y=0.3,3y=0.5"
-        try:
-            if "=" in text:
-                parts = dict(item.split("=", 1) for item in text.split(","))
-                unknown = set(parts) - {"1y", "3y"}
-                if unknown:
-                    raise InputError("--reserved-discount", args.reserved_discount, allowed)
-                r = replace(r, **{f"reserved_{k}": float(v) for k, v in parts.items()})
-            else:
-                r = replace(r, reserved_1y=float(text), reserved_3y=float(text))
-        except (ValueError, InputError):
-            raise InputError("--reserved-discount", args.reserved_discount, allowed) from None
-    if args.spot_price:
-        points = {"low": 0.0, "mid": 0.5, "high": 1.0}
-        try:
-            pos = points[args.spot_price] if args.spot_price in points else float(args.spot_price)
-            r = replace(r, spot_position=pos)
-        except (ValueError, InputError):
-            raise InputError("--spot-price", args.spot_price, "low, mid, high or a fraction 0..1 of the zones' spot range") from None
-    return r
+    """The rates: --reserved-discount and --spot-price (cost.pricing.nodes.RatesFields) over the defaults."""
+    # each flag was validated by its field while parsing: constructed as it holds them
+    return RatesFields.model_construct(reserved_discount=args.reserved_discount, spot_price=args.spot_price).rates()

@@ -15,6 +15,7 @@ from breakeven.workload_flags import FLAG, OVERHEAD_FIELDS, SERVER_FIELDS, WORKL
 from cost import pydantic_errors
 from cost.deployment import DeploymentFields, ExemptionsFields
 from cost.economics_model import OverheadsValue
+from cost.pricing.nodes import RatesFields
 from cost.workload import WorkloadArgs, WorkloadFieldsMs
 
 BASE = ["estimate", "--model", "llama-3.1-8b", "--gpu", "L4", "--tokens-per-month", "100M"]
@@ -31,7 +32,8 @@ SHARED = ([(WorkloadArgs, "tokens_per_month"), (WorkloadArgs, "batch")]
           + [(WorkloadFieldsMs, name) for name in WORKLOAD_FIELDS]
           + [(DeploymentFields, name) for name in ("model", "max_model_len", *SERVER_FIELDS)]
           + [(ExemptionsFields, name) for name in ExemptionsFields.model_fields]
-          + [(OverheadsValue, name) for name in OVERHEAD_FIELDS])
+          + [(OverheadsValue, name) for name in OVERHEAD_FIELDS]
+          + [(RatesFields, name) for name in RatesFields.model_fields])
 FIELDS = SHARED + [(DeploymentFields, name) for name in cli.DEPLOYMENT_FLAGS if name not in ("model", "max_model_len")]
 
 
@@ -97,6 +99,10 @@ BAD = [
     (["--monitoring-usd", "-5"], "--monitoring-usd: got -5.0; allowed: a non-negative number, at most 1e+18"),
     (["--storage-gib-per-node", "1e19"], "--storage-gib-per-node: got '1e19'; allowed: a non-negative number, at most 1e+18"),
     (["--storage-usd-per-gib-month", "-0.1"], "--storage-usd-per-gib-month: got -0.1; allowed: a non-negative number"),
+    (["--reserved-discount", "0.99"], "--reserved-discount: got '0.99'; allowed: a discount in [0, 0.95] such as 0.35"),
+    (["--reserved-discount", "2y=0.3"], "--reserved-discount: got '2y=0.3'; allowed: a discount in [0, 0.95]"),
+    (["--spot-price", "middle"], "--spot-price: got 'middle'; allowed: low, mid, high or a fraction 0..1"),
+    (["--spot-price", "1.5"], "--spot-price: got '1.5'; allowed: low, mid, high or a fraction 0..1"),
 ]
 SEARCH_BAD = [
     (["--zones", "9"], "--zones: got 9; allowed: a whole number, from 1 to 6"),
@@ -128,6 +134,19 @@ def test_an_overhead_flag_replaces_its_default_in_the_line_items(capsys):
                             "--format", "json"]) == 0
     items = {i["name"]: i for i in json.loads(capsys.readouterr().out)["self_hosted"]["line_items"]}
     assert (items["Model storage"]["quantity"], items["Model storage"]["unit_usd"]) == (1000, 0.1)
+
+
+def _unit_usd(capsys, *flags: str) -> float:
+    assert cli.main(BASE + ["--replicas", "1", "--format", "json", *flags]) == 0
+    return json.loads(capsys.readouterr().out)["self_hosted"]["line_items"][0]["unit_usd"]
+
+
+def test_the_rate_flags_set_the_discount_and_the_spot_position(capsys):
+    on_demand = _unit_usd(capsys)
+    assert _unit_usd(capsys, "--pricing", "reserved-3y", "--reserved-discount", "1y=0.3,3y=0.5") == pytest.approx(on_demand * 0.5, abs=1e-4)
+    assert _unit_usd(capsys, "--pricing", "reserved-1y", "--reserved-discount", "0.25") == pytest.approx(on_demand * 0.75, abs=1e-4)
+    low, mid, high = (_unit_usd(capsys, "--pricing", "spot", "--spot-price", p) for p in ("low", "0.5", "high"))
+    assert low < mid < high and _unit_usd(capsys, "--pricing", "spot") == mid
 
 
 GROUPS = ["workload", "deployment", "exemptions", "assumptions"]
