@@ -142,14 +142,15 @@ def add_constraint_flags(p: argparse.ArgumentParser) -> None:
 
 
 def named_flags(run, flags: tuple[str, ...]):
-    """`run`, with an InputError about one of `flags` re-keyed to the flag the user typed (--kebab-case)."""
+    """`run`, with an InputError about one of `flags` re-keyed to the flag the user typed: a cost field's flag
+    (FLAG: gpus_per_replica is --gpus), else the key in --kebab-case."""
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return run(args)
         except InputError as e:
-            key = e.key.replace("_", "-")
-            if key in flags:
-                raise InputError("--" + key, e.value, e.allowed, e.detail) from None
+            key = FLAG.get(e.key, "--" + e.key.replace("_", "-"))
+            if key[2:] in flags:
+                raise InputError(key, e.value, e.allowed, e.detail) from None
             raise
     return wrapped
 

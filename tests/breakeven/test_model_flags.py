@@ -159,3 +159,31 @@ def test_help_groups_the_flags_and_every_flag_has_help(command):
     titles = [g.title for g in sub._action_groups if g._group_actions and g.title != "options"]
     assert titles[:4] == GROUPS and titles[-1] in ("output", "range and output")
     assert all(a.help for a in sub._actions), [a.dest for a in sub._actions if not a.help]
+
+
+OBSERVE = ["observe", "--endpoint", "http://127.0.0.1:9", "--model", "llama-3.1-8b"]
+CALIBRATE = ["calibrate", "--endpoint", "http://127.0.0.1:9", "--model", "llama-3.1-8b", "--gpu", "L4"]
+MEASURING = [  # observe's deployment and calibrate's server flags are the deployment's fields too (nothing listens on :9)
+    (OBSERVE + ["--gpus", "0"], "--gpus: got 0; allowed: a whole number, from 1 to 64"),
+    (OBSERVE + ["--replicas", "1001"], "--replicas: got 1001; allowed: a whole number, from 1 to 1000"),
+    (OBSERVE + ["--gpu", "L4", "--tokens-per-month", "lots"], "--tokens-per-month: got 'lots'; allowed: a non-negative token volume"),
+    # refused by the catalog after parsing, under the flag the user typed (gpus_per_replica is --gpus)
+    (OBSERVE + ["--gpu", "L4", "--gpus", "3"], "--gpus: got 3; allowed: a tensor-parallel size that splits the attention heads"),
+    (CALIBRATE + ["--gpus", "65"], "--gpus: got 65; allowed: a whole number, from 1 to 64"),
+    (CALIBRATE + ["--max-num-seqs", "0"], "--max-num-seqs: got 0; allowed: a whole number, from 1 to 65536"),
+]
+
+
+@pytest.mark.parametrize("argv,line", MEASURING, ids=[" ".join(a[:1] + a[-2:]) for a, _ in MEASURING])
+def test_observe_and_calibrate_take_the_deployment_fields_flags(capsys, argv, line):
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and line in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("command,names", [("observe", ("gpus_per_replica", "replicas", "precision", "instance_type")),
+                                           ("calibrate", ("gpus_per_replica", "precision", "max_num_seqs"))])
+def test_the_measuring_commands_flags_are_the_deployment_fields(command, names):
+    actions = _actions(command)
+    for name in names:
+        assert actions[name].option_strings == [FLAG[name]] and actions[name].help
