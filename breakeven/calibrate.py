@@ -6,8 +6,11 @@ import argparse
 import json
 import os
 
-from breakeven.workload_flags import named_flags, number
+from breakeven.workload_flags import add_field_flags, named_flags, number
+from cost.deployment import DeploymentFields
 from cost.report import FORMATS, grid
+
+SERVER = ("gpus_per_replica", "precision", "max_num_seqs")   # the measured server: --gpus, --precision, --max-num-seqs
 
 
 def _concurrencies(text: str) -> list[int]:
@@ -26,9 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--model", required=True, help="catalog model, or a Hugging Face config.json (or its folder)")
     p.add_argument("--served-model-name", help="the model name the server answers to (default: --model)")
     p.add_argument("--gpu", required=True, help="catalog GPU, or a device YAML file (id, memory_gib, hbm_gb_s, bf16_tflops)")
-    p.add_argument("--gpus", type=number(int, "--gpus"), default=1, help="tensor-parallel size of the server")
-    p.add_argument("--precision", default="bf16")
-    p.add_argument("--max-num-seqs", type=number(int, "--max-num-seqs"), default=256, help="the server's --max-num-seqs")
+    # the server's settings are a deployment's (cost.deployment.DeploymentFields), its defaults the model's
+    add_field_flags(p, DeploymentFields, SERVER)
+    p.set_defaults(**{name: DeploymentFields.model_fields[name].default for name in SERVER})
     p.add_argument("--concurrency", type=_concurrencies, default=[1, 2, 4, 8, 16], help="levels, e.g. 1,2,4,8,16")
     p.add_argument("--requests-per-worker", type=number(int, "--requests-per-worker"), default=3)
     p.add_argument("--prompt-tokens", type=number(int, "--prompt-tokens"), default=128)
@@ -52,8 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     from cost.physics import capacity
     from measure import fit, loadgen
 
-    for key, v in (("gpus", args.gpus), ("max-num-seqs", args.max_num_seqs), ("requests-per-worker", args.requests_per_worker),
-                   ("prompt-tokens", args.prompt_tokens), ("max-tokens", args.max_tokens)):
+    for key, v in (("requests-per-worker", args.requests_per_worker), ("prompt-tokens", args.prompt_tokens),
+                   ("max-tokens", args.max_tokens)):
         if v < 1:
             raise InputError(key, v, "a whole number, at least 1")
     if args.max_tokens < 2:
@@ -61,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     tolerance = fit.FIT_TOLERANCE if args.tolerance is None else args.tolerance
     if not 0 < tolerance <= 10:
         raise InputError("tolerance", tolerance, "a fraction above 0 (0.25 = 25 %), at most 10")
-    target = fit.Target(fit.model_from(args.model), fit.device_from(args.gpu), args.gpus,
+    target = fit.Target(fit.model_from(args.model), fit.device_from(args.gpu), args.gpus_per_replica,
                         precision(args.precision, "precision"), max_num_seqs=args.max_num_seqs)
     capacity.require_fit(target.model, target.gpu, target.tp, target.precision, args.prompt_tokens + args.max_tokens)
     sweep = loadgen.sweep(args.endpoint, args.served_model_name or args.model, args.concurrency,

@@ -11,7 +11,9 @@ from breakeven import calibrate, curve, gpucheck, observe, up
 from breakeven import optimize as optimize_cmd
 from breakeven.workload_flags import (
     FLAG,
+    SERVER_FIELDS,
     add_assumption_flags,
+    add_exemption_flags,
     add_field_flags,
     add_workload_flags,
     apply_profile,
@@ -68,7 +70,7 @@ def one_line(message: str) -> str:
 
 
 # The deployment's fields `estimate` takes as flags (cost.deployment.DeploymentFields: flag, type, help); vLLM's
-# --max-num-seqs and --gpu-memory-utilization come with the workload flags, which optimize and curve share.
+# --max-num-seqs and --gpu-memory-utilization (SERVER_FIELDS) follow them, as in the searches.
 DEPLOYMENT_FLAGS = ("model", "gpu", "instance_type", "gpus_per_replica", "replicas", "redundancy", "precision",
                     "kv_cache_dtype", "expert_parallel", "api_servers", "pricing", "hourly_usd_per_gpu", "concurrency",
                     "capacity_tokens_per_month", "max_model_len")
@@ -76,16 +78,21 @@ DEPLOYMENT_FLAGS = ("model", "gpu", "instance_type", "gpus_per_replica", "replic
 
 def _estimate_parser(sub) -> None:
     p = sub.add_parser("estimate", help="price one self-hosted deployment against API spend")
-    add_field_flags(p, DeploymentFields, DEPLOYMENT_FLAGS, required=("model",), as_text=("capacity_tokens_per_month",))
-    p.add_argument("--factors", help="a factors file (breakeven calibrate): capacity with it beside the published fit")
-    p.add_argument("--clouds", help="the other GPU clouds to set the AWS GPU hours against: a comma-separated list of "
-                                    "lambda, runpod, nebius, vast, gcp, or all (default); the Pulumi program deploys AWS only")
-    p.add_argument("--weights-source", choices=("huggingface", "s3"),
-                   help="show the weights path as the program builds it (models[].weights.source): where each node keeps "
-                        "the weights and what a replaced node's path costs (s3: the stack's S3 copy; huggingface: the Hub through NAT)")
     add_workload_flags(p)
-    add_assumption_flags(p)
-    p.add_argument("--format", default="table", choices=FORMATS)
+    deployment = p.add_argument_group("deployment")
+    add_field_flags(deployment, DeploymentFields, (*DEPLOYMENT_FLAGS, *SERVER_FIELDS), required=("model",))
+    add_exemption_flags(p)
+    assumptions = add_assumption_flags(p)
+    assumptions.add_argument("--clouds", help="the other GPU clouds to set the AWS GPU hours against: a comma-separated "
+                             "list of lambda, runpod, nebius, vast, gcp, or all (default); the Pulumi program deploys AWS only")
+    assumptions.add_argument("--factors", help="a factors file (breakeven calibrate): capacity with it beside the "
+                             "published fit")
+    output = p.add_argument_group("output")
+    output.add_argument("--format", default="table", choices=FORMATS, help="the report's format (default table)")
+    output.add_argument("--weights-source", choices=("huggingface", "s3"),
+                        help="show the weights path as the program builds it (models[].weights.source): where each node "
+                             "keeps the weights and what a replaced node's path costs (s3: the stack's S3 copy; "
+                             "huggingface: the Hub through NAT)")
 
 
 def _weights_path(args: argparse.Namespace, result):
@@ -121,7 +128,7 @@ def _estimate(args: argparse.Namespace) -> int:
 
     set_by_profile = apply_profile(args)
     workload = workload_from(args)
-    fields = {name: getattr(args, name) for name in (*DEPLOYMENT_FLAGS, "max_num_seqs", "gpu_memory_utilization")}
+    fields = {name: getattr(args, name) for name in (*DEPLOYMENT_FLAGS, *SERVER_FIELDS)}
     given = {k: v for k, v in fields.items() if v is not None or k == "replicas"}   # no --replicas: sized
     deployment = Deployment.build(**given, exemptions=exemptions_from(args))
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), rates=rates_from(args),
@@ -265,8 +272,12 @@ COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; bad input exits 2 with a one-line message naming the key, the value and what is allowed."""
-    args = build_parser().parse_args(argv)
+    """Entry point: the exit status. Bad input is 2 with a one-line message naming the key, the value and what is
+    allowed, whether a flag's own type refuses it (argparse exits) or the command does."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:   # --help, or a flag refused while parsing (the message is printed)
+        return int(done.code or 0)
     try:
         return COMMANDS[args.command](args)
     except InputError as err:

@@ -22,20 +22,16 @@ def add_parser(sub) -> None:
     from breakeven.workload_flags import add_assumption_flags, add_constraint_flags, add_workload_flags, number
 
     p = sub.add_parser("curve", help="self-hosted cost at every volume against each API; breakeven volumes; a chart")
-    p.add_argument("--model", required=True, help="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
-    p.add_argument("--from", dest="start", default="10M", help="lowest volume, tokens/month (default 10M)")
-    p.add_argument("--to", dest="end", default="100B", help="highest volume, tokens/month (default 100B)")
-    p.add_argument("--points", type=number(int, "--points"), default=48, help="sampled volumes in points[] (default 48)")
-    add_constraint_flags(p)
     add_workload_flags(p, volume_help="the planned volume, marked on the chart (optional): 100M, 3.2B")
+    add_constraint_flags(p)
     add_assumption_flags(p)
-    p.add_argument("--format", default="table", choices=FORMATS)
-    p.add_argument("--output", help="also draw the chart: FILE.png or FILE.svg")
-    p.add_argument("--size", default="1200x760", help="chart size in pixels, WIDTHxHEIGHT (default 1200x760)")
-
-
-def _list(text: str | None) -> tuple[str, ...] | None:
-    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
+    output = p.add_argument_group("range and output")
+    output.add_argument("--from", dest="start", default="10M", help="lowest volume, tokens/month (default 10M)")
+    output.add_argument("--to", dest="end", default="100B", help="highest volume, tokens/month (default 100B)")
+    output.add_argument("--points", type=number(int, "--points"), default=48, help="sampled volumes in points[] (default 48)")
+    output.add_argument("--format", default="table", choices=FORMATS, help="the report's format (default table)")
+    output.add_argument("--output", help="also draw the chart: FILE.png or FILE.svg")
+    output.add_argument("--size", default="1200x760", help="chart size in pixels, WIDTHxHEIGHT (default 1200x760)")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -64,19 +60,16 @@ def build(args: argparse.Namespace):
     from breakeven.workload_flags import (
         FLAG,
         apply_search_profile,
+        constraints_from,
         exemptions_from,
         overheads_from,
         providers_from,
         rates_from,
         workload_from,
-        zones_from,
     )
     from cost import catalog
     from cost.decide.curve import cheapest_search, curve
-    from cost.decide.optimize import Constraints
-    from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
     from cost.pricing.api_prices import load_price_book
-    from cost.pricing.gpu_clouds import parse_clouds
     from cost.units import parse_tokens
 
     try:
@@ -93,12 +86,7 @@ def build(args: argparse.Namespace):
         pricings, _ = apply_search_profile(args)
         args.tokens_per_month = args.tokens_per_month or "0"
         workload = workload_from(args)
-        constraints = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_list(args.precision), pricings=pricings, gpus=_list(args.gpu),
-                                  instance_types=_list(args.instance), redundancy=args.redundancy, zones=zones_from(args),
-                                  production=args.production, max_model_len=args.max_model_len,
-                                  max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
-                                  gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None
-                                  else args.gpu_memory_utilization).check()
+        constraints = constraints_from(args, pricings).check()
         model = catalog.model(args.model, "--model").id
         book, providers, exemptions = load_price_book(args.price_book), providers_from(args), exemptions_from(args)
         cheapest = cheapest_search(model, workload, constraints, book=book, overheads=overheads_from(args),

@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 
-from breakeven.workload_flags import named_flags, number
+from breakeven.workload_flags import add_field_flags, named_flags, number
+from cost.deployment import DeploymentFields
 from cost.report import FORMATS, grid
+from cost.workload import WorkloadArgs
 
 MIN_WINDOW = "15m"     # shorter than this, a month extrapolated from the window gets a warning
 VOLUME_GAP = 2.0       # measured/declared volume beyond this factor (either way) gets a warning
 TO_PRICE = "--model with --gpu or --instance (as in estimate), or --stack with --model-name"
+# The deployment's fields observe takes as flags (cost.deployment.DeploymentFields; unset: the model's defaults).
+OBSERVED = ("model", "gpu", "instance_type", "gpus_per_replica", "replicas", "precision", "pricing")
 
 
 def add_parser(sub) -> None:
@@ -28,14 +32,10 @@ def add_parser(sub) -> None:
                    help=f"a shorter window is reported with a warning: too short to extrapolate to a month (default {MIN_WINDOW})")
     p.add_argument("--samples", type=number(int, "--samples"), default=2, help="scrapes across the window (resets between them are detected)")
     dep = p.add_argument_group("the deployment, to price what was measured (as in estimate)")
-    dep.add_argument("--model", help="catalog model id or Hugging Face name")
-    dep.add_argument("--gpu")
-    dep.add_argument("--instance")
-    dep.add_argument("--gpus", type=number(int, "--gpus"), default=1, help="GPUs per replica")
-    dep.add_argument("--replicas", type=number(int, "--replicas"), default=1)
-    dep.add_argument("--precision", default="bf16")
-    dep.add_argument("--pricing", default="on-demand")
-    dep.add_argument("--tokens-per-month", help="the declared volume, to say whether the verdict changes")
+    add_field_flags(dep, DeploymentFields, OBSERVED,
+                    helps={"replicas": "serving replicas running (default 1: one is measured unless you say more)"})
+    add_field_flags(dep, WorkloadArgs, ("tokens_per_month",),
+                    helps={"tokens_per_month": "the declared volume, to say whether the verdict changes: 100M, 3.2B"})
     dep.add_argument("--stack", help="a stack in stacks/: its model's deployment and declared workload")
     dep.add_argument("--model-name", help="the stack's model (breakeven:models[].name) with --stack")
     p.add_argument("--factors", help="a factors file (breakeven calibrate) instead of the published fit")
@@ -67,7 +67,6 @@ def _deployment(args: argparse.Namespace):
     from cost.deployment import Deployment
     from cost.errors import InputError
     from cost.pricing.api_prices import load_price_book
-    from cost.units import parse_tokens
     from cost.workload import Workload
 
     if args.stack:
@@ -85,13 +84,12 @@ def _deployment(args: argparse.Namespace):
         book = load_price_book(spec.pricing.price_book)
         placed = place(spec, book).model(args.model_name)   # the deployment as the program places it (replicas sized)
         return placed.deployment, placed.model.workload, book, placed.deployment.model
-    declared = Workload.build(parse_tokens(args.tokens_per_month, "tokens-per-month")) if args.tokens_per_month else None
+    declared = Workload.build(args.tokens_per_month) if args.tokens_per_month is not None else None
     model = catalog.model(args.model, "model").id if args.model else None
-    if model is None or not (args.gpu or args.instance):
+    if model is None or not (args.gpu or args.instance_type):
         return None, declared, None, model
-    d = Deployment.build(model=model, gpu=args.gpu, instance_type=args.instance, gpus_per_replica=args.gpus,
-                         replicas=args.replicas, precision=args.precision, pricing=args.pricing)
-    return d, declared, None, model
+    given = {name: getattr(args, name) for name in OBSERVED[1:] if getattr(args, name) is not None}
+    return Deployment.build(model=model, **given), declared, None, model
 
 
 FLAGS = ("endpoint", "namespace", "selector", "prometheus", "window", "min-window", "samples", "model-name", "tokens-per-month", "model", "gpu", "instance", "gpus", "replicas", "precision", "pricing", "factors")

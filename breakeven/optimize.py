@@ -11,50 +11,41 @@ from breakeven.workload_flags import (
     add_constraint_flags,
     add_workload_flags,
     apply_search_profile,
+    constraints_from,
     exemptions_from,
     number,
     overheads_from,
     providers_from,
     rates_from,
     workload_from,
-    zones_from,
 )
-
-
-def _csv(text: str | None) -> tuple[str, ...] | None:
-    return None if not text else tuple(x.strip() for x in text.split(",") if x.strip())
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("optimize", help="search instance x TP x precision x capacity type for the cheapest configurations")
-    p.add_argument("--model", required=True, help="llama-3.1-8b, llama-3.1-70b, ... or a Hugging Face name")
-    add_constraint_flags(p)
-    p.add_argument("--top", type=number(int, "--top"), default=10, help="configurations to print (default 10)")
-    p.add_argument("--breakeven", action="store_true",
-                   help="also find the least volume at which the cheapest configuration beats the cheapest comparable API")
     add_workload_flags(p)
+    add_constraint_flags(p)
     add_assumption_flags(p)
-    p.add_argument("--format", default="table", choices=("table", "json", "markdown"))
+    output = p.add_argument_group("output")
+    output.add_argument("--top", type=number(int, "--top"), default=10, help="configurations to print (default 10)")
+    output.add_argument("--breakeven", action="store_true",
+                        help="also find the least volume at which the cheapest configuration beats the cheapest "
+                             "comparable API")
+    output.add_argument("--format", default="table", choices=("table", "json", "markdown"), help="the report's format (default table)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Search, then print the top N with the cheapest comparable API beside them."""
     from cost.catalog.profiles import profile
-    from cost.decide.optimize import Constraints, breakeven_volume, no_alternative, optimize
-    from cost.physics.capacity import DEFAULT_GPU_MEMORY_UTILIZATION
+    from cost.decide.optimize import breakeven_volume, no_alternative, optimize
     from cost.pricing.api_prices import load_price_book
-    from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY, parse_clouds
+    from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY
     from cost.report import grid
     from cost.units import format_tokens, format_usd, round_finite
 
     pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)
-    c = Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=_csv(args.precision), pricings=pricings, gpus=_csv(args.gpu),
-                    instance_types=_csv(args.instance), redundancy=args.redundancy, zones=zones_from(args),
-                    production=args.production, max_model_len=args.max_model_len,
-                    max_num_seqs=256 if args.max_num_seqs is None else args.max_num_seqs,
-                    gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if args.gpu_memory_utilization is None
-                    else args.gpu_memory_utilization)
+    c = constraints_from(args, pricings)
     kwargs = dict(book=load_price_book(args.price_book), overheads=overheads_from(args), exemptions=exemptions_from(args),
                   providers=providers_from(args), rates=rates_from(args))
     found = optimize(args.model, w, c, top=args.top, **kwargs)

@@ -1,4 +1,7 @@
-"""Flags `estimate` and `optimize` share: the workload, its profile, the exemptions and every cost assumption."""
+"""Flags `estimate`, `optimize` and `curve` share: the workload, vLLM's settings, the exemptions and every cost
+assumption, in --help's groups. A flag that sets a field of a cost model (the workload, the deployment, the
+exemptions, the overheads) is made from that field by `add_field_flags`: its name, help, type and refusal words;
+the latency targets are the milliseconds fields a stack file states too (cost.workload.WorkloadFieldsMs)."""
 
 from __future__ import annotations
 
@@ -11,9 +14,12 @@ from pydantic import BaseModel
 
 from cost import pydantic_errors
 from cost.catalog.strictload import MAX_MAGNITUDE
-from cost.deployment import DeploymentFields
+from cost.deployment import DeploymentFields, ExemptionsFields
+from cost.economics_model import OverheadsValue
 from cost.errors import InputError
-from cost.workload import WorkloadArgs, WorkloadFields
+from cost.pricing.nodes import RatesFields
+from cost.pydantic_errors import FromText
+from cost.workload import WorkloadArgs, WorkloadFieldsMs
 
 
 def _flags(model: type[BaseModel]) -> dict[str, str]:
@@ -21,8 +27,17 @@ def _flags(model: type[BaseModel]) -> dict[str, str]:
 
 
 # cost field -> the flag that sets it, so errors name what the user typed: the models' flags, and the search's own.
-FLAG = {**_flags(WorkloadArgs), **_flags(DeploymentFields), "profile": "--profile", "top": "--top",
-        "price_book": "--price-book"}
+FLAG = {**_flags(WorkloadArgs), **_flags(WorkloadFieldsMs), **_flags(DeploymentFields), **_flags(ExemptionsFields),
+        **_flags(OverheadsValue), **_flags(RatesFields), "profile": "--profile", "top": "--top", "price_book": "--price-book"}
+# The fields each group of flags sets, in --help's order (the flag, type, help and refusal come from the field).
+WORKLOAD_FIELDS = ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization", "ttft_target_ms",
+                   "tpot_target_ms", "prefix_cache_hit_rate")
+SERVER_FIELDS = ("max_num_seqs", "gpu_memory_utilization")   # vLLM's settings: a deployment's, and every candidate's
+OVERHEAD_FIELDS = ("mlops_fte", "usd_per_fte_month", "ops_tax_share", "monitoring_usd_per_month", "storage_gib_per_node",
+                   "storage_usd_per_gib_month")
+# What a profile fills (cost/data/profiles.yaml keys are these fields' flags without the dashes).
+PROFILE_FIELDS = ("avg_input_tokens", "avg_output_tokens", "tpot_target_ms", "ttft_target_ms", "max_num_seqs", "pricing",
+                  "batch")
 
 
 def number(kind: type, flag: str, allowed: str | None = None):
@@ -41,122 +56,130 @@ def number(kind: type, flag: str, allowed: str | None = None):
     return parse
 
 
-def add_field_flags(p: argparse.ArgumentParser, model: type[BaseModel], names: tuple[str, ...],
-                    required: tuple[str, ...] = (), as_text: tuple[str, ...] = ()) -> None:
-    """One flag per named field of `model`: its flag, its help (the field's description), a type from its annotation
-    (a switch for true/false, a number refused in the field's words, else text; `as_text` fields take text the model
-    parses, such as 750M). Unset flags stay None, so the model's defaults apply."""
+def field_type(model: type[BaseModel], name: str):
+    """An argparse type for one field of `model`: the text read as a number where the field holds one (unless it
+    parses text itself, `FromText`: 750M), then validated by the field alone (its bounds and validators), so a bad
+    value is refused before anything runs, naming the flag, the value and the field's words."""
+    f = model.model_fields[name]
+    bare, meta = pydantic_errors.unwrap(f.annotation)
+    opt = pydantic_errors.flag(model, name)
+    read: Any = str
+    if bare in (int, float, Any) and not any(isinstance(m, FromText) for m in meta + list(f.metadata)):
+        read = number(int if bare is int else float, opt, pydantic_errors.allowed(f.annotation, list(f.metadata)))
+
+    def parse(text: str) -> Any:
+        try:
+            return pydantic_errors.check_field(model, name, read(text))
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(InputError(opt, e.value, e.allowed, e.detail))) from None
+    return parse
+
+
+def add_field_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup, model: type[BaseModel], names: tuple[str, ...],
+                    required: tuple[str, ...] = (), helps: dict[str, str] | None = None,
+                    defaults: object = None) -> None:
+    """One flag per named field of `model`: its flag (`pydantic_errors.flag`), its help (the field's description, or
+    `helps[name]`; with `defaults`, an object holding the default of fields whose model leaves them unset, the
+    default appended), a switch for true/false, else a value `field_type` reads and validates. Unset flags stay
+    None (a switch too), so the model's defaults apply; dest is the field's name."""
     for name in names:
         f = model.model_fields[name]
         bare, _ = pydantic_errors.unwrap(f.annotation)
         opt = pydantic_errors.flag(model, name)
-        metavar = opt[2:].upper().replace("-", "_")
+        text = (helps or {}).get(name) or f.description
+        if defaults is not None:
+            text = f"{text} (default {getattr(defaults, name):g})"
         if bare is bool:
-            p.add_argument(opt, dest=name, action="store_true", help=f.description)
-        elif bare in (int, float, Any) and name not in as_text:
-            words = pydantic_errors.allowed(f.annotation, list(f.metadata))
-            p.add_argument(opt, dest=name, metavar=metavar, type=number(int if bare is int else float, opt, words),
-                           help=f.description)
+            p.add_argument(opt, dest=name, action="store_true", default=None, help=text)
         else:
-            p.add_argument(opt, dest=name, metavar=metavar, required=name in required, help=f.description)
-
-
-def gpu_memory_utilization(text: str) -> float:
-    """--gpu-memory-utilization: a fraction in the range Deployment.build accepts, refused here with that range."""
-    from cost.deployment import GPU_MEMORY_UTILIZATION_RANGE, check_gpu_memory_utilization
-
-    try:
-        return check_gpu_memory_utilization(number(float, "--gpu-memory-utilization")(text), "--gpu-memory-utilization")
-    except (argparse.ArgumentTypeError, InputError):
-        low, high = GPU_MEMORY_UTILIZATION_RANGE
-        raise argparse.ArgumentTypeError(f"--gpu-memory-utilization: got {text!r}; allowed: a fraction from {low:g} to "
-                                         f"{high:g} (vLLM --gpu-memory-utilization; default 0.9)") from None
+            p.add_argument(opt, dest=name, metavar=opt[2:].upper().replace("-", "_"), type=field_type(model, name),
+                           required=name in required, help=text)
 
 
 def add_workload_flags(p: argparse.ArgumentParser, volume_help: str | None = None) -> None:
-    """--profile, the volume and request shape, latency targets, vLLM's max_num_seqs, exemptions, price book.
+    """The workload group: --profile, the volume (or --usage), the request shape, latency targets (ms), the prefix
+    cache, batch rates (cost.workload's fields).
 
     volume_help: makes --tokens-per-month optional with this help text (e.g. `curve`'s planned volume)."""
     from cost.catalog.profiles import profiles
 
-    p.add_argument("--profile", help="workload defaults you can override: " + ", ".join(
+    g = p.add_argument_group("workload", "--profile fills what you leave out (cost/data/profiles.yaml)")
+    g.add_argument("--profile", help="workload defaults you can override: " + ", ".join(
         f"{name} ({prof.description})" for name, prof in profiles().items()))
-    p.add_argument("--tokens-per-month", help=volume_help or "input + output tokens per month: 100M, 3.2B, 750000000")
-    p.add_argument("--usage", metavar="FILE",
+    add_field_flags(g, WorkloadArgs, ("tokens_per_month",), helps={"tokens_per_month": volume_help or ""})
+    g.add_argument("--usage", metavar="FILE",
                    help="a usage file (breakeven observe --write-usage): the measured volume and request size instead "
                         "(refused when measured on another model)")
     p.set_defaults(volume_required=volume_help is None)
-    add_field_flags(p, WorkloadFields, ("input_share", "avg_input_tokens", "avg_output_tokens", "utilization"))
-    p.add_argument("--ttft-target-ms", type=number(float, "--ttft-target-ms"), help="time-to-first-token target (ms)")
-    p.add_argument("--tpot-target-ms", type=number(float, "--tpot-target-ms"), help="time-per-output-token target (ms)")
-    add_field_flags(p, WorkloadFields, ("prefix_cache_hit_rate",))
-    add_field_flags(p, DeploymentFields, ("max_num_seqs",))
-    p.add_argument("--gpu-memory-utilization", type=gpu_memory_utilization,
-                   help="vLLM --gpu-memory-utilization: the share of each GPU's memory for weights, runtime and KV cache "
-                        "(0.1 to 0.99; default 0.9)")
-    p.add_argument("--batch-api-prices", action="store_true", default=None,
-                   help="compare with the providers' batch API rates where they publish them")
-    p.add_argument("--fine-tuned", action="store_true", help="exemption: custom weights (compared with offers serving them)")
-    p.add_argument("--private-data", action="store_true",
-                   help="exemption: data stays in your account (compared with in-account APIs such as Bedrock)")
-    p.add_argument("--custom-inference", action="store_true", help="exemption: a modified inference pipeline")
-    p.add_argument("--providers", help="comma-separated API providers you may use (e.g. aws,together); default: all")
-    p.add_argument("--price-book", help="a shipped price book (seed-2025) or a YAML file")
+    add_field_flags(g, WorkloadFieldsMs, WORKLOAD_FIELDS)
+    add_field_flags(g, WorkloadArgs, ("batch",))
+
+
+def add_exemption_flags(p: argparse.ArgumentParser) -> None:
+    """The exemptions group (cost.deployment.ExemptionsFields): a deployment's, or every candidate's in a search."""
+    g = p.add_argument_group("exemptions", "the seeds' reasons to self-host, each narrowing what is compared: "
+                             "fine-tuned, offers serving custom weights; private data, APIs inside your account; custom "
+                             "inference, nothing")
+    add_field_flags(g, ExemptionsFields, tuple(ExemptionsFields.model_fields))
 
 
 def add_constraint_flags(p: argparse.ArgumentParser) -> None:
-    """What the configuration search may choose from (optimize, curve)."""
-    p.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
-    p.add_argument("--pricing", help="comma-separated capacity types to allow: on-demand (default, as estimate), spot (never with "
-                        "--production), reserved-1y, reserved-3y")
-    p.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
-    p.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
-    p.add_argument("--redundancy", type=number(int, "--redundancy"), default=0,
-                   help="failover replicas, each on a node of its own (N+1 = 1)")
-    p.add_argument("--zones", type=number(int, "--zones"),
-                   help="availability zones the nodes span (default: 2 with --production, else 1)")
-    p.add_argument("--production", action="store_true", help="production: failover in another zone (--zones 2 or more)")
-    p.add_argument("--max-model-len", type=number(int, "--max-model-len"))
-    p.add_argument("--clouds", help="where to price GPUs: aws (default), a comma-separated list of aws, lambda, runpod, "
+    """The deployment group of the searches (optimize, curve): the model, what the search may choose from, vLLM's
+    settings every candidate uses, the exemptions."""
+    g = p.add_argument_group("deployment", "what the search may choose from, and vLLM's settings every candidate uses")
+    add_field_flags(g, DeploymentFields, ("model",), required=("model",))
+    g.add_argument("--precision", help="comma-separated precisions to allow (default: bf16, fp8, int4-awq)")
+    g.add_argument("--pricing", help="comma-separated capacity types to allow: on-demand (default, as estimate), spot "
+                                     "(never with --production), reserved-1y, reserved-3y")
+    g.add_argument("--gpu", help="comma-separated GPUs to allow (default: every catalog GPU)")
+    g.add_argument("--instance", help="comma-separated instance types to allow (default: the whole catalog)")
+    g.add_argument("--clouds", help="where to price GPUs: aws (default), a comma-separated list of aws, lambda, runpod, "
                                     "nebius, vast, gcp, or all (cost/data/gpu-clouds.yaml; the Pulumi program deploys AWS only)")
+    add_field_flags(g, DeploymentFields, ("redundancy", "zones"))
+    g.add_argument("--production", action="store_true", help="production: failover in another zone (--zones 2 or more)")
+    add_field_flags(g, DeploymentFields, ("max_model_len", *SERVER_FIELDS))
+    add_exemption_flags(p)
 
 
 def named_flags(run, flags: tuple[str, ...]):
-    """`run`, with an InputError about one of `flags` re-keyed to the flag the user typed (--kebab-case)."""
+    """`run`, with an InputError about one of `flags` re-keyed to the flag the user typed: a cost field's flag
+    (FLAG: gpus_per_replica is --gpus), else the key in --kebab-case."""
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return run(args)
         except InputError as e:
-            key = e.key.replace("_", "-")
-            if key in flags:
-                raise InputError("--" + key, e.value, e.allowed, e.detail) from None
+            key = FLAG.get(e.key, "--" + e.key.replace("_", "-"))
+            if key[2:] in flags:
+                raise InputError(key, e.value, e.allowed, e.detail) from None
             raise
     return wrapped
 
 
-def add_assumption_flags(p: argparse.ArgumentParser) -> None:
-    """Every cost assumption as a flag (defaults: cost/data/assumptions.yaml)."""
-    p.add_argument("--overheads", default="default", choices=["default", "none"])
-    p.add_argument("--fte", type=number(float, "--fte"), help="MLOps staff in FTE (default 0.25)")
-    p.add_argument("--usd-per-fte-month", type=number(float, "--usd-per-fte-month"), help="default 12000")
-    p.add_argument("--ops-tax", type=number(float, "--ops-tax"), help="share of infrastructure added as ops tax (default 0.15)")
-    p.add_argument("--monitoring-usd", type=number(float, "--monitoring-usd"), help="monitoring USD/month (default 200)")
-    p.add_argument("--reserved-discount", help="discount off on-demand for reserved capacity: 0.35 (both terms) or 1y=0.3,3y=0.5")
-    p.add_argument("--spot-price", help="where in the zones' spot range spot is priced: low, mid (default), high or 0..1")
+def add_assumption_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The assumptions group: what is compared (price book, providers) and every cost assumption (defaults:
+    cost/data/assumptions.yaml; the overheads are the economics value's fields). Returns the group for a command's own."""
+    from cost.pricing.tco import Overheads
+
+    g = p.add_argument_group("assumptions", "what is compared, and the cost assumptions (defaults: "
+                                            "cost/data/assumptions.yaml)")
+    g.add_argument("--price-book", help="a shipped price book (seed-2025) or a YAML file")
+    g.add_argument("--providers", help="comma-separated API providers you may use (e.g. aws,together); default: all")
+    g.add_argument("--overheads", default="default", choices=["default", "none"],
+                   help="none: GPU hours only (no storage, ops tax, staff or monitoring), before the flags below")
+    add_field_flags(g, OverheadsValue, OVERHEAD_FIELDS, defaults=Overheads())
+    add_field_flags(g, RatesFields, tuple(RatesFields.model_fields))
+    return g
 
 
 def apply_profile(args: argparse.Namespace) -> dict:
-    """Fill what the user left out from --profile; returns what the profile set (flag -> value)."""
+    """Fill what the user left out from --profile; returns what the profile set (flag without dashes -> value)."""
     from cost.catalog.profiles import apply
 
-    keys = ("avg-input-tokens", "avg-output-tokens", "tpot-target-ms", "ttft-target-ms", "max-num-seqs", "pricing",
-            "batch-api-prices")
-    given = {k: getattr(args, k.replace("-", "_"), None) for k in keys}
-    values, filled = apply(args.profile, given)
-    for k in keys:
-        if hasattr(args, k.replace("-", "_")):
-            setattr(args, k.replace("-", "_"), values[k])
-    return {k: v for k, v in filled.items() if hasattr(args, k.replace("-", "_"))}
+    fields = {FLAG[name][2:]: name for name in PROFILE_FIELDS if hasattr(args, name)}   # profile key -> dest
+    values, filled = apply(args.profile, {key: getattr(args, name) for key, name in fields.items()})
+    for key, name in fields.items():
+        setattr(args, name, values[key])
+    return {k: v for k, v in filled.items() if k in fields}
 
 
 def apply_search_profile(args: argparse.Namespace) -> tuple[tuple[str, ...] | None, dict]:
@@ -182,26 +205,37 @@ def zones_from(args: argparse.Namespace) -> int:
 def workload_from(args: argparse.Namespace):
     """The declared workload, or with --usage FILE the measured one in its place (targets and plan kept)."""
     from cost import usage
-    from cost.errors import InputError
-    from cost.units import parse_tokens
-    from cost.workload import Workload
+    from cost.workload import Workload, seconds
 
     if args.tokens_per_month is None and args.usage is None and getattr(args, "volume_required", True):
         raise InputError("--tokens-per-month", None, "a monthly volume such as 100M or 3.2B, or --usage FILE")
+    shape = {name: getattr(args, name) for name in WORKLOAD_FIELDS if not name.endswith("_target_ms")}
     return usage.apply(Workload.build(
-        parse_tokens(args.tokens_per_month or 0, "--tokens-per-month"),
-        input_share=args.input_share, avg_input_tokens=args.avg_input_tokens, avg_output_tokens=args.avg_output_tokens,
-        utilization=args.utilization,
-        ttft_target_s=None if args.ttft_target_ms is None else args.ttft_target_ms / 1000,
-        tpot_target_s=None if args.tpot_target_ms is None else args.tpot_target_ms / 1000,
-        batch=bool(args.batch_api_prices), prefix_cache_hit_rate=args.prefix_cache_hit_rate,
+        args.tokens_per_month or 0, **shape, ttft_target_s=seconds(args.ttft_target_ms),
+        tpot_target_s=seconds(args.tpot_target_ms), batch=bool(args.batch),
     ), args.usage, getattr(args, "model", None))
 
 
 def exemptions_from(args: argparse.Namespace):
     from cost.deployment import Exemptions
 
-    return Exemptions(args.fine_tuned, args.private_data, args.custom_inference)
+    return Exemptions(**{name: bool(getattr(args, name)) for name in ExemptionsFields.model_fields})
+
+
+def constraints_from(args: argparse.Namespace, pricings: tuple[str, ...] | None):
+    """The searches' constraints (optimize, curve): the comma-separated lists, and the fields given (unset: the
+    Constraints' defaults)."""
+    from cost.decide.optimize import Constraints
+    from cost.pricing.gpu_clouds import parse_clouds
+
+    def listed(text: str | None) -> tuple[str, ...] | None:
+        return None if not text else tuple(x.strip() for x in text.split(",") if x.strip())
+
+    given = {name: getattr(args, name) for name in ("redundancy", "max_model_len", *SERVER_FIELDS)
+             if getattr(args, name) is not None}
+    return Constraints(clouds=None if args.clouds is None else parse_clouds(args.clouds), precisions=listed(args.precision),
+                       pricings=pricings, gpus=listed(args.gpu), instance_types=listed(args.instance),
+                       zones=zones_from(args), production=args.production, **given)
 
 
 def providers_from(args: argparse.Namespace) -> tuple[str, ...] | None:
@@ -219,43 +253,14 @@ def providers_from(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def overheads_from(args: argparse.Namespace):
+    """The overheads: the defaults (or none with --overheads none), each flag given in place of its default."""
     from cost.pricing.tco import Overheads
 
     o = Overheads.none() if args.overheads == "none" else Overheads()
-    for flag, field, cap in (("--fte", "mlops_fte", None), ("--usd-per-fte-month", "usd_per_fte_month", None),
-                             ("--ops-tax", "ops_tax_share", 1.0), ("--monitoring-usd", "monitoring_usd_per_month", None)):
-        val = getattr(args, flag[2:].replace("-", "_"))
-        if val is None:
-            continue
-        if val < 0 or (cap is not None and val > cap):
-            raise InputError(flag, val, "a fraction in [0, 1]" if cap else "a non-negative number")
-        o = replace(o, **{field: val})
-    return o
+    return replace(o, **{name: getattr(args, name) for name in OVERHEAD_FIELDS if getattr(args, name) is not None})
 
 
 def rates_from(args: argparse.Namespace):
-    from cost.pricing.nodes import Rates
-
-    r = Rates()
-    if args.reserved_discount:
-        text = args.reserved_discount.strip()
-        allowed = "a discount in [0, 0.95] such as 0.35 (both terms), or 1y=0.3,3y=0.5"
-        try:
-            if "=" in text:
-                parts = dict(item.split("=", 1) for item in text.split(","))
-                unknown = set(parts) - {"1y", "3y"}
-                if unknown:
-                    raise InputError("--reserved-discount", args.reserved_discount, allowed)
-                r = replace(r, **{f"reserved_{k}": float(v) for k, v in parts.items()})
-            else:
-                r = replace(r, reserved_1y=float(text), reserved_3y=float(text))
-        except (ValueError, InputError):
-            raise InputError("--reserved-discount", args.reserved_discount, allowed) from None
-    if args.spot_price:
-        points = {"low": 0.0, "mid": 0.5, "high": 1.0}
-        try:
-            pos = points[args.spot_price] if args.spot_price in points else float(args.spot_price)
-            r = replace(r, spot_position=pos)
-        except (ValueError, InputError):
-            raise InputError("--spot-price", args.spot_price, "low, mid, high or a fraction 0..1 of the zones' spot range") from None
-    return r
+    """The rates: --reserved-discount and --spot-price (cost.pricing.nodes.RatesFields) over the defaults."""
+    # each flag was validated by its field while parsing: constructed as it holds them
+    return RatesFields.model_construct(reserved_discount=args.reserved_discount, spot_price=args.spot_price).rates()

@@ -19,7 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from cost import catalog
 from cost.errors import InputError
-from cost.pydantic_errors import Allowed, Whole, real, refuse, to_input_error
+from cost.pydantic_errors import Allowed, FromText, Whole, real, refuse, to_input_error
 from cost.units import parse_tokens
 
 EXEMPTIONS = ("fine-tuned", "private-data", "custom-inference", "low-ttft")
@@ -92,13 +92,14 @@ class DeploymentFields(BaseModel):
         None, description="price per GPU-hour, overrides the catalog", json_schema_extra={"flag": "--hourly-usd"})
     gpu_memory_utilization: Annotated[float, Field(ge=GPU_MEMORY_UTILIZATION_RANGE[0], le=GPU_MEMORY_UTILIZATION_RANGE[1]),
                                       Allowed(GPU_MEMORY_UTILIZATION_ALLOWED)] = Field(
-        0.9, description="vLLM --gpu-memory-utilization: the share of each GPU's memory for weights, runtime and KV cache")
+        0.9, description="vLLM --gpu-memory-utilization: the share of each GPU's memory for weights, runtime and KV cache "
+                          "(0.1 to 0.99; default 0.9)")
     max_num_seqs: Annotated[Whole, Field(ge=1, le=LIMITS["max_num_seqs"]), _count("max_num_seqs", 1)] = Field(
         256, description="vLLM --max-num-seqs (default 256)")
     concurrency: Annotated[Whole, Field(ge=1, le=LIMITS["max_num_seqs"]), Allowed(
         f"a whole number of concurrent requests, from 1 to {LIMITS['max_num_seqs']}")] | None = Field(
         None, description="concurrent requests per replica")
-    capacity_tokens_per_month: Annotated[float, BeforeValidator(_capacity), Allowed(CAPACITY_ALLOWED)] | None = Field(
+    capacity_tokens_per_month: Annotated[float, BeforeValidator(_capacity), Allowed(CAPACITY_ALLOWED), FromText()] | None = Field(
         None, description="overrides the capacity model (e.g. 750M)")
     max_model_len: Annotated[Whole, Allowed(  # the range needs the model's context: checked in `resolve`
         f"a whole number of tokens, from {MIN_MODEL_LEN} to the model's context")] | None = Field(
@@ -110,7 +111,8 @@ class DeploymentFields(BaseModel):
         1, alias="apiServerCount",
         description="vLLM API-server processes per replica, 1 to 64 (vLLM --api-server-count; default 1)")
     zones: Annotated[Whole, Field(ge=1, le=LIMITS["zones"]), _count("zones", 1)] = Field(
-        1, alias="redundancy.zones", description="availability zones the nodes spread over")
+        1, alias="redundancy.zones", description="availability zones the nodes spread over (a search's default: 2 with "
+                                                "--production, else 1)")
 
 
 LOW_TTFT_S = 0.050  # the seeds: API round trips add 50-200 ms, so a TTFT target under 50 ms needs self-hosting

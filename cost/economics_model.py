@@ -23,7 +23,8 @@ LIMIT = strictload.MAX_MAGNITUDE
 NUMBER = f"a finite number of magnitude at most {LIMIT:g}"
 REPLICAS = f'the resolved number of serving replicas (sized, not "auto"), from 1 to {LIMITS["replicas"]}'
 Number = Annotated[Any, real(-LIMIT, LIMIT, NUMBER), Allowed(NUMBER)]
-NonNegative = Annotated[Any, real(0, LIMIT, "a non-negative number"), Allowed("a non-negative number")]
+NON_NEGATIVE = f"a non-negative number, at most {LIMIT:g}"
+NonNegative = Annotated[Any, real(0, LIMIT, NON_NEGATIVE), Allowed(NON_NEGATIVE)]
 Share = Annotated[Any, real(0, 1, "a fraction in [0, 1]"), Allowed("a fraction in [0, 1]")]
 
 
@@ -47,12 +48,17 @@ class WorkloadValue(WorkloadArgs):
 
 
 class OverheadsValue(_Value):
-    storage_gib_per_node: NonNegative | None = None
-    storage_usd_per_gib_month: NonNegative | None = None
-    ops_tax_share: Share | None = None
-    mlops_fte: NonNegative | None = None
-    usd_per_fte_month: NonNegative | None = None
-    monitoring_usd_per_month: NonNegative | None = None
+    """The non-GPU costs (cost.pricing.tco.Overheads), each overridable; unset: cost/data/assumptions.yaml."""
+
+    storage_gib_per_node: NonNegative | None = Field(None, description="model storage per GPU node, in GiB")
+    storage_usd_per_gib_month: NonNegative | None = Field(None, description="storage price in USD per GiB-month")
+    ops_tax_share: Share | None = Field(None, description="share of GPU, failover and storage spend added as ops tax",
+                                        json_schema_extra={"flag": "--ops-tax"})
+    mlops_fte: NonNegative | None = Field(None, description="MLOps staff in full-time equivalents",
+                                          json_schema_extra={"flag": "--fte"})
+    usd_per_fte_month: NonNegative | None = Field(None, description="monthly cost of one FTE in USD")
+    monitoring_usd_per_month: NonNegative | None = Field(None, description="monitoring in USD per month",
+                                                         json_schema_extra={"flag": "--monitoring-usd"})
 
 
 class TierValue(_Value):

@@ -26,6 +26,12 @@ class Allowed:
     text: str
 
 
+@dataclass(frozen=True)
+class FromText:
+    """Marks a number field that parses text itself (a token volume such as 750M): its command-line flag passes the
+    text as typed instead of reading a number first."""
+
+
 def refuse(allowed: str, detail: str = "") -> typing.NoReturn:
     raise PydanticCustomError("breakeven", "{allowed}", {"allowed": allowed, "detail": detail})
 
@@ -146,6 +152,15 @@ def flag(model: type[BaseModel], name: str) -> str:
     """A field's command-line flag: the `flag` its json_schema_extra names, else --<name with dashes>."""
     extra = model.model_fields[name].json_schema_extra
     return str(extra["flag"]) if isinstance(extra, dict) and "flag" in extra else "--" + name.replace("_", "-")
+
+
+def check_field(model: type[BaseModel], name: str, value: Any) -> Any:
+    """One field's value validated alone (its type, bounds and validators, under the model's config), as the model
+    would hold it; an InputError naming the field and what it allows otherwise."""
+    try:
+        return getattr(model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value), name)
+    except ValidationError as err:
+        raise to_input_error(err, model, "") from None
 
 
 def path(loc: tuple, prefix: str) -> str:

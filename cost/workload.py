@@ -4,7 +4,7 @@
 economics wire), camelCase aliases (the stack-config spelling), what each accepts and its description. The
 stack schema (infra/config/schema.py), the economics value (cost/economics_model.py) and `Workload.build`
 all validate through it; the only difference between surfaces is the latency targets' unit (seconds here,
-milliseconds in a stack file). What needs the catalog (a request within the model's context) is checked
+milliseconds in a stack file and on the command line: `WorkloadFieldsMs`, converted by `seconds`). What needs the catalog (a request within the model's context) is checked
 where the catalog is (`require_within_context`).
 """
 
@@ -17,13 +17,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.alias_generators import to_camel
 
 from cost.errors import InputError
-from cost.pydantic_errors import Allowed, Whole, refuse, to_input_error
+from cost.pydantic_errors import Allowed, FromText, Whole, refuse, to_input_error
 from cost.units import MAX_TOKENS_PER_MONTH, TOKENS_ALLOWED, parse_tokens
 
 DEFAULT_REQUEST_TOKENS = 1000
 DEFAULT_UTILIZATION = 0.8
 MAX_REQUEST_TOKENS = 10_000_000  # above every open model's context (the context check below is the real limit)
 MAX_LATENCY_S = 3600
+MS_PER_S = 1000
 
 
 def _volume(value: Any) -> float:
@@ -34,10 +35,17 @@ def _volume(value: Any) -> float:
         refuse(e.allowed)
 
 
-TokenVolume = Annotated[float, BeforeValidator(_volume), Field(ge=0, le=MAX_TOKENS_PER_MONTH), Allowed(TOKENS_ALLOWED)]
+TokenVolume = Annotated[float, BeforeValidator(_volume), Field(ge=0, le=MAX_TOKENS_PER_MONTH), Allowed(TOKENS_ALLOWED),
+                        FromText()]
 RequestTokens = Annotated[Whole, Field(ge=1, le=MAX_REQUEST_TOKENS),
                           Allowed(f"a whole number of tokens, from 1 to {MAX_REQUEST_TOKENS:,}")]
 LatencyS = Annotated[float, Field(gt=0, le=MAX_LATENCY_S), Allowed(f"a positive number of seconds, at most {MAX_LATENCY_S}")]
+LatencyMs = Annotated[float, Field(gt=0, le=MAX_LATENCY_S * MS_PER_S)]
+
+
+def seconds(ms: float | None) -> float | None:
+    """A latency target as a stack file or the command line states it (ms), in seconds as `Workload` holds it."""
+    return None if ms is None else ms / MS_PER_S
 
 
 class WorkloadFields(BaseModel):
@@ -60,15 +68,25 @@ class WorkloadFields(BaseModel):
                           "one; default 0.")
 
 
+class WorkloadFieldsMs(WorkloadFields):
+    """The workload as a stack file and the command line state it: the fields, with latency targets in milliseconds
+    (`seconds` gives what `Workload.build` takes)."""
+
+    ttft_target_ms: LatencyMs | None = Field(None, description="Time-to-first-token target (ms); under 50 counts as the "
+                                                               "low-TTFT exemption.")
+    tpot_target_ms: LatencyMs | None = Field(None, description="Time-per-output-token target (ms).")
+
+
 class WorkloadArgs(WorkloadFields):
     """What `Workload.build` takes: the fields, the volume required, latency targets in seconds, the batch flag."""
 
-    tokens_per_month: TokenVolume = Field(description="Input + output tokens per month.")
+    tokens_per_month: TokenVolume = Field(description="Input + output tokens per month: 100M, 3.2B, 750000000.")
     ttft_target_s: LatencyS | None = Field(None, description="Time-to-first-token target (s).",
                                            json_schema_extra={"flag": "--ttft-target-ms"})
     tpot_target_s: LatencyS | None = Field(None, description="Time-per-output-token target (s).",
                                            json_schema_extra={"flag": "--tpot-target-ms"})
-    batch: bool = Field(False, description="Latency-insensitive work a provider's batch API may serve.",
+    batch: bool = Field(False, description="Latency-insensitive work a provider's batch API may serve: compared with the "
+                                           "providers' batch rates where they publish them.",
                         json_schema_extra={"flag": "--batch-api-prices"})
 
 

@@ -138,7 +138,7 @@ ONE_LINE_CASES = [  # (argv, the line the user reads: flag, value and what is al
     (BASE + ["--providers", "aws,nosuch"], "--providers: got 'nosuch'; allowed: comma-separated provider ids: "),
     (BASE + ["--providers", "aws,"], "--providers: got ''; allowed: comma-separated provider ids: "),
     # finite but beyond any quantity breakeven reads: refused where it enters, so nothing overflows later
-    (BASE + ["--fte", "1e308"], "--fte: got '1e308'; allowed: a finite number of magnitude at most 1e+18"),
+    (BASE + ["--fte", "1e308"], "--fte: got '1e308'; allowed: a non-negative number, at most 1e+18"),
     (BASE + ["--usd-per-fte-month", "1e300"], "--usd-per-fte-month: got '1e300'"),
     (BASE + ["--monitoring-usd=-1e300"], "--monitoring-usd: got '-1e300'"),
     (BASE + ["--hourly-usd", "1e19"], "--hourly-usd: got '1e19'"),

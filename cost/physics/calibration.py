@@ -29,13 +29,14 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from cost import catalog
-from cost.physics import capacity
+from cost.errors import InputError
+from cost.physics import capacity, vllm_engine
 from cost.physics.factors import Factors, published
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 FITTED = ("hbm_efficiency", "gemm_mfu", "prefill_mfu", "tp_efficiency_per_doubling", "per_seq_overhead_s",
-          "weight_only_quant_gemm_efficiency")
+          "weight_only_quant_gemm_efficiency", "async_per_seq_overlap")
 
 
 # --- measurement rows -----------------------------------------------------------------------------
@@ -64,6 +65,7 @@ class Row:
     notes: str = ""
     kv_cache_dtype: str = "auto"
     api_servers: int = 1
+    async_scheduling: bool = False   # the engine overlapped each step's CPU work with the GPU's (cost/physics/vllm_engine.py)
 
     @property
     def requested_concurrency(self) -> int | None:
@@ -71,6 +73,22 @@ class Row:
             return int(self.concurrency)
         except ValueError:
             return None   # 'max', 'unbounded (...)', 'offline': as many as the engine admits
+
+
+ASYNC_SCHEDULING_VALUES = {"on": True, "off": False}
+
+
+def _async_scheduling(value: str | None, engine: str, engine_version: str, where: str) -> bool:
+    """A row's `async_scheduling` column: "on" / "off" as its server ran (--async-scheduling / --no-async-scheduling),
+    blank when the source states neither: its vLLM version's default. A row of another engine (an upper bound) is
+    predicted for the deployed vLLM, which must stay below it."""
+    if not value:
+        if engine != "vllm":
+            return vllm_engine.DEPLOYED_ASYNC_SCHEDULING
+        return vllm_engine.async_scheduling_by_default(engine_version)
+    if value not in ASYNC_SCHEDULING_VALUES:
+        raise InputError(f"{where}.async_scheduling", value, "on, off or blank (the engine version's default)")
+    return ASYNC_SCHEDULING_VALUES[value]
 
 
 def _read(name: str) -> list[Row]:
@@ -88,6 +106,7 @@ def _read(name: str) -> list[Row]:
             gpu_memory_utilization=float(r["gpu_memory_utilization"]), date=r.get("date", ""),
             notes=r.get("notes", ""), kv_cache_dtype=r.get("kv_cache_dtype") or "auto",
             api_servers=int(r.get("api_servers") or 1),
+            async_scheduling=_async_scheduling(r.get("async_scheduling"), r["engine"], r["engine_version"], name),
         ))
     return rows
 
@@ -137,6 +156,7 @@ class Prediction:
     gpu: str = ""
     tp: int = 1
     avg_input_tokens: float = 0.0
+    async_scheduling: bool = False   # predicted for an engine that overlaps its CPU and GPU work (the row's server)
 
 
 def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
@@ -150,14 +170,14 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
         model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens,
         concurrency=req, gpu_memory_utilization=row.gpu_memory_utilization,
         max_num_seqs=row.max_num_seqs, length_cv=row.length_cv, factors=f,
-        kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
+        kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers, async_scheduling=row.async_scheduling,
     )
     tok_s = t.output_tok_s
     if row.num_prompts:
         one = capacity.throughput(
             model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens, concurrency=1,
             gpu_memory_utilization=row.gpu_memory_utilization, max_num_seqs=row.max_num_seqs, length_cv=row.length_cv, factors=f,
-            kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers,
+            kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers, async_scheduling=row.async_scheduling,
         )
         tok_s *= ramp_down_factor(tok_s, one.decode_step_s, t.concurrency, row)
     limit = "num-prompts" if row.requested_concurrency is None and t.limited_by == "requested" else t.limited_by
@@ -180,6 +200,7 @@ def calibration_rows(factors: Factors | None = None) -> list[Prediction]:
             measured=row.measured, predicted=pred, error=_error(pred, row.measured), ratio=pred / row.measured,
             kind=row.kind, source=row.source, concurrency_used=conc, limited_by=limit,
             model_id=row.model_id, gpu=row.gpu, tp=row.tp, avg_input_tokens=row.avg_input_tokens,
+            async_scheduling=row.async_scheduling,
         ))
     return out
 
@@ -302,8 +323,8 @@ def _validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurr
 
 
 # --- the error band every estimate carries ----------------------------------------------------------------
-# Held-out rows of an engine the capacity model does not claim to model (vLLM 0.6.0 with its single-step
-# scheduler, CPU-bound; see the module docstring): `breakeven calibration` shows them, no error band uses them.
+# Held-out rows of an engine the capacity model does not claim to model (vLLM 0.6 with its single-step scheduler,
+# the V0 default: LambdaLabs' 0.6.0 runs, Qwen2.5's 0.6.3 speed benchmark; CPU-bound, see the module docstring): `breakeven calibration` shows them, no error band uses them.
 UNMODELLED_ENGINES = ("num-scheduler-steps 1",)
 
 
@@ -388,7 +409,8 @@ def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: fl
 # peak (69-71 % on our H200, best shape 78 %: cost/data/gpu-measurements/h200.json); CPU time per sequence <= 200 us.
 _BOUNDS = {"hbm_efficiency": (0.6, 0.95), "gemm_mfu": (0.3, 0.72), "prefill_mfu": (0.1, 0.72),
            "tp_efficiency_per_doubling": (0.5, 1.0),
-           "per_seq_overhead_s": (0.0, 0.0002), "weight_only_quant_gemm_efficiency": (0.3, 1.0)}
+           "per_seq_overhead_s": (0.0, 0.0002), "weight_only_quant_gemm_efficiency": (0.3, 1.0),
+           "async_per_seq_overlap": (0.0, 1.0)}
 
 
 def source_of(row: Row) -> str:

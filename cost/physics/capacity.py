@@ -22,7 +22,10 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's kernel chain besides, at its
   GPU generation's small-batch floor from published vLLM kernel benchmarks: cost/physics/moe_floor.py), a
   scheduler/CPU cost (fixed, plus the front end's per running sequence, shared by the API-server
-  processes) and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
+  processes), added to the GPU time on an engine that schedules synchronously and overlapped with it on one that
+  schedules asynchronously (vLLM >= 0.14 by default, the deployed 0.32 included: cost/physics/vllm_engine.py), where
+  the scheduler's time and the overlapping share of the per-sequence time (factors.async_per_seq_overlap) hide
+  behind the GPU time; and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
   efficiency loss. The untied input-embedding table is gathered, never streamed.
 * Admission and growth (vLLM 0.32, vllm/v1/core/sched/scheduler.py `Scheduler.schedule`, and
   vllm/v1/core/kv_cache_manager.py `KVCacheManager.allocate_slots`): a waiting request is admitted when the
@@ -57,7 +60,7 @@ from functools import lru_cache
 
 from cost.catalog import BYTES_PER_PARAM, KV_CACHE_DTYPES, PRECISIONS, Gpu, Model, checkpoints
 from cost.errors import InputError
-from cost.physics import moe_floor
+from cost.physics import moe_floor, vllm_engine
 from cost.physics.factors import Factors, published
 
 GIB = float(2**30)
@@ -583,7 +586,8 @@ def _weights_s(c: _Config, read: float, tokens: float, tp: int) -> float:
 
 
 def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_ctx: float,
-          tp: int, chunk: float | None = None, api_servers: int = 1) -> tuple[float, tuple[tuple[str, float], ...]]:
+          tp: int, chunk: float | None = None, api_servers: int = 1,
+          async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING) -> tuple[float, tuple[tuple[str, float], ...]]:
     """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus on average
     `prefill_tokens` of chunked prefill whose average attention context is `prefill_ctx`.
 
@@ -596,6 +600,11 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
 
     The per-sequence CPU time is the front end's per-token work (detokenising, streaming), which
     `api_servers` processes (vLLM --api-server-count) share.
+
+    async_scheduling: the engine overlaps a step's CPU work with the previous step's GPU work
+    (cost/physics/vllm_engine.py): the scheduler's per-step time and the share s = factors.async_per_seq_overlap of
+    the per-sequence time hide behind the GPU time, step = (1 - s) per-seq + max(GPU, sched + s per-seq), and
+    "scheduler/cpu" is the CPU time the GPU still waits on; without it CPU and GPU time add.
     """
     n = c.nodes
     b = batch / n
@@ -626,10 +635,15 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     t_layers = n * c.layer_fixed_s
     t_prefill = n * (t_lin - t_lin_decode + t_prefill_attn) / eff
     t_comm = n * (c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s + c.hop_fixed_s + tokens * c.hop_per_token_s)
-    t_cpu = n * c.factors.step_overhead_s + batch * c.factors.per_seq_overhead_s / api_servers
-    total = t_gemm + t_attn + t_layers + t_prefill + t_comm + t_cpu
-    return total, (("weights/gemm", t_gemm), ("kv-attention", t_attn), ("layer kernels", t_layers), ("prefill", t_prefill),
-                   ("all-reduce", t_comm), ("scheduler/cpu", t_cpu))
+    t_sched = n * c.factors.step_overhead_s                              # the engine core's per-step work
+    t_front = batch * c.factors.per_seq_overhead_s / api_servers         # per running sequence (the front end's)
+    t_gpu = t_gemm + t_attn + t_layers + t_prefill + t_comm
+    t_cpu = t_sched + t_front                                            # the CPU time the GPU waits on
+    if async_scheduling:     # what overlaps hides behind the GPU work of the step before; the rest stays in series
+        hidden = t_sched + c.factors.async_per_seq_overlap * t_front
+        t_cpu = t_cpu - hidden + max(0.0, hidden - t_gpu)
+    return t_gpu + t_cpu, (("weights/gemm", t_gemm), ("kv-attention", t_attn), ("layer kernels", t_layers),
+                           ("prefill", t_prefill), ("all-reduce", t_comm), ("scheduler/cpu", t_cpu))
 
 
 @lru_cache(maxsize=8192, typed=True)   # pure in its (hashable) arguments; estimates of the same hardware repeat it
@@ -639,7 +653,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
                length_cv: float | None = None, factors: Factors | None = None,
                kv_cache_dtype: str = "auto", expert_parallel: bool = False,
-               prefix_cache_hit_rate: float = 0.0, api_servers: int = 1) -> Throughput:
+               prefix_cache_hit_rate: float = 0.0, api_servers: int = 1,
+               async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING) -> Throughput:
     """Sustained output tokens/s of one replica serving requests of the given average shape.
 
     concurrency: requests in flight (closed loop); None = as many as KV cache and max_num_seqs allow.
@@ -655,6 +670,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     api_servers: vLLM --api-server-count; they share the front end's per-sequence CPU time
     (factors.per_seq_overhead_s), and each streams at most API_SERVER_TOKENS_S output tokens/s
     (limited_by "api-server" when that, not the GPUs, caps the replica).
+    async_scheduling: the engine overlaps each step's scheduler/CPU work with the GPU work of the step before
+    (step = max(GPU, CPU) instead of their sum); default: what the deployed vLLM does (cost/physics/vllm_engine.py).
     Raises InputError (key "gpus") when the model does not fit with one request's context.
     """
     inp = float(avg_input_tokens)
@@ -693,7 +710,7 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
         return min(computed, max(KV_BLOCK_TOKENS, c.step_tokens - b))
 
     def step_at(b: float) -> float:
-        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b), api_servers)[0]
+        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b), api_servers, async_scheduling)[0]
 
     if tpot_target_s is not None:
         if tpot_target_s <= 0:
@@ -728,20 +745,21 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     per_out = prefill_per_out
     if cap_reason == "kv-cache" and conc >= max_conc:
         per_out += preemption_recompute_tokens(inp, out, conc) / out
-    step, parts = _step(c, conc, conc * per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc), api_servers)
+    step, parts = _step(c, conc, conc * per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc), api_servers, async_scheduling)
     tok_s = conc / step * f.serving_efficiency
     if tok_s > api_servers * API_SERVER_TOKENS_S:
         tok_s, reason = api_servers * API_SERVER_TOKENS_S, "api-server"
         step = conc / tok_s                  # the engine waits on the front end: each token takes longer
     # TTFT: the uncached part of the prompt is prefilled in chunks of the step token budget left after
     # the decodes, one chunk per step, each step also carrying the running batch.
-    alone = _step(c, 0, computed, 0.0, prefill_ctx, tp)[0]
+    alone = _step(c, 0, computed, 0.0, prefill_ctx, tp, None, 1, async_scheduling)[0]
     budget = max(KV_BLOCK_TOKENS, c.step_tokens - conc)
     chunks = max(1, math.ceil(computed / budget))
     if conc <= 1:
         ttft = alone
     else:
-        ttft = chunks * _step(c, conc - 1, min(computed, budget), kv_ctx, prefill_ctx, tp, None, api_servers)[0] + 0.5 * step
+        ttft = chunks * _step(c, conc - 1, min(computed, budget), kv_ctx, prefill_ctx, tp, None, api_servers,
+                              async_scheduling)[0] + 0.5 * step
     return Throughput(
         concurrency=conc, max_concurrency=max_conc, output_tok_s=tok_s, ttft_s=ttft, tpot_s=step,
         decode_step_s=step, prefill_s_per_request=alone, limited_by=reason, kv_context_tokens=kv_ctx,
@@ -761,8 +779,9 @@ def hbm_roofline_tok_s(model: Model, gpu: Gpu, tp: int, precision: str) -> float
 
 
 def decode_step(model: Model, gpu: Gpu, tp: int, precision: str, batch: int, context: float,
-                factors: Factors | None = None) -> dict[str, float]:
+                factors: Factors | None = None,
+                async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING) -> dict[str, float]:
     """Seconds of one pure decode step (no prefill) by cause, as `throughput` models it:
     `batch` sequences each holding `context` tokens of KV. Keys as in Throughput.step_breakdown."""
     c = _config(model, gpu, tp, precision, factors or published())
-    return dict(_step(c, float(batch), 0.0, float(context), 0.0, tp)[1])
+    return dict(_step(c, float(batch), 0.0, float(context), 0.0, tp, None, 1, async_scheduling)[1])

@@ -33,6 +33,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "layer_overhead_s": (0.0, 0.001),
     "moe_layer_overhead_s": (0.0, 0.001),
     "per_seq_overhead_s": (0.0, 0.01),
+    "async_per_seq_overlap": (0.0, 1.0),
     "tp_efficiency_per_doubling": (0.1, 1.0),
     "allreduce_latency_nvlink_s": (0.0, 0.01),
     "allreduce_latency_pcie_s": (0.0, 0.01),
@@ -61,6 +62,7 @@ class Factors:
     layer_overhead_s: float
     moe_layer_overhead_s: float
     per_seq_overhead_s: float
+    async_per_seq_overlap: float
     tp_efficiency_per_doubling: float
     allreduce_latency_nvlink_s: float
     allreduce_latency_pcie_s: float

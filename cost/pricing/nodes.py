@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from cost import catalog
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.physics import multinode
+from cost.pydantic_errors import Allowed, FromText, refuse
 
 
 def _reserved_defaults() -> dict[str, float]:
@@ -38,6 +42,50 @@ class Rates:
 
 
 _DEFAULT_RATES = Rates()
+RESERVED_ALLOWED = "a discount in [0, 0.95] such as 0.35 (both terms), or 1y=0.3,3y=0.5"
+SPOT_POINTS = {"low": 0.0, "mid": 0.5, "high": 1.0}
+SPOT_ALLOWED = "low, mid, high or a fraction 0..1 of the zones' spot range"
+
+
+def _reserved(value: Any) -> dict[str, float]:
+    """0.35 (both terms) or 1y=0.3,3y=0.5 -> the Rates fields it sets."""
+    try:
+        text = str(value).strip()
+        parts = dict(item.split("=", 1) for item in text.split(",")) if "=" in text else {"1y": text, "3y": text}
+        fields = {f"reserved_{term.strip()}": float(rate) for term, rate in parts.items()}
+        if set(fields) - {"reserved_1y", "reserved_3y"}:
+            refuse(RESERVED_ALLOWED)
+        Rates(**fields)   # each in [0, 0.95]
+    except (ValueError, InputError):
+        refuse(RESERVED_ALLOWED)
+    return fields
+
+
+def _spot(value: Any) -> float:
+    """low, mid, high or a fraction -> the spot position."""
+    try:
+        position = SPOT_POINTS[value] if value in SPOT_POINTS else float(value)
+        Rates(spot_position=position)   # in [0, 1]
+    except (ValueError, InputError):
+        refuse(SPOT_ALLOWED)
+    return position
+
+
+class RatesFields(BaseModel):
+    """The rate assumptions as the command line states them (`Rates` holds what they set; unset: assumptions.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reserved_discount: Annotated[dict[str, float], BeforeValidator(_reserved), Allowed(RESERVED_ALLOWED),
+                                 FromText()] | None = Field(
+        None, description="discount off on-demand for reserved capacity: 0.35 (both terms) or 1y=0.3,3y=0.5")
+    spot_price: Annotated[float, BeforeValidator(_spot), Allowed(SPOT_ALLOWED), FromText()] | None = Field(
+        None, description="where in the zones' spot range spot is priced: low, mid (default), high or 0..1")
+
+    def rates(self) -> Rates:
+        """The Rates these set over the defaults."""
+        return Rates(**(self.reserved_discount or {}),
+                     **({} if self.spot_price is None else {"spot_position": self.spot_price}))
 
 
 @dataclass(frozen=True)

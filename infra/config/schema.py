@@ -23,7 +23,7 @@ from cost.deployment import CommitmentFields, ExemptionsFields
 from cost.pydantic_errors import Allowed, to_input_error
 from cost.pydantic_errors import allowed as allowed  # re-exported: infra/config/configdoc.py documents each key with it
 from cost.pydantic_errors import refuse as _refuse
-from cost.workload import MAX_LATENCY_S, WorkloadFields
+from cost.workload import WorkloadFieldsMs
 
 NS = "breakeven"
 P = f"{NS}:"
@@ -221,14 +221,8 @@ class Cluster(Section):
     existing: Existing | None = Field(None, description="Serve into an existing cluster instead of creating one.")
 
 
-class Workload(Section, WorkloadFields):
+class Workload(Section, WorkloadFieldsMs):
     """What a model (or the routed traffic) is asked to serve."""
-
-    ttft_target_ms: float | None = Field(None, gt=0, le=MAX_LATENCY_S * 1000,
-                                         description="Time-to-first-token target (ms); under 50 counts as the low-TTFT "
-                                                     "exemption.")
-    tpot_target_ms: float | None = Field(None, gt=0, le=MAX_LATENCY_S * 1000,
-                                         description="Time-per-output-token target (ms).")
 
 
 class Commitment(Section, CommitmentFields):

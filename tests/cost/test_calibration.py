@@ -46,9 +46,14 @@ def test_every_row_is_predicted_with_its_kind():
 
 def test_fit_rows_median_error_at_most_20_percent():
     s = calibration.summary()
-    assert s["fit"]["rows"] == sum(1 for r in _rows(calibration.DATA / "calibration.csv") if r["kind"] == "fit") == 51
-    # 15.7 % / 2.08x until the small-batch MoE floor and its refit (2026-12-06, issue 22): 13.6 % / 2.06x
-    assert s["fit"]["median_error"] <= 0.137
+    # 53 since gpustack's two --async-scheduling ShareGPT runs of gpt-oss-120b (1x H100, 1x A100) joined their source's
+    # fit rows (2026-12-06, issue 22: the files gained an async_scheduling column; MEASUREMENTS.md)
+    assert s["fit"]["rows"] == sum(1 for r in _rows(calibration.DATA / "calibration.csv") if r["kind"] == "fit") == 53
+    # 15.7 % / 2.08x until the small-batch MoE floor and its refit (2026-12-06, issue 22): 13.6 % / 2.06x; 15.8 % / 2.05x
+    # since asynchronous scheduling hides the scheduler's step time on the runs that had it: the two new rows are
+    # 1.32x and 1.25x, gpustack's 0.10.2 TP 2 run at concurrency 4 went 1.03x -> 1.13x (that experimental build hid
+    # less than 0.5 ms a step), and the refit on 53 rows moved the 51 old rows' median to 15.3 % (MEASUREMENTS.md)
+    assert s["fit"]["median_error"] <= 0.158
     assert s["fit"]["max_error"] <= 1.06     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT: 2.06x (MEASUREMENTS.md)
 
 
@@ -69,31 +74,46 @@ def test_fit_rows_median_error_at_most_20_percent():
 # With the Hopper MoE floor the concurrency-4 runs are 0.85-0.88x and a fifth run (1K/8K at concurrency 16, 0.67x)
 # crosses 1.5x: the scheduler/CPU part of their modelled step (0.7 ms of 4.3 at concurrency 4) is what that
 # asynchronous scheduler hides.
+# Qwen2.5's speed benchmark (vLLM 0.6.3, batch 1 on A100 80GB, held out 2026-12-06 evening; MEASUREMENTS.md, source 9):
+# int4 Qwen2.5-7B (GPTQ-Int4 and AWQ, prompts up to 14K) predicted 1.53-1.72x above measured, the same checkpoints at
+# 30K prompts 1.41-1.46x and bf16 1.14-1.20x: a fixed ~2-3 ms per step more than the model charges, largest where the
+# step is shortest (V0's single-step scheduler and its sampler, run with top-p and three penalties); and Qwen2.5-72B
+# GPTQ-Int4 on one A100, 2.29-2.40x, while the same checkpoint on two A100s is 0.99-1.04x (no cause found in the source).
+QWEN25 = "vllm 0.6.3 (offline LLM.generate, batch 1, num-scheduler-steps 1: the V0 default)"
 KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-steps 1)"),
                   ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)"),
                   ("Qwen3-235B-A22B-Instruct-2507-FP8", "4x A100-80GB", "vllm 0.11.0"),
                   ("gpt-oss-120b", "8x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)"),
-                  ("gpt-oss-120b", "4x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)")}
+                  ("gpt-oss-120b", "4x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)"),
+                  ("Qwen2.5-7B-Instruct-GPTQ-Int4", "1x A100-80GB", QWEN25),
+                  ("Qwen2.5-7B-Instruct-AWQ", "1x A100-80GB", QWEN25),
+                  ("Qwen2.5-72B-Instruct-GPTQ-Int4", "1x A100-80GB", QWEN25)}
 
 
 def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     s = calibration.summary()
-    # every row of validation.csv is priced (none dropped); issue 22's fifth search (2026-12-06: L4, L40S, A10G,
-    # dense 70B at TP 2-4, Llama 4, gpt-oss on H200, AWQ/GPTQ) found no source with every setting stated, so the
-    # count is still 57 (MEASUREMENTS.md, "Fifth round")
-    assert s["validation"]["rows"] == sum(1 for r in _rows(calibration.DATA / "validation.csv")) == 57
+    # every row of validation.csv is priced (none dropped); 57 until the 2026-12-06 evening search added Qwen2.5's speed
+    # benchmark (24 rows: vLLM 0.6.3, batch 1, Qwen2.5-7B and -72B at TP 1-4, bf16 and int4, prompts to 30K tokens;
+    # MEASUREMENTS.md, "Data search, 2026-12-06 evening")
+    assert s["validation"]["rows"] == sum(1 for r in _rows(calibration.DATA / "validation.csv")) == 81
     # 9.1 % on the 21 rows held out before 2026-12-06; 11.6 % with the 21 added then (gpustack's 32K-prompt runs and
     # its Qwen3-8B quantization runs; MEASUREMENTS.md); 14.2 % with the 15 added later that day (InferenceX gpt-oss-120b
     # on 2-8x H100, vLLM PR #43232 Qwen3-235B-FP8 with an fp8 KV cache on 4x B200; MEASUREMENTS.md, sources 7 and 8)
     # under the old physics; 13.3 % after issue 22's physics (full KV pool with preemption, dense int4
     # through Marlin) and the refit on the fit rows; 13.2 % after the small-batch MoE floor and its refit (worst
-    # 2.21x -> 1.97x). The issue's aim is 8 %; this pins today's figure.
-    assert s["validation"]["median_error"] <= 0.133
+    # 2.21x -> 1.97x); 11.9 % (worst 1.95x) since asynchronous scheduling by engine version (vLLM >= 0.14 hides the
+    # scheduler's step time: InferenceX's vLLM 0.15.1 rows at concurrency 4-8 went 0.77-0.88x -> 0.85-1.00x); 16.7 % with
+    # Qwen2.5's 24 batch-1 runs (source 9, vLLM 0.6.3; their median 31.8 %). The issue's aim is 8 %; this pins today's figure.
+    assert s["validation"]["median_error"] <= 0.168
+    # the error band's floor reads the engines the model claims (source 9's vLLM 0.6.3 runs single-step, V0's default,
+    # like LambdaLabs' 0.6.0 single-step rows: calibration.UNMODELLED_ENGINES), so the new source leaves it at 11.9 %
+    assert calibration.held_out_median_error() <= 0.12
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}
     assert outliers <= KNOWN_OUTLIERS, outliers - KNOWN_OUTLIERS
-    assert max(r.error for r in validation) <= 0.98    # vLLM 0.6.0 single-step, 1.97x; before the MoE floor 2.21x
+    # Qwen2.5-72B GPTQ-Int4 on one A100 at 6K prompts, 2.40x; before source 9 vLLM 0.6.0 single-step, 1.97x
+    assert max(r.error for r in validation) <= 1.41
 
 
 def test_vllm_is_predicted_at_or_below_the_faster_engines():

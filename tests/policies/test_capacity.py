@@ -243,7 +243,9 @@ def test_the_models_own_node_groups_are_priced_at_their_maximum(cli_pack, passin
     itype = group["inputs"]["instanceTypes"][0]
     got = cli_pack.evaluate(raised, runner.EXAMPLE_CONFIG)
     headroom = 200 - sizes["desiredSize"]
-    (idle,) = B.by_policy(got, "utilization-floor")
+    # the raised group's own finding (prod's chat-70b also sits just under the advisory floor since asynchronous
+    # scheduling raised its modelled capacity: 59.2 % of it used, the floor 60 %)
+    (idle,) = [v for v in B.by_policy(got, "utilization-floor") if "more than its replicas need" in v.detail]
     assert (f"may run {headroom} node(s) more than its replicas need ({group['name']} desired {sizes['desiredSize']} "
             f"max 200") in idle.detail and usd(itype, headroom) in idle.detail, idle.detail
     (budget,) = B.by_policy(got, "monthly-budget")   # the stack's $45,000 budget, with the headroom counted
