@@ -1,4 +1,4 @@
-"""breakeven's Pulumi program. Thin: infra.program loads the stack spec, prices it, builds it, exports."""
+"""breakeven's Pulumi program. Thin: infra.program loads the stack spec, places it, prices it, builds it, exports."""
 
 from infra.program import main
 

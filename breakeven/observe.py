@@ -79,9 +79,11 @@ def _deployment(args: argparse.Namespace):
         names = [m.name for m in spec.models]
         if args.model_name not in names:
             raise InputError("model-name", args.model_name, ", ".join(names))
-        ms = spec.model(args.model_name)
+        from infra.placement import place
+
         book = load_price_book(spec.pricing.price_book)
-        return ms.deployment, ms.workload, book, ms.deployment.model
+        placed = place(spec, book).model(args.model_name)   # the deployment as the program places it (replicas sized)
+        return placed.deployment, placed.model.workload, book, placed.deployment.model
     declared = Workload.build(args.tokens_per_month) if args.tokens_per_month is not None else None
     model = catalog.model(args.model, "model").id if args.model else None
     if model is None or not (args.gpu or args.instance_type):

@@ -1,4 +1,4 @@
-"""The Pulumi program: stack config -> typed spec -> price -> resources -> report and exports.
+"""The Pulumi program: stack config -> typed spec -> placement -> price -> resources -> report and exports.
 
 `__main__.py` calls `main()`. Tests and the offline preview run the same `main()` under the SDK's
 mock engine (infra/offline/mocks.py), so what they show is what `pulumi preview` registers.
@@ -16,6 +16,7 @@ from pulumi.runtime import config as runtime_config
 from cost.errors import InputError
 from cost.pricing.fleet import Fleet
 from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
+from infra.placement import Placement, place
 
 
 class ConfigError(InputError, pulumi.RunError):
@@ -56,37 +57,38 @@ def load_spec() -> StackSpec:
     return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
 
 
-def price(spec: StackSpec) -> Fleet:
+def price(spec: StackSpec, placement: Placement, book=None) -> Fleet:
     from infra import pricing
 
-    fleet = pricing.price(spec)
-    survives_a_zone(spec, fleet)
+    fleet = pricing.price(spec, placement, book)
+    survives_a_zone(placement, fleet)
     return fleet
 
 
-def survives_a_zone(spec: StackSpec, fleet: Fleet) -> None:
+def survives_a_zone(placement: Placement, fleet: Fleet) -> None:
     """Production: losing any one zone leaves each model carrying the share of its declared volume the
     stack accepts (1 unless redundancy.acceptZoneLossShare says less); InputError naming the spares."""
     by_name = {e.deployment.name: e for e in fleet.estimates}
-    for m in spec.models:
+    for p in placement.models:
+        m = p.model
         e = by_name[m.name]
         share = e.zone_loss_capacity_share
         # An undersized model is reported as such (cost.decide.verdict); here only what the loss of a zone takes away.
         if share + 1e-9 < min(m.accept_zone_loss_share, e.carries_share):
-            rpi = m.plan.replicas_per_instance
+            rpi = p.plan.replicas_per_instance
             raise InputError(f"{m.key}.redundancy.spares", m.spares,
-                             f"enough spares that losing the fullest of the {m.zones} zone(s) leaves the replicas that "
+                             f"enough spares that losing the fullest of the {p.zones} zone(s) leaves the replicas that "
                              f"carry the declared volume (more spares, more zones), or redundancy.acceptZoneLossShare "
                              f"{share:.2f} or less to accept it",
                              f"losing a zone leaves {share:.0%} of {m.workload.tokens_per_month:,.0f} tokens/month "
-                             f"({m.total_replicas} replicas, {rpi} per {m.instance_type}, over {m.zones} zone(s))")
+                             f"({p.total_replicas} replicas, {rpi} per {m.instance_type}, over {p.zones} zone(s))")
 
 
-def platform(spec: StackSpec) -> list:
+def platform(spec: StackSpec, placement: Placement) -> list:
     """The platform's line items (EKS, NAT, system nodes, volumes, KMS, logs); InputError on a bad value."""
     from infra import pricing
 
-    return pricing.platform_bill(spec)
+    return pricing.platform_bill(spec, placement)
 
 
 def bill(fleet: Fleet, platform_items: list) -> dict:
@@ -97,17 +99,17 @@ def bill(fleet: Fleet, platform_items: list) -> dict:
             "platform_line_items": [i.to_dict() for i in platform_items]}
 
 
-def commitment_offers(spec: StackSpec) -> dict[str, dict]:
+def commitment_offers(placement: Placement) -> dict[str, dict]:
     """Model name -> what a commitment would save, for each model whose reserved capacity type names
     none (so it is priced on-demand, as AWS will bill it)."""
     from cost.deployment import RESERVED
     from cost.pricing.nodes import commitment_offer
 
-    return {m.name: commitment_offer(m.plan, m.capacity_type).to_dict() for m in spec.models
-            if m.capacity_type in RESERVED and m.deployment.commitment is None}
+    return {p.model.name: commitment_offer(p.plan, p.model.capacity_type).to_dict() for p in placement.models
+            if p.model.capacity_type in RESERVED and p.deployment.commitment is None}
 
 
-def commitment_lines(spec: StackSpec) -> list[str]:
+def commitment_lines(spec: StackSpec, placement: Placement) -> list[str]:
     """The report's commitment lines: what backs each reserved price, or what a commitment would save."""
     out = []
     for m in spec.models:
@@ -115,7 +117,7 @@ def commitment_lines(spec: StackSpec) -> list[str]:
         if c is not None:
             out.append(f"  {m.name}: {m.capacity_type} priced at its discount under {c.kind} {c.recorded_in} "
                        f"(${c.hourly_usd:,.2f}/h committed)")
-    for name, o in commitment_offers(spec).items():
+    for name, o in commitment_offers(placement).items():
         out.append(f"  {name}: {o['pricing']} names no commitment, so it is priced on-demand (${o['covers_usd_hr']:,.2f}/h). "
                    f"A {o['pricing']} Savings Plan or Reserved Instances committing ${o['commit_usd_hr']:,.2f}/h (covering "
                    f"${o['covers_usd_hr']:,.2f}/h on-demand) would save ${o['saves_usd_month']:,.2f}/month; name it in "
@@ -123,10 +125,11 @@ def commitment_lines(spec: StackSpec) -> list[str]:
     return ["", "Commitments:", *out] if out else []
 
 
-def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
+def report(spec: StackSpec, placement: Placement, fleet: Fleet, platform_items: list) -> str:
     from cost import report as cost_report
 
-    text = cost_report.render(fleet, "table") + "\n".join(commitment_lines(spec)) + "\n\n" + "\n".join([*weights_lines(spec), monitoring_line(spec)])
+    text = (cost_report.render(fleet, "table") + "\n".join(commitment_lines(spec, placement)) + "\n\n"
+            + "\n".join([*weights_lines(spec, placement), monitoring_line(spec)]))
     if spec.cluster.existing:
         return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
     rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
@@ -138,15 +141,15 @@ def report(spec: StackSpec, fleet: Fleet, platform_items: list) -> str:
             f"${b['platform_monthly_usd']:,.2f})")
 
 
-def cluster_zones(spec: StackSpec) -> tuple[list, list]:
+def cluster_zones(spec: StackSpec, placement: Placement) -> tuple[list, list]:
     """The cluster's zones by zone ID, checked against AWS's offerings (infra/config/zones.py), and the blockers
     for GPU node groups placed in zones that do not sell their instance type. InputError before any
     resource when a zone does not exist here or cannot take EKS."""
     from infra.config import blockers, zones
 
     pools: dict[str, list] = {}
-    for m in spec.models:
-        pools.setdefault(m.instance_type, []).extend((m.key, p.zones) for p in m.pools)
+    for p in placement.models:
+        pools.setdefault(p.model.instance_type, []).extend((p.model.key, z.zones) for z in p.pools)
     found = zones.resolve(spec.cluster, list(pools))
     return found, blockers.zone_offerings(zones.pool_problems(found, pools, spec.cluster.region))
 
@@ -169,17 +172,17 @@ def aws_identity() -> tuple[str | None, str | None]:
     return cfg.get("profile"), (arns[-1] if arns else None)
 
 
-def multinode_controllers(spec: StackSpec, provider) -> list:
+def multinode_controllers(placement: Placement, provider) -> list:
     """The LeaderWorkerSet controller (infra/components/lws.py) when a model's replica spans nodes, and the EFA device
     plugin (infra/components/efa.py) when such a replica's instances have EFA; else nothing."""
-    if not any(m.plan.instances_per_replica > 1 for m in spec.models):
+    if not any(p.plan.instances_per_replica > 1 for p in placement.models):
         return []
     from infra.components.efa import EfaDevicePlugin, efa_interfaces
     from infra.components.lws import LwsController
 
     opts = pulumi.ResourceOptions(provider=provider)
     out: list = [LwsController("lws", opts=opts)]
-    if any(efa_interfaces(m) for m in spec.models):
+    if any(efa_interfaces(p.plan) for p in placement.models):
         out.append(EfaDevicePlugin("efa", opts=opts))
     return out
 
@@ -200,22 +203,23 @@ def monitoring_output(spec: StackSpec) -> dict:
             "prometheus": f"http://{mon.MONITORING_FULLNAME}-prometheus.{mon.MONITORING_NAMESPACE}.svc:9090"}
 
 
-def weights_lines(spec: StackSpec) -> list[str]:
+def weights_lines(spec: StackSpec, placement: Placement) -> list[str]:
     """Per model: where its nodes keep the weights, what that costs, and the start a replaced node makes."""
     from cost.physics import weights_source as ws
     from infra.components.weights import model_cache
 
     out = []
-    for m in spec.models:
-        c = model_cache(spec, m)
+    for p in placement.models:
+        m = p.model
+        c = model_cache(spec.cluster, p)
         where = {"instance-store": f"instance-store NVMe at {c.path} ({c.capacity_gib:,.0f} GiB, no charge beyond the instance; "
                                    f"the gp3 volume then holds only the image and runtime, {IMAGE_AND_RUNTIME_GIB} GiB, so "
                                    f"storageGibPerNode can drop to that)",
                  "ebs": f"the node's gp3 volume at {c.path} (priced above as Model storage)",
                  "emptyDir": "an emptyDir: every new pod downloads them again"}[c.medium]
         reuse = "a restarted pod on the same node reuses them; " if c.persistent else ""
-        window = f"startup window {ws.cold_start_s(m.weights_source, m.weights_gib) / 60:,.0f} min"
-        if m.weights_source == "s3":
+        window = f"startup window {ws.cold_start_s(p.weights_source, m.weights_gib) / 60:,.0f} min"
+        if p.weights_source == "s3":
             seed, seed_src = ws.seed_usd(m.weights_bytes)
             replaced = (f"a replaced node streams {m.weights_gib:,} GiB from the stack's S3 copy through the gateway "
                         f"endpoint (weights.source s3: copy and GETs priced in the platform bill, no NAT), {window} at "
@@ -238,26 +242,29 @@ def monitoring_line(spec: StackSpec) -> str:
             f"{m['version']} in namespace {m['namespace']}, scraping every vLLM pod (PodMonitor) at {m['prometheus']}.")
 
 
-def s3_weights(spec: StackSpec, net, eks, tags: dict, aws_provider) -> dict:
+def s3_weights(spec: StackSpec, placement: Placement, net, eks, tags: dict, aws_provider) -> dict:
     """Model name -> its S3 weights copy (infra/components/weights_s3.py), for the models whose replaced nodes stream them."""
-    if not any(m.weights_source == "s3" for m in spec.models):
+    streamed = tuple(p.model for p in placement.models if p.weights_source == "s3")
+    if not streamed:
         return {}
     from infra.components.weights_s3 import WeightsBucket, WeightsBucketArgs
 
+    c = spec.cluster
     issuer = eks.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
-    bucket = WeightsBucket("weights", WeightsBucketArgs(spec, net.vpc.id, net.private_route_table_ids,
-                                                        eks.oidc_provider.arn, issuer, tags),
+    bucket = WeightsBucket("weights", WeightsBucketArgs(c.name, c.region, spec.namespace, streamed, net.vpc.id,
+                                                        net.private_route_table_ids, eks.oidc_provider.arn, issuer, tags),
                            opts=pulumi.ResourceOptions(providers=[aws_provider]))
     return bucket.models
 
 
-def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
-    """Register every resource of the spec. Returns the stack outputs."""
+def build(spec: StackSpec, placement: Placement, fleet: Fleet, zone_list: list) -> dict:
+    """Register every resource of the placed spec. Returns the stack outputs."""
     import pulumi_aws as aws
     import pulumi_kubernetes as k8s
 
     from infra import pricing
-    from infra.components.serving import Serving, ServingArgs
+    from infra.components.efa import efa_interfaces
+    from infra.components.serving import Release, Serving, ServingArgs, chart_values, secret_names
 
     c = spec.cluster
     cfg = pulumi.Config(NS)
@@ -284,38 +291,51 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
                                     profile=profile,
                                     assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=role_arn)] if role_arn else None)
         aws_opts = pulumi.ResourceOptions(providers=[aws_provider])
-        net = Network("network", NetworkArgs(c, zone_list, tags), opts=aws_opts)
+        net = Network("network", NetworkArgs(c.name, c.vpc_cidr, c.nat_gateways == "one-per-zone", zone_list, tags),
+                      opts=aws_opts)
         outputs["zones"] = {z.slot: {"name": z.name, "zoneId": z.zone_id} for z in zone_list}
         eks = EksCluster("cluster", EksClusterArgs(c, net.private_subnet_ids, net.public_subnet_ids, tags,
                                                    aws_profile=profile, aws_role_arn=role_arn), opts=aws_opts)
-        for m in spec.models:
+        for p in placement.models:
+            m = p.model
             node_pools[m.name] = GpuNodePool(f"gpu-{m.name}", GpuNodePoolArgs(
-                model=m, cluster_name=eks.cluster.name, node_role_arn=eks.node_role.arn,
+                model_name=m.name, model_id=m.model, pools=p.pools, instance_type=m.instance_type,
+                capacity_type=m.capacity_type, eks_capacity_type=m.eks_capacity_type,
+                cluster_name=eks.cluster.name, node_role_arn=eks.node_role.arn,
                 subnet_by_zone=net.private_subnet_by_zone, ami_type=c.gpu_ami_type, kubernetes_version=c.kubernetes_version,
-                root_volume=pricing.gpu_root_volume(spec, m), cluster_label=c.name, tags=tags,
-                economics=pricing.economics(spec, m),
+                root_volume=pricing.gpu_root_volume(spec, p), cluster_label=c.name, tags=tags,
+                economics=pricing.economics(spec, p),
                 security_group_id=eks.cluster.vpc_config.cluster_security_group_id,
-                user_data=weights.user_data(weights.model_cache(spec, m)),
+                user_data=weights.user_data(weights.model_cache(c, p)),
+                efa_interfaces=efa_interfaces(p.plan), capacity_reservation_id=m.capacity_reservation_id,
+                capacity_block=m.capacity_block,
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
-        weights_s3 = s3_weights(spec, net, eks, tags, aws_provider)
+        weights_s3 = s3_weights(spec, placement, net, eks, tags, aws_provider)
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,
                               "oidcProviderArn": eks.oidc_provider.arn}
         outputs["kubeconfig"] = pulumi.Output.secret(eks.kubeconfig)
 
-    controllers = multinode_controllers(spec, provider)
+    controllers = multinode_controllers(placement, provider)
     monitored = monitoring_deployed(spec)
     if monitored:
         from infra.components.monitoring import Monitoring
 
         controllers.append(Monitoring("monitoring", opts=pulumi.ResourceOptions(provider=provider)))
-    Serving("serving", ServingArgs(spec=spec, provider=provider, hf_token=hf_token, api_key=api_key,
-                                   node_pools=node_pools, device_plugin=c.device_plugin,
-                                   estimates={e.deployment.name: e for e in fleet.estimates}, controllers=controllers,
-                                   monitored=monitored, weights_s3=weights_s3))
+    secrets = secret_names(hf_token is not None, api_key is not None, spec.production)
+    estimates = {e.deployment.name: e for e in fleet.estimates}
+    releases = []
+    for p in placement.models:
+        name, s3 = p.model.name, weights_s3.get(p.model.name)
+        releases.append(Release(name, chart_values(spec, p, secrets, estimates.get(name), monitored, s3),
+                                node_pools.get(name), p.model if s3 is not None else None, s3))
+    Serving("serving", ServingArgs(namespace=spec.namespace, provider=provider, secrets=secrets, hf_token=hf_token,
+                                   api_key=api_key, releases=releases, device_plugin=c.device_plugin,
+                                   controllers=controllers))
     outputs["monitoring"] = monitoring_output(spec)
-    outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
-                                    "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}
+    outputs["gpuNodes"] = {p.model.name: {"instanceType": p.model.instance_type, "nodes": p.nodes,
+                                          "capacityType": p.model.capacity_type,
+                                          "pools": {z.suffix: z.nodes for z in p.pools}} for p in placement.models}
     outputs["cost"] = fleet.to_dict()
     return outputs
 
@@ -323,14 +343,17 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
 def main() -> None:
     """The whole program: nothing is registered unless the spec is valid and priced, and, outside
     preview, unless nothing blocks it (infra/config/blockers.py)."""
+    from infra import pricing
     from infra.config import blockers
 
-    with config_errors():   # read, price and check the config; nothing is registered before this ends
+    with config_errors():   # read, place, price and check the config; nothing is registered before this ends
         spec = load_spec()
-        fleet = price(spec)
-        platform_items = platform(spec)
-        pulumi.log.info(report(spec, fleet, platform_items))
-        for warning in spec.warnings():
+        book = pricing.price_book(spec)
+        placement = place(spec, book)
+        fleet = price(spec, placement, book)
+        platform_items = platform(spec, placement)
+        pulumi.log.info(report(spec, placement, fleet, platform_items))
+        for warning in placement.warnings():
             pulumi.log.warn(f"breakeven: {warning}")
         if fleet.budget_usd_per_month is not None and fleet.monthly_usd > fleet.budget_usd_per_month:
             pulumi.log.warn(f"breakeven: the stack costs ${fleet.monthly_usd:,.2f}/month, over its budget of "
@@ -338,16 +361,16 @@ def main() -> None:
         found = blockers.find(spec)
         zone_list: list = []
         if spec.cluster.existing is None:
-            zone_list, zone_blockers = cluster_zones(spec)
+            zone_list, zone_blockers = cluster_zones(spec, placement)
             found += zone_blockers
     if found and not pulumi.runtime.is_dry_run():
         raise Blocked(found)   # before any resource: nothing is billed
     for b in found:
         pulumi.log.warn(f"breakeven: blocker: {b}")
-    outputs = build(spec, fleet, zone_list)
+    outputs = build(spec, placement, fleet, zone_list)
     outputs["blockers"] = [b.to_dict() for b in found]
-    outputs["commitmentOffers"] = commitment_offers(spec)
+    outputs["commitmentOffers"] = commitment_offers(placement)
     outputs["bill"] = bill(fleet, platform_items)
     for name, value in outputs.items():
         pulumi.export(name, value)
-    pulumi.export("spec", json.loads(json.dumps(spec.to_dict())))
+    pulumi.export("spec", json.loads(json.dumps(placement.to_dict())))

@@ -22,7 +22,7 @@ import pulumi_aws.ec2 as ec2
 import pulumi_kubernetes.helm.v4 as helm
 
 from cost.catalog.instance_hardware import hardware
-from infra.config.spec import ModelSpec
+from cost.pricing.nodes import NodePlan
 
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 EFA_PLUGIN_REPO = "https://aws.github.io/eks-charts"
@@ -30,21 +30,21 @@ EFA_PLUGIN_CHART = "aws-efa-k8s-device-plugin"
 EFA_PLUGIN_VERSION = "0.5.10"
 
 
-def efa_interfaces(m: ModelSpec) -> int:
-    """EFA interfaces each of the model's nodes gets: the instance's count for a multi-node replica, else 0
+def efa_interfaces(plan: NodePlan) -> int:
+    """EFA interfaces each of the plan's nodes gets: the instance's count for a multi-node replica, else 0
     (a replica inside one node talks over NVLink; EFA would only consume addresses)."""
-    if m.plan.instances_per_replica <= 1:
+    if plan.instances_per_replica <= 1 or plan.instance_type is None:
         return 0
-    return hardware(m.instance_type).efa_interfaces
+    return hardware(plan.instance_type).efa_interfaces
 
 
-def cluster_placement(m: ModelSpec) -> bool:
+def cluster_placement(interfaces: int, capacity_reservation_id: str | None) -> bool:
     """Whether the model's nodes launch into a cluster placement group (one per zone): a multi-node replica on an
     EFA instance, as AWS recommends for EFA ("Get started with EFA and NCCL": launch the instances into a cluster
     placement group; EC2 "Placement groups": a cluster placement group packs instances close together inside one
     Availability Zone for low latency and high throughput between them). Not when the nodes launch into a named
     Capacity Reservation or Capacity Block: the reservation fixes where they land (docs/deploying.md)."""
-    return efa_interfaces(m) > 0 and m.capacity_reservation_id is None
+    return interfaces > 0 and capacity_reservation_id is None
 
 
 def network_interfaces(count: int, security_group_id: pulumi.Input[str]) -> list[ec2.LaunchTemplateNetworkInterfaceArgs]:

@@ -14,16 +14,18 @@ with warnings.catch_warnings():  # loading pulumi_aws.ec2 warns about a deprecat
 
     ec2.Vpc  # noqa: B018 - the SDK loads modules lazily: load it here, inside the filter
 
-from infra.config.spec import ClusterSpec
 from infra.config.zones import Zone
 
 
 @dataclass
 class NetworkArgs:
-    """What the network needs from the spec."""
+    """What the network needs from the spec's cluster section."""
 
-    cluster: ClusterSpec
-    """The VPC CIDR, the cluster name (subnet discovery tags) and the NAT gateway mode."""
+    cluster_name: str
+    """Names the resources and tags the subnets for the cluster's discovery."""
+    vpc_cidr: str
+    nat_per_zone: bool
+    """A NAT gateway in every zone (natGateways: one-per-zone), else one in the first zone."""
     zones: list[Zone]
     """The cluster's zones by zone ID (infra/config/zones.py), in the spec's order."""
     tags: dict[str, str]
@@ -49,18 +51,18 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:network:Network", name, None, opts)
-        c = args.cluster
+        cluster = args.cluster_name
         child = pulumi.ResourceOptions(parent=self)
-        cluster_tag = {f"kubernetes.io/cluster/{c.name}": "shared"}
+        cluster_tag = {f"kubernetes.io/cluster/{cluster}": "shared"}
 
-        self.vpc = ec2.Vpc(f"{name}-vpc", cidr_block=c.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
-                           tags={**args.tags, "Name": f"{c.name}-vpc"}, opts=child)
-        igw = ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags={**args.tags, "Name": f"{c.name}-igw"}, opts=child)
+        self.vpc = ec2.Vpc(f"{name}-vpc", cidr_block=args.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
+                           tags={**args.tags, "Name": f"{cluster}-vpc"}, opts=child)
+        igw = ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags={**args.tags, "Name": f"{cluster}-igw"}, opts=child)
         public_rt = ec2.RouteTable(f"{name}-public-rt", vpc_id=self.vpc.id,
                                    routes=[ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
-                                   tags={**args.tags, "Name": f"{c.name}-public"}, opts=child)
+                                   tags={**args.tags, "Name": f"{cluster}-public"}, opts=child)
 
-        private_cidrs, public_cidrs = subnet_cidrs(c.vpc_cidr, len(args.zones))
+        private_cidrs, public_cidrs = subnet_cidrs(args.vpc_cidr, len(args.zones))
         self.public_subnet_ids, self.private_subnet_ids, self.private_subnet_by_zone = [], [], {}
         self.private_route_table_ids: list = []   # the S3 gateway endpoint's routes (infra/components/weights_s3.py)
         nats: list[ec2.NatGateway] = []
@@ -69,24 +71,24 @@ class Network(pulumi.ComponentResource):
             public = ec2.Subnet(f"{name}-public-{z}", vpc_id=self.vpc.id, cidr_block=public_cidrs[i],
                                 availability_zone_id=zone.zone_id,
                                 map_public_ip_on_launch=False,
-                                tags={**args.tags, **cluster_tag, "Name": f"{c.name}-public-{z}", "kubernetes.io/role/elb": "1"},
+                                tags={**args.tags, **cluster_tag, "Name": f"{cluster}-public-{z}", "kubernetes.io/role/elb": "1"},
                                 opts=child)
             ec2.RouteTableAssociation(f"{name}-public-{z}", subnet_id=public.id, route_table_id=public_rt.id, opts=child)
             self.public_subnet_ids.append(public.id)
-            if c.nat_gateways == "one-per-zone" or i == 0:
-                eip = ec2.Eip(f"{name}-nat-{z}", domain="vpc", tags={**args.tags, "Name": f"{c.name}-nat-{z}"}, opts=child)
+            if args.nat_per_zone or i == 0:
+                eip = ec2.Eip(f"{name}-nat-{z}", domain="vpc", tags={**args.tags, "Name": f"{cluster}-nat-{z}"}, opts=child)
                 nats.append(ec2.NatGateway(f"{name}-nat-{z}", subnet_id=public.id, allocation_id=eip.id,
-                                           tags={**args.tags, "Name": f"{c.name}-nat-{z}"},
+                                           tags={**args.tags, "Name": f"{cluster}-nat-{z}"},
                                            opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))
             nat = nats[-1]
             private = ec2.Subnet(f"{name}-private-{z}", vpc_id=self.vpc.id, cidr_block=private_cidrs[i],
                                  availability_zone_id=zone.zone_id,
-                                 tags={**args.tags, **cluster_tag, "Name": f"{c.name}-private-{z}",
+                                 tags={**args.tags, **cluster_tag, "Name": f"{cluster}-private-{z}",
                                        "kubernetes.io/role/internal-elb": "1"},
                                  opts=child)
             rt = ec2.RouteTable(f"{name}-private-{z}", vpc_id=self.vpc.id,
                                 routes=[ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                                tags={**args.tags, "Name": f"{c.name}-private-{z}"}, opts=child)
+                                tags={**args.tags, "Name": f"{cluster}-private-{z}"}, opts=child)
             ec2.RouteTableAssociation(f"{name}-private-{z}", subnet_id=private.id, route_table_id=rt.id, opts=child)
             self.private_subnet_ids.append(private.id)
             self.private_route_table_ids.append(rt.id)

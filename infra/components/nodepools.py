@@ -1,4 +1,4 @@
-"""GPU node groups: plain `aws.eks.NodeGroup`s sized from the spec, so pricing and policies can see them."""
+"""GPU node groups: plain `aws.eks.NodeGroup`s sized from the placement, so pricing and policies can see them."""
 
 from __future__ import annotations
 
@@ -12,15 +12,25 @@ import pulumi_aws.eks as eks
 from cost.economics import Economics
 from cost.pricing.platform import RootVolume
 from infra.components import efa
-from infra.config.spec import GPU_POOL_LABEL, ModelSpec
+from infra.config.spec import GPU_POOL_LABEL
+from infra.placement import ZonePool
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 
 @dataclass
 class GpuNodePoolArgs:
-    model: ModelSpec
-    """The model whose replicas the nodes carry: instance type, node count per zone, capacity type."""
+    model_name: str
+    """The model whose replicas the nodes carry: the `breakeven.dev/gpu-pool` label the chart selects on."""
+    model_id: str
+    """Its catalog id (the `breakeven.dev/model` label)."""
+    pools: tuple[ZonePool, ...]
+    """One node group per pool: its zones, node count and EKS name (infra/placement.py)."""
+    instance_type: str
+    capacity_type: str
+    """The stack's capacity type (a label): on-demand, spot, reserved-1y or reserved-3y."""
+    eks_capacity_type: str
+    """What EKS launches: ON_DEMAND, SPOT or CAPACITY_BLOCK (infra.config.spec.ModelSpec.eks_capacity_type)."""
     cluster_name: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
     subnet_by_zone: Mapping[str, pulumi.Input[str]]
@@ -41,6 +51,12 @@ class GpuNodePoolArgs:
     security_group_id: pulumi.Input[str] | None = None
     """The EKS cluster security group: carried by the EFA interfaces of a multi-node replica's nodes
     (infra/components/efa.py); None: no EFA interfaces."""
+    efa_interfaces: int = 0
+    """EFA interfaces per node (infra.components.efa.efa_interfaces): a multi-node replica on an EFA instance."""
+    capacity_reservation_id: str | None = None
+    """The On-Demand Capacity Reservation or Capacity Block the nodes launch into; None: none."""
+    capacity_block: bool = False
+    """The reservation is a Capacity Block (launched with market type capacity-block)."""
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -63,35 +79,34 @@ class GpuNodePool(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:nodepools:GpuNodePool", name, None, opts)
-        m = args.model
         child = pulumi.ResourceOptions(parent=self)
         self.placement_groups = {}
         templates: dict[str, ec2.LaunchTemplate] = {}
-        if efa.cluster_placement(m):
+        if efa.cluster_placement(args.efa_interfaces, args.capacity_reservation_id):
             # One cluster placement group and one launch template naming it per zone: a cluster placement group
             # lives in one Availability Zone, and each zone's node group holds whole groups (infra/config/spec.py).
-            for pool in m.pools:
+            for pool in args.pools:
                 [zone] = pool.zones
                 self.placement_groups[zone] = ec2.PlacementGroup(
                     f"{name}-pg-{pool.suffix}", name=pool.node_group, strategy="cluster",  # named as its node group
-                    tags={**args.tags, "breakeven.dev/zone": zone, "breakeven.dev/model": m.name}, opts=child)
+                    tags={**args.tags, "breakeven.dev/zone": zone, "breakeven.dev/model": args.model_name}, opts=child)
                 templates[pool.suffix] = gpu_launch_template(f"{name}-lt-{pool.suffix}", args, child,
                                                              placement_group=self.placement_groups[zone].name)
-            self.launch_template = templates[m.pools[0].suffix]
+            self.launch_template = templates[args.pools[0].suffix]
         else:
             self.launch_template = gpu_launch_template(f"{name}-lt", args, child)
         self.node_groups = []
-        for pool in m.pools:
+        for pool in args.pools:
             nodes = pool.nodes
             template = templates.get(pool.suffix, self.launch_template)
             self.node_groups.append(eks.NodeGroup(
                 f"{name}-{pool.suffix}",
                 cluster_name=args.cluster_name,
-                node_group_name=pool.node_group,  # unique and within EKS's limit: checked by the spec
+                node_group_name=pool.node_group,  # unique and within EKS's limit: checked by the placement
                 node_role_arn=args.node_role_arn,
                 subnet_ids=[args.subnet_by_zone[z] for z in pool.zones],
-                instance_types=[m.instance_type],
-                capacity_type=m.eks_capacity_type,
+                instance_types=[args.instance_type],
+                capacity_type=args.eks_capacity_type,
                 ami_type=args.ami_type,
                 version=args.kubernetes_version,
                 # The disk lives in the launch template (EKS refuses disk_size together with one).
@@ -102,9 +117,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
                 taints=[eks.NodeGroupTaintArgs(**GPU_TAINT)],
                 labels={
-                    GPU_POOL_LABEL: m.pool_label,
-                    "breakeven.dev/model": m.model,
-                    "breakeven.dev/capacity-type": m.capacity_type,
+                    GPU_POOL_LABEL: args.model_name,
+                    "breakeven.dev/model": args.model_id,
+                    "breakeven.dev/capacity-type": args.capacity_type,
                     "nvidia.com/gpu.present": "true",
                 },
                 tags={**args.tags, **args.economics.to_tags(), "breakeven.dev/zones": " ".join(pool.zones)},
@@ -133,10 +148,10 @@ def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceO
     no instance type: the node group sets those, so EKS keeps managing the NVIDIA AMI. `placement_group`:
     the cluster placement group the nodes launch into (a managed node group takes it from its launch
     template: EKS, "Customize managed nodes with launch templates"); None: none."""
-    v, m = args.root_volume, args.model
+    v = args.root_volume
     return ec2.LaunchTemplate(
         name,
-        description=f"breakeven GPU nodes for {args.model.name}",
+        description=f"breakeven GPU nodes for {args.model_name}",
         update_default_version=True,
         metadata_options=imds_v2_hop_1(),
         block_device_mappings=[ec2.LaunchTemplateBlockDeviceMappingArgs(
@@ -148,16 +163,16 @@ def gpu_launch_template(name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceO
         tag_specifications=[ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=args.tags)
                             for t in ("instance", "volume")],
         # An On-Demand Capacity Reservation or a Capacity Block (p4/p5): launch into it, nowhere else.
-        capacity_reservation_specification=None if m.capacity_reservation_id is None else
+        capacity_reservation_specification=None if args.capacity_reservation_id is None else
         ec2.LaunchTemplateCapacityReservationSpecificationArgs(
             capacity_reservation_target=ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
-                capacity_reservation_id=m.capacity_reservation_id)),
+                capacity_reservation_id=args.capacity_reservation_id)),
         instance_market_options=ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
-        if m.capacity_block else None,
+        if args.capacity_block else None,
         user_data=args.user_data,
         placement=None if placement_group is None else ec2.LaunchTemplatePlacementArgs(group_name=placement_group),
         # A multi-node replica on an EFA instance: one EFA interface per network card (infra/components/efa.py).
-        network_interfaces=efa.network_interfaces(efa.efa_interfaces(m), args.security_group_id)
-        if args.security_group_id is not None and efa.efa_interfaces(m) else None,
+        network_interfaces=efa.network_interfaces(args.efa_interfaces, args.security_group_id)
+        if args.security_group_id is not None and args.efa_interfaces else None,
         opts=opts,
     )

@@ -21,6 +21,7 @@ from infra.components.pinned_chart import MANAGED_BY
 from infra.components.weights import cache_values, model_cache
 from infra.components.weights_s3 import S3Weights, reader_service_account, seed_job, seed_service_account
 from infra.config.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
+from infra.placement import ModelPlacement
 from infra.pricing import economics
 
 CHART_PATH = "./charts/vllm"  # relative to the project root, where Pulumi runs the program
@@ -39,16 +40,23 @@ class SecretNames:
     api_key: str
 
 
-def pod_resources(m: ModelSpec) -> dict:
+def secret_names(hf_token: bool, api_key: bool, production: bool) -> SecretNames:
+    """The Secrets the Serving component creates: the Hugging Face token's when one is set, the API key's when one
+    is set or the stack is production. Without breakeven:vllmApiKey a production stack is a blocker
+    (infra/config/blockers.py), refused outside preview, so only a preview names the key's Secret without creating it."""
+    return SecretNames(HF_SECRET if hf_token else "", API_KEY_SECRET if api_key or production else "")
+
+
+def pod_resources(p: ModelPlacement) -> dict:
     """CPU and memory of one vLLM pod: its share of the instance, leaving room for the kubelet and
     daemons. /dev/shm (NCCL buffers with tensor parallelism) counts against the memory limit."""
-    inst = catalog.instance(m.instance_type)
-    rpi = m.plan.replicas_per_instance
-    cpu = m.pod_cpu
+    inst = catalog.instance(p.model.instance_type)
+    rpi = p.plan.replicas_per_instance
+    cpu = p.pod_cpu
     request = max(4, int(inst.memory_gib * 0.8 / rpi) - 1)
     limit = max(request, int(inst.memory_gib * 0.9 / rpi) - 1)
     out: dict = {"requests": {"cpu": str(cpu), "memory": f"{request}Gi"}, "limits": {"memory": f"{limit}Gi"}}
-    nics = efa_interfaces(m)
+    nics = efa_interfaces(p.plan)
     if nics:   # a multi-node replica's pod takes its node's EFA interfaces (infra/components/efa.py)
         out["requests"][EFA_RESOURCE] = out["limits"][EFA_RESOURCE] = nics
     return out
@@ -66,27 +74,28 @@ def dashboard_values(e: Estimate) -> dict:
             "apiName": "no comparable API" if api is None else api.offer.id}
 
 
-def weights_values(m: ModelSpec, s3: S3Weights | None) -> dict:
+def weights_values(p: ModelPlacement, s3: S3Weights | None) -> dict:
     """The chart's weights path for one model: the S3 copy streamed by the Run:ai loader, read through the
     pods' IRSA role (infra/components/weights_s3.py), or the Hub; the startup window follows the path's seconds per GiB."""
-    source = "s3" if m.weights_source == "s3" and s3 is not None else "huggingface"
+    source = "s3" if p.weights_source == "s3" and s3 is not None else "huggingface"
     out: dict = {"probes": {"startup": {"secondsPerGiB": weights_source.seconds_per_gib(source)}}}
     if s3 is not None and source == "s3":
         out["weightsSource"] = {"type": "s3", "s3": {"uri": s3.uri, "region": s3.region,
                                                      "concurrency": weights_source.streamer_concurrency()}}
-        out["serviceAccount"] = {"create": True, "name": reader_service_account(m),
+        out["serviceAccount"] = {"create": True, "name": reader_service_account(p.model),
                                  "annotations": {"eks.amazonaws.com/role-arn": s3.reader_role_arn}}
     return out
 
 
-def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: Estimate | None = None,
+def chart_values(spec: StackSpec, p: ModelPlacement, secrets: SecretNames, estimate: Estimate | None = None,
                  monitored: bool = False, weights_s3: S3Weights | None = None) -> dict:
-    """The chart's values for one model, computed from the spec (the values contract of charts/vllm);
+    """The chart's values for one placed model, computed from the spec (the values contract of charts/vllm);
     with its estimate, the Grafana dashboard carries its cost figures; `monitored`: the program's
     Prometheus (infra/components/monitoring.py) scrapes it through a PodMonitor; `weights_s3`: the model's S3 copy
     (the program's, infra/components/weights_s3.py), without which the pods read the Hub."""
+    m = p.model
     values = {
-        "replicaCount": m.total_replicas,
+        "replicaCount": p.total_replicas,
         "model": {
             "name": m.model,
             "source": m.hf,
@@ -96,27 +105,27 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
             "extraArgs": [*m.checkpoint_flags, *m.extra_args],
         },
         # Beyond one node: tensor inside each node, pipeline across the group's nodes (cost.physics.multinode.layout).
-        "parallelism": multinode_parallelism(m),
+        "parallelism": multinode_parallelism(m.gpus_per_replica, p.plan.gpus_per_instance),
         "gpu": {
             "enabled": True,
-            "gpusPerNode": m.plan.gpus_per_instance,   # the node's GPUs; each pod requests tensor x pipeline
+            "gpusPerNode": p.plan.gpus_per_instance,   # the node's GPUs; each pod requests tensor x pipeline
             "nodeSelector": {GPU_POOL_LABEL: m.pool_label},
         },
         "engine": {"gpuMemoryUtilization": m.gpu_memory_utilization, "maxNumSeqs": m.max_num_seqs,
                    "kvCacheDtype": m.deployment.kv_cache_dtype, "expertParallel": m.deployment.expert_parallel,
                    "apiServerCount": m.deployment.api_servers},
-        "resources": pod_resources(m),
+        "resources": pod_resources(p),
         # Weights cached on the node (instance-store NVMe or its gp3 volume, infra/components/weights.py): a restarted pod
         # on the same node reuses them; no shared RWX volume to provision.
-        "modelCache": cache_values(model_cache(spec, m), m.cache_gib),
+        "modelCache": cache_values(model_cache(spec.cluster, p), m.cache_gib),
         "secrets": {
             "huggingFace": {"secretName": secrets.hugging_face, "key": HF_SECRET_KEY},
             "apiKey": {"required": spec.production, "secretName": secrets.api_key, "key": API_KEY_SECRET_KEY},
         },
-        "availability": {"production": spec.production, "podsPerNode": m.plan.replicas_per_instance},
+        "availability": {"production": spec.production, "podsPerNode": p.plan.replicas_per_instance},
         **access_values(spec),
-        "economics": economics(spec, m).to_json(),
-        **weights_values(m, weights_s3),
+        "economics": economics(spec, p).to_json(),
+        **weights_values(p, weights_s3),
     }
     if estimate is not None:
         values["metrics"] = {"grafanaDashboard": dashboard_values(estimate)}
@@ -128,9 +137,10 @@ def chart_values(spec: StackSpec, m: ModelSpec, secrets: SecretNames, estimate: 
     return values
 
 
-def multinode_parallelism(m: ModelSpec) -> dict:
-    """The chart's parallelism: tensor x pipeline, with pipeline = the nodes one replica spans."""
-    lay = layout(m.tensor_parallel, m.plan.gpus_per_instance)
+def multinode_parallelism(gpus_per_replica: int, gpus_per_node: int) -> dict:
+    """The chart's parallelism: vLLM's split of the replica's GPUs, tensor x pipeline, with pipeline = the nodes one
+    replica spans (cost.physics.multinode.layout)."""
+    lay = layout(gpus_per_replica, gpus_per_node)
     return {"tensor": lay.tensor, "pipeline": lay.pipeline}
 
 
@@ -187,25 +197,35 @@ def device_plugin_manifest() -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Release:
+    """One model's vLLM release: its chart values (`chart_values`), the node pool its pods wait for, and, for a model
+    whose replaced nodes stream the weights from S3, what its seed Job copies (infra/components/weights_s3.py)."""
+
+    name: str
+    """The model's name: the Helm release."""
+    values: dict
+    node_pool: pulumi.Resource | None = None
+    seed_model: ModelSpec | None = None
+    """The model the seed Job downloads from the Hub (its repo, size and node pool); None: no seed Job."""
+    weights_s3: S3Weights | None = None
+    """The model's S3 copy, which the seed Job fills (with `seed_model`)."""
+
+
 @dataclass
 class ServingArgs:
-    spec: StackSpec
+    namespace: str
     provider: k8s.Provider
+    secrets: SecretNames
+    """The Secrets to create (`secret_names`) and that the releases' values name."""
     hf_token: pulumi.Output[str] | None
     """Secret output from `breakeven:hfToken` (None: no token, public weights only)."""
     api_key: pulumi.Output[str] | None
     """Secret output from `breakeven:vllmApiKey`."""
-    node_pools: dict[str, pulumi.Resource]
-    """Model name -> the resource its GPU nodes come from (the chart waits for it)."""
+    releases: list[Release]
     device_plugin: bool
-    estimates: dict[str, Estimate] = field(default_factory=dict)
-    """Model name -> its priced estimate (the dashboard's cost figures)."""
     controllers: list[pulumi.Resource] = field(default_factory=list)
     """Controllers whose CRDs the charts render (LeaderWorkerSet, the Prometheus operator): installed first."""
-    monitored: bool = False
-    """The program deploys Prometheus (infra/components/monitoring.py): each model gets a PodMonitor it may scrape."""
-    weights_s3: dict[str, S3Weights] = field(default_factory=dict)
-    """Model name -> its S3 weights copy (infra/components/weights_s3.py): seeded by a Job before its chart is installed."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -216,58 +236,49 @@ class Serving(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:serving:Serving", name, None, opts)
         self._provider = args.provider
-        spec = args.spec
+        namespace = args.namespace
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        ns = core.Namespace(f"{name}-namespace", metadata={"name": spec.namespace, "labels": MANAGED_BY}, opts=k8s_opts)
+        ns = core.Namespace(f"{name}-namespace", metadata={"name": namespace, "labels": MANAGED_BY}, opts=k8s_opts)
         deps: list[pulumi.Resource] = [ns]
-        created: set[str] = set()
         secret_values: tuple[tuple[str, str, pulumi.Output[str] | None], ...] = (
             (HF_SECRET, HF_SECRET_KEY, args.hf_token), (API_KEY_SECRET, API_KEY_SECRET_KEY, args.api_key))
         for secret, key, value in secret_values:
             if value is None:
                 continue
             secret_value: pulumi.Output[str] = pulumi.Output.secret(value)
-            deps.append(core.Secret(f"{name}-{secret}", metadata={"name": secret, "namespace": spec.namespace, "labels": MANAGED_BY},
+            deps.append(core.Secret(f"{name}-{secret}", metadata={"name": secret, "namespace": namespace, "labels": MANAGED_BY},
                                     type="Opaque", string_data={key: secret_value},
                                     opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])))
-            created.add(secret)
-        hf_name = HF_SECRET if HF_SECRET in created else ""
-        # Production always names the key's Secret: without breakeven:vllmApiKey the stack is a blocker
-        # (infra/config/blockers.py), refused outside preview, so only a preview renders it without the Secret.
-        api_name = API_KEY_SECRET if API_KEY_SECRET in created or spec.production else ""
         if args.device_plugin:
             manifest = device_plugin_manifest()
             deps.append(apps.DaemonSet(f"{name}-nvidia-device-plugin", metadata=manifest["metadata"], spec=manifest["spec"],
                                        opts=k8s_opts))
         deps.extend(args.controllers)
-        names = SecretNames(hf_name, api_name)
         self.services = {}
-        for m in spec.models:
-            pool = args.node_pools.get(m.name)
-            after = deps + ([pool] if pool is not None else [])
-            s3 = args.weights_s3.get(m.name)
-            if s3 is not None:
-                after = [*after, self.seed(name, spec, m, s3, hf_name, after)]
-            self.services[m.name] = VllmService(
-                f"{name}-{m.name}",
-                VllmServiceArgs(values=chart_values(spec, m, names, args.estimates.get(m.name), args.monitored, s3),
-                                release=m.name, namespace=spec.namespace),
+        for r in args.releases:
+            after = deps + ([r.node_pool] if r.node_pool is not None else [])
+            if r.seed_model is not None and r.weights_s3 is not None:
+                after = [*after, self.seed(name, namespace, r, r.seed_model, r.weights_s3, args.secrets.hugging_face, after)]
+            self.services[r.name] = VllmService(
+                f"{name}-{r.name}",
+                VllmServiceArgs(values=r.values, release=r.name, namespace=namespace),
                 opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=after),
             )
-        self.register_outputs({"namespace": spec.namespace, "releases": [m.name for m in spec.models]})
+        self.register_outputs({"namespace": namespace, "releases": [r.name for r in args.releases]})
 
-    def seed(self, name: str, spec: StackSpec, m: ModelSpec, s3: S3Weights, hf_secret: str,
+    def seed(self, name: str, namespace: str, r: Release, m: ModelSpec, s3: S3Weights, hf_secret: str,
              after: list[pulumi.Resource]) -> pulumi.Resource:
         """The model's seed service account (the seed role) and Job (infra/components/weights_s3.py); Pulumi waits for the
-        Job to complete, so the chart's pods start on a filled prefix."""
+        Job to complete, so the chart's pods start on a filled prefix. The Job works in the release's model cache
+        (its `modelCache` values: the node-local volume sized for the weights)."""
         opts = pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=after)
         sa = core.ServiceAccount(f"{name}-{m.name}-seed-sa", opts=opts, automount_service_account_token=False,
-                                 metadata={"name": seed_service_account(m), "namespace": spec.namespace, "labels": MANAGED_BY,
+                                 metadata={"name": seed_service_account(m), "namespace": namespace, "labels": MANAGED_BY,
                                            "annotations": {"eks.amazonaws.com/role-arn": s3.seed_role_arn}})
-        cache = cache_values(model_cache(spec, m), m.cache_gib)
+        cache = r.values["modelCache"]
         work = ({"hostPath": {**cache["hostPath"], "type": "Directory"}} if cache["type"] == "hostPath"
                 else {"emptyDir": cache["emptyDir"]})
-        manifest = seed_job(spec, m, s3, work, hf_secret, HF_SECRET_KEY)
+        manifest = seed_job(namespace, m, s3, work, hf_secret, HF_SECRET_KEY)
         return batch.Job(f"{name}-{m.name}-weights-seed", metadata=manifest["metadata"], spec=manifest["spec"],
                          opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[*after, sa]))
 

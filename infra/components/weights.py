@@ -14,19 +14,20 @@ from __future__ import annotations
 import base64
 
 from cost.physics.weights_cache import WeightsCache, node_cache_gib, plan_cache
-from infra.config.spec import ModelSpec, StackSpec
+from infra.config.spec import ClusterSpec
+from infra.placement import ModelPlacement
 
 POD_UID = 1000   # charts/vllm values.yaml podSecurityContext.runAsUser / runAsGroup
 BOUNDARY = "BREAKEVEN-USER-DATA"
 
 
-def model_cache(spec: StackSpec, m: ModelSpec) -> WeightsCache:
+def model_cache(cluster: ClusterSpec, p: ModelPlacement) -> WeightsCache:
     """Where one of the model's GPU nodes keeps its replicas' weights (an existing cluster's nodes are not
     the program's to prepare: an emptyDir there)."""
-    needed = node_cache_gib(m.weights_gib, m.plan.replicas_per_instance)
-    if spec.cluster.existing is not None:
+    needed = node_cache_gib(p.model.weights_gib, p.plan.replicas_per_instance)
+    if cluster.existing is not None:
         return WeightsCache("emptyDir", "", 0.0, needed, "an existing cluster: its nodes are not prepared by this program")
-    return plan_cache(m.instance_type, spec.cluster.gpu_ami_type, needed)
+    return plan_cache(p.model.instance_type, cluster.gpu_ami_type, needed)
 
 
 def user_data(cache: WeightsCache) -> str | None:

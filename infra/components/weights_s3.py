@@ -41,7 +41,7 @@ with warnings.catch_warnings():  # loading pulumi_aws.s3 warns about the depreca
 
 from cost.physics.weights_source import DOWNLOAD_S_PER_GIB
 from infra.components.cluster import irsa_trust
-from infra.config.spec import GPU_POOL_LABEL, ModelSpec, StackSpec
+from infra.config.spec import GPU_POOL_LABEL, ModelSpec
 
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.17.0"
 VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"   # charts/vllm/Chart.yaml appVersion: the seed downloads with its `hf`
@@ -91,7 +91,14 @@ class S3Weights:
 
 @dataclass
 class WeightsBucketArgs:
-    spec: StackSpec
+    cluster_name: str
+    """Names the bucket (its prefix) and the gateway endpoint."""
+    region: str
+    namespace: str
+    """Where the serving pods and the seed Jobs run: the roles trust their service accounts there."""
+    models: tuple[ModelSpec, ...]
+    """The models whose replaced nodes stream the weights from S3 (their placement's weights source): a prefix
+    and two roles each."""
     vpc_id: pulumi.Input[str]
     route_table_ids: list[pulumi.Input[str]]
     """The private subnets' route tables: the gateway endpoint adds an S3 route to each."""
@@ -108,9 +115,9 @@ class WeightsBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WeightsBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("breakeven:weights:WeightsBucket", name, None, opts)
-        spec, child = args.spec, pulumi.ResourceOptions(parent=self)
-        c = spec.cluster
-        self.bucket = s3.Bucket(f"{name}-bucket", bucket_prefix=f"{c.name[:40]}-weights-", tags=args.tags, opts=child)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = s3.Bucket(f"{name}-bucket", bucket_prefix=f"{args.cluster_name[:40]}-weights-", tags=args.tags,
+                                opts=child)
         s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=self.bucket.id, block_public_acls=True,
                                    block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
                                    opts=child)
@@ -123,23 +130,21 @@ class WeightsBucket(pulumi.ComponentResource):
                 apply_server_side_encryption_by_default=s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                     sse_algorithm="AES256"))],
             opts=child)
-        self.endpoint = ec2.VpcEndpoint(f"{name}-s3-endpoint", vpc_id=args.vpc_id, service_name=f"com.amazonaws.{c.region}.s3",
+        self.endpoint = ec2.VpcEndpoint(f"{name}-s3-endpoint", vpc_id=args.vpc_id, service_name=f"com.amazonaws.{args.region}.s3",
                                         vpc_endpoint_type="Gateway", route_table_ids=args.route_table_ids,
-                                        tags={**args.tags, "Name": f"{c.name}-s3"}, opts=child)
+                                        tags={**args.tags, "Name": f"{args.cluster_name}-s3"}, opts=child)
         self.models = {}
-        for m in spec.models:
-            if m.weights_source != "s3":
-                continue
+        for m in args.models:
             roles = {}
             for kind, sa, policy in (("reader", reader_service_account(m), read_policy),
                                      ("seed", seed_service_account(m), write_policy)):
                 role = iam.Role(f"{name}-{m.name}-{kind}", tags=args.tags, opts=child,
                                 assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                                    lambda a, sa=sa: irsa_trust(a[0], a[1], spec.namespace, sa)))  # type: ignore[misc]  # mypy cannot infer a lambda with default arguments
+                                    lambda a, sa=sa: irsa_trust(a[0], a[1], args.namespace, sa)))  # type: ignore[misc]  # mypy cannot infer a lambda with default arguments
                 iam.RolePolicy(f"{name}-{m.name}-{kind}", role=role.id, opts=child,
                                policy=self.bucket.id.apply(lambda b, p=policy, m=m: p(b, prefix(m))))  # type: ignore[misc]
                 roles[kind] = role.arn
-            self.models[m.name] = S3Weights(self.bucket.id.apply(lambda b, m=m: f"s3://{b}/{prefix(m)}"), c.region,  # type: ignore[misc]
+            self.models[m.name] = S3Weights(self.bucket.id.apply(lambda b, m=m: f"s3://{b}/{prefix(m)}"), args.region,  # type: ignore[misc]
                                             roles["reader"], roles["seed"])
         self.register_outputs({"bucket": self.bucket.id, "endpoint": self.endpoint.id})
 
@@ -150,7 +155,7 @@ def seed_timeout_s(m: ModelSpec) -> int:
     return 2 * math.ceil(DOWNLOAD_S_PER_GIB * m.weights_gib) + 600
 
 
-def seed_job(spec: StackSpec, m: ModelSpec, loc: S3Weights, work_volume: dict, hf_secret: str, hf_key: str) -> dict:
+def seed_job(namespace: str, m: ModelSpec, loc: S3Weights, work_volume: dict, hf_secret: str, hf_key: str) -> dict:
     """The seed Job's manifest: `hf download` into the node's cache directory, `aws s3 sync` to the prefix.
     `work_volume` is the node-local volume (the chart's modelCache), so the copy is made on the disk sized for it."""
     work = f"/work/{SEED_DIR}/{m.name}"
@@ -158,7 +163,7 @@ def seed_job(spec: StackSpec, m: ModelSpec, loc: S3Weights, work_volume: dict, h
     token = [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf_secret, "key": hf_key}}}] if hf_secret else []
     home = [{"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": "/tmp/hf"}]
     return {
-        "metadata": {"name": f"{m.name}-weights-seed", "namespace": spec.namespace,
+        "metadata": {"name": f"{m.name}-weights-seed", "namespace": namespace,
                      "labels": {"app.kubernetes.io/name": "weights-seed", "app.kubernetes.io/instance": m.name},
                      "annotations": {"pulumi.com/timeoutSeconds": str(seed_timeout_s(m))}},
         "spec": {

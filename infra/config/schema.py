@@ -293,10 +293,11 @@ class Model(Section):
                                                    "replica is picked. Give this or instanceType.")
     instance_type: Annotated[NonEmpty, Allowed("an instance type from cost/data/instances.yaml")] | None = Field(
         None, description="AWS GPU instance type from cost/data/instances.yaml.")
-    tensor_parallel: int = Field(1, ge=1, le=64, description="GPUs per replica; must split the model's attention heads "
-                                                             "evenly. Above one instance's GPUs: a multiple of them, served "
-                                                             "as a LeaderWorkerSet group (tensor inside a node, pipeline "
-                                                             "across nodes).")
+    gpus_per_replica: int = Field(1, ge=1, le=64, alias="tensorParallel",
+                                  description="GPUs per replica (the deployment's gpus_per_replica; vLLM splits them "
+                                              "tensor x pipeline); must split the model's attention heads evenly. Above "
+                                              "one instance's GPUs: a multiple of them, served as a LeaderWorkerSet group "
+                                              "(tensor inside a node, pipeline across nodes).")
     replicas: Annotated[int | Literal["auto"], BeforeValidator(_replicas), Allowed(REPLICAS_ALLOWED)] = Field(
         1, description='Replicas that carry the planned load; "auto": as many as carry the workload at its planned '
                        "utilization within its latency targets.")

@@ -6,6 +6,9 @@ checked by its pydantic model in `infra/config/schema.py`; this module builds th
 validated sections and checks what spans keys or catalogs (zones of the region, fit, names). Every bad value raises `cost.errors.InputError` whose key is the config
 path the user wrote, e.g. `breakeven:models[0].replicas`, with the value and what is allowed.
 
+The spec only validates: it sizes nothing (`replicas: auto` stays None). Sizing the replicas, packing them onto
+nodes, the zone pools, the weights source and the checks that read those counts are `infra/placement.py`'s.
+
 Stack config layout (project namespace `breakeven`; full reference in stacks/README.md):
 
     breakeven:production   bool    production defaults (N+1 across zones, NAT per zone, API key)
@@ -34,10 +37,8 @@ from cost.catalog import regions, strictload
 from cost.catalog.checkpoints import resolve as resolve_checkpoint
 from cost.deployment import RESERVED, Commitment, Deployment, DeploymentFields, Exemptions
 from cost.errors import InputError
-from cost.physics import weights_source
-from cost.physics.sizing import sized
-from cost.physics.weights_cache import plan_cache, pod_cache_gib
-from cost.pricing.nodes import NodePlan, plan_nodes
+from cost.physics.weights_cache import pod_cache_gib
+from cost.pricing.nodes import plan_nodes
 from cost.pricing.tco import Overheads
 from cost.pydantic_errors import spelled
 from cost.workload import Workload, WorkloadFields, require_within_context
@@ -129,18 +130,9 @@ class ClusterSpec:
 
 
 @dataclass(frozen=True)
-class ZonePool:
-    """One GPU node group: the zones its subnets span and its node count."""
-
-    suffix: str               # "a", "b", ... or "all"
-    zones: tuple[str, ...]
-    nodes: int
-    node_group: str = ""      # the EKS node group name, `<cluster>-<model>-<suffix>` (checked unique and <= 63)
-
-
-@dataclass(frozen=True)
 class ModelSpec:
-    """One self-hosted model, as priced and as deployed."""
+    """One self-hosted model as the stack declares it, validated. Its sized replicas, nodes, zone pools and
+    weights path are the placement's (infra/placement.py)."""
 
     index: int
     name: str                 # Kubernetes-safe name: release, node pool label, resource names
@@ -149,10 +141,10 @@ class ModelSpec:
     precision: str
     gpu: str
     instance_type: str
-    tensor_parallel: int
-    replicas: int
+    gpus_per_replica: int     # the stack's tensorParallel
+    replicas: int | None      # serving replicas the stack names; None: "auto" (sized by infra/placement.py)
     spares: int               # N+spares
-    zones: int                # zones the model's nodes spread across
+    zones: int | None         # zones the stack spreads the model's nodes across; None: the placement's default
     capacity_type: str        # on-demand | spot | reserved-1y | reserved-3y
     max_model_len: int
     gpu_memory_utilization: float
@@ -160,9 +152,7 @@ class ModelSpec:
     extra_args: tuple[str, ...]
     workload: Workload
     exemptions: Exemptions
-    deployment: Deployment
-    plan: NodePlan
-    pools: tuple[ZonePool, ...]
+    deployment: Deployment    # as declared: replicas None when "auto"
     weights_gib: int          # the checkpoint's bytes on disk, in GiB (rounded up): cache, disk, startup window
     checkpoint_flags: tuple[str, ...]   # vLLM flags the checkpoint needs (cost/data/checkpoints.yaml)
     capacity_reservation_id: str | None = None  # ODCR or Capacity Block the nodes launch into
@@ -170,7 +160,7 @@ class ModelSpec:
     gated: bool = False       # the weights are in a gated Hugging Face repo (cost/data/checkpoints.yaml `gated:`)
     own_source: bool = False  # `source` names the stack's own Hugging Face repo (a fine-tune: private unless said)
     accept_zone_loss_share: float = 0.0  # production: the least share carried after losing a zone (default 1)
-    weights_source: str = "huggingface"  # where a replaced node gets the weights: huggingface | s3 (cost/physics/weights_source.py)
+    weights_choice: str | None = None  # the stack's weights.source (checked); None: the placement picks the cheaper path
     weights_bytes: int = 0    # the checkpoint's bytes (cost/data/checkpoints.yaml): the S3 copy's size
 
     @property
@@ -178,32 +168,14 @@ class ModelSpec:
         return f"{P}models[{self.index}]"
 
     @property
-    def pod_cpu(self) -> int:
-        """CPU cores one vLLM pod requests: its share of three quarters of the instance's vCPUs (the rest
-        is left to the kubelet, system daemons and the proxy sidecar)."""
-        return pod_cpu(catalog.instance(self.instance_type), self.plan.replicas_per_instance)
-
-    @property
     def cache_gib(self) -> int:
         """Model cache of one pod (an emptyDir on the node disk): the weights plus 10 % and 5 GiB."""
         return pod_cache_gib(self.weights_gib)
 
     @property
-    def disk_needed_gib(self) -> int:
-        """Node disk the replicas packed on one node need: their caches plus the vLLM image."""
-        return self.plan.replicas_per_instance * self.cache_gib + IMAGE_AND_RUNTIME_GIB
-
-    def disk_gib(self, overheads: Overheads) -> int:
-        """GPU node disk: the priced storage per node, or (when storage is not priced) what the pods need."""
-        return int(overheads.storage_gib_per_node) or self.disk_needed_gib
-
-    @property
-    def total_replicas(self) -> int:
-        return self.replicas + self.spares
-
-    @property
-    def nodes(self) -> int:
-        return sum(p.nodes for p in self.pools)
+    def hub_weights(self) -> bool:
+        """The weights come from a Hugging Face repo (not an S3 URI or a local path)."""
+        return not self.hf.startswith(("s3://", "/"))
 
     @property
     def eks_capacity_type(self) -> str:
@@ -270,69 +242,6 @@ class StackSpec:
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
 
-    def warnings(self) -> list[str]:
-        """Valid but risky choices, logged as warnings by the program (the policy pack may enforce them)."""
-        out = []
-        for m in self.models:
-            rpi = m.plan.replicas_per_instance
-            if self.production and 0 < m.spares < rpi:
-                out.append(f"{m.key}.redundancy.spares: {m.spares} spare replica(s), but {rpi} replicas share each "
-                           f"{m.instance_type}; losing one node loses {rpi} replicas (use spares >= {rpi})")
-            if self.production and m.capacity_type == "spot":
-                out.append(f"{m.key}.capacityType: spot nodes can be reclaimed at two minutes' notice")
-        priced = catalog.instances_region()
-        if self.cluster.existing is None and self.cluster.region != priced:
-            out.append(f"{P}cluster.region: GPU instances are priced at {priced} rates (cost/data/instances.yaml); "
-                       f"{self.cluster.region} rates may differ")
-        return out
-
-    def to_dict(self) -> dict:
-        """JSON-able summary (no secret values: only which secret keys are set)."""
-        c = self.cluster
-        return {
-            "project": self.project, "stack": self.stack, "production": self.production, "namespace": self.namespace,
-            "cluster": {
-                "name": c.name, "region": c.region, "zones": list(c.zones), "kubernetesVersion": c.kubernetes_version,
-                "vpcCidr": c.vpc_cidr, "gpuAmiType": c.gpu_ami_type, "natGateways": c.nat_gateways,
-                "endpoint": {"publicAccess": c.endpoint.public_access, "publicAccessCidrs": list(c.endpoint.public_access_cidrs),
-                             "privateAccess": c.endpoint.private_access,
-                             "privateAccessCidrs": c.endpoint.private_cidrs(c.vpc_cidr)},
-                "systemNodes": {"instanceType": c.system_instance_type, "count": c.system_nodes},
-                "devicePlugin": c.device_plugin,
-                "existing": None if c.existing is None else {"context": c.existing.context, "devicePlugin": c.existing.device_plugin},
-            },
-            "models": [
-                {
-                    "name": m.name, "model": m.model, "hf": m.hf, "precision": m.precision, "gpu": m.gpu,
-                    "instanceType": m.instance_type, "tensorParallel": m.tensor_parallel, "replicas": m.replicas,
-                    "redundancy": {"spares": m.spares, "zones": m.zones}, "capacityType": m.capacity_type,
-                    "maxModelLen": m.max_model_len, "gpuMemoryUtilization": m.gpu_memory_utilization,
-                    "maxNumSeqs": m.max_num_seqs, "kvCacheDtype": m.deployment.kv_cache_dtype,
-                    "expertParallel": m.deployment.expert_parallel, "apiServerCount": m.deployment.api_servers, "extraArgs": list(m.extra_args), "weightsGiB": m.weights_gib,
-                    "weights": {"source": m.weights_source},
-                    "workload": {"tokensPerMonth": m.workload.tokens_per_month, "inputShare": round(m.workload.input_share, 4),
-                                 "avgInputTokens": m.workload.avg_input_tokens, "avgOutputTokens": m.workload.avg_output_tokens,
-                                 "utilization": m.workload.utilization,
-                                 "ttftTargetMs": None if m.workload.ttft_target_s is None else m.workload.ttft_target_s * 1000,
-                                 "tpotTargetMs": None if m.workload.tpot_target_s is None else m.workload.tpot_target_s * 1000,
-                                 "prefixCacheHitRate": m.workload.prefix_cache_hit_rate},
-                    "exemptions": {"fineTuned": m.exemptions.fine_tuned, "privateData": m.exemptions.private_data,
-                                   "customInference": m.exemptions.custom_inference},
-                    "nodes": {"instances": m.nodes, "instancesPerReplica": m.plan.instances_per_replica,
-                              "replicasPerInstance": m.plan.replicas_per_instance,
-                              "pools": [{"suffix": p.suffix, "zones": list(p.zones), "nodes": p.nodes} for p in m.pools]},
-                }
-                for m in self.models
-            ],
-            "routing": None if self.routing is None else {
-                "tokensPerMonth": self.routing.workload.tokens_per_month,
-                "tiers": [{"name": t.name, "share": t.share, "model": t.model, "api": t.api} for t in self.routing.tiers],
-            },
-            "pricing": {"priceBook": self.pricing.price_book, "overheads": self.pricing.overheads.to_dict(),
-                        "budgetUsdPerMonth": self.pricing.budget_usd_per_month},
-            "secretsSet": sorted(self.secrets_present),
-        }
-
 
 # ---------------------------------------------------------------------------------------------
 # Raw config -> values
@@ -382,7 +291,8 @@ def load(
     aws_region: str | None = None,
     book=None,
 ) -> StackSpec:
-    """Build and validate the spec from raw stack config. Raises InputError on the first bad value."""
+    """Build and validate the spec from raw stack config. Raises InputError on the first bad value. Checks that read
+    the sized replica count (nodes, zones, node group names, disks) are the placement's (infra/placement.py)."""
     values, secrets = decode(raw, project)
     if aws_region is None:
         aws_region = raw.get("aws:region")
@@ -410,17 +320,7 @@ def load(
             raise InputError(f"{P}models[{i}].name", n, "a name no other model in this stack uses")
     if routing is not None:
         _check_tiers(routing, models, book)
-    disk_key = P + "pricing.overheads.storageGibPerNode"
-    for m in models:
-        need = node_disk_needed_gib(m, cluster.gpu_ami_type)
-        if cluster.existing is None and 0 < pricing.overheads.storage_gib_per_node < need:
-            held = (f"{m.instance_type}'s NVMe instance store holds the weights, so only the image and runtime"
-                    if weights_on_instance_store(m, cluster.gpu_ami_type) else
-                    f"the model cache of each of the {m.plan.replicas_per_instance} {m.name} replica(s) on a node "
-                    f"({m.cache_gib} GiB for {m.weights_gib} GiB of weights) plus {IMAGE_AND_RUNTIME_GIB} GiB for the image")
-            raise InputError(disk_key, pricing.overheads.storage_gib_per_node,
-                             f"at least {need} GiB: the GPU node disk (priced per node) holds {held}")
-    _check_names(cluster, models)
+    _check_object_names(models)
     a = cfg.access
     if a.load_balancer == "internal" and cluster.existing is not None:
         raise InputError(f"{P}access.loadBalancer", "internal", "none with cluster.existing",
@@ -428,6 +328,11 @@ def load(
     access = AccessSpec(tuple(a.client_namespaces), a.same_namespace, tuple(a.metrics_namespaces),
                         a.load_balancer == "internal")
     return StackSpec(project, stack, production, cfg.namespace, cluster, tuple(models), routing, pricing, secrets, access)
+
+
+def price_book(spec: StackSpec):
+    """The price book the spec names (None: the AWS catalog and the genai-prices snapshot)."""
+    return _load_book(spec.pricing.price_book) if spec.pricing.price_book else None
 
 
 def _load_book(name: str):
@@ -563,14 +468,6 @@ def _check_tiers(routing: RoutingSpec, models: list[ModelSpec], book) -> None:
                 raise InputError(f"{tk}.api", t.api, e.allowed, e.detail) from None
 
 
-def _spread(units: int, zones: tuple[str, ...], prefix: str, per_unit: int = 1) -> tuple[ZonePool, ...]:
-    """Whole units (instances, or groups of `per_unit` instances) over zones, as evenly as possible (the
-    first zones take the remainder); each pool's node count is its units x `per_unit`."""
-    base, extra = divmod(units, len(zones))
-    return tuple(ZonePool(z[-1], (z,), (base + (1 if i < extra else 0)) * per_unit, f"{prefix}-{z[-1]}")
-                 for i, z in enumerate(zones))
-
-
 def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, routing: RoutingSpec | None, book) -> ModelSpec:
     key = f"{P}models[{i}]"
     try:
@@ -578,7 +475,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     except InputError as e:
         raise InputError(f"{key}.model", m.model, e.allowed) from None
     name = m.name or entry.id.replace(".", "-")
-    tp = m.tensor_parallel
+    gpus_per_replica = m.gpus_per_replica
     if m.redundancy is not None and m.redundancy.spares == 0 and production:
         raise InputError(f"{key}.redundancy", m.redundancy.model_dump(by_alias=True, exclude_none=True),
                          'at least one spare replica in a production stack ("N+1"), or breakeven:production: false',
@@ -632,7 +529,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
                              f"a commitment only with capacityType {' or '.join(RESERVED)}")
         commitment = Commitment(m.commitment.kind, m.commitment.hourly_usd, m.commitment.recorded_in)
     pricing = m.capacity_type if m.capacity_type not in RESERVED or commitment else "on-demand"
-    dargs: dict[str, Any] = dict(model=entry.id, gpu=gpu, gpus_per_replica=tp, replicas=1 if auto else m.replicas, redundancy=spares,
+    dargs: dict[str, Any] = dict(model=entry.id, gpu=gpu, gpus_per_replica=gpus_per_replica, replicas=1 if auto else m.replicas, redundancy=spares,
                  precision=m.precision, pricing=pricing, commitment=commitment, instance_type=itype,
                  gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs, exemptions=exemptions,
                  name=name, max_model_len=max_len, kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel,
@@ -646,7 +543,7 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
             deployment = Deployment.build(**{**dargs, "gpu": deployment.gpu, "instance_type": chosen})
         # More GPUs than one instance: a multi-node group; plan_nodes refuses a layout vLLM cannot serve
         # with the message estimate and optimize give (cost.physics.multinode.require_deployable).
-        plan = plan_nodes(deployment, book)
+        plan_nodes(deployment, book)
         require_within_context(workload, entry.id, entry.context, max_len)
     except InputError as e:
         raise (e if e.key.startswith(P) else _rekey(e, f"{key}.")) from None
@@ -655,44 +552,13 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if catalog.gpu(deployment.gpu).id == "RTX-4090":
         raise InputError(f"{key}.gpu", gpu, "a data-centre GPU sold on AWS")
     _require_fit(key, entry, deployment, workload, max_len)
-    if auto:   # sized once the model is known to fit: replicas that carry the workload (cost.physics.sizing.sized)
-        deployment = sized(replace(deployment, replicas=None), workload)
-        plan = plan_nodes(deployment, book)
-    _require_cores(key, deployment, inst, plan.replicas_per_instance)
-    if commitment is not None and plan.units * plan.unit_usd_hr > commitment.hourly_usd + 1e-9:
-        need = plan.units * plan.unit_usd_hr
-        raise InputError(f"{key}.commitment.hourlyUsd", commitment.hourly_usd,
-                         f"at least {need:,.2f} (the {plan.units} x {inst.type} at the {m.capacity_type} discount), or "
-                         "capacityType on-demand", "a commitment that covers part of the nodes leaves the rest on-demand")
-
-    # Zones: spread the instances over `zones` zones of the cluster; a multi-node replica's group of
-    # `per_group` instances stays in one zone (its nodes talk every step), so whole groups are spread.
-    units, per_group = plan.units, plan.instances_per_replica
-    groups = units // per_group
-    if zones is None:
-        zones = min(2, len(cluster.zones), groups) if spares else 1
-    if zones > len(cluster.zones) and cluster.existing is None:
-        raise InputError(f"{key}.redundancy.zones", zones,
-                         f"at most {len(cluster.zones)} (the zones breakeven:cluster.zones lists: {', '.join(cluster.zones)})",
-                         "add zones to the cluster or spread this model over fewer")
-    if zones > units:
-        raise InputError(f"{key}.redundancy.zones", zones,
-                         f"at most {units} (this model runs on {units} x {inst.type}; a zone without a node holds nothing)")
-    if zones > groups:
-        raise InputError(f"{key}.redundancy.zones", zones,
-                         f"at most {groups} (each replica is a group of {per_group} x {inst.type} kept in one zone; "
-                         f"{groups} group(s) fill at most {groups} zone(s))")
-    deployment = replace(deployment, zones=zones)
+    if auto:   # "auto": the placement sizes them (infra/placement.py, cost.physics.sizing.sized)
+        deployment = replace(deployment, replicas=None)
+    if zones is not None:
+        deployment = replace(deployment, zones=zones)
     accept = 1.0 if production else 0.0
     if m.redundancy is not None and m.redundancy.accept_zone_loss_share is not None:
         accept = m.redundancy.accept_zone_loss_share
-    prefix = f"{cluster.name}-{name}"
-    # One pool may span the cluster's zones only when no replica spans nodes: a group's nodes must share a zone
-    # (and, on EFA instances, a cluster placement group, which an Auto Scaling group cannot combine with several zones).
-    if cluster.existing is not None or (zones == 1 and per_group == 1):
-        pools: tuple[ZonePool, ...] = (ZonePool("all", cluster.zones, units, f"{prefix}-all"),)
-    else:
-        pools = _spread(groups, cluster.zones[:zones], prefix, per_group)
 
     if m.capacity_reservation_id is not None and m.capacity_type == "spot":
         raise InputError(f"{key}.capacityReservationId", m.capacity_reservation_id,
@@ -700,60 +566,31 @@ def _model(i: int, m: schema.Model, production: bool, cluster: ClusterSpec, rout
     if m.capacity_block and m.capacity_reservation_id is None:
         raise InputError(f"{key}.capacityBlock", True, "true only with capacityReservationId (the Capacity Block's id)")
     weights_gib = math.ceil(checkpoint.gib)
-    nodes = sum(p.nodes for p in pools)
-    weights_source = _weights_source(f"{key}.weights.source", m.weights.source, source, checkpoint.bytes, nodes, cluster)
-    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, inst.type, tp, deployment.serving_replicas,
+    _check_weights_source(f"{key}.weights.source", m.weights.source, source, cluster)
+    return ModelSpec(i, name, entry.id, source, m.precision, deployment.gpu, inst.type, gpus_per_replica, deployment.replicas,
                      spares, zones, m.capacity_type, max_len, m.gpu_memory_utilization, m.max_num_seqs,
-                     tuple(m.extra_args), workload, exemptions, deployment, plan, pools, weights_gib, checkpoint.flags,
+                     tuple(m.extra_args), workload, exemptions, deployment, weights_gib, checkpoint.flags,
                      m.capacity_reservation_id, m.capacity_block, checkpoint.gated,
-                     m.source is not None and not m.source.startswith(("s3://", "/")), accept, weights_source,
+                     m.source is not None and not m.source.startswith(("s3://", "/")), accept, m.weights.source,
                      checkpoint.bytes)
 
 
-def _weights_source(key: str, chosen: str | None, repo: str, weights_bytes: int, nodes: int, cluster: ClusterSpec) -> str:
-    """Where a replaced node gets the weights: the stack's choice, checked, or the cheaper path
-    (cost/physics/weights_source.py). The S3 path needs what the program creates (the VPC's gateway endpoint, the
-    cluster's OIDC provider) and a Hugging Face repo to seed the copy from."""
-    owns = cluster.existing is None
-    hub_repo = not repo.startswith(("s3://", "/"))
-    if chosen == "s3" and not owns:
+def _check_weights_source(key: str, chosen: str | None, repo: str, cluster: ClusterSpec) -> None:
+    """The stack's weights.source, when it names one, is one the program can provide: the S3 path needs what the
+    program creates (the VPC's gateway endpoint, the cluster's OIDC provider) and a Hugging Face repo to seed the
+    copy from. Without one the placement picks the cheaper path (infra/placement.py, cost/physics/weights_source.py)."""
+    if chosen == "s3" and cluster.existing is not None:
         raise InputError(key, chosen, "huggingface with cluster.existing (the program creates the S3 gateway endpoint "
                                       "and the pod's IAM role only in the cluster it creates)")
-    if chosen == "s3" and not hub_repo:
+    if chosen == "s3" and repo.startswith(("s3://", "/")):
         raise InputError(key, chosen, f"huggingface when source is {repo} (the S3 copy is seeded from a Hugging Face repo)")
-    if chosen is not None:
-        return chosen
-    return weights_source.choose(weights_bytes, nodes, owns and hub_repo)
 
 
-def weights_on_instance_store(m: ModelSpec, ami_type: str) -> bool:
-    """The model's nodes keep the weights on NVMe instance store (cost/physics/weights_cache.py), not on the gp3 disk."""
-    return plan_cache(m.instance_type, ami_type, m.plan.replicas_per_instance * m.cache_gib).medium == "instance-store"
-
-
-def node_disk_needed_gib(m: ModelSpec, ami_type: str) -> int:
-    """gp3 disk one GPU node needs: the image and runtime, plus the weights caches unless instance store holds them."""
-    return IMAGE_AND_RUNTIME_GIB if weights_on_instance_store(m, ami_type) else m.disk_needed_gib
-
-
-def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
-    """Every EKS node group name the program will create is unique and within EKS's 63 characters,
-    and every model's Kubernetes objects have names of their own, or the error names the key to change."""
-    seen = {f"{cluster.name}-system": f"{P}cluster.name"}
-    for m in models if cluster.existing is None else ():
-        for pool in m.pools:
-            ng = pool.node_group
-            if len(ng) > NODE_GROUP_NAME_MAX:
-                room = NODE_GROUP_NAME_MAX - len(cluster.name) - len(pool.suffix) - 2
-                raise InputError(f"{m.key}.name", m.name,
-                                 f"a name of at most {max(room, 0)} characters, or a shorter breakeven:cluster.name",
-                                 f"the EKS node group {ng!r} would be {len(ng)} characters; EKS allows {NODE_GROUP_NAME_MAX}")
-            if ng in seen:
-                raise InputError(f"{m.key}.name", m.name, "a name that gives each node group its own name",
-                                 f"node group {ng!r} is also generated for {seen[ng]}")
-            seen[ng] = f"{m.key}.name"
+def _check_object_names(models: list[ModelSpec]) -> None:
+    """Every model's Kubernetes objects have names of their own (the chart's objects share one namespace), or the
+    error names the key to change. (The EKS node group names are the placement's check: infra/placement.py.)"""
     objects: dict[str, str] = {}
-    for m in models:  # the chart's objects share one namespace
+    for m in models:
         if m.k8s_name in objects:
             raise InputError(f"{m.key}.name", m.name, "a name whose Kubernetes objects differ from every other model's",
                              f"{m.name} and {objects[m.k8s_name]} would both create objects named {m.k8s_name}")
@@ -763,23 +600,6 @@ def _check_names(cluster: ClusterSpec, models: list[ModelSpec]) -> None:
 def pod_cpu(inst: catalog.Instance, replicas_per_instance: int) -> int:
     """CPU cores a vLLM pod requests on `inst` when `replicas_per_instance` pods share it (at least 1)."""
     return max(1, int(inst.vcpus * 0.75 / replicas_per_instance))
-
-
-def _require_cores(key: str, d: Deployment, inst: catalog.Instance, replicas_per_instance: int) -> None:
-    """More than one API server: the pod's CPU request holds a core for every vLLM process, as vLLM's
-    architecture overview counts them (docs/design/arch_overview.md, "Process Count Summary": A API
-    servers + 1 engine core + 1 worker per GPU without data parallelism)."""
-    if d.api_servers == 1:
-        return   # vLLM's default layout; the request is the instance share it always was
-    cores = pod_cpu(inst, replicas_per_instance)
-    needed = d.api_servers + 1 + d.gpus_per_replica
-    if needed > cores:
-        most = cores - 1 - d.gpus_per_replica
-        raise InputError(f"{key}.apiServerCount", d.api_servers,
-                         f"at most {most} on {inst.type}" if most > 1 else f"1 on {inst.type}",
-                         f"each vLLM pod requests {cores} CPU cores ({replicas_per_instance} pod(s) per {inst.vcpus}-vCPU "
-                         f"instance) and needs one per process: {d.api_servers} API servers + 1 engine core + "
-                         f"{d.gpus_per_replica} GPU worker(s) = {needed}; lower it, or pick an instance type with more vCPUs per pod")
 
 
 def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:

@@ -25,6 +25,7 @@ from infra.config.stackconfig import ROOT
 
 if TYPE_CHECKING:
     from infra.config.spec import StackSpec
+    from infra.placement import Placement
 
 FORMATS = ("table", "json", "markdown")
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -40,7 +41,7 @@ class Plan:
       name `<chart>:<namespace>/<name>`, inputs = the manifest, parent = the chart.
     cost: the program's exported `cost` (cost.pricing.fleet.Fleet.to_dict()).
     outputs: every stack output (secret outputs shown as "[secret]").
-    spec: the validated StackSpec; manifests: chart resource name -> helm's rendered text, in resource order
+    spec: the validated StackSpec; placement: its models as placed (infra/placement.py); manifests: chart resource name -> helm's rendered text, in resource order
       (not in the order the parallel helm runs finish, so that the JSON is the same on every run).
     logs: (severity, message) the program logged; timings: seconds per phase.
     """
@@ -51,6 +52,7 @@ class Plan:
     cost: dict
     outputs: dict
     spec: StackSpec
+    placement: Placement
     manifests: dict[str, str]
     logs: list[tuple[str, str]]
     timings: dict[str, float] = field(default_factory=dict)
@@ -73,7 +75,7 @@ class Plan:
             "stack": self.stack, "project": self.project, "offline": True,
             "blockers": self.blockers, "resources": self.resources, "cost": self.cost,
             "outputs": {k: v for k, v in self.outputs.items() if k != "cost"},
-            "spec": self.spec.to_dict() if hasattr(self.spec, "to_dict") else self.spec,
+            "spec": self.placement.to_dict(),
             "manifests": self.manifests,
             "logs": [{"severity": s, "message": m} for s, m in self.logs],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -102,6 +104,8 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     from infra import program as prog
     from infra.config import spec as spec_mod
     from infra.offline import helmrender, mocks
+    from infra.placement import place
+    from infra.pricing import price_book
 
     t_imp = time.perf_counter()
     region = cfg.values.get("aws:region", "us-east-1")
@@ -115,6 +119,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
         raise PreviewError(f"the program failed: {type(run.error).__name__}: {run.error}") from run.error
     spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
                          project=cfg.project, stack=stack)
+    placement = place(spec, price_book(spec))
 
     # Charts fetched from a registry (the pinned LeaderWorkerSet controller, oci://..., a repo chart) cannot be pulled
     # offline: they stay one Chart resource with its chart reference and version; the project's own
@@ -137,7 +142,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
                                   "inputs": obj, "parent": r.urn})
     timings = {"config": t_cfg - t0, "imports": t_imp - t_cfg, "program": t_run - t_imp, "helm": t_helm - t_run,
                "total": time.perf_counter() - t0}
-    return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, spec,
+    return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, spec, placement,
                 {r.name: rendered[r.name].text for r in ordered if r.name in rendered}, run.logs, timings)
 
 
@@ -292,7 +297,7 @@ def _markdown_cost(p: Plan) -> str:
     from cost import report as cost_report
     from infra import pricing
 
-    fleet = pricing.price(p.spec)
+    fleet = pricing.price(p.spec, p.placement)
     if fleet.to_dict() != p.cost:
         raise PreviewError("the exported cost differs from pricing the spec again")
     return ("\n" + cost_report.render(fleet, "markdown")).replace("\n## ", "\n#### ")[1:]  # under the details' headings

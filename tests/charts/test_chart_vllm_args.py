@@ -87,6 +87,7 @@ def program_commands(helm) -> dict[str, list[str]]:
     from infra.config import spec as spec_mod
     from infra.config import stackconfig
     from infra.offline import helmrender
+    from infra.placement import place
     from tests.infra.conftest import STACKS
 
     out = {}
@@ -97,11 +98,12 @@ def program_commands(helm) -> dict[str, list[str]]:
         cfg = stackconfig.load(stack, secrets={"breakeven:hfToken": "x", "breakeven:vllmApiKey": "y"})
         values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()} | overrides
         spec = spec_mod.load(values, project=cfg.project, stack=stack)
-        for m in spec.models:
+        for p in place(spec).models:
+            m = p.model
             # The program's S3 weights path (infra/components/weights_s3.py) where the stack streams them: the Run:ai loader.
             s3 = (S3Weights(f"s3://weights-bucket/models/{m.hf}", spec.cluster.region, "arn:aws:iam::1:role/r", "")
-                  if m.weights_source == "s3" else None)
-            v = serving.chart_values(spec, m, serving.SecretNames("hf-token", "vllm-api-key"), weights_s3=s3)
+                  if p.weights_source == "s3" else None)
+            v = serving.chart_values(spec, p, serving.SecretNames("hf-token", "vllm-api-key"), weights_s3=s3)
             r = helmrender.render("chart", "charts/vllm", m.name, spec.namespace, v, "1.34.0")
             workload = next(o for o in r.objects if o["kind"] in ("Deployment", "LeaderWorkerSet"))
             if workload["kind"] == "Deployment":

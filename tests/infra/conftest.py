@@ -10,6 +10,7 @@ from infra import program
 from infra.config import spec as spec_mod
 from infra.config import stackconfig
 from infra.offline import mocks
+from infra.placement import place
 
 STACKS = ("dev", "prod", "hybrid", "uneconomic", "private-70b", "fleet", "llama-405b")
 CANARY = {  # distinctive secret values: none may ever show up in a recorded input, output, log or manifest
@@ -36,6 +37,12 @@ def load_spec(stack: str, overrides: dict | None = None):
     for k, v in (overrides or {}).items():
         values[k] = v if isinstance(v, str) else json.dumps(v)
     return spec_mod.load(values, project=cfg.project, stack=stack)
+
+
+def load_placed(stack: str, overrides: dict | None = None):
+    """(spec, placement) of a stack: validated, then sized and placed (infra/placement.py), as the program does."""
+    spec = load_spec(stack, overrides)
+    return spec, place(spec)
 
 
 def stack_value(stack: str, key: str):

@@ -10,7 +10,7 @@ from cost.deployment import RESERVED
 from cost.economics import Economics
 from cost.errors import InputError
 from infra.config.spec import P
-from tests.infra.conftest import STACKS, load_spec, run_stack, stack_value
+from tests.infra.conftest import STACKS, load_placed, run_stack, stack_value
 
 ARN = "arn:aws:savingsplans::123456789012:savingsplan/3f2c1a9e-5b7d-4c8e-9a6f-1d2e3f4a5b6c"
 P4DE = catalog.instance("p4de.24xlarge").on_demand_usd_hr
@@ -78,5 +78,5 @@ def test_a_named_savings_plan_prices_the_discount_and_travels_in_json_and_tags()
 ])
 def test_a_commitment_that_cannot_back_the_price_is_refused_naming_the_key(commitment, capacity_type, key):
     with pytest.raises(InputError) as info:
-        load_spec("prod", _prod_with(commitment, capacity_type))
+        load_placed("prod", _prod_with(commitment, capacity_type))   # the spec's checks, then the placement's
     assert info.value.key == key

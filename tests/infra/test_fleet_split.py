@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from infra import pricing
-from tests.policies.builders import spec_of
+from tests.policies.builders import placed_of
 
 HOURS = 730
 
 
 @pytest.fixture(scope="module")
 def fleet():
-    return pricing.price(spec_of("fleet"))
+    return pricing.price(*placed_of("fleet"))
 
 
 def _item(estimate, name: str):

@@ -18,6 +18,7 @@ from cost.workload import Workload
 from infra.components import serving
 from infra.components.lws import LWS_CHART, LWS_CHART_VERSION
 from infra.offline import helmrender
+from infra.placement import place
 from tests.infra.conftest import run_stack, stack_value
 
 P = "breakeven:"
@@ -38,7 +39,7 @@ def test_the_program_installs_the_pinned_lws_controller_only_where_a_replica_spa
 
 def test_each_group_stays_in_one_zone_and_groups_spread_over_zones(runs):
     _, run, spec = runs[STACK]
-    m = spec.models[0]
+    m = place(spec).models[0]
     assert m.plan.instances_per_replica == 2 and m.total_replicas == 2
     groups = [r for r in run.resources if r.type == "aws:eks/nodeGroup:NodeGroup" and r.name.startswith("gpu-")]
     # One node group per zone, each holding one whole group (2 nodes), in two distinct zones.
@@ -59,9 +60,9 @@ def test_zones_beyond_the_groups_are_refused_before_any_resource():
 @pytest.mark.helm
 def test_the_leader_and_worker_pods_split_tensor_in_a_node_and_pipeline_across(runs):
     _, _, spec = runs[STACK]
-    m = spec.models[0]
+    m = place(spec).models[0]
     values = serving.chart_values(spec, m, serving.SecretNames("hf-token", "vllm-api-key"))
-    r = helmrender.render("chart", "charts/vllm", m.name, spec.namespace, values, spec.cluster.kubernetes_version)
+    r = helmrender.render("chart", "charts/vllm", m.model.name, spec.namespace, values, spec.cluster.kubernetes_version)
     [lws] = [o for o in r.objects if o["kind"] == "LeaderWorkerSet"]
     assert not [o for o in r.objects if o["kind"] == "Deployment"]
     lwt = lws["spec"]["leaderWorkerTemplate"]
@@ -150,11 +151,11 @@ def test_a_multi_node_replica_on_an_efa_instance_gets_every_efa_interface_and_th
     from infra.components.efa import EFA_PLUGIN_CHART, EFA_PLUGIN_VERSION, EFA_RESOURCE
 
     _, run, spec = runs[STACK]
-    m = spec.models[0]
-    nics = hardware(m.instance_type).efa_interfaces
+    m = place(spec).models[0]
+    nics = hardware(m.model.instance_type).efa_interfaces
     assert nics == 32   # p5.48xlarge: 32 network cards (cost/data/instance-hardware.yaml)
     # One launch template per zone (each names its zone's placement group: tests/infra/test_placement.py).
-    lts = [r for r in run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and r.name.startswith(f"gpu-{m.name}-lt")]
+    lts = [r for r in run.resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and r.name.startswith(f"gpu-{m.model.name}-lt")]
     assert len(lts) == len(m.pools) == 2
     for lt in lts:
         interfaces = lt.inputs["networkInterfaces"]

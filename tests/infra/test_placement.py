@@ -3,6 +3,7 @@ spread across zones; nothing of the kind for stacks whose replicas fit one node.
 
 from __future__ import annotations
 
+from infra.placement import place
 from tests.infra.conftest import run_stack, stack_value
 
 P = "breakeven:"
@@ -37,7 +38,7 @@ def test_each_zone_of_the_two_node_example_has_a_cluster_placement_group_its_lau
     assert len(groups) == 2 and {g.inputs["strategy"] for g in groups.values()} == {"cluster"}
     placed = _placement(run)
     # Each node group (one whole replica of 2 nodes) sits in one zone, in the placement group of that zone...
-    assert set(placed) == {p.node_group for p in spec.models[0].pools} == set(groups)
+    assert set(placed) == {p.node_group for p in place(spec).models[0].pools} == set(groups)
     for node_group, (zone, group) in placed.items():
         assert group == node_group and groups[group].inputs["tags"]["breakeven.dev/zone"] == zone
     # ...and the two replicas sit in two different zones (a zone outage leaves one serving).

@@ -31,7 +31,8 @@ def _gpu_limit(container: dict) -> int:
 def test_rendered_workloads_match_the_spec(plans, stack):
     p = plans[stack]
     charts = {r["inputs"]["name"]: r for r in p.of_type(preview.CHART_TYPE)}
-    for m in p.spec.models:
+    for placed in p.placement.models:
+        m = placed.model
         chart = charts[m.name]
         children = [r for r in p.resources if r.get("parent") == chart["urn"]]
         assert children, f"chart {m.name} rendered nothing"
@@ -40,16 +41,16 @@ def test_rendered_workloads_match_the_spec(plans, stack):
         assert len(workloads) == 1
         obj = workloads[0]["inputs"]
         assert obj["metadata"]["name"] == m.k8s_name   # the spec checks these names are unique
-        assert obj["spec"]["replicas"] == m.replicas + m.spares
+        assert obj["spec"]["replicas"] == placed.replicas + m.spares
         if "leaderWorkerTemplate" in obj["spec"]:   # a multi-node replica: leader + workers, one node each
             lwt = obj["spec"]["leaderWorkerTemplate"]
-            assert lwt["size"] == m.plan.instances_per_replica
+            assert lwt["size"] == placed.plan.instances_per_replica
             pods = [lwt["leaderTemplate"]["spec"], lwt["workerTemplate"]["spec"]]
         else:
             pods = [obj["spec"]["template"]["spec"]]
         for pod in pods:
             gpus = [_gpu_limit(c) for c in pod["containers"] if _gpu_limit(c)]
-            assert gpus == [m.tensor_parallel // m.plan.instances_per_replica]
+            assert gpus == [m.gpus_per_replica // placed.plan.instances_per_replica]
             assert pod["nodeSelector"][GPU_POOL_LABEL] == m.name
             assert any(t.get("key") == "nvidia.com/gpu" for t in pod.get("tolerations", []))
         pod = pods[0]

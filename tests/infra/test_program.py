@@ -11,7 +11,8 @@ from cost.economics import Economics
 from cost.errors import InputError
 from cost.pricing.platform import prices
 from infra import pricing
-from infra.config.spec import GPU_POOL_LABEL, P, node_disk_needed_gib, weights_on_instance_store
+from infra.config.spec import GPU_POOL_LABEL, P
+from infra.placement import node_disk_needed_gib, place, weights_on_instance_store
 from infra.program import ConfigError
 from tests.infra.conftest import CANARY, STACKS, run_stack, stack_value
 
@@ -35,16 +36,16 @@ def gpu_node_groups(run, model_name):
 @pytest.mark.parametrize("stack", STACKS)
 def test_gpu_node_groups_match_the_spec(runs, stack):
     _, run, spec = runs[stack]
-    for m in spec.models:
-        groups = gpu_node_groups(run, m.name)
+    for m in place(spec).models:
+        groups = gpu_node_groups(run, m.model.name)
         assert len(groups) == len(m.pools)
         assert sum(g.inputs["scalingConfig"]["desiredSize"] for g in groups) == m.plan.units == m.nodes
         for g, pool in zip(sorted(groups, key=lambda g: g.name), sorted(m.pools, key=lambda p: p.suffix), strict=True):
             i = g.inputs
             assert i["amiType"] == spec.cluster.gpu_ami_type and "NVIDIA" in i["amiType"]
             assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in i["taints"]
-            assert i["instanceTypes"] == [m.instance_type]
-            assert i["capacityType"] == ("SPOT" if m.capacity_type == "spot" else "ON_DEMAND")
+            assert i["instanceTypes"] == [m.model.instance_type]
+            assert i["capacityType"] == ("SPOT" if m.model.capacity_type == "spot" else "ON_DEMAND")
             sc = i["scalingConfig"]
             assert sc["desiredSize"] == sc["minSize"] == pool.nodes and sc["maxSize"] == pool.nodes
             assert len(i["subnetIds"]) == len(pool.zones)
@@ -82,19 +83,20 @@ def test_chart_values_carry_model_parallelism_gpus_and_replicas(runs, stack):
     _, run, spec = runs[stack]
     charts = {c.inputs["name"]: c for c in vllm_charts(run)}
     assert set(charts) == {m.name for m in spec.models}
-    for m in spec.models:
+    for p in place(spec).models:
+        m = p.model
         c = charts[m.name].inputs
         v = c["values"]
         assert c["chart"] == "./charts/vllm" and c["namespace"] == spec.namespace
         assert v["model"]["source"] == m.hf and v["model"]["name"] == m.model
         # tensor inside a node, pipeline across the nodes of a multi-node replica
         par = v["parallelism"]
-        assert par["tensor"] * par["pipeline"] == m.tensor_parallel and par["pipeline"] == m.plan.instances_per_replica
-        assert v["gpu"]["gpusPerNode"] == m.plan.gpus_per_instance
+        assert par["tensor"] * par["pipeline"] == m.gpus_per_replica and par["pipeline"] == p.plan.instances_per_replica
+        assert v["gpu"]["gpusPerNode"] == p.plan.gpus_per_instance
         assert v["gpu"]["gpusPerNode"] % par["tensor"] == 0
-        assert v["replicaCount"] == m.replicas + m.spares
+        assert v["replicaCount"] == p.replicas + m.spares
         assert v["gpu"]["nodeSelector"] == {GPU_POOL_LABEL: m.name}
-        assert Economics.from_json(v["economics"]).deployment == m.deployment
+        assert Economics.from_json(v["economics"]).deployment == p.deployment   # the placement's: replicas sized
         # the engine flags the chart renders are the ones the deployment was priced with
         assert (v["engine"]["kvCacheDtype"], v["engine"]["expertParallel"]) == (m.deployment.kv_cache_dtype,
                                                                                  m.deployment.expert_parallel)
@@ -121,7 +123,7 @@ def test_no_secret_value_in_any_input_output_or_log(runs, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_exported_cost_equals_pricing_the_spec(runs, stack):
     _, run, spec = runs[stack]
-    assert run.outputs["cost"] == json.loads(json.dumps(pricing.price(spec).to_dict()))
+    assert run.outputs["cost"] == json.loads(json.dumps(pricing.price(spec, place(spec)).to_dict()))
     report = next(m for s, m in run.logs if s == "info" and m.startswith("breakeven cost report"))
     assert f"${run.outputs['cost']['monthly_usd']:,.2f}" in report
 
@@ -228,8 +230,8 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_disk(runs, stack):
     _, run, spec = runs[stack]
     templates = {r.urn: r for r in of_type(run, LAUNCH_TEMPLATE)}
-    for m in spec.models:
-        groups = gpu_node_groups(run, m.name)
+    for m in place(spec).models:
+        groups = gpu_node_groups(run, m.model.name)
         lt_urns = {u for g in groups for u in g.dependencies.get("launchTemplate", [])}
         # One template per model; one per zone where each zone has its own placement group (test_placement.py).
         assert len(lt_urns) == (len(m.pools) if any(t.type.endswith("PlacementGroup") for t in run.resources) else 1), lt_urns
@@ -245,7 +247,7 @@ def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_dis
         # The node's weights are written within the stated window, within gp3's limits (none are written to
         # gp3 when the node keeps them on NVMe instance store: infra/components/weights.py).
         on_nvme = weights_on_instance_store(m, spec.cluster.gpu_ami_type)
-        node_weights_mib = 0 if on_nvme else m.plan.replicas_per_instance * m.weights_gib * 1024
+        node_weights_mib = 0 if on_nvme else m.plan.replicas_per_instance * m.model.weights_gib * 1024
         assert 125 <= ebs["throughput"] <= 1000 and ebs["iops"] >= max(3000, 4 * ebs["throughput"])
         assert ebs["throughput"] == 1000 or ebs["throughput"] * 600 >= node_weights_mib
         assert "imageId" not in lt and "instanceType" not in lt                 # EKS keeps managing the AMI
@@ -255,10 +257,10 @@ def test_gpu_nodes_boot_from_a_launch_template_that_locks_imds_and_sizes_the_dis
 def test_node_group_updates_go_one_node_at_a_time_and_the_pdb_lets_that_node_drain(runs, stack):
     _, run, spec = runs[stack]
     charts = {c.inputs["name"]: c.inputs["values"] for c in vllm_charts(run)}
-    for m in spec.models:
-        for g in gpu_node_groups(run, m.name):
+    for p in place(spec).models:
+        for g in gpu_node_groups(run, p.model.name):
             assert g.inputs["updateConfig"] == {"maxUnavailable": 1}
-        assert charts[m.name]["availability"]["podsPerNode"] == m.plan.replicas_per_instance
+        assert charts[p.model.name]["availability"]["podsPerNode"] == p.plan.replicas_per_instance
 
 
 def test_the_bill_is_the_fleet_plus_every_platform_line(runs):
@@ -364,14 +366,14 @@ AWS_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$")
 def test_node_group_economics_tags_decode_and_fit_aws_tag_limits(runs, stack):
     _, run, spec = runs[stack]
     default_tags = {"breakeven.dev/project", "breakeven.dev/stack", "breakeven.dev/cluster"}   # the provider's
-    for m in spec.models:
-        for ng in gpu_node_groups(run, m.name):
+    for p in place(spec).models:
+        for ng in gpu_node_groups(run, p.model.name):
             tags = ng.inputs["tags"]
             assert len(set(tags) | default_tags) <= 50
             assert all(len(k) <= 128 and AWS_TAG_CHARS.match(k) for k in tags), tags
             assert all(len(v) <= 256 and AWS_TAG_CHARS.match(v) for v in tags.values()), tags
             e = Economics.from_tags(tags)
-            assert (e.deployment, e.workload) == (m.deployment, m.workload)
+            assert (e.deployment, e.workload) == (p.deployment, p.model.workload)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -10,7 +10,7 @@ from cost.errors import InputError
 from cost.pricing.tco import Overheads
 from infra.config import stackconfig
 from infra.config.spec import P
-from tests.infra.conftest import STACKS, load_spec, stack_value
+from tests.infra.conftest import STACKS, load_placed, load_spec, stack_value
 
 
 def test_every_config_file_is_an_example_stack():
@@ -19,10 +19,10 @@ def test_every_config_file_is_an_example_stack():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_example_stacks_load(stack):
-    spec = load_spec(stack)
+    spec, placement = load_placed(stack)
     assert spec.models and spec.stack == stack
     assert len(spec.cluster.zones) >= 2
-    for m in spec.models:
+    for m in placement.models:
         # nodes follow cost's packing of replicas (plus redundancy) onto instances
         assert m.nodes == m.plan.units
         assert sum(p.nodes for p in m.pools) == m.plan.units
@@ -30,19 +30,20 @@ def test_example_stacks_load(stack):
 
 
 def test_dev_is_one_spot_l4_replica():
-    m = load_spec("dev").models[0]
+    p = load_placed("dev")[1].models[0]
+    m = p.model
     assert (m.model, m.instance_type, m.gpu, m.capacity_type) == ("llama-3.1-8b", "g6.xlarge", "L4", "spot")
-    assert (m.replicas, m.spares, m.nodes) == (1, 0, 1)
+    assert (p.replicas, m.spares, p.nodes) == (1, 0, 1)
 
 
 def test_prod_spreads_n_plus_one_over_zones():
-    spec = load_spec("prod")
-    m = spec.models[0]
-    assert spec.production and m.spares >= 1 and m.zones >= 2
+    spec, placement = load_placed("prod")
+    m = placement.models[0]
+    assert spec.production and m.model.spares >= 1 and m.zones >= 2
     assert [p.nodes for p in m.pools] == [1, 1] and len({p.zones for p in m.pools}) == 2
     # a spare *node*: the spares cover every replica one instance holds
-    assert m.spares >= m.plan.replicas_per_instance
-    assert spec.warnings() == []
+    assert m.model.spares >= m.plan.replicas_per_instance
+    assert placement.warnings() == []
 
 
 def test_hybrid_model_workload_is_its_tier_share():
@@ -57,18 +58,18 @@ def test_the_fleet_analyst_is_sized_and_priced_with_its_fp8_kv_cache():
     """kvCacheDtype reaches the deployment the stack is priced with: the same GPUs hold twice the KV tokens."""
     from infra import pricing
 
-    spec = load_spec("fleet")
+    spec, placement = load_placed("fleet")
     models = _models("fleet")
     models[1]["kvCacheDtype"] = "auto"
-    auto = load_spec("fleet", {f"{P}models": models})
+    auto = load_placed("fleet", {f"{P}models": models})
     assert spec.model("analyst-72b").deployment.kv_cache_dtype == "fp8"
-    assert auto.model("analyst-72b").deployment.kv_cache_dtype == "auto"
-    fp8_est, auto_est = (next(e for e in pricing.price(s).estimates if e.deployment.name == "analyst-72b")
-                         for s in (spec, auto))
+    assert auto[0].model("analyst-72b").deployment.kv_cache_dtype == "auto"
+    fp8_est, auto_est = (next(e for e in pricing.price(*s).estimates if e.deployment.name == "analyst-72b")
+                         for s in ((spec, placement), auto))
     assert fp8_est.fit.kv_capacity_tokens == pytest.approx(2 * auto_est.fit.kv_capacity_tokens, rel=0.01)
     assert fp8_est.full_capacity_tokens_per_month > auto_est.full_capacity_tokens_per_month
     assert fp8_est.monthly_usd == auto_est.monthly_usd       # same nodes, same bill
-    assert spec.to_dict()["models"][1]["kvCacheDtype"] == "fp8"
+    assert placement.to_dict()["models"][1]["kvCacheDtype"] == "fp8"
 
 
 def test_the_stack_schema_the_chart_and_the_capacity_model_take_the_same_kv_cache_dtypes():
@@ -98,14 +99,14 @@ def test_api_server_count_reaches_the_deployment_the_chart_values_and_the_capaci
 
     models = [{"name": "fast-8b", "model": "llama-3.1-8b", "instanceType": "p6-b200.48xlarge", "tensorParallel": 8,
                "workload": {"tokensPerMonth": "20B", "avgInputTokens": 200, "avgOutputTokens": 800}}]
-    one = load_spec("dev", {f"{P}models": models})
-    four = load_spec("dev", {f"{P}models": [{**models[0], "apiServerCount": 4}]})
-    assert (one.models[0].deployment.api_servers, four.models[0].deployment.api_servers) == (1, 4)
-    assert four.to_dict()["models"][0]["apiServerCount"] == 4
+    one = load_placed("dev", {f"{P}models": models})
+    four = load_placed("dev", {f"{P}models": [{**models[0], "apiServerCount": 4}]})
+    assert (one[0].models[0].deployment.api_servers, four[0].models[0].deployment.api_servers) == (1, 4)
+    assert four[1].to_dict()["models"][0]["apiServerCount"] == 4
     secrets = SecretNames("hf-token", "vllm-api-key")
-    assert chart_values(one, one.models[0], secrets)["engine"]["apiServerCount"] == 1
-    assert chart_values(four, four.models[0], secrets)["engine"]["apiServerCount"] == 4
-    est_one, est_four = (pricing.price(s).estimates[0] for s in (one, four))
+    assert chart_values(one[0], one[1].models[0], secrets)["engine"]["apiServerCount"] == 1
+    assert chart_values(four[0], four[1].models[0], secrets)["engine"]["apiServerCount"] == 4
+    est_one, est_four = (pricing.price(*s).estimates[0] for s in (one, four))
     assert est_one.throughput.limited_by == "api-server"
     assert est_four.throughput.limited_by != "api-server"
     assert est_four.full_capacity_tokens_per_month > est_one.full_capacity_tokens_per_month
@@ -143,9 +144,9 @@ def test_api_servers_need_a_core_each_in_the_pod():
 def test_prefix_cache_hit_rate_reaches_the_workload_of_a_model_and_of_a_routed_tier():
     models = _models()
     models[0]["workload"]["prefixCacheHitRate"] = 0.5
-    spec = load_spec("prod", {f"{P}models": models})
+    spec, placement = load_placed("prod", {f"{P}models": models})
     assert spec.models[0].workload.prefix_cache_hit_rate == 0.5
-    assert spec.to_dict()["models"][0]["workload"]["prefixCacheHitRate"] == 0.5
+    assert placement.to_dict()["models"][0]["workload"]["prefixCacheHitRate"] == 0.5
     routing = stack_value("hybrid", f"{P}routing")
     routing["prefixCacheHitRate"] = 0.3
     hybrid = load_spec("hybrid", {f"{P}routing": routing})
@@ -154,7 +155,7 @@ def test_prefix_cache_hit_rate_reaches_the_workload_of_a_model_and_of_a_routed_t
 
 
 def test_private_70b_differs_from_uneconomic_only_by_the_exemption():
-    a, b = load_spec("uneconomic").to_dict(), load_spec("private-70b").to_dict()
+    a, b = (load_placed(s)[1].to_dict() for s in ("uneconomic", "private-70b"))
     assert b["models"][0]["exemptions"]["privateData"] is True
     assert a["models"][0]["exemptions"]["privateData"] is False
     for key in ("model", "instanceType", "tensorParallel", "replicas", "redundancy", "capacityType", "workload", "nodes"):
@@ -167,7 +168,7 @@ def _models(stack="prod"):
 
 def _bad(stack, key, value):
     with pytest.raises(InputError) as info:
-        load_spec(stack, {key: value})
+        load_placed(stack, {key: value})   # the spec's checks, then the placement's (the counts it sizes)
     return info.value
 
 
@@ -275,8 +276,8 @@ def test_with_instance_store_the_node_disk_holds_only_the_image():
 
 def test_a_spare_that_does_not_cover_a_node_is_a_warning():
     models = _model_with(redundancy={"spares": 1, "zones": 2})
-    spec = load_spec("prod", {f"{P}models": models})
-    assert any("redundancy.spares" in w for w in spec.warnings())
+    placement = load_placed("prod", {f"{P}models": models})[1]
+    assert any("redundancy.spares" in w for w in placement.warnings())
 
 
 def test_source_overrides_the_weights_not_the_architecture():
@@ -407,15 +408,13 @@ def test_reserved_namespaces_are_refused(namespace):
 
 def test_long_generated_node_group_names_name_the_key_to_shorten():
     cluster = _cluster_with(name="c" * 55)   # breakeven-system fits; c..c-chat-70b-a does not
-    with pytest.raises(InputError) as info:
-        load_spec("prod", {f"{P}cluster": cluster})
-    err = info.value
+    err = _bad("prod", f"{P}cluster", cluster)
     assert err.key == f"{P}models[0].name" and "shorter breakeven:cluster.name" in err.allowed
     assert "EKS allows 63" in err.detail
 
 
 def test_node_group_names_follow_cluster_model_and_zone():
-    m = load_spec("prod").models[0]
+    m = load_placed("prod")[1].models[0]
     assert [p.node_group for p in m.pools] == ["breakeven-prod-chat-70b-a", "breakeven-prod-chat-70b-b"]
 
 
@@ -442,16 +441,16 @@ def test_two_models_whose_chart_objects_would_share_a_name_are_refused():
 def test_an_existing_cluster_takes_a_kubeconfig_path_or_its_contents():
     for kubeconfig in ("~/.kube/config", "apiVersion: v1\nkind: Config\n"):
         cluster = {"zones": ["us-east-1a", "us-east-1b"], "existing": {"kubeconfig": kubeconfig}}
-        spec = load_spec("dev", {f"{P}cluster": cluster})
+        spec, placement = load_placed("dev", {f"{P}cluster": cluster})
         assert spec.cluster.existing.kubeconfig == kubeconfig
-        assert [p.suffix for p in spec.models[0].pools] == ["all"]
+        assert [p.suffix for p in placement.models[0].pools] == ["all"]
     assert _bad("dev", f"{P}cluster", {"existing": {"kubeconfig": ""}}).key == f"{P}cluster.existing.kubeconfig"
 
 
 def test_a_region_other_than_the_priced_one_is_a_warning_not_a_silent_price():
     cluster = {"region": "eu-west-1", "zones": ["eu-west-1a", "eu-west-1b"],
                "endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}
-    spec = load_spec("dev", {f"{P}cluster": cluster, "aws:region": "eu-west-1"})
+    spec, placement = load_placed("dev", {f"{P}cluster": cluster, "aws:region": "eu-west-1"})
     assert spec.cluster.region == "eu-west-1"
-    assert any("priced at us-east-1 rates" in w for w in spec.warnings())
-    assert not any("priced at" in w for w in load_spec("dev").warnings())
+    assert any("priced at us-east-1 rates" in w for w in placement.warnings())
+    assert not any("priced at" in w for w in load_placed("dev")[1].warnings())

@@ -9,6 +9,7 @@ import pytest
 
 from cost.physics.weights_cache import NVME_CACHE_PATH, ROOT_CACHE_PATH, plan_cache
 from infra.offline import helmrender
+from infra.placement import place
 from tests.infra.conftest import run_stack, stack_value
 
 P = "breakeven:"
@@ -42,13 +43,14 @@ def _user_data(run, model: str) -> str:
 @pytest.mark.parametrize("stack", ["prod", "llama-405b"])
 def test_instance_store_holds_the_weights_on_a_raid0_array_every_pod_of_the_node_reuses(runs, stack):
     _, run, spec = runs[stack]
-    m = spec.models[0]
+    p = place(spec).models[0]
+    m = p.model
     assert _rendered_volume(run, spec) == {"name": "model-cache", "hostPath": {"path": NVME_CACHE_PATH, "type": "Directory"}}
     text = _user_data(run, m.name)
     assert "kind: NodeConfig" in text and "strategy: RAID0" in text
     assert f"install -d -m 0750 -o 1000 -g 1000 {NVME_CACHE_PATH}" in text   # the chart's pod user owns it
     report = next(x for s, x in run.logs if s == "info" and x.startswith("breakeven cost report"))
-    assert f"Weights cache, {m.name}: {m.plan.replicas_per_instance * m.cache_gib:,} GiB per node in instance-store NVMe" in report
+    assert f"Weights cache, {m.name}: {p.plan.replicas_per_instance * m.cache_gib:,} GiB per node in instance-store NVMe" in report
     assert "a restarted pod on the same node reuses them" in report
 
 
@@ -58,7 +60,8 @@ def test_without_instance_store_the_cache_is_a_directory_on_the_priced_gp3_volum
     assert _rendered_volume(run, spec) == {"name": "model-cache", "hostPath": {"path": ROOT_CACHE_PATH, "type": "Directory"}}
     text = _user_data(run, spec.models[0].name)
     assert "NodeConfig" not in text and f"install -d -m 0750 -o 1000 -g 1000 {ROOT_CACHE_PATH}" in text
-    assert spec.models[0].disk_gib(spec.pricing.overheads) >= spec.models[0].disk_needed_gib
+    placed = place(spec).models[0]
+    assert placed.disk_gib(spec.pricing.overheads) >= placed.disk_needed_gib
 
 
 def test_bottlerocket_and_existing_clusters_keep_an_emptydir_and_the_report_says_so():

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from breakeven import cli
+from infra.placement import place
 from tests.infra.conftest import run_stack, stack_value
 
 P = "breakeven:"
@@ -40,8 +41,9 @@ def _log(run) -> str:
 
 def test_the_s3_weights_path_is_priced_line_for_line_as_the_program_exports_it(runs, capsys):
     _, run, spec = runs["llama-405b"]
-    m = spec.models[0]
-    assert m.weights_source == "s3"
+    p = place(spec).models[0]
+    m = p.model
+    assert p.weights_source == "s3"
     got = json.loads(_cli(capsys, LLAMA_405B + ["--weights-source", "s3", "--format", "json"]))["weights"]
     exported = [i for i in run.outputs["bill"]["platform_line_items"] if i["name"].startswith("S3 ")]
     assert len(exported) == 3 and [_unnamed(i) for i in got["line_items"]] == [_unnamed(i) for i in exported]
@@ -51,7 +53,7 @@ def test_the_s3_weights_path_is_priced_line_for_line_as_the_program_exports_it(r
     assert f"seeding it once costs ${got['seed_usd']:,.2f}" in log
     assert f"Weights cache, {m.name}: {got['cache']['needed_gib_per_node']:,} GiB per node in instance-store NVMe" in log
     assert f"startup window {got['startup_window_s'] / 60:,.0f} min" in log
-    assert got["cache"]["medium"] == "instance-store" and got["nodes"] == m.nodes == 4 and got["in_monthly_total"] is False
+    assert got["cache"]["medium"] == "instance-store" and got["nodes"] == p.nodes == 4 and got["in_monthly_total"] is False
 
 
 def test_the_table_and_markdown_show_the_copy_the_requests_and_the_seed(capsys):

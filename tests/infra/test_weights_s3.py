@@ -12,7 +12,8 @@ import pytest
 from cost.errors import InputError
 from cost.physics import weights_source as ws
 from infra.offline import helmrender
-from tests.infra.conftest import load_spec, run_stack, stack_value
+from infra.placement import place
+from tests.infra.conftest import load_placed, load_spec, run_stack, stack_value
 
 P = "breakeven:"
 
@@ -42,7 +43,7 @@ def _vllm(template: dict) -> dict:
 def test_s3_pods_stream_the_prefix_with_the_run_ai_loader_under_the_reader_role(runs, stack):
     _, run, spec = runs[stack]
     m = spec.models[0]
-    assert m.weights_source == "s3"   # the default where the program owns the cluster: cheaper than NAT
+    assert place(spec).models[0].weights_source == "s3"   # the default where the program owns the cluster: cheaper than NAT
     uri = f"s3://weights-bucket-id/models/{m.hf}"
     for t in _rendered(run, spec, m):   # the LWS worker streams its own stage's weights too
         c = _vllm(t)
@@ -114,7 +115,7 @@ def test_the_platform_bill_prices_the_s3_copy_as_the_cost_module_does_and_no_wei
     _, run, spec = runs["llama-405b"]
     m = spec.models[0]
     items = {i["name"]: i for i in run.outputs["bill"]["platform_line_items"]}
-    expected = [*ws.s3_lines(m.name, m.weights_bytes, m.nodes), ws.endpoint_line()]
+    expected = [*ws.s3_lines(m.name, m.weights_bytes, place(spec).models[0].nodes), ws.endpoint_line()]
     for e in expected:
         assert items[e.name] == e.to_dict()
     assert items[f"S3 weights copy, {m.name} (Standard)"]["quantity"] == pytest.approx(811.71, abs=0.01)   # GB
@@ -153,8 +154,8 @@ def test_s3_is_refused_where_the_program_cannot_build_it():
     assert e.value.key == f"{P}models[0].weights.source"
     # an existing cluster, unset: the Hub (what the program can build there)
     del models[0]["weights"], models[0]["source"]
-    spec = load_spec("dev", {f"{P}cluster": {"existing": {"kubeconfig": "/tmp/kubeconfig"}}, f"{P}models": models})
-    assert spec.models[0].weights_source == "huggingface"
+    spec, placement = load_placed("dev", {f"{P}cluster": {"existing": {"kubeconfig": "/tmp/kubeconfig"}}, f"{P}models": models})
+    assert spec.models[0].weights_choice is None and placement.models[0].weights_source == "huggingface"
 
 
 def _vllm_env():

@@ -8,6 +8,8 @@ import re
 import pytest
 
 from infra.config.spec import P
+from infra.placement import place
+from infra.pricing import economics
 from infra.program import ConfigError
 from tests.infra.conftest import STACKS, run_stack, stack_value
 
@@ -17,9 +19,12 @@ EXPECTED = {"dev": 0.0, "prod": 1.0, "fleet": 1.0, "hybrid": 1.0, "uneconomic": 
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_example_reports_the_share_it_keeps_after_losing_a_zone(runs, stack):
     _, run, spec = runs[stack]
-    for m, cost in zip(spec.models, run.outputs["cost"]["models"], strict=True):
-        assert cost["self_hosted"]["zone_loss_capacity_share"] == EXPECTED[stack], m.name
-        assert cost["deployment"]["name"] == m.name and m.deployment.zones == m.zones
+    for p, cost in zip(place(spec).models, run.outputs["cost"]["models"], strict=True):
+        assert cost["self_hosted"]["zone_loss_capacity_share"] == EXPECTED[stack], p.model.name
+        assert cost["deployment"]["name"] == p.model.name
+        # priced over the zones its node groups spread across (one pool spanning the cluster: one zone's worth)
+        spread = 1 if [z.suffix for z in p.pools] == ["all"] else len(p.pools)
+        assert economics(spec, p).deployment.zones == p.zones == spread
 
 
 def _prod_spares(spares: int, accept: float | None = None):

@@ -7,8 +7,8 @@ Deployment carrying the `breakeven.dev/economics` annotation, a PodDisruptionBud
 a dict `{type, name, inputs, urn?, parent?, propertyDependencies?}`. The economics are written with
 the same codec the program uses (`cost.economics`), never by hand.
 
-`spec_stack(name)` builds the same for an example stack from its validated spec (infra.config.spec), so a
-test can compare the pack's figures with the preview's (`infra.pricing.price(spec)`).
+`spec_stack(name)` builds the same for an example stack from its validated spec and placement (infra/placement.py), so a
+test can compare the pack's figures with the preview's (`infra.pricing.price(spec, placement)`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class M:
     model: str = "llama-3.1-8b"
     precision: str = "bf16"
     instance_type: str = "g6.xlarge"
-    tp: int = 1
+    gpus_per_replica: int = 1
     replicas: int = 1
     spares: int = 0
     zones: tuple[str, ...] = ("us-east-1a",)
@@ -73,10 +73,10 @@ class M:
 
 def _units(m: M) -> int:
     inst = catalog.instance(m.instance_type)
-    if m.tp <= inst.gpus:
-        per = inst.gpus // m.tp
+    if m.gpus_per_replica <= inst.gpus:
+        per = inst.gpus // m.gpus_per_replica
         return -(-m.total // per)
-    return m.total * (m.tp // inst.gpus)
+    return m.total * (m.gpus_per_replica // inst.gpus)
 
 
 def _pools(m: M) -> list[tuple[str, tuple[str, ...], int]]:
@@ -92,7 +92,7 @@ def _pools(m: M) -> list[tuple[str, tuple[str, ...], int]]:
 def economics(m: M, stack: econ.StackEconomics) -> econ.Economics:
     """The model's economics value, as infra.pricing.economics builds it from a spec."""
     ex = {e.replace("-", "_"): True for e in m.exemptions if e != "low-ttft"}
-    d = Deployment.build(model=m.model, instance_type=m.instance_type, gpus_per_replica=m.tp, replicas=m.replicas,
+    d = Deployment.build(model=m.model, instance_type=m.instance_type, gpus_per_replica=m.gpus_per_replica, replicas=m.replicas,
                          redundancy=m.spares, precision=m.precision, pricing=m.capacity_type, max_model_len=m.max_model_len,
                          gpu_memory_utilization=m.gmu, max_num_seqs=m.max_num_seqs, exemptions=Exemptions(**ex), name=m.name,
                          kv_cache_dtype=m.kv_cache_dtype, expert_parallel=m.expert_parallel, api_servers=m.api_servers)
@@ -114,7 +114,7 @@ def vllm_objects(m: M, namespace: str, e: econ.Economics, *, pdb: bool = True, z
         "containers": [{
             "name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
             "args": ["--model", catalog.model(m.model).hf, "--served-model-name", m.model,
-                     "--tensor-parallel-size", str(m.tp), "--max-model-len", str(m.max_model_len),
+                     "--tensor-parallel-size", str(m.gpus_per_replica), "--max-model-len", str(m.max_model_len),
                      "--gpu-memory-utilization", str(m.gmu), "--max-num-seqs", str(m.max_num_seqs),
                      *([] if m.kv_cache_dtype == "auto" else ["--kv-cache-dtype", m.kv_cache_dtype]),
                      *(["--enable-expert-parallel"] if m.expert_parallel else []),
@@ -125,7 +125,7 @@ def vllm_objects(m: M, namespace: str, e: econ.Economics, *, pdb: bool = True, z
                 {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key"}}},
                 {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"},
             ],
-            "resources": {"limits": {"nvidia.com/gpu": m.tp}, "requests": {"nvidia.com/gpu": m.tp, "cpu": "4"}},
+            "resources": {"limits": {"nvidia.com/gpu": m.gpus_per_replica}, "requests": {"nvidia.com/gpu": m.gpus_per_replica, "cpu": "4"}},
             "ports": [{"name": "http", "containerPort": 8000}],
         }],
     }
@@ -241,23 +241,26 @@ def set_economics(resources: list[dict], path: str, value: Any, name: str = "") 
 # The example stacks, from their specs
 # ---------------------------------------------------------------------------------------------
 
-def spec_of(stack: str):
+def placed_of(stack: str):
+    """(spec, placement) of an example stack, as the program loads and places it."""
     from infra.config import spec as spec_mod
     from infra.config import stackconfig
+    from infra.placement import place
 
     cfg = stackconfig.load(stack)
     values = {k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()}
-    return spec_mod.load(values, project=cfg.project, stack=stack)
+    spec = spec_mod.load(values, project=cfg.project, stack=stack)
+    return spec, place(spec)
 
 
-def helm_objects(spec, m, chart_urn: str) -> list[dict]:
-    """The real chart rendered by helm with the program's values for the model (infra.components.serving.chart_values),
+def helm_objects(spec, p, chart_urn: str) -> list[dict]:
+    """The real chart rendered by helm with the program's values for the placed model (infra.components.serving.chart_values),
     registered as the preview registers rendered objects."""
     from infra.components.serving import SecretNames, chart_values
     from infra.offline import helmrender
 
-    values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
-    out = helmrender.render(f"serving-{m.name}-chart", "./charts/vllm", m.name, spec.namespace, values,
+    values = chart_values(spec, p, SecretNames("hf-token", "vllm-api-key"))
+    out = helmrender.render(f"serving-{p.model.name}-chart", "./charts/vllm", p.model.name, spec.namespace, values,
                             spec.cluster.kubernetes_version)
     objects = [(helmrender.resource_type(o), helmrender.resource_name(out.chart_resource, o, out.namespace), o)
                for o in out.objects]
@@ -270,24 +273,24 @@ def spec_stack(stack: str, *, helm: bool = False) -> list[dict]:
     helm: render the real chart with helm (else the chart's values contract is emulated here)."""
     from infra import pricing
 
-    spec = spec_of(stack)
-    zones = sorted({z for m in spec.models for p in m.pools for z in p.zones} | set(spec.cluster.zones))
+    spec, placement = placed_of(stack)
+    zones = sorted({z for p in placement.models for pool in p.pools for z in pool.zones} | set(spec.cluster.zones))
     res, urns = subnets(zones)
-    for m in spec.models:
-        w = m.workload
-        flat = M(name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, tp=m.tensor_parallel,
-                 replicas=m.replicas, spares=m.spares, pools=tuple((p.suffix, p.zones, p.nodes) for p in m.pools),
+    for p in placement.models:
+        m, w = p.model, p.model.workload
+        flat = M(name=m.name, model=m.model, precision=m.precision, instance_type=m.instance_type, gpus_per_replica=m.gpus_per_replica,
+                 replicas=p.replicas, spares=m.spares, pools=tuple((z.suffix, z.zones, z.nodes) for z in p.pools),
                  capacity_type=m.capacity_type, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization,
                  max_num_seqs=m.max_num_seqs, kv_cache_dtype=m.deployment.kv_cache_dtype,
                  expert_parallel=m.deployment.expert_parallel, api_servers=m.deployment.api_servers,
                  tokens_per_month=w.tokens_per_month,
                  avg_in=w.avg_input_tokens, avg_out=w.avg_output_tokens)
-        e = pricing.economics(spec, m)
+        e = pricing.economics(spec, p)
         res += node_groups(flat, urns, e)
         chart_urn = urn(CHART, f"serving-{m.name}-chart")
         res.append({"type": CHART, "name": f"serving-{m.name}-chart", "urn": chart_urn,
                     "inputs": {"chart": "./charts/vllm", "name": m.name, "namespace": spec.namespace}})
-        res += helm_objects(spec, m, chart_urn) if helm else vllm_objects(flat, spec.namespace, e, chart_urn=chart_urn)
+        res += helm_objects(spec, p, chart_urn) if helm else vllm_objects(flat, spec.namespace, e, chart_urn=chart_urn)
     return [{**r, "urn": r.get("urn", "").replace(f"urn:pulumi:{STACK}:", f"urn:pulumi:{stack}:")} for r in res]
 
 

@@ -197,7 +197,7 @@ def test_minimum_sequences_at_the_declared_context(pack):
 
 
 def test_a_70b_model_on_one_80gb_gpu_does_not_fit(pack):
-    m = B.M(name="big", model="llama-3.1-70b", instance_type="p5.4xlarge", tp=1, replicas=2,
+    m = B.M(name="big", model="llama-3.1-70b", instance_type="p5.4xlarge", gpus_per_replica=1, replicas=2,
             zones=("us-east-1a", "us-east-1b"), tokens_per_month=1e9)
     (v,) = fires(pack, B.model_stack(m), "model-fits-gpus")
     assert "does not fit" in v.detail

@@ -60,7 +60,7 @@ def plan_or_skip(stack: str):
 def _preview_cost(stack: str) -> dict:
     from infra import pricing as infra_pricing
 
-    return infra_pricing.price(B.spec_of(stack)).to_dict()
+    return infra_pricing.price(*B.placed_of(stack)).to_dict()
 
 
 @functools.cache

@@ -31,7 +31,7 @@ def test_the_pack_reads_what_the_chart_renders():
 
 
 def test_a_leaderworkerset_spans_nodes():
-    res = B.model_stack(B.M(name="big", model="llama-3.1-405b", precision="fp8", instance_type="p5.48xlarge", tp=16,
+    res = B.model_stack(B.M(name="big", model="llama-3.1-405b", precision="fp8", instance_type="p5.48xlarge", gpus_per_replica=16,
                             replicas=1, zones=("us-east-1a",), tokens_per_month=1e9), production=False)
     dep = B.deployment(res)
     lws = copy.deepcopy(dep)
@@ -124,7 +124,7 @@ def test_resources_that_disagree_with_the_economics_are_priced_as_deployed_and_f
     assert m.deployment.pricing == "spot" and any("declare on-demand" in p.message for p in m.problems)
 
 
-MOE = B.M(name="moe", model="qwen3-30b-a3b", instance_type="g6e.12xlarge", tp=2, kv_cache_dtype="fp8",
+MOE = B.M(name="moe", model="qwen3-30b-a3b", instance_type="g6e.12xlarge", gpus_per_replica=2, kv_cache_dtype="fp8",
           expert_parallel=True, tokens_per_month=1e9)
 
 
@@ -229,7 +229,7 @@ def test_a_fleet_splits_stack_overheads_like_the_preview():
     from cost.pricing.fleet import price_fleet
 
     a = B.M(name="a", instance_type="g6.xlarge", zones=("us-east-1a",), tokens_per_month=1e8)
-    b = B.M(name="b", model="llama-3.1-70b", instance_type="p4de.24xlarge", tp=4, zones=("us-east-1b",), tokens_per_month=1e9)
+    b = B.M(name="b", model="llama-3.1-70b", instance_type="p4de.24xlarge", gpus_per_replica=4, zones=("us-east-1b",), tokens_per_month=1e9)
     s = pricing.build_stack(B.model_stack(a, b))
     direct = price_fleet([(m.deployment, m.workload) for m in s.models])
     assert s.figures() == direct.to_dict()
@@ -274,10 +274,10 @@ def test_the_charts_leaderworkerset_is_priced_across_nodes_and_passes_production
     from infra.components.serving import SecretNames, chart_values
     from infra.offline import helmrender
 
-    spec = B.spec_of("private-70b")
+    spec, placement = B.placed_of("private-70b")
     m = spec.models[0]
-    values = chart_values(spec, m, SecretNames("hf-token", "vllm-api-key"))
-    big = B.M(name="chat-70b", model="llama-3.1-405b", precision="fp8", instance_type="p5.48xlarge", tp=16, replicas=1,
+    values = chart_values(spec, placement.models[0], SecretNames("hf-token", "vllm-api-key"))
+    big = B.M(name="chat-70b", model="llama-3.1-405b", precision="fp8", instance_type="p5.48xlarge", gpus_per_replica=16, replicas=1,
               spares=1, zones=("us-east-1a", "us-east-1b"), pools=(("a", ("us-east-1a",), 2), ("b", ("us-east-1b",), 2)),
               tokens_per_month=2e9, max_model_len=m.max_model_len, gmu=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
               exemptions=("private-data",))
