@@ -18,7 +18,7 @@ from cost.pricing import api_prices, gpu_clouds, hosting
 from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.pricing.nodes import NodePlan, Rates, plan_nodes
 from cost.pricing.tco import LineItem, Overheads, deployment_items, stack_items
-from cost.units import format_tokens, format_usd, round_finite
+from cost.units import format_tokens, format_usd
 from cost.workload import Workload, require_within_context
 
 __all__ = ["Estimate", "estimate"]
@@ -100,77 +100,6 @@ class Estimate:
         """Price per 1M tokens of the declared workload (the volume actually served)."""
         served = min(self.workload.tokens_per_month, self.full_capacity_tokens_per_month)
         return self.monthly_usd / served * 1e6 if served else float("inf")
-
-    def to_dict(self) -> dict:
-        """The estimate's own figures; the report adds the capacity range's keys (`cost.physics.capacity_range.estimate_dict`)."""
-        d, w, t = self.deployment, self.workload, self.throughput
-        return {
-            "deployment": {
-                "name": d.name, "model": d.model, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
-                "replicas": d.replicas, "redundancy": d.redundancy, "precision": d.precision, "pricing": d.pricing,
-                "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
-                "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
-                "api_servers": d.api_servers, "gpu_memory_utilization": d.gpu_memory_utilization,
-                "commitment": None if d.commitment is None else d.commitment.to_dict(),
-            },
-            "workload": {
-                "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),
-                "avg_input_tokens": w.avg_input_tokens, "avg_output_tokens": w.avg_output_tokens,
-                "utilization": w.utilization, "requests_per_month": round(w.requests_per_month, 1),
-                "prefix_cache_hit_rate": w.prefix_cache_hit_rate,
-            },
-            "self_hosted": {
-                "monthly_usd": round(self.monthly_usd, 2),
-                "replicas": d.replicas,
-                "replicas_sized": self.replicas_auto,
-                "replicas_needed": self.replicas_needed,
-                "carries_share": round(self.carries_share, 4),
-                "zone_loss_capacity_share": round(self.zone_loss_capacity_share, 4),
-                "target_misses": list(self.misses),
-                "line_items": [i.to_dict() for i in self.line_items],
-                "capacity_tokens_per_month": round(self.capacity_tokens_per_month),
-                "capacity_source": "model" if t else "given (capacity_tokens_per_month)",
-                "usd_per_mtok": round(self.usd_per_mtok, 4),
-                "usd_per_mtok_at_workload": round_finite(self.usd_per_mtok_at_workload, 4),
-                "usd_per_mtok_basis": {
-                    "usd_per_mtok": f"capacity at the planned {w.utilization:.0%} utilization: "
-                                    f"{format_tokens(self.capacity_tokens_per_month)} tokens/month",
-                    "usd_per_mtok_at_workload": f"the declared volume it serves: "
-                                                f"{format_tokens(min(w.tokens_per_month, self.full_capacity_tokens_per_month))}"
-                                                f" of {format_tokens(w.tokens_per_month)} tokens/month",
-                },
-                "output_tok_s": None if t is None else round(t.output_tok_s * d.serving_replicas, 1),
-                "output_tok_s_per_replica": None if t is None else round(t.output_tok_s, 1),
-                "max_concurrency": round(self.fit.max_concurrency, 2),
-                "sustained_concurrency": self.fit_concurrency,
-                "concurrency": None if t is None else t.concurrency,
-                "ttft_s": None if t is None else round(t.ttft_s, 4),
-                "tpot_s": None if t is None else round(t.tpot_s, 4),
-                "limited_by": None if t is None else t.limited_by,
-                "memory": {
-                    "weights_gb": round(self.fit.weights_gb, 2), "usable_gb": round(self.fit.usable_gb, 2),
-                    "kv_bytes_per_token": self.fit.kv_bytes_per_token,
-                    "kv_capacity_tokens": self.fit.kv_capacity_tokens,
-                    "kv_cache_dtype": self.fit.kv_cache_dtype,
-                    "nodes_per_replica": self.fit.nodes,
-                },
-                "validity_warnings": list(self.warnings),
-                "notes": list(self.notes),
-            },
-            "apis": [
-                {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
-                 "batch_price": q.batch_price, "serves": list(q.offer.serves), "includes": q.offer.includes or None,
-                 "minimum": q.offer.minimum or None, "basis": q.basis or None,
-                 "monthly_usd": round(q.monthly_usd, 2),
-                 "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
-                 "source": q.offer.source + (f"; {q.batch_source}" if q.batch_price else "")}
-                for q in self.apis
-            ],
-            "breakeven": [b.to_dict() for b in self.breakeven],
-            "verdict": self.verdict.to_dict(),
-            "successors": [s.to_dict() for s in self.successors],
-            "elsewhere": None if self.elsewhere is None else self.elsewhere.to_dict(),
-        }
 
     @property
     def fit_concurrency(self) -> int:

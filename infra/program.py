@@ -15,6 +15,7 @@ from pulumi.runtime import config as runtime_config
 
 from cost.errors import InputError
 from cost.pricing.fleet import Fleet
+from cost.report_model import fleet_document
 from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
 
 
@@ -316,7 +317,7 @@ def build(spec: StackSpec, fleet: Fleet, zone_list: list) -> dict:
     outputs["monitoring"] = monitoring_output(spec)
     outputs["gpuNodes"] = {m.name: {"instanceType": m.instance_type, "nodes": m.nodes, "capacityType": m.capacity_type,
                                     "pools": {p.suffix: p.nodes for p in m.pools}} for m in spec.models}
-    outputs["cost"] = fleet.to_dict()
+    outputs["cost"] = fleet_document(fleet)
     return outputs
 
 

@@ -141,11 +141,6 @@ class Verdict:
         """The verdict with one more reason after the rule's."""
         return replace(self, facts=replace(self.facts, added=self.facts.added + (reason,)))
 
-    def to_dict(self) -> dict:
-        return {"choice": self.choice, "reasons": list(self.reasons), "cheapest_api": self.cheapest_api,
-                "cheapest_api_monthly_usd": None if self.cheapest_api_monthly_usd is None else round(self.cheapest_api_monthly_usd, 2),
-                "compared_with": self.compared_with}
-
 
 def decide(
     *,

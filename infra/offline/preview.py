@@ -38,7 +38,7 @@ class Plan:
       followed (after each chart) by the chart's helm-rendered Kubernetes objects, registered the
       way the Kubernetes provider registers them: type `kubernetes:<group>/<version>:<Kind>`,
       name `<chart>:<namespace>/<name>`, inputs = the manifest, parent = the chart.
-    cost: the program's exported `cost` (cost.pricing.fleet.Fleet.to_dict()).
+    cost: the program's exported `cost` (cost.report_model.fleet_document).
     outputs: every stack output (secret outputs shown as "[secret]").
     spec: the validated StackSpec; manifests: chart resource name -> helm's rendered text, in resource order
       (not in the order the parallel helm runs finish, so that the JSON is the same on every run).
@@ -290,10 +290,11 @@ def _markdown_cost(p: Plan) -> str:
     """The cost report in markdown: the program logs it as a table, so price the same spec again
     and check that it is the figure the program exported."""
     from cost import report as cost_report
+    from cost.report_model import fleet_document
     from infra import pricing
 
     fleet = pricing.price(p.spec)
-    if fleet.to_dict() != p.cost:
+    if fleet_document(fleet) != p.cost:
         raise PreviewError("the exported cost differs from pricing the spec again")
     return ("\n" + cost_report.render(fleet, "markdown")).replace("\n## ", "\n#### ")[1:]  # under the details' headings
 
@@ -315,7 +316,7 @@ def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict |
     from infra.offline import preview_comment, preview_compare
 
     if fmt == "json":
-        from cost.report import report_json
+        from cost.report_model import report_json
 
         return report_json(document(p, violations, comparison))
     if fmt == "markdown":
