@@ -239,16 +239,23 @@ def _name(r: dict) -> str:
     return r["name"]
 
 
-def render_table(p: Plan) -> str:
-    """Resources, the cost report and warnings, for people."""
+def resources_grid(p: Plan, markdown: bool) -> str:
+    """The planned resources: type, name and key inputs (in markdown, names as code and no `|` in the inputs)."""
     from cost.report import grid
 
-    rows = [[r["type"], _name(r), key_inputs(r)] for r in p.resources]
+    if markdown:
+        return grid(["Type", "Name", "Key inputs"],
+                    [[f"`{r['type']}`", f"`{_name(r)}`", key_inputs(r).replace("|", "/")] for r in p.resources], markdown)
+    return grid(["TYPE", "NAME", "KEY INPUTS"], [[r["type"], _name(r), key_inputs(r)] for r in p.resources], markdown)
+
+
+def render_table(p: Plan) -> str:
+    """Resources, the cost report and warnings, for people."""
     heading = f"breakeven preview - stack {p.stack}"
     note = ("Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
             "nothing was created and no cloud API was called.")
-    out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(rows)})", "",
-           grid(["TYPE", "NAME", "KEY INPUTS"], rows, markdown=False), "", p.report or "(no cost report logged)"]
+    out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(p.resources)})", "",
+           resources_grid(p, markdown=False), "", p.report or "(no cost report logged)"]
     out += _blockers(p) + _warnings(p, markdown=False) + ["", _timings(p)]
     return "\n".join(out)
 
@@ -275,13 +282,11 @@ def _timings(p: Plan) -> str:
 
 def markdown_details(p: Plan) -> str:
     """What the pull-request comment folds away: the cost report in full and every planned resource."""
-    rows = [[f"`{r['type']}`", f"`{_name(r)}`", key_inputs(r).replace("|", "/")] for r in p.resources]
     blockers = ([f"### Blockers ({len(p.blockers)}): a real `pulumi up` refuses this stack until each is set", ""]
                 + [f"- `{b['key']}`: {b['message']}" for b in p.blockers] + [""]) if p.blockers else []
-    out = [*blockers, "### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(rows)})", "",
+    out = [*blockers, "### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(p.resources)})", "",
            "Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
-           "nothing was created and no cloud API was called.", "", "| Type | Name | Key inputs |", "|---|---|---|"]
-    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+           "nothing was created and no cloud API was called.", "", resources_grid(p, markdown=True)]
     out += _warnings(p, markdown=True)
     return "\n".join(out)
 
