@@ -16,6 +16,7 @@ from cost.estimate import Estimate
 from cost.physics.capacity_range import capacity_range
 from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
+from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY, Elsewhere
 from cost.report_model import estimate_document, fleet_document, report_json
 from cost.units import format_tokens, format_usd
 
@@ -143,8 +144,17 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             + (f"(against {format_usd(s.instead_of_usd)}/month for {d.model})" if s.instead_of_usd is not None
                else f"(no API is listed for {d.model})") + f"; source: {s.source}" for s in e.successors]
     if e.elsewhere is not None:
-        out.append(e.elsewhere.line())
+        out.append(elsewhere_line(e.elsewhere))
     return "\n".join(out)
+
+
+def elsewhere_line(x: Elsewhere) -> str:
+    """The one line an AWS estimate prints about the same GPUs rented on the cheapest other cloud."""
+    o = x.offer
+    verb = "costs" if x.extra_usd_per_month >= 0 else "saves"
+    return (f"Elsewhere: the same {x.gpus} {o.gpu} GPU(s) rent for ${o.usd_per_gpu_hour:g}/GPU-h on {o.cloud} "
+            f"({o.product}; {o.source}, read {o.checked}) against ${x.aws_usd_per_gpu_hour:.2f}/GPU-h on AWS: AWS "
+            f"{verb} {format_usd(abs(x.extra_usd_per_month))}/month in GPU hours. {DEPLOYS_AWS_ONLY}")
 
 
 def fleet_text(f: Fleet, markdown: bool = False) -> str:
