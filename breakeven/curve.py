@@ -120,10 +120,10 @@ def _config_text(c: dict) -> str:
 def render(result, fmt: str) -> str:
     """The curve's data as table, markdown, strict JSON or CSV."""
     from cost.report import grid
-    from cost.report_model import report_json
+    from cost.report_model import curve_document, report_json
     from cost.units import format_tokens, format_usd
 
-    data = result.to_dict()
+    data = curve_document(result)
     if fmt == "json":
         return report_json(data)
     if fmt == "csv":

@@ -1,6 +1,6 @@
-"""The report model: the JSON documents of an estimate and of a stack (a fleet), built from their figures.
+"""The report model: the JSON documents of an estimate, a stack (a fleet) and a breakeven curve, built from their figures.
 
-The domain objects (`cost.estimate.Estimate`, `cost.pricing.fleet.Fleet`, `cost.decide.verdict.Verdict`) hold
+The domain objects (`cost.estimate.Estimate`, `cost.pricing.fleet.Fleet`, `cost.decide.verdict.Verdict`, the curve) hold
 figures and properties; the keys a user's script reads, their rounding and the sentences beside the figures
 (the price's basis, the capacity range's note, the verdict's reasons) are written here, once. Every `--format
 json` report (estimate, fleet, preview, optimize, curve, calibration, observe, gpucheck) is printed through
@@ -13,13 +13,14 @@ import json
 import math
 
 from cost import catalog
+from cost.decide.curve import Curve, configuration, constraints_dict
 from cost.decide.sensitivity import Sensitivity
 from cost.decide.verdict import Verdict
 from cost.estimate import Estimate
 from cost.physics.capacity_range import CapacityRange, capacity_range
 from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
-from cost.units import format_tokens, round_finite
+from cost.units import format_tokens, format_usd, round_finite
 
 REPORT_VERSION = 1
 """The schema version of every JSON report: its first key, `version`. It goes up only when a key is removed or
@@ -175,6 +176,58 @@ def sensitivity_document(s: Sensitivity) -> dict:
                                        "replicas": b.estimate.deployment.replicas, "assumptions": b.assumptions}
                               for b in s.bands}
     return out | {"flips": s.flips, "note": s.note(), "source": catalog.assumptions()["sensitivity"]}
+
+
+def _planned_point(c: Curve) -> dict | None:
+    """The curve's planned volume: its configuration and cost, the cheapest comparable API there, and the label the
+    chart draws from them."""
+    e = c.planned
+    if e is None:
+        return None
+    v, conf = e.verdict, configuration(e)
+    label = [f"planned {format_tokens(e.workload.tokens_per_month)}/month: {format_usd(e.monthly_usd)}/month self-hosted",
+             f"{conf['replicas']}+{conf['redundancy']} x {conf['instance_type']} TP{conf['gpus_per_replica']} "
+             f"{conf['precision']} {conf['pricing']}"]
+    api = None
+    if v.cheapest_api is not None:
+        name = next((q.offer.label for q in e.apis if q.offer.id == v.cheapest_api), v.cheapest_api)
+        usd = round(v.cheapest_api_monthly_usd or 0.0, 2)
+        api = {"id": v.cheapest_api, "label": name, "monthly_usd": usd, "compared_with": v.compared_with}
+        label.append(f"cheapest comparable API: {name} {format_usd(usd)}/month")
+    if e.notes:   # fine-tuned weights, quantized: a checkpoint only the team can make
+        label.append(f"the team must quantize its own {conf['precision']} checkpoint")
+    return {"tokens_per_month": round(e.workload.tokens_per_month), "self_hosted_monthly_usd": round(e.monthly_usd, 2),
+            "configuration": conf, "cheapest_api": api, "notes": list(e.notes), "label": "\n".join(label)}
+
+
+def curve_document(c: Curve) -> dict:
+    """A breakeven curve's report (`breakeven curve --format json`, and every label of its chart): the sampled points,
+    the exact cost steps, each API's breakeven volume or which side stays cheaper, the headline and the planned point."""
+    w = c.workload
+    point = lambda v: {"tokens_per_month": round(v), "self_hosted_monthly_usd": round(c.step_at(v).monthly_usd, 2),
+                       "configuration": configuration(c.step_at(v).estimate),
+                       "apis": {a.id: round(c.api_monthly_usd(a.id, v), 2) for a in c.apis}}
+    return {
+        "model": c.model,
+        "workload": {"avg_input_tokens": w.avg_input_tokens, "avg_output_tokens": w.avg_output_tokens,
+                     "utilization": w.utilization, "ttft_target_s": w.ttft_target_s, "tpot_target_s": w.tpot_target_s,
+                     "planned_tokens_per_month": w.tokens_per_month or None},
+        "constraints": constraints_dict(c.constraints),
+        "range": {"from": c.start, "to": c.end},
+        "apis": [{"id": a.id, "label": a.label, "tier": a.tier, "usd_per_mtok": round(c.usd_per_mtok[a.id], 6)}
+                 for a in c.apis],
+        "points": [point(v) for v in c.volumes],
+        "steps": [{"from": round(s.start), "to": round(s.end), "monthly_usd": round(s.monthly_usd, 2),
+                   "configuration": configuration(s.estimate)} for s in c.steps],
+        "breakeven": [{"api": x.api.id, "tier": x.api.tier, "tokens_per_month": round(x.tokens_per_month),
+                       "self_hosted_monthly_usd": round(x.estimate.monthly_usd, 2),
+                       "api_monthly_usd": round(x.api_monthly_usd, 2), "configuration": configuration(x.estimate)}
+                      for x in c.crossings],
+        "no_breakeven": [{"api": a.id, "tier": a.tier, "cheaper_throughout": side} for a, side in c.without_breakeven()],
+        "comparable_tier": c.comparable_tier,
+        "headline": c.headline(),
+        "planned": _planned_point(c),
+    }
 
 
 def finite(doc: object) -> object:
