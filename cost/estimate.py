@@ -28,6 +28,9 @@ __all__ = ["Estimate", "estimate"]
 # quarter of an estimate's budget at 30,000/s). Nothing mutates an estimate: derive one with dataclasses.replace.
 @dataclass
 class Estimate:
+    """A deployment priced for a workload, and the verdict: figures and properties only. Its report is written
+    from them by `cost.report_model.estimate_document` (JSON) and `cost.report.estimate_text` (table, markdown)."""
+
     deployment: Deployment
     workload: Workload
     plan: NodePlan

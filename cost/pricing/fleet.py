@@ -68,6 +68,9 @@ class Routing:
 
 @dataclass(frozen=True)
 class Fleet:
+    """A stack priced: each model's (advised) estimate and the routing blend; its report is
+    `cost.report_model.fleet_document` (JSON, the program's exported `cost`) and `cost.report.fleet_text`."""
+
     estimates: tuple[Estimate, ...]
     tiers: tuple[TierCost, ...]
     routed_workload: Workload | None
