@@ -8,7 +8,7 @@ from functools import cached_property, lru_cache
 from cost import catalog
 from cost.catalog import checkpoints
 from cost.decide import successors
-from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
+from cost.decide.verdict import Blocker, Breakeven, HostingScope, TargetUnmet, Undersized, Verdict, breakeven, decide
 from cost.deployment import Deployment
 from cost.physics import calibration, capacity
 from cost.physics.calibration import ErrorBand
@@ -18,7 +18,6 @@ from cost.pricing import api_prices, gpu_clouds, hosting
 from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.pricing.nodes import NodePlan, Rates, plan_nodes
 from cost.pricing.tco import LineItem, Overheads, deployment_items, stack_items
-from cost.units import format_tokens, format_usd
 from cost.workload import Workload, require_within_context
 
 __all__ = ["Estimate", "estimate"]
@@ -168,21 +167,19 @@ def estimate(
     exemptions = d.exemptions.claimed(w.ttft_target_s)
     alt = _alternatives(d.model, w, book, tuple(exemptions), d.exemptions.fine_tuned,
                         None if providers is None else tuple(providers), factors, d.redundancy)
-    blockers = []
+    blockers: list[Blocker] = []
     if misses:
         assert tput is not None   # misses come from the modelled operating point
-        blockers.append(("target-unmet", _unmet_reason(d, tput, misses)))
+        blockers.append(TargetUnmet(misses, d.gpus_per_replica, d.gpu, d.precision, tput.tpot_s, tput.ttft_s))
     elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
-        blockers.append(("undersized",
-                         f"{d.replicas} serving replica(s) carry only {full / w.tokens_per_month:.0%} of the declared "
-                         f"{format_tokens(w.tokens_per_month)} tokens/month (full capacity {format_tokens(full)}); carrying it "
-                         f"at the planned {w.utilization:.0%} utilization needs {need} replicas"))
+        assert d.replicas is not None   # sized above when "auto"
+        blockers.append(Undersized(d.replicas, full, w.tokens_per_month, w.utilization, need))
     verdict = decide(
         self_monthly_usd=monthly, capacity_tokens=cap, full_capacity_tokens=full, tokens_per_month=w.tokens_per_month,
         equivalent=alt.equivalent, exemptions=exemptions, compared_with=alt.compared_with, blockers=blockers,
     )
     if alt.hosting is not None:
-        verdict = _with_hosting_scope(verdict, alt.hosting, items)
+        verdict = verdict.with_scope(_hosting_scope(alt.hosting, items))
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
     other = None if plan.billing != "instance" else gpu_clouds.elsewhere(d.gpu, plan.gpus, plan.unit_usd_hr / plan.gpus_per_instance,
@@ -231,17 +228,9 @@ def _stack_items(overheads: Overheads, stack_share: float) -> tuple[LineItem, ..
                  for i in stack_items(overheads))
 
 
-def _with_hosting_scope(v: Verdict, q: ApiQuote, items: list[LineItem]) -> Verdict:
-    """When the alternative named is hosting of your weights (`q`, the cheapest comparable), the verdict says what it
-    runs for you and what of the self-hosted bill that is (the MLOps line it removes)."""
+def _hosting_scope(q: ApiQuote, items: list[LineItem]) -> HostingScope:
+    """When the alternative named is hosting of your weights (`q`, the cheapest comparable): what it runs for you and
+    what of the self-hosted bill that is (the MLOps lines it removes)."""
     removed = [i for i in items if i.name in ("MLOps staff", "Monitoring") or i.name.endswith("Ops tax")]
-    usd = sum(i.monthly_usd for i in removed)
-    line = (f"{q.offer.id} includes {q.offer.includes}; the self-hosted figure carries {format_usd(usd)}/month of that work "
-            f"({', '.join(i.name for i in removed) or 'none'}); minimum: {q.offer.minimum}; sized as {q.basis}")
-    return v.with_reason(line)
-
-
-def _unmet_reason(d: Deployment, t: capacity.Throughput, misses: tuple[str, ...]) -> str:
-    """Why a latency target rules this hardware out, and the best it achieves (`cost.decide.advice` adds the fix)."""
-    return (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
-            f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
+    return HostingScope(q.offer.id, str(q.offer.includes), str(q.offer.minimum), str(q.basis), tuple(i.name for i in removed),
+                        sum(i.monthly_usd for i in removed))
