@@ -3,7 +3,7 @@
 The domain objects (`cost.estimate.Estimate`, `cost.pricing.fleet.Fleet`, `cost.decide.verdict.Verdict`, the curve) hold
 figures and properties; the keys a user's script reads, their rounding and the sentences beside the figures
 (the price's basis, the capacity range's note, the verdict's reasons) are written here, once. Every `--format
-json` report (estimate, fleet, preview, optimize, curve, calibration, observe, gpucheck) is printed through
+json` report (estimate, fleet, preview, optimize, curve, calibration, calibrate, observe, gpucheck) is printed through
 `report_json`, which stamps `version` first; the table and markdown renderers are in `cost.report`.
 """
 
@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 from cost import catalog
-from cost.decide.curve import Curve, configuration, constraints_dict
-from cost.decide.sensitivity import Sensitivity
 from cost.decide.verdict import Verdict
 from cost.estimate import Estimate
 from cost.physics.capacity_range import CapacityRange, capacity_range
 from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
 from cost.units import format_tokens, format_usd, round_finite
+
+if TYPE_CHECKING:   # the curve and the sensitivity band are imported where their documents are built (the program never does)
+    from cost.decide.curve import Curve
+    from cost.decide.sensitivity import Sensitivity
 
 REPORT_VERSION = 1
 """The schema version of every JSON report: its first key, `version`. It goes up only when a key is removed or
@@ -181,6 +184,8 @@ def sensitivity_document(s: Sensitivity) -> dict:
 def _planned_point(c: Curve) -> dict | None:
     """The curve's planned volume: its configuration and cost, the cheapest comparable API there, and the label the
     chart draws from them."""
+    from cost.decide.curve import configuration
+
     e = c.planned
     if e is None:
         return None
@@ -203,6 +208,8 @@ def _planned_point(c: Curve) -> dict | None:
 def curve_document(c: Curve) -> dict:
     """A breakeven curve's report (`breakeven curve --format json`, and every label of its chart): the sampled points,
     the exact cost steps, each API's breakeven volume or which side stays cheaper, the headline and the planned point."""
+    from cost.decide.curve import configuration, constraints_dict
+
     w = c.workload
     point = lambda v: {"tokens_per_month": round(v), "self_hosted_monthly_usd": round(c.step_at(v).monthly_usd, 2),
                        "configuration": configuration(c.step_at(v).estimate),
