@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from breakeven.workload_flags import add_field_flags, named_flags, number
 from cost.deployment import DeploymentFields
 from cost.report import FORMATS, grid
+from cost.report_model import report_json
 
 SERVER = ("gpus_per_replica", "precision", "max_num_seqs")   # the measured server: --gpus, --precision, --max-num-seqs
 
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
            "source": fitted.source, "usable": not unusable, "problems": unusable, "tolerance": tolerance,
            "factors_file": written}
     if args.format == "json":
-        print(json.dumps(doc, indent=2, allow_nan=False))
+        print(report_json(doc))
         return code
     ms = lambda v: "-" if v is None else f"{v * 1e3:.1f}"
     print(grid(["Concurrency", "Measured tok/s", "Published fit", "Fitted", "Error", "TTFT p50 ms", "TTFT p99 ms",
@@ -112,6 +112,7 @@ def factors_used(factors, path: str) -> dict:
 def side_by_side(measured, published, factors, fmt: str, path: str = "") -> str:
     """An estimate priced with measured factors, with the published fit's capacity beside it and the factors named."""
     from cost.report import render
+    from cost.report_model import estimate_document
     from cost.units import format_tokens
 
     used = factors_used(factors, path)
@@ -125,10 +126,7 @@ def side_by_side(measured, published, factors, fmt: str, path: str = "") -> str:
     both = {"published": cap(published) | {"source": "published fit (cost/data/factors.yaml)"},
             "measured": cap(measured) | {"source": factors.source, "scope": factors.scope}}
     if fmt == "json":
-        doc = json.loads(render(measured, "json"))
-        doc["capacity_comparison"] = both
-        doc["factors_used"] = used
-        return json.dumps(doc, indent=2, allow_nan=False)
+        return report_json(estimate_document(measured) | {"capacity_comparison": both, "factors_used": used})
     rows = [[name, "-" if c["output_tok_s_per_replica"] is None else f"{c['output_tok_s_per_replica']:,.1f}",
              format_tokens(c["capacity_tokens_per_month"]), f"${c['usd_per_mtok']:,.4f}", c["verdict"]]
             for name, c in (("published fit", both["published"]), ("measured factors", both["measured"]))]

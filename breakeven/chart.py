@@ -14,6 +14,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from cost.decide.curve import TIER_NAMES, Curve  # noqa: E402
+from cost.report_model import curve_document  # noqa: E402
 from cost.units import format_tokens  # noqa: E402
 
 SUFFIXES = (".png", ".svg")
@@ -58,10 +59,10 @@ def figure(curve: Curve, width_px: int = 1200, height_px: int = 760) -> Figure:
     (comparable APIs apart from quality-tier ones), the planned volume's step labelled with its
     configuration, cost and the cheapest comparable API there, configurations where space allows; the
     legend below the axes, outside them (the layout keeps it clear of the axis label at any size).
-    Every label comes from `curve.to_dict()`."""
+    Every label comes from its report document (`cost.report_model.curve_document`)."""
     dpi = min(200, max(80, width_px / 12))
     fig, ax = plt.subplots(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, layout="constrained")
-    data = curve.to_dict()
+    data = curve_document(curve)
     steps = data["steps"]
     xs = [s["from"] for s in steps] + [curve.end]
     ys = [s["monthly_usd"] for s in steps] + [steps[-1]["monthly_usd"]]

@@ -122,9 +122,9 @@ def _estimate(args: argparse.Namespace) -> int:
     from cost.deployment import Deployment
     from cost.estimate import estimate
     from cost.physics import factors
-    from cost.physics.capacity_range import estimate_dict
     from cost.pricing.api_prices import load_price_book
-    from cost.report import estimate_text, report_json, sensitivity_text, weights_text
+    from cost.report import estimate_text, sensitivity_text, weights_text
+    from cost.report_model import estimate_document, report_json, sensitivity_document
 
     set_by_profile = apply_profile(args)
     workload = workload_from(args)
@@ -149,9 +149,9 @@ def _estimate(args: argparse.Namespace) -> int:
     prof: dict[str, Any] | None = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                                                      "source": profile(args.profile).source}
     if args.format == "json":
-        out = estimate_dict(result)
+        out = estimate_document(result)
         out["profile"] = prof
-        out["sensitivity"] = band.to_dict()
+        out["sensitivity"] = sensitivity_document(band)
         if weights is not None:
             out["weights"] = weights.to_dict()
         print(report_json(out))
@@ -169,12 +169,13 @@ def _calibration(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from cost.physics import calibration
-    from cost.report import grid, to_json
+    from cost.report import grid
+    from cost.report_model import report_json
 
     rows, summary, regimes = calibration.calibration_rows(), calibration.summary(), calibration.regimes()
     fit_regimes = calibration.regimes(kinds=("fit",))
     if args.format == "json":
-        print(to_json({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
+        print(report_json({"rows": [asdict(r) for r in rows], "summary": summary, "regimes": regimes,
                        "regimes_fit": fit_regimes, "validity": calibration.validity(),
                        "held_out_median_error": calibration.held_out_median_error()}))
         return 0

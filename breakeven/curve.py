@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import re
 from pathlib import Path
 
@@ -109,11 +108,12 @@ def _config_text(c: dict) -> str:
 def render(result, fmt: str) -> str:
     """The curve's data as table, markdown, strict JSON or CSV."""
     from cost.report import grid
+    from cost.report_model import curve_document, report_json
     from cost.units import format_tokens, format_usd
 
-    data = result.to_dict()
+    data = curve_document(result)
     if fmt == "json":
-        return json.dumps(data, indent=2, allow_nan=False)
+        return report_json(data)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from cost.report import FORMATS, grid
+from cost.report_model import report_json
 
 
 def _num(v: float) -> str:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     f = factors_mod.load(args.factors) if args.factors else None
     r = check(args.gpu, f)
     if args.format == "json":
-        print(json.dumps(r, indent=2, allow_nan=False))
+        print(report_json(r))
         return 0
     md = args.format == "markdown"
     d, m, mod = r["device"], r["measured"], r["model"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from breakeven.workload_flags import add_field_flags, named_flags, number
 from cost.deployment import DeploymentFields
 from cost.report import FORMATS, grid
+from cost.report_model import report_json
 from cost.workload import WorkloadArgs
 
 MIN_WINDOW = "15m"     # shorter than this, a month extrapolated from the window gets a warning
@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         obs.usage(model, declared).save(args.write_usage)
         doc["usage_file"] = args.write_usage
     if args.format == "json":
-        print(json.dumps(doc, indent=2, allow_nan=False))
+        print(report_json(doc))
         return 0
     print(_table(doc, args.format == "markdown"))
     return 0

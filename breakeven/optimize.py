@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from breakeven.workload_flags import (
@@ -41,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from cost.pricing.api_prices import load_price_book
     from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY
     from cost.report import grid
+    from cost.report_model import report_json
     from cost.units import format_tokens, format_usd, round_finite
 
     pricings, set_by_profile = apply_search_profile(args)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     prof: dict[str, Any] | None = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
                                               "source": profile(args.profile).source}
     if args.format == "json":
-        print(json.dumps({"model": found[0].deployment.model if found else args.model,
+        print(report_json({"model": found[0].deployment.model if found else args.model,
                           "workload": {"tokens_per_month": w.tokens_per_month, "avg_input_tokens": w.avg_input_tokens,
                                        "avg_output_tokens": w.avg_output_tokens, "utilization": w.utilization,
                                        "ttft_target_ms": None if w.ttft_target_s is None else w.ttft_target_s * 1000,
@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
                           "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest,
                           "no_alternative": no_alternative(found[0]) if found else None,
                           "deploys": "aws" if args.clouds is None else DEPLOYS_AWS_ONLY,
-                          "breakeven": None if volume is None else volume.to_dict()},
-                         indent=2, allow_nan=False))
+                          "breakeven": None if volume is None else volume.to_dict()}))
         return 0
     md = args.format == "markdown"
     head = (f"Cheapest configurations for {format_tokens(w.tokens_per_month)} tokens/month of {args.model} "

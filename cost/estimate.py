@@ -8,7 +8,7 @@ from functools import cached_property, lru_cache
 from cost import catalog
 from cost.catalog import checkpoints
 from cost.decide import successors
-from cost.decide.verdict import Breakeven, Verdict, breakeven, decide
+from cost.decide.verdict import Blocker, Breakeven, HostingScope, TargetUnmet, Undersized, Verdict, breakeven, decide
 from cost.deployment import Deployment
 from cost.physics import calibration, capacity
 from cost.physics.calibration import ErrorBand
@@ -18,7 +18,6 @@ from cost.pricing import api_prices, gpu_clouds, hosting
 from cost.pricing.api_prices import ApiQuote, PriceBook
 from cost.pricing.nodes import NodePlan, Rates, plan_nodes
 from cost.pricing.tco import LineItem, Overheads, deployment_items, stack_items
-from cost.units import format_tokens, format_usd, round_finite
 from cost.workload import Workload, require_within_context
 
 __all__ = ["Estimate", "estimate"]
@@ -28,6 +27,9 @@ __all__ = ["Estimate", "estimate"]
 # quarter of an estimate's budget at 30,000/s). Nothing mutates an estimate: derive one with dataclasses.replace.
 @dataclass
 class Estimate:
+    """A deployment priced for a workload, and the verdict: figures and properties only. Its report is written
+    from them by `cost.report_model.estimate_document` (JSON) and `cost.report.estimate_text` (table, markdown)."""
+
     deployment: Deployment
     workload: Workload
     plan: NodePlan
@@ -101,77 +103,6 @@ class Estimate:
         served = min(self.workload.tokens_per_month, self.full_capacity_tokens_per_month)
         return self.monthly_usd / served * 1e6 if served else float("inf")
 
-    def to_dict(self) -> dict:
-        """The estimate's own figures; the report adds the capacity range's keys (`cost.physics.capacity_range.estimate_dict`)."""
-        d, w, t = self.deployment, self.workload, self.throughput
-        return {
-            "deployment": {
-                "name": d.name, "model": d.model, "gpu": d.gpu, "gpus_per_replica": d.gpus_per_replica,
-                "replicas": d.replicas, "redundancy": d.redundancy, "precision": d.precision, "pricing": d.pricing,
-                "instance_type": self.plan.instance_type, "billing": self.plan.billing, "nodes": self.plan.nodes,
-                "gpus": self.plan.gpus, "kv_cache_dtype": d.kv_cache_dtype, "expert_parallel": d.expert_parallel,
-                "api_servers": d.api_servers, "gpu_memory_utilization": d.gpu_memory_utilization,
-                "commitment": None if d.commitment is None else d.commitment.to_dict(),
-            },
-            "workload": {
-                "tokens_per_month": w.tokens_per_month, "input_share": round(w.input_share, 4),
-                "avg_input_tokens": w.avg_input_tokens, "avg_output_tokens": w.avg_output_tokens,
-                "utilization": w.utilization, "requests_per_month": round(w.requests_per_month, 1),
-                "prefix_cache_hit_rate": w.prefix_cache_hit_rate,
-            },
-            "self_hosted": {
-                "monthly_usd": round(self.monthly_usd, 2),
-                "replicas": d.replicas,
-                "replicas_sized": self.replicas_auto,
-                "replicas_needed": self.replicas_needed,
-                "carries_share": round(self.carries_share, 4),
-                "zone_loss_capacity_share": round(self.zone_loss_capacity_share, 4),
-                "target_misses": list(self.misses),
-                "line_items": [i.to_dict() for i in self.line_items],
-                "capacity_tokens_per_month": round(self.capacity_tokens_per_month),
-                "capacity_source": "model" if t else "given (capacity_tokens_per_month)",
-                "usd_per_mtok": round(self.usd_per_mtok, 4),
-                "usd_per_mtok_at_workload": round_finite(self.usd_per_mtok_at_workload, 4),
-                "usd_per_mtok_basis": {
-                    "usd_per_mtok": f"capacity at the planned {w.utilization:.0%} utilization: "
-                                    f"{format_tokens(self.capacity_tokens_per_month)} tokens/month",
-                    "usd_per_mtok_at_workload": f"the declared volume it serves: "
-                                                f"{format_tokens(min(w.tokens_per_month, self.full_capacity_tokens_per_month))}"
-                                                f" of {format_tokens(w.tokens_per_month)} tokens/month",
-                },
-                "output_tok_s": None if t is None else round(t.output_tok_s * d.serving_replicas, 1),
-                "output_tok_s_per_replica": None if t is None else round(t.output_tok_s, 1),
-                "max_concurrency": round(self.fit.max_concurrency, 2),
-                "sustained_concurrency": self.fit_concurrency,
-                "concurrency": None if t is None else t.concurrency,
-                "ttft_s": None if t is None else round(t.ttft_s, 4),
-                "tpot_s": None if t is None else round(t.tpot_s, 4),
-                "limited_by": None if t is None else t.limited_by,
-                "memory": {
-                    "weights_gb": round(self.fit.weights_gb, 2), "usable_gb": round(self.fit.usable_gb, 2),
-                    "kv_bytes_per_token": self.fit.kv_bytes_per_token,
-                    "kv_capacity_tokens": self.fit.kv_capacity_tokens,
-                    "kv_cache_dtype": self.fit.kv_cache_dtype,
-                    "nodes_per_replica": self.fit.nodes,
-                },
-                "validity_warnings": list(self.warnings),
-                "notes": list(self.notes),
-            },
-            "apis": [
-                {"id": q.offer.id, "label": q.offer.label, "tier": q.offer.tier, "retired": api_prices.retired(q.offer.id),
-                 "batch_price": q.batch_price, "serves": list(q.offer.serves), "includes": q.offer.includes or None,
-                 "minimum": q.offer.minimum or None, "basis": q.basis or None,
-                 "monthly_usd": round(q.monthly_usd, 2),
-                 "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "request_usd": round(q.request_usd, 8),
-                 "source": q.offer.source + (f"; {q.batch_source}" if q.batch_price else "")}
-                for q in self.apis
-            ],
-            "breakeven": [b.to_dict() for b in self.breakeven],
-            "verdict": self.verdict.to_dict(),
-            "successors": [s.to_dict() for s in self.successors],
-            "elsewhere": None if self.elsewhere is None else self.elsewhere.to_dict(),
-        }
-
     @property
     def fit_concurrency(self) -> int:
         """Requests in flight one replica sustains for this traffic (KV blocks allocated as tokens are generated,
@@ -236,21 +167,19 @@ def estimate(
     exemptions = d.exemptions.claimed(w.ttft_target_s)
     alt = _alternatives(d.model, w, book, tuple(exemptions), d.exemptions.fine_tuned,
                         None if providers is None else tuple(providers), factors, d.redundancy)
-    blockers = []
+    blockers: list[Blocker] = []
     if misses:
         assert tput is not None   # misses come from the modelled operating point
-        blockers.append(("target-unmet", _unmet_reason(d, tput, misses)))
+        blockers.append(TargetUnmet(misses, d.gpus_per_replica, d.gpu, d.precision, tput.tpot_s, tput.ttft_s))
     elif need is not None and w.tokens_per_month > full * (1 + 1e-9):
-        blockers.append(("undersized",
-                         f"{d.replicas} serving replica(s) carry only {full / w.tokens_per_month:.0%} of the declared "
-                         f"{format_tokens(w.tokens_per_month)} tokens/month (full capacity {format_tokens(full)}); carrying it "
-                         f"at the planned {w.utilization:.0%} utilization needs {need} replicas"))
+        assert d.replicas is not None   # sized above when "auto"
+        blockers.append(Undersized(d.replicas, full, w.tokens_per_month, w.utilization, need))
     verdict = decide(
         self_monthly_usd=monthly, capacity_tokens=cap, full_capacity_tokens=full, tokens_per_month=w.tokens_per_month,
         equivalent=alt.equivalent, exemptions=exemptions, compared_with=alt.compared_with, blockers=blockers,
     )
     if alt.hosting is not None:
-        verdict = _with_hosting_scope(verdict, alt.hosting, items)
+        verdict = verdict.with_scope(_hosting_scope(alt.hosting, items))
     warnings = () if tput is None else tuple(calibration.validity_warnings(
         d.model, d.gpu, d.gpus_per_replica, d.precision, tput.concurrency, w.avg_input_tokens, d.kv_cache_dtype, fit.nodes))
     other = None if plan.billing != "instance" else gpu_clouds.elsewhere(d.gpu, plan.gpus, plan.unit_usd_hr / plan.gpus_per_instance,
@@ -299,17 +228,9 @@ def _stack_items(overheads: Overheads, stack_share: float) -> tuple[LineItem, ..
                  for i in stack_items(overheads))
 
 
-def _with_hosting_scope(v: Verdict, q: ApiQuote, items: list[LineItem]) -> Verdict:
-    """When the alternative named is hosting of your weights (`q`, the cheapest comparable), the verdict says what it
-    runs for you and what of the self-hosted bill that is (the MLOps line it removes)."""
+def _hosting_scope(q: ApiQuote, items: list[LineItem]) -> HostingScope:
+    """When the alternative named is hosting of your weights (`q`, the cheapest comparable): what it runs for you and
+    what of the self-hosted bill that is (the MLOps lines it removes)."""
     removed = [i for i in items if i.name in ("MLOps staff", "Monitoring") or i.name.endswith("Ops tax")]
-    usd = sum(i.monthly_usd for i in removed)
-    line = (f"{q.offer.id} includes {q.offer.includes}; the self-hosted figure carries {format_usd(usd)}/month of that work "
-            f"({', '.join(i.name for i in removed) or 'none'}); minimum: {q.offer.minimum}; sized as {q.basis}")
-    return v.with_reason(line)
-
-
-def _unmet_reason(d: Deployment, t: capacity.Throughput, misses: tuple[str, ...]) -> str:
-    """Why a latency target rules this hardware out, and the best it achieves (`cost.decide.advice` adds the fix)."""
-    return (f"{'; '.join(misses)}: {d.gpus_per_replica}x {d.gpu} at {d.precision} cannot meet it at any concurrency "
-            f"(best achievable: TPOT {t.tpot_s * 1000:.1f} ms, TTFT {t.ttft_s * 1000:.0f} ms with one request in flight)")
+    return HostingScope(q.offer.id, str(q.offer.includes), str(q.offer.minimum), str(q.basis), tuple(i.name for i in removed),
+                        sum(i.monthly_usd for i in removed))

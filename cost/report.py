@@ -1,9 +1,9 @@
-"""Reports for people (table, markdown) and machines (JSON) from an Estimate or a Fleet."""
+"""Reports for people: the table and markdown renderers of an estimate, a fleet, the sensitivity band and the
+weights path, and `grid`, the one table every report draws. The JSON documents are `cost.report_model`'s."""
 
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 
@@ -13,16 +13,14 @@ from rich.table import Table
 from rich.text import Text
 
 from cost.estimate import Estimate
-from cost.physics.capacity_range import capacity_range, estimate_dict
+from cost.physics.capacity_range import capacity_range
 from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
+from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY, Elsewhere
+from cost.report_model import estimate_document, fleet_document, report_json
 from cost.units import format_tokens, format_usd
 
 FORMATS = ("table", "json", "markdown")
-REPORT_VERSION = 1
-"""The schema version of the JSON reports (`breakeven estimate` and `breakeven preview --format json`): their
-first key, `version`. It goes up only when a key is removed or renamed, or a value changes meaning or unit; a
-key added keeps it. A script that reads a report checks `version` first."""
 PLAIN_WIDTH = 400  # columns; tables take only the width they need
 _NUMERIC = re.compile(r"^$|^-$|^[-+]?\$?[0-9]|^never|^\[[0-9]+\]$|^\*\*\$")  # a figure, a footnote, or blank
 
@@ -146,8 +144,17 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
             + (f"(against {format_usd(s.instead_of_usd)}/month for {d.model})" if s.instead_of_usd is not None
                else f"(no API is listed for {d.model})") + f"; source: {s.source}" for s in e.successors]
     if e.elsewhere is not None:
-        out.append(e.elsewhere.line())
+        out.append(elsewhere_line(e.elsewhere))
     return "\n".join(out)
+
+
+def elsewhere_line(x: Elsewhere) -> str:
+    """The one line an AWS estimate prints about the same GPUs rented on the cheapest other cloud."""
+    o = x.offer
+    verb = "costs" if x.extra_usd_per_month >= 0 else "saves"
+    return (f"Elsewhere: the same {x.gpus} {o.gpu} GPU(s) rent for ${o.usd_per_gpu_hour:g}/GPU-h on {o.cloud} "
+            f"({o.product}; {o.source}, read {o.checked}) against ${x.aws_usd_per_gpu_hour:.2f}/GPU-h on AWS: AWS "
+            f"{verb} {format_usd(abs(x.extra_usd_per_month))}/month in GPU hours. {DEPLOYS_AWS_ONLY}")
 
 
 def fleet_text(f: Fleet, markdown: bool = False) -> str:
@@ -175,32 +182,10 @@ def fleet_text(f: Fleet, markdown: bool = False) -> str:
     return "\n\n".join(parts)
 
 
-def finite(doc: object) -> object:
-    """The document with every non-finite float (a breakeven that never comes, a price per token of
-    nothing served) as None, so that it serialises as strict JSON."""
-    if isinstance(doc, float):
-        return doc if math.isfinite(doc) else None
-    if isinstance(doc, dict):
-        return {k: finite(v) for k, v in doc.items()}
-    if isinstance(doc, (list, tuple)):
-        return [finite(v) for v in doc]
-    return doc
-
-
-def to_json(doc: object) -> str:
-    """Strict JSON (RFC 8259: no NaN, no Infinity) for every `--format json` report."""
-    return json.dumps(finite(doc), indent=2, allow_nan=False, default=str)
-
-
-def report_json(doc: dict) -> str:
-    """A JSON report: `version` (REPORT_VERSION) first, then the document, as strict JSON."""
-    return to_json({"version": REPORT_VERSION} | doc)
-
-
 def render(obj: Estimate | Fleet, fmt: str) -> str:
     """Render an estimate or a fleet as table, markdown or JSON."""
     if fmt == "json":
-        return report_json(estimate_dict(obj) if isinstance(obj, Estimate) else obj.to_dict())
+        return report_json(estimate_document(obj) if isinstance(obj, Estimate) else fleet_document(obj))
     if isinstance(obj, Estimate):
         return estimate_text(obj, markdown=(fmt == "markdown"))
     return fleet_text(obj, markdown=(fmt == "markdown"))

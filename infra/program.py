@@ -15,6 +15,7 @@ from pulumi.runtime import config as runtime_config
 
 from cost.errors import InputError
 from cost.pricing.fleet import Fleet
+from cost.report_model import fleet_document
 from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
 from infra.placement import Placement, place
 
@@ -336,7 +337,7 @@ def build(spec: StackSpec, placement: Placement, fleet: Fleet, zone_list: list) 
     outputs["gpuNodes"] = {p.model.name: {"instanceType": p.model.instance_type, "nodes": p.nodes,
                                           "capacityType": p.model.capacity_type,
                                           "pools": {z.suffix: z.nodes for z in p.pools}} for p in placement.models}
-    outputs["cost"] = fleet.to_dict()
+    outputs["cost"] = fleet_document(fleet)
     return outputs
 
 

@@ -142,6 +142,7 @@ def economics(obs: Observation, deployment: Any, declared: Workload | None, *, b
     to the verdict on the declared one (when one was declared)."""
     from cost.decide.advice import advise
     from cost.estimate import estimate
+    from cost.report_model import verdict_document
 
     measured = obs.usage(deployment.model, declared).workload(declared)
     est = advise(estimate(deployment, measured, book=book, factors=factors))
@@ -160,7 +161,7 @@ def economics(obs: Observation, deployment: Any, declared: Workload | None, *, b
         "measured_usd_per_mtok": round(est.monthly_usd / served * 1e6, 4) if served > 0 else None,
         "apis": [{"id": q.offer.id, "usd_per_mtok": round(q.usd_per_mtok, 4), "monthly_usd": round(q.monthly_usd, 2)}
                  for q in est.apis],
-        "verdict": est.verdict.to_dict(),
-        "declared_verdict": before.verdict.to_dict() if before else None,
+        "verdict": verdict_document(est.verdict),
+        "declared_verdict": verdict_document(before.verdict) if before else None,
         "verdict_changes": (before.verdict.choice != est.verdict.choice) if before else None,
     }

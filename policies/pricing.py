@@ -36,6 +36,7 @@ from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
 from cost.pricing.nodes import instance_hourly_usd
 from cost.pricing.tco import Overheads
+from cost.report_model import fleet_document
 from cost.usage import Usage
 from cost.workload import Workload
 from policies import capacity as cap
@@ -270,10 +271,10 @@ class Stack:
         return sum(m.monthly_usd for m in self.models) + self.api_tiers_monthly_usd
 
     def figures(self) -> dict:
-        """The pack's figures in the shape of the preview's exported `cost` (Fleet.to_dict), for comparison."""
+        """The pack's figures in the shape of the preview's exported `cost` (cost.report_model.fleet_document), for comparison."""
         if self.fleet is None:
             return {}
-        d = self.fleet.to_dict()
+        d = fleet_document(self.fleet)
         d["monthly_usd"] = round(self.monthly_usd, 2)
         return d
 

@@ -49,8 +49,8 @@ def test_every_golden_file_has_a_case():
 
 
 def test_json_reports_are_versioned():
-    """Every JSON report opens with the report schema's `version` (cost/report.py REPORT_VERSION)."""
-    from cost.report import REPORT_VERSION
+    """Every JSON report opens with the report schema's `version` (cost/report_model.py REPORT_VERSION)."""
+    from cost.report_model import REPORT_VERSION
 
     for path in sorted(GOLDEN.glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))

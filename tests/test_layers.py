@@ -46,7 +46,8 @@ COST_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("decide", ("cost.decide", "cost.physics.capacity_range", "cost.seeds", "cost.bench")),
     # a stack of advised estimates and the one economics value that prices it
     ("stack", ("cost.pricing.fleet", "cost.economics")),
-    ("report", ("cost.report",)),
+    # the report model (the JSON documents, cost.report_model) and the table/markdown renderers (cost.report)
+    ("report", ("cost.report", "cost.report_model")),
 )
 # The offline preview tooling (infra/offline/): a layer of its own inside infra/ (it may import cost, infra and policies).
 PREVIEW = "infra.offline"

@@ -8,7 +8,8 @@ grows), so one search per step walks the whole range. Each API costs a fixed pri
 line through the origin; its breakeven volumes are found by bisection on S(V) - API(V) inside the
 step where it changes sign.
 
-Pure data: no plotting here (breakeven/chart.py draws it) and nothing from Pulumi.
+Pure data: no plotting here (breakeven/chart.py draws it), no report (`cost.report_model.curve_document` writes
+its JSON document) and nothing from Pulumi.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cost.errors import InputError
 from cost.estimate import Estimate
 from cost.pricing import api_prices, gpu_clouds
 from cost.pricing.api_prices import ApiOffer, PriceBook
-from cost.units import format_tokens, format_usd
+from cost.units import format_tokens
 from cost.workload import Workload
 
 BISECT_REL_TOL = 1e-9      # relative width at which a bisection on volume stops
@@ -152,53 +153,6 @@ class Curve:
         never = min((a for a in comparable if a.id not in ids), key=lambda a: self.usd_per_mtok[a.id])
         return (f"self-hosting breaks even with {len(ids)} of {len(comparable)} {name} APIs (by {format_tokens(last)} "
                 f"tokens/month); {never.label} stays cheaper throughout {span}")
-
-    def planned_dict(self) -> dict | None:
-        """The planned volume's point: its configuration and cost, the cheapest comparable API there, and the
-        label the chart draws from them."""
-        e = self.planned
-        if e is None:
-            return None
-        v, c = e.verdict, configuration(e)
-        label = [f"planned {format_tokens(e.workload.tokens_per_month)}/month: {format_usd(e.monthly_usd)}/month self-hosted",
-                 f"{c['replicas']}+{c['redundancy']} x {c['instance_type']} TP{c['gpus_per_replica']} {c['precision']} {c['pricing']}"]
-        api = None
-        if v.cheapest_api is not None:
-            name = next((q.offer.label for q in e.apis if q.offer.id == v.cheapest_api), v.cheapest_api)
-            usd = round(v.cheapest_api_monthly_usd or 0.0, 2)
-            api = {"id": v.cheapest_api, "label": name, "monthly_usd": usd, "compared_with": v.compared_with}
-            label.append(f"cheapest comparable API: {name} {format_usd(usd)}/month")
-        if e.notes:   # fine-tuned weights, quantized: a checkpoint only the team can make
-            label.append(f"the team must quantize its own {c['precision']} checkpoint")
-        return {"tokens_per_month": round(e.workload.tokens_per_month), "self_hosted_monthly_usd": round(e.monthly_usd, 2),
-                "configuration": c, "cheapest_api": api, "notes": list(e.notes), "label": "\n".join(label)}
-
-    def to_dict(self) -> dict:
-        w = self.workload
-        point = lambda v: {"tokens_per_month": round(v), "self_hosted_monthly_usd": round(self.step_at(v).monthly_usd, 2),
-                           "configuration": configuration(self.step_at(v).estimate),
-                           "apis": {a.id: round(self.api_monthly_usd(a.id, v), 2) for a in self.apis}}
-        return {
-            "model": self.model,
-            "workload": {"avg_input_tokens": w.avg_input_tokens, "avg_output_tokens": w.avg_output_tokens,
-                         "utilization": w.utilization, "ttft_target_s": w.ttft_target_s, "tpot_target_s": w.tpot_target_s,
-                         "planned_tokens_per_month": w.tokens_per_month or None},
-            "constraints": constraints_dict(self.constraints),
-            "range": {"from": self.start, "to": self.end},
-            "apis": [{"id": a.id, "label": a.label, "tier": a.tier, "usd_per_mtok": round(self.usd_per_mtok[a.id], 6)}
-                     for a in self.apis],
-            "points": [point(v) for v in self.volumes],
-            "steps": [{"from": round(s.start), "to": round(s.end), "monthly_usd": round(s.monthly_usd, 2),
-                       "configuration": configuration(s.estimate)} for s in self.steps],
-            "breakeven": [{"api": c.api.id, "tier": c.api.tier, "tokens_per_month": round(c.tokens_per_month),
-                           "self_hosted_monthly_usd": round(c.estimate.monthly_usd, 2),
-                           "api_monthly_usd": round(c.api_monthly_usd, 2), "configuration": configuration(c.estimate)}
-                          for c in self.crossings],
-            "no_breakeven": [{"api": a.id, "tier": a.tier, "cheaper_throughout": side} for a, side in self.without_breakeven()],
-            "comparable_tier": self.comparable_tier,
-            "headline": self.headline(),
-            "planned": self.planned_dict(),
-        }
 
 
 def configuration(e: Estimate) -> dict:

@@ -24,10 +24,6 @@ class Band:
     estimate: Estimate
     assumptions: dict
 
-    def to_dict(self) -> dict:
-        return {"monthly_usd": round(self.estimate.monthly_usd, 2), "verdict": self.estimate.verdict.choice,
-                "replicas": self.estimate.deployment.replicas, "assumptions": self.assumptions}
-
 
 @dataclass(frozen=True)
 class Sensitivity:
@@ -42,13 +38,6 @@ class Sensitivity:
         if self.flips:
             return f"the verdict flips inside the band ({text}): the assumptions decide it, so measure them"
         return f"the verdict holds across the band ({text})"
-
-    def to_dict(self) -> dict:
-        out: dict[str, object] = {b.name: b.to_dict() for b in self.bands}
-        out["flips"] = self.flips
-        out["note"] = self.note()
-        out["source"] = catalog.assumptions()["sensitivity"]
-        return out
 
 
 def sensitivity(deployment, workload, *, book=None, overheads: Overheads = Overheads(), rates: Rates | None = None,

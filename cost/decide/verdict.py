@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import ClassVar
 
 from cost.units import format_tokens, format_usd
 
@@ -48,6 +49,62 @@ def regardless(exemptions: list[str], compared_with: str) -> str:
             "self-host regardless of price")
 
 
+@dataclass(frozen=True)
+class Undersized:
+    """A blocker: the serving replicas carry only part of the declared volume."""
+
+    replicas: int
+    full_capacity_tokens: float
+    tokens_per_month: float
+    utilization: float
+    needed: int                  # replicas that carry it at the planned utilization
+    choice: ClassVar[str] = "undersized"
+
+    def reason(self) -> str:
+        return (f"{self.replicas} serving replica(s) carry only {self.full_capacity_tokens / self.tokens_per_month:.0%} of "
+                f"the declared {format_tokens(self.tokens_per_month)} tokens/month (full capacity "
+                f"{format_tokens(self.full_capacity_tokens)}); carrying it at the planned {self.utilization:.0%} utilization "
+                f"needs {self.needed} replicas")
+
+
+@dataclass(frozen=True)
+class TargetUnmet:
+    """A blocker: latency targets the hardware cannot meet at any concurrency, and the best it achieves (one request
+    in flight); `cost.decide.advice` adds the fix."""
+
+    misses: tuple[str, ...]
+    gpus_per_replica: int
+    gpu: str
+    precision: str
+    tpot_s: float
+    ttft_s: float
+    choice: ClassVar[str] = "target-unmet"
+
+    def reason(self) -> str:
+        return (f"{'; '.join(self.misses)}: {self.gpus_per_replica}x {self.gpu} at {self.precision} cannot meet it at any "
+                f"concurrency (best achievable: TPOT {self.tpot_s * 1000:.1f} ms, TTFT {self.ttft_s * 1000:.0f} ms with one "
+                "request in flight)")
+
+
+Blocker = Undersized | TargetUnmet
+
+
+@dataclass(frozen=True)
+class HostingScope:
+    """What the cheapest alternative, hosting of your weights, runs for you, and the self-hosted lines that work costs."""
+
+    api: str
+    includes: str
+    minimum: str
+    basis: str
+    removed: tuple[str, ...]     # the self-hosted line items it makes unnecessary
+    removed_usd: float
+
+    def reason(self) -> str:
+        return (f"{self.api} includes {self.includes}; the self-hosted figure carries {format_usd(self.removed_usd)}/month of "
+                f"that work ({', '.join(self.removed) or 'none'}); minimum: {self.minimum}; sized as {self.basis}")
+
+
 # Not frozen, like Verdict and Estimate: every estimate makes one, and a frozen __init__ costs several times a plain one.
 @dataclass
 class Facts:
@@ -61,17 +118,17 @@ class Facts:
     cheapest: tuple[str, float, float] | None   # (api id, monthly USD, USD per 1M tokens) of the alternatives
     exemptions: tuple[str, ...]
     compared_with: str
-    blockers: tuple[str, ...]   # the blockers' reasons, in order
+    blockers: tuple[Blocker, ...]   # what rules self-hosting out as configured, in order
     rule: str                   # blocked | regardless | exempt-saves | exempt-api | no-api | hybrid | cheaper | api
     fix: str = ""               # appended to the first reason (the blocker's): `cost.decide.advice`
-    added: tuple[str, ...] = ()  # reasons after the rule's (what a hosting alternative runs for you)
+    scope: HostingScope | None = None   # after the rule's reasons: what a hosting alternative runs for you
 
     def reasons(self) -> tuple[str, ...]:
         """The sentences `decide`'s rule gives, the fix and the added reasons included."""
         out = self._rule_reasons()
         if self.fix:
             out[0] += self.fix
-        return tuple(out) + self.added
+        return tuple(out) + (() if self.scope is None else (self.scope.reason(),))
 
     def _rule_reasons(self) -> list[str]:
         own, capacity, full, declared = (self.self_monthly_usd, self.capacity_tokens, self.full_capacity_tokens,
@@ -79,7 +136,7 @@ class Facts:
         if self.cheapest is None:
             compare = f"self-hosting costs {format_usd(own)}/month; none of the {self.compared_with} is listed for this model"
             if self.rule == "blocked":
-                return [*self.blockers, compare]
+                return [*(b.reason() for b in self.blockers), compare]
             if self.rule == "regardless":
                 return [regardless(list(self.exemptions), self.compared_with), compare]
             return [compare]   # no-api
@@ -88,7 +145,7 @@ class Facts:
                    f"on {api_id} (the cheapest of the {self.compared_with}) for {format_tokens(declared)} tokens/month")
         claimed = ", ".join(self.exemptions)
         if self.rule == "blocked":
-            return [*self.blockers, compare]
+            return [*(b.reason() for b in self.blockers), compare]
         if self.rule == "exempt-saves":
             return [compare, f"exemption claimed ({claimed}): compared with {api_id}, which can serve it, self-hosting "
                              f"saves {format_usd(api_monthly - own)}/month"]
@@ -137,14 +194,9 @@ class Verdict:
         """The verdict with its first reason (the blocker's) completed by the fix."""
         return replace(self, facts=replace(self.facts, fix=self.facts.fix + fix))
 
-    def with_reason(self, reason: str) -> Verdict:
-        """The verdict with one more reason after the rule's."""
-        return replace(self, facts=replace(self.facts, added=self.facts.added + (reason,)))
-
-    def to_dict(self) -> dict:
-        return {"choice": self.choice, "reasons": list(self.reasons), "cheapest_api": self.cheapest_api,
-                "cheapest_api_monthly_usd": None if self.cheapest_api_monthly_usd is None else round(self.cheapest_api_monthly_usd, 2),
-                "compared_with": self.compared_with}
+    def with_scope(self, scope: HostingScope) -> Verdict:
+        """The verdict saying, after the rule's reasons, what the hosting alternative it names runs for you."""
+        return replace(self, facts=replace(self.facts, scope=scope))
 
 
 def decide(
@@ -156,7 +208,7 @@ def decide(
     equivalent: Sequence[tuple[str, float, float]],
     exemptions: list[str],
     compared_with: str = "equivalent APIs",
-    blockers: list[tuple[str, str]] | tuple = (),
+    blockers: Sequence[Blocker] = (),
 ) -> Verdict:
     """Apply the rules.
 
@@ -165,19 +217,19 @@ def decide(
     the quality tier when none does), or, under an exemption, the offers that can serve it (custom
     weights hosting, in-account APIs). An exemption with no such alternative means self-host
     regardless; one whose alternative is cheaper gets the API verdict, naming it.
-    blockers: (choice, reason) for what rules self-hosting out as configured (a deployment that cannot
-    carry the volume, a latency target it cannot meet); the first sets the choice.
+    blockers: what rules self-hosting out as configured (a deployment that cannot carry the volume, a latency
+    target it cannot meet); the first sets the choice.
     """
     cheapest = min(equivalent, key=lambda e: e[1]) if equivalent else None
 
     def verdict(choice: str, rule: str) -> Verdict:
         facts = Facts(self_monthly_usd, capacity_tokens, full_capacity_tokens, tokens_per_month, cheapest,
-                      tuple(exemptions), compared_with, tuple(reason for _, reason in blockers), rule)
+                      tuple(exemptions), compared_with, tuple(blockers), rule)
         return Verdict(choice, None if cheapest is None else cheapest[0], None if cheapest is None else cheapest[1],
                        facts, compared_with)
 
     if blockers:
-        return verdict(blockers[0][0], "blocked")
+        return verdict(blockers[0].choice, "blocked")
     if exemptions:
         if cheapest is None:
             return verdict("self-host", "regardless")

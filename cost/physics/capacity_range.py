@@ -14,13 +14,12 @@ volume = self-hosted monthly cost / API price per token: the self-hosted cost is
 of volume (replicas added as it grows), so the iteration moves one way and stops when the replicas stop changing.
 
 It calls `estimate`, so it sits above `cost.estimate` (the "decide" layer of tests/test_layers.py, apart from its
-folder): an Estimate never computes its own range. `capacity_range(e)` is what the report, the policy pack and
-`estimate_dict(e)` (the estimate's JSON document with the range keys) call.
+folder): an Estimate never computes its own range. `capacity_range(e)` is what the reports (`cost.report`, the
+estimate's JSON document in `cost.report_model`) and the policy pack call.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -106,25 +105,6 @@ class CapacityRange:
             text += "; even at the high end no volume makes self-hosting this deployment cheaper"
         return text
 
-    def range_keys(self) -> dict:
-        """The keys self_hosted's JSON gains: the figures at both ends of the error band."""
-        return {"output_tok_s_range": [round(x, 1) for x in self.output_tok_s()],
-                "capacity_tokens_per_month_range": [round(x) for x in self.capacity_tokens_per_month()],
-                "capacity_error_band": self.band.to_dict()}
-
-    def breakeven_keys(self, api: str) -> dict:
-        """The key one breakeven's JSON gains: its volume at the dear and the cheap end."""
-        return {"tokens_per_month_range": [round(x) if math.isfinite(x) else None
-                                           for x in self.breakeven_tokens_per_month(api)]}
-
-    def verdict_keys(self) -> dict:
-        """The keys the verdict's JSON gains."""
-        return {"holds_across_capacity_range": self.holds,
-                "flip_tokens_per_month": None if self.flip_tokens_per_month is None else round(self.flip_tokens_per_month),
-                "flip_capacity_end": self.flip_end,
-                "at_capacity_range_ends": {"low": self.low.verdict.choice, "high": self.high.verdict.choice},
-                "capacity_range_note": self.note()}
-
 
 def _per_replica(e: Estimate) -> float:
     return e.throughput.output_tok_s if e.throughput else 0.0
@@ -162,26 +142,6 @@ def capacity_range(e: Estimate) -> CapacityRange | None:
         flip = flip_volume(d, low if end == "low" else high, e.verdict.cheapest_api, low_f if end == "low" else high_f)
         end = end if flip is not None else None
     return CapacityRange(e.band, e, low, high, flip, end)
-
-
-# A capacity given, not modelled, has no error band: the same keys, null.
-NO_RANGE_KEYS = {"output_tok_s_range": None, "capacity_tokens_per_month_range": None, "capacity_error_band": None}
-NO_BREAKEVEN_KEYS = {"tokens_per_month_range": None}
-NO_VERDICT_KEYS = {"holds_across_capacity_range": None, "flip_tokens_per_month": None, "flip_capacity_end": None,
-                   "at_capacity_range_ends": None, "capacity_range_note": "capacity given, not modelled: no error band"}
-
-
-def estimate_dict(e: Estimate) -> dict:
-    """An estimate's report document: `Estimate.to_dict()` with the capacity range's keys appended to self_hosted,
-    to each breakeven and to the verdict (the range re-estimates at the band's ends, so it is added here, above
-    `cost.estimate`)."""
-    r = capacity_range(e)
-    doc = e.to_dict()
-    doc["self_hosted"].update(NO_RANGE_KEYS if r is None else r.range_keys())
-    for b in doc["breakeven"]:
-        b.update(NO_BREAKEVEN_KEYS if r is None else r.breakeven_keys(b["api"]))
-    doc["verdict"].update(NO_VERDICT_KEYS if r is None else r.verdict_keys())
-    return doc
 
 
 def flip_volume(d, at: Estimate, api: str, factors: Factors) -> float | None:

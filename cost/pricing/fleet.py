@@ -9,7 +9,6 @@ from cost.decide.advice import advise
 from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import Estimate, estimate
-from cost.physics.capacity_range import estimate_dict
 from cost.physics.factors import Factors
 from cost.physics.sizing import sized
 from cost.pricing import api_prices
@@ -69,6 +68,9 @@ class Routing:
 
 @dataclass(frozen=True)
 class Fleet:
+    """A stack priced: each model's (advised) estimate and the routing blend; its report is
+    `cost.report_model.fleet_document` (JSON, the program's exported `cost`) and `cost.report.fleet_text`."""
+
     estimates: tuple[Estimate, ...]
     tiers: tuple[TierCost, ...]
     routed_workload: Workload | None
@@ -87,28 +89,6 @@ class Fleet:
     @property
     def monthly_usd(self) -> float:
         return self.self_hosted_monthly_usd + self.api_monthly_usd
-
-    def to_dict(self) -> dict:
-        return {
-            "monthly_usd": round(self.monthly_usd, 2),
-            "self_hosted_monthly_usd": round(self.self_hosted_monthly_usd, 2),
-            "api_tiers_monthly_usd": round(self.api_monthly_usd, 2),
-            "budget_usd_per_month": self.budget_usd_per_month,
-            "within_budget": None if self.budget_usd_per_month is None else self.monthly_usd <= self.budget_usd_per_month,
-            "models": [estimate_dict(e) for e in self.estimates],
-            "routing": None if self.routed_workload is None else {
-                "tokens_per_month": self.routed_workload.tokens_per_month,
-                "tiers": [
-                    {"name": t.tier.name, "share": t.tier.share, "target": t.tier.deployment or t.tier.api,
-                     "kind": "self-hosted" if t.tier.deployment else "api",
-                     "tokens_per_month": round(t.tokens_per_month), "monthly_usd": round(t.monthly_usd, 2)}
-                    for t in self.tiers
-                ],
-                "blend_monthly_usd": round(self.monthly_usd, 2),
-                "all_on_one_api": [{"api": q.offer.id, "monthly_usd": round(q.monthly_usd, 2)} for q in self.all_api],
-                "cheapest_assignment": None if self.routing is None else self.routing.to_dict(),
-            },
-        }
 
 
 def check_tiers(tiers: list[Tier], names: set[str], key: str = "routing.tiers") -> None:

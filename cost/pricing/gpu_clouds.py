@@ -10,7 +10,6 @@ from functools import cache, lru_cache
 from cost import catalog
 from cost.errors import InputError
 from cost.pricing.api_prices import PriceBook
-from cost.units import format_usd
 
 __all__ = ["CloudOffer", "Elsewhere", "AWS", "offers", "cloud_ids", "parse_clouds", "book_for", "elsewhere",
            "DEPLOYS_AWS_ONLY", "offer_priced"]
@@ -120,13 +119,6 @@ class Elsewhere:
                 "aws_usd_per_gpu_hour": round(self.aws_usd_per_gpu_hour, 4), "gpus": self.gpus,
                 "aws_extra_usd_per_month": round(self.extra_usd_per_month, 2), "source": o.source, "checked": o.checked,
                 "note": DEPLOYS_AWS_ONLY}
-
-    def line(self) -> str:
-        o = self.offer
-        verb = "costs" if self.extra_usd_per_month >= 0 else "saves"
-        return (f"Elsewhere: the same {self.gpus} {o.gpu} GPU(s) rent for ${o.usd_per_gpu_hour:g}/GPU-h on {o.cloud} "
-                f"({o.product}; {o.source}, read {o.checked}) against ${self.aws_usd_per_gpu_hour:.2f}/GPU-h on AWS: AWS "
-                f"{verb} {format_usd(abs(self.extra_usd_per_month))}/month in GPU hours. {DEPLOYS_AWS_ONLY}")
 
 
 def elsewhere(gpu: str, gpus: int, aws_usd_per_gpu_hour: float, clouds: tuple[str, ...] | None = None) -> Elsewhere | None:

@@ -39,7 +39,7 @@ class Plan:
       followed (after each chart) by the chart's helm-rendered Kubernetes objects, registered the
       way the Kubernetes provider registers them: type `kubernetes:<group>/<version>:<Kind>`,
       name `<chart>:<namespace>/<name>`, inputs = the manifest, parent = the chart.
-    cost: the program's exported `cost` (cost.pricing.fleet.Fleet.to_dict()).
+    cost: the program's exported `cost` (cost.report_model.fleet_document).
     outputs: every stack output (secret outputs shown as "[secret]").
     spec: the validated StackSpec; placement: its models as placed (infra/placement.py); manifests: chart resource name -> helm's rendered text, in resource order
       (not in the order the parallel helm runs finish, so that the JSON is the same on every run).
@@ -244,16 +244,23 @@ def _name(r: dict) -> str:
     return r["name"]
 
 
-def render_table(p: Plan) -> str:
-    """Resources, the cost report and warnings, for people."""
+def resources_grid(p: Plan, markdown: bool) -> str:
+    """The planned resources: type, name and key inputs (in markdown, names as code and no `|` in the inputs)."""
     from cost.report import grid
 
-    rows = [[r["type"], _name(r), key_inputs(r)] for r in p.resources]
+    if markdown:
+        return grid(["Type", "Name", "Key inputs"],
+                    [[f"`{r['type']}`", f"`{_name(r)}`", key_inputs(r).replace("|", "/")] for r in p.resources], markdown)
+    return grid(["TYPE", "NAME", "KEY INPUTS"], [[r["type"], _name(r), key_inputs(r)] for r in p.resources], markdown)
+
+
+def render_table(p: Plan) -> str:
+    """Resources, the cost report and warnings, for people."""
     heading = f"breakeven preview - stack {p.stack}"
     note = ("Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
             "nothing was created and no cloud API was called.")
-    out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(rows)})", "",
-           grid(["TYPE", "NAME", "KEY INPUTS"], rows, markdown=False), "", p.report or "(no cost report logged)"]
+    out = [heading, "=" * len(heading), note, "", f"Planned resources ({len(p.resources)})", "",
+           resources_grid(p, markdown=False), "", p.report or "(no cost report logged)"]
     out += _blockers(p) + _warnings(p, markdown=False) + ["", _timings(p)]
     return "\n".join(out)
 
@@ -280,13 +287,11 @@ def _timings(p: Plan) -> str:
 
 def markdown_details(p: Plan) -> str:
     """What the pull-request comment folds away: the cost report in full and every planned resource."""
-    rows = [[f"`{r['type']}`", f"`{_name(r)}`", key_inputs(r).replace("|", "/")] for r in p.resources]
     blockers = ([f"### Blockers ({len(p.blockers)}): a real `pulumi up` refuses this stack until each is set", ""]
                 + [f"- `{b['key']}`: {b['message']}" for b in p.blockers] + [""]) if p.blockers else []
-    out = [*blockers, "### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(rows)})", "",
+    out = [*blockers, "### Cost report", "", _markdown_cost(p), "", f"### Planned resources ({len(p.resources)})", "",
            "Offline: the real program ran under the Pulumi SDK mock engine and every chart was rendered with helm; "
-           "nothing was created and no cloud API was called.", "", "| Type | Name | Key inputs |", "|---|---|---|"]
-    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+           "nothing was created and no cloud API was called.", "", resources_grid(p, markdown=True)]
     out += _warnings(p, markdown=True)
     return "\n".join(out)
 
@@ -295,10 +300,11 @@ def _markdown_cost(p: Plan) -> str:
     """The cost report in markdown: the program logs it as a table, so price the same spec again
     and check that it is the figure the program exported."""
     from cost import report as cost_report
+    from cost.report_model import fleet_document
     from infra import pricing
 
     fleet = pricing.price(p.spec, p.placement)
-    if fleet.to_dict() != p.cost:
+    if fleet_document(fleet) != p.cost:
         raise PreviewError("the exported cost differs from pricing the spec again")
     return ("\n" + cost_report.render(fleet, "markdown")).replace("\n## ", "\n#### ")[1:]  # under the details' headings
 
@@ -320,7 +326,7 @@ def render(p: Plan, fmt: str, violations: list | None = None, comparison: dict |
     from infra.offline import preview_comment, preview_compare
 
     if fmt == "json":
-        from cost.report import report_json
+        from cost.report_model import report_json
 
         return report_json(document(p, violations, comparison))
     if fmt == "markdown":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from cost.report import grid
 from cost.units import format_tokens, format_usd
 from infra.offline import preview_compare
 
@@ -25,10 +26,6 @@ def _short(text: str) -> str:
     if len(first) <= MESSAGE_CHARS:
         return first
     return first[:MESSAGE_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + " …"
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
 
 
 def _subject(v: dict) -> str:
@@ -65,12 +62,6 @@ def line_item_rows(cost: dict) -> list[list[str]]:
     return out
 
 
-def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if i >= right_from else "---" for i in range(len(headers))) + "|"]
-    return lines + ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
-
-
 def _policies(policies: dict | None) -> tuple[str, list[str]]:
     """(one-line status, list items: mandatory first)."""
     if not policies:
@@ -95,9 +86,9 @@ def comment(doc: dict, comparison: dict | None = None, details: str = "") -> str
         out.append("")
         out.append(preview_compare.render(comparison, markdown=True))
     status, items = _policies(doc.get("policies"))
-    out += [""] + _table(["Model", "Verdict", "Self-host/mo", "Cheapest API/mo", "Tokens: declared / capacity"], model_rows(cost), 2)
+    out += ["", grid(["Model", "Verdict", "Self-host/mo", "Cheapest API/mo", "Tokens: declared / capacity"], model_rows(cost), True)]
     out += ["", "### Policies", "", status] + ([""] + items if items else [])
-    out += ["", "### Line items", ""] + _table(["Item", "Monthly"], line_item_rows(cost), 1)
+    out += ["", "### Line items", "", grid(["Item", "Monthly"], line_item_rows(cost), True)]
     full = [f"#### `{v['policy']}` ({v['level']}) on `{_subject(v)}`\n\n{v['message']}"
             for v in sorted((doc.get("policies") or {}).get("violations", []), key=lambda v: v["level"] != "mandatory")]
     body = "\n\n".join(full + ([details] if details else []))

@@ -8,6 +8,7 @@ from cost.decide import advice, optimize
 from cost.deployment import Deployment
 from cost.estimate import estimate
 from cost.pricing.fleet import price_fleet
+from cost.report_model import fleet_document
 from cost.units import format_usd
 from cost.workload import Workload
 
@@ -59,7 +60,7 @@ def test_a_fleet_shows_each_blocker_with_its_fix():
     fleet = price_fleet([(ONE_REPLICA, BATCH)])
     reason = fleet.estimates[0].verdict.reasons[0]
     assert fleet.estimates[0].verdict.choice == "undersized" and "Fix: --replicas" in reason
-    assert fleet.to_dict()["models"][0]["verdict"]["reasons"][0] == reason
+    assert fleet_document(fleet)["models"][0]["verdict"]["reasons"][0] == reason
 
 
 # What to change to pass a policy: the suggestions the policy pack words (policies/rules.py).

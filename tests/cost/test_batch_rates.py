@@ -6,6 +6,7 @@ from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
 from cost.pricing import api_prices as ap
+from cost.report_model import estimate_document
 from cost.workload import Workload
 
 
@@ -30,7 +31,7 @@ def test_a_batch_workload_pays_the_open_model_hosts_published_batch_share():
 def test_genai_prices_own_batch_variant_wins_and_the_estimate_names_each_source():
     w = Workload.build(3e9, avg_input_tokens=600, avg_output_tokens=400, batch=True)
     e = estimate(Deployment.build(model="llama-3.3-70b", gpu="H100", gpus_per_replica=2, precision="fp8"), w)
-    by_id = {a["id"]: a for a in e.to_dict()["apis"]}
+    by_id = {a["id"]: a for a in estimate_document(e)["apis"]}
     assert by_id["openai:gpt-4o"]["batch_price"] and by_id["openai:gpt-4o"]["source"].endswith(ap.GENAI_BATCH_SOURCE)
     together = by_id["together:meta-llama/Llama-3.3-70B-Instruct-Turbo"]
     assert together["batch_price"] and "docs.together.ai/docs/inference/pricing" in together["source"]

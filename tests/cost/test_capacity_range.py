@@ -11,7 +11,8 @@ from breakeven.cli import main
 from cost.deployment import Deployment
 from cost.estimate import estimate
 from cost.physics import calibration
-from cost.physics.capacity_range import capacity_range, estimate_dict
+from cost.physics.capacity_range import capacity_range
+from cost.report_model import estimate_document
 from cost.workload import Workload
 
 W = dict(avg_input_tokens=1000, avg_output_tokens=250)
@@ -117,7 +118,7 @@ def test_verdict_that_does_not_hold_across_the_band_says_so():
     assert found is not None
     r = capacity_range(found)
     assert r.holds is False and r.low.deployment.replicas > found.deployment.replicas
-    doc = estimate_dict(found)["verdict"]
+    doc = estimate_document(found)["verdict"]
     assert doc["holds_across_capacity_range"] is False and doc["at_capacity_range_ends"]["low"] == "api"
     assert "does NOT hold" in doc["capacity_range_note"]
     # the flip volume (the low end's) lies above the declared volume: declaring that much makes it hold
@@ -148,7 +149,7 @@ def test_given_capacity_has_no_range():
     e = estimate(Deployment.build(model="llama-3.1-8b", gpu="H100", capacity_tokens_per_month=5e9),
                  Workload.build(1e9, **W))
     assert capacity_range(e) is None
-    doc = estimate_dict(e)
+    doc = estimate_document(e)
     assert doc["self_hosted"]["output_tok_s_range"] is None and doc["verdict"]["holds_across_capacity_range"] is None
     assert all(b["tokens_per_month_range"] is None for b in doc["breakeven"])
 

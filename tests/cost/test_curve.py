@@ -13,6 +13,7 @@ from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
 from cost.pricing import api_prices
+from cost.report_model import curve_document
 from cost.workload import Workload
 
 SHAPE = Workload.build(0, avg_input_tokens=600, avg_output_tokens=400, utilization=0.8)
@@ -39,7 +40,7 @@ def _reprice(config: dict, tokens: float):
 
 
 def test_each_breakeven_is_where_self_hosting_and_the_api_cost_the_same_within_1_percent(c70, search):
-    data = c70.to_dict()
+    data = curve_document(c70)
     assert {b["tier"] for b in data["breakeven"]} == {"equivalent", "quality"}
     for b in data["breakeven"]:
         e, w = _reprice(b["configuration"], b["tokens_per_month"])
@@ -88,7 +89,7 @@ def test_constraints_and_latency_targets_limit_the_search():
 
 
 def test_json_is_strict_and_has_points_and_breakeven_with_configurations(c70):
-    data = json.loads(json.dumps(c70.to_dict(), allow_nan=False))
+    data = json.loads(json.dumps(curve_document(c70), allow_nan=False))
     assert len(data["points"]) == 16 and data["points"][0]["tokens_per_month"] == 10_000_000
     keys = {"instance_type", "gpus_per_replica", "precision", "pricing", "replicas"}
     for entry in data["points"] + data["breakeven"]:
@@ -101,20 +102,20 @@ def test_json_is_strict_and_has_points_and_breakeven_with_configurations(c70):
 def test_the_headline_speaks_of_the_equivalent_apis_only():
     """Below 1B tokens/month an 8B deployment crosses only quality-tier APIs: no breakeven with the equivalent ones."""
     c = curve("llama-3.1-8b", SHAPE, cheapest_search("llama-3.1-8b", SHAPE), start=10e6, end=1e9, points=2)
-    data = c.to_dict()
+    data = curve_document(c)
     assert data["comparable_tier"] == "equivalent"
     assert data["breakeven"] and {b["tier"] for b in data["breakeven"]} == {"quality"}
     assert data["headline"] == ("the equivalent-model APIs stay cheaper than self-hosting at every volume from "
                                 "10M-1B tokens/month: no breakeven")
     wide = curve("llama-3.1-70b", SHAPE, cheapest_search("llama-3.1-70b", SHAPE), start=10e6, end=100e9, points=2)
-    equivalent = {b["api"] for b in wide.to_dict()["breakeven"] if b["tier"] == "equivalent"}
+    equivalent = {b["api"] for b in curve_document(wide)["breakeven"] if b["tier"] == "equivalent"}
     assert equivalent and wide.headline().startswith(f"self-hosting breaks even with {len(equivalent)} of ")
 
 
 def test_the_planned_point_carries_the_cheapest_comparable_api_and_the_label_the_chart_draws():
     planned_shape = Workload.build(1e9, avg_input_tokens=600, avg_output_tokens=400, utilization=0.8)
     c = curve("llama-3.1-70b", planned_shape, cheapest_search("llama-3.1-70b", planned_shape), start=100e6, end=10e9, points=2)
-    p = c.to_dict()["planned"]
+    p = curve_document(c)["planned"]
     again, _ = _reprice(p["configuration"], 1e9)
     assert p["self_hosted_monthly_usd"] == round(again.monthly_usd, 2)
     assert p["cheapest_api"]["id"] == again.verdict.cheapest_api
@@ -132,7 +133,7 @@ def test_a_quantized_planned_point_for_fine_tuned_weights_says_the_team_must_mak
     tuned = Exemptions(fine_tuned=True)
     c = curve("llama-3.1-8b", shape, cheapest_search("llama-3.1-8b", shape, Constraints(precisions=("fp8",)), exemptions=tuned),
               start=100e6, end=10e9, points=2, exemptions=tuned)
-    p = c.to_dict()["planned"]
+    p = curve_document(c)["planned"]
     assert "must quantize its own checkpoint" in p["notes"][0]
     assert p["label"].splitlines()[-1] == "the team must quantize its own fp8 checkpoint"
     assert c.comparable_tier == "custom-model"

@@ -10,6 +10,7 @@ from cost.decide.sensitivity import sensitivity
 from cost.deployment import Deployment, Exemptions
 from cost.estimate import estimate
 from cost.pricing.api_prices import load_price_book
+from cost.report_model import estimate_document
 from cost.workload import Workload
 
 
@@ -81,7 +82,7 @@ def test_retired_apis_are_listed_but_never_the_cheapest():
     retired = "groq:llama-3.1-70b-versatile"
     assert retired in listed
     assert e.verdict.cheapest_api != retired
-    assert e.to_dict()["apis"][[q.offer.id for q in e.apis].index(retired)]["retired"].startswith("retired 2025-")
+    assert estimate_document(e)["apis"][[q.offer.id for q in e.apis].index(retired)]["retired"].startswith("retired 2025-")
     seed = estimate(Deployment.build(model="llama-3.1-70b", gpu="A100-80GB", gpus_per_replica=2), w,
                     book=load_price_book("seed-2025"))
     assert seed.verdict.cheapest_api != "groq:llama3-70b-8192"   # the seed book still names it

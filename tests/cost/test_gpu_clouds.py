@@ -12,6 +12,7 @@ from cost.deployment import Deployment
 from cost.errors import InputError
 from cost.estimate import estimate
 from cost.pricing import gpu_clouds
+from cost.report_model import estimate_document
 from cost.workload import Workload
 
 HOURS = 730
@@ -69,7 +70,7 @@ def test_an_aws_estimate_states_what_aws_costs_extra_against_the_cheapest_gpu_el
     aws = catalog.instance("g6e.xlarge").on_demand_usd_hr
     assert other.offer == cheapest and other.gpus == 2
     assert other.extra_usd_per_month == pytest.approx((aws - cheapest.usd_per_gpu_hour) * 2 * HOURS)
-    doc = e.to_dict()["elsewhere"]
+    doc = estimate_document(e)["elsewhere"]
     assert doc["cloud"] == cheapest.cloud and doc["checked"] == cheapest.checked and doc["note"] == gpu_clouds.DEPLOYS_AWS_ONLY
     assert "Elsewhere:" in __import__("cost.report", fromlist=["render"]).render(e, "table")
 

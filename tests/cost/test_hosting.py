@@ -12,6 +12,7 @@ from cost.errors import InputError
 from cost.estimate import estimate
 from cost.pricing import hosting
 from cost.pricing.api_prices import HOSTING_TIERS, load_price_book
+from cost.report_model import estimate_document
 from cost.workload import Workload
 
 HOURS = 730
@@ -33,7 +34,7 @@ def test_fine_tuned_llama_33_70b_is_compared_with_hosting_of_its_weights_not_sel
     assert v.compared_with == "offers that serve your fine-tuned weights"
     tiers = {q.offer.id: q.offer.tier for q in e.apis}
     assert tiers[v.cheapest_api] in HOSTING_TIERS
-    doc = e.to_dict()
+    doc = estimate_document(e)
     dedicated = [a for a in doc["apis"] if a["tier"] == "dedicated"]
     assert dedicated and all(a["basis"] and a["includes"] and a["minimum"] and "fine-tuned" in a["serves"] for a in dedicated)
     assert any(a["tier"] == "custom-model" and a["id"].startswith("aws-custom-model-import") for a in doc["apis"])

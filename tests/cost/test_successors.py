@@ -8,6 +8,7 @@ from cost.errors import InputError
 from cost.estimate import estimate
 from cost.pricing import api_prices
 from cost.report import render
+from cost.report_model import estimate_document
 from cost.workload import Workload
 
 W = Workload.build(3e9, avg_input_tokens=600, avg_output_tokens=400)
@@ -20,7 +21,7 @@ def _cheapest(model: str) -> api_prices.ApiQuote:
 
 def test_llama_31_70b_names_llama_33_70b_with_its_cheapest_api_and_monthly_cost():
     e = estimate(Deployment.build(model="llama-3.1-70b", gpu="H100", gpus_per_replica=2, precision="fp8"), W)
-    doc = e.to_dict()
+    doc = estimate_document(e)
     new, old = _cheapest("llama-3.3-70b"), _cheapest("llama-3.1-70b")
     assert new.monthly_usd < old.monthly_usd
     assert [(s["model"], s["cheapest_api"]) for s in doc["successors"]] == [("llama-3.3-70b", new.offer.id)]
@@ -33,7 +34,7 @@ def test_llama_31_70b_names_llama_33_70b_with_its_cheapest_api_and_monthly_cost(
 
 def test_no_successor_line_for_the_newest_model_or_under_an_exemption():
     e = estimate(Deployment.build(model="llama-3.3-70b", gpu="H100", gpus_per_replica=2, precision="fp8"), W)
-    assert e.to_dict()["successors"] == [] and "Successor:" not in render(e, "table")
+    assert estimate_document(e)["successors"] == [] and "Successor:" not in render(e, "table")
     tuned = Deployment.build(model="llama-3.1-70b", gpu="H100", gpus_per_replica=2, precision="fp8",
                              exemptions=Exemptions(fine_tuned=True))
     assert estimate(tuned, W).successors == ()   # your fine-tune is of 3.1: 3.3's APIs do not serve it

@@ -9,6 +9,7 @@ from cost.decide.optimize import Constraints, optimize
 from cost.deployment import Deployment
 from cost.estimate import estimate
 from cost.pricing.nodes import plan_nodes, replicas_after_zone_loss, zone_spread
+from cost.report_model import estimate_document
 from cost.workload import Workload
 
 
@@ -38,7 +39,7 @@ def test_the_share_is_the_survivors_capacity_over_the_declared_volume():
     per_replica = e.full_capacity_tokens_per_month / 2
     assert e.zone_loss_capacity_share == pytest.approx(min(1, per_replica / 3e9))
     assert 0 < e.zone_loss_capacity_share < 1
-    assert e.to_dict()["self_hosted"]["zone_loss_capacity_share"] == round(e.zone_loss_capacity_share, 4)
+    assert estimate_document(e)["self_hosted"]["zone_loss_capacity_share"] == round(e.zone_loss_capacity_share, 4)
 
 
 @pytest.mark.parametrize("zones,redundancy", [(2, 0), (2, 1), (3, 1)])

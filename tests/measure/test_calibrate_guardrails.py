@@ -8,6 +8,7 @@ import pytest
 
 from breakeven import cli
 from cost.physics.factors import published
+from cost.report_model import REPORT_VERSION
 from measure import fit
 from measure.loadgen import Level, Sweep
 
@@ -36,6 +37,7 @@ def test_a_server_the_model_explains_gets_a_factors_file(monkeypatch, tmp_path, 
     out = tmp_path / "f.yaml"
     assert cli.main(CAL + ["--out", str(out), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    assert next(iter(doc)) == "version" and doc["version"] == REPORT_VERSION   # the report schema's, first
     assert doc["usable"] and doc["problems"] == [] and doc["factors_file"] == str(out) and out.exists()
     assert max(lv["fitted_error"] for lv in doc["levels"]) <= fit.FIT_TOLERANCE
 

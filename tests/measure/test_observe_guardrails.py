@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from breakeven.cli import main
+from cost.report_model import REPORT_VERSION
 from tests.localserver import serving
 from tests.measure.test_counters import exposition
 
@@ -54,6 +55,7 @@ def observe(capsys, endpoint, *flags) -> dict:
 
 def test_a_short_window_is_reported_with_a_warning_and_the_threshold_is_a_flag(capsys, endpoint):
     doc = observe(capsys, endpoint)
+    assert next(iter(doc)) == "version" and doc["version"] == REPORT_VERSION   # the report schema's, first
     assert 0.4 < doc["window_s"] < 5 and doc["min_window_s"] == 900
     (w,) = doc["warnings"]
     assert w.startswith(f"the window of {doc['window_s']:,.1f} s is shorter than the 900 s (--min-window)")

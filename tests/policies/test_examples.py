@@ -21,6 +21,7 @@ import sys
 
 import pytest
 
+from cost.report_model import fleet_document
 from cost.units import format_usd
 from policies import pricing, runner, trust
 from tests.policies import builders as B
@@ -60,7 +61,7 @@ def plan_or_skip(stack: str):
 def _preview_cost(stack: str) -> dict:
     from infra import pricing as infra_pricing
 
-    return infra_pricing.price(*B.placed_of(stack)).to_dict()
+    return fleet_document(infra_pricing.price(*B.placed_of(stack)))
 
 
 @functools.cache

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from cost import economics as econ
+from cost.report_model import fleet_document
 from policies import pricing
 from policies.resources import UNKNOWN_STRING_VALUE
 from tests.policies import builders as B
@@ -232,7 +233,7 @@ def test_a_fleet_splits_stack_overheads_like_the_preview():
     b = B.M(name="b", model="llama-3.1-70b", instance_type="p4de.24xlarge", gpus_per_replica=4, zones=("us-east-1b",), tokens_per_month=1e9)
     s = pricing.build_stack(B.model_stack(a, b))
     direct = price_fleet([(m.deployment, m.workload) for m in s.models])
-    assert s.figures() == direct.to_dict()
+    assert s.figures() == fleet_document(direct)
 
 
 def test_the_pack_is_memoised_per_resource_set():
