@@ -150,7 +150,7 @@ def import_program() -> ModuleType:
 
     The cyclic garbage collector is paused while they import, and what they made (modules, classes, functions,
     alive for the whole process) is then moved out of its reach with `gc.freeze()`: otherwise each of the ~5 full
-    collections in a preview walks the SDKs' ~300,000 objects again (~85 ms each), and so does the interpreter's
+    collections in a preview walks the SDKs' ~230,000 objects again (~85 ms each), and so does the interpreter's
     exit (~0.9 s of process time; docs/performance.md)."""
     if "infra.program" in sys.modules:
         return sys.modules["infra.program"]
