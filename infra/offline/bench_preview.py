@@ -85,16 +85,16 @@ def imported(importtime_log: str) -> list[str]:
 def import_times(importtime_log: str) -> dict[str, tuple[float, int]]:
     """Package -> (milliseconds of its modules' own import time, modules) from `python -X importtime`'s stderr,
     largest first."""
-    ms: Counter[str] = Counter()
+    us: Counter[str] = Counter()
     count: Counter[str] = Counter()
     for line in importtime_log.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, _, name = line[len("import time:"):].split("|")
         package = package_of(name.strip())
-        ms[package] += int(self_us) / 1000
+        us[package] += int(self_us)
         count[package] += 1
-    return {p: (ms[p], count[p]) for p, _ in ms.most_common()}
+    return {p: (us[p] / 1000, count[p]) for p, _ in us.most_common()}
 
 
 def time_in_process(stack: str) -> list[tuple[float, float]]:
