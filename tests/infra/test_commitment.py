@@ -75,8 +75,18 @@ def test_a_named_savings_plan_prices_the_discount_and_travels_in_json_and_tags()
     ({"kind": "savings-plan", "hourlyUsd": 40, "recordedIn": ARN}, "on-demand", f"{P}models[0].commitment"),
     ({"kind": "upfront", "hourlyUsd": 40, "recordedIn": ARN}, "reserved-1y", f"{P}models[0].commitment.kind"),
     ({"kind": "savings-plan", "hourlyUsd": 40, "recordedIn": "see <wiki>"}, "reserved-1y", f"{P}models[0].commitment.recordedIn"),
+    ({"kind": "savings-plan", "hourlyUsd": 40, "recordedIn": "sp-" + "1" * 198}, "reserved-1y",
+     f"{P}models[0].commitment.recordedIn"),   # 201 characters: more than an AWS tag value holds
+    ({"kind": "savings-plan", "hourlyUsd": 40, "recordedIn": "  "}, "reserved-1y", f"{P}models[0].commitment.recordedIn"),
 ])
 def test_a_commitment_that_cannot_back_the_price_is_refused_naming_the_key(commitment, capacity_type, key):
     with pytest.raises(InputError) as info:
         load_placed("prod", _prod_with(commitment, capacity_type))   # the spec's checks, then the placement's
     assert info.value.key == key
+
+
+def test_a_commitment_recorded_in_200_characters_is_taken_whole():
+    from cost.deployment import Commitment
+
+    recorded = "sp-" + "1" * 197
+    assert Commitment.build({"kind": "savings-plan", "hourly_usd": 40.0, "recorded_in": recorded}).recorded_in == recorded
