@@ -25,8 +25,9 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   processes), added to the GPU time on an engine that schedules synchronously and overlapped with it on one that
   schedules asynchronously (vLLM >= 0.14 by default, the deployed 0.32 included: cost/physics/vllm_engine.py), where
   the scheduler's time and the overlapping share of the per-sequence time (factors.async_per_seq_overlap) hide
-  behind the GPU time; and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
-  efficiency loss. The untied input-embedding table is gathered, never streamed.
+  behind the GPU time; and, with tensor parallelism, two all-reduces per layer and a per-doubling efficiency
+  loss on compute-bound GEMM and attention time only (each GPU streams its own weight and KV shard at the full
+  rate). The untied input-embedding table is gathered, never streamed.
 * Admission and growth (vLLM 0.32, vllm/v1/core/sched/scheduler.py `Scheduler.schedule`, and
   vllm/v1/core/kv_cache_manager.py `KVCacheManager.allocate_slots`): a waiting request is admitted when the
   blocks of its *prompt* are free (`full_sequence_must_fit=scheduler_reserve_full_isl` checks
