@@ -25,8 +25,9 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   processes), added to the GPU time on an engine that schedules synchronously and overlapped with it on one that
   schedules asynchronously (vLLM >= 0.14 by default, the deployed 0.32 included: cost/physics/vllm_engine.py), where
   the scheduler's time and the overlapping share of the per-sequence time (factors.async_per_seq_overlap) hide
-  behind the GPU time; and, with tensor parallelism, two all-reduces per layer and a per-doubling GEMM
-  efficiency loss. The untied input-embedding table is gathered, never streamed.
+  behind the GPU time; and, with tensor parallelism, two all-reduces per layer and a per-doubling efficiency
+  loss on compute-bound GEMM and attention time only (each GPU streams its own weight and KV shard at the full
+  rate). The untied input-embedding table is gathered, never streamed.
 * Admission and growth (vLLM 0.32, vllm/v1/core/sched/scheduler.py `Scheduler.schedule`, and
   vllm/v1/core/kv_cache_manager.py `KVCacheManager.allocate_slots`): a waiting request is admitted when the
   blocks of its *prompt* are free (`full_sequence_must_fit=scheduler_reserve_full_isl` checks
@@ -216,7 +217,7 @@ class _Config:
     attn_flops_per_token_ctx: float   # full-attention layers: FLOPs per token per attended context token
     attn_window_flops_per_token_ctx: float   # window layers, same unit (they attend to at most `window`)
     active_fraction: float       # active / total params (1 for dense)
-    tp_efficiency: float         # GEMM/attention efficiency of a tp-way shard
+    tp_efficiency: float         # compute (GEMM/attention FLOP) efficiency of a tp-way shard; byte streams lose none
     ar_per_step_fixed_s: float   # all-reduce latency per step (2 per layer)
     ar_bytes_per_token_s: float  # all-reduce / all-to-all transfer time per token in the step
     hop_fixed_s: float           # pipeline hops between nodes per step (latency)
@@ -618,22 +619,26 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     if c.expert_bytes:
         read += c.expert_bytes * _expert_touch_share(c, b, tp // n)
     t_weights = _weights_s(c, read, b, tp)
+    # Tensor parallelism: each GPU streams its own 1/tp shard of the weights and of the KV from its own HBM, in
+    # parallel, at the full rate (no loss). What a shard loses is compute efficiency (smaller, less efficient GEMM
+    # and attention tiles), so tp_efficiency divides only the compute-bound times; the all-reduces and the per-layer
+    # kernels that do not shrink with tp are their own terms (t_comm, t_layers).
     eff = c.tp_efficiency
     # Chunked prefill runs the step's prompt tokens through the same GEMMs as its decode tokens: one
     # weight read, one roofline over all the step's tokens. `prefill` is what the prompt tokens add.
-    t_decode_gemm = b * c.flops_per_token / tp / c.gemm_flops_s
+    t_decode_gemm = b * c.flops_per_token / tp / c.gemm_flops_s / eff
     t_lin_decode = max(t_weights, t_decode_gemm)
     size = p if not chunk or p >= chunk else chunk     # tokens of a step that carries prefill
     share = 1.0 if not size else p / size              # share of the steps that carry it
     t_lin = (1.0 - share) * t_lin_decode + share * max(_weights_s(c, read, b + size, tp),
-                                                       t_decode_gemm + size * c.prefill_flops_per_token / tp / c.prefill_flops_s)
+                                                       t_decode_gemm + size * c.prefill_flops_per_token / tp / c.prefill_flops_s / eff)
     t_kv = b * c.kv_tokens(ctx) * c.kv_bytes_token_gpu / c.kv_read_bytes_s
-    t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s
-    t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s
-    t_gemm = n * t_lin_decode / eff
-    t_attn = n * max(t_kv, t_decode_attn_flops) / eff
+    t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s / eff
+    t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s / eff
+    t_gemm = n * t_lin_decode
+    t_attn = n * max(t_kv, t_decode_attn_flops)
     t_layers = n * c.layer_fixed_s
-    t_prefill = n * (t_lin - t_lin_decode + t_prefill_attn) / eff
+    t_prefill = n * (t_lin - t_lin_decode + t_prefill_attn)
     t_comm = n * (c.ar_per_step_fixed_s + tokens * c.ar_bytes_per_token_s + c.hop_fixed_s + tokens * c.hop_per_token_s)
     t_sched = n * c.factors.step_overhead_s                              # the engine core's per-step work
     t_front = batch * c.factors.per_seq_overhead_s / api_servers         # per running sequence (the front end's)

@@ -53,8 +53,13 @@ def test_fit_rows_median_error_at_most_20_percent():
     # since asynchronous scheduling hides the scheduler's step time on the runs that had it: the two new rows are
     # 1.32x and 1.25x, gpustack's 0.10.2 TP 2 run at concurrency 4 went 1.03x -> 1.13x (that experimental build hid
     # less than 0.5 ms a step), and the refit on 53 rows moved the 51 old rows' median to 15.3 % (MEASUREMENTS.md)
-    assert s["fit"]["median_error"] <= 0.158
-    assert s["fit"]["max_error"] <= 1.06     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT: 2.06x (MEASUREMENTS.md)
+    # 17.9 % / 2.44x since issue 22's part "tp" (2026-12-06): the weight and KV reads of a tp-way shard no longer lose
+    # tp_efficiency (each GPU streams its own shard at the full rate; only compute-bound time does), refit on the fit rows.
+    # Every held-out TP > 1 regime improves (modelled engines: TP 2 24.7 -> 16.3 %, TP 4 44.1 -> 28.6 %, TP 8 17.3 -> 13.9 %)
+    # while the fit's TP 8 MoE rows that the old factor had absorbed read higher: DeepSeek-R1 on 8x H200 2.05x -> 2.43x,
+    # Qwen3-235B bf16 on 8x A100 1.05x -> 1.65x (MEASUREMENTS.md, "Tensor-parallel scaling")
+    assert s["fit"]["median_error"] <= 0.18
+    assert s["fit"]["max_error"] <= 1.44     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT at concurrency 4: 2.43x
 
 
 # Held-out rows the model misses by more than 1.5x, each for a reason it does not model (docs/cost-model.md, Calibration):
@@ -79,6 +84,10 @@ def test_fit_rows_median_error_at_most_20_percent():
 # 30K prompts 1.41-1.46x and bf16 1.14-1.20x: a fixed ~2-3 ms per step more than the model charges, largest where the
 # step is shortest (V0's single-step scheduler and its sampler, run with top-p and three penalties); and Qwen2.5-72B
 # GPTQ-Int4 on one A100, 2.29-2.40x, while the same checkpoint on two A100s is 0.99-1.04x (no cause found in the source).
+# Two rows crossed 1.5x with the tensor-parallel physics and its refit (issue 22 part "tp", 2026-12-06), both moved by
+# the refit, not by the TP change itself: DeepSeek-R1 on 8x H200 with 32K-token prompts, 0.67x -> 0.64x (prefill_mfu
+# 0.72 -> 0.67: its MLA long-context prefill, above, is the unexplained part), and Qwen3-8B bf16 on one A100, ShareGPT
+# unbounded (vLLM 0.9.2), 0.69x -> 0.66x (TP 1: per_seq_overhead_s 50 -> 60 us at ~250 running sequences).
 QWEN25 = "vllm 0.6.3 (offline LLM.generate, batch 1, num-scheduler-steps 1: the V0 default)"
 KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-steps 1)"),
                   ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)"),
@@ -87,7 +96,9 @@ KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-st
                   ("gpt-oss-120b", "4x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)"),
                   ("Qwen2.5-7B-Instruct-GPTQ-Int4", "1x A100-80GB", QWEN25),
                   ("Qwen2.5-7B-Instruct-AWQ", "1x A100-80GB", QWEN25),
-                  ("Qwen2.5-72B-Instruct-GPTQ-Int4", "1x A100-80GB", QWEN25)}
+                  ("Qwen2.5-72B-Instruct-GPTQ-Int4", "1x A100-80GB", QWEN25),
+                  ("DeepSeek-R1-0528", "8x H200", "vllm 0.11.0"),
+                  ("Qwen3-8B", "1x A100-80GB", "vllm 0.9.2")}
 
 
 def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
@@ -103,11 +114,14 @@ def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     # through Marlin) and the refit on the fit rows; 13.2 % after the small-batch MoE floor and its refit (worst
     # 2.21x -> 1.97x); 11.9 % (worst 1.95x) since asynchronous scheduling by engine version (vLLM >= 0.14 hides the
     # scheduler's step time: InferenceX's vLLM 0.15.1 rows at concurrency 4-8 went 0.77-0.88x -> 0.85-1.00x); 16.7 % with
-    # Qwen2.5's 24 batch-1 runs (source 9, vLLM 0.6.3; their median 31.8 %). The issue's aim is 8 %; this pins today's figure.
-    assert s["validation"]["median_error"] <= 0.168
+    # Qwen2.5's 24 batch-1 runs (source 9, vLLM 0.6.3; their median 31.8 %); 17.3 % since the tensor-parallel physics
+    # (issue 22 part "tp": source 9's Qwen2.5-72B bf16 at TP 4 went 0.74-0.79x -> 1.09-1.23x, level with its 7B at TP 1,
+    # 1.13-1.20x, while tp 1 rows moved with the refit). The issue's aim is 8 %; this pins today's figure.
+    assert s["validation"]["median_error"] <= 0.173
     # the error band's floor reads the engines the model claims (source 9's vLLM 0.6.3 runs single-step, V0's default,
-    # like LambdaLabs' 0.6.0 single-step rows: calibration.UNMODELLED_ENGINES), so the new source leaves it at 11.9 %
-    assert calibration.held_out_median_error() <= 0.12
+    # like LambdaLabs' 0.6.0 single-step rows: calibration.UNMODELLED_ENGINES), so the new source leaves it at 11.9 %;
+    # 12.7 % since the tensor-parallel physics and its refit (TP 1 rows 7.2 -> 7.5 %, more of them above the median)
+    assert calibration.held_out_median_error() <= 0.127
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}

@@ -38,7 +38,7 @@ def _prod_spares(spares: int, accept: float | None = None):
 def test_a_production_stack_whose_spares_do_not_cover_a_zone_is_refused_before_any_resource():
     run = _prod_spares(1)   # 2+1 on p4de (two replicas a node): a zone takes two of the three
     assert isinstance(run.error, ConfigError) and run.error.key == f"{P}models[0].redundancy.spares"
-    assert re.search(r"losing a zone leaves \d+% of 3,000,000,000 tokens/month", str(run.error))
+    assert re.search(r"losing a zone leaves \d+% of 6,000,000,000 tokens/month", str(run.error))
     assert "acceptZoneLossShare" in str(run.error)
     assert run.resources == []
 
