@@ -143,7 +143,10 @@ def test_the_pack_prices_the_rendered_leaderworkerset_as_the_program_does_and_ga
     assert view.figures()["monthly_usd"] == p.cost["monthly_usd"]
     violations, code = preview.run_policies(p)
     assert code == 0, violations   # no mandatory violation: N+1 groups in two zones carry the 4B tokens/month
-    assert [(v.policy, v.level) for v in violations] == [("right-sized-gpus", "advisory")]   # one H200 node would do it cheaper
+    # advisories only: one H200 node would do it cheaper; and since tensor-parallel shards stream their weights at the
+    # full rate (issue 22), the one serving group carries 6.95B at 80 %, so 4B uses 58 % of it (the 60 % floor)
+    assert sorted((v.policy, v.level) for v in violations) == [("right-sized-gpus", "advisory"),
+                                                                ("utilization-floor", "advisory")]
 
 
 def test_a_multi_node_replica_on_an_efa_instance_gets_every_efa_interface_and_the_device_plugin(runs):
