@@ -38,9 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from cost.catalog.profiles import profile
     from cost.decide.optimize import breakeven_volume, no_alternative, optimize
     from cost.pricing.api_prices import load_price_book
-    from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY
     from cost.report import grid
-    from cost.report_model import report_json
+    from cost.report_model import DEPLOYS_AWS_ONLY, report_json
     from cost.units import format_tokens, format_usd, round_finite
 
     pricings, set_by_profile = apply_search_profile(args)

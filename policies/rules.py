@@ -30,6 +30,7 @@ from cost.decide.verdict import breakeven as pricing_breakeven
 from cost.errors import InputError
 from cost.physics import capacity
 from cost.physics.capacity_range import capacity_range
+from cost.report_model import capacity_range_note, error_band_note
 from cost.units import format_tokens, format_usd
 from policies import pricing, resources, trust
 from policies.pricing import Model, PricedModel, Stack, is_priced
@@ -130,9 +131,9 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         if self_usd + extra > api_usd * (1 + premium):
             assert r is not None   # without a range extra is 0, and that case was reported above
             report(f"{_who(m)}: production stacks are judged at the pessimistic end of the capacity range "
-                   f"({r.band.describe()}). There, carrying the declared {format_tokens(m.workload.tokens_per_month)} "
+                   f"({error_band_note(r.band)}). There, carrying the declared {format_tokens(m.workload.tokens_per_month)} "
                    f"tokens/month costs {format_usd(self_usd + extra)}/month ({format_usd(extra)} more than at the modelled "
-                   f"capacity) against {format_usd(api_usd)}/month on {v.cheapest_api}. {r.note()}. Fix: measure the "
+                   f"capacity) against {format_usd(api_usd)}/month on {v.cheapest_api}. {capacity_range_note(r)}. Fix: measure the "
                    "capacity (breakeven observe / calibrate) or choose a cheaper configuration.", m.urn)
 
 
