@@ -23,9 +23,12 @@ from cost.pricing.fleet import Fleet
 from cost.pricing.gpu_clouds import Elsewhere
 from cost.units import format_tokens, format_usd, round_finite
 
-if TYPE_CHECKING:   # the curve and the sensitivity band are imported where their documents are built (the program never does)
+if TYPE_CHECKING:   # the curve, the sensitivity band and the search are imported where their documents are built
+    from cost.catalog.profiles import Profile  # (the program never does)
     from cost.decide.curve import Curve
+    from cost.decide.optimize import BreakevenVolume, Configuration
     from cost.decide.sensitivity import Sensitivity
+    from cost.workload import Workload
 
 DEPLOYS_AWS_ONLY = "The Pulumi program deploys AWS only: other clouds are priced for comparison, not deployed."
 # The API tiers by the name a sentence gives them.
@@ -309,6 +312,38 @@ def curve_document(c: Curve) -> dict:
         "headline": curve_headline(c),
         "planned": _planned_point(c),
     }
+
+
+def cheapest_api_document(found: list[Configuration]) -> dict | None:
+    """The cheapest comparable API beside the cheapest configuration found (None: nothing found, or no API stands in)."""
+    v = found[0].estimate.verdict if found else None
+    if v is None or v.cheapest_api is None:
+        return None
+    q = next(q for q in found[0].estimate.apis if q.offer.id == v.cheapest_api)
+    return {"id": q.offer.id, "label": q.offer.label, "monthly_usd": round(q.monthly_usd, 2),
+            "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "batch_price": q.batch_price,
+            "compared_with": v.compared_with, "source": q.offer.source}
+
+
+def optimize_document(model: str, w: Workload, found: list[Configuration], *, profile: Profile | None = None,
+                      profile_set: dict | None = None, other_clouds: bool = False,
+                      volume: BreakevenVolume | None = None) -> dict:
+    """`breakeven optimize --format json`: the workload searched, the profile that set flags, the configurations
+    found (cheapest first), the cheapest comparable API beside the first, what the program deploys, and the
+    breakeven volume when searched for."""
+    from cost.decide.optimize import no_alternative
+
+    return {"model": found[0].deployment.model if found else model,
+            "workload": {"tokens_per_month": w.tokens_per_month, "avg_input_tokens": w.avg_input_tokens,
+                         "avg_output_tokens": w.avg_output_tokens, "utilization": w.utilization,
+                         "ttft_target_ms": None if w.ttft_target_s is None else w.ttft_target_s * 1000,
+                         "tpot_target_ms": None if w.tpot_target_s is None else w.tpot_target_s * 1000},
+            "profile": None if profile is None else {"name": profile.name, "set": profile_set, "source": profile.source},
+            "usd_per_mtok_at": "the declared volume",
+            "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest_api_document(found),
+            "no_alternative": no_alternative(found[0]) if found else None,
+            "deploys": DEPLOYS_AWS_ONLY if other_clouds else "aws",
+            "breakeven": None if volume is None else volume.to_dict()}
 
 
 def finite(doc: object) -> object:
