@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from cost.report import grid
     from cost.report_model import DEPLOYS_AWS_ONLY, cheapest_api_document, optimize_document, report_json
     from cost.units import format_tokens, format_usd
+    from cost.workload import milliseconds
 
     pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)
@@ -57,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     md = args.format == "markdown"
     head = (f"Cheapest configurations for {format_tokens(w.tokens_per_month)} tokens/month of {args.model} "
             f"({w.avg_input_tokens} in / {w.avg_output_tokens} out, planned utilization {w.utilization:.0%}"
-            + (f", TTFT <= {w.ttft_target_s * 1000:g} ms" if w.ttft_target_s else "")
-            + (f", TPOT <= {w.tpot_target_s * 1000:g} ms" if w.tpot_target_s else "") + ")")
+            + (f", TTFT <= {milliseconds(w.ttft_target_s):g} ms" if w.ttft_target_s else "")
+            + (f", TPOT <= {milliseconds(w.tpot_target_s):g} ms" if w.tpot_target_s else "") + ")")
     lines = [head]
     if prof:
         lines.append(f"Profile {prof.name} set: " + ", ".join(f"--{k} {v}" for k, v in set_by_profile.items()))

@@ -22,6 +22,7 @@ from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
 from cost.pricing.gpu_clouds import Elsewhere
 from cost.units import format_tokens, format_usd, round_finite
+from cost.workload import milliseconds
 
 if TYPE_CHECKING:   # the curve, the sensitivity band and the search are imported where their documents are built
     from cost.catalog.profiles import Profile  # (the program never does)
@@ -336,8 +337,8 @@ def optimize_document(model: str, w: Workload, found: list[Configuration], *, pr
     return {"model": found[0].deployment.model if found else model,
             "workload": {"tokens_per_month": w.tokens_per_month, "avg_input_tokens": w.avg_input_tokens,
                          "avg_output_tokens": w.avg_output_tokens, "utilization": w.utilization,
-                         "ttft_target_ms": None if w.ttft_target_s is None else w.ttft_target_s * 1000,
-                         "tpot_target_ms": None if w.tpot_target_s is None else w.tpot_target_s * 1000},
+                         "ttft_target_ms": milliseconds(w.ttft_target_s),
+                         "tpot_target_ms": milliseconds(w.tpot_target_s)},
             "profile": None if profile is None else {"name": profile.name, "set": profile_set, "source": profile.source},
             "usd_per_mtok_at": "the declared volume",
             "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest_api_document(found),

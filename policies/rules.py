@@ -32,6 +32,7 @@ from cost.physics import capacity
 from cost.physics.capacity_range import capacity_range
 from cost.report_model import capacity_range_note, error_band_note
 from cost.units import format_tokens, format_usd
+from cost.workload import milliseconds
 from policies import pricing, resources, trust
 from policies.pricing import Model, PricedModel, Stack, is_priced
 from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
@@ -556,9 +557,9 @@ def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         targets = []
         if w.ttft_target_s is not None:
-            targets.append(f"TTFT {w.ttft_target_s * 1000:g} ms")
+            targets.append(f"TTFT {milliseconds(w.ttft_target_s):g} ms")
         if w.tpot_target_s is not None:
-            targets.append(f"TPOT {w.tpot_target_s * 1000:g} ms")
+            targets.append(f"TPOT {milliseconds(w.tpot_target_s):g} ms")
         target = " and meets " + " and ".join(targets) if targets else ""
         report(f"{_who(m)}: its GPUs cost {format_usd(chosen)}/month; the cheapest catalog configuration that fits at the "
                f"{m.context_tokens:,}-token context{target} and serves the declared {format_tokens(w.tokens_per_month)} "

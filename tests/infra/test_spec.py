@@ -141,6 +141,16 @@ def test_api_servers_need_a_core_each_in_the_pod():
     assert err.key == f"{P}models[0].apiServerCount" and err.allowed == "1 on g6.xlarge", err
 
 
+def test_latency_targets_given_in_ms_are_priced_in_seconds_and_reported_in_the_ms_the_stack_gave():
+    models = _models()
+    models[0]["workload"] |= {"ttftTargetMs": 1500, "tpotTargetMs": 75}
+    spec, placement = load_placed("prod", {f"{P}models": models})
+    w = spec.models[0].workload
+    assert (w.ttft_target_s, w.tpot_target_s) == (1.5, 0.075)
+    doc = placement.to_dict()["models"][0]["workload"]
+    assert (doc["ttftTargetMs"], doc["tpotTargetMs"]) == (1500, 75)
+
+
 def test_prefix_cache_hit_rate_reaches_the_workload_of_a_model_and_of_a_routed_tier():
     models = _models()
     models[0]["workload"]["prefixCacheHitRate"] = 0.5
