@@ -19,8 +19,7 @@ from breakeven.workload_flags import (
 )
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("optimize", help="search instance x TP x precision x capacity type for the cheapest configurations")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workload_flags(p)
     add_constraint_flags(p)
     add_assumption_flags(p)
