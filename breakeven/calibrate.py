@@ -23,8 +23,7 @@ def _concurrencies(text: str) -> list[int]:
     return values
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("calibrate", help="sweep an endpoint's concurrency, measure tok/s, TTFT, TPOT; write a factors file")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", required=True, help="base URL of an OpenAI-compatible server (vLLM)")
     p.add_argument("--model", required=True, help="catalog model, or a Hugging Face config.json (or its folder)")
     p.add_argument("--served-model-name", help="the model name the server answers to (default: --model)")

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
-from cost.decide.curve import TIER_NAMES, Curve  # noqa: E402
-from cost.report_model import curve_document  # noqa: E402
+from cost.decide.curve import Curve  # noqa: E402
+from cost.report_model import TIER_NAMES, curve_document  # noqa: E402
 from cost.units import format_tokens  # noqa: E402
 
 SUFFIXES = (".png", ".svg")

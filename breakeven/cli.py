@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import sys
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-from breakeven import calibrate, curve, gpucheck, observe, up
-from breakeven import optimize as optimize_cmd
 from breakeven.workload_flags import (
     FLAG,
     SERVER_FIELDS,
@@ -76,8 +76,7 @@ DEPLOYMENT_FLAGS = ("model", "gpu", "instance_type", "gpus_per_replica", "replic
                     "capacity_tokens_per_month", "max_model_len")
 
 
-def _estimate_parser(sub) -> None:
-    p = sub.add_parser("estimate", help="price one self-hosted deployment against API spend")
+def _estimate_arguments(p: argparse.ArgumentParser) -> None:
     add_workload_flags(p)
     deployment = p.add_argument_group("deployment")
     add_field_flags(deployment, DeploymentFields, (*DEPLOYMENT_FLAGS, *SERVER_FIELDS), required=("model",))
@@ -137,6 +136,8 @@ def _estimate(args: argparse.Namespace) -> int:
         raise InputError("--weights-source", args.weights_source, "leave it out with --factors (the weights path is "
                          "shown beside the plain estimate)")
     if args.factors:   # a live calibration: priced with it, the published fit's capacity beside it
+        from breakeven import calibrate
+
         measured = factors.load(args.factors)
         print(calibrate.side_by_side(estimate(deployment, workload, factors=measured, **kwargs),
                                      estimate(deployment, workload, **kwargs), measured, args.format, args.factors))
@@ -240,17 +241,16 @@ def _preview(args: argparse.Namespace) -> int:
                         show=term.show)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="breakeven", description="Self-host or API? Price it before you apply it.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _estimate_parser(sub)
-    p = sub.add_parser("calibration", help="capacity model vs published vLLM measurements")
+def _calibration_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="table", choices=FORMATS)
-    sub.add_parser("seeds", help="what the source articles' figures imply physically (markdown)")
-    p = sub.add_parser("bench", help="estimates per second, in-process, one core")
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=_number(float, "--seconds"), default=2.0)
     p.add_argument("--optimize", action="store_true", help="time `breakeven optimize` over the full catalog instead")
-    p = sub.add_parser("preview", help="offline preview of a stack: resources, cost report, policies")
+
+
+def _preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", required=True, help="a stack in stacks/ (dev, prod, hybrid, ...)")
     p.add_argument("--format", default="table", choices=FORMATS)
     p.add_argument("--compare-to", help="a previous `preview --format json` output: show what changes against it")
@@ -258,29 +258,74 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --compare-to: exit 1 when the monthly total rises by more than PCT percent")
     p.add_argument("--usage", action="append", default=[], metavar="MODEL=FILE",
                    help="price a model on a measured usage file (breakeven observe --write-usage); repeatable")
-    curve.add_parser(sub)
-    optimize_cmd.add_parser(sub)
-    gpucheck.add_parser(sub)
-    observe.add_parser(sub)
-    calibrate.add_parser(sub)
-    up.add_parser(sub)
+
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    """`seeds` takes none."""
+
+
+# Every command, in the order `breakeven --help` lists them: its line there, and where its flags and its run are.
+HELP = {
+    "estimate": "price one self-hosted deployment against API spend",
+    "calibration": "capacity model vs published vLLM measurements",
+    "seeds": "what the source articles' figures imply physically (markdown)",
+    "bench": "estimates per second, in-process, one core",
+    "preview": "offline preview of a stack: resources, cost report, policies",
+    "curve": "self-hosted cost at every volume against each API; breakeven volumes; a chart",
+    "optimize": "search instance x TP x precision x capacity type for the cheapest configurations",
+    "gpucheck": "capacity-model physics vs microbenchmarks measured on a GPU (scripts/gpu_probe.py)",
+    "observe": "measure a running vLLM's tokens over a window and redo the economics",
+    "calibrate": "sweep an endpoint's concurrency, measure tok/s, TTFT, TPOT; write a factors file",
+    "up": "deploy a stack with `pulumi up` and the policy pack, after an offline check",
+}
+Arguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+# The commands defined here: (add its flags, run it).
+LOCAL: dict[str, tuple[Arguments, Run]] = {
+    "estimate": (_estimate_arguments, _estimate), "calibration": (_calibration_arguments, _calibration),
+    "seeds": (_no_arguments, _seeds), "bench": (_bench_arguments, _bench), "preview": (_preview_arguments, _preview),
+}
+# The commands in a module of their own (its `add_arguments` and `run`), imported only when that command is run or its
+# --help shown: `breakeven preview` imports none of them.
+MODULES = {name: f"breakeven.{name}" for name in ("curve", "optimize", "gpucheck", "observe", "calibrate", "up")}
+
+
+def command(name: str) -> tuple[Arguments, Run]:
+    """A command's (add its flags, run it), importing its module if it has one."""
+    if name in LOCAL:
+        return LOCAL[name]
+    module = importlib.import_module(MODULES[name])
+    return module.add_arguments, module.run
+
+
+def build_parser(flags_of: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; only those in `flags_of` (None: all) get their flags, so that a run imports
+    only its own command's module. `breakeven --help` lists every command either way."""
+    parser = OneLineParser(prog="breakeven", description="Self-host or API? Price it before you apply it.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    wanted = set(HELP if flags_of is None else flags_of)
+    for name, line in HELP.items():
+        p = sub.add_parser(name, help=line)
+        if name in wanted:
+            command(name)[0](p)
     return parser
 
 
-COMMANDS = {"estimate": _estimate, "calibration": _calibration, "seeds": _seeds, "bench": _bench, "preview": _preview,
-            "curve": curve.run, "optimize": optimize_cmd.run, "gpucheck": gpucheck.run, "observe": observe.run,
-            "calibrate": calibrate.run, "up": up.run}
+def command_in(argv: list[str]) -> str | None:
+    """The command a command line runs: its first word that is not an option (the top level takes only -h)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: the exit status. Bad input is 2 with a one-line message naming the key, the value and what is
     allowed, whether a flag's own type refuses it (argparse exits) or the command does."""
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser([name for name in (command_in(argv),) if name in HELP]).parse_args(argv)
     except SystemExit as done:   # --help, or a flag refused while parsing (the message is printed)
         return int(done.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        return command(args.command)[1](args)
     except InputError as err:
         key = FLAG.get(err.key, err.key) if args.command in ("estimate", "optimize") else err.key
         err = InputError(key, err.value, err.allowed, err.detail)

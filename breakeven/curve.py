@@ -16,11 +16,10 @@ SIZE = re.compile(r"^([0-9]{2,5})x([0-9]{2,5})$")
 MIN_SIZE = (480, 320)
 
 
-def add_parser(sub) -> None:
-    """Register `breakeven curve`: estimate's workload and assumption flags, optimize's constraints, the range."""
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `breakeven curve`: estimate's workload and assumption flags, optimize's constraints, the range."""
     from breakeven.workload_flags import add_assumption_flags, add_constraint_flags, add_workload_flags, number
 
-    p = sub.add_parser("curve", help="self-hosted cost at every volume against each API; breakeven volumes; a chart")
     add_workload_flags(p, volume_help="the planned volume, marked on the chart (optional): 100M, 3.2B")
     add_constraint_flags(p)
     add_assumption_flags(p)

@@ -18,8 +18,7 @@ TO_PRICE = "--model with --gpu or --instance (as in estimate), or --stack with -
 OBSERVED = ("model", "gpu", "instance_type", "gpus_per_replica", "replicas", "precision", "pricing")
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("observe", help="measure a running vLLM's tokens over a window and redo the economics")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("where the metrics come from (one of)")
     src.add_argument("--endpoint", action="append", default=[], help="vLLM base URL (repeatable); scrapes URL/metrics")
     src.add_argument("--namespace", help="Kubernetes namespace of the deployment's pods (with --selector)")

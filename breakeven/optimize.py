@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from breakeven.workload_flags import (
     add_assumption_flags,
@@ -20,8 +19,7 @@ from breakeven.workload_flags import (
 )
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("optimize", help="search instance x TP x precision x capacity type for the cheapest configurations")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workload_flags(p)
     add_constraint_flags(p)
     add_assumption_flags(p)
@@ -38,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from cost.catalog.profiles import profile
     from cost.decide.optimize import breakeven_volume, no_alternative, optimize
     from cost.pricing.api_prices import load_price_book
-    from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY
     from cost.report import grid
-    from cost.report_model import report_json
-    from cost.units import format_tokens, format_usd, round_finite
+    from cost.report_model import DEPLOYS_AWS_ONLY, cheapest_api_document, optimize_document, report_json
+    from cost.units import format_tokens, format_usd
+    from cost.workload import milliseconds
 
     pricings, set_by_profile = apply_search_profile(args)
     w = workload_from(args)
@@ -50,35 +48,20 @@ def run(args: argparse.Namespace) -> int:
                   providers=providers_from(args), rates=rates_from(args))
     found = optimize(args.model, w, c, top=args.top, **kwargs)
     volume = breakeven_volume(args.model, w, c, **kwargs) if args.breakeven else None
-    verdict = found[0].estimate.verdict if found else None
-    cheapest: dict[str, Any] | None = None
-    if verdict is not None and verdict.cheapest_api is not None:
-        q = next(q for q in found[0].estimate.apis if q.offer.id == verdict.cheapest_api)
-        cheapest = {"id": q.offer.id, "label": q.offer.label, "monthly_usd": round(q.monthly_usd, 2),
-                    "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "batch_price": q.batch_price,
-                    "compared_with": verdict.compared_with, "source": q.offer.source}
-    prof: dict[str, Any] | None = None if args.profile is None else {"name": profile(args.profile).name, "set": set_by_profile,
-                                              "source": profile(args.profile).source}
+    prof = None if args.profile is None else profile(args.profile)
     if args.format == "json":
-        print(report_json({"model": found[0].deployment.model if found else args.model,
-                          "workload": {"tokens_per_month": w.tokens_per_month, "avg_input_tokens": w.avg_input_tokens,
-                                       "avg_output_tokens": w.avg_output_tokens, "utilization": w.utilization,
-                                       "ttft_target_ms": None if w.ttft_target_s is None else w.ttft_target_s * 1000,
-                                       "tpot_target_ms": None if w.tpot_target_s is None else w.tpot_target_s * 1000},
-                          "profile": prof, "usd_per_mtok_at": "the declared volume",
-                          "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest,
-                          "no_alternative": no_alternative(found[0]) if found else None,
-                          "deploys": "aws" if args.clouds is None else DEPLOYS_AWS_ONLY,
-                          "breakeven": None if volume is None else volume.to_dict()}))
+        print(report_json(optimize_document(args.model, w, found, profile=prof, profile_set=set_by_profile,
+                                            other_clouds=args.clouds is not None, volume=volume)))
         return 0
+    cheapest = cheapest_api_document(found)
     md = args.format == "markdown"
     head = (f"Cheapest configurations for {format_tokens(w.tokens_per_month)} tokens/month of {args.model} "
             f"({w.avg_input_tokens} in / {w.avg_output_tokens} out, planned utilization {w.utilization:.0%}"
-            + (f", TTFT <= {w.ttft_target_s * 1000:g} ms" if w.ttft_target_s else "")
-            + (f", TPOT <= {w.tpot_target_s * 1000:g} ms" if w.tpot_target_s else "") + ")")
+            + (f", TTFT <= {milliseconds(w.ttft_target_s):g} ms" if w.ttft_target_s else "")
+            + (f", TPOT <= {milliseconds(w.tpot_target_s):g} ms" if w.tpot_target_s else "") + ")")
     lines = [head]
     if prof:
-        lines.append(f"Profile {prof['name']} set: " + ", ".join(f"--{k} {v}" for k, v in prof["set"].items()))
+        lines.append(f"Profile {prof.name} set: " + ", ".join(f"--{k} {v}" for k, v in set_by_profile.items()))
     if not found:
         lines.append("No catalog configuration fits the model, meets the targets and carries the volume.")
     else:

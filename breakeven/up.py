@@ -21,8 +21,7 @@ from infra.config.stackconfig import ROOT
 POLICY_PACK = "policies"
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("up", help="deploy a stack with `pulumi up` and the policy pack, after an offline check")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", required=True, help="a stack in stacks/ (dev, prod, ...)")
     p.add_argument("--policy-pack-config", metavar="FILE",
                    help="the organisation's policy config (e.g. policies/config.example.json): production scope, "

@@ -16,8 +16,15 @@ from cost.estimate import Estimate
 from cost.physics.capacity_range import capacity_range
 from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
-from cost.pricing.gpu_clouds import DEPLOYS_AWS_ONLY, Elsewhere
-from cost.report_model import estimate_document, fleet_document, report_json
+from cost.pricing.gpu_clouds import Elsewhere
+from cost.report_model import (
+    DEPLOYS_AWS_ONLY,
+    capacity_range_note,
+    estimate_document,
+    fleet_document,
+    report_json,
+    sensitivity_note,
+)
 from cost.units import format_tokens, format_usd
 
 FORMATS = ("table", "json", "markdown")
@@ -139,7 +146,7 @@ def estimate_text(e: Estimate, markdown: bool = False) -> str:
     out += ["", f"Verdict: {e.verdict.choice.upper()}"] + [f"  - {r}" for r in e.verdict.reasons]
     r = capacity_range(e)
     if r is not None:
-        out.append(f"  - {r.note()}")
+        out.append(f"  - {capacity_range_note(r)}")
     out += [f"Successor: {s.model} serves the same use for {format_usd(s.monthly_usd)}/month on {s.cheapest_api} "
             + (f"(against {format_usd(s.instead_of_usd)}/month for {d.model})" if s.instead_of_usd is not None
                else f"(no API is listed for {d.model})") + f"; source: {s.source}" for s in e.successors]
@@ -201,7 +208,7 @@ def sensitivity_text(s, markdown: bool = False) -> str:
                      str(e.deployment.replicas), format_usd(e.monthly_usd), e.verdict.choice])
     table = grid(["Band", "MLOps FTE", "Monitoring", "Utilization", "Spot point", "Reserved 1y/3y", "Replicas", "Monthly",
                   "Verdict"], rows, markdown)
-    return "\n".join([_heading("Sensitivity", markdown), table, "", s.note()])
+    return "\n".join([_heading("Sensitivity", markdown), table, "", sensitivity_note(s)])
 
 
 def weights_text(path, markdown: bool = False) -> str:

@@ -16,14 +16,24 @@ from typing import TYPE_CHECKING
 from cost import catalog
 from cost.decide.verdict import Verdict
 from cost.estimate import Estimate
-from cost.physics.capacity_range import CapacityRange, capacity_range
+from cost.physics.calibration import ErrorBand
+from cost.physics.capacity_range import FAVOURS_SELF_HOSTING, CapacityRange, capacity_range
 from cost.pricing import api_prices
 from cost.pricing.fleet import Fleet
+from cost.pricing.gpu_clouds import Elsewhere
 from cost.units import format_tokens, format_usd, round_finite
+from cost.workload import milliseconds
 
-if TYPE_CHECKING:   # the curve and the sensitivity band are imported where their documents are built (the program never does)
+if TYPE_CHECKING:   # the curve, the sensitivity band and the search are imported where their documents are built
+    from cost.catalog.profiles import Profile  # (the program never does)
     from cost.decide.curve import Curve
+    from cost.decide.optimize import BreakevenVolume, Configuration
     from cost.decide.sensitivity import Sensitivity
+    from cost.workload import Workload
+
+DEPLOYS_AWS_ONLY = "The Pulumi program deploys AWS only: other clouds are priced for comparison, not deployed."
+# The API tiers by the name a sentence gives them.
+TIER_NAMES = {"equivalent": "equivalent-model", "quality": "quality-tier", "custom-model": "fine-tuned-hosting"}
 
 REPORT_VERSION = 1
 """The schema version of every JSON report: its first key, `version`. It goes up only when a key is removed or
@@ -44,13 +54,81 @@ def verdict_document(v: Verdict) -> dict:
             "compared_with": v.compared_with}
 
 
+def error_band_note(band: ErrorBand) -> str:
+    """One line: the capacity error band and what it is read from."""
+    if band.basis == "widest":
+        where = f"widest band: outside the checked range, the worst error of all {band.rows} published vLLM runs"
+    else:
+        where = (f"held-out error of the {band.rows} published vLLM run(s) most like it"
+                 f" ({', '.join(band.regimes) or 'no shared regime'})")
+    return f"measured capacity {band.low:.2f}x-{band.high:.2f}x the model's figure ({where})"
+
+
+def capacity_range_note(r: CapacityRange) -> str:
+    """One line: the capacity range, and whether the verdict holds across it (and where it flips)."""
+    lo, hi = r.output_tok_s()
+    choice = r.nominal.verdict.choice
+    text = (f"Capacity range {lo:,.0f}-{hi:,.0f} output tok/s ({r.band.low:.2f}x-{r.band.high:.2f}x, "
+            f"{'widest band: outside the checked range' if r.band.basis == 'widest' else 'held-out error'}): ")
+    if r.holds:
+        text += f"the {choice} verdict holds across it"
+    else:
+        text += (f"the verdict does NOT hold across it (low end: {r.low.verdict.choice}, "
+                 f"high end: {r.high.verdict.choice})")
+    if r.flip_tokens_per_month is not None:
+        side = "below" if choice in FAVOURS_SELF_HOSTING else "above"
+        text += f"; at the {r.flip_end} end it flips {side} {format_tokens(r.flip_tokens_per_month)} tokens/month"
+    elif choice == "api" and r.nominal.verdict.cheapest_api is not None:
+        text += "; even at the high end no volume makes self-hosting this deployment cheaper"
+    return text
+
+
+def sensitivity_note(s: Sensitivity) -> str:
+    """One line: each end's monthly cost and verdict, and whether the verdict flips inside the band."""
+    text = ", ".join(f"{b.name} {format_usd(b.estimate.monthly_usd)}/month -> {b.estimate.verdict.choice}" for b in s.bands)
+    if s.flips:
+        return f"the verdict flips inside the band ({text}): the assumptions decide it, so measure them"
+    return f"the verdict holds across the band ({text})"
+
+
+def curve_headline(c: Curve) -> str:
+    """One sentence on the comparable APIs only: where self-hosting breaks even with them, or that it never does
+    in the range (a quality-tier breakeven is no breakeven with the APIs serving the same model)."""
+    tier = c.comparable_tier
+    name = TIER_NAMES.get(tier, tier)
+    comparable = [a for a in c.apis if a.tier == tier]
+    crossed = [x for x in c.crossings if x.api.tier == tier]
+    span = f"{format_tokens(c.start)}-{format_tokens(c.end)} tokens/month"
+    if not comparable:
+        return f"no API to compare with in {span}"
+    if not crossed:
+        sides = {side for a, side in c.without_breakeven() if a.tier == tier}
+        if sides == {"api"}:
+            return f"the {name} APIs stay cheaper than self-hosting at every volume from {span}: no breakeven"
+        if sides == {"self-host"}:
+            return f"self-hosting costs less than every {name} API at every volume from {span}"
+        return f"self-hosting and the {name} APIs trade places only at hardware steps in {span}: no clean breakeven"
+    ids = {x.api.id for x in crossed}
+    last = max(x.tokens_per_month for x in crossed)
+    if len(ids) == len(comparable):
+        return f"self-hosting breaks even with every {name} API by {format_tokens(last)} tokens/month"
+    never = min((a for a in comparable if a.id not in ids), key=lambda a: c.usd_per_mtok[a.id])
+    return (f"self-hosting breaks even with {len(ids)} of {len(comparable)} {name} APIs (by {format_tokens(last)} "
+            f"tokens/month); {never.label} stays cheaper throughout {span}")
+
+
+def elsewhere_document(x: Elsewhere) -> dict:
+    """The same GPUs rented on the cheapest other cloud, and that the program deploys AWS only."""
+    return x.to_dict() | {"note": DEPLOYS_AWS_ONLY}
+
+
 def _range_keys(r: CapacityRange | None) -> dict:
     """The keys self_hosted gains: the figures at both ends of the capacity error band."""
     if r is None:
         return NO_RANGE_KEYS
     return {"output_tok_s_range": [round(x, 1) for x in r.output_tok_s()],
             "capacity_tokens_per_month_range": [round(x) for x in r.capacity_tokens_per_month()],
-            "capacity_error_band": r.band.to_dict()}
+            "capacity_error_band": r.band.to_dict() | {"note": error_band_note(r.band)}}
 
 
 def _breakeven_range_keys(r: CapacityRange | None, api: str) -> dict:
@@ -68,7 +146,7 @@ def _verdict_range_keys(r: CapacityRange | None) -> dict:
             "flip_tokens_per_month": None if r.flip_tokens_per_month is None else round(r.flip_tokens_per_month),
             "flip_capacity_end": r.flip_end,
             "at_capacity_range_ends": {"low": r.low.verdict.choice, "high": r.high.verdict.choice},
-            "capacity_range_note": r.note()}
+            "capacity_range_note": capacity_range_note(r)}
 
 
 def _usd_per_mtok_basis(e: Estimate) -> dict:
@@ -143,7 +221,7 @@ def estimate_document(e: Estimate) -> dict:
         "breakeven": [b.to_dict() | _breakeven_range_keys(r, b.api) for b in e.breakeven],
         "verdict": verdict_document(e.verdict) | _verdict_range_keys(r),
         "successors": [s.to_dict() for s in e.successors],
-        "elsewhere": None if e.elsewhere is None else e.elsewhere.to_dict(),
+        "elsewhere": None if e.elsewhere is None else elsewhere_document(e.elsewhere),
     }
 
 
@@ -178,7 +256,7 @@ def sensitivity_document(s: Sensitivity) -> dict:
     out: dict[str, object] = {b.name: {"monthly_usd": round(b.estimate.monthly_usd, 2), "verdict": b.estimate.verdict.choice,
                                        "replicas": b.estimate.deployment.replicas, "assumptions": b.assumptions}
                               for b in s.bands}
-    return out | {"flips": s.flips, "note": s.note(), "source": catalog.assumptions()["sensitivity"]}
+    return out | {"flips": s.flips, "note": sensitivity_note(s), "source": catalog.assumptions()["sensitivity"]}
 
 
 def _planned_point(c: Curve) -> dict | None:
@@ -232,9 +310,41 @@ def curve_document(c: Curve) -> dict:
                       for x in c.crossings],
         "no_breakeven": [{"api": a.id, "tier": a.tier, "cheaper_throughout": side} for a, side in c.without_breakeven()],
         "comparable_tier": c.comparable_tier,
-        "headline": c.headline(),
+        "headline": curve_headline(c),
         "planned": _planned_point(c),
     }
+
+
+def cheapest_api_document(found: list[Configuration]) -> dict | None:
+    """The cheapest comparable API beside the cheapest configuration found (None: nothing found, or no API stands in)."""
+    v = found[0].estimate.verdict if found else None
+    if v is None or v.cheapest_api is None:
+        return None
+    q = next(q for q in found[0].estimate.apis if q.offer.id == v.cheapest_api)
+    return {"id": q.offer.id, "label": q.offer.label, "monthly_usd": round(q.monthly_usd, 2),
+            "usd_per_mtok": round_finite(q.usd_per_mtok, 4), "batch_price": q.batch_price,
+            "compared_with": v.compared_with, "source": q.offer.source}
+
+
+def optimize_document(model: str, w: Workload, found: list[Configuration], *, profile: Profile | None = None,
+                      profile_set: dict | None = None, other_clouds: bool = False,
+                      volume: BreakevenVolume | None = None) -> dict:
+    """`breakeven optimize --format json`: the workload searched, the profile that set flags, the configurations
+    found (cheapest first), the cheapest comparable API beside the first, what the program deploys, and the
+    breakeven volume when searched for."""
+    from cost.decide.optimize import no_alternative
+
+    return {"model": found[0].deployment.model if found else model,
+            "workload": {"tokens_per_month": w.tokens_per_month, "avg_input_tokens": w.avg_input_tokens,
+                         "avg_output_tokens": w.avg_output_tokens, "utilization": w.utilization,
+                         "ttft_target_ms": milliseconds(w.ttft_target_s),
+                         "tpot_target_ms": milliseconds(w.tpot_target_s)},
+            "profile": None if profile is None else {"name": profile.name, "set": profile_set, "source": profile.source},
+            "usd_per_mtok_at": "the declared volume",
+            "configurations": [x.to_dict() for x in found], "cheapest_api": cheapest_api_document(found),
+            "no_alternative": no_alternative(found[0]) if found else None,
+            "deploys": DEPLOYS_AWS_ONLY if other_clouds else "aws",
+            "breakeven": None if volume is None else volume.to_dict()}
 
 
 def finite(doc: object) -> object:

@@ -48,6 +48,11 @@ def seconds(ms: float | None) -> float | None:
     return None if ms is None else ms / MS_PER_S
 
 
+def milliseconds(s: float | None) -> float | None:
+    """A latency target `Workload` holds (s), in the milliseconds a stack file, the command line and reports state."""
+    return None if s is None else s * MS_PER_S
+
+
 class WorkloadFields(BaseModel):
     """The fields of a workload as every surface states them (unset: the default `Workload.build` gives)."""
 

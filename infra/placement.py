@@ -20,6 +20,7 @@ from cost.physics.sizing import sized
 from cost.physics.weights_cache import plan_cache
 from cost.pricing.nodes import NodePlan, plan_nodes, zone_spread
 from cost.pricing.tco import Overheads
+from cost.workload import milliseconds
 from infra.config.spec import (
     IMAGE_AND_RUNTIME_GIB,
     NODE_GROUP_NAME_MAX,
@@ -99,8 +100,8 @@ class ModelPlacement:
             "workload": {"tokensPerMonth": m.workload.tokens_per_month, "inputShare": round(m.workload.input_share, 4),
                          "avgInputTokens": m.workload.avg_input_tokens, "avgOutputTokens": m.workload.avg_output_tokens,
                          "utilization": m.workload.utilization,
-                         "ttftTargetMs": None if m.workload.ttft_target_s is None else m.workload.ttft_target_s * 1000,
-                         "tpotTargetMs": None if m.workload.tpot_target_s is None else m.workload.tpot_target_s * 1000,
+                         "ttftTargetMs": milliseconds(m.workload.ttft_target_s),
+                         "tpotTargetMs": milliseconds(m.workload.tpot_target_s),
                          "prefixCacheHitRate": m.workload.prefix_cache_hit_rate},
             "exemptions": {"fineTuned": m.exemptions.fine_tuned, "privateData": m.exemptions.private_data,
                            "customInference": m.exemptions.custom_inference},

@@ -33,8 +33,10 @@ def economics(spec: StackSpec, p: ModelPlacement) -> econ.Economics:
     return econ.Economics(p.deployment, p.model.workload, stack_economics(spec))
 
 
-def price(spec: StackSpec, placement: Placement, book=None) -> Fleet:
-    """The fleet cost of the placed spec: every model's sized deployment and workload, and the routing tiers."""
+def price(placement: Placement, book=None) -> Fleet:
+    """The fleet cost of the placed spec: every model's sized deployment and workload, and the routing tiers.
+    `book`: the price book the spec names, when the caller has read it already."""
+    spec = placement.spec
     if book is None:
         book = price_book(spec)
     try:
@@ -54,12 +56,13 @@ def gpu_root_volume(spec: StackSpec, p: ModelPlacement) -> RootVolume:
     return root_volume(p.disk_gib(spec.pricing.overheads), written)
 
 
-def platform_bill(spec: StackSpec, placement: Placement, on=None) -> list:
+def platform_bill(placement: Placement, on=None) -> list:
     """Line items of everything the program creates besides the GPU nodes (empty for an existing cluster)."""
     from cost.physics.weights_source import hub_gb_per_node
     from cost.pricing.platform import GpuPool, Platform, bill
     from infra.config.spec import today
 
+    spec = placement.spec
     c = spec.cluster
     if c.existing is not None:
         return []

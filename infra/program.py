@@ -58,10 +58,11 @@ def load_spec() -> StackSpec:
     return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
 
 
-def price(spec: StackSpec, placement: Placement, book=None) -> Fleet:
+def price(placement: Placement, book=None) -> Fleet:
+    """The placed stack's fleet cost; InputError where losing a zone leaves too little (survives_a_zone)."""
     from infra import pricing
 
-    fleet = pricing.price(spec, placement, book)
+    fleet = pricing.price(placement, book)
     survives_a_zone(placement, fleet)
     return fleet
 
@@ -85,11 +86,11 @@ def survives_a_zone(placement: Placement, fleet: Fleet) -> None:
                              f"({p.total_replicas} replicas, {rpi} per {m.instance_type}, over {p.zones} zone(s))")
 
 
-def platform(spec: StackSpec, placement: Placement) -> list:
+def platform(placement: Placement) -> list:
     """The platform's line items (EKS, NAT, system nodes, volumes, KMS, logs); InputError on a bad value."""
     from infra import pricing
 
-    return pricing.platform_bill(spec, placement)
+    return pricing.platform_bill(placement)
 
 
 def bill(fleet: Fleet, platform_items: list) -> dict:
@@ -351,8 +352,8 @@ def main() -> None:
         spec = load_spec()
         book = pricing.price_book(spec)
         placement = place(spec, book)
-        fleet = price(spec, placement, book)
-        platform_items = platform(spec, placement)
+        fleet = price(placement, book)
+        platform_items = platform(placement)
         pulumi.log.info(report(spec, placement, fleet, platform_items))
         for warning in placement.warnings():
             pulumi.log.warn(f"breakeven: {warning}")

@@ -38,7 +38,7 @@ from cost.pricing.nodes import instance_hourly_usd
 from cost.pricing.tco import Overheads
 from cost.report_model import fleet_document
 from cost.usage import Usage
-from cost.workload import Workload
+from cost.workload import Workload, milliseconds
 from policies import capacity as cap
 from policies import trust as trust_mod
 from policies.resources import (
@@ -796,8 +796,8 @@ def _trust_model(m: Model, stack: str, trust: Trust) -> None:
             ex[field_name] = False
     changes["exemptions"] = Exemptions(**ex)
     if w.ttft_target_s is not None and w.ttft_target_s < LOW_TTFT_S and "low-ttft" not in grant.exemptions:
-        refuse(f"the economics claim a {w.ttft_target_s * 1000:g} ms TTFT target (the low-ttft exemption)", "exemptions",
-               f"judged at {LOW_TTFT_S * 1000:g} ms, where APIs still compete")
+        refuse(f"the economics claim a {milliseconds(w.ttft_target_s):g} ms TTFT target (the low-ttft exemption)", "exemptions",
+               f"judged at {milliseconds(LOW_TTFT_S):g} ms, where APIs still compete")
         m.declared = replace(m.declared, workload=replace(w, ttft_target_s=LOW_TTFT_S))
     if d.pricing in COMMITMENTS and d.pricing not in grant.commitments:
         refuse(f"the economics price {d.pricing} capacity (a commitment)", "commitments", "priced on-demand")

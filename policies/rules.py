@@ -30,7 +30,9 @@ from cost.decide.verdict import breakeven as pricing_breakeven
 from cost.errors import InputError
 from cost.physics import capacity
 from cost.physics.capacity_range import capacity_range
+from cost.report_model import capacity_range_note, error_band_note
 from cost.units import format_tokens, format_usd
+from cost.workload import milliseconds
 from policies import pricing, resources, trust
 from policies.pricing import Model, PricedModel, Stack, is_priced
 from policies.secrets import CREDENTIAL_VALUE, SECRET_NAME, secret_findings
@@ -130,9 +132,9 @@ def _economics(args: StackValidationArgs, report: ReportViolation) -> None:
         if self_usd + extra > api_usd * (1 + premium):
             assert r is not None   # without a range extra is 0, and that case was reported above
             report(f"{_who(m)}: production stacks are judged at the pessimistic end of the capacity range "
-                   f"({r.band.describe()}). There, carrying the declared {format_tokens(m.workload.tokens_per_month)} "
+                   f"({error_band_note(r.band)}). There, carrying the declared {format_tokens(m.workload.tokens_per_month)} "
                    f"tokens/month costs {format_usd(self_usd + extra)}/month ({format_usd(extra)} more than at the modelled "
-                   f"capacity) against {format_usd(api_usd)}/month on {v.cheapest_api}. {r.note()}. Fix: measure the "
+                   f"capacity) against {format_usd(api_usd)}/month on {v.cheapest_api}. {capacity_range_note(r)}. Fix: measure the "
                    "capacity (breakeven observe / calibrate) or choose a cheaper configuration.", m.urn)
 
 
@@ -555,9 +557,9 @@ def _right_size(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         targets = []
         if w.ttft_target_s is not None:
-            targets.append(f"TTFT {w.ttft_target_s * 1000:g} ms")
+            targets.append(f"TTFT {milliseconds(w.ttft_target_s):g} ms")
         if w.tpot_target_s is not None:
-            targets.append(f"TPOT {w.tpot_target_s * 1000:g} ms")
+            targets.append(f"TPOT {milliseconds(w.tpot_target_s):g} ms")
         target = " and meets " + " and ".join(targets) if targets else ""
         report(f"{_who(m)}: its GPUs cost {format_usd(chosen)}/month; the cheapest catalog configuration that fits at the "
                f"{m.context_tokens:,}-token context{target} and serves the declared {format_tokens(w.tokens_per_month)} "

@@ -140,7 +140,10 @@ def load_yaml(stream: TextIO) -> Any:
     return strictload.yaml_text(stream.read(), getattr(stream, "name", "<stream>"))
 
 
+@cache
 def _load(name: str) -> dict:
+    """A catalog file's document (cost/data/<name>), read once per process: the loaders of one file (instances and
+    instances_region, checkpoints and gated_prefixes, ...) share it, so none of them may change it."""
     return strictload.load_yaml(DATA / name, name, "catalog YAML file")
 
 

@@ -25,14 +25,11 @@ from cost.errors import InputError
 from cost.estimate import Estimate
 from cost.pricing import api_prices, gpu_clouds
 from cost.pricing.api_prices import ApiOffer, PriceBook
-from cost.units import format_tokens
 from cost.workload import Workload
 
 BISECT_REL_TOL = 1e-9      # relative width at which a bisection on volume stops
 DEFAULT_POINTS = 48        # sampled volumes between --from and --to (log-spaced), for the data table
 MAX_STEPS = 5000           # a guard: the walk stops with an error rather than run away
-
-TIER_NAMES = {"equivalent": "equivalent-model", "quality": "quality-tier", "custom-model": "fine-tuned-hosting"}
 
 # volume (tokens/month) -> the cheapest configuration's estimate at that volume
 Cheapest = Callable[[float], Estimate]
@@ -128,31 +125,6 @@ class Curve:
         drawn (the fine-tuned exemption), else the APIs serving the same model, else the quality tier."""
         tiers = {a.tier for a in self.apis}
         return next((t for t in ("custom-model", "equivalent") if t in tiers), "quality")
-
-    def headline(self) -> str:
-        """One sentence on the comparable APIs only: where self-hosting breaks even with them, or that it never does
-        in the range (a quality-tier breakeven is no breakeven with the APIs serving the same model)."""
-        tier = self.comparable_tier
-        name = TIER_NAMES.get(tier, tier)
-        comparable = [a for a in self.apis if a.tier == tier]
-        crossed = [c for c in self.crossings if c.api.tier == tier]
-        span = f"{format_tokens(self.start)}-{format_tokens(self.end)} tokens/month"
-        if not comparable:
-            return f"no API to compare with in {span}"
-        if not crossed:
-            sides = {side for a, side in self.without_breakeven() if a.tier == tier}
-            if sides == {"api"}:
-                return f"the {name} APIs stay cheaper than self-hosting at every volume from {span}: no breakeven"
-            if sides == {"self-host"}:
-                return f"self-hosting costs less than every {name} API at every volume from {span}"
-            return f"self-hosting and the {name} APIs trade places only at hardware steps in {span}: no clean breakeven"
-        ids = {c.api.id for c in crossed}
-        last = max(c.tokens_per_month for c in crossed)
-        if len(ids) == len(comparable):
-            return f"self-hosting breaks even with every {name} API by {format_tokens(last)} tokens/month"
-        never = min((a for a in comparable if a.id not in ids), key=lambda a: self.usd_per_mtok[a.id])
-        return (f"self-hosting breaks even with {len(ids)} of {len(comparable)} {name} APIs (by {format_tokens(last)} "
-                f"tokens/month); {never.label} stays cheaper throughout {span}")
 
 
 def configuration(e: Estimate) -> dict:

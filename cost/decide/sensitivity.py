@@ -13,7 +13,6 @@ from cost import catalog
 from cost.estimate import Estimate, estimate
 from cost.pricing.nodes import Rates
 from cost.pricing.tco import Overheads
-from cost.units import format_usd
 
 BANDS = ("low", "base", "high")
 
@@ -32,12 +31,6 @@ class Sensitivity:
     @property
     def flips(self) -> bool:
         return len({b.estimate.verdict.choice for b in self.bands}) > 1
-
-    def note(self) -> str:
-        text = ", ".join(f"{b.name} {format_usd(b.estimate.monthly_usd)}/month -> {b.estimate.verdict.choice}" for b in self.bands)
-        if self.flips:
-            return f"the verdict flips inside the band ({text}): the assumptions decide it, so measure them"
-        return f"the verdict holds across the band ({text})"
 
 
 def sensitivity(deployment, workload, *, book=None, overheads: Overheads = Overheads(), rates: Rates | None = None,

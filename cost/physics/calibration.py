@@ -345,19 +345,9 @@ class ErrorBand:
     rows: int                    # measurements the band is read from
     worst: tuple[float, float]   # their lowest and highest predicted/measured ratio
 
-    def describe(self) -> str:
-        """One line: the band and what it is read from."""
-        if self.basis == "widest":
-            where = f"widest band: outside the checked range, the worst error of all {self.rows} published vLLM runs"
-        else:
-            where = (f"held-out error of the {self.rows} published vLLM run(s) most like it"
-                     f" ({', '.join(self.regimes) or 'no shared regime'})")
-        return f"measured capacity {self.low:.2f}x-{self.high:.2f}x the model's figure ({where})"
-
     def to_dict(self) -> dict:
         return {"low": round(self.low, 4), "high": round(self.high, 4), "basis": self.basis, "regimes": list(self.regimes),
-                "rows": self.rows, "predicted_over_measured": [round(self.worst[0], 4), round(self.worst[1], 4)],
-                "note": self.describe()}
+                "rows": self.rows, "predicted_over_measured": [round(self.worst[0], 4), round(self.worst[1], 4)]}
 
 
 @cache

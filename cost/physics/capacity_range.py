@@ -15,7 +15,8 @@ of volume (replicas added as it grows), so the iteration moves one way and stops
 
 It calls `estimate`, so it sits above `cost.estimate` (the "decide" layer of tests/test_layers.py, apart from its
 folder): an Estimate never computes its own range. `capacity_range(e)` is what the reports (`cost.report`, the
-estimate's JSON document in `cost.report_model`) and the policy pack call.
+estimate's JSON document in `cost.report_model`) and the policy pack call; its sentence is
+`cost.report_model.capacity_range_note`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING
 from cost.physics.calibration import ErrorBand
 from cost.physics.factors import Factors, published
 from cost.physics.sizing import replica_tokens_per_month
-from cost.units import format_tokens
 
 if TYPE_CHECKING:
     from cost.estimate import Estimate
@@ -85,25 +85,6 @@ class CapacityRange:
             usd = estimate(replace(low.deployment, replicas=low.replicas_needed), low.workload,
                            **_kwargs(self.nominal, self.factors("low"))).monthly_usd
         return max(usd, self.nominal.monthly_usd)
-
-    def note(self) -> str:
-        """One line: the range, and whether the verdict holds across it."""
-        lo, hi = self.output_tok_s()
-        choice = self.nominal.verdict.choice
-        text = (f"Capacity range {lo:,.0f}-{hi:,.0f} output tok/s ({self.band.low:.2f}x-{self.band.high:.2f}x, "
-                f"{'widest band: outside the checked range' if self.band.basis == 'widest' else 'held-out error'}): ")
-        if self.holds:
-            text += f"the {choice} verdict holds across it"
-        else:
-            text += (f"the verdict does NOT hold across it (low end: {self.low.verdict.choice}, "
-                     f"high end: {self.high.verdict.choice})")
-        if self.flip_tokens_per_month is not None:
-            side = "below" if choice in FAVOURS_SELF_HOSTING else "above"
-            text += (f"; at the {self.flip_end} end it flips {side} {format_tokens(self.flip_tokens_per_month)} "
-                     f"tokens/month")
-        elif choice == "api" and self.nominal.verdict.cheapest_api is not None:
-            text += "; even at the high end no volume makes self-hosting this deployment cheaper"
-        return text
 
 
 def _per_replica(e: Estimate) -> float:

@@ -12,10 +12,9 @@ from cost.errors import InputError
 from cost.pricing.api_prices import PriceBook
 
 __all__ = ["CloudOffer", "Elsewhere", "AWS", "offers", "cloud_ids", "parse_clouds", "book_for", "elsewhere",
-           "DEPLOYS_AWS_ONLY", "offer_priced"]
+           "offer_priced"]
 
 AWS = "aws"
-DEPLOYS_AWS_ONLY = "The Pulumi program deploys AWS only: other clouds are priced for comparison, not deployed."
 _FILE = "gpu-clouds.yaml"
 _PRICINGS = ("on-demand", "spot")
 
@@ -117,8 +116,7 @@ class Elsewhere:
         o = self.offer
         return {"cloud": o.cloud, "product": o.product, "gpu": o.gpu, "usd_per_gpu_hour": o.usd_per_gpu_hour,
                 "aws_usd_per_gpu_hour": round(self.aws_usd_per_gpu_hour, 4), "gpus": self.gpus,
-                "aws_extra_usd_per_month": round(self.extra_usd_per_month, 2), "source": o.source, "checked": o.checked,
-                "note": DEPLOYS_AWS_ONLY}
+                "aws_extra_usd_per_month": round(self.extra_usd_per_month, 2), "source": o.source, "checked": o.checked}
 
 
 def elsewhere(gpu: str, gpus: int, aws_usd_per_gpu_hour: float, clouds: tuple[str, ...] | None = None) -> Elsewhere | None:

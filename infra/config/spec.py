@@ -41,7 +41,7 @@ from cost.physics.weights_cache import pod_cache_gib
 from cost.pricing.nodes import plan_nodes
 from cost.pricing.tco import Overheads
 from cost.pydantic_errors import spelled
-from cost.workload import Workload, WorkloadFields, require_within_context
+from cost.workload import Workload, WorkloadFields, require_within_context, seconds
 from infra.config import schema
 from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
 from infra.config.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
@@ -423,10 +423,8 @@ def _workload_args(w: schema.Workload, key: str) -> dict:
     if w.tokens_per_month is None:
         raise InputError(f"{key}.tokensPerMonth", None, "a monthly token volume such as 100M or 3.2B")
     args: dict[str, Any] = w.model_dump(include=set(WorkloadFields.model_fields), exclude_none=True)
-    for src, dst in (("ttft_target_ms", "ttft_target_s"), ("tpot_target_ms", "tpot_target_s")):
-        if getattr(w, src) is not None:
-            args[dst] = getattr(w, src) / 1000
-    return args
+    targets = {"ttft_target_s": seconds(w.ttft_target_ms), "tpot_target_s": seconds(w.tpot_target_ms)}
+    return args | {k: v for k, v in targets.items() if v is not None}
 
 
 def _build_workload(args: dict, key: str) -> Workload:

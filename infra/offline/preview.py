@@ -330,7 +330,7 @@ def _markdown_cost(p: Plan) -> str:
     from cost.report_model import fleet_document
     from infra import pricing
 
-    fleet = pricing.price(p.spec, p.placement)
+    fleet = pricing.price(p.placement)
     if fleet_document(fleet) != p.cost:
         raise PreviewError("the exported cost differs from pricing the spec again")
     return ("\n" + cost_report.render(fleet, "markdown")).replace("\n## ", "\n#### ")[1:]  # under the details' headings

@@ -13,7 +13,7 @@ from cost.deployment import Deployment, Exemptions
 from cost.errors import InputError
 from cost.estimate import estimate
 from cost.pricing import api_prices
-from cost.report_model import curve_document
+from cost.report_model import curve_document, curve_headline
 from cost.workload import Workload
 
 SHAPE = Workload.build(0, avg_input_tokens=600, avg_output_tokens=400, utilization=0.8)
@@ -109,7 +109,7 @@ def test_the_headline_speaks_of_the_equivalent_apis_only():
                                 "10M-1B tokens/month: no breakeven")
     wide = curve("llama-3.1-70b", SHAPE, cheapest_search("llama-3.1-70b", SHAPE), start=10e6, end=100e9, points=2)
     equivalent = {b["api"] for b in curve_document(wide)["breakeven"] if b["tier"] == "equivalent"}
-    assert equivalent and wide.headline().startswith(f"self-hosting breaks even with {len(equivalent)} of ")
+    assert equivalent and curve_headline(wide).startswith(f"self-hosting breaks even with {len(equivalent)} of ")
 
 
 def test_the_planned_point_carries_the_cheapest_comparable_api_and_the_label_the_chart_draws():

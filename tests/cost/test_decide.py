@@ -10,7 +10,7 @@ from cost.decide.sensitivity import sensitivity
 from cost.deployment import Deployment, Exemptions
 from cost.estimate import estimate
 from cost.pricing.api_prices import load_price_book
-from cost.report_model import estimate_document
+from cost.report_model import estimate_document, sensitivity_note
 from cost.workload import Workload
 
 
@@ -138,7 +138,7 @@ def test_the_sensitivity_band_says_when_the_verdict_flips(capsys):
     low, base, high = (b.estimate for b in s.bands)
     assert low.monthly_usd < base.monthly_usd < high.monthly_usd
     assert (low.verdict.choice, high.verdict.choice) == ("self-host", "api") and s.flips
-    assert "flips" in s.note()
+    assert "flips" in sensitivity_note(s)
     r = cli_json(capsys, "estimate", "--model", "llama-3.1-8b", "--instance", "g6.xlarge", "--pricing", "reserved-1y",
                  "--precision", "fp8", "--tokens-per-month", "30B", "--providers", "aws")
     assert r["sensitivity"]["flips"] is True

@@ -12,7 +12,7 @@ HOURS = 730
 
 @pytest.fixture(scope="module")
 def fleet():
-    return pricing.price(*placed_of("fleet"))
+    return pricing.price(placed_of("fleet")[1])
 
 
 def _item(estimate, name: str):

@@ -124,7 +124,7 @@ def test_no_secret_value_in_any_input_output_or_log(runs, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_exported_cost_equals_pricing_the_spec(runs, stack):
     _, run, spec = runs[stack]
-    assert run.outputs["cost"] == json.loads(json.dumps(fleet_document(pricing.price(spec, place(spec)))))
+    assert run.outputs["cost"] == json.loads(json.dumps(fleet_document(pricing.price(place(spec)))))
     report = next(m for s, m in run.logs if s == "info" and m.startswith("breakeven cost report"))
     assert f"${run.outputs['cost']['monthly_usd']:,.2f}" in report
 

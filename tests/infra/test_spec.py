@@ -64,7 +64,7 @@ def test_the_fleet_analyst_is_sized_and_priced_with_its_fp8_kv_cache():
     auto = load_placed("fleet", {f"{P}models": models})
     assert spec.model("analyst-72b").deployment.kv_cache_dtype == "fp8"
     assert auto[0].model("analyst-72b").deployment.kv_cache_dtype == "auto"
-    fp8_est, auto_est = (next(e for e in pricing.price(*s).estimates if e.deployment.name == "analyst-72b")
+    fp8_est, auto_est = (next(e for e in pricing.price(s[1]).estimates if e.deployment.name == "analyst-72b")
                          for s in ((spec, placement), auto))
     assert fp8_est.fit.kv_capacity_tokens == pytest.approx(2 * auto_est.fit.kv_capacity_tokens, rel=0.01)
     assert fp8_est.full_capacity_tokens_per_month > auto_est.full_capacity_tokens_per_month
@@ -106,7 +106,7 @@ def test_api_server_count_reaches_the_deployment_the_chart_values_and_the_capaci
     secrets = SecretNames("hf-token", "vllm-api-key")
     assert chart_values(one[0], one[1].models[0], secrets)["engine"]["apiServerCount"] == 1
     assert chart_values(four[0], four[1].models[0], secrets)["engine"]["apiServerCount"] == 4
-    est_one, est_four = (pricing.price(*s).estimates[0] for s in (one, four))
+    est_one, est_four = (pricing.price(s[1]).estimates[0] for s in (one, four))
     assert est_one.throughput.limited_by == "api-server"
     assert est_four.throughput.limited_by != "api-server"
     assert est_four.full_capacity_tokens_per_month > est_one.full_capacity_tokens_per_month
@@ -139,6 +139,16 @@ def test_api_servers_need_a_core_each_in_the_pod():
     small = [{**_models("dev")[0], "apiServerCount": 2}]     # g6.xlarge: 4 vCPUs, 3 cores for the pod
     err = _bad("dev", f"{P}models", small)
     assert err.key == f"{P}models[0].apiServerCount" and err.allowed == "1 on g6.xlarge", err
+
+
+def test_latency_targets_given_in_ms_are_priced_in_seconds_and_reported_in_the_ms_the_stack_gave():
+    models = _models()
+    models[0]["workload"] |= {"ttftTargetMs": 1500, "tpotTargetMs": 75}
+    spec, placement = load_placed("prod", {f"{P}models": models})
+    w = spec.models[0].workload
+    assert (w.ttft_target_s, w.tpot_target_s) == (1.5, 0.075)
+    doc = placement.to_dict()["models"][0]["workload"]
+    assert (doc["ttftTargetMs"], doc["tpotTargetMs"]) == (1500, 75)
 
 
 def test_prefix_cache_hit_rate_reaches_the_workload_of_a_model_and_of_a_routed_tier():

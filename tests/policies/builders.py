@@ -8,7 +8,7 @@ a dict `{type, name, inputs, urn?, parent?, propertyDependencies?}`. The economi
 the same codec the program uses (`cost.economics`), never by hand.
 
 `spec_stack(name)` builds the same for an example stack from its validated spec and placement (infra/placement.py), so a
-test can compare the pack's figures with the preview's (`infra.pricing.price(spec, placement)`).
+test can compare the pack's figures with the preview's (`infra.pricing.price(placement)`).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def plan_or_skip(stack: str):
 def _preview_cost(stack: str) -> dict:
     from infra import pricing as infra_pricing
 
-    return fleet_document(infra_pricing.price(*B.placed_of(stack)))
+    return fleet_document(infra_pricing.price(B.placed_of(stack)[1]))
 
 
 @functools.cache
