@@ -11,6 +11,7 @@ the result; nothing sizes again.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from cost import catalog
 from cost.deployment import Deployment
@@ -31,6 +32,9 @@ from infra.config.spec import (
     pod_cpu,
     price_book,
 )
+
+if TYPE_CHECKING:
+    from cost.pricing.api_prices import PriceBook
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ class Placement:
         }
 
 
-def place(spec: StackSpec, book=None) -> Placement:
+def place(spec: StackSpec, book: PriceBook | None = None) -> Placement:
     """Size, pack and place every model of a validated spec; InputError (the stack key, the value, what is
     allowed) on the first count the stack cannot hold. `book`: the price book the spec names, when the caller has
     loaded it (None: loaded here)."""
@@ -177,7 +181,7 @@ def place(spec: StackSpec, book=None) -> Placement:
     return Placement(spec, placed)
 
 
-def _place(m: ModelSpec, cluster: ClusterSpec, book) -> ModelPlacement:
+def _place(m: ModelSpec, cluster: ClusterSpec, book: PriceBook | None) -> ModelPlacement:
     """One model sized, packed onto nodes, spread over zone pools, with its weights source."""
     key = m.key
     deployment = sized(m.deployment, m.workload)   # replicas that carry the workload when the stack says auto

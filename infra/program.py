@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -18,6 +19,9 @@ from cost.pricing.fleet import Fleet
 from cost.report_model import fleet_document
 from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
 from infra.placement import Placement, place
+
+if TYPE_CHECKING:
+    from cost.pricing.api_prices import PriceBook
 
 
 class ConfigError(InputError, pulumi.RunError):
@@ -58,7 +62,7 @@ def load_spec() -> StackSpec:
     return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
 
 
-def price(placement: Placement, book=None) -> Fleet:
+def price(placement: Placement, book: PriceBook | None = None) -> Fleet:
     """The placed stack's fleet cost; InputError where losing a zone leaves too little (survives_a_zone)."""
     from infra import pricing
 

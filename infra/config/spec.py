@@ -29,7 +29,7 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cost import catalog
 from cost.catalog import eks as eks_calendar
@@ -44,6 +44,9 @@ from cost.pydantic_errors import spelled
 from cost.workload import Workload, WorkloadFields, require_within_context, seconds
 from infra.config import schema
 from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
+
+if TYPE_CHECKING:
+    from cost.pricing.api_prices import PriceBook
 from infra.config.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
 
 GPU_POOL_LABEL = "breakeven.dev/gpu-pool"
@@ -330,12 +333,12 @@ def load(
     return StackSpec(project, stack, production, cfg.namespace, cluster, tuple(models), routing, pricing, secrets, access)
 
 
-def price_book(spec: StackSpec):
+def price_book(spec: StackSpec) -> PriceBook | None:
     """The price book the spec names (None: the AWS catalog and the genai-prices snapshot)."""
     return _load_book(spec.pricing.price_book) if spec.pricing.price_book else None
 
 
-def _load_book(name: str):
+def _load_book(name: str) -> PriceBook:
     from cost.pricing import api_prices
 
     try:
