@@ -17,7 +17,7 @@ from pulumi.runtime import config as runtime_config
 from cost.errors import InputError
 from cost.pricing.fleet import Fleet
 from cost.report_model import fleet_document
-from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
+from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load, price_book
 from infra.placement import Placement, place
 
 if TYPE_CHECKING:
@@ -352,7 +352,7 @@ def main() -> None:
 
     with config_errors():   # read, place, price and check the config; nothing is registered before this ends
         spec = load_spec()
-        book = pricing.price_book(spec)
+        book = price_book(spec)
         placement = place(spec, book)
         fleet = price(placement, book)
         platform_items = pricing.platform_bill(placement)

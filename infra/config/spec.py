@@ -292,7 +292,7 @@ def load(
     project: str = NS,
     stack: str = "dev",
     aws_region: str | None = None,
-    book=None,
+    book: PriceBook | None = None,
 ) -> StackSpec:
     """Build and validate the spec from raw stack config. Raises InputError on the first bad value. Checks that read
     the sized replica count (nodes, zones, node group names, disks) are the placement's (infra/placement.py)."""

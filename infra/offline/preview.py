@@ -109,7 +109,6 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     from infra.config import spec as spec_mod
     from infra.offline import helmrender, mocks
     from infra.placement import place
-    from infra.pricing import price_book
 
     t_imp = time.perf_counter()
     region = cfg.values.get("aws:region", "us-east-1")
@@ -123,7 +122,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
         raise PreviewError(f"the program failed: {type(run.error).__name__}: {run.error}") from run.error
     spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
                          project=cfg.project, stack=stack)
-    placement = place(spec, price_book(spec))
+    placement = place(spec, spec_mod.price_book(spec))
 
     # Charts fetched from a registry (the pinned LeaderWorkerSet controller, oci://..., a repo chart) cannot be pulled
     # offline: they stay one Chart resource with its chart reference and version; the project's own
