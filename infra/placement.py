@@ -29,7 +29,6 @@ from infra.config.spec import (
     ModelSpec,
     P,
     StackSpec,
-    pod_cpu,
     price_book,
 )
 
@@ -64,6 +63,7 @@ class ModelPlacement:
 
     @property
     def total_replicas(self) -> int:
+        """Serving replicas plus the spares (the pods the chart runs)."""
         return self.deployment.total_replicas
 
     @property
@@ -73,6 +73,7 @@ class ModelPlacement:
 
     @property
     def nodes(self) -> int:
+        """GPU nodes over all its zone pools."""
         return sum(p.nodes for p in self.pools)
 
     @property
@@ -123,6 +124,7 @@ class Placement:
     models: tuple[ModelPlacement, ...]
 
     def model(self, name: str) -> ModelPlacement:
+        """The placed model of that name (a model the spec holds)."""
         return next(p for p in self.models if p.model.name == name)
 
     def warnings(self) -> list[str]:
@@ -274,6 +276,11 @@ def _check_node_groups(cluster: ClusterSpec, placed: tuple[ModelPlacement, ...])
                 raise InputError(f"{m.key}.name", m.name, "a name that gives each node group its own name",
                                  f"node group {ng!r} is also generated for {seen[ng]}")
             seen[ng] = f"{m.key}.name"
+
+
+def pod_cpu(inst: catalog.Instance, replicas_per_instance: int) -> int:
+    """CPU cores a vLLM pod requests on `inst` when `replicas_per_instance` pods share it (at least 1)."""
+    return max(1, int(inst.vcpus * 0.75 / replicas_per_instance))
 
 
 def _require_cores(key: str, d: Deployment, inst: catalog.Instance, replicas_per_instance: int) -> None:

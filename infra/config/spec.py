@@ -598,11 +598,6 @@ def _check_object_names(models: list[ModelSpec]) -> None:
         objects[m.k8s_name] = m.name
 
 
-def pod_cpu(inst: catalog.Instance, replicas_per_instance: int) -> int:
-    """CPU cores a vLLM pod requests on `inst` when `replicas_per_instance` pods share it (at least 1)."""
-    return max(1, int(inst.vcpus * 0.75 / replicas_per_instance))
-
-
 def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:
     """The weights, runtime and one full-length sequence of KV cache must fit the replica's GPUs
     (the same check, with the same context, as `cost.estimate`)."""
