@@ -17,6 +17,7 @@ from breakeven.workload_flags import (
     rates_from,
     workload_from,
 )
+from cost.report import FORMATS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     output.add_argument("--breakeven", action="store_true",
                         help="also find the least volume at which the cheapest configuration beats the cheapest "
                              "comparable API")
-    output.add_argument("--format", default="table", choices=("table", "json", "markdown"), help="the report's format (default table)")
+    output.add_argument("--format", default="table", choices=FORMATS, help="the report's format (default table)")
 
 
 def run(args: argparse.Namespace) -> int:
