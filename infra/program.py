@@ -174,7 +174,7 @@ def aws_identity() -> tuple[str | None, str | None]:
     return cfg.get("profile"), (arns[-1] if arns else None)
 
 
-def multinode_controllers(placement: Placement, provider) -> list:
+def multinode_controllers(placement: Placement, provider: pulumi.ProviderResource) -> list[pulumi.Resource]:
     """The LeaderWorkerSet controller (infra/components/lws.py) when a model's replica spans nodes, and the EFA device
     plugin (infra/components/efa.py) when such a replica's instances have EFA; else nothing."""
     if not any(p.plan.instances_per_replica > 1 for p in placement.models):
@@ -183,7 +183,7 @@ def multinode_controllers(placement: Placement, provider) -> list:
     from infra.components.lws import LwsController
 
     opts = pulumi.ResourceOptions(provider=provider)
-    out: list = [LwsController("lws", opts=opts)]
+    out: list[pulumi.Resource] = [LwsController("lws", opts=opts)]
     if any(efa_interfaces(p.plan) for p in placement.models):
         out.append(EfaDevicePlugin("efa", opts=opts))
     return out
