@@ -45,8 +45,9 @@ class Plan:
       name `<chart>:<namespace>/<name>`, inputs = the manifest, parent = the chart.
     cost: the program's exported `cost` (cost.report_model.fleet_document).
     outputs: every stack output (secret outputs shown as "[secret]").
-    spec: the validated StackSpec; placement: its models as placed (infra/placement.py); manifests: chart resource name -> helm's rendered text, in resource order
-      (not in the order the parallel helm runs finish, so that the JSON is the same on every run).
+    placement: the validated spec and its models as placed (infra/placement.py; `spec` reads it); manifests: chart
+      resource name -> helm's rendered text, in resource order (not in the order the parallel helm runs finish, so
+      that the JSON is the same on every run).
     logs: (severity, message) the program logged; timings: seconds per phase.
     """
 
@@ -55,11 +56,15 @@ class Plan:
     resources: list[dict]
     cost: dict
     outputs: dict
-    spec: StackSpec
     placement: Placement
     manifests: dict[str, str]
     logs: list[tuple[str, str]]
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> StackSpec:
+        """The validated spec (the placement holds it)."""
+        return self.placement.spec
 
     @property
     def report(self) -> str:
@@ -145,7 +150,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
                                   "inputs": obj, "parent": r.urn})
     timings = {"config": t_cfg - t0, "imports": t_imp - t_cfg, "program": t_run - t_imp, "helm": t_helm - t_run,
                "total": time.perf_counter() - t0}
-    return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, spec, placement,
+    return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, placement,
                 {r.name: rendered[r.name].text for r in ordered if r.name in rendered}, run.logs, timings)
 
 
