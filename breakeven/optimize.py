@@ -21,6 +21,7 @@ from cost.report import FORMATS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `breakeven optimize`: the workload, what the search may choose from, the assumptions, the output."""
     add_workload_flags(p)
     add_constraint_flags(p)
     add_assumption_flags(p)
