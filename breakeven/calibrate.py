@@ -24,6 +24,7 @@ def _concurrencies(text: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `breakeven calibrate`: the endpoint, the server measured, the sweep and the factors file written."""
     p.add_argument("--endpoint", required=True, help="base URL of an OpenAI-compatible server (vLLM)")
     p.add_argument("--model", required=True, help="catalog model, or a Hugging Face config.json (or its folder)")
     p.add_argument("--served-model-name", help="the model name the server answers to (default: --model)")

@@ -1,4 +1,5 @@
-"""The `breakeven` command line: estimate, calibration, bench, preview."""
+"""The `breakeven` command line: every command (HELP); estimate, calibration, seeds, bench and preview are defined
+here, the others in a module of their own (MODULES), imported only when that command runs or shows its --help."""
 
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ from breakeven.workload_flags import (
 from cost.deployment import DeploymentFields
 from cost.errors import InputError
 from cost.report import FORMATS
-
-_number = number
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -246,7 +245,7 @@ def _calibration_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=_number(float, "--seconds"), default=2.0)
+    p.add_argument("--seconds", type=number(float, "--seconds"), default=2.0)
     p.add_argument("--optimize", action="store_true", help="time `breakeven optimize` over the full catalog instead")
 
 
@@ -254,7 +253,7 @@ def _preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", required=True, help="a stack in stacks/ (dev, prod, hybrid, ...)")
     p.add_argument("--format", default="table", choices=FORMATS)
     p.add_argument("--compare-to", help="a previous `preview --format json` output: show what changes against it")
-    p.add_argument("--fail-on-increase", type=_number(float, "--fail-on-increase"), metavar="PCT",
+    p.add_argument("--fail-on-increase", type=number(float, "--fail-on-increase"), metavar="PCT",
                    help="with --compare-to: exit 1 when the monthly total rises by more than PCT percent")
     p.add_argument("--usage", action="append", default=[], metavar="MODEL=FILE",
                    help="price a model on a measured usage file (breakeven observe --write-usage); repeatable")

@@ -12,7 +12,9 @@ def _num(v: float) -> str:
     """A factor value: fractions to three places, microsecond-sized times in scientific notation."""
     return f"{v:.3f}" if v >= 0.01 else f"{v:.2e}"
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `breakeven gpucheck`: the GPU measured, the factors checked, the format."""
     p.add_argument("--gpu", default="H200", help="a GPU with a file in cost/data/gpu-measurements/")
     p.add_argument("--factors", help="a factors file to check instead of the published fit")
     p.add_argument("--format", default="table", choices=FORMATS)

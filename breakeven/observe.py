@@ -19,6 +19,8 @@ OBSERVED = ("model", "gpu", "instance_type", "gpus_per_replica", "replicas", "pr
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `breakeven observe`: where the running vLLM is (endpoint, pods or Prometheus), the window, the
+    deployment it is (flags or a stack's model), the usage file and the format."""
     src = p.add_argument_group("where the metrics come from (one of)")
     src.add_argument("--endpoint", action="append", default=[], help="vLLM base URL (repeatable); scrapes URL/metrics")
     src.add_argument("--namespace", help="Kubernetes namespace of the deployment's pods (with --selector)")

@@ -17,9 +17,11 @@ from breakeven.workload_flags import (
     rates_from,
     workload_from,
 )
+from cost.report import FORMATS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `breakeven optimize`: the workload, what the search may choose from, the assumptions, the output."""
     add_workload_flags(p)
     add_constraint_flags(p)
     add_assumption_flags(p)
@@ -28,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     output.add_argument("--breakeven", action="store_true",
                         help="also find the least volume at which the cheapest configuration beats the cheapest "
                              "comparable API")
-    output.add_argument("--format", default="table", choices=("table", "json", "markdown"), help="the report's format (default table)")
+    output.add_argument("--format", default="table", choices=FORMATS, help="the report's format (default table)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ POLICY_PACK = "policies"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `breakeven up`: the stack, the policy pack's config, --yes and --dry-run."""
     p.add_argument("--stack", required=True, help="a stack in stacks/ (dev, prod, ...)")
     p.add_argument("--policy-pack-config", metavar="FILE",
                    help="the organisation's policy config (e.g. policies/config.example.json): production scope, "

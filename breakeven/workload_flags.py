@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -20,6 +21,9 @@ from cost.errors import InputError
 from cost.pricing.nodes import RatesFields
 from cost.pydantic_errors import FromText
 from cost.workload import WorkloadArgs, WorkloadFieldsMs
+
+if TYPE_CHECKING:
+    from cost.decide.optimize import Constraints
 
 
 def _flags(model: type[BaseModel]) -> dict[str, str]:
@@ -40,11 +44,11 @@ PROFILE_FIELDS = ("avg_input_tokens", "avg_output_tokens", "tpot_target_ms", "tt
                   "batch")
 
 
-def number(kind: type, flag: str, allowed: str | None = None):
+def number(kind: type, flag: str, allowed: str | None = None) -> Callable[[str], Any]:
     """An argparse type for a finite int or float flag: `nan`, `inf`, `1e400` and magnitudes beyond
     strictload.MAX_MAGNITUDE (1e18, so that nothing overflows later) are refused here, in the words `allowed`
     (by default: what any such number allows)."""
-    def parse(text: str):
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
@@ -56,7 +60,7 @@ def number(kind: type, flag: str, allowed: str | None = None):
     return parse
 
 
-def field_type(model: type[BaseModel], name: str):
+def field_type(model: type[BaseModel], name: str) -> Callable[[str], Any]:
     """An argparse type for one field of `model`: the text read as a number where the field holds one (unless it
     parses text itself, `FromText`: 750M), then validated by the field alone (its bounds and validators), so a bad
     value is refused before anything runs, naming the flag, the value and the field's words."""
@@ -222,7 +226,7 @@ def exemptions_from(args: argparse.Namespace):
     return Exemptions(**{name: bool(getattr(args, name)) for name in ExemptionsFields.model_fields})
 
 
-def constraints_from(args: argparse.Namespace, pricings: tuple[str, ...] | None):
+def constraints_from(args: argparse.Namespace, pricings: tuple[str, ...] | None) -> Constraints:
     """The searches' constraints (optimize, curve): the comma-separated lists, and the fields given (unset: the
     Constraints' defaults)."""
     from cost.decide.optimize import Constraints

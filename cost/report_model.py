@@ -2,7 +2,8 @@
 
 The domain objects (`cost.estimate.Estimate`, `cost.pricing.fleet.Fleet`, `cost.decide.verdict.Verdict`, the curve) hold
 figures and properties; the keys a user's script reads, their rounding and the sentences beside the figures
-(the price's basis, the capacity range's note, the verdict's reasons) are written here, once. Every `--format
+(the price's basis, the capacity range's and the sensitivity band's notes, the curve's headline) are written here,
+once. The verdict's reasons are written by the verdict from its facts (`cost.decide.verdict.Facts`). Every `--format
 json` report (estimate, fleet, preview, optimize, curve, calibration, calibrate, observe, gpucheck) is printed through
 `report_json`, which stamps `version` first; the table and markdown renderers are in `cost.report`.
 """

@@ -11,6 +11,7 @@ the result; nothing sizes again.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from cost import catalog
 from cost.deployment import Deployment
@@ -28,9 +29,11 @@ from infra.config.spec import (
     ModelSpec,
     P,
     StackSpec,
-    pod_cpu,
     price_book,
 )
+
+if TYPE_CHECKING:
+    from cost.pricing.api_prices import PriceBook
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class ModelPlacement:
 
     @property
     def total_replicas(self) -> int:
+        """Serving replicas plus the spares (the pods the chart runs)."""
         return self.deployment.total_replicas
 
     @property
@@ -69,6 +73,7 @@ class ModelPlacement:
 
     @property
     def nodes(self) -> int:
+        """GPU nodes over all its zone pools."""
         return sum(p.nodes for p in self.pools)
 
     @property
@@ -119,6 +124,7 @@ class Placement:
     models: tuple[ModelPlacement, ...]
 
     def model(self, name: str) -> ModelPlacement:
+        """The placed model of that name (a model the spec holds)."""
         return next(p for p in self.models if p.model.name == name)
 
     def warnings(self) -> list[str]:
@@ -165,7 +171,7 @@ class Placement:
         }
 
 
-def place(spec: StackSpec, book=None) -> Placement:
+def place(spec: StackSpec, book: PriceBook | None = None) -> Placement:
     """Size, pack and place every model of a validated spec; InputError (the stack key, the value, what is
     allowed) on the first count the stack cannot hold. `book`: the price book the spec names, when the caller has
     loaded it (None: loaded here)."""
@@ -177,7 +183,7 @@ def place(spec: StackSpec, book=None) -> Placement:
     return Placement(spec, placed)
 
 
-def _place(m: ModelSpec, cluster: ClusterSpec, book) -> ModelPlacement:
+def _place(m: ModelSpec, cluster: ClusterSpec, book: PriceBook | None) -> ModelPlacement:
     """One model sized, packed onto nodes, spread over zone pools, with its weights source."""
     key = m.key
     deployment = sized(m.deployment, m.workload)   # replicas that carry the workload when the stack says auto
@@ -270,6 +276,11 @@ def _check_node_groups(cluster: ClusterSpec, placed: tuple[ModelPlacement, ...])
                 raise InputError(f"{m.key}.name", m.name, "a name that gives each node group its own name",
                                  f"node group {ng!r} is also generated for {seen[ng]}")
             seen[ng] = f"{m.key}.name"
+
+
+def pod_cpu(inst: catalog.Instance, replicas_per_instance: int) -> int:
+    """CPU cores a vLLM pod requests on `inst` when `replicas_per_instance` pods share it (at least 1)."""
+    return max(1, int(inst.vcpus * 0.75 / replicas_per_instance))
 
 
 def _require_cores(key: str, d: Deployment, inst: catalog.Instance, replicas_per_instance: int) -> None:

@@ -16,7 +16,11 @@ from infra.config.spec import P, StackSpec, price_book
 from infra.placement import ModelPlacement, Placement, weights_on_instance_store
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from cost.pricing.api_prices import PriceBook
     from cost.pricing.platform import RootVolume
+    from cost.pricing.tco import LineItem
 
 
 def stack_economics(spec: StackSpec) -> econ.StackEconomics:
@@ -33,7 +37,7 @@ def economics(spec: StackSpec, p: ModelPlacement) -> econ.Economics:
     return econ.Economics(p.deployment, p.model.workload, stack_economics(spec))
 
 
-def price(placement: Placement, book=None) -> Fleet:
+def price(placement: Placement, book: PriceBook | None = None) -> Fleet:
     """The fleet cost of the placed spec: every model's sized deployment and workload, and the routing tiers.
     `book`: the price book the spec names, when the caller has read it already."""
     spec = placement.spec
@@ -56,8 +60,9 @@ def gpu_root_volume(spec: StackSpec, p: ModelPlacement) -> RootVolume:
     return root_volume(p.disk_gib(spec.pricing.overheads), written)
 
 
-def platform_bill(placement: Placement, on=None) -> list:
-    """Line items of everything the program creates besides the GPU nodes (empty for an existing cluster)."""
+def platform_bill(placement: Placement, on: dt.date | None = None) -> list[LineItem]:
+    """Line items of everything the program creates besides the GPU nodes (empty for an existing cluster), at the
+    prices in force `on` (None: today)."""
     from cost.physics.weights_source import hub_gb_per_node
     from cost.pricing.platform import GpuPool, Platform, bill
     from infra.config.spec import today
@@ -79,7 +84,7 @@ def platform_bill(placement: Placement, on=None) -> list:
         raise (e if e.key.startswith(P) else e.under(P)) from None
 
 
-def weights_s3_lines(placement: Placement) -> list:
+def weights_s3_lines(placement: Placement) -> list[LineItem]:
     """The S3 weights path's line items: each S3-sourced model's copy and GETs, and the one gateway endpoint."""
     from cost.physics import weights_source
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -16,8 +17,11 @@ from pulumi.runtime import config as runtime_config
 from cost.errors import InputError
 from cost.pricing.fleet import Fleet
 from cost.report_model import fleet_document
-from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load
+from infra.config.spec import IMAGE_AND_RUNTIME_GIB, NS, SECRET_KEYS, StackSpec, load, price_book
 from infra.placement import Placement, place
+
+if TYPE_CHECKING:
+    from cost.pricing.api_prices import PriceBook
 
 
 class ConfigError(InputError, pulumi.RunError):
@@ -58,7 +62,7 @@ def load_spec() -> StackSpec:
     return load(raw_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
 
 
-def price(placement: Placement, book=None) -> Fleet:
+def price(placement: Placement, book: PriceBook | None = None) -> Fleet:
     """The placed stack's fleet cost; InputError where losing a zone leaves too little (survives_a_zone)."""
     from infra import pricing
 
@@ -86,13 +90,6 @@ def survives_a_zone(placement: Placement, fleet: Fleet) -> None:
                              f"({p.total_replicas} replicas, {rpi} per {m.instance_type}, over {p.zones} zone(s))")
 
 
-def platform(placement: Placement) -> list:
-    """The platform's line items (EKS, NAT, system nodes, volumes, KMS, logs); InputError on a bad value."""
-    from infra import pricing
-
-    return pricing.platform_bill(placement)
-
-
 def bill(fleet: Fleet, platform_items: list) -> dict:
     """The whole monthly bill: the fleet (GPUs, their storage, overheads, API tiers) plus the platform."""
     platform_usd = sum(i.monthly_usd for i in platform_items)
@@ -111,9 +108,9 @@ def commitment_offers(placement: Placement) -> dict[str, dict]:
             if p.model.capacity_type in RESERVED and p.deployment.commitment is None}
 
 
-def commitment_lines(spec: StackSpec, placement: Placement) -> list[str]:
+def commitment_lines(placement: Placement) -> list[str]:
     """The report's commitment lines: what backs each reserved price, or what a commitment would save."""
-    out = []
+    spec, out = placement.spec, []
     for m in spec.models:
         c = m.deployment.commitment
         if c is not None:
@@ -127,11 +124,13 @@ def commitment_lines(spec: StackSpec, placement: Placement) -> list[str]:
     return ["", "Commitments:", *out] if out else []
 
 
-def report(spec: StackSpec, placement: Placement, fleet: Fleet, platform_items: list) -> str:
+def report(placement: Placement, fleet: Fleet, platform_items: list) -> str:
+    """The cost report the program logs: the fleet's table, commitments, weights caches, monitoring and the platform bill."""
     from cost import report as cost_report
 
-    text = (cost_report.render(fleet, "table") + "\n".join(commitment_lines(spec, placement)) + "\n\n"
-            + "\n".join([*weights_lines(spec, placement), monitoring_line(spec)]))
+    spec = placement.spec
+    text = (cost_report.render(fleet, "table") + "\n".join(commitment_lines(placement)) + "\n\n"
+            + "\n".join([*weights_lines(placement), monitoring_line(spec)]))
     if spec.cluster.existing:
         return f"breakeven cost report, stack {spec.stack}\n\n{text}\n\nPlatform: serving only (existing cluster), not priced."
     rows = [f"  {i.name:<58} {i.quantity:>10,.1f} {i.unit:<14} x ${i.unit_usd:<8g} = ${i.monthly_usd:>10,.2f}"
@@ -143,7 +142,7 @@ def report(spec: StackSpec, placement: Placement, fleet: Fleet, platform_items: 
             f"${b['platform_monthly_usd']:,.2f})")
 
 
-def cluster_zones(spec: StackSpec, placement: Placement) -> tuple[list, list]:
+def cluster_zones(placement: Placement) -> tuple[list, list]:
     """The cluster's zones by zone ID, checked against AWS's offerings (infra/config/zones.py), and the blockers
     for GPU node groups placed in zones that do not sell their instance type. InputError before any
     resource when a zone does not exist here or cannot take EKS."""
@@ -152,8 +151,9 @@ def cluster_zones(spec: StackSpec, placement: Placement) -> tuple[list, list]:
     pools: dict[str, list] = {}
     for p in placement.models:
         pools.setdefault(p.model.instance_type, []).extend((p.model.key, z.zones) for z in p.pools)
-    found = zones.resolve(spec.cluster, list(pools))
-    return found, blockers.zone_offerings(zones.pool_problems(found, pools, spec.cluster.region))
+    cluster = placement.spec.cluster
+    found = zones.resolve(cluster, list(pools))
+    return found, blockers.zone_offerings(zones.pool_problems(found, pools, cluster.region))
 
 
 class Blocked(pulumi.RunError):
@@ -174,7 +174,7 @@ def aws_identity() -> tuple[str | None, str | None]:
     return cfg.get("profile"), (arns[-1] if arns else None)
 
 
-def multinode_controllers(placement: Placement, provider) -> list:
+def multinode_controllers(placement: Placement, provider: pulumi.ProviderResource) -> list[pulumi.Resource]:
     """The LeaderWorkerSet controller (infra/components/lws.py) when a model's replica spans nodes, and the EFA device
     plugin (infra/components/efa.py) when such a replica's instances have EFA; else nothing."""
     if not any(p.plan.instances_per_replica > 1 for p in placement.models):
@@ -183,7 +183,7 @@ def multinode_controllers(placement: Placement, provider) -> list:
     from infra.components.lws import LwsController
 
     opts = pulumi.ResourceOptions(provider=provider)
-    out: list = [LwsController("lws", opts=opts)]
+    out: list[pulumi.Resource] = [LwsController("lws", opts=opts)]
     if any(efa_interfaces(p.plan) for p in placement.models):
         out.append(EfaDevicePlugin("efa", opts=opts))
     return out
@@ -205,7 +205,7 @@ def monitoring_output(spec: StackSpec) -> dict:
             "prometheus": f"http://{mon.MONITORING_FULLNAME}-prometheus.{mon.MONITORING_NAMESPACE}.svc:9090"}
 
 
-def weights_lines(spec: StackSpec, placement: Placement) -> list[str]:
+def weights_lines(placement: Placement) -> list[str]:
     """Per model: where its nodes keep the weights, what that costs, and the start a replaced node makes."""
     from cost.physics import weights_source as ws
     from infra.components.weights import model_cache
@@ -213,7 +213,7 @@ def weights_lines(spec: StackSpec, placement: Placement) -> list[str]:
     out = []
     for p in placement.models:
         m = p.model
-        c = model_cache(spec.cluster, p)
+        c = model_cache(placement.spec.cluster, p)
         where = {"instance-store": f"instance-store NVMe at {c.path} ({c.capacity_gib:,.0f} GiB, no charge beyond the instance; "
                                    f"the gp3 volume then holds only the image and runtime, {IMAGE_AND_RUNTIME_GIB} GiB, so "
                                    f"storageGibPerNode can drop to that)",
@@ -244,13 +244,14 @@ def monitoring_line(spec: StackSpec) -> str:
             f"{m['version']} in namespace {m['namespace']}, scraping every vLLM pod (PodMonitor) at {m['prometheus']}.")
 
 
-def s3_weights(spec: StackSpec, placement: Placement, net, eks, tags: dict, aws_provider) -> dict:
+def s3_weights(placement: Placement, net, eks, tags: dict, aws_provider) -> dict:
     """Model name -> its S3 weights copy (infra/components/weights_s3.py), for the models whose replaced nodes stream them."""
     streamed = tuple(p.model for p in placement.models if p.weights_source == "s3")
     if not streamed:
         return {}
     from infra.components.weights_s3 import WeightsBucket, WeightsBucketArgs
 
+    spec = placement.spec
     c = spec.cluster
     issuer = eks.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
     bucket = WeightsBucket("weights", WeightsBucketArgs(c.name, c.region, spec.namespace, streamed, net.vpc.id,
@@ -259,7 +260,7 @@ def s3_weights(spec: StackSpec, placement: Placement, net, eks, tags: dict, aws_
     return bucket.models
 
 
-def build(spec: StackSpec, placement: Placement, fleet: Fleet, zone_list: list) -> dict:
+def build(placement: Placement, fleet: Fleet, zone_list: list) -> dict:
     """Register every resource of the placed spec. Returns the stack outputs."""
     import pulumi_aws as aws
     import pulumi_kubernetes as k8s
@@ -268,6 +269,7 @@ def build(spec: StackSpec, placement: Placement, fleet: Fleet, zone_list: list) 
     from infra.components.efa import efa_interfaces
     from infra.components.serving import Release, Serving, ServingArgs, chart_values, secret_names
 
+    spec = placement.spec
     c = spec.cluster
     cfg = pulumi.Config(NS)
     hf_token = cfg.get_secret("hfToken")
@@ -312,7 +314,7 @@ def build(spec: StackSpec, placement: Placement, fleet: Fleet, zone_list: list) 
                 efa_interfaces=efa_interfaces(p.plan), capacity_reservation_id=m.capacity_reservation_id,
                 capacity_block=m.capacity_block,
             ), opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[eks]))
-        weights_s3 = s3_weights(spec, placement, net, eks, tags, aws_provider)
+        weights_s3 = s3_weights(placement, net, eks, tags, aws_provider)
         provider = eks.provider
         outputs["cluster"] = {"name": eks.cluster.name, "endpoint": eks.cluster.endpoint,
                               "oidcProviderArn": eks.oidc_provider.arn}
@@ -350,11 +352,11 @@ def main() -> None:
 
     with config_errors():   # read, place, price and check the config; nothing is registered before this ends
         spec = load_spec()
-        book = pricing.price_book(spec)
+        book = price_book(spec)
         placement = place(spec, book)
         fleet = price(placement, book)
-        platform_items = platform(placement)
-        pulumi.log.info(report(spec, placement, fleet, platform_items))
+        platform_items = pricing.platform_bill(placement)
+        pulumi.log.info(report(placement, fleet, platform_items))
         for warning in placement.warnings():
             pulumi.log.warn(f"breakeven: {warning}")
         if fleet.budget_usd_per_month is not None and fleet.monthly_usd > fleet.budget_usd_per_month:
@@ -363,13 +365,13 @@ def main() -> None:
         found = blockers.find(spec)
         zone_list: list = []
         if spec.cluster.existing is None:
-            zone_list, zone_blockers = cluster_zones(spec, placement)
+            zone_list, zone_blockers = cluster_zones(placement)
             found += zone_blockers
     if found and not pulumi.runtime.is_dry_run():
         raise Blocked(found)   # before any resource: nothing is billed
     for b in found:
         pulumi.log.warn(f"breakeven: blocker: {b}")
-    outputs = build(spec, placement, fleet, zone_list)
+    outputs = build(placement, fleet, zone_list)
     outputs["blockers"] = [b.to_dict() for b in found]
     outputs["commitmentOffers"] = commitment_offers(placement)
     outputs["bill"] = bill(fleet, platform_items)

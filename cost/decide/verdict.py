@@ -177,7 +177,7 @@ class Facts:
                          "of its capacity)"]
 
 
-@dataclass   # not frozen (see Facts); never mutated: with_fix and with_reason return new verdicts
+@dataclass   # not frozen (see Facts); never mutated: with_fix and with_scope return new verdicts
 class Verdict:
     choice: str  # "self-host" | "api" | "hybrid" | "undersized" | "target-unmet"
     cheapest_api: str | None

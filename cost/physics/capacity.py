@@ -675,8 +675,9 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     api_servers: vLLM --api-server-count; they share the front end's per-sequence CPU time
     (factors.per_seq_overhead_s), and each streams at most API_SERVER_TOKENS_S output tokens/s
     (limited_by "api-server" when that, not the GPUs, caps the replica).
-    async_scheduling: the engine overlaps each step's scheduler/CPU work with the GPU work of the step before
-    (step = max(GPU, CPU) instead of their sum); default: what the deployed vLLM does (cost/physics/vllm_engine.py).
+    async_scheduling: the engine overlaps each step's scheduler time, and the share factors.async_per_seq_overlap of
+    its per-sequence time, with the GPU work of the step before (`_step`); default: what the deployed vLLM does
+    (cost/physics/vllm_engine.py).
     Raises InputError (key "gpus") when the model does not fit with one request's context.
     """
     inp = float(avg_input_tokens)

@@ -254,7 +254,7 @@ def replicas_after_zone_loss(plan: NodePlan, total_replicas: int, zones: int) ->
     """Replicas still running when the zone holding the most units is lost (one zone: none).
 
     Instances: a lost instance takes the replicas packed on it. A replica spanning several instances is a
-    group kept whole in one zone (its nodes talk every step; infra/config/spec.py places whole groups), so the
+    group kept whole in one zone (its nodes talk every step; infra/placement.py places whole groups), so the
     groups spread over the zones. Per-GPU billing: the replicas themselves spread over the zones."""
     if plan.billing == "gpu" or plan.instances_per_replica > 1:
         return total_replicas - max(zone_spread(total_replicas, zones))

@@ -84,7 +84,7 @@ class GpuNodePool(pulumi.ComponentResource):
         templates: dict[str, ec2.LaunchTemplate] = {}
         if efa.cluster_placement(args.efa_interfaces, args.capacity_reservation_id):
             # One cluster placement group and one launch template naming it per zone: a cluster placement group
-            # lives in one Availability Zone, and each zone's node group holds whole groups (infra/config/spec.py).
+            # lives in one Availability Zone, and each zone's node group holds whole groups (infra/placement.py).
             for pool in args.pools:
                 [zone] = pool.zones
                 self.placement_groups[zone] = ec2.PlacementGroup(

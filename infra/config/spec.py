@@ -29,7 +29,7 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cost import catalog
 from cost.catalog import eks as eks_calendar
@@ -44,6 +44,9 @@ from cost.pydantic_errors import spelled
 from cost.workload import Workload, WorkloadFields, require_within_context, seconds
 from infra.config import schema
 from infra.config.schema import CONFIG_KEYS, DNS_LABEL, NS, P
+
+if TYPE_CHECKING:
+    from cost.pricing.api_prices import PriceBook
 from infra.config.schema import SECRET_KEYS as SECRET_KEYS  # re-exported: the program and tests read it here
 
 GPU_POOL_LABEL = "breakeven.dev/gpu-pool"
@@ -289,7 +292,7 @@ def load(
     project: str = NS,
     stack: str = "dev",
     aws_region: str | None = None,
-    book=None,
+    book: PriceBook | None = None,
 ) -> StackSpec:
     """Build and validate the spec from raw stack config. Raises InputError on the first bad value. Checks that read
     the sized replica count (nodes, zones, node group names, disks) are the placement's (infra/placement.py)."""
@@ -330,12 +333,12 @@ def load(
     return StackSpec(project, stack, production, cfg.namespace, cluster, tuple(models), routing, pricing, secrets, access)
 
 
-def price_book(spec: StackSpec):
+def price_book(spec: StackSpec) -> PriceBook | None:
     """The price book the spec names (None: the AWS catalog and the genai-prices snapshot)."""
     return _load_book(spec.pricing.price_book) if spec.pricing.price_book else None
 
 
-def _load_book(name: str):
+def _load_book(name: str) -> PriceBook:
     from cost.pricing import api_prices
 
     try:
@@ -593,11 +596,6 @@ def _check_object_names(models: list[ModelSpec]) -> None:
             raise InputError(f"{m.key}.name", m.name, "a name whose Kubernetes objects differ from every other model's",
                              f"{m.name} and {objects[m.k8s_name]} would both create objects named {m.k8s_name}")
         objects[m.k8s_name] = m.name
-
-
-def pod_cpu(inst: catalog.Instance, replicas_per_instance: int) -> int:
-    """CPU cores a vLLM pod requests on `inst` when `replicas_per_instance` pods share it (at least 1)."""
-    return max(1, int(inst.vcpus * 0.75 / replicas_per_instance))
 
 
 def _require_fit(key: str, entry, deployment: Deployment, workload: Workload, max_len: int) -> None:

@@ -45,8 +45,9 @@ class Plan:
       name `<chart>:<namespace>/<name>`, inputs = the manifest, parent = the chart.
     cost: the program's exported `cost` (cost.report_model.fleet_document).
     outputs: every stack output (secret outputs shown as "[secret]").
-    spec: the validated StackSpec; placement: its models as placed (infra/placement.py); manifests: chart resource name -> helm's rendered text, in resource order
-      (not in the order the parallel helm runs finish, so that the JSON is the same on every run).
+    placement: the validated spec and its models as placed (infra/placement.py; `spec` reads it); manifests: chart
+      resource name -> helm's rendered text, in resource order (not in the order the parallel helm runs finish, so
+      that the JSON is the same on every run).
     logs: (severity, message) the program logged; timings: seconds per phase.
     """
 
@@ -55,11 +56,15 @@ class Plan:
     resources: list[dict]
     cost: dict
     outputs: dict
-    spec: StackSpec
     placement: Placement
     manifests: dict[str, str]
     logs: list[tuple[str, str]]
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> StackSpec:
+        """The validated spec (the placement holds it)."""
+        return self.placement.spec
 
     @property
     def report(self) -> str:
@@ -109,7 +114,6 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
     from infra.config import spec as spec_mod
     from infra.offline import helmrender, mocks
     from infra.placement import place
-    from infra.pricing import price_book
 
     t_imp = time.perf_counter()
     region = cfg.values.get("aws:region", "us-east-1")
@@ -123,7 +127,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
         raise PreviewError(f"the program failed: {type(run.error).__name__}: {run.error}") from run.error
     spec = spec_mod.load({k: ("[secret]" if k in cfg.secret_keys else v) for k, v in cfg.values.items()},
                          project=cfg.project, stack=stack)
-    placement = place(spec, price_book(spec))
+    placement = place(spec, spec_mod.price_book(spec))
 
     # Charts fetched from a registry (the pinned LeaderWorkerSet controller, oci://..., a repo chart) cannot be pulled
     # offline: they stay one Chart resource with its chart reference and version; the project's own
@@ -146,7 +150,7 @@ def plan(stack: str, *, root: Path = ROOT, secrets: dict[str, str] | None = None
                                   "inputs": obj, "parent": r.urn})
     timings = {"config": t_cfg - t0, "imports": t_imp - t_cfg, "program": t_run - t_imp, "helm": t_helm - t_run,
                "total": time.perf_counter() - t0}
-    return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, spec, placement,
+    return Plan(stack, cfg.project, resources, run.outputs.get("cost", {}), run.outputs, placement,
                 {r.name: rendered[r.name].text for r in ordered if r.name in rendered}, run.logs, timings)
 
 
