@@ -130,8 +130,8 @@ class Placement:
     def warnings(self) -> list[str]:
         """Valid but risky choices, logged as warnings by the program (the policy pack may enforce them)."""
         spec, out = self.spec, []
-        for m in spec.models:
-            rpi = self.model(m.name).plan.replicas_per_instance
+        for p in self.models:
+            m, rpi = p.model, p.plan.replicas_per_instance
             if spec.production and 0 < m.spares < rpi:
                 out.append(f"{m.key}.redundancy.spares: {m.spares} spare replica(s), but {rpi} replicas share each "
                            f"{m.instance_type}; losing one node loses {rpi} replicas (use spares >= {rpi})")
