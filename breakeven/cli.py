@@ -199,7 +199,7 @@ def _calibration(args: argparse.Namespace) -> int:
                      f"{g['median_ratio']:.2f}"] for g in groups], md))
         print()
     print(f"Every estimate's capacity range comes from the held-out runs most like it (at least "
-          f"{calibration.MIN_BAND_ROWS} of them, and at least the held-out median error, "
+          f"{calibration.MIN_BAND_ROWS} of them; widened to the misses of the fit runs most like it; at least the held-out median error, "
           f"{calibration.held_out_median_error():.1%}, each side; the widest band outside the checked range; "
           f"{', '.join(calibration.UNMODELLED_ENGINES)} runs excluded): cost/physics/calibration.py error_band")
     print("errors are max(pred/meas, meas/pred) - 1; factors: "

@@ -61,8 +61,15 @@ def error_band_note(band: ErrorBand) -> str:
         where = f"widest band: outside the checked range, the worst error of all {band.rows} published vLLM runs"
     else:
         where = (f"held-out error of the {band.rows} published vLLM run(s) most like it"
-                 f" ({', '.join(band.regimes) or 'no shared regime'})")
+                 f" ({', '.join(band.regimes) or 'no shared regime'})"
+                 + (f", and the fit error of the {band.fit_rows} fit run(s) as alike" if band.fit_rows else ""))
     return f"measured capacity {band.low:.2f}x-{band.high:.2f}x the model's figure ({where})"
+
+
+def _band_basis(band: ErrorBand) -> str:
+    if band.basis == "widest":
+        return "widest band: outside the checked range"
+    return "held-out and fit error" if band.fit_rows else "held-out error"
 
 
 def capacity_range_note(r: CapacityRange) -> str:
@@ -70,7 +77,7 @@ def capacity_range_note(r: CapacityRange) -> str:
     lo, hi = r.output_tok_s()
     choice = r.nominal.verdict.choice
     text = (f"Capacity range {lo:,.0f}-{hi:,.0f} output tok/s ({r.band.low:.2f}x-{r.band.high:.2f}x, "
-            f"{'widest band: outside the checked range' if r.band.basis == 'widest' else 'held-out error'}): ")
+            f"{_band_basis(r.band)}): ")
     if r.holds:
         text += f"the {choice} verdict holds across it"
     else:

@@ -334,7 +334,7 @@ class ErrorBand:
     prediction (low <= 1 <= high), read from published vLLM runs the model was not fitted on.
 
     basis: "held-out" (the held-out runs most like the configuration: sharing the most of its regimes, at
-    least MIN_BAND_ROWS of them) or
+    least MIN_BAND_ROWS of them; the fit runs sharing as many widen it where the model misses them by more) or
     "widest" (the configuration leaves what the model was checked on, `validity_warnings`: the worst error of
     every fit and held-out run, on each side). Each side is at least the median held-out error."""
 
@@ -342,12 +342,14 @@ class ErrorBand:
     high: float
     basis: str
     regimes: tuple[str, ...]     # the regimes the rows used share with the configuration
-    rows: int                    # measurements the band is read from
-    worst: tuple[float, float]   # their lowest and highest predicted/measured ratio
+    rows: int                    # held-out measurements the band is read from (all measurements when "widest")
+    worst: tuple[float, float]   # the lowest and highest predicted/measured ratio of every run used
+    fit_rows: int = 0            # fit runs as alike as the held-out ones, whose misses the band also covers
 
     def to_dict(self) -> dict:
         return {"low": round(self.low, 4), "high": round(self.high, 4), "basis": self.basis, "regimes": list(self.regimes),
-                "rows": self.rows, "predicted_over_measured": [round(self.worst[0], 4), round(self.worst[1], 4)]}
+                "rows": self.rows, "fit_rows": self.fit_rows,
+                "predicted_over_measured": [round(self.worst[0], 4), round(self.worst[1], 4)]}
 
 
 @cache
@@ -375,6 +377,7 @@ def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: fl
     rows = _band_rows()
     floor = held_out_median_error()
     shared: tuple[str, ...] = ()
+    fit: list[Prediction] = []
     if outside:
         used, basis = list(rows), "widest"
     else:
@@ -388,10 +391,16 @@ def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: fl
             used = [r for r in held if len(common[id(r)]) >= need]
         shared = tuple(sorted({label for r in used for _, label in common[id(r)]}))
         basis = "held-out"
-    ratios = [r.ratio for r in used]
+        # The fit runs most like the configuration (and at least as alike as the held-out runs used): where the
+        # fitted model still misses them by more, that is a known error where this configuration sits, and the band
+        # covers it too (a fit residual understates the error, never overstates it).
+        fit_common = {id(r): sum(label in _labels_of(r) for label in labels) for r in rows if r.kind == "fit"}
+        fit_need = max(need, max(fit_common.values(), default=0))
+        fit = [r for r in rows if fit_common.get(id(r), -1) >= fit_need]
+    ratios = [r.ratio for r in used + fit]
     lo_ratio, hi_ratio = min(ratios), max(ratios)
     return ErrorBand(low=min(1 / (1 + floor), 1 / hi_ratio), high=max(1 + floor, 1 / lo_ratio), basis=basis,
-                     regimes=shared, rows=len(used), worst=(lo_ratio, hi_ratio))
+                     regimes=shared, rows=len(used), worst=(lo_ratio, hi_ratio), fit_rows=len(fit))
 
 
 # --- offline refit -----------------------------------------------------------------------------------

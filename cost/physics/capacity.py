@@ -18,7 +18,12 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   top-k routing (with expert parallelism, the busiest GPU's share) - plus the KV the batch attends
   to, both at a fraction of HBM bandwidth;
   the GEMMs are compute-bound once the batch is large. Prefill of new requests is interleaved into
-  the decode steps (chunked prefill) and is compute-bound at its own MFU (prefill_mfu). Each step
+  the decode steps (chunked prefill) and is compute-bound at its own MFU (prefill_mfu). Attention runs at the
+  16-bit rate whatever the weights are quantized to (vLLM applies a quantization config to the linear and MoE
+  layers; `Attention` takes only its KV-cache scale from it). MLA attends over the latent when decoding (absorbed)
+  and expands it to per-head K and V for prompts (vLLM 0.32 model_executor/layers/attention/mla_attention.py,
+  "forward_mqa" / "forward_mha"), so a prompt token's attention costs (nope + rope + v) per head, not (2 latent + rope).
+  Each step
   also pays a kernel floor per layer (attention, norms, RoPE; a MoE layer's kernel chain besides, at its
   GPU generation's small-batch floor from published vLLM kernel benchmarks: cost/physics/moe_floor.py), a
   scheduler/CPU cost (fixed, plus the front end's per running sequence, shared by the API-server
@@ -211,11 +216,14 @@ class _Config:
     kv_read_bytes_s: float       # per GPU, effective for paged-attention KV reads
     gemm_flops_s: float          # per GPU, effective (peak of the compute dtype x GEMM_MFU)
     prefill_flops_s: float       # per GPU, effective for prompt tokens (peak x prefill_mfu)
+    attn_flops_s: float          # per GPU, attention (16-bit: the weights' quantization does not reach it) x GEMM_MFU
+    attn_prefill_flops_s: float  # the same at prefill_mfu
     flops_per_token: float       # decode: 2 x params a token multiplies (active, no embedding lookup)
     prefill_flops_per_token: float   # prefill: the same without the LM head (logits only for the last token)
     layer_fixed_s: float         # per (micro-)step GPU time of a stage's layers that no batch or weight size changes
     attn_flops_per_token_ctx: float   # full-attention layers: FLOPs per token per attended context token
     attn_window_flops_per_token_ctx: float   # window layers, same unit (they attend to at most `window`)
+    attn_prefill_scale: float    # a prompt token's attention FLOPs over a decode token's (MLA: un-absorbed / absorbed)
     active_fraction: float       # active / total params (1 for dense)
     tp_efficiency: float         # compute (GEMM/attention FLOP) efficiency of a tp-way shard; byte streams lose none
     ar_per_step_fixed_s: float   # all-reduce latency per step (2 per layer)
@@ -233,9 +241,11 @@ class _Config:
         full = self.kv_bytes_token_gpu - self.kv_window_bytes_gpu
         return (ctx * full + min(ctx, self.window + KV_BLOCK_TOKENS) * self.kv_window_bytes_gpu) / self.kv_bytes_token_gpu
 
-    def attn_flops(self, ctx: float) -> float:
-        """Attention FLOPs of one token attending to `ctx` earlier tokens (whole model)."""
-        return ctx * self.attn_flops_per_token_ctx + min(ctx, self.window or ctx) * self.attn_window_flops_per_token_ctx
+    def attn_flops(self, ctx: float, prefill: bool = False) -> float:
+        """Attention FLOPs of one token attending to `ctx` earlier tokens (whole model); prefill: a prompt token's
+        (MLA runs prompts un-absorbed, see `_config`)."""
+        scale = self.attn_prefill_scale if prefill else 1.0
+        return scale * (ctx * self.attn_flops_per_token_ctx + min(ctx, self.window or ctx) * self.attn_window_flops_per_token_ctx)
 
 
 def _expert_and_other_bytes(model: Model, precision: str) -> tuple[float, float]:
@@ -378,8 +388,10 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
     if model.attention_kind == "mla":
         # absorbed MLA decode: q.k over (kv_lora + rope) and p.v over kv_lora, per head
         attn_layer = 2.0 * model.attention_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
+        # prompts run un-absorbed: the latent is expanded to per-head K (nope + rope) and V, then ordinary attention
+        attn_prefill_layer = 2.0 * model.attention_heads * (model.qk_nope_head_dim + model.qk_rope_head_dim + model.v_head_dim)
     else:
-        attn_layer = 4.0 * model.attention_heads * model.head_dim
+        attn_layer = attn_prefill_layer = 4.0 * model.attention_heads * model.head_dim
     return _Config(
         weights_bytes=weights,
         expert_bytes=experts_b,
@@ -401,6 +413,8 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
         kv_read_bytes_s=hbm * f.hbm_efficiency * f.kv_read_efficiency,
         gemm_flops_s=peak * f.gemm_mfu * quant_eff,
         prefill_flops_s=peak * f.prefill_mfu * quant_eff,
+        attn_flops_s=gpu.bf16_tflops * 1e12 * f.gemm_mfu,
+        attn_prefill_flops_s=gpu.bf16_tflops * 1e12 * f.prefill_mfu,
         flops_per_token=2.0 * gemm_params,
         prefill_flops_per_token=2.0 * (gemm_params - lm_head),
         # Kernels whose time no weight or KV byte explains: the attention kernel's floor, norms, RoPE and
@@ -411,6 +425,7 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
                        + (_moe_layer_floor_s(gpu, f) * model.moe_layers / nodes if model.experts else 0.0)),
         attn_flops_per_token_ctx=attn_layer * (model.layers - window_layers),
         attn_window_flops_per_token_ctx=attn_layer * window_layers,
+        attn_prefill_scale=attn_prefill_layer / attn_layer,
         active_fraction=min(1.0, model.active_params_b / model.params_b),
         tp_efficiency=tp_eff,
         ar_per_step_fixed_s=ar_fixed,
@@ -633,8 +648,8 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     t_lin = (1.0 - share) * t_lin_decode + share * max(_weights_s(c, read, b + size, tp),
                                                        t_decode_gemm + size * c.prefill_flops_per_token / tp / c.prefill_flops_s / eff)
     t_kv = b * c.kv_tokens(ctx) * c.kv_bytes_token_gpu / c.kv_read_bytes_s
-    t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.gemm_flops_s / eff
-    t_prefill_attn = p * c.attn_flops(prefill_ctx) / tp / c.prefill_flops_s / eff
+    t_decode_attn_flops = b * c.attn_flops(ctx) / tp / c.attn_flops_s / eff
+    t_prefill_attn = p * c.attn_flops(prefill_ctx, prefill=True) / tp / c.attn_prefill_flops_s / eff
     t_gemm = n * t_lin_decode
     t_attn = n * max(t_kv, t_decode_attn_flops)
     t_layers = n * c.layer_fixed_s

@@ -58,8 +58,10 @@ def test_fit_rows_median_error_at_most_20_percent():
     # Every held-out TP > 1 regime improves (modelled engines: TP 2 24.7 -> 16.3 %, TP 4 44.1 -> 28.6 %, TP 8 17.3 -> 13.9 %)
     # while the fit's TP 8 MoE rows that the old factor had absorbed read higher: DeepSeek-R1 on 8x H200 2.05x -> 2.43x,
     # Qwen3-235B bf16 on 8x A100 1.05x -> 1.65x (MEASUREMENTS.md, "Tensor-parallel scaling")
-    assert s["fit"]["median_error"] <= 0.18
-    assert s["fit"]["max_error"] <= 1.44     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT at concurrency 4: 2.43x
+    assert s["fit"]["median_error"] <= 0.175
+    # 17.4 % / 2.44x since attention runs at the 16-bit rate whatever the weights' quantization and MLA prompts run
+    # un-absorbed (2026-12-07), refit: Qwen3-235B-FP8's rows read lower, DeepSeek-R1's long-prompt rows higher
+    assert s["fit"]["max_error"] <= 1.45     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT at concurrency 4: 2.44x
 
 
 # Held-out rows the model misses by more than 1.5x, each for a reason it does not model (docs/cost-model.md, Calibration):
@@ -98,7 +100,13 @@ KNOWN_OUTLIERS = {("Meta-Llama-3.1-8B", "1x H100", "vllm 0.6.0 (num-scheduler-st
                   ("Qwen2.5-7B-Instruct-AWQ", "1x A100-80GB", QWEN25),
                   ("Qwen2.5-72B-Instruct-GPTQ-Int4", "1x A100-80GB", QWEN25),
                   ("DeepSeek-R1-0528", "8x H200", "vllm 0.11.0"),
-                  ("Qwen3-8B", "1x A100-80GB", "vllm 0.9.2")}
+                  ("Qwen3-8B", "1x A100-80GB", "vllm 0.9.2"),
+                  # gpt-oss at 32K prompts on one A100 (1.74x, 1.56x) since attention stopped paying the MXFP4 experts'
+                  # dequantization (2026-12-07): attention with sinks needs FlashAttention 3/4 (Hopper on), so on Ampere
+                  # vLLM runs its Triton attention kernel (vLLM 0.32 v1/attention/backends/fa_utils.py
+                  # flash_attn_supports_sinks), slower at long prefill than the model's 16-bit rate; no sourced magnitude
+                  ("gpt-oss-120b", "1x A100-80GB", "vllm 0.11.0"),
+                  ("gpt-oss-20b", "1x A100-80GB", "vllm 0.11.0")}
 
 
 def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
@@ -116,12 +124,14 @@ def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     # scheduler's step time: InferenceX's vLLM 0.15.1 rows at concurrency 4-8 went 0.77-0.88x -> 0.85-1.00x); 16.7 % with
     # Qwen2.5's 24 batch-1 runs (source 9, vLLM 0.6.3; their median 31.8 %); 17.3 % since the tensor-parallel physics
     # (issue 22 part "tp": source 9's Qwen2.5-72B bf16 at TP 4 went 0.74-0.79x -> 1.09-1.23x, level with its 7B at TP 1,
-    # 1.13-1.20x, while tp 1 rows moved with the refit). The issue's aim is 8 %; this pins today's figure.
-    assert s["validation"]["median_error"] <= 0.173
+    # 1.13-1.20x, while tp 1 rows moved with the refit); 17.2 % since attention runs at the 16-bit rate whatever the
+    # weights' quantization and MLA prompts run un-absorbed (2026-12-07). The issue's aim is 8 %; this pins today's figure.
+    assert s["validation"]["median_error"] <= 0.1725
     # the error band's floor reads the engines the model claims (source 9's vLLM 0.6.3 runs single-step, V0's default,
     # like LambdaLabs' 0.6.0 single-step rows: calibration.UNMODELLED_ENGINES), so the new source leaves it at 11.9 %;
-    # 12.7 % since the tensor-parallel physics and its refit (TP 1 rows 7.2 -> 7.5 %, more of them above the median)
-    assert calibration.held_out_median_error() <= 0.127
+    # 12.7 % since the tensor-parallel physics and its refit (TP 1 rows 7.2 -> 7.5 %, more of them above the median);
+    # 12.6 % since the 16-bit attention rate and un-absorbed MLA prompts (2026-12-07)
+    assert calibration.held_out_median_error() <= 0.1261
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}

@@ -89,6 +89,26 @@ def test_mla_kv_is_the_compressed_latent_and_not_sharded_by_tp():
     assert capacity._config(Q32, H100, 8, "bf16", published()).kv_bytes_token_gpu == 64 * 2 * 1 * 128 * 2
 
 
+def test_mla_prompts_run_unabsorbed_and_decodes_absorbed():
+    """vLLM 0.32 (model_executor/layers/attention/mla_attention.py): prompts take the compute-friendly path, the latent
+    expanded to per-head K (nope + rope dims) and V, decodes the data-movement-friendly one over the latent."""
+    c = capacity._config(DSV3, H200, 8, "fp8", published())
+    per_head_prefill = 128 + 64 + 128            # q.k over qk_nope + qk_rope, p.v over v_head_dim
+    per_head_decode = 2 * 512 + 64               # q.k over kv_lora + rope, p.v over kv_lora
+    assert c.attn_flops(1000, prefill=True) / c.attn_flops(1000) == pytest.approx(per_head_prefill / per_head_decode)
+    assert capacity._config(Q32, H100, 1, "bf16", published()).attn_prefill_scale == 1.0    # GQA: one path
+
+
+def test_attention_runs_at_16_bit_whatever_the_weights_are_quantized_to():
+    """Weight quantization reaches the linear and MoE layers, not attention (vLLM's Attention takes only a KV-cache
+    scale from the quantization config): fp8 weights do not make attention run at the fp8 peak, nor do weight-only
+    int4 / MXFP4 weights slow it down."""
+    rates = {p: capacity._config(DSV3, H200, 8, p, published()).attn_flops_s for p in ("fp8", "int4-awq")}
+    assert rates["fp8"] == rates["int4-awq"] == H200.bf16_tflops * 1e12 * published().gemm_mfu
+    oss = capacity._config(OSS120, H100, 1, "mxfp4", published())
+    assert oss.attn_prefill_flops_s > oss.prefill_flops_s     # the experts' dequantization does not slow attention
+
+
 def test_window_layers_hold_at_most_their_window():
     """gpt-oss: half the layers keep 128 tokens, so a 32k sequence holds about half the KV of full attention."""
     fit = capacity.memory_fit(OSS120, H100, 1, "mxfp4", 32768)
