@@ -113,8 +113,10 @@ def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     s = calibration.summary()
     # every row of validation.csv is priced (none dropped); 57 until the 2026-12-06 evening search added Qwen2.5's speed
     # benchmark (24 rows: vLLM 0.6.3, batch 1, Qwen2.5-7B and -72B at TP 1-4, bf16 and int4, prompts to 30K tokens;
-    # MEASUREMENTS.md, "Data search, 2026-12-06 evening")
-    assert s["validation"]["rows"] == sum(1 for r in _rows(calibration.DATA / "validation.csv")) == 81
+    # MEASUREMENTS.md, "Data search, 2026-12-06 evening"); 81 until the 2026-12-07 search added source 10 (InferenceX
+    # blog: Llama-3.3-70B FP8 with an fp8 KV cache at TP 2 and 4 and gpt-oss-120b at TP 2 on H100; MEASUREMENTS.md,
+    # "Data search, 2026-12-07 (issue 22, part data)")
+    assert s["validation"]["rows"] == sum(1 for r in _rows(calibration.DATA / "validation.csv")) == 85
     # 9.1 % on the 21 rows held out before 2026-12-06; 11.6 % with the 21 added then (gpustack's 32K-prompt runs and
     # its Qwen3-8B quantization runs; MEASUREMENTS.md); 14.2 % with the 15 added later that day (InferenceX gpt-oss-120b
     # on 2-8x H100, vLLM PR #43232 Qwen3-235B-FP8 with an fp8 KV cache on 4x B200; MEASUREMENTS.md, sources 7 and 8)
