@@ -66,6 +66,7 @@ class Row:
     kv_cache_dtype: str = "auto"
     api_servers: int = 1
     async_scheduling: bool = False   # the engine overlapped each step's CPU work with the GPU's (cost/physics/vllm_engine.py)
+    v0_single_step: bool = False     # V0's single-step engine, its CPU work in series (vllm_engine.v0_single_step)
 
     @property
     def requested_concurrency(self) -> int | None:
@@ -107,6 +108,7 @@ def _read(name: str) -> list[Row]:
             notes=r.get("notes", ""), kv_cache_dtype=r.get("kv_cache_dtype") or "auto",
             api_servers=int(r.get("api_servers") or 1),
             async_scheduling=_async_scheduling(r.get("async_scheduling"), r["engine"], r["engine_version"], name),
+            v0_single_step=r["engine"] == "vllm" and vllm_engine.v0_single_step(r["engine_version"]),
         ))
     return rows
 
@@ -171,6 +173,7 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
         concurrency=req, gpu_memory_utilization=row.gpu_memory_utilization,
         max_num_seqs=row.max_num_seqs, length_cv=row.length_cv, factors=f,
         kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers, async_scheduling=row.async_scheduling,
+        v0_single_step=row.v0_single_step,
     )
     tok_s = t.output_tok_s
     if row.num_prompts:
@@ -178,6 +181,7 @@ def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
             model, gpu, row.tp, row.precision, row.avg_input_tokens, row.avg_output_tokens, concurrency=1,
             gpu_memory_utilization=row.gpu_memory_utilization, max_num_seqs=row.max_num_seqs, length_cv=row.length_cv, factors=f,
             kv_cache_dtype=row.kv_cache_dtype, api_servers=row.api_servers, async_scheduling=row.async_scheduling,
+            v0_single_step=row.v0_single_step,
         )
         tok_s *= ramp_down_factor(tok_s, one.decode_step_s, t.concurrency, row)
     limit = "num-prompts" if row.requested_concurrency is None and t.limited_by == "requested" else t.limited_by
