@@ -70,8 +70,8 @@ DEPLOYED_ASYNC_SCHEDULING = async_scheduling_by_default(DEPLOYED_VLLM_VERSION)
 # vLLM's V0 engine ran the scheduler, the next step's input preparation and the blocking copy of the sampled tokens on
 # the CPU between two GPU steps, in series with them, unless multi-step scheduling (`--num-scheduler-steps N`, PR
 # #7000, v0.6.0) did that once per N steps. Single-step was V0's default throughout; the V1 engine became the default
-# in v0.8.0 (pull request #13726, VLLM_USE_V1=1 by default; vLLM v0.8.0 release, 2025-03) and has no such flag. How much CPU time that
-# is, and from which publications: cost/data/vllm-engines.yaml.
+# in v0.8.0 (pull request #13726, VLLM_USE_V1=1 by default; vLLM v0.8.0 release, 2025-03) and has no such flag. How
+# much CPU time that is, and from which publications: cost/data/vllm-engines.yaml.
 MULTI_STEP_SINCE = (0, 6)     # vLLM v0.6.0, pull request #7000
 ENGINES_DATA = Path(__file__).resolve().parents[1] / "data" / "vllm-engines.yaml"
 _SCHEDULER_STEPS = re.compile(r"num-scheduler-steps (\d+)")
