@@ -603,7 +603,8 @@ def _weights_s(c: _Config, read: float, tokens: float, tp: int) -> float:
 
 def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_ctx: float,
           tp: int, chunk: float | None = None, api_servers: int = 1,
-          async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING) -> tuple[float, tuple[tuple[str, float], ...]]:
+          async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING,
+          v0_single_step: bool = False) -> tuple[float, tuple[tuple[str, float], ...]]:
     """Seconds for one engine step: `batch` decode tokens at average context `ctx`, plus on average
     `prefill_tokens` of chunked prefill whose average attention context is `prefill_ctx`.
 
@@ -621,6 +622,9 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     (cost/physics/vllm_engine.py): the scheduler's per-step time and the share s = factors.async_per_seq_overlap of
     the per-sequence time hide behind the GPU time, step = (1 - s) per-seq + max(GPU, sched + s per-seq), and
     "scheduler/cpu" is the CPU time the GPU still waits on; without it CPU and GPU time add.
+
+    v0_single_step: vLLM's V0 engine with its single-step scheduler, which adds its scheduler, input preparation and
+    sampled-token copy in series, per step and per running sequence (cost/physics/vllm_engine.py `single_step_cpu`).
     """
     n = c.nodes
     b = batch / n
@@ -659,6 +663,8 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     t_front = batch * c.factors.per_seq_overhead_s / api_servers         # per running sequence (the front end's)
     t_gpu = t_gemm + t_attn + t_layers + t_prefill + t_comm
     t_cpu = t_sched + t_front                                            # the CPU time the GPU waits on
+    if v0_single_step:       # V0 single-step: its CPU work per step, in series (cost/data/vllm-engines.yaml)
+        t_cpu += vllm_engine.single_step_cpu().seconds(batch)
     if async_scheduling:     # what overlaps hides behind the GPU work of the step before; the rest stays in series
         hidden = t_sched + c.factors.async_per_seq_overlap * t_front
         t_cpu = t_cpu - hidden + max(0.0, hidden - t_gpu)
@@ -674,7 +680,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
                length_cv: float | None = None, factors: Factors | None = None,
                kv_cache_dtype: str = "auto", expert_parallel: bool = False,
                prefix_cache_hit_rate: float = 0.0, api_servers: int = 1,
-               async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING) -> Throughput:
+               async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING,
+               v0_single_step: bool = False) -> Throughput:
     """Sustained output tokens/s of one replica serving requests of the given average shape.
 
     concurrency: requests in flight (closed loop); None = as many as KV cache and max_num_seqs allow.
@@ -693,6 +700,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     async_scheduling: the engine overlaps each step's scheduler time, and the share factors.async_per_seq_overlap of
     its per-sequence time, with the GPU work of the step before (`_step`); default: what the deployed vLLM does
     (cost/physics/vllm_engine.py).
+    v0_single_step: price the step of vLLM's V0 single-step engine (vLLM 0.6-0.7 by default; `_step`), for
+    measurements of it; the deployed engine is not.
     Raises InputError (key "gpus") when the model does not fit with one request's context.
     """
     inp = float(avg_input_tokens)
@@ -731,7 +740,8 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
         return min(computed, max(KV_BLOCK_TOKENS, c.step_tokens - b))
 
     def step_at(b: float) -> float:
-        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b), api_servers, async_scheduling)[0]
+        return _step(c, b, b * prefill_per_out, kv_ctx, prefill_ctx, tp, chunk_at(b), api_servers, async_scheduling,
+                     v0_single_step)[0]
 
     if tpot_target_s is not None:
         if tpot_target_s <= 0:
@@ -766,21 +776,22 @@ def throughput(model: Model, gpu: Gpu, tp: int, precision: str, avg_input_tokens
     per_out = prefill_per_out
     if cap_reason == "kv-cache" and conc >= max_conc:
         per_out += preemption_recompute_tokens(inp, out, conc) / out
-    step, parts = _step(c, conc, conc * per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc), api_servers, async_scheduling)
+    step, parts = _step(c, conc, conc * per_out, kv_ctx, prefill_ctx, tp, chunk_at(conc), api_servers, async_scheduling,
+                        v0_single_step)
     tok_s = conc / step * f.serving_efficiency
     if tok_s > api_servers * API_SERVER_TOKENS_S:
         tok_s, reason = api_servers * API_SERVER_TOKENS_S, "api-server"
         step = conc / tok_s                  # the engine waits on the front end: each token takes longer
     # TTFT: the uncached part of the prompt is prefilled in chunks of the step token budget left after
     # the decodes, one chunk per step, each step also carrying the running batch.
-    alone = _step(c, 0, computed, 0.0, prefill_ctx, tp, None, 1, async_scheduling)[0]
+    alone = _step(c, 0, computed, 0.0, prefill_ctx, tp, None, 1, async_scheduling, v0_single_step)[0]
     budget = max(KV_BLOCK_TOKENS, c.step_tokens - conc)
     chunks = max(1, math.ceil(computed / budget))
     if conc <= 1:
         ttft = alone
     else:
         ttft = chunks * _step(c, conc - 1, min(computed, budget), kv_ctx, prefill_ctx, tp, None, api_servers,
-                              async_scheduling)[0] + 0.5 * step
+                              async_scheduling, v0_single_step)[0] + 0.5 * step
     return Throughput(
         concurrency=conc, max_concurrency=max_conc, output_tok_s=tok_s, ttft_s=ttft, tpot_s=step,
         decode_step_s=step, prefill_s_per_request=alone, limited_by=reason, kv_context_tokens=kv_ctx,
@@ -801,8 +812,9 @@ def hbm_roofline_tok_s(model: Model, gpu: Gpu, tp: int, precision: str) -> float
 
 def decode_step(model: Model, gpu: Gpu, tp: int, precision: str, batch: int, context: float,
                 factors: Factors | None = None,
-                async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING) -> dict[str, float]:
+                async_scheduling: bool = vllm_engine.DEPLOYED_ASYNC_SCHEDULING,
+                v0_single_step: bool = False) -> dict[str, float]:
     """Seconds of one pure decode step (no prefill) by cause, as `throughput` models it:
     `batch` sequences each holding `context` tokens of KV. Keys as in Throughput.step_breakdown."""
     c = _config(model, gpu, tp, precision, factors or published())
-    return dict(_step(c, float(batch), 0.0, float(context), 0.0, tp, None, 1, async_scheduling)[1])
+    return dict(_step(c, float(batch), 0.0, float(context), 0.0, tp, None, 1, async_scheduling, v0_single_step)[1])
