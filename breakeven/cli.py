@@ -201,7 +201,7 @@ def _calibration(args: argparse.Namespace) -> int:
     print(f"Every estimate's capacity range comes from the held-out runs most like it (at least "
           f"{calibration.MIN_BAND_ROWS} of them; widened to the misses of the fit runs most like it; at least the held-out median error, "
           f"{calibration.held_out_median_error():.1%}, each side; the widest band outside the checked range; "
-          f"{', '.join(calibration.UNMODELLED_ENGINES)} runs excluded): cost/physics/calibration.py error_band")
+          f"V0 single-step engine runs excluded): cost/physics/calibration.py error_band")
     print("errors are max(pred/meas, meas/pred) - 1; factors: "
           + ", ".join(f"{k}={v:g}" for k, v in summary["factors"].items()))
     return 0

@@ -161,6 +161,7 @@ class Prediction:
     tp: int = 1
     avg_input_tokens: float = 0.0
     async_scheduling: bool = False   # predicted for an engine that overlaps its CPU and GPU work (the row's server)
+    v0_single_step: bool = False     # predicted for V0's single-step engine (Row.v0_single_step)
 
 
 def predict(row: Row, factors: Factors | None = None) -> tuple[float, int, str]:
@@ -206,7 +207,7 @@ def calibration_rows(factors: Factors | None = None) -> list[Prediction]:
             measured=row.measured, predicted=pred, error=_error(pred, row.measured), ratio=pred / row.measured,
             kind=row.kind, source=row.source, concurrency_used=conc, limited_by=limit,
             model_id=row.model_id, gpu=row.gpu, tp=row.tp, avg_input_tokens=row.avg_input_tokens,
-            async_scheduling=row.async_scheduling,
+            async_scheduling=row.async_scheduling, v0_single_step=row.v0_single_step,
         ))
     return out
 
@@ -329,14 +330,11 @@ def _validity_warnings(model_id: str, gpu: str, tp: int, precision: str, concurr
 
 
 # --- the error band every estimate carries ----------------------------------------------------------------
-# Held-out rows kept out of every error band (vLLM 0.6 with its single-step scheduler, the V0 default: LambdaLabs' 0.6.0
-# runs, Qwen2.5's 0.6.3 speed benchmark). Their engine is modelled since issue 22 part v0 (`Row.v0_single_step`; held
-# out, source 9's median 32 % -> 9.5 %, source 3's 8-79 % -> 6-8 %), and `breakeven calibration` reports them; they
-# stay out of the band because the band describes the engine users deploy (vLLM 0.32, V1), and two of them
-# (Qwen2.5-72B GPTQ-Int4 on one A100, 2.0-2.2x) are off for a reason that is not the engine (MEASUREMENTS.md, part v0).
-# The match is on the engine string: it also takes LambdaLabs' three "num-scheduler-steps 10" rows out of the band
-# (a substring), which the goldens' bands were made with; matching the engine class instead moves every band.
-UNMODELLED_ENGINES = ("num-scheduler-steps 1",)
+# Held-out rows kept out of every error band: those of V0's single-step engine (`Row.v0_single_step`: LambdaLabs' three
+# vLLM 0.6.0 single-step runs, Qwen2.5's 0.6.3 speed benchmark). Their engine is modelled since issue 22 part v0 (held
+# out, source 9's median 32 % -> 9.5 %, source 3's 8-79 % -> 6-8 %) and `breakeven calibration` reports them; they stay
+# out of the band because the band describes the engine users deploy (vLLM 0.32, V1) and their CPU term is V0's own
+# (cost/data/vllm-engines.yaml). LambdaLabs' three multi-step (num-scheduler-steps 10) 0.6.0 runs are in the band.
 
 
 @dataclass(frozen=True)
@@ -365,9 +363,8 @@ class ErrorBand:
 
 @cache
 def _band_rows() -> tuple[Prediction, ...]:
-    """The published fit's predictions of the fit and held-out vLLM rows of the engines it models."""
-    return tuple(r for r in calibration_rows(published()) if r.kind in ("fit", "validation")
-                 and not any(e in r.engine for e in UNMODELLED_ENGINES))
+    """The published fit's predictions of the fit and held-out vLLM rows, less V0's single-step engine's."""
+    return tuple(r for r in calibration_rows(published()) if r.kind in ("fit", "validation") and not r.v0_single_step)
 
 
 def held_out_median_error() -> float:
