@@ -58,10 +58,13 @@ def test_fit_rows_median_error_at_most_20_percent():
     # Every held-out TP > 1 regime improves (modelled engines: TP 2 24.7 -> 16.3 %, TP 4 44.1 -> 28.6 %, TP 8 17.3 -> 13.9 %)
     # while the fit's TP 8 MoE rows that the old factor had absorbed read higher: DeepSeek-R1 on 8x H200 2.05x -> 2.43x,
     # Qwen3-235B bf16 on 8x A100 1.05x -> 1.65x (MEASUREMENTS.md, "Tensor-parallel scaling")
-    assert s["fit"]["median_error"] <= 0.175
     # 17.4 % / 2.44x since attention runs at the 16-bit rate whatever the weights' quantization and MLA prompts run
-    # un-absorbed (2026-12-07), refit: Qwen3-235B-FP8's rows read lower, DeepSeek-R1's long-prompt rows higher
-    assert s["fit"]["max_error"] <= 1.45     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT at concurrency 4: 2.44x
+    # un-absorbed (2026-12-07), refit: Qwen3-235B-FP8's rows read lower, DeepSeek-R1's long-prompt rows higher.
+    # 16.4 % / 2.34x since the routed experts stream slower the narrower each GPU's slice (issue 22 part moen, 2026-12-07:
+    # published fused-MoE kernel benchmarks, cost/physics/moe_floor.py), refit: the TP 4-8 MoE rows read lower
+    # (Qwen3-235B bf16 on 8x A100 1.66x -> 1.24x, on 8x H100 1.32x -> 1.13x; DeepSeek-R1 at concurrency 4 2.44x -> 2.08x)
+    assert s["fit"]["median_error"] <= 0.165
+    assert s["fit"]["max_error"] <= 1.35     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT unbounded: 2.34x
 
 
 # Held-out rows the model misses by more than 1.5x, each for a reason it does not model (docs/cost-model.md, Calibration):
@@ -127,13 +130,17 @@ def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     # Qwen2.5's 24 batch-1 runs (source 9, vLLM 0.6.3; their median 31.8 %); 17.3 % since the tensor-parallel physics
     # (issue 22 part "tp": source 9's Qwen2.5-72B bf16 at TP 4 went 0.74-0.79x -> 1.09-1.23x, level with its 7B at TP 1,
     # 1.13-1.20x, while tp 1 rows moved with the refit); 17.2 % since attention runs at the 16-bit rate whatever the
-    # weights' quantization and MLA prompts run un-absorbed (2026-12-07). The issue's aim is 8 %; this pins today's figure.
-    assert s["validation"]["median_error"] <= 0.1725
+    # weights' quantization and MLA prompts run un-absorbed (2026-12-07); 17.1 % since the routed experts stream slower the
+    # narrower each GPU's slice (part moen: gpt-oss-120b on 8x H200 1.29-1.48x -> 1.22-1.35x, while the same model on 8x
+    # H100 under vLLM 0.15.1, predicted below measured already, reads 0.77-0.88x -> 0.73-0.81x at concurrency 32-64).
+    # The issue's aim is 8 %; this pins today's figure.
+    assert s["validation"]["median_error"] <= 0.1715
     # the error band's floor reads the engines the model claims (source 9's vLLM 0.6.3 runs single-step, V0's default,
     # like LambdaLabs' 0.6.0 single-step rows: calibration.UNMODELLED_ENGINES), so the new source leaves it at 11.9 %;
     # 12.7 % since the tensor-parallel physics and its refit (TP 1 rows 7.2 -> 7.5 %, more of them above the median);
-    # 12.6 % since the 16-bit attention rate and un-absorbed MLA prompts (2026-12-07)
-    assert calibration.held_out_median_error() <= 0.1261
+    # 12.6 % since the 16-bit attention rate and un-absorbed MLA prompts (2026-12-07); 10.5 % since the expert streaming
+    # rate by the per-GPU width and its refit (part moen, 2026-12-07)
+    assert calibration.held_out_median_error() <= 0.1048
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}
