@@ -17,8 +17,8 @@ No capacity measurement is used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,7 @@ def expert_streaming_efficiency(n: float) -> float:
     x = math.log2(n)
     if x <= table[0][0]:
         return table[0][1]
-    for (x0, e0), (x1, e1) in zip(table, table[1:]):
+    for (x0, e0), (x1, e1) in zip(table, table[1:], strict=False):
         if x <= x1:
             return e0 + (e1 - e0) * (x - x0) / (x1 - x0)
     return table[-1][1]

@@ -13,7 +13,7 @@ from cost.physics.factors import published
 
 def test_each_benchmark_line_reproduces_its_own_streaming_points():
     """floor + streamed bytes / rate reproduces every streaming point of the benchmark within 6 % (the worst residual
-    is 5.1 %, the H200 N=192 run at batch 24), and the floor is the fixed part: above zero, below the batch-1 time."""
+    is 5.1 %), and the floor is the fixed part: above zero, below the batch-1 time."""
     for b in moe_floor.benchmarks():
         floor, rate = b.line()
         assert len(b.streaming_points()) >= 2
