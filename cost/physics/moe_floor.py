@@ -33,7 +33,7 @@ NEARLY_ALL_EXPERTS = 0.95    # a batch touching more than this share of the expe
 
 @dataclass(frozen=True)
 class KernelBenchmark:
-    """One published benchmark_moe.py run: kernel microseconds at two batch sizes for one layer shape."""
+    """One published fused-MoE kernel benchmark run: kernel microseconds by batch size for one layer shape."""
 
     generation: str
     gpu: str
