@@ -15,7 +15,8 @@ fit in cost/data/factors.yaml by default, or a live calibration), never module s
   blocks of 16 tokens.
 * Decode step: weights read once per step - for mixture-of-experts the always-active part plus the
   routed experts the batch touches, ``E x (1 - (1 - k/E)^b)`` of E per MoE layer for b tokens with
-  top-k routing (with expert parallelism, the busiest GPU's share) - plus the KV the batch attends
+  top-k routing (with expert parallelism, the busiest GPU's share), streamed slower than the dense weights the
+  narrower each GPU's expert slice (published kernel benchmarks: cost/physics/moe_floor.py) - plus the KV the batch attends
   to, both at a fraction of HBM bandwidth;
   the GEMMs are compute-bound once the batch is large. Prefill of new requests is interleaved into
   the decode steps (chunked prefill) and is compute-bound at its own MFU (prefill_mfu). Attention runs at the
@@ -198,6 +199,7 @@ class Throughput:
 class _Config:
     weights_bytes: float         # whole group
     expert_bytes: float          # routed experts (whole group); 0 for dense models
+    expert_read_scale: float     # a routed-expert byte's stream time over a dense byte's (cost/physics/moe_floor.py)
     sliced_bytes: float          # int4 Marlin weights re-read per MARLIN_M_SLICE tokens of a step (whole group); else 0
     lookup_bytes: float          # untied input-embedding table (whole group): gathered, never streamed
     experts: int                 # routed experts per MoE layer
@@ -395,6 +397,10 @@ def _config(model: Model, gpu: Gpu, tp: int, precision: str, f: Factors, kv_cach
     return _Config(
         weights_bytes=weights,
         expert_bytes=experts_b,
+        # The expert GEMMs stream slower than the dense weights by what kernel benchmarks give for the expert width each
+        # GPU holds (issue 22, part moen: cost/physics/moe_floor.py expert_stream_slowdown).
+        expert_read_scale=moe_floor.expert_stream_slowdown(
+            model.moe_intermediate_size / (1 if expert_parallel else tp_node)) if model.moe_intermediate_size else 1.0,
         sliced_bytes=(other_b - model.embedding_params_b * 1e9 * 2.0) if precision == "int4-awq" and not model.experts else 0.0,
         lookup_bytes=lookup * 2.0,
         experts=model.experts,
@@ -636,7 +642,7 @@ def _step(c: _Config, batch: float, prefill_tokens: float, ctx: float, prefill_c
     # it is left to the prefill compute term.
     read = c.weights_bytes - c.expert_bytes - c.lookup_bytes
     if c.expert_bytes:
-        read += c.expert_bytes * _expert_touch_share(c, b, tp // n)
+        read += c.expert_bytes * _expert_touch_share(c, b, tp // n) * c.expert_read_scale
     t_weights = _weights_s(c, read, b, tp)
     # Tensor parallelism: each GPU streams its own 1/tp shard of the weights and of the KV from its own HBM, in
     # parallel, at the full rate (no loss). What a shard loses is compute efficiency (smaller, less efficient GEMM

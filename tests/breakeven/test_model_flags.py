@@ -125,8 +125,9 @@ def test_the_latency_flags_are_milliseconds_the_estimate_holds_as_seconds(capsys
     assert cli.main(BASE + ["--ttft-target-ms", "40", "--tpot-target-ms", "50", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     misses = " ".join(out["self_hosted"]["target_misses"])
-    # 105 ms (98 ms until the 2026-12-06 refit with the tensor-parallel physics put prefill_mfu at 0.67 from 0.72)
-    assert "TTFT 105 ms at 1 request(s) in flight against a target of 40 ms" in misses and "a target of 50 ms" in misses
+    # 105 ms (98 ms until the 2026-12-06 refit with the tensor-parallel physics put prefill_mfu at 0.67 from 0.72);
+    # 106 ms after the 2026-12-07 refit (prefill_mfu 0.6619), 108 ms after part moen's (prefill_mfu 0.6522)
+    assert "TTFT 108 ms at 1 request(s) in flight against a target of 40 ms" in misses and "a target of 50 ms" in misses
     assert "under 50 ms" in out["verdict"]["compared_with"]
 
 

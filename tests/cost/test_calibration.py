@@ -58,10 +58,13 @@ def test_fit_rows_median_error_at_most_20_percent():
     # Every held-out TP > 1 regime improves (modelled engines: TP 2 24.7 -> 16.3 %, TP 4 44.1 -> 28.6 %, TP 8 17.3 -> 13.9 %)
     # while the fit's TP 8 MoE rows that the old factor had absorbed read higher: DeepSeek-R1 on 8x H200 2.05x -> 2.43x,
     # Qwen3-235B bf16 on 8x A100 1.05x -> 1.65x (MEASUREMENTS.md, "Tensor-parallel scaling")
-    assert s["fit"]["median_error"] <= 0.175
     # 17.4 % / 2.44x since attention runs at the 16-bit rate whatever the weights' quantization and MLA prompts run
-    # un-absorbed (2026-12-07), refit: Qwen3-235B-FP8's rows read lower, DeepSeek-R1's long-prompt rows higher
-    assert s["fit"]["max_error"] <= 1.45     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT at concurrency 4: 2.44x
+    # un-absorbed (2026-12-07), refit: Qwen3-235B-FP8's rows read lower, DeepSeek-R1's long-prompt rows higher.
+    # 16.4 % / 2.34x since the routed experts stream slower the narrower each GPU's slice (issue 22 part moen, 2026-12-07:
+    # published fused-MoE kernel benchmarks, cost/physics/moe_floor.py), refit: the TP 4-8 MoE rows read lower
+    # (Qwen3-235B bf16 on 8x A100 1.66x -> 1.24x, on 8x H100 1.32x -> 1.13x; DeepSeek-R1 at concurrency 4 2.44x -> 2.08x)
+    assert s["fit"]["median_error"] <= 0.165
+    assert s["fit"]["max_error"] <= 1.35     # DeepSeek-R1 (MLA, block fp8) on 8x H200, ShareGPT unbounded: 2.34x
 
 
 # Held-out rows the model misses by more than 1.5x, each for a reason it does not model (docs/cost-model.md, Calibration;
@@ -106,18 +109,22 @@ def test_held_out_validation_rows_meet_the_median_aim_and_name_their_outliers():
     # (issue 22 part "tp": source 9's Qwen2.5-72B bf16 at TP 4 went 0.74-0.79x -> 1.09-1.23x, level with its 7B at TP 1,
     # 1.13-1.20x, while tp 1 rows moved with the refit); 17.2 % since attention runs at the 16-bit rate whatever the
     # weights' quantization and MLA prompts run un-absorbed (2026-12-07); 9.6 % since V0's single-step engine is modelled
-    # from sourced priors (issue 22 part v0: its 27 rows 32 % -> 9.5 %). The issue's aim is 8 %; this pins today's figure.
-    assert s["validation"]["median_error"] <= 0.096
+    # from sourced priors (issue 22 part v0: its 27 rows 32 % -> 9.5 %); 9.7 % since the routed experts stream slower the
+    # narrower each GPU's slice (part moen: gpt-oss-120b on 8x H200 1.29-1.48x -> 1.22-1.35x, while the same model on 8x
+    # H100 under vLLM 0.15.1, predicted below measured already, reads 0.77-0.88x -> 0.73-0.81x at concurrency 32-64).
+    # The issue's aim is 8 %; this pins today's figure.
+    assert s["validation"]["median_error"] <= 0.0973
     # the error band's floor reads the held-out rows less V0's single-step engine's (Row.v0_single_step, out of every
     # band): 11.9 % when source 9 came; 12.7 % since the tensor-parallel physics and its refit; 12.6 % since the 16-bit
-    # attention rate and un-absorbed MLA prompts; 12.8 % since LambdaLabs' three multi-step 0.6.0 runs joined (2026-12-07)
-    assert calibration.held_out_median_error() <= 0.1283
+    # attention rate and un-absorbed MLA prompts; 12.8 % since LambdaLabs' three multi-step 0.6.0 runs joined; 10.2 % since
+    # the expert streaming rate by the per-GPU width and its refit (part moen, 2026-12-07)
+    assert calibration.held_out_median_error() <= 0.1024
     validation = [r for r in calibration.calibration_rows() if r.kind == "validation"]
     assert all(r.engine.startswith("vllm") for r in validation)
     outliers = {(r.model, r.gpu_x_tp, r.engine) for r in validation if r.error > 0.5}
     assert outliers == KNOWN_OUTLIERS, (outliers - KNOWN_OUTLIERS, KNOWN_OUTLIERS - outliers)
-    # Qwen2.5-72B GPTQ-Int4 on one A100 at 6K prompts, 2.16x since V0's engine is modelled (2.40x before)
-    assert max(r.error for r in validation) <= 1.17
+    # Qwen2.5-72B GPTQ-Int4 on one A100 at 6K prompts, 2.17x since V0's engine is modelled (2.40x before)
+    assert max(r.error for r in validation) <= 1.18
 
 
 def test_vllm_is_predicted_at_or_below_the_faster_engines():
