@@ -72,18 +72,18 @@ def test_fit_rows_median_error_at_most_20_percent():
 QWEN25 = "vllm 0.6.3 (offline LLM.generate, batch 1, num-scheduler-steps 1: the V0 default)"
 KNOWN_OUTLIERS = {
     # gpt-oss on one A100: attention with sinks needs FlashAttention 3/4 (Hopper on), so on Ampere vLLM runs its Triton
-    # attention kernel (vLLM 0.32 v1/attention/backends/fa_utils.py flash_attn_supports_sinks), slower than the 16-bit
-    # rate modelled; no sourced magnitude. Single-stream in the 0.10.1 preview image (1.74x, "mxfp4 not fully optimized"
-    # there), and at 32K prompts (1.74x, 1.56x) since attention stopped paying the MXFP4 experts' penalty (2026-12-07).
+    # attention kernel (0.10.1, 0.11.0 and the pinned 0.32: MEASUREMENTS.md, part sinks); no published rate for it
+    # against FlashAttention 2, so the model keeps FA2's (MEASUREMENTS.md, "Attention with sinks without FlashAttention
+    # 3", part sinks: the 32K rows would need its prefill at 0.19-0.25 of the modelled rate). Single-stream in the 0.10.1
+    # preview image (1.66x: not attention, its decode reads a short KV), and at 32K prompts (1.71x, 1.54x).
     ("gpt-oss-120b", "1x A100-80GB", "vllm 0.10.1 (gptoss image)"),
     ("gpt-oss-120b", "1x A100-80GB", "vllm 0.11.0"),
     ("gpt-oss-20b", "1x A100-80GB", "vllm 0.11.0"),
     # InferenceX, gpt-oss-120b on 8x H100 at 1K/8K and concurrency 64 (1.67x), while the same server at 1K/1K and
     # concurrency 64 reads 0.77x: the run's own output rate falls 30 % from concurrency 32 to 64
     ("gpt-oss-120b", "8x H100", "vllm 0.15.1 (vllm/vllm-openai:v0.15.1)"),
-    # Qwen3-8B bf16 on one A100, ShareGPT unbounded, vLLM 0.9.2 (0.66x): per_seq_overhead_s, fitted on 0.10-0.11 runs,
-    # charges ~15 ms of its ~250 running sequences' front-end CPU per step
-    ("Qwen3-8B", "1x A100-80GB", "vllm 0.9.2"),
+    # (Qwen3-8B bf16 on one A100, ShareGPT unbounded, vLLM 0.9.2, was one at 0.66x: since part moen's refit,
+    # per_seq_overhead_s 5.84e-05 -> 5.37e-05, it reads 0.667x, a 49.9 % error, inside 1.5x; part sinks, 2026-12-07)
     # Qwen2.5-72B GPTQ-Int4 on one A100 (2.04x, 2.16x), while the same checkpoint on two A100s reads 1.02-1.07x: not the
     # engine (V0 single-step, modelled since 2026-12-07), no cause found in the source
     ("Qwen2.5-72B-Instruct-GPTQ-Int4", "1x A100-80GB", QWEN25),
