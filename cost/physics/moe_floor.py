@@ -148,7 +148,6 @@ def layer_floor_s(gpu_id: str) -> float | None:
     return sum(floors) / len(floors) if floors else None
 
 
-
 @cache
 def _efficiency_by_width() -> tuple[tuple[float, float], ...]:
     """(log2 N, mean streaming efficiency of the benchmarks at that N), by N."""
