@@ -402,7 +402,7 @@ def error_band(model_id: str, gpu: str, tp: int, precision: str, concurrency: fl
         # The fit runs most like the configuration (and at least as alike as the held-out runs used): where the
         # fitted model still misses them by more, that is a known error where this configuration sits, and the band
         # covers it too (a fit residual understates the error, never overstates it).
-        fit_common = {id(r): sum(label in _labels_of(r) for label in labels) for r in rows if r.kind == "fit"}
+        fit_common = {id(r): len(set(labels) & set(_labels_of(r))) for r in rows if r.kind == "fit"}
         fit_need = max(need, max(fit_common.values(), default=0))
         fit = [r for r in rows if fit_common.get(id(r), -1) >= fit_need]
     ratios = [r.ratio for r in used + fit]
