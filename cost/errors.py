@@ -4,14 +4,15 @@ from __future__ import annotations
 
 
 class InputError(ValueError):
-    """A bad input value: names the key, the value given and what is allowed."""
+    """A bad input value: names the key, the value given (None: nothing was given) and what is allowed."""
 
     def __init__(self, key: str, value: object, allowed: str, detail: str = "") -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
         self.detail = detail
-        message = f"{key}: got {value!r}; allowed: {allowed}"
+        given = "got nothing" if value is None else f"got {value!r}"
+        message = f"{key}: {given}; allowed: {allowed}"
         if detail:
             message += f" ({detail})"
         super().__init__(message)

@@ -121,6 +121,7 @@ ONE_LINE_CASES = [  # (argv, the line the user reads: flag, value and what is al
     (["bogus"], "command: got 'bogus'; allowed: estimate, calibration"),
     ([], "command: got nothing; allowed: a value (required"),
     (["calibrate"], "--endpoint, --model, --gpu: got nothing"),
+    (BASE[:-2], "--tokens-per-month: got nothing; allowed: a monthly volume"),   # a missing value is not None
     (["observe", "--endpoint", "http://127.0.0.1:9", "--samples", "many"], "--samples: got 'many'; allowed: a whole number"),
     # an empty value is never zero, "no filter" or the default
     (BASE[:-1] + [""], "--tokens-per-month: got ''; allowed: a non-empty value"),
